@@ -1,0 +1,62 @@
+package log
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+
+	flog "github.com/transparency-dev/formats/log"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// EmptyRoot is the RFC 6962 root hash of the empty tree: SHA-256("").
+var EmptyRoot = sha256.Sum256(nil)
+
+// Checkpoint is a signed tree head: the C2SP checkpoint body for Size and
+// Hash, and the signed note that carries it (possibly with cosignatures).
+type Checkpoint struct {
+	Origin string
+	Size   uint64
+	Hash   [32]byte
+	// Note is the signed note text.
+	Note []byte
+}
+
+// SignCheckpoint signs the C2SP checkpoint of a tree of size with root
+// hash. The signer's name must be the origin. Ed25519 is deterministic, so
+// signing the same tree head twice yields the same note.
+func SignCheckpoint(signer note.Signer, size uint64, hash [32]byte) (Checkpoint, error) {
+	cp := Checkpoint{Origin: signer.Name(), Size: size, Hash: hash}
+	body := flog.Checkpoint{Origin: cp.Origin, Size: size, Hash: hash[:]}.Marshal()
+	n, err := note.Sign(&note.Note{Text: string(body)}, signer)
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("failed to sign checkpoint: %w", err)
+	}
+	cp.Note = n
+	return cp, nil
+}
+
+// OpenCheckpoint verifies a checkpoint note signed by the log key v (whose
+// name is the origin) and parses it. Signatures by other keys, such as
+// witness cosignatures, are ignored here; the note keeps them.
+func OpenCheckpoint(text []byte, v note.Verifier) (Checkpoint, error) {
+	cp, extra, _, err := flog.ParseCheckpoint(text, v.Name(), v)
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("failed to open checkpoint: %w", err)
+	}
+	if len(extra) != 0 {
+		return Checkpoint{}, fmt.Errorf("failed to open checkpoint: unexpected extension lines")
+	}
+	if len(cp.Hash) != 32 {
+		return Checkpoint{}, fmt.Errorf("failed to open checkpoint: root hash is %d bytes, want 32", len(cp.Hash))
+	}
+	if cp.Size == 0 && !bytes.Equal(cp.Hash, EmptyRoot[:]) {
+		return Checkpoint{}, fmt.Errorf("failed to open checkpoint: an empty tree must have root SHA-256(\"\")")
+	}
+	return Checkpoint{Origin: cp.Origin, Size: cp.Size, Hash: [32]byte(cp.Hash), Note: text}, nil
+}
+
+// Body returns the checkpoint's signed text (origin, size, root hash).
+func (c Checkpoint) Body() []byte {
+	return flog.Checkpoint{Origin: c.Origin, Size: c.Size, Hash: c.Hash[:]}.Marshal()
+}
