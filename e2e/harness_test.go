@@ -1,0 +1,247 @@
+// Package e2e holds end-to-end tests: they build the real govlogd and govlog
+// binaries, start them on loopback and talk to them over real HTTP, the way
+// an independent client would.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+)
+
+// binDir holds the binaries built once by TestMain.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "govlog-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	args := []string{"build", "-o", dir + string(os.PathSeparator)}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	args = append(args, "../cmd/govlogd", "../cmd/govlog")
+	cmd := exec.Command("go", args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "failed to build the binaries:", err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// daemon is a running govlogd.
+type daemon struct {
+	t      *testing.T
+	data   string
+	addr   string
+	url    string
+	cmd    *exec.Cmd
+	stderr *lockedBuffer
+	exited chan struct{}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startDaemon starts govlogd on data (a new free port unless addr is set)
+// and waits until it is ready.
+func startDaemon(t *testing.T, data, addr string, extra ...string) *daemon {
+	t.Helper()
+	if addr == "" {
+		addr = freeAddr(t)
+	}
+	d := &daemon{t: t, data: data, addr: addr, url: "http://" + addr, stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	args := append([]string{"--listen", addr, "--data", data, "--origin", "e2e.govlog.test/log"}, extra...)
+	d.cmd = exec.Command(filepath.Join(binDir, "govlogd"), args...)
+	d.cmd.Stdout, d.cmd.Stderr = d.stderr, d.stderr
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.cmd.Wait(); close(d.exited) }()
+	t.Cleanup(func() {
+		d.kill()
+		if t.Failed() {
+			t.Logf("govlogd output:\n%s", d.stderr.String())
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case <-d.exited:
+			t.Fatalf("govlogd exited before it was ready:\n%s", d.stderr.String())
+		default:
+		}
+		resp, err := http.Get(d.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return d
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("govlogd not ready after 60s:\n%s", d.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// kill sends SIGKILL and waits for the process to go.
+func (d *daemon) kill() {
+	select {
+	case <-d.exited:
+		return
+	default:
+	}
+	d.cmd.Process.Signal(syscall.SIGKILL)
+	<-d.exited
+}
+
+// term sends SIGTERM and returns how long the process took to exit.
+func (d *daemon) term(t *testing.T, limit time.Duration) time.Duration {
+	start := time.Now()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+		return time.Since(start)
+	case <-time.After(limit):
+		t.Fatalf("govlogd did not exit within %v of SIGTERM", limit)
+		return 0
+	}
+}
+
+// logKey reads the log's note verifier key from the data directory.
+func (d *daemon) logKey(t *testing.T) note.Verifier {
+	t.Helper()
+	vkey, err := os.ReadFile(filepath.Join(d.data, "log.vkey"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := note.NewVerifier(strings.TrimSpace(string(vkey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+var httpClient = &http.Client{Timeout: 30 * time.Second}
+
+// call sends a request and returns status, body and headers.
+func call(ctx context.Context, method, url, contentType string, body []byte) (int, []byte, http.Header, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, resp.Header, err
+}
+
+func postJSON(ctx context.Context, url string, body []byte) (int, []byte, error) {
+	status, b, _, err := call(ctx, http.MethodPost, url, "application/json", body)
+	return status, b, err
+}
+
+func getJSON(t *testing.T, url string, v any) int {
+	t.Helper()
+	status, b, _, err := call(context.Background(), http.MethodGet, url, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status == 200 && v != nil {
+		if err := json.Unmarshal(b, v); err != nil {
+			t.Fatalf("GET %s: %v in %s", url, err, b)
+		}
+	}
+	return status
+}
+
+// apiError is the JSON error body of the wire contract.
+type apiError struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func errorCode(t *testing.T, body []byte) string {
+	t.Helper()
+	var e apiError
+	if err := json.Unmarshal(body, &e); err != nil || e.Error.Code == "" || e.Error.Message == "" {
+		t.Fatalf("not a JSON error body: %q", body)
+	}
+	return e.Error.Code
+}
+
+// decision returns a decision body.
+func decision(id, outcome, parent string, seq uint64) []byte {
+	d := map[string]any{
+		"id":         id,
+		"outcome":    outcome,
+		"decided_at": time.Now().UTC().Format(time.RFC3339Nano),
+		"subject":    "agent-" + id[len(id)-1:],
+		"action":     "deploy",
+		"resource":   "svc/" + id,
+		"policy":     map[string]any{"id": "prod-deploy", "version": "7", "digest": "sha256:" + strings.Repeat("ab", 32)},
+		"reasons":    []string{"change ticket approved", "within window ☀"},
+		"context":    map[string]any{"ticket": "OPS-1", "risk": 0.25, "n": 12},
+	}
+	if parent != "" {
+		d["parent_id"] = parent
+	}
+	if seq != 0 {
+		d["sequence"] = seq
+	}
+	b, _ := json.Marshal(d)
+	return b
+}
