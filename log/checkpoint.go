@@ -40,7 +40,7 @@ func SignCheckpoint(signer note.Signer, size uint64, hash [32]byte) (Checkpoint,
 // name is the origin) and parses it. Signatures by other keys, such as
 // witness cosignatures, are ignored here; the note keeps them.
 func OpenCheckpoint(text []byte, v note.Verifier) (Checkpoint, error) {
-	cp, extra, _, err := flog.ParseCheckpoint(text, v.Name(), v)
+	cp, extra, n, err := flog.ParseCheckpoint(text, v.Name(), v)
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("failed to open checkpoint: %w", err)
 	}
@@ -52,6 +52,11 @@ func OpenCheckpoint(text []byte, v note.Verifier) (Checkpoint, error) {
 	}
 	if cp.Size == 0 && !bytes.Equal(cp.Hash, EmptyRoot[:]) {
 		return Checkpoint{}, fmt.Errorf("failed to open checkpoint: an empty tree must have root SHA-256(\"\")")
+	}
+	// One tree head, one text: no leading zeros in the size, no stray bits
+	// in the base64 of the root hash.
+	if n.Text != string(cp.Marshal()) {
+		return Checkpoint{}, fmt.Errorf("failed to open checkpoint: the checkpoint body is not in canonical form")
 	}
 	return Checkpoint{Origin: cp.Origin, Size: cp.Size, Hash: [32]byte(cp.Hash), Note: text}, nil
 }

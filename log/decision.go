@@ -350,10 +350,14 @@ func (v *validator) context(field string) {
 }
 
 // unsafeInteger reports whether a JSON number, however written, is an integer
-// whose magnitude exceeds 2^53, or is too large for a double at all.
+// whose magnitude exceeds 2^53, or is too large for a double at all, or
+// whose RFC 8785 form (its nearest double) is such an integer: every double
+// beyond ±2^53 is an integer, so 9007199254740993.5, logged as
+// 9007199254740994, would make a decision as accepted that this rule
+// refuses.
 func unsafeInteger(n string) bool {
 	f, err := strconv.ParseFloat(n, 64)
-	if err != nil || math.IsInf(f, 0) {
+	if err != nil || math.IsInf(f, 0) || math.Abs(f) > 1<<53 {
 		return true
 	}
 	if math.Abs(f) < 1<<52 {

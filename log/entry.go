@@ -80,7 +80,9 @@ type Entry struct {
 
 // entryJSON is the entry's shape; jcs puts it in canonical form.
 type entryJSON struct {
-	AuthorizedUntil string          `json:"authorized_until,omitempty"`
+	// AuthorizedUntil is a pointer so that a present but empty member is
+	// told from an absent one.
+	AuthorizedUntil *string         `json:"authorized_until,omitempty"`
 	Decision        json.RawMessage `json:"decision,omitempty"`
 	Execution       json.RawMessage `json:"execution,omitempty"`
 	LoggedAt        string          `json:"logged_at"`
@@ -100,7 +102,8 @@ func NewEntry(s *Submission, loggedAt time.Time, ttl time.Duration) (*Entry, err
 		j.Decision = s.Content
 		if s.Allow {
 			e.AuthorizedUntil = e.LoggedAt.Truncate(time.Second).Add(ttl.Truncate(time.Second))
-			j.AuthorizedUntil = e.AuthorizedUntil.Format(AuthorizedUntilLayout)
+			until := e.AuthorizedUntil.Format(AuthorizedUntilLayout)
+			j.AuthorizedUntil = &until
 		}
 	case KindExecution:
 		j.Execution = s.Content
@@ -150,12 +153,29 @@ type ParsedEntry struct {
 // the schema (its timestamps may be at most MaxFutureSkew after logged_at),
 // and authorized_until present exactly for allow decisions.
 func ParseEntry(leaf []byte) (*ParsedEntry, error) {
+	if len(leaf) > MaxEntryBytes {
+		return nil, fmt.Errorf("entry is %d bytes, the limit is %d", len(leaf), MaxEntryBytes)
+	}
 	canon, err := jcs.Transform(leaf)
 	if err != nil {
 		return nil, fmt.Errorf("entry is not valid JSON: %w", err)
 	}
 	if !bytes.Equal(canon, leaf) {
 		return nil, fmt.Errorf("entry is not in RFC 8785 canonical form")
+	}
+	// encoding/json matches member names without regard to case (and
+	// folds Unicode), so check the names exactly first: "Decision" or
+	// "ſubmitter" are not members of an entry.
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(leaf, &members); err != nil {
+		return nil, fmt.Errorf("entry does not have the entry shape: %w", err)
+	}
+	for name := range members {
+		switch name {
+		case "authorized_until", "decision", "execution", "logged_at", "submitter", "v":
+		default:
+			return nil, fmt.Errorf("entry has an unknown member %q", clip(name))
+		}
 	}
 	var j entryJSON
 	dec := json.NewDecoder(bytes.NewReader(leaf))
@@ -167,7 +187,7 @@ func ParseEntry(leaf []byte) (*ParsedEntry, error) {
 		return nil, fmt.Errorf("entry has v %d, want %d", j.V, EntryVersion)
 	}
 	p := &ParsedEntry{Submitter: j.Submitter}
-	if p.LoggedAt, err = time.Parse(LoggedAtLayout, j.LoggedAt); err != nil {
+	if p.LoggedAt, err = parseExact(LoggedAtLayout, j.LoggedAt); err != nil {
 		return nil, fmt.Errorf("entry has a bad logged_at %q", j.LoggedAt)
 	}
 	if j.Submitter == "" {
@@ -181,17 +201,17 @@ func ParseEntry(leaf []byte) (*ParsedEntry, error) {
 		}
 		p.ID = p.Decision.ID
 		allow := p.Decision.Outcome == OutcomeAllow
-		if allow != (j.AuthorizedUntil != "") {
+		if allow != (j.AuthorizedUntil != nil) {
 			return nil, fmt.Errorf("entry must have authorized_until exactly when the outcome is allow")
 		}
 		if allow {
-			if p.AuthorizedUntil, err = time.Parse(AuthorizedUntilLayout, j.AuthorizedUntil); err != nil {
-				return nil, fmt.Errorf("entry has a bad authorized_until %q", j.AuthorizedUntil)
+			if p.AuthorizedUntil, err = parseExact(AuthorizedUntilLayout, *j.AuthorizedUntil); err != nil {
+				return nil, fmt.Errorf("entry has a bad authorized_until %q", *j.AuthorizedUntil)
 			}
 		}
 	case j.Execution != nil && j.Decision == nil:
 		p.Kind, p.Content = KindExecution, j.Execution
-		if j.AuthorizedUntil != "" {
+		if j.AuthorizedUntil != nil {
 			return nil, fmt.Errorf("an execution entry has no authorized_until")
 		}
 		if p.Execution, err = ParseExecution(j.Execution, p.LoggedAt); err != nil {
@@ -202,6 +222,19 @@ func ParseEntry(leaf []byte) (*ParsedEntry, error) {
 		return nil, fmt.Errorf("entry must hold exactly one of decision and execution")
 	}
 	return p, nil
+}
+
+// parseExact parses a timestamp that must be written exactly in layout:
+// time.Parse alone also accepts fractional seconds the layout lacks.
+func parseExact(layout, s string) (time.Time, error) {
+	t, err := time.Parse(layout, s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if t.Format(layout) != s {
+		return time.Time{}, fmt.Errorf("timestamp %q is not in the form %s", s, layout)
+	}
+	return t, nil
 }
 
 // SameSubmission reports whether a stored leaf holds exactly this submission:

@@ -30,13 +30,14 @@
 // # The checkpoint
 //
 // A checkpoint is a C2SP tlog-checkpoint in a C2SP signed note, signed with
-// the log's Ed25519 note key, whose name is the log origin:
+// the log's Ed25519 note key, whose name is the log origin. The checkpoint of
+// the golden test log of eight entries (testdata/checkpoints/golden.note):
 //
 //	example.com/govlog
-//	42
-//	n5ZWcc2jbpCrI7bDqYbDl8IwkEL1GsD0ySdwDLJ0MGE=
+//	8
+//	4bl4vT3b3QT+v+Bgihj1Hk0j4LnMmZLMsUHNGg0fbD8=
 //
-//	— example.com/govlog Az3grlgzyYf3x2dh6pqPqj8N+Mjz8bVb7cEsF7Mkm8U2p0Ch9kW2HYRr4v3bO4kXmo7Cb2zWmwIZ8WvP1M1ybJu9LQ4=
+//	— example.com/govlog 8qgb67i0EcXnuZOZSfyn44ZAyT3IdtAbh+fayiB2af+3RIrFWRdvlgEqwuxsp1Wo5MkFrKCJ9q+8wJHmDsMaKQwGLgM=
 //
 // This package does no I/O: storage is behind Backend, and the network is
 // the caller's business.

@@ -60,6 +60,12 @@ type Log struct {
 	closed bool
 	queue  chan *pending
 	done   chan struct{}
+	// inflight counts the Submit calls whose submission was queued and
+	// that have not returned: they read the backend to build their
+	// receipts, so Close waits for them before it closes the backend.
+	// Add happens in enqueue, under mu shared while closed is false, so
+	// every Add happens before Close's Wait.
+	inflight sync.WaitGroup
 
 	// lastLoggedAt is owned by the sequencer goroutine (set in New before it
 	// starts): logged_at never goes backwards, even when the clock does.
@@ -170,6 +176,7 @@ func (l *Log) Submit(ctx context.Context, s *Submission) (*Result, error) {
 	if err := l.enqueue(p); err != nil {
 		return nil, err
 	}
+	defer l.inflight.Done()
 	select {
 	case <-p.done:
 	case <-ctx.Done():
@@ -197,6 +204,7 @@ func (l *Log) enqueue(p *pending) error {
 	}
 	select {
 	case l.queue <- p:
+		l.inflight.Add(1)
 		return nil
 	default:
 		return ErrPushback
@@ -256,9 +264,10 @@ func (l *Log) Ready(ctx context.Context) error {
 }
 
 // Close stops accepting submissions (they get ErrUnavailable), lets the
-// sequencer commit everything already queued and answer every waiter, then
-// closes the backend. It returns ctx's error if the sequencer is not done
-// in time (the backend is then left open).
+// sequencer commit everything already queued and answer every waiter, waits
+// for those waiters to read their receipts, then closes the backend. It
+// returns ctx's error if that is not done in time (the backend is then left
+// open).
 func (l *Log) Close(ctx context.Context) error {
 	l.mu.Lock()
 	if !l.closed {
@@ -270,6 +279,16 @@ func (l *Log) Close(ctx context.Context) error {
 	case <-l.done:
 	case <-ctx.Done():
 		return fmt.Errorf("failed to drain the sequencer: %w", ctx.Err())
+	}
+	answered := make(chan struct{})
+	go func() {
+		l.inflight.Wait()
+		close(answered)
+	}()
+	select {
+	case <-answered:
+	case <-ctx.Done():
+		return fmt.Errorf("failed to wait for submitters to read their receipts: %w", ctx.Err())
 	}
 	return l.backend.Close()
 }
@@ -356,8 +375,8 @@ func entryTimes(leaf []byte) (loggedAt, authorizedUntil time.Time, err error) {
 	if loggedAt, err = time.Parse(LoggedAtLayout, j.LoggedAt); err != nil {
 		return time.Time{}, time.Time{}, fmt.Errorf("failed to parse logged_at: %w", err)
 	}
-	if j.AuthorizedUntil != "" {
-		if authorizedUntil, err = time.Parse(AuthorizedUntilLayout, j.AuthorizedUntil); err != nil {
+	if j.AuthorizedUntil != nil {
+		if authorizedUntil, err = time.Parse(AuthorizedUntilLayout, *j.AuthorizedUntil); err != nil {
 			return time.Time{}, time.Time{}, fmt.Errorf("failed to parse authorized_until: %w", err)
 		}
 	}

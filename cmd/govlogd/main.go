@@ -1,0 +1,111 @@
+// Command govlogd serves a govlog decision log over HTTP, on the embedded
+// SQLite backend.
+//
+//	govlogd --listen 127.0.0.1:8080 --data ./data --origin example.com/govlog
+//
+// On first start it creates the data directory (0700) and generates the
+// log's keys in it: log.key (the note key that signs checkpoints, 0600),
+// log.vkey (its verifier key) and artifact.jwk (the Ed25519 key that signs
+// authorization artifacts, 0600). It refuses private key files that the
+// group or others can read, and a log.key whose name is not --origin: a
+// log's key is its identity.
+//
+// Authentication is not implemented yet, so govlogd only listens on a
+// loopback address (127.0.0.0/8, ::1 or localhost) and refuses anything
+// else. On SIGTERM or SIGINT it stops accepting submissions (readiness and
+// new submissions answer 503), answers every submission in flight, and
+// exits.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/govlog/govlog/internal/keys"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal kills the process
+	}()
+	err := cli(ctx, os.Args[1:], os.Stderr)
+	stop()
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case errors.Is(err, errUsage):
+		os.Exit(2)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "govlogd:", err)
+		os.Exit(1)
+	}
+}
+
+// errUsage marks a command line that does not parse (already reported).
+var errUsage = errors.New("usage error")
+
+// cli parses the command line and runs the server until ctx is done.
+func cli(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("govlogd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		cfg       Config
+		logFormat string
+		logLevel  slog.Level
+	)
+	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "`address` to listen on; must be loopback (127.0.0.0/8, ::1, localhost) while authentication is not configured")
+	fs.StringVar(&cfg.DataDir, "data", "./data", "data `directory`: the log database and its keys (created if missing)")
+	fs.StringVar(&cfg.Origin, "origin", defaultOrigin(), "log `origin`: the name of the log's key and the first line of its checkpoints")
+	fs.DurationVar(&cfg.ArtifactTTL, "artifact-ttl", 300*time.Second, "authorization artifact lifetime (whole seconds, at least 1s)")
+	fs.StringVar(&cfg.Audience, "artifact-audience", "", "\"aud\" claim of authorization artifacts (default none)")
+	fs.IntVar(&cfg.MaxBatch, "max-batch", 1024, "most entries in one group commit")
+	fs.IntVar(&cfg.MaxPending, "max-pending", 65536, "most submissions waiting for a commit; beyond it submissions get 429")
+	fs.DurationVar(&cfg.CommitTimeout, "commit-timeout", 30*time.Second, "bound on one storage commit")
+	fs.DurationVar(&cfg.SubmitTimeout, "submit-timeout", 30*time.Second, "how long a submission waits for its commit before it gets 503")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long a graceful shutdown may take")
+	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "govlogd: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return errUsage
+	}
+	opts := &slog.HandlerOptions{Level: logLevel}
+	switch logFormat {
+	case "text":
+		cfg.Logger = slog.New(slog.NewTextHandler(stderr, opts))
+	case "json":
+		cfg.Logger = slog.New(slog.NewJSONHandler(stderr, opts))
+	default:
+		return fmt.Errorf("--log-format must be text or json, not %q", logFormat)
+	}
+	return Run(ctx, cfg)
+}
+
+// defaultOrigin derives an origin from the host name: "<hostname>/govlog",
+// or "localhost/govlog" when the host name cannot be a key name.
+func defaultOrigin() string {
+	host, err := os.Hostname()
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if err != nil || host == "" || keys.ValidName(host) != nil || strings.Contains(host, "/") {
+		host = "localhost"
+	}
+	return host + "/govlog"
+}

@@ -1,0 +1,270 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/govlog/govlog/internal/keys"
+	"github.com/govlog/govlog/log"
+	"github.com/govlog/govlog/log/sqlite"
+	"github.com/govlog/govlog/server"
+)
+
+// DBFile is the name of the log database in the data directory.
+const DBFile = "log.db"
+
+// Config configures Run. The zero value of each optional field selects the
+// default named in its comment.
+type Config struct {
+	// Listen is the TCP address to serve on. It must be a loopback address
+	// (127.0.0.0/8, ::1 or localhost) while authentication is not
+	// configured. Required.
+	Listen string
+	// DataDir holds the log database and its keys; created (0700) if
+	// missing. Required.
+	DataDir string
+	// Origin is the log origin, the name of its note key. Required.
+	Origin string
+	// ArtifactTTL is the lifetime of authorization artifacts, whole
+	// seconds. Default 300s.
+	ArtifactTTL time.Duration
+	// Audience is the "aud" claim of artifacts. Default: none.
+	Audience string
+	// MaxBatch, MaxPending and CommitTimeout tune the sequencer (see
+	// log.Config). Defaults: those of log.Config.
+	MaxBatch, MaxPending int
+	CommitTimeout        time.Duration
+	// SubmitTimeout bounds how long a submission waits for the log.
+	// Default 30s.
+	SubmitTimeout time.Duration
+	// ShutdownTimeout bounds the graceful shutdown. Default 15s.
+	ShutdownTimeout time.Duration
+	// Logger receives the server's logs. Default: discard.
+	Logger *slog.Logger
+
+	// listening, when set, is called with the listener's address once the
+	// server accepts connections (for tests).
+	listening func(net.Addr)
+}
+
+// HTTP server limits.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 60 * time.Second // a 4 MiB batch on a slow link
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 64 << 10
+)
+
+// Run serves the log described by cfg until ctx is done, then shuts down
+// gracefully: readiness and new submissions get 503, submissions in flight
+// are answered, the sequencer commits what is queued, the storage closes.
+// It returns an error if the server cannot start or fails; nil after a
+// graceful shutdown.
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+
+	k, err := openKeys(cfg.DataDir, cfg.Origin, logger)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := server.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+
+	backend, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, DBFile), sqlite.Options{Logger: logger})
+	if err != nil {
+		return fmt.Errorf("failed to open the log database: %w", err)
+	}
+	l, err := log.New(ctx, log.Config{
+		Backend:       backend,
+		Signer:        k.Signer,
+		Verifier:      k.Verifier,
+		ArtifactTTL:   cfg.ArtifactTTL,
+		MaxBatch:      cfg.MaxBatch,
+		MaxPending:    cfg.MaxPending,
+		CommitTimeout: cfg.CommitTimeout,
+		Logger:        logger,
+		OnBatch:       metrics.ObserveBatch,
+	})
+	if err != nil {
+		backend.Close()
+		return fmt.Errorf("failed to open the log: %w", err)
+	}
+	srv, err := server.New(server.Config{
+		Log:           l,
+		ArtifactKey:   k.Artifact,
+		Audience:      cfg.Audience,
+		ArtifactTTL:   cfg.ArtifactTTL,
+		VerifierKey:   k.VerifierKey,
+		Logger:        logger,
+		Registry:      reg,
+		Metrics:       metrics,
+		SubmitTimeout: cfg.SubmitTimeout,
+	})
+	if err != nil {
+		l.Close(context.Background())
+		return err
+	}
+	closeLog := func() error {
+		cctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		return srv.Close(cctx)
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		closeLog()
+		return fmt.Errorf("failed to listen on %s: %w", cfg.Listen, err)
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      cfg.SubmitTimeout + 30*time.Second,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	cp, err := l.Latest(ctx)
+	if err != nil {
+		ln.Close()
+		closeLog()
+		return fmt.Errorf("failed to read the latest checkpoint: %w", err)
+	}
+	logger.Info("govlogd serving", "addr", ln.Addr().String(), "origin", cfg.Origin,
+		"data", cfg.DataDir, "tree_size", cp.Size, "backend", "sqlite")
+	logger.Warn("authentication is not configured: every client is the anonymous submitter; " +
+		"serving on loopback only")
+
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	if cfg.listening != nil {
+		cfg.listening(ln.Addr())
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case serveErr = <-served:
+		logger.Error("the HTTP server failed", "err", serveErr)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	// Refuse new submissions, then let the ones in flight finish (the log
+	// keeps committing) while HTTP stops, then close the log.
+	srv.Drain()
+	if err := hs.Shutdown(sctx); err != nil {
+		logger.Warn("requests still in flight at the shutdown deadline", "err", err)
+		hs.Close()
+	}
+	if err := srv.Close(sctx); err != nil {
+		logger.Error("failed to close the log cleanly", "err", err)
+		return errors.Join(serveErr, err)
+	}
+	logger.Info("stopped")
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("failed to serve: %w", serveErr)
+	}
+	return nil
+}
+
+// validate checks cfg and fills in defaults.
+func (cfg *Config) validate() error {
+	if err := checkLoopback(cfg.Listen); err != nil {
+		return err
+	}
+	if cfg.DataDir == "" {
+		return errors.New("the data directory (--data) is required")
+	}
+	if err := keys.ValidName(cfg.Origin); err != nil {
+		return fmt.Errorf("invalid --origin: %w", err)
+	}
+	if cfg.ArtifactTTL == 0 {
+		cfg.ArtifactTTL = 300 * time.Second
+	}
+	if cfg.ArtifactTTL < time.Second || cfg.ArtifactTTL%time.Second != 0 {
+		return fmt.Errorf("--artifact-ttl must be a whole number of seconds, at least 1s; got %v", cfg.ArtifactTTL)
+	}
+	if cfg.MaxBatch < 0 || cfg.MaxPending < 0 || cfg.CommitTimeout < 0 || cfg.SubmitTimeout < 0 || cfg.ShutdownTimeout < 0 {
+		return errors.New("--max-batch, --max-pending and the timeouts must not be negative")
+	}
+	if cfg.SubmitTimeout == 0 {
+		cfg.SubmitTimeout = 30 * time.Second
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 15 * time.Second
+	}
+	return nil
+}
+
+// checkLoopback refuses a listen address that is not loopback: without
+// authentication, anyone who can reach the server can write to the log.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("invalid --listen %q: %w", addr, err)
+	}
+	if strings.EqualFold(host, "localhost") {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("refusing --listen %q: authentication is not configured, so govlogd only listens on "+
+		"a loopback address (127.0.0.0/8, ::1 or localhost), for example 127.0.0.1:8080", addr)
+}
+
+// openKeys loads the log's keys from dir, creating dir and generating them
+// on first start, and checks that they are origin's.
+func openKeys(dir, origin string, logger *slog.Logger) (*keys.Keys, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("failed to create the data directory: %w", err)
+	}
+	present, err := keys.Present(dir)
+	if err != nil {
+		return nil, err
+	}
+	if !present {
+		if _, err := os.Stat(filepath.Join(dir, DBFile)); !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s holds a log database but no keys: restore its keys (a log's key is its identity)", dir)
+		}
+		if err := keys.Generate(dir, origin); err != nil {
+			return nil, err
+		}
+		logger.Info("generated the log's keys", "dir", dir, "origin", origin,
+			"verifier_key_file", filepath.Join(dir, keys.VerifierFile))
+	}
+	k, err := keys.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	if name := k.Signer.Name(); name != origin {
+		return nil, fmt.Errorf("the log key %s is for origin %q, not %q: a log's key is its identity; "+
+			"pass --origin %q or use another --data directory", filepath.Join(dir, keys.SignerFile), name, origin, name)
+	}
+	return k, nil
+}

@@ -1,0 +1,349 @@
+// Package loadgen is the load generator behind `govlog bench`: it submits
+// realistic decisions to a govlog server from many concurrent clients,
+// verifies every receipt it gets (a fast but wrong log scores zero), and
+// reports throughput and latency percentiles.
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	tproof "github.com/transparency-dev/formats/proof"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/govlog/govlog/log"
+)
+
+// Config configures a run.
+type Config struct {
+	// URL is the server's base URL. Required.
+	URL string
+	// N is the number of decisions to submit. Required.
+	N int
+	// Concurrency is the number of concurrent clients. Default 64.
+	Concurrency int
+	// Batch, when > 1, submits through the batch endpoint, Batch decisions
+	// per request. Default: single submissions.
+	Batch int
+	// LogKey verifies checkpoints. Default: the key the server publishes in
+	// GET /v1/log (fine for load tests; an auditor gets the key out of band).
+	LogKey note.Verifier
+	// Prefix makes decision ids unique across runs. Default: random.
+	Prefix string
+	// Client sends the requests. Default: a client with keep-alive
+	// connections for every worker.
+	Client *http.Client
+}
+
+// Report is the outcome of a run. Latencies are per request.
+type Report struct {
+	Decisions      int            `json:"decisions"`
+	Acknowledged   int            `json:"acknowledged"`
+	Requests       int            `json:"requests"`
+	Errors         map[string]int `json:"errors"`
+	VerifyFailures int            `json:"verify_failures"`
+	Seconds        float64        `json:"seconds"`
+	PerSecond      float64        `json:"decisions_per_second"`
+	LatencyMS      Percentiles    `json:"latency_ms"`
+	FirstVerifyErr string         `json:"first_verify_error,omitempty"`
+}
+
+// Percentiles of request latency, in milliseconds.
+type Percentiles struct {
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p99_9"`
+	Max  float64 `json:"max"`
+}
+
+// Run submits cfg.N decisions and returns the report.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if cfg.URL == "" || cfg.N <= 0 {
+		return nil, errors.New("loadgen: URL and N are required")
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 64
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 1
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = fmt.Sprintf("bench-%x", rand.Uint64()&0xffffffffff)
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{
+			Timeout:   60 * time.Second,
+			Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency, MaxConnsPerHost: cfg.Concurrency},
+		}
+	}
+	if cfg.LogKey == nil {
+		v, err := fetchKey(ctx, cfg.Client, cfg.URL)
+		if err != nil {
+			return nil, err
+		}
+		cfg.LogKey = v
+	}
+	r := &runner{cfg: cfg, cps: map[string]log.Checkpoint{}, rep: Report{Errors: map[string]int{}}}
+	requests := (cfg.N + cfg.Batch - 1) / cfg.Batch
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range cfg.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			gen := newGenerator(cfg.Prefix, w)
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= requests {
+					return
+				}
+				n := min(cfg.Batch, cfg.N-i*cfg.Batch)
+				r.request(ctx, gen, n)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	r.rep.Seconds = elapsed.Seconds()
+	r.rep.PerSecond = float64(r.rep.Acknowledged) / elapsed.Seconds()
+	r.rep.LatencyMS = percentiles(r.latencies)
+	return &r.rep, ctx.Err()
+}
+
+type runner struct {
+	cfg       Config
+	mu        sync.Mutex
+	rep       Report
+	latencies []time.Duration
+	cpMu      sync.RWMutex
+	cps       map[string]log.Checkpoint // verified checkpoint notes
+}
+
+func (r *runner) request(ctx context.Context, gen *generator, n int) {
+	path, body := "/v1/decisions", gen.decision()
+	var bodies [][]byte
+	if r.cfg.Batch > 1 {
+		bodies = make([][]byte, n)
+		bodies[0] = body
+		for i := 1; i < n; i++ {
+			bodies[i] = gen.decision()
+		}
+		path, body = "/v1/decisions/batch", []byte(`{"decisions":[`+string(bytes.Join(bodies, []byte(",")))+`]}`)
+	}
+	start := time.Now()
+	status, resp, err := post(ctx, r.cfg.Client, r.cfg.URL+path, body)
+	took := time.Since(start)
+	r.mu.Lock()
+	r.rep.Requests++
+	r.rep.Decisions += n
+	r.latencies = append(r.latencies, took)
+	r.mu.Unlock()
+	if err != nil {
+		r.fail("transport", n)
+		return
+	}
+	if status != http.StatusCreated && status != http.StatusOK {
+		r.fail(errorCode(status, resp), n)
+		return
+	}
+	if r.cfg.Batch <= 1 {
+		r.check(resp, gen, 1)
+		return
+	}
+	var out struct{ Results []json.RawMessage }
+	if err := json.Unmarshal(resp, &out); err != nil || len(out.Results) != n {
+		r.fail("bad_batch_response", n)
+		return
+	}
+	for _, res := range out.Results {
+		if bytes.HasPrefix(res, []byte(`{"error"`)) {
+			r.fail(errorCode(200, res), 1)
+			continue
+		}
+		r.check(res, gen, 1)
+	}
+}
+
+func (r *runner) fail(code string, n int) {
+	r.mu.Lock()
+	r.rep.Errors[code] += n
+	r.mu.Unlock()
+}
+
+// check verifies one receipt: the checkpoint signature (once per distinct
+// checkpoint), the leaf hash and the inclusion proof of the tlog-proof.
+func (r *runner) check(body []byte, gen *generator, n int) {
+	var rc log.Receipt
+	err := json.Unmarshal(body, &rc)
+	if err == nil {
+		err = r.verify(&rc)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.rep.VerifyFailures += n
+		if r.rep.FirstVerifyErr == "" {
+			r.rep.FirstVerifyErr = err.Error()
+		}
+		return
+	}
+	r.rep.Acknowledged += n
+	gen.acked(rc.ID)
+}
+
+func (r *runner) verify(rc *log.Receipt) error {
+	var tp tproof.TLogProof
+	if err := tp.Unmarshal([]byte(rc.TLogProof)); err != nil {
+		return fmt.Errorf("failed to parse tlog_proof: %w", err)
+	}
+	key := string(tp.Checkpoint)
+	r.cpMu.RLock()
+	cp, ok := r.cps[key]
+	r.cpMu.RUnlock()
+	if !ok {
+		var err error
+		if cp, err = log.OpenCheckpoint(tp.Checkpoint, r.cfg.LogKey); err != nil {
+			return err
+		}
+		r.cpMu.Lock()
+		r.cps[key] = cp
+		r.cpMu.Unlock()
+	}
+	lh := log.LeafHash(tp.ExtraData)
+	if !bytes.Equal(lh[:], rc.LeafHash) || tp.Index != rc.Index {
+		return errors.New("tlog_proof does not match the receipt")
+	}
+	hashes := make([][]byte, len(tp.Hashes))
+	for i := range tp.Hashes {
+		hashes[i] = tp.Hashes[i][:]
+	}
+	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, tp.Index, cp.Size, lh[:], hashes, cp.Hash[:]); err != nil {
+		return fmt.Errorf("failed to verify inclusion of %s: %w", rc.ID, err)
+	}
+	return nil
+}
+
+func post(ctx context.Context, c *http.Client, url string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+func errorCode(status int, body []byte) string {
+	var e struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Error.Code != "" {
+		return e.Error.Code
+	}
+	return fmt.Sprintf("http_%d", status)
+}
+
+func fetchKey(ctx context.Context, c *http.Client, url string) (note.Verifier, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v1/log", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("failed to fetch the log key: %w", err)
+	}
+	defer resp.Body.Close()
+	var info struct {
+		VerifierKey string `json:"verifier_key"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+		return nil, fmt.Errorf("failed to decode /v1/log: %w", err)
+	}
+	v, err := note.NewVerifier(info.VerifierKey)
+	if err != nil {
+		return nil, fmt.Errorf("failed to parse the log key: %w", err)
+	}
+	return v, nil
+}
+
+func percentiles(d []time.Duration) Percentiles {
+	if len(d) == 0 {
+		return Percentiles{}
+	}
+	slices.Sort(d)
+	at := func(q float64) float64 {
+		i := int(q * float64(len(d)-1))
+		return float64(d[i].Microseconds()) / 1000
+	}
+	return Percentiles{P50: at(0.50), P90: at(0.90), P99: at(0.99), P999: at(0.999), Max: at(1)}
+}
+
+// generator makes realistic decisions: a mix of sizes, 70% allow, 10% with
+// a lineage link to a decision this worker had acknowledged.
+type generator struct {
+	prefix string
+	worker int
+	n      int
+	rng    *rand.Rand
+	last   string // last acknowledged id
+}
+
+// A generator belongs to one worker goroutine.
+
+func newGenerator(prefix string, worker int) *generator {
+	return &generator{prefix: prefix, worker: worker, rng: rand.New(rand.NewPCG(uint64(worker), 42))}
+}
+
+func (g *generator) acked(id string) {
+	g.last = id
+}
+
+var actions = []string{"deploy", "read", "write", "delete", "escalate", "invoke-tool", "send-email", "transfer-funds"}
+
+func (g *generator) decision() []byte {
+	g.n++
+	d := map[string]any{
+		"id":           fmt.Sprintf("%s-%03d-%07d", g.prefix, g.worker, g.n),
+		"outcome":      "allow",
+		"decided_at":   time.Now().UTC().Format(time.RFC3339Nano),
+		"subject":      fmt.Sprintf("spiffe://prod.example/ns/agents/sa/agent-%d", g.rng.IntN(500)),
+		"action":       actions[g.rng.IntN(len(actions))],
+		"resource":     fmt.Sprintf("arn:example:service/%s/item-%d", strings.Repeat("x", g.rng.IntN(64)), g.rng.IntN(1e6)),
+		"policy":       map[string]any{"id": "agent-guardrails", "version": "2026.11.3", "digest": fmt.Sprintf("sha256:%064x", g.rng.Uint64())},
+		"input_digest": fmt.Sprintf("sha256:%064x", g.rng.Uint64()),
+	}
+	if g.rng.IntN(10) < 3 {
+		d["outcome"] = "deny"
+		d["reasons"] = []string{"action not permitted for this subject outside the change window", "risk score above threshold"}
+	}
+	if g.rng.IntN(10) == 0 {
+		if g.last != "" {
+			d["parent_id"] = g.last
+		}
+	}
+	if g.rng.IntN(2) == 0 {
+		d["context"] = map[string]any{"session": fmt.Sprintf("s-%d", g.rng.Uint32()), "risk": g.rng.Float64(), "tool": "kubectl", "args": strings.Repeat("a", g.rng.IntN(300))}
+	}
+	b, _ := json.Marshal(d)
+	return b
+}

@@ -1,0 +1,421 @@
+package logtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/govlog/govlog/log"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/transparency-dev/merkle/testonly"
+)
+
+// memStore is a reference in-memory log, only to test the suite itself:
+// the simplest code that follows the Backend contract. A memStore outlives
+// the memBackends opened on it, as a directory outlives a process.
+type memStore struct {
+	mu          sync.Mutex
+	tree        *testonly.Tree
+	leaves      [][]byte
+	ids         map[kindID]uint64
+	allow       map[string]bool // decision id -> outcome is allow
+	sequences   map[submitterSeq]bool
+	hashes      map[[32]byte]uint64
+	checkpoints []log.Checkpoint // in order of size
+}
+
+type kindID struct {
+	kind log.Kind
+	id   string
+}
+
+type submitterSeq struct {
+	submitter string
+	seq       uint64
+}
+
+func newMemStore() *memStore {
+	return &memStore{
+		tree:      testonly.New(rfc6962.DefaultHasher),
+		ids:       make(map[kindID]uint64),
+		allow:     make(map[string]bool),
+		sequences: make(map[submitterSeq]bool),
+		hashes:    make(map[[32]byte]uint64),
+	}
+}
+
+// memBackend is one open handle on a memStore.
+type memBackend struct {
+	s      *memStore
+	closed bool // guarded by s.mu
+	// failAppend, when set, makes Append fail as storage down would.
+	failAppend bool
+}
+
+var _ log.Backend = (*memBackend)(nil)
+
+var errClosed = errors.New("backend is closed")
+
+func (b *memBackend) lock() error {
+	b.s.mu.Lock()
+	if b.closed {
+		b.s.mu.Unlock()
+		return errClosed
+	}
+	return nil
+}
+
+func (b *memBackend) Append(ctx context.Context, batch []*log.Entry, sign log.SignFunc) ([]log.AppendResult, log.Checkpoint, error) {
+	if err := b.lock(); err != nil {
+		return nil, log.Checkpoint{}, fmt.Errorf("%w: %w", log.ErrUnavailable, err)
+	}
+	defer b.s.mu.Unlock()
+	s := b.s
+	if b.failAppend {
+		return nil, log.Checkpoint{}, fmt.Errorf("%w: injected failure", log.ErrUnavailable)
+	}
+	// Work on copies: nothing changes unless the whole batch commits.
+	ids := clone(s.ids)
+	allow := clone(s.allow)
+	sequences := clone(s.sequences)
+	var added [][]byte
+	size := uint64(len(s.leaves))
+	results := make([]log.AppendResult, len(batch))
+	for i, e := range batch {
+		r := &results[i]
+		if idx, ok := ids[kindID{e.Kind, e.ID}]; ok {
+			leaf := leafAt(s.leaves, added, idx)
+			if log.SameSubmission(leaf, e.Submission) {
+				r.Index, r.Existing, r.Leaf = idx, true, leaf
+			} else {
+				r.Err = log.ErrIDConflict
+			}
+			continue
+		}
+		switch e.Kind {
+		case log.KindDecision:
+			if e.Sequence != 0 && sequences[submitterSeq{e.Submitter, e.Sequence}] {
+				r.Err = log.ErrSequenceConflict
+				continue
+			}
+			if e.ParentID != "" {
+				if _, ok := ids[kindID{log.KindDecision, e.ParentID}]; !ok {
+					r.Err = log.ErrUnknownParent
+					continue
+				}
+			}
+			if e.Sequence != 0 {
+				sequences[submitterSeq{e.Submitter, e.Sequence}] = true
+			}
+			allow[e.ID] = e.Allow
+		case log.KindExecution:
+			ok, found := allow[e.DecisionID]
+			if !found {
+				r.Err = log.ErrUnknownDecision
+				continue
+			}
+			if !ok {
+				r.Err = log.ErrNotAuthorized
+				continue
+			}
+		}
+		idx := size + uint64(len(added))
+		ids[kindID{e.Kind, e.ID}] = idx
+		added = append(added, e.Leaf)
+		r.Index, r.Leaf = idx, e.Leaf
+	}
+	if len(added) == 0 && len(s.checkpoints) > 0 {
+		return results, s.checkpoints[len(s.checkpoints)-1], nil
+	}
+	tree := testonly.New(rfc6962.DefaultHasher)
+	tree.AppendData(s.leaves...)
+	tree.AppendData(added...)
+	cp, err := sign(tree.Size(), [32]byte(tree.Hash()))
+	if err != nil {
+		return nil, log.Checkpoint{}, fmt.Errorf("%w: failed to sign: %w", log.ErrUnavailable, err)
+	}
+	// Commit.
+	s.tree = tree
+	for _, leaf := range added {
+		h := log.LeafHash(leaf)
+		if _, ok := s.hashes[h]; !ok {
+			s.hashes[h] = uint64(len(s.leaves))
+		}
+		s.leaves = append(s.leaves, leaf)
+	}
+	s.ids, s.allow, s.sequences = ids, allow, sequences
+	s.checkpoints = append(s.checkpoints, cp)
+	return results, cp, nil
+}
+
+func clone[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func leafAt(leaves, added [][]byte, idx uint64) []byte {
+	if idx < uint64(len(leaves)) {
+		return leaves[idx]
+	}
+	return added[idx-uint64(len(leaves))]
+}
+
+func (b *memBackend) Latest(ctx context.Context) (log.Checkpoint, error) {
+	if err := b.lock(); err != nil {
+		return log.Checkpoint{}, err
+	}
+	defer b.s.mu.Unlock()
+	if len(b.s.checkpoints) == 0 {
+		return log.Checkpoint{}, log.ErrNotFound
+	}
+	return b.s.checkpoints[len(b.s.checkpoints)-1], nil
+}
+
+func (b *memBackend) Covering(ctx context.Context, index uint64) (log.Checkpoint, error) {
+	if err := b.lock(); err != nil {
+		return log.Checkpoint{}, err
+	}
+	defer b.s.mu.Unlock()
+	for _, cp := range b.s.checkpoints {
+		if cp.Size > index {
+			return cp, nil
+		}
+	}
+	return log.Checkpoint{}, log.ErrNotFound
+}
+
+func (b *memBackend) InclusionProof(ctx context.Context, index, size uint64) ([][32]byte, error) {
+	if err := b.lock(); err != nil {
+		return nil, err
+	}
+	defer b.s.mu.Unlock()
+	if index >= size || size > b.s.tree.Size() {
+		return nil, log.ErrOutOfRange
+	}
+	p, err := b.s.tree.InclusionProof(index, size)
+	return to32(p), err
+}
+
+func (b *memBackend) ConsistencyProof(ctx context.Context, from, to uint64) ([][32]byte, error) {
+	if err := b.lock(); err != nil {
+		return nil, err
+	}
+	defer b.s.mu.Unlock()
+	if from == 0 || from > to || to > b.s.tree.Size() {
+		return nil, log.ErrOutOfRange
+	}
+	p, err := b.s.tree.ConsistencyProof(from, to)
+	return to32(p), err
+}
+
+func to32(p [][]byte) [][32]byte {
+	out := make([][32]byte, len(p))
+	for i := range p {
+		out[i] = [32]byte(p[i])
+	}
+	return out
+}
+
+func (b *memBackend) Entries(ctx context.Context, start uint64, count int) ([][]byte, error) {
+	if err := b.lock(); err != nil {
+		return nil, err
+	}
+	defer b.s.mu.Unlock()
+	size := uint64(len(b.s.leaves))
+	if start >= size {
+		return nil, log.ErrOutOfRange
+	}
+	end := min(size, start+uint64(count))
+	return append([][]byte(nil), b.s.leaves[start:end]...), nil
+}
+
+func (b *memBackend) Lookup(ctx context.Context, kind log.Kind, id string) (uint64, []byte, error) {
+	if err := b.lock(); err != nil {
+		return 0, nil, err
+	}
+	defer b.s.mu.Unlock()
+	idx, ok := b.s.ids[kindID{kind, id}]
+	if !ok {
+		return 0, nil, log.ErrNotFound
+	}
+	return idx, b.s.leaves[idx], nil
+}
+
+func (b *memBackend) LookupHash(ctx context.Context, leafHash [32]byte) (uint64, error) {
+	if err := b.lock(); err != nil {
+		return 0, err
+	}
+	defer b.s.mu.Unlock()
+	idx, ok := b.s.hashes[leafHash]
+	if !ok {
+		return 0, log.ErrNotFound
+	}
+	return idx, nil
+}
+
+func (b *memBackend) Ready(ctx context.Context) error {
+	if err := b.lock(); err != nil {
+		return fmt.Errorf("%w: %w", log.ErrUnavailable, err)
+	}
+	defer b.s.mu.Unlock()
+	if b.failAppend {
+		return fmt.Errorf("%w: injected failure", log.ErrUnavailable)
+	}
+	return nil
+}
+
+func (b *memBackend) Close() error {
+	if err := b.lock(); err != nil {
+		return err
+	}
+	defer b.s.mu.Unlock()
+	b.closed = true
+	return nil
+}
+
+func newMemLog(t *testing.T) Opener {
+	s := newMemStore()
+	return func(t *testing.T) log.Backend { return &memBackend{s: s} }
+}
+
+func TestMemory(t *testing.T) {
+	Run(t, newMemLog)
+}
+
+// brokenBackends are backends that each break one rule, and the subtests
+// of the suite that must catch them.
+func brokenBackends() map[string]struct {
+	newLog func(t *testing.T) Opener
+	tests  []string
+} {
+	wrap := func(f func(b *memBackend) log.Backend) func(t *testing.T) Opener {
+		return func(t *testing.T) Opener {
+			s := newMemStore()
+			return func(t *testing.T) log.Backend { return f(&memBackend{s: s}) }
+		}
+	}
+	type broken = struct {
+		newLog func(t *testing.T) Opener
+		tests  []string
+	}
+	return map[string]broken{
+		"forgetful": {func(t *testing.T) Opener {
+			return func(t *testing.T) log.Backend { return &memBackend{s: newMemStore()} }
+		}, []string{"Durability", "Log/Reopen", "Log/CloseDrains"}},
+		"no-sequences":    {wrap(func(b *memBackend) log.Backend { return &noSeq{b} }), []string{"SequenceConflict", "Log/Refusals"}},
+		"bad-proofs":      {wrap(func(b *memBackend) log.Backend { return &badProof{b} }), []string{"Proofs", "AppendBatch", "Log/Concurrent"}},
+		"latest-covering": {wrap(func(b *memBackend) log.Backend { return &latestCovering{b} }), []string{"Resubmission", "Log/Resubmission", "Proofs"}},
+		"short-pages":     {wrap(func(b *memBackend) log.Backend { return &shortPages{b} }), []string{"Entries"}},
+		"fork":            {wrap(func(b *memBackend) log.Backend { return &forking{memBackend: b} }), []string{"Proofs"}},
+	}
+}
+
+// TestBroken runs the suite against the broken backend named by
+// $LOGTEST_BROKEN; TestSuiteFails runs it in a child process and expects it
+// to fail.
+func TestBroken(t *testing.T) {
+	name := os.Getenv("LOGTEST_BROKEN")
+	if name == "" {
+		t.Skip("run by TestSuiteFails")
+	}
+	Run(t, brokenBackends()[name].newLog)
+}
+
+// TestSuiteFails checks that the suite catches broken backends: the suite
+// can fail.
+func TestSuiteFails(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the suite in child processes")
+	}
+	if os.Getenv("LOGTEST_BROKEN") != "" {
+		t.Skip("in a child process")
+	}
+	for name, b := range brokenBackends() {
+		for _, sub := range b.tests {
+			t.Run(name+"/"+sub, func(t *testing.T) {
+				pattern := "^TestBroken$"
+				for _, part := range strings.Split(sub, "/") {
+					pattern += "/^" + part + "$"
+				}
+				cmd := exec.Command(os.Args[0], "-test.run="+pattern, "-test.count=1")
+				cmd.Env = append(os.Environ(), "LOGTEST_BROKEN="+name)
+				out, err := cmd.CombinedOutput()
+				var exit *exec.ExitError
+				if !errors.As(err, &exit) {
+					t.Fatalf("the suite's %s passed against the %s backend (err %v):\n%s", sub, name, err, out)
+				}
+				if !bytes.Contains(out, []byte("--- FAIL: TestBroken/"+sub)) {
+					t.Fatalf("the child did not fail in %s:\n%s", sub, out)
+				}
+			})
+		}
+	}
+}
+
+// noSeq forgets sequence numbers.
+type noSeq struct{ *memBackend }
+
+func (b *noSeq) Append(ctx context.Context, batch []*log.Entry, sign log.SignFunc) ([]log.AppendResult, log.Checkpoint, error) {
+	for _, e := range batch {
+		if e.Sequence != 0 {
+			c := *e.Submission
+			c.Sequence = 0
+			e.Submission = &c
+		}
+	}
+	return b.memBackend.Append(ctx, batch, sign)
+}
+
+type badProof struct{ *memBackend }
+
+func (b *badProof) InclusionProof(ctx context.Context, index, size uint64) ([][32]byte, error) {
+	p, err := b.memBackend.InclusionProof(ctx, index, size)
+	if len(p) > 1 {
+		p[0], p[1] = p[1], p[0]
+	}
+	return p, err
+}
+
+type latestCovering struct{ *memBackend }
+
+func (b *latestCovering) Covering(ctx context.Context, index uint64) (log.Checkpoint, error) {
+	cp, err := b.memBackend.Latest(ctx)
+	if err == nil && cp.Size <= index {
+		return log.Checkpoint{}, log.ErrNotFound
+	}
+	return cp, err
+}
+
+type shortPages struct{ *memBackend }
+
+func (b *shortPages) Entries(ctx context.Context, start uint64, count int) ([][]byte, error) {
+	leaves, err := b.memBackend.Entries(ctx, start, count)
+	if len(leaves) > 1 {
+		leaves = leaves[:len(leaves)-1]
+	}
+	return leaves, err
+}
+
+// forking signs a checkpoint for a root other than the tree's, once the log
+// is past size 40.
+type forking struct {
+	*memBackend
+}
+
+func (b *forking) Append(ctx context.Context, batch []*log.Entry, sign log.SignFunc) ([]log.AppendResult, log.Checkpoint, error) {
+	return b.memBackend.Append(ctx, batch, func(size uint64, hash [32]byte) (log.Checkpoint, error) {
+		if size > 40 {
+			hash[0] ^= 1
+		}
+		return sign(size, hash)
+	})
+}

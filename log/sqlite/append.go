@@ -1,0 +1,408 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/transparency-dev/merkle/compact"
+
+	"github.com/govlog/govlog/log"
+)
+
+// Append implements log.Backend. It runs on the sequencer goroutine (one
+// at a time; writeMu also excludes Ready's probe and Close).
+//
+// The whole batch is one write transaction: entries, index rows, the tiles
+// it touches (each written once) and the signed checkpoint of the new tree
+// head. In-memory state changes only after COMMIT succeeded. On any error
+// the transaction is rolled back, the in-memory state is left untouched and
+// marked stale, and the next Append (or Ready) first reloads it from disk:
+// an error after COMMIT was issued may or may not have committed, and the
+// reload re-verifies whatever is there. A checkpoint signed for a batch
+// whose commit failed is discarded without leaving this method; the next
+// Append signs again for whatever it commits.
+func (b *Backend) Append(ctx context.Context, batch []*log.Entry, sign log.SignFunc) ([]log.AppendResult, log.Checkpoint, error) {
+	for i, e := range batch {
+		if e == nil || e.Submission == nil || len(e.Leaf) == 0 || e.ID == "" ||
+			(e.Kind != log.KindDecision && e.Kind != log.KindExecution) {
+			return nil, log.Checkpoint{}, fmt.Errorf("%w: failed to append: entry %d of the batch is incomplete", log.ErrUnavailable, i)
+		}
+	}
+	b.writeMu.Lock()
+	defer b.writeMu.Unlock()
+	if b.closed {
+		return nil, log.Checkpoint{}, fmt.Errorf("%w: storage is closed", log.ErrUnavailable)
+	}
+	if b.failure.Load() != nil {
+		if err := b.reloadLocked(ctx, false); err != nil {
+			return nil, log.Checkpoint{}, fmt.Errorf("failed to recover from the previous failure: %w", err)
+		}
+	}
+	results, cp, err := b.appendLocked(ctx, batch, sign)
+	if err != nil {
+		b.failure.Store(&failureErr{err})
+		b.logger.Error("failed to append a batch", "entries", len(batch), "err", err)
+		return nil, log.Checkpoint{}, err
+	}
+	return results, cp, nil
+}
+
+func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log.SignFunc) ([]log.AppendResult, log.Checkpoint, error) {
+	old := b.snap.Load()
+	if len(batch) == 0 && old.has {
+		return nil, old.cp, nil
+	}
+	tx, err := b.wdb.BeginTx(ctx, nil) // BEGIN IMMEDIATE: takes the write lock now
+	if err != nil {
+		return nil, log.Checkpoint{}, unavailable("begin the batch transaction", err)
+	}
+	defer func() { _ = tx.Rollback() }() // a no-op after COMMIT
+
+	// Only this process writes; should another have appended since this
+	// one loaded its state, refuse rather than sign on a stale tree. The
+	// reload before the next Append picks up (and verifies) what it wrote.
+	var stored sql.NullInt64
+	if err := tx.QueryRowContext(ctx, sqlLatestSize).Scan(&stored); err != nil {
+		return nil, log.Checkpoint{}, unavailable("read the latest checkpoint size", err)
+	}
+	if stored.Valid != old.has || (old.has && uint64(stored.Int64) != old.size()) {
+		return nil, log.Checkpoint{}, fmt.Errorf("%w: the latest stored checkpoint changed under this process (size %d, expected %d): is another process writing to the log?", log.ErrUnavailable, stored.Int64, old.size())
+	}
+
+	// What the log already holds of the ids and sequences the batch names.
+	c, err := prefetch(ctx, tx, batch)
+	if err != nil {
+		return nil, log.Checkpoint{}, err
+	}
+
+	// The tree grows in a copy of the compact range; its visitor collects
+	// every new node hash on a tile level into that tile, starting from
+	// the current partial tile.
+	rng, err := b.factory.NewRange(0, b.rng.End(), slices.Clone(b.rng.Hashes()))
+	if err != nil {
+		return nil, log.Checkpoint{}, fmt.Errorf("%w: failed to copy the compact range: %w", log.ErrUnavailable, err)
+	}
+	touched := make(map[tileKey][]byte)
+	var order []tileKey
+	var visitErr error
+	visit := func(id compact.NodeID, hash []byte) {
+		if id.Level%tileHeight != 0 || visitErr != nil {
+			return
+		}
+		k := tileKey{level: id.Level / tileHeight, index: id.Index / tileWidth}
+		buf, ok := touched[k]
+		if !ok {
+			buf = make([]byte, 0, fullTileBytes)
+			if t := old.edgeTile(k); t != nil {
+				buf = append(buf, t.hashes()...)
+			}
+			order = append(order, k)
+		}
+		if pos := int(id.Index % tileWidth); len(buf) != pos*hashSize {
+			visitErr = fmt.Errorf("tile %v holds %d hashes, node %d/%d goes at %d", k, len(buf)/hashSize, id.Level, id.Index, pos)
+			return
+		}
+		touched[k] = append(buf, hash...)
+	}
+
+	results := make([]log.AppendResult, len(batch))
+	var rows newRows
+	size := old.size()
+	for i, e := range batch {
+		if res := c.check(e); res.Existing || res.Err != nil {
+			results[i] = res
+			continue
+		}
+		lh := log.LeafHash(e.Leaf)
+		c.accept(e, size)
+		rows.add(e, lh, size)
+		if err := rng.Append(lh[:], visit); err != nil {
+			return nil, log.Checkpoint{}, fmt.Errorf("%w: failed to extend the tree: %w", log.ErrUnavailable, err)
+		}
+		results[i] = log.AppendResult{Index: size, Leaf: e.Leaf}
+		size++
+	}
+	if visitErr != nil {
+		return nil, log.Checkpoint{}, fmt.Errorf("%w: failed to build tiles: %w", log.ErrUnavailable, visitErr)
+	}
+	if size == old.size() && old.has {
+		// Nothing new: no signature, nothing written.
+		return results, old.cp, nil
+	}
+
+	if err := rows.insert(ctx, tx); err != nil {
+		return nil, log.Checkpoint{}, err
+	}
+	putTile := tx.StmtContext(ctx, b.w.putTile)
+	for _, k := range order {
+		if _, err := putTile.ExecContext(ctx, int64(k.level), int64(k.index), touched[k]); err != nil {
+			return nil, log.Checkpoint{}, unavailable(fmt.Sprintf("write tile %v", k), err)
+		}
+	}
+	root := rootHash(rng)
+	cp, err := sign(size, root)
+	if err != nil {
+		return nil, log.Checkpoint{}, fmt.Errorf("%w: failed to sign the checkpoint of size %d: %w", log.ErrUnavailable, size, err)
+	}
+	if parsed, err := parseCheckpoint(cp.Note); err != nil || parsed.Size != size || parsed.Hash != root || cp.Size != size || cp.Hash != root {
+		return nil, log.Checkpoint{}, fmt.Errorf("%w: the signer returned a checkpoint that is not for size %d and root %x (%v)", log.ErrUnavailable, size, root, err)
+	}
+	if _, err := tx.StmtContext(ctx, b.w.insertCheckpoint).ExecContext(ctx, int64(size), cp.Note); err != nil {
+		return nil, log.Checkpoint{}, unavailable(fmt.Sprintf("store the checkpoint of size %d", size), err)
+	}
+	if b.hooks.beforeCommit != nil {
+		if err := b.hooks.beforeCommit(); err != nil {
+			return nil, log.Checkpoint{}, unavailable("commit the batch", err)
+		}
+	}
+	// The durability point: COMMIT returns after the WAL is fsynced
+	// (synchronous=FULL). Before it, a crash loses the whole batch; after
+	// it, the whole batch and its checkpoint survive.
+	if err := tx.Commit(); err != nil {
+		return nil, log.Checkpoint{}, unavailable("commit the batch", err)
+	}
+	if b.hooks.afterCommit != nil {
+		if err := b.hooks.afterCommit(); err != nil {
+			return nil, log.Checkpoint{}, unavailable("commit the batch", err)
+		}
+	}
+
+	// Durable: publish. Readers see the new entries from here on.
+	next := &snapshot{has: true, cp: cp}
+	for level, pos := range rightEdge(size) {
+		k := tileKey{level: uint(level), index: pos.index}
+		e := edgeTile{index: pos.index}
+		if pos.width > 0 {
+			e.t = old.edgeTile(k)
+			if h, ok := touched[k]; ok {
+				e.t = newTile(h)
+			}
+		}
+		next.edge = append(next.edge, e)
+	}
+	for _, k := range order {
+		if h := touched[k]; len(h) == fullTileBytes {
+			b.cache.put(k, newTile(h))
+		}
+	}
+	b.rng = rng
+	b.snap.Store(next)
+	return results, cp, nil
+}
+
+// idKey names an id in its kind's namespace.
+type idKey struct {
+	kind log.Kind
+	id   string
+}
+
+type seqKey struct {
+	submitter string
+	sequence  uint64
+}
+
+// logged is a logged entry, as the checks need it.
+type logged struct {
+	index uint64
+	allow bool
+	leaf  []byte
+}
+
+// checker runs the per-entry checks of one batch. ids and seqs start with
+// what the log holds of every id and sequence the batch names (prefetch),
+// and accept adds each entry accepted: a miss is a miss in the log and in
+// the batch so far.
+type checker struct {
+	ids  map[idKey]logged
+	seqs map[seqKey]uint64
+}
+
+// check returns a result with Existing or Err set for an entry that is not
+// to be appended, or the zero result for one that is.
+func (c *checker) check(e *log.Entry) log.AppendResult {
+	if prev, ok := c.ids[idKey{e.Kind, e.ID}]; ok {
+		if log.SameSubmission(prev.leaf, e.Submission) {
+			return log.AppendResult{Index: prev.index, Existing: true, Leaf: prev.leaf}
+		}
+		return log.AppendResult{Err: fmt.Errorf("%w: %v %q is logged at index %d", log.ErrIDConflict, e.Kind, e.ID, prev.index)}
+	}
+	switch e.Kind {
+	case log.KindDecision:
+		if e.Sequence != 0 {
+			if index, ok := c.seqs[seqKey{e.Submitter, e.Sequence}]; ok {
+				return log.AppendResult{Err: fmt.Errorf("%w: sequence %d of submitter %q is logged at index %d", log.ErrSequenceConflict, e.Sequence, e.Submitter, index)}
+			}
+		}
+		if e.ParentID != "" {
+			if _, ok := c.ids[idKey{log.KindDecision, e.ParentID}]; !ok {
+				return log.AppendResult{Err: fmt.Errorf("%w: %q", log.ErrUnknownParent, e.ParentID)}
+			}
+		}
+	case log.KindExecution:
+		d, ok := c.ids[idKey{log.KindDecision, e.DecisionID}]
+		if !ok {
+			return log.AppendResult{Err: fmt.Errorf("%w: %q", log.ErrUnknownDecision, e.DecisionID)}
+		}
+		if !d.allow {
+			return log.AppendResult{Err: fmt.Errorf("%w: %q", log.ErrNotAuthorized, e.DecisionID)}
+		}
+	}
+	return log.AppendResult{}
+}
+
+// accept records an entry appended at index.
+func (c *checker) accept(e *log.Entry, index uint64) {
+	c.ids[idKey{e.Kind, e.ID}] = logged{index: index, allow: isAllow(e), leaf: e.Leaf}
+	if e.Kind == log.KindDecision && e.Sequence != 0 {
+		c.seqs[seqKey{e.Submitter, e.Sequence}] = index
+	}
+}
+
+func isAllow(e *log.Entry) bool { return e.Kind == log.KindDecision && e.Allow }
+
+// chunk is the most rows one prefetch query or bulk insert statement
+// names: a few hundred bound parameters at most.
+const chunk = 128
+
+// prefetch reads, in a few queries, what the log holds of every id and
+// sequence the batch names: its own ids, parents and decision ids, and its
+// (submitter, sequence) pairs.
+func prefetch(ctx context.Context, tx *sql.Tx, batch []*log.Entry) (*checker, error) {
+	c := &checker{ids: make(map[idKey]logged), seqs: make(map[seqKey]uint64)}
+	idSet := make(map[idKey]bool)
+	var seqs []seqKey
+	seqSet := make(map[seqKey]bool)
+	addID := func(k idKey) {
+		if k.id != "" && !idSet[k] {
+			idSet[k] = true
+		}
+	}
+	for _, e := range batch {
+		addID(idKey{e.Kind, e.ID})
+		switch e.Kind {
+		case log.KindDecision:
+			addID(idKey{log.KindDecision, e.ParentID})
+			if k := (seqKey{e.Submitter, e.Sequence}); e.Sequence != 0 && !seqSet[k] {
+				seqSet[k] = true
+				seqs = append(seqs, k)
+			}
+		case log.KindExecution:
+			addID(idKey{log.KindDecision, e.DecisionID})
+		}
+	}
+	byKind := make(map[log.Kind][]any)
+	for k := range idSet {
+		byKind[k.kind] = append(byKind[k.kind], k.id)
+	}
+	for kind, ids := range byKind {
+		for len(ids) > 0 {
+			n := min(len(ids), chunk)
+			q := `SELECT i.id, i.idx, i.allow, e.leaf FROM ids AS i JOIN entries AS e ON e.idx = i.idx WHERE i.kind = ? AND i.id IN (?` +
+				strings.Repeat(",?", n-1) + `)`
+			rows, err := tx.QueryContext(ctx, q, append([]any{int64(kind)}, ids[:n]...)...)
+			if err != nil {
+				return nil, unavailable("look up ids", err)
+			}
+			for rows.Next() {
+				var (
+					id  string
+					idx int64
+					l   logged
+				)
+				if err := rows.Scan(&id, &idx, &l.allow, &l.leaf); err != nil {
+					rows.Close()
+					return nil, unavailable("look up ids", err)
+				}
+				l.index = uint64(idx)
+				c.ids[idKey{kind, id}] = l
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, unavailable("look up ids", err)
+			}
+			ids = ids[n:]
+		}
+	}
+	for len(seqs) > 0 {
+		n := min(len(seqs), chunk)
+		args := make([]any, 0, 2*n)
+		for _, k := range seqs[:n] {
+			// Sequences are at most 2^53-1; the cast keeps any uint64 distinct.
+			args = append(args, k.submitter, int64(k.sequence))
+		}
+		q := `SELECT submitter, sequence, idx FROM sequences WHERE (submitter, sequence) IN (VALUES (?, ?)` +
+			strings.Repeat(", (?, ?)", n-1) + `)`
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, unavailable("look up sequences", err)
+		}
+		for rows.Next() {
+			var (
+				k        seqKey
+				seq, idx int64
+			)
+			if err := rows.Scan(&k.submitter, &seq, &idx); err != nil {
+				rows.Close()
+				return nil, unavailable("look up sequences", err)
+			}
+			k.sequence = uint64(seq)
+			c.seqs[k] = uint64(idx)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, unavailable("look up sequences", err)
+		}
+		seqs = seqs[n:]
+	}
+	return c, nil
+}
+
+// newRows are the rows of the entries a batch appends, for bulk inserts.
+type newRows struct {
+	entries, ids, sequences, leafHashes []any
+}
+
+func (r *newRows) add(e *log.Entry, lh [32]byte, index uint64) {
+	idx := int64(index)
+	r.entries = append(r.entries, idx, e.Leaf)
+	r.ids = append(r.ids, int64(e.Kind), e.ID, idx, isAllow(e))
+	if e.Kind == log.KindDecision && e.Sequence != 0 {
+		r.sequences = append(r.sequences, e.Submitter, int64(e.Sequence), idx)
+	}
+	r.leafHashes = append(r.leafHashes, hashPrefix(lh), idx)
+}
+
+// insert writes the rows, chunk rows per INSERT statement.
+func (r *newRows) insert(ctx context.Context, tx *sql.Tx) error {
+	for _, t := range []struct {
+		table, columns string
+		n              int
+		args           []any
+	}{
+		{"entries", "idx, leaf", 2, r.entries},
+		{"ids", "kind, id, idx, allow", 4, r.ids},
+		{"sequences", "submitter, sequence, idx", 3, r.sequences},
+		{"leaf_hashes", "prefix, idx", 2, r.leafHashes},
+	} {
+		row := "(?" + strings.Repeat(", ?", t.n-1) + ")"
+		for args := t.args; len(args) > 0; {
+			n := min(len(args)/t.n, chunk)
+			q := "INSERT INTO " + t.table + " (" + t.columns + ") VALUES " + row + strings.Repeat(", "+row, n-1)
+			if _, err := tx.ExecContext(ctx, q, args[:n*t.n]...); err != nil {
+				return unavailable("insert into "+t.table, err)
+			}
+			args = args[n*t.n:]
+		}
+	}
+	return nil
+}
+
+// hashPrefix is the leaf_hashes key of a leaf hash: its first 8 bytes as a
+// big-endian signed integer.
+func hashPrefix(h [32]byte) int64 {
+	return int64(binary.BigEndian.Uint64(h[:8]))
+}

@@ -1,0 +1,165 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/govlog/govlog/log"
+)
+
+// entryMaker makes distinct decision entries of about 500 bytes cheaply:
+// one entry built by the log package, with its 12-character id replaced.
+type entryMaker struct {
+	tmpl *log.Entry
+	next int
+}
+
+const tmplID = "b-0000000000"
+
+func newEntryMaker(t testing.TB, size int) *entryMaker {
+	e := decision(t, tmplID, decisionOpts{})
+	if pad := size - len(e.Leaf) - len(`,"context":{"pad":""}`); pad > 0 {
+		e = decision(t, tmplID, decisionOpts{pad: pad})
+	}
+	return &entryMaker{tmpl: e}
+}
+
+func (m *entryMaker) make() *log.Entry {
+	id := fmt.Sprintf("b-%010d", m.next)
+	m.next++
+	sub := *m.tmpl.Submission
+	sub.ID = id
+	sub.Content = bytes.Replace(sub.Content, []byte(tmplID), []byte(id), 1)
+	return &log.Entry{Submission: &sub, LoggedAt: m.tmpl.LoggedAt, AuthorizedUntil: m.tmpl.AuthorizedUntil,
+		Leaf: bytes.Replace(m.tmpl.Leaf, []byte(tmplID), []byte(id), 1)}
+}
+
+func (m *entryMaker) batch(n int) []*log.Entry {
+	out := make([]*log.Entry, n)
+	for i := range out {
+		out[i] = m.make()
+	}
+	return out
+}
+
+// BenchmarkAppend appends batches of 500-byte entries: one transaction,
+// one fsync and one signature per batch.
+func BenchmarkAppend(b *testing.B) {
+	for _, n := range []int{64, 1024} {
+		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
+			ctx := context.Background()
+			be := openAt(b, tempDB(b), Options{})
+			sign, _ := newSign(b)
+			m := newEntryMaker(b, 500)
+			// Start from a log that is not tiny.
+			for range 20 {
+				mustAppend(b, be, sign, m.batch(1024)...)
+			}
+			// Entries are made off the timed path, by another goroutine.
+			batches, done := make(chan []*log.Entry, 4), make(chan struct{})
+			defer close(done)
+			go func() {
+				for {
+					select {
+					case batches <- m.batch(n):
+					case <-done:
+						return
+					}
+				}
+			}()
+			var entries int
+			start := time.Now()
+			for b.Loop() {
+				batch := <-batches
+				if _, _, err := be.Append(ctx, batch, sign); err != nil {
+					b.Fatal(err)
+				}
+				entries += n
+			}
+			b.ReportMetric(float64(entries)/time.Since(start).Seconds(), "entries/s")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(entries), "ns/entry")
+		})
+	}
+}
+
+// BenchmarkTree100k reads from a log of 102,400 500-byte entries.
+func BenchmarkTree100k(b *testing.B) {
+	ctx := context.Background()
+	path := tempDB(b)
+	be, err := Open(ctx, path, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sign, _ := newSign(b)
+	m := newEntryMaker(b, 500)
+	var leaves [][]byte
+	buildStart := time.Now()
+	for range 100 {
+		batch := m.batch(1024)
+		mustAppend(b, be, sign, batch...)
+		for _, e := range batch {
+			leaves = append(leaves, e.Leaf)
+		}
+	}
+	b.Logf("built 102,400 entries in %v", time.Since(buildStart))
+	if err := be.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err == nil {
+		b.Logf("database: %d bytes, %.0f B/entry", fi.Size(), float64(fi.Size())/float64(len(leaves)))
+	}
+	b.Run("Open", func(b *testing.B) {
+		for b.Loop() {
+			be, err := Open(ctx, path, Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			be.Close()
+		}
+	})
+	be = openAt(b, path, Options{})
+	size := uint64(len(leaves))
+	rnd := rand.New(rand.NewPCG(1, 2))
+	b.Run("InclusionProof", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := be.InclusionProof(ctx, rnd.Uint64N(size), size); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("InclusionProof/cold", func(b *testing.B) {
+		cold := openAt(b, path, Options{TileCacheSize: 1})
+		for b.Loop() {
+			if _, err := cold.InclusionProof(ctx, rnd.Uint64N(size), size); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("ConsistencyProof", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := be.ConsistencyProof(ctx, 1+rnd.Uint64N(size), size); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("LookupHash", func(b *testing.B) {
+		for b.Loop() {
+			i := rnd.Uint64N(size)
+			if got, err := be.LookupHash(ctx, log.LeafHash(leaves[i])); err != nil || got != i {
+				b.Fatal(got, err)
+			}
+		}
+	})
+	b.Run("Lookup", func(b *testing.B) {
+		for b.Loop() {
+			if _, _, err := be.Lookup(ctx, log.KindDecision, fmt.Sprintf("b-%010d", rnd.IntN(len(leaves)))); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,0 +1,85 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+
+	"github.com/govlog/govlog/log"
+)
+
+// TestCrash appends in a child process that is killed (SIGKILL) right
+// after its last Append returned, without closing the database: everything
+// acknowledged must be there on reopen, WAL recovery included.
+func TestCrash(t *testing.T) {
+	if path := os.Getenv("GOVLOG_SQLITE_CRASH_DB"); path != "" {
+		crashChild(path)
+		return
+	}
+	path := filepath.Join(t.TempDir(), "log.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrash$")
+	cmd.Env = append(os.Environ(), "GOVLOG_SQLITE_CRASH_DB="+path)
+	out, err := cmd.Output()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("the child was not killed: %v\n%s", err, out)
+	}
+	acked, err := strconv.ParseUint(string(bytes.TrimSpace(out)), 10, 64)
+	if err != nil {
+		t.Fatalf("child output %q: %v", out, err)
+	}
+	ctx := context.Background()
+	b := openAt(t, path, Options{})
+	cp, err := b.Latest(ctx)
+	if err != nil || cp.Size != acked {
+		t.Fatalf("Latest after the crash = size %d, %v; the child acknowledged %d", cp.Size, err, acked)
+	}
+	leaves, err := b.Entries(ctx, 0, int(acked))
+	if err != nil || uint64(len(leaves)) != acked {
+		t.Fatalf("Entries after the crash: %d, %v", len(leaves), err)
+	}
+	ref := newReference()
+	ref.add(leaves...)
+	if !bytes.Equal(ref.tree.Hash(), cp.Hash[:]) {
+		t.Fatal("the entries after the crash do not hash to the checkpoint")
+	}
+	sign, _ := newSign(t)
+	e := decision(t, "after-crash", decisionOpts{})
+	if res, _ := mustAppend(t, b, sign, e); res[0].Index != acked {
+		t.Fatalf("appended after the crash at %d, want %d", res[0].Index, acked)
+	}
+}
+
+// crashChild appends three batches, prints the acknowledged size and kills
+// itself.
+func crashChild(path string) {
+	ctx := context.Background()
+	b, err := Open(ctx, path, Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	t := &testing.T{}
+	sign, _ := newSign(t)
+	var cp log.Checkpoint
+	for i := range 3 {
+		var batch []*log.Entry
+		for j := range 300 {
+			batch = append(batch, decision(t, fmt.Sprintf("d-%d-%d", i, j), decisionOpts{}))
+		}
+		if _, cp, err = b.Append(ctx, batch, sign); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+	}
+	fmt.Println(cp.Size)
+	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	select {}
+}

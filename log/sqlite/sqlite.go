@@ -1,0 +1,434 @@
+// Package sqlite is govlog's embedded log storage: a log.Backend in one
+// SQLite database file (github.com/mattn/go-sqlite3).
+//
+// # Durability and concurrency
+//
+// The database runs in WAL mode with synchronous=FULL. Append runs one
+// write transaction per batch on a single writer connection: the entries,
+// their index rows, the hash tiles they touch and the signed checkpoint of
+// the new tree head are committed together, and COMMIT returns only once
+// the write-ahead log is fsynced. A crash before that point loses the whole
+// batch (nothing of it was acknowledged); after it, the whole batch
+// survives. The database therefore never holds an entry without the
+// checkpoint that covers it, nor a checkpoint without its entries.
+//
+// One process writes a log file. Each Append checks, inside its write
+// transaction, that the latest stored checkpoint is still the one it holds
+// in memory, and otherwise fails and reloads, so a second writer on the
+// same file costs availability, never consistency.
+//
+// Reads (proofs, entries, lookups) use a separate pool of query-only
+// connections; in WAL mode they are never blocked by the writer. Every read
+// is bounded by the latest checkpoint held in memory, which Append replaces
+// only after COMMIT has succeeded, so readers never see an entry before its
+// checkpoint is durable.
+//
+// # Storage layout
+//
+// Schema version 1 (PRAGMA user_version; migrations are the embedded
+// schema/NNNN_*.sql files, applied in order in one transaction each):
+//
+//	entries(idx INTEGER PRIMARY KEY, leaf BLOB)
+//	    The leaf bytes (the canonical entry) of each index.
+//	tiles(level, idx, hashes BLOB) WITHOUT ROWID
+//	    RFC 6962 node hashes as C2SP tlog-tiles hash tiles of height 8:
+//	    tile (L, N) holds the hashes of the Merkle nodes at tree level 8L,
+//	    indices 256N .. 256N+255, 32 bytes each. The tile on the right edge
+//	    of a level is partial (fewer than 256 hashes) and grows in place;
+//	    a partial tile of width W is the prefix of the full tile, so the
+//	    tlog-tiles resource tile/L/N.p/W is served by truncation.
+//	ids(kind, id, idx, allow) WITHOUT ROWID
+//	    Primary key (kind, id): the entry index of each decision (kind 1)
+//	    and execution report (kind 2), and whether a decision is an allow.
+//	sequences(submitter, sequence, idx) WITHOUT ROWID
+//	    Decisions with a non-zero sequence, per submitter.
+//	leaf_hashes(prefix, idx) WITHOUT ROWID
+//	    The first 8 bytes of each RFC 6962 leaf hash, as a big-endian
+//	    signed integer, with the index; LookupHash confirms a candidate
+//	    against the full hash in the level-0 tile. About 15 bytes an entry.
+//	checkpoints(size INTEGER PRIMARY KEY, note BLOB)
+//	    Every signed checkpoint note, one per committed batch: Covering(i)
+//	    is the first one with size > i.
+//	probe(id, at)
+//	    One row, rewritten by Ready's health probe after a failure.
+//
+// With 500-byte entries the file takes about 600 bytes an entry: the leaf,
+// its 32-byte hash in a tile, and its index rows.
+//
+// Only complete nodes are stored. Appending a leaf to the compact range
+// (github.com/transparency-dev/merkle/compact) reports the leaf hash and
+// every node it completes; those at tree levels 0, 8, 16, … are appended
+// to their tile. A node at tree level 8k+r (r < 8) is recomputed from the
+// 2^r hashes of tree level 8k under it, which lie in one tile of level k.
+// Those interior nodes are computed once per tile in memory: when a full
+// tile enters the LRU cache, and for the partial tiles of the right edge
+// when a batch is published. A proof is then a few tile lookups and the
+// rehash of its ephemeral node.
+//
+// # A worked example
+//
+// A log of 600 entries holds entries rows 0..599 and four tiles:
+//
+//	tile 0/0   256 hashes  leaf hashes 0..255              (full)
+//	tile 0/1   256 hashes  leaf hashes 256..511            (full)
+//	tile 0/2    88 hashes  leaf hashes 512..599            (partial, tile/0/002.p/88)
+//	tile 1/0     2 hashes  level-8 nodes 0 and 1, the      (partial, tile/1/000.p/2)
+//	                       roots of tiles 0/0 and 0/1
+//
+// Its root is H(n9,0 ‖ H(n6,8 ‖ H(n4,36 ‖ n3,74))), with n(l,i) the node
+// at tree level l, index i, and H(x ‖ y) the RFC 6962 interior hash: n9,0
+// is the hash of the two hashes of tile 1/0; n6,8 of hashes 0..63 of tile
+// 0/2, n4,36 of its hashes 64..79 and n3,74 of its hashes 80..87. The
+// inclusion proof of entry 5 in this tree is n0,4, n1,3, n2,0, n3,1, n4,1,
+// n5,1, n6,1 and n7,1 (all from tile 0/0), n8,1 (hash 1 of tile 1/0), and
+// the hash of the ephemeral node covering entries 512..599, rehashed from
+// n6,8, n4,36 and n3,74 (all from tile 0/2): three tiles, of which the full
+// one is cached.
+//
+// Appending entries 600..855 in one batch rewrites tile 0/2 (now full, 256
+// hashes), writes tile 0/3 (88 hashes) and tile 1/0 (3 hashes: the root of
+// tile 0/2 is node n8,2), and stores the checkpoint of size 856: one
+// transaction.
+//
+// # Failures
+//
+// An Append that fails (storage error, failed signature, canceled context)
+// rolls back and leaves the in-memory state as it was; its error wraps
+// log.ErrUnavailable. The next Append first reloads the state from disk and
+// verifies it as Open does, since a failed COMMIT may have committed; until
+// then Ready probes storage (the reload and a one-row write transaction)
+// and reports log.ErrUnavailable while that fails. Recovery needs no
+// operator; a fork (log.ErrFork) does.
+//
+// # Opening
+//
+// Open creates the schema in a new file. On an existing one it loads the
+// latest checkpoint, rebuilds the compact range of its size from the tiles
+// (compact.RangeNodes), and fails with an error wrapping log.ErrFork unless
+// the range's root is the checkpoint's root hash, the entries table holds
+// exactly that many entries, and the leaves of the last level-0 tile hash
+// to the stored tile. Open does not verify the checkpoint's signature: the
+// log.Log does, with the log's key.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	// The SQLite driver, registered as "sqlite3".
+	_ "github.com/mattn/go-sqlite3"
+	"github.com/transparency-dev/merkle/compact"
+
+	"github.com/govlog/govlog/log"
+)
+
+// Options configures a Backend. The zero value of each field selects the
+// default named in its comment.
+type Options struct {
+	// Logger receives operational logs (storage failures, recovery).
+	// Default: discard.
+	Logger *slog.Logger
+	// TileCacheSize is the most full tiles kept in memory for proofs,
+	// about 16 KiB each with their interior nodes. Full tiles never
+	// change, so the cache is never stale. Default 1024 (16 MiB).
+	TileCacheSize int
+	// ReadConns is the number of read connections in the pool. Default 4.
+	ReadConns int
+	// BusyTimeout is how long a statement waits for a lock held by another
+	// connection (another process, a backup) before failing. Default 5s.
+	BusyTimeout time.Duration
+}
+
+// Defaults of Options.
+const (
+	DefaultTileCacheSize = 1024
+	DefaultReadConns     = 4
+	DefaultBusyTimeout   = 5 * time.Second
+)
+
+// Backend is a log.Backend in one SQLite database. Create it with Open.
+type Backend struct {
+	logger  *slog.Logger
+	factory *compact.RangeFactory
+
+	// wdb is the writer: exactly one connection, whose transactions all
+	// BEGIN IMMEDIATE. Only the holder of writeMu uses it.
+	wdb *sql.DB
+	// rdb is the pool of query-only read connections, used by any
+	// goroutine; r holds its prepared statements.
+	rdb *sql.DB
+	r   readStmts
+	// w holds the writer's prepared statements (on wdb).
+	w writeStmts
+
+	// cache holds full tiles; any goroutine.
+	cache *tileCache
+
+	// snap is the published state: the latest stored checkpoint and the
+	// partial tiles of its tree. The writer (under writeMu) replaces it
+	// only after the checkpoint is durable; any goroutine reads it and
+	// bounds every read by its size.
+	snap atomic.Pointer[snapshot]
+
+	// failure is non-nil after an Append or probe failed and until a
+	// reload from disk succeeded. Written under writeMu, read by Ready
+	// without it.
+	failure atomic.Pointer[failureErr]
+
+	// writeMu is held by Append (the sequencer goroutine), by Ready while it
+	// probes storage, and by Close. It guards rng, closed and the writer
+	// connection.
+	writeMu sync.Mutex
+	// rng is the compact range [0, snap.cp.Size): the right edge of the
+	// tree, from which the next root is computed. Guarded by writeMu.
+	rng    *compact.Range
+	closed bool
+
+	// hooks are fault-injection points for tests; zero in production.
+	hooks testHooks
+}
+
+var _ log.Backend = (*Backend)(nil)
+
+// snapshot is an immutable view of the stored log.
+type snapshot struct {
+	// has is false until the first checkpoint is stored.
+	has bool
+	cp  log.Checkpoint
+	// edge[k] is the partial tile of tile level k of the tree of size
+	// cp.Size, for every level that has a node hash.
+	edge []edgeTile
+}
+
+func (s *snapshot) size() uint64 { return s.cp.Size }
+
+type failureErr struct{ err error }
+
+// testHooks lets tests inject failures around COMMIT.
+type testHooks struct {
+	// beforeCommit runs just before COMMIT; an error fails the batch,
+	// which is rolled back.
+	beforeCommit func() error
+	// afterCommit runs after a successful COMMIT; an error is reported as
+	// a failed COMMIT (which may or may not have committed).
+	afterCommit func() error
+}
+
+//go:embed schema/*.sql
+var schemaFS embed.FS
+
+// Open opens the log stored in the SQLite database file at path, creating
+// the file and its schema when it does not exist. The file's directory
+// must exist. Open verifies the stored tree against the latest checkpoint
+// (see the package comment); a mismatch is an error wrapping log.ErrFork.
+func Open(ctx context.Context, path string, opts Options) (*Backend, error) {
+	if opts.TileCacheSize < 0 || opts.ReadConns < 0 || opts.BusyTimeout < 0 {
+		return nil, errors.New("failed to open log storage: TileCacheSize, ReadConns and BusyTimeout must not be negative")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.TileCacheSize == 0 {
+		opts.TileCacheSize = DefaultTileCacheSize
+	}
+	if opts.ReadConns == 0 {
+		opts.ReadConns = DefaultReadConns
+	}
+	if opts.BusyTimeout == 0 {
+		opts.BusyTimeout = DefaultBusyTimeout
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open log storage %s: %w", path, err)
+	}
+	if fi, err := os.Stat(filepath.Dir(abs)); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("failed to open log storage %s: its directory does not exist", path)
+	}
+	busy := strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10)
+
+	b := &Backend{
+		logger:  opts.Logger,
+		factory: &compact.RangeFactory{Hash: hashChildren},
+		cache:   newTileCache(opts.TileCacheSize),
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			b.closeDBs()
+		}
+	}()
+
+	// The writer. synchronous=FULL: COMMIT fsyncs the WAL, so a returned
+	// COMMIT is durable. journal_mode=WAL is persistent in the file.
+	b.wdb, err = sql.Open("sqlite3", dsn(abs, url.Values{
+		"_journal_mode": {"WAL"},
+		"_synchronous":  {"FULL"},
+		"_busy_timeout": {busy},
+		"_txlock":       {"immediate"},
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("failed to open log storage %s: %w", path, err)
+	}
+	b.wdb.SetMaxOpenConns(1)
+	b.wdb.SetMaxIdleConns(1)
+	var mode string
+	if err := b.wdb.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return nil, fmt.Errorf("failed to open log storage %s: %w", path, err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return nil, fmt.Errorf("failed to open log storage %s: journal mode is %q, want wal", path, mode)
+	}
+	if err := b.migrate(ctx); err != nil {
+		return nil, fmt.Errorf("failed to open log storage %s: %w", path, err)
+	}
+	if err := b.w.prepare(ctx, b.wdb); err != nil {
+		return nil, fmt.Errorf("failed to open log storage %s: %w", path, err)
+	}
+
+	b.rdb, err = sql.Open("sqlite3", dsn(abs, url.Values{
+		"_busy_timeout": {busy},
+		"_query_only":   {"1"},
+		"_txlock":       {"deferred"},
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("failed to open log storage %s: %w", path, err)
+	}
+	b.rdb.SetMaxOpenConns(opts.ReadConns)
+	b.rdb.SetMaxIdleConns(opts.ReadConns)
+	if err := b.r.prepare(ctx, b.rdb); err != nil {
+		return nil, fmt.Errorf("failed to open log storage %s: %w", path, err)
+	}
+
+	snap, rng, err := b.load(ctx, false)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open log storage %s: %w", path, err)
+	}
+	b.snap.Store(snap)
+	b.rng = rng
+	ok = true
+	b.logger.Info("opened log storage", "path", path, "size", snap.size(), "checkpoint", snap.has)
+	return b, nil
+}
+
+// dsn is the go-sqlite3 data source name of a file URI with parameters.
+func dsn(abs string, params url.Values) string {
+	return "file:" + (&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath() + "?" + params.Encode()
+}
+
+// migrate brings the schema to the newest version, one transaction per
+// migration: a crash leaves the file at the previous version, whose
+// migration is then run again.
+func (b *Backend) migrate(ctx context.Context) error {
+	names, err := fs.Glob(schemaFS, "schema/*.sql")
+	if err != nil {
+		return fmt.Errorf("failed to list migrations: %w", err)
+	}
+	sort.Strings(names)
+	var version int
+	if err := b.wdb.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("failed to read the schema version: %w", err)
+	}
+	if version > len(names) {
+		return fmt.Errorf("failed to migrate: the schema version %d is newer than this program's %d", version, len(names))
+	}
+	for v := version + 1; v <= len(names); v++ {
+		name := names[v-1]
+		if n, _, _ := strings.Cut(filepath.Base(name), "_"); n != fmt.Sprintf("%04d", v) {
+			return fmt.Errorf("failed to migrate: migration %s is not version %d", name, v)
+		}
+		script, err := schemaFS.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("failed to read migration %s: %w", name, err)
+		}
+		tx, err := b.wdb.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("failed to begin migration %d: %w", v, err)
+		}
+		if _, err := tx.ExecContext(ctx, string(script)); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("failed to apply migration %s: %w", name, err)
+		}
+		// PRAGMA user_version is transactional: it commits with the schema.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v)); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("failed to set the schema version %d: %w", v, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("failed to commit migration %d: %w", v, err)
+		}
+		b.logger.Info("migrated log storage schema", "version", v)
+	}
+	return nil
+}
+
+// Ready returns nil when Append can be expected to succeed. After a failed
+// Append it probes storage (a reload from disk and a small write
+// transaction) and returns an error wrapping log.ErrUnavailable while that
+// fails; a successful probe clears the failure. While an Append is running
+// it reports the last known state without waiting.
+func (b *Backend) Ready(ctx context.Context) error {
+	if !b.writeMu.TryLock() {
+		if f := b.failure.Load(); f != nil {
+			return fmt.Errorf("%w: the last append failed: %w", log.ErrUnavailable, f.err)
+		}
+		return nil
+	}
+	defer b.writeMu.Unlock()
+	if b.closed {
+		return fmt.Errorf("%w: storage is closed", log.ErrUnavailable)
+	}
+	if b.failure.Load() == nil {
+		return nil
+	}
+	if err := b.reloadLocked(ctx, true); err != nil {
+		return fmt.Errorf("%w: storage is still failing: %w", log.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Close closes the database. No method may be called after it.
+func (b *Backend) Close() error {
+	b.writeMu.Lock()
+	defer b.writeMu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	if err := b.closeDBs(); err != nil {
+		return fmt.Errorf("failed to close log storage: %w", err)
+	}
+	return nil
+}
+
+func (b *Backend) closeDBs() error {
+	var errs []error
+	errs = append(errs, b.r.close(), b.w.close())
+	if b.rdb != nil {
+		errs = append(errs, b.rdb.Close())
+	}
+	if b.wdb != nil {
+		// Closing the last connection checkpoints the WAL into the file.
+		errs = append(errs, b.wdb.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// unavailable wraps a storage error.
+func unavailable(what string, err error) error {
+	return fmt.Errorf("%w: failed to %s: %w", log.ErrUnavailable, what, err)
+}

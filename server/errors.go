@@ -1,0 +1,190 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/govlog/govlog/log"
+)
+
+// Error codes of the wire contract.
+const (
+	codeInvalidJSON          = "invalid_json"
+	codeInvalidDecision      = "invalid_decision"
+	codeInvalidExecution     = "invalid_execution"
+	codeInvalidRequest       = "invalid_request"
+	codeNotFound             = "not_found"
+	codeMethodNotAllowed     = "method_not_allowed"
+	codeIDConflict           = "id_conflict"
+	codeSequenceConflict     = "sequence_conflict"
+	codeNotAuthorized        = "not_authorized"
+	codeTooLarge             = "too_large"
+	codeUnsupportedMediaType = "unsupported_media_type"
+	codeUnknownParent        = "unknown_parent"
+	codeUnknownDecision      = "unknown_decision"
+	codeOverloaded           = "overloaded"
+	codeLogUnavailable       = "log_unavailable"
+)
+
+// Retry-After values, in seconds.
+const (
+	retryOverloaded  = "1"
+	retryUnavailable = "5"
+)
+
+// maxMessage bounds the length of an error message.
+const maxMessage = 512
+
+// apiError is an error the API answers as is.
+type apiError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *apiError) Error() string { return e.Code + ": " + e.Message }
+
+// errorBody is the JSON error body (and a batch item's error).
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func invalidRequest(format string, args ...any) error {
+	return &apiError{Status: http.StatusBadRequest, Code: codeInvalidRequest, Message: fmt.Sprintf(format, args...)}
+}
+
+// classify maps any error to the status, code and message the API answers.
+// It is the one place where errors become HTTP: the error handler and the
+// batch items both use it. Whatever it does not recognise is 503
+// log_unavailable: never a 500, and never an acknowledgement.
+func classify(err error) *apiError {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		switch he.Code {
+		case http.StatusNotFound:
+			return &apiError{http.StatusNotFound, codeNotFound, "no such resource"}
+		case http.StatusMethodNotAllowed:
+			return &apiError{http.StatusMethodNotAllowed, codeMethodNotAllowed, "method not allowed on this resource"}
+		case http.StatusRequestEntityTooLarge:
+			return &apiError{http.StatusRequestEntityTooLarge, codeTooLarge, "request too large"}
+		case http.StatusUnsupportedMediaType:
+			return &apiError{http.StatusUnsupportedMediaType, codeUnsupportedMediaType, "Content-Type must be application/json"}
+		}
+		if he.Code >= 400 && he.Code < 500 {
+			return &apiError{http.StatusBadRequest, codeInvalidRequest, clip(fmt.Sprint(he.Message))}
+		}
+		return unavailable(err)
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return &apiError{http.StatusRequestEntityTooLarge, codeTooLarge, fmt.Sprintf("the body exceeds %d bytes", mbe.Limit)}
+	}
+	// Availability first: an unavailable log may wrap any other error.
+	switch {
+	case errors.Is(err, log.ErrPushback):
+		return &apiError{http.StatusTooManyRequests, codeOverloaded, "too many submissions are waiting; retry later"}
+	case errors.Is(err, log.ErrUnavailable), errors.Is(err, log.ErrFork),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return unavailable(err)
+	}
+	for _, m := range []struct {
+		target error
+		status int
+		code   string
+	}{
+		{log.ErrInvalidJSON, http.StatusBadRequest, codeInvalidJSON},
+		{log.ErrInvalidDecision, http.StatusBadRequest, codeInvalidDecision},
+		{log.ErrInvalidExecution, http.StatusBadRequest, codeInvalidExecution},
+		{log.ErrOutOfRange, http.StatusBadRequest, codeInvalidRequest},
+		{log.ErrTooLarge, http.StatusRequestEntityTooLarge, codeTooLarge},
+		{log.ErrIDConflict, http.StatusConflict, codeIDConflict},
+		{log.ErrSequenceConflict, http.StatusConflict, codeSequenceConflict},
+		{log.ErrNotAuthorized, http.StatusConflict, codeNotAuthorized},
+		{log.ErrUnknownParent, http.StatusUnprocessableEntity, codeUnknownParent},
+		{log.ErrUnknownDecision, http.StatusUnprocessableEntity, codeUnknownDecision},
+		{log.ErrNotFound, http.StatusNotFound, codeNotFound},
+	} {
+		if errors.Is(err, m.target) {
+			return &apiError{m.status, m.code, clip(err.Error())}
+		}
+	}
+	return unavailable(err)
+}
+
+// unavailable is the answer to every failure that is not the client's: the
+// message says nothing of the cause (it is logged instead).
+func unavailable(err error) *apiError {
+	msg := "the log cannot acknowledge this now; nothing was acknowledged, retrying is safe"
+	if errors.Is(err, errShuttingDown) {
+		msg = "the server is shutting down; nothing was acknowledged, retrying is safe"
+	}
+	return &apiError{http.StatusServiceUnavailable, codeLogUnavailable, msg}
+}
+
+// errShuttingDown marks the refusals of a draining server.
+var errShuttingDown = errors.New("the server is shutting down")
+
+func clip(s string) string {
+	if len(s) > maxMessage {
+		return s[:maxMessage] + "…"
+	}
+	return s
+}
+
+// handleError is Echo's HTTPErrorHandler: it writes the JSON error body of
+// any error a handler, the router or a middleware returned.
+func (s *Server) handleError(err error, c echo.Context) {
+	ae := classify(err)
+	switch {
+	case ae.Status >= 500:
+		s.logger.Error("request failed", "method", c.Request().Method, "route", c.Path(), "status", ae.Status, "err", err)
+	default:
+		s.logger.Debug("request refused", "method", c.Request().Method, "route", c.Path(), "status", ae.Status, "code", ae.Code, "err", err)
+	}
+	if c.Response().Committed {
+		return
+	}
+	switch ae.Status {
+	case http.StatusTooManyRequests:
+		c.Response().Header().Set("Retry-After", retryOverloaded)
+	case http.StatusServiceUnavailable:
+		c.Response().Header().Set("Retry-After", retryUnavailable)
+	}
+	if err := writeJSON(c, ae.Status, errorBody{errorDetail{ae.Code, ae.Message}}); err != nil {
+		s.logger.Debug("failed to write an error response", "err", err)
+	}
+}
+
+// encodeJSON encodes v without HTML escaping, with a trailing newline.
+func encodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("failed to encode the response: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func writeJSON(c echo.Context, status int, v any) error {
+	b, err := encodeJSON(v)
+	if err != nil {
+		return err
+	}
+	return c.Blob(status, echo.MIMEApplicationJSON, b)
+}

@@ -1,0 +1,93 @@
+package server
+
+import (
+	"encoding/base64"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// query holds a request's query parameters, each given at most once.
+type query map[string]string
+
+// maxDecimalDigits is the most digits of a uint64.
+const maxDecimalDigits = 20
+
+// parseQuery parses a raw query string strictly: every parameter must be
+// one of allowed and appear once; an empty parameter ("a=1&&b=2") or one
+// that does not percent-decode is refused.
+func parseQuery(raw string, allowed ...string) (query, error) {
+	q := query{}
+	if raw == "" {
+		return q, nil
+	}
+	for part := range strings.SplitSeq(raw, "&") {
+		if part == "" {
+			return nil, invalidRequest("empty query parameter")
+		}
+		k, v, _ := strings.Cut(part, "=")
+		key, err := url.QueryUnescape(k)
+		if err != nil {
+			return nil, invalidRequest("malformed query parameter name")
+		}
+		value, err := url.QueryUnescape(v)
+		if err != nil {
+			return nil, invalidRequest("malformed value of query parameter %q", clip(key))
+		}
+		if !slices.Contains(allowed, key) {
+			if len(allowed) == 0 {
+				return nil, invalidRequest("unknown query parameter %q: this resource takes none", clip(key))
+			}
+			return nil, invalidRequest("unknown query parameter %q (allowed: %s)", clip(key), strings.Join(allowed, ", "))
+		}
+		if _, dup := q[key]; dup {
+			return nil, invalidRequest("query parameter %q given more than once", key)
+		}
+		q[key] = value
+	}
+	return q, nil
+}
+
+// uint returns the parameter name as a canonical decimal: digits only, no
+// sign, no leading zero (except "0" itself), no fraction, no white space,
+// at most 2^64-1. ok is false when the parameter is absent.
+func (q query) uint(name string) (n uint64, ok bool, err error) {
+	s, ok := q[name]
+	if !ok {
+		return 0, false, nil
+	}
+	bad := invalidRequest("%s: must be a decimal integer without sign or leading zeros, got %q", name, clip(s))
+	if s == "" || len(s) > maxDecimalDigits || (len(s) > 1 && s[0] == '0') {
+		return 0, true, bad
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, true, bad
+		}
+	}
+	n, err = strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, true, invalidRequest("%s: %s is out of range", name, s)
+	}
+	return n, true, nil
+}
+
+// leafHash returns the parameter name as a 32-byte hash in base64url
+// (RFC 4648 §5), with or without padding.
+func (q query) leafHash(name string) (h [32]byte, ok bool, err error) {
+	s, ok := q[name]
+	if !ok {
+		return h, false, nil
+	}
+	enc := base64.RawURLEncoding
+	if strings.HasSuffix(s, "=") {
+		enc = base64.URLEncoding
+	}
+	b, err := enc.Strict().DecodeString(s)
+	if err != nil || len(b) != len(h) {
+		return h, true, invalidRequest("%s: must be a SHA-256 hash (32 bytes) in base64url", name)
+	}
+	copy(h[:], b)
+	return h, true, nil
+}

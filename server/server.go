@@ -1,0 +1,390 @@
+// Package server is govlogd's HTTP API: the REST endpoints of the wire
+// contract (v1) in front of a log.Log.
+//
+// Handlers are thin: they decode the request, call a process function that
+// knows nothing about HTTP, and encode its result. Every error, whatever its
+// source (a log sentinel, a bad query parameter, an unknown route), becomes
+// the JSON error body
+//
+//	{"error":{"code":"invalid_request","message":"tree_size: must be a decimal integer"}}
+//
+// in one place, the Echo HTTPErrorHandler, which maps the log package's
+// sentinel errors to HTTP statuses with errors.Is. Bad input is never a
+// 500: anything unexpected (a storage failure, a panic) is 503
+// log_unavailable with Retry-After, which means "not acknowledged" — no
+// receipt and no artifact were given, and resubmitting is safe.
+//
+// # Submissions
+//
+//	POST /v1/decisions          one decision → 201 receipt (200 for an identical resubmission)
+//	POST /v1/decisions/batch    {"decisions":[…]} → 200 {"results":[receipt or {"error":…}, …]}
+//	POST /v1/executions         one execution report → 201 / 200 receipt
+//
+// The request body must be application/json (a charset parameter, when
+// present, must be utf-8) and at most 64 KiB (4 MiB for a batch, 1000
+// items). An allow decision's receipt carries an authorization artifact: a
+// JWT signed EdDSA over the RFC 8785 canonical claims of
+// log.NewArtifactClaims. Ed25519 is deterministic and the claims depend
+// only on the entry and the checkpoint that first covered it, so a retry
+// gets the byte-identical artifact.
+//
+// The items of a batch are judged one by one but submitted together, so
+// they share group commits. An item whose parent_id or id names an earlier
+// item of the batch is submitted once that item is resolved, so lineage
+// within a batch works and a repeated id is a resubmission.
+//
+// # Reads
+//
+//	GET /v1/decisions/{id}, /v1/executions/{id}   receipt against the latest checkpoint, no artifact
+//	GET /v1/checkpoint                            the latest signed checkpoint, text/plain
+//	GET /v1/proofs/inclusion?index=I&tree_size=N  (or leaf_hash=<base64url> in place of index)
+//	GET /v1/proofs/consistency?from=M&to=N
+//	GET /v1/entries?start=S&count=C
+//	GET /v1/log, /.well-known/jwks.json, /healthz, /readyz, /metrics
+//
+// Query parameters are parsed strictly: unknown or repeated parameters and
+// numbers that are not canonical decimals ("+1", "01", " 1", "1.0") are 400
+// invalid_request.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/govlog/govlog/log"
+)
+
+// Limits of the API.
+const (
+	// MaxBatchItems is the most decisions in one batch request.
+	MaxBatchItems = 1000
+	// MaxBatchBytes is the largest batch request body.
+	MaxBatchBytes = 4 << 20
+	// MaxEntries is the most entries one GET /v1/entries returns.
+	MaxEntries = 1000
+	// Anonymous is the submitter of every entry while authentication is
+	// not configured.
+	Anonymous = "anonymous"
+	// JWKSPath is where the artifact keys are published.
+	JWKSPath = "/.well-known/jwks.json"
+)
+
+// Config configures a Server. The zero value of each optional field selects
+// the default named in its comment.
+type Config struct {
+	// Log is the log to serve. Required. Once New succeeds the Server owns
+	// it: Close closes it.
+	Log *log.Log
+	// ArtifactKey signs authorization artifacts: a private Ed25519 JWK with
+	// a key ID ("kid"). Required.
+	ArtifactKey jwk.Key
+	// Audience is the "aud" claim of artifacts. Default: none.
+	Audience string
+	// ArtifactTTL is the artifact lifetime, a whole number of seconds. It
+	// must be the Log's ArtifactTTL (it is only reported here; the Log
+	// writes it into entries). Default 300s.
+	ArtifactTTL time.Duration
+	// Origin is the log origin, the "iss" of artifacts. Default (and the
+	// only value New accepts): Log.Origin().
+	Origin string
+	// VerifierKey is the log's note verifier key text. Required.
+	VerifierKey string
+	// Logger receives operational logs; it never receives key material.
+	// Default: discard.
+	Logger *slog.Logger
+	// Registry is where the server registers its metrics and what GET
+	// /metrics serves. Default: a new registry private to the Server.
+	Registry *prometheus.Registry
+	// Metrics are the collectors the server updates. Create them with
+	// NewMetrics before the Log, to wire Metrics.ObserveBatch into
+	// log.Config.OnBatch. Default: NewMetrics(Registry).
+	Metrics *Metrics
+	// Clock returns the current time: the reference for the future limit
+	// of decided_at and at. Default time.Now.
+	Clock func() time.Time
+	// SubmitTimeout bounds how long a submission waits for the log before
+	// it is answered 503. Default 30s.
+	SubmitTimeout time.Duration
+}
+
+// Server serves the API. It is an http.Handler. Create it with New.
+type Server struct {
+	cfg     Config
+	log     *log.Log
+	echo    *echo.Echo
+	logger  *slog.Logger
+	metrics *Metrics
+	jwks    []byte
+	// promHandler serves the registry for GET /metrics.
+	promHandler http.Handler
+	// routes holds the registered route paths: the route label of metrics
+	// (anything else is "other", so unknown URLs cannot grow the label set).
+	routes map[string]bool
+
+	// draining is set by Drain: readiness and submissions are refused.
+	draining atomic.Bool
+	// treeSize is the last tree size seen, for the metric when the
+	// storage cannot be read.
+	treeSize atomic.Uint64
+
+	// mu guards active and idle. active counts the requests being served;
+	// idle, when set, is closed once active drops to zero.
+	mu     sync.Mutex
+	active int
+	idle   chan struct{}
+
+	// closeMu serializes Close; closed is set once the log is closed.
+	closeMu sync.Mutex
+	closed  bool
+}
+
+// handlerFunc is a route's handler; q holds its parsed query parameters.
+type handlerFunc func(c echo.Context, q query) error
+
+// New validates cfg and builds the Server. It does not mutate cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.Log == nil {
+		return nil, errors.New("failed to create server: Log is required")
+	}
+	if cfg.VerifierKey == "" {
+		return nil, errors.New("failed to create server: VerifierKey is required")
+	}
+	if cfg.Origin == "" {
+		cfg.Origin = cfg.Log.Origin()
+	}
+	if cfg.Origin != cfg.Log.Origin() {
+		return nil, fmt.Errorf("failed to create server: Origin %q is not the log's origin %q", cfg.Origin, cfg.Log.Origin())
+	}
+	if cfg.ArtifactTTL == 0 {
+		cfg.ArtifactTTL = 300 * time.Second
+	}
+	if cfg.ArtifactTTL < time.Second || cfg.ArtifactTTL%time.Second != 0 {
+		return nil, fmt.Errorf("failed to create server: ArtifactTTL %v is not a whole number of seconds (at least 1s)", cfg.ArtifactTTL)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.SubmitTimeout <= 0 {
+		cfg.SubmitTimeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.Metrics == nil {
+		m, err := NewMetrics(cfg.Registry)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Metrics = m
+	}
+	jwks, err := publicJWKS(cfg.ArtifactKey)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Log,
+		logger:  cfg.Logger,
+		metrics: cfg.Metrics,
+		jwks:    jwks,
+		routes:  make(map[string]bool),
+		promHandler: promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{
+			ErrorHandling: promhttp.ContinueOnError,
+		}),
+	}
+	if err := cfg.Registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "govlog_tree_size",
+		Help: "Size of the latest checkpoint of the log.",
+	}, s.observeTreeSize)); err != nil {
+		return nil, fmt.Errorf("failed to register the tree size metric: %w", err)
+	}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Logger.SetOutput(io.Discard)
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.observe)
+	s.echo = e
+
+	s.handle(http.MethodPost, "/v1/decisions", s.postDecision)
+	s.handle(http.MethodPost, "/v1/decisions/batch", s.postBatch)
+	s.handle(http.MethodGet, "/v1/decisions/:id", s.getReceipt(log.KindDecision))
+	s.handle(http.MethodPost, "/v1/executions", s.postExecution)
+	s.handle(http.MethodGet, "/v1/executions/:id", s.getReceipt(log.KindExecution))
+	s.handle(http.MethodGet, "/v1/checkpoint", s.getCheckpoint)
+	s.handle(http.MethodGet, "/v1/proofs/inclusion", s.getInclusion, "index", "leaf_hash", "tree_size")
+	s.handle(http.MethodGet, "/v1/proofs/consistency", s.getConsistency, "from", "to")
+	s.handle(http.MethodGet, "/v1/entries", s.getEntries, "start", "count")
+	s.handle(http.MethodGet, "/v1/log", s.getLogInfo)
+	s.handle(http.MethodGet, JWKSPath, s.getJWKS)
+	s.handle(http.MethodGet, "/healthz", s.getHealthz)
+	s.handle(http.MethodGet, "/readyz", s.getReadyz)
+	s.handle(http.MethodGet, "/metrics", s.getMetrics)
+	// The C2SP tlog-tiles read API (/checkpoint, /tile/…) is not served
+	// yet; nothing else is routed under those paths.
+	return s, nil
+}
+
+// handle routes method and path to h, with strict parsing of the query
+// parameters named in params (any other parameter is refused).
+func (s *Server) handle(method, path string, h handlerFunc, params ...string) {
+	s.routes[path] = true
+	s.echo.Add(method, path, func(c echo.Context) error {
+		q, err := parseQuery(c.QueryString(), params...)
+		if err != nil {
+			return err
+		}
+		return h(c, q)
+	})
+}
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// Drain starts a graceful shutdown: from now on /readyz answers 503 and
+// new submissions get 503 log_unavailable. Submissions already accepted
+// are still answered. Drain never blocks.
+func (s *Server) Drain() {
+	if !s.draining.Swap(true) {
+		s.logger.Info("draining: refusing new submissions")
+	}
+}
+
+// Close drains the server (see Drain), waits until every request being
+// served is answered (the log keeps committing meanwhile, so each waiting
+// submission gets its receipt), then closes the log, which commits
+// whatever is still queued and closes the storage. Requests that arrive
+// after that get 503. It returns ctx's error if this does not finish in
+// time; Close may then be called again.
+func (s *Server) Close(ctx context.Context) error {
+	s.Drain()
+	if err := s.waitIdle(ctx); err != nil {
+		return fmt.Errorf("failed to wait for requests in flight: %w", err)
+	}
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return nil
+	}
+	if err := s.log.Close(ctx); err != nil {
+		return fmt.Errorf("failed to close the log: %w", err)
+	}
+	s.closed = true
+	return nil
+}
+
+// enter and leave count the requests being served.
+func (s *Server) enter() {
+	s.mu.Lock()
+	s.active++
+	s.mu.Unlock()
+}
+
+func (s *Server) leave() {
+	s.mu.Lock()
+	s.active--
+	if s.active == 0 && s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
+	s.mu.Unlock()
+}
+
+// waitIdle returns once no request is being served.
+func (s *Server) waitIdle(ctx context.Context) error {
+	s.mu.Lock()
+	if s.active == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	if s.idle == nil {
+		s.idle = make(chan struct{})
+	}
+	idle := s.idle
+	s.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// accepting fails with ErrUnavailable once the server is draining.
+func (s *Server) accepting() error {
+	if s.draining.Load() {
+		return fmt.Errorf("%w: %w", log.ErrUnavailable, errShuttingDown)
+	}
+	return nil
+}
+
+// submitter returns the identity of the client that sent the request: the
+// entry's "submitter". Authentication does not exist yet, so it is always
+// Anonymous; this is the one place that will check credentials.
+func (s *Server) submitter(echo.Context) (string, error) {
+	return Anonymous, nil
+}
+
+func (s *Server) observeTreeSize() float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if cp, err := s.log.Latest(ctx); err == nil {
+		s.noteTreeSize(cp.Size)
+	}
+	return float64(s.treeSize.Load())
+}
+
+// noteTreeSize records a tree size seen; sizes only grow.
+func (s *Server) noteTreeSize(size uint64) {
+	for {
+		cur := s.treeSize.Load()
+		if size <= cur || s.treeSize.CompareAndSwap(cur, size) {
+			return
+		}
+	}
+}
+
+// publicJWKS checks the artifact key and returns the JWKS that publishes
+// its public half.
+func publicJWKS(key jwk.Key) ([]byte, error) {
+	if key == nil {
+		return nil, errors.New("failed to create server: ArtifactKey is required")
+	}
+	okp, ok := key.(jwk.OKPPrivateKey)
+	if !ok || okp.Crv() != jwa.Ed25519 {
+		return nil, errors.New("failed to create server: ArtifactKey must be a private Ed25519 JWK")
+	}
+	if key.KeyID() == "" {
+		return nil, errors.New("failed to create server: ArtifactKey has no key ID (kid)")
+	}
+	pub, err := jwk.PublicKeyOf(key)
+	if err != nil {
+		return nil, fmt.Errorf("failed to create server: failed to derive the public artifact key: %w", err)
+	}
+	for k, v := range map[string]any{jwk.AlgorithmKey: jwa.EdDSA, jwk.KeyUsageKey: jwk.ForSignature} {
+		if err := pub.Set(k, v); err != nil {
+			return nil, fmt.Errorf("failed to create server: failed to set %s of the public artifact key: %w", k, err)
+		}
+	}
+	set := jwk.NewSet()
+	if err := set.AddKey(pub); err != nil {
+		return nil, fmt.Errorf("failed to create server: failed to build the JWKS: %w", err)
+	}
+	return encodeJSON(set)
+}

@@ -1,0 +1,330 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/labstack/echo/v4"
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jws"
+
+	"github.com/govlog/govlog/log"
+)
+
+// postDecision handles POST /v1/decisions.
+func (s *Server) postDecision(c echo.Context, _ query) error {
+	body, who, err := s.submission(c, log.MaxSubmissionBytes)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.SubmitTimeout)
+	defer cancel()
+	rec, created, err := s.processDecision(ctx, body, who)
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, createdStatus(created), rec)
+}
+
+// postExecution handles POST /v1/executions.
+func (s *Server) postExecution(c echo.Context, _ query) error {
+	body, who, err := s.submission(c, log.MaxSubmissionBytes)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.SubmitTimeout)
+	defer cancel()
+	rec, created, err := s.processExecution(ctx, body, who)
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, createdStatus(created), rec)
+}
+
+// batchResponse is the body of a batch answer: per item, a receipt or an
+// errorBody.
+type batchResponse struct {
+	Results []any `json:"results"`
+}
+
+// postBatch handles POST /v1/decisions/batch.
+func (s *Server) postBatch(c echo.Context, _ query) error {
+	body, who, err := s.submission(c, MaxBatchBytes)
+	if err != nil {
+		return err
+	}
+	items, err := parseBatch(body)
+	if err != nil {
+		return err
+	}
+	s.metrics.batchItems.Observe(float64(len(items)))
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.SubmitTimeout)
+	defer cancel()
+	results, err := s.processBatch(ctx, items, who)
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusOK, batchResponse{results})
+}
+
+func createdStatus(created bool) int {
+	if created {
+		return http.StatusCreated
+	}
+	return http.StatusOK
+}
+
+// submission checks that the server accepts submissions and returns the
+// request body and the submitter's identity.
+func (s *Server) submission(c echo.Context, limit int64) ([]byte, string, error) {
+	if err := s.accepting(); err != nil {
+		return nil, "", err
+	}
+	who, err := s.submitter(c)
+	if err != nil {
+		return nil, "", err
+	}
+	body, err := readJSON(c, limit)
+	if err != nil {
+		return nil, "", err
+	}
+	return body, who, nil
+}
+
+// readJSON reads a JSON request body of at most limit bytes. The limit is
+// enforced on the bytes read, whatever Content-Length says.
+func readJSON(c echo.Context, limit int64) ([]byte, error) {
+	r := c.Request()
+	ct := r.Header.Get(echo.HeaderContentType)
+	if ct == "" {
+		return nil, &apiError{http.StatusUnsupportedMediaType, codeUnsupportedMediaType, "Content-Type is missing; it must be application/json"}
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != echo.MIMEApplicationJSON {
+		return nil, &apiError{http.StatusUnsupportedMediaType, codeUnsupportedMediaType, "Content-Type must be application/json"}
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return nil, &apiError{http.StatusUnsupportedMediaType, codeUnsupportedMediaType, "the charset of application/json must be utf-8"}
+	}
+	if r.ContentLength > limit {
+		return nil, &apiError{http.StatusRequestEntityTooLarge, codeTooLarge, fmt.Sprintf("the body exceeds %d bytes", limit)}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response().Writer, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &apiError{http.StatusRequestEntityTooLarge, codeTooLarge, fmt.Sprintf("the body exceeds %d bytes", limit)}
+		}
+		return nil, invalidRequest("failed to read the request body")
+	}
+	return body, nil
+}
+
+// processDecision validates and logs one decision; an allow gets its
+// artifact. created is false for an identical resubmission, which gets the
+// original receipt and the same artifact.
+func (s *Server) processDecision(ctx context.Context, body []byte, who string) (*log.Receipt, bool, error) {
+	d, err := log.ParseDecision(body, s.cfg.Clock())
+	if err != nil {
+		return nil, false, err
+	}
+	return s.submitDecision(ctx, d, who)
+}
+
+func (s *Server) submitDecision(ctx context.Context, d *log.Decision, who string) (*log.Receipt, bool, error) {
+	res, err := s.log.Submit(ctx, log.DecisionSubmission(d, who))
+	if err != nil {
+		return nil, false, submitError(err)
+	}
+	s.noteTreeSize(res.Checkpoint.Size)
+	rec := *res.Receipt
+	if d.Outcome == log.OutcomeAllow {
+		if rec.Artifact, err = s.artifact(d, res); err != nil {
+			return nil, false, fmt.Errorf("%w: %w", log.ErrUnavailable, err)
+		}
+	}
+	return &rec, res.Created, nil
+}
+
+// processExecution validates and logs one execution report.
+func (s *Server) processExecution(ctx context.Context, body []byte, who string) (*log.Receipt, bool, error) {
+	e, err := log.ParseExecution(body, s.cfg.Clock())
+	if err != nil {
+		return nil, false, err
+	}
+	res, err := s.log.Submit(ctx, log.ExecutionSubmission(e, who))
+	if err != nil {
+		return nil, false, submitError(err)
+	}
+	s.noteTreeSize(res.Checkpoint.Size)
+	return res.Receipt, res.Created, nil
+}
+
+// submitError makes the errors of Submit that cannot be the client's
+// (storage that cannot find what it just acknowledged) unavailability.
+func submitError(err error) error {
+	if errors.Is(err, log.ErrNotFound) || errors.Is(err, log.ErrOutOfRange) {
+		return fmt.Errorf("%w: %w", log.ErrUnavailable, err)
+	}
+	return err
+}
+
+// batchItem is one decision of a batch on its way through processBatch.
+type batchItem struct {
+	d   *log.Decision // nil when invalid
+	rec *log.Receipt
+	err error
+}
+
+// processBatch judges every item alone and logs the valid ones. Items are
+// submitted concurrently so that they share group commits, in waves: an
+// item whose id or parent_id names an earlier valid item waits for it
+// (lineage within a batch; a repeated id is then a resubmission). It
+// returns one receipt or errorBody per item, in order; or an error when
+// nothing was acknowledged because the log is unavailable or overloaded.
+func (s *Server) processBatch(ctx context.Context, raw []json.RawMessage, who string) ([]any, error) {
+	now := s.cfg.Clock()
+	items := make([]batchItem, len(raw))
+	wave := make([]int, len(raw))
+	var waves [][]int
+	latest := make(map[string]int) // id → index of its latest valid item
+	for i, r := range raw {
+		d, err := log.ParseDecision(r, now)
+		if err != nil {
+			items[i].err = err
+			continue
+		}
+		items[i].d = d
+		for _, dep := range []string{d.ID, d.ParentID} {
+			if j, ok := latest[dep]; ok && dep != "" {
+				wave[i] = max(wave[i], wave[j]+1)
+			}
+		}
+		latest[d.ID] = i
+		if wave[i] == len(waves) {
+			waves = append(waves, nil)
+		}
+		waves[wave[i]] = append(waves[wave[i]], i)
+	}
+	for _, w := range waves {
+		var wg sync.WaitGroup
+		for _, i := range w {
+			wg.Go(func() {
+				items[i].rec, _, items[i].err = s.submitDecision(ctx, items[i].d, who)
+			})
+		}
+		wg.Wait()
+	}
+
+	results := make([]any, len(items))
+	acked := 0
+	var refusal error // the first unavailability or pushback
+	for i, it := range items {
+		if it.err == nil {
+			results[i] = it.rec
+			acked++
+			continue
+		}
+		ae := classify(it.err)
+		results[i] = errorBody{errorDetail{ae.Code, ae.Message}}
+		switch ae.Code {
+		case codeLogUnavailable:
+			if refusal == nil || !errors.Is(refusal, log.ErrUnavailable) {
+				refusal = it.err
+			}
+		case codeOverloaded:
+			if refusal == nil {
+				refusal = it.err
+			}
+		}
+	}
+	if acked == 0 && refusal != nil {
+		return nil, refusal
+	}
+	return results, nil
+}
+
+// parseBatch parses the batch wrapper {"decisions":[…]} and returns the
+// items as written. The wrapper must have exactly the one member, given
+// once; a malformed wrapper or more than MaxBatchItems items is
+// invalid_request. The items themselves are judged later, one by one.
+func parseBatch(body []byte) ([]json.RawMessage, error) {
+	malformed := invalidRequest(`the body must be {"decisions":[…]}`)
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, malformed
+	}
+	var items []json.RawMessage
+	seen := false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, malformed
+		}
+		if key, _ := tok.(string); key != "decisions" {
+			return nil, invalidRequest(`unknown member %q: the body must be {"decisions":[…]}`, clip(fmt.Sprint(tok)))
+		}
+		if seen {
+			return nil, invalidRequest(`"decisions" given more than once`)
+		}
+		seen = true
+		if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+			return nil, invalidRequest(`"decisions" must be an array`)
+		}
+		items = []json.RawMessage{}
+		for dec.More() {
+			if len(items) == MaxBatchItems {
+				return nil, invalidRequest("a batch holds at most %d decisions", MaxBatchItems)
+			}
+			var item json.RawMessage
+			if err := dec.Decode(&item); err != nil {
+				return nil, invalidRequest("the batch is not well-formed JSON")
+			}
+			items = append(items, item)
+		}
+		if tok, err := dec.Token(); err != nil || tok != json.Delim(']') {
+			return nil, malformed
+		}
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return nil, malformed
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, invalidRequest("unexpected data after the batch object")
+	}
+	if !seen {
+		return nil, invalidRequest(`"decisions" is required`)
+	}
+	return items, nil
+}
+
+// artifact signs the authorization artifact of an allow decision logged
+// with res: a compact JWS over the canonical claims, so that the same entry
+// and checkpoint always give the same bytes.
+func (s *Server) artifact(d *log.Decision, res *log.Result) (string, error) {
+	claims, err := log.NewArtifactClaims(s.cfg.Origin, s.cfg.Audience, d, res)
+	if err != nil {
+		return "", err
+	}
+	payload, err := claims.Payload()
+	if err != nil {
+		return "", err
+	}
+	hdr := jws.NewHeaders()
+	if err := hdr.Set(jws.TypeKey, log.ArtifactType); err != nil {
+		return "", fmt.Errorf("failed to set the artifact type: %w", err)
+	}
+	tok, err := jws.Sign(payload, jws.WithKey(jwa.EdDSA, s.cfg.ArtifactKey, jws.WithProtectedHeaders(hdr)))
+	if err != nil {
+		return "", fmt.Errorf("failed to sign the artifact: %w", err)
+	}
+	return string(tok), nil
+}
