@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/govlog/govlog/log"
+	"github.com/govlog/govlog/verifier"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// verify checks a receipt offline and prints the entry it proves.
+func verify(_ context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+	f := newFlags("verify", "verify --log-key VKEY [--witness-policy FILE] RECEIPT.tlog-proof|RECEIPT.receipt.json|-")
+	keyArg := f.String("log-key", "", "the log's note verifier `key`: a file holding it (such as log.vkey), or the key text (required)")
+	policy := f.String("witness-policy", "", "a witness policy `file` the checkpoint must satisfy (not supported yet)")
+	if err := f.parse(args, stdout); err != nil {
+		return err
+	}
+	switch {
+	case *keyArg == "":
+		return f.usagef("--log-key is required")
+	case f.NArg() != 1:
+		return f.usagef("want one receipt file, got %d arguments", f.NArg())
+	case *policy != "":
+		return f.usagef("--witness-policy is not supported yet by this version of govlog")
+	}
+	key, err := readVerifierKey(*keyArg)
+	if err != nil {
+		return f.usagef("--log-key: %v", err)
+	}
+	name := f.Arg(0)
+	data, err := readInput(name, stdin, verifier.MaxReceiptBytes)
+	if err != nil {
+		return err
+	}
+	var v *verifier.Verified
+	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) {
+		v, err = verifier.ReceiptJSON(data, key)
+	} else {
+		v, err = verifier.Receipt(data, key)
+	}
+	if err != nil {
+		return fmt.Errorf("%s does NOT verify: %w", name, err)
+	}
+	printVerified(stdout, v)
+	return nil
+}
+
+// readVerifierKey reads a note verifier key given as its text or as the
+// name of a file holding it.
+func readVerifierKey(arg string) (note.Verifier, error) {
+	if v, err := note.NewVerifier(arg); err == nil {
+		return v, nil
+	}
+	data, err := os.ReadFile(arg)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%q is neither a note verifier key nor a file", arg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the key file: %w", err)
+	}
+	v, err := note.NewVerifier(strings.TrimSpace(string(data)))
+	if err != nil {
+		return nil, fmt.Errorf("%s does not hold a note verifier key", arg)
+	}
+	return v, nil
+}
+
+// readInput reads a file, or stdin for "-", of at most limit bytes.
+func readInput(name string, stdin io.Reader, limit int64) ([]byte, error) {
+	r := stdin
+	if name != "-" {
+		file, err := os.Open(name)
+		if err != nil {
+			return nil, fmt.Errorf("failed to read the input: %w", err)
+		}
+		defer file.Close()
+		r = file
+	}
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("failed to read %s: %w", name, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", name, limit)
+	}
+	return data, nil
+}
+
+// printVerified prints what a verified receipt proves, one "name: value"
+// a line.
+func printVerified(w io.Writer, v *verifier.Verified) {
+	e := v.Entry
+	fmt.Fprintf(w, "OK: entry %d is in the log %s (checkpoint of size %d)\n", v.Index, v.Checkpoint.Origin, v.Checkpoint.Size)
+	line := func(name, value string) {
+		if value != "" {
+			fmt.Fprintf(w, "%s: %s\n", name, value)
+		}
+	}
+	line("index", fmt.Sprint(v.Index))
+	line("kind", e.Kind.String())
+	line("id", e.ID)
+	switch {
+	case e.Decision != nil:
+		d := e.Decision
+		line("outcome", d.Outcome)
+		line("subject", d.Subject)
+		line("action", d.Action)
+		line("resource", d.Resource)
+		line("policy", d.PolicyID)
+		line("decided_at", d.DecidedAt.Format(timeLayout))
+		line("parent_id", d.ParentID)
+	case e.Execution != nil:
+		x := e.Execution
+		line("decision_id", x.DecisionID)
+		line("status", x.Status)
+		line("at", x.At.Format(timeLayout))
+	}
+	line("submitter", e.Submitter)
+	line("logged_at", e.LoggedAt.Format(log.LoggedAtLayout))
+	if !e.AuthorizedUntil.IsZero() {
+		line("authorized_until", e.AuthorizedUntil.Format(log.AuthorizedUntilLayout))
+	}
+	line("leaf_hash", base64.StdEncoding.EncodeToString(v.LeafHash[:]))
+	line("checkpoint", fmt.Sprintf("%s %d %s", v.Checkpoint.Origin, v.Checkpoint.Size, base64.StdEncoding.EncodeToString(v.Checkpoint.Hash[:])))
+}
+
+const timeLayout = "2006-01-02T15:04:05.999999999Z07:00"
