@@ -25,6 +25,7 @@ func commands() []command {
 		{"keygen", "generate a log's keys (log.key, log.vkey, artifact.jwk)", keygen},
 		{"submit", "submit a decision and save its receipt", submit},
 		{"verify", "verify a receipt offline", verify},
+		{"bench", "load-test a server, verifying every receipt", bench},
 	}
 }
 

@@ -74,6 +74,7 @@ func cli(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&cfg.CommitTimeout, "commit-timeout", 30*time.Second, "bound on one storage commit")
 	fs.DurationVar(&cfg.SubmitTimeout, "submit-timeout", 30*time.Second, "how long a submission waits for its commit before it gets 503")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long a graceful shutdown may take")
+	fs.StringVar(&cfg.PprofListen, "pprof", "", "serve Go profiling endpoints on this loopback `address` (default off)")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,6 +55,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Logger receives the server's logs. Default: discard.
 	Logger *slog.Logger
+	// PprofListen, when set, serves Go's profiling endpoints
+	// (/debug/pprof/) on this loopback address. Default: off.
+	PprofListen string
 
 	// listening, when set, is called with the listener's address once the
 	// server accepts connections (for tests).
@@ -159,6 +163,16 @@ func Run(ctx context.Context, cfg Config) error {
 	logger.Warn("authentication is not configured: every client is the anonymous submitter; " +
 		"serving on loopback only")
 
+	if cfg.PprofListen != "" {
+		stop, err := servePprof(cfg.PprofListen, logger)
+		if err != nil {
+			hs.Close()
+			closeLog()
+			return err
+		}
+		defer stop()
+	}
+
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	if cfg.listening != nil {
@@ -192,10 +206,33 @@ func Run(ctx context.Context, cfg Config) error {
 	return nil
 }
 
+// servePprof serves the profiling endpoints on their own listener, never
+// on the API's, and returns the function that stops it.
+func servePprof(addr string, logger *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("failed to listen on %s for pprof: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout}
+	go hs.Serve(ln)
+	logger.Info("serving pprof", "addr", ln.Addr().String())
+	return func() { hs.Close() }, nil
+}
+
 // validate checks cfg and fills in defaults.
 func (cfg *Config) validate() error {
 	if err := checkLoopback(cfg.Listen); err != nil {
 		return err
+	}
+	if cfg.PprofListen != "" {
+		if err := checkLoopback(cfg.PprofListen); err != nil {
+			return fmt.Errorf("--pprof: %w", err)
+		}
 	}
 	if cfg.DataDir == "" {
 		return errors.New("the data directory (--data) is required")
