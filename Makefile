@@ -60,3 +60,15 @@ fuzz:
 
 clean:
 	rm -rf $(BIN)
+
+# Trillian backend (see log/trillian): build trillian_log_server and
+# trillian_log_signer from the Trillian version in go.mod into .trillian/bin,
+# start them on loopback on a fresh MariaDB/MySQL database at 127.0.0.1:3306
+# (root, no password) and create a log tree; trillian-down stops exactly
+# what trillian-up started (TRILLIAN_PURGE=1 also drops the database).
+.PHONY: trillian-up trillian-down
+trillian-up:
+	GO=$(GO) ./scripts/trillian-up.sh
+
+trillian-down:
+	./scripts/trillian-down.sh

@@ -1,0 +1,706 @@
+package trillian
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/trillian"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/govlog/govlog/log"
+)
+
+// maxReserveAttempts bounds the retries of a reservation that lost a race
+// with another replica.
+const maxReserveAttempts = 8
+
+// maxQueueAttempts bounds the retries of a QueueLeaf that failed with a
+// transient storage error.
+const maxQueueAttempts = 4
+
+// Multi-row statements are cut at these many rows or bytes of leaves.
+const (
+	rowsPerStatement  = 500
+	bytesPerStatement = 4 << 20
+)
+
+// Append implements log.Backend; the package comment describes its steps
+// and why a crash between any two of them is safe. It runs on the
+// sequencer goroutine, one at a time per Backend; other replicas' Appends
+// run concurrently on the same tree.
+func (b *Backend) Append(ctx context.Context, batch []*log.Entry, sign log.SignFunc) ([]log.AppendResult, log.Checkpoint, error) {
+	if b.closed.Load() {
+		return nil, log.Checkpoint{}, fmt.Errorf("%w: the Trillian backend is closed", log.ErrUnavailable)
+	}
+	for i, e := range batch {
+		if e == nil || e.Submission == nil || len(e.Leaf) == 0 || e.ID == "" ||
+			(e.Kind != log.KindDecision && e.Kind != log.KindExecution) {
+			return nil, log.Checkpoint{}, fmt.Errorf("%w: failed to append: entry %d of the batch is incomplete", log.ErrUnavailable, i)
+		}
+	}
+	results, cp, err := b.append(ctx, batch, sign)
+	if err != nil {
+		b.logger.Error("failed to append a batch", "tree", b.treeID, "entries", len(batch), "err", err)
+		return nil, log.Checkpoint{}, err
+	}
+	b.mu.Lock()
+	b.stall = nil // Trillian integrates again
+	b.mu.Unlock()
+	return results, cp, nil
+}
+
+// idKey names an id in its kind's namespace.
+type idKey struct {
+	kind log.Kind
+	id   string
+}
+
+// seqKey names a submitter's sequence number.
+type seqKey struct {
+	submitter [32]byte // SHA-256 of the submitter
+	sequence  uint64
+}
+
+// idRow is a govlog_ids row, read or about to be inserted.
+type idRow struct {
+	leaf  []byte
+	hash  [32]byte
+	allow bool
+	// index is the leaf's index, or -1 while unknown (NULL).
+	index int64
+}
+
+// pending is a leaf this Append queues and waits for.
+type pending struct {
+	key      idKey
+	leaf     []byte
+	hash     [32]byte
+	identity [32]byte
+	// index is the leaf's index in the tree once found, -1 before.
+	index int64
+	// existed is set when Trillian already held a leaf with this identity.
+	existed bool
+	// results are the batch positions whose Index is this leaf's index.
+	results []int
+}
+
+// plan is the outcome of the reservation: every result, with its index
+// when already known, and the leaves to queue, in order.
+type plan struct {
+	results []log.AppendResult
+	queue   []*pending
+	// need is the smallest tree size that covers every index already
+	// known of the batch.
+	need uint64
+}
+
+func (b *Backend) append(ctx context.Context, batch []*log.Entry, sign log.SignFunc) ([]log.AppendResult, log.Checkpoint, error) {
+	t0 := time.Now()
+	p, err := b.reserve(ctx, batch)
+	if err != nil {
+		return nil, log.Checkpoint{}, err
+	}
+	if h := b.hooks.afterReserve; h != nil {
+		if err := h(); err != nil {
+			return nil, log.Checkpoint{}, fmt.Errorf("%w: %w", log.ErrUnavailable, err)
+		}
+	}
+	if len(p.queue) == 0 {
+		// Nothing to wait for: the latest checkpoint may already cover
+		// everything (resubmissions, refusals).
+		cp, has, err := b.latest(ctx, b.db)
+		if err != nil {
+			return nil, log.Checkpoint{}, err
+		}
+		if has && cp.Size >= p.need {
+			return p.results, cp, nil
+		}
+		cp, err = b.storeCheckpoint(ctx, p, nil, sign)
+		if err != nil {
+			return nil, log.Checkpoint{}, err
+		}
+		return p.results, cp, nil
+	}
+
+	// The tree head before queueing: every leaf queued from here on lands
+	// at an index of at least its size.
+	t1 := time.Now()
+	r0, err := b.root(ctx)
+	if err != nil {
+		return nil, log.Checkpoint{}, err
+	}
+	for _, pd := range p.queue {
+		if err := b.queueLeaf(ctx, pd); err != nil {
+			return nil, log.Checkpoint{}, err
+		}
+	}
+	if h := b.hooks.afterQueue; h != nil {
+		if err := h(); err != nil {
+			return nil, log.Checkpoint{}, fmt.Errorf("%w: %w", log.ErrUnavailable, err)
+		}
+	}
+	t2 := time.Now()
+	r, err := b.integrate(ctx, p.queue, r0)
+	if err != nil {
+		return nil, log.Checkpoint{}, err
+	}
+	t3 := time.Now()
+	for _, pd := range p.queue {
+		for _, i := range pd.results {
+			p.results[i].Index = uint64(pd.index)
+		}
+		p.need = max(p.need, uint64(pd.index)+1)
+	}
+	cp, err := b.storeCheckpoint(ctx, p, &r, sign)
+	if err != nil {
+		return nil, log.Checkpoint{}, err
+	}
+	b.logger.Debug("appended a batch", "tree", b.treeID, "entries", len(batch), "queued", len(p.queue), "size", cp.Size,
+		"reserve", t1.Sub(t0), "queue", t2.Sub(t1), "integrate", t3.Sub(t2), "checkpoint", time.Since(t3))
+	return p.results, cp, nil
+}
+
+// reserve runs step 1, retrying from scratch when it loses a race with
+// another replica (a duplicate key, a deadlock).
+func (b *Backend) reserve(ctx context.Context, batch []*log.Entry) (*plan, error) {
+	for attempt := 1; ; attempt++ {
+		p, err := b.tryReserve(ctx, batch)
+		if err == nil {
+			return p, nil
+		}
+		if !isRace(err) || attempt == maxReserveAttempts || ctx.Err() != nil {
+			return nil, unavailable("reserve the batch's ids", err)
+		}
+		b.logger.Debug("lost a race with another replica; reserving again", "tree", b.treeID, "attempt", attempt, "err", err)
+	}
+}
+
+func (b *Backend) tryReserve(ctx context.Context, batch []*log.Entry) (*plan, error) {
+	tx, err := b.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback() }() // a no-op after COMMIT
+
+	// Everything the checks may read, in a few statements.
+	keys := make(map[idKey]bool)
+	seqKeys := make(map[seqKey]bool)
+	for _, e := range batch {
+		keys[idKey{e.Kind, e.ID}] = true
+		switch {
+		case e.Kind == log.KindDecision && e.ParentID != "":
+			keys[idKey{log.KindDecision, e.ParentID}] = true
+		case e.Kind == log.KindExecution:
+			keys[idKey{log.KindDecision, e.DecisionID}] = true
+		}
+		if e.Kind == log.KindDecision && e.Sequence != 0 {
+			seqKeys[seqKey{sha256.Sum256([]byte(e.Submitter)), e.Sequence}] = true
+		}
+	}
+	rows, err := b.fetchIDs(ctx, tx, keys)
+	if err != nil {
+		return nil, err
+	}
+	seqs, err := b.fetchSequences(ctx, tx, seqKeys)
+	if err != nil {
+		return nil, err
+	}
+
+	p := &plan{results: make([]log.AppendResult, len(batch))}
+	queued := make(map[idKey]*pending)
+	// await queues the leaf of a row whose index is not known yet (once).
+	await := func(key idKey, row *idRow) *pending {
+		if pd, ok := queued[key]; ok {
+			return pd
+		}
+		pd := &pending{key: key, leaf: row.leaf, hash: row.hash, identity: identityHash(key.kind, key.id), index: -1}
+		queued[key] = pd
+		p.queue = append(p.queue, pd)
+		return pd
+	}
+	var newIDs []*log.Entry
+	var newSeqs []seqKey
+	for i, e := range batch {
+		key := idKey{e.Kind, e.ID}
+		if row, ok := rows[key]; ok {
+			if !log.SameSubmission(row.leaf, e.Submission) {
+				p.results[i] = log.AppendResult{Err: fmt.Errorf("%w: %v %q", log.ErrIDConflict, e.Kind, e.ID)}
+				continue
+			}
+			p.results[i] = log.AppendResult{Existing: true, Leaf: row.leaf}
+			if row.index >= 0 {
+				p.results[i].Index = uint64(row.index)
+				p.need = max(p.need, uint64(row.index)+1)
+			} else {
+				pd := await(key, row)
+				pd.results = append(pd.results, i)
+			}
+			continue
+		}
+		var sk seqKey
+		switch e.Kind {
+		case log.KindDecision:
+			if e.Sequence != 0 {
+				sk = seqKey{sha256.Sum256([]byte(e.Submitter)), e.Sequence}
+				if seqs[sk] {
+					p.results[i] = log.AppendResult{Err: fmt.Errorf("%w: sequence %d of submitter %q", log.ErrSequenceConflict, e.Sequence, e.Submitter)}
+					continue
+				}
+			}
+			if e.ParentID != "" {
+				pk := idKey{log.KindDecision, e.ParentID}
+				parent, ok := rows[pk]
+				if !ok {
+					p.results[i] = log.AppendResult{Err: fmt.Errorf("%w: %q", log.ErrUnknownParent, e.ParentID)}
+					continue
+				}
+				if parent.index < 0 {
+					await(pk, parent)
+				}
+			}
+		case log.KindExecution:
+			dk := idKey{log.KindDecision, e.DecisionID}
+			d, ok := rows[dk]
+			if !ok {
+				p.results[i] = log.AppendResult{Err: fmt.Errorf("%w: %q", log.ErrUnknownDecision, e.DecisionID)}
+				continue
+			}
+			if !d.allow {
+				p.results[i] = log.AppendResult{Err: fmt.Errorf("%w: %q", log.ErrNotAuthorized, e.DecisionID)}
+				continue
+			}
+			if d.index < 0 {
+				await(dk, d)
+			}
+		}
+		row := &idRow{leaf: e.Leaf, hash: log.LeafHash(e.Leaf), allow: e.Kind == log.KindDecision && e.Allow, index: -1}
+		rows[key] = row
+		pd := await(key, row)
+		pd.results = append(pd.results, i)
+		p.results[i] = log.AppendResult{Leaf: e.Leaf}
+		newIDs = append(newIDs, e)
+		if sk.sequence != 0 {
+			seqs[sk] = true
+			newSeqs = append(newSeqs, sk)
+		}
+	}
+	if err := b.insertIDs(ctx, tx, newIDs, rows); err != nil {
+		return nil, err
+	}
+	if err := b.insertSequences(ctx, tx, newSeqs, batch); err != nil {
+		return nil, err
+	}
+	// From COMMIT on, the ids are taken (see the package comment).
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// fetchIDs reads the govlog_ids rows of keys that exist.
+func (b *Backend) fetchIDs(ctx context.Context, tx *sql.Tx, keys map[idKey]bool) (map[idKey]*idRow, error) {
+	byKind := make(map[log.Kind][]string)
+	for k := range keys {
+		byKind[k.kind] = append(byKind[k.kind], k.id)
+	}
+	out := make(map[idKey]*idRow, len(keys))
+	for kind, ids := range byKind {
+		sort.Strings(ids)
+		for len(ids) > 0 {
+			n := min(len(ids), rowsPerStatement)
+			chunk := ids[:n]
+			ids = ids[n:]
+			args := []any{b.treeID, uint8(kind)}
+			for _, id := range chunk {
+				args = append(args, id)
+			}
+			q := "SELECT id, leaf, leaf_hash, allow, leaf_index FROM govlog_ids WHERE tree_id = ? AND kind = ? AND id IN (" +
+				strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
+			rows, err := tx.QueryContext(ctx, q, args...)
+			if err != nil {
+				return nil, err
+			}
+			for rows.Next() {
+				var (
+					id    string
+					hash  []byte
+					index sql.NullInt64
+					row   idRow
+				)
+				if err := rows.Scan(&id, &row.leaf, &hash, &row.allow, &index); err != nil {
+					rows.Close()
+					return nil, err
+				}
+				if len(hash) != sha256.Size || log.LeafHash(row.leaf) != [32]byte(hash) {
+					rows.Close()
+					return nil, fmt.Errorf("the govlog_ids row of %v %q is corrupt: its leaf hash does not match its leaf", kind, id)
+				}
+				row.hash = [32]byte(hash)
+				row.index = -1
+				if index.Valid {
+					row.index = index.Int64
+				}
+				out[idKey{kind, id}] = &row
+			}
+			if err := rows.Close(); err != nil {
+				return nil, err
+			}
+			if err := rows.Err(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// fetchSequences reads which of keys are taken.
+func (b *Backend) fetchSequences(ctx context.Context, tx *sql.Tx, keys map[seqKey]bool) (map[seqKey]bool, error) {
+	bySubmitter := make(map[[32]byte][]uint64)
+	for k := range keys {
+		bySubmitter[k.submitter] = append(bySubmitter[k.submitter], k.sequence)
+	}
+	out := make(map[seqKey]bool)
+	for sub, seqs := range bySubmitter {
+		for len(seqs) > 0 {
+			n := min(len(seqs), rowsPerStatement)
+			chunk := seqs[:n]
+			seqs = seqs[n:]
+			args := []any{b.treeID, sub[:]}
+			for _, s := range chunk {
+				args = append(args, s)
+			}
+			q := "SELECT sequence FROM govlog_sequences WHERE tree_id = ? AND submitter_hash = ? AND sequence IN (" +
+				strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
+			rows, err := tx.QueryContext(ctx, q, args...)
+			if err != nil {
+				return nil, err
+			}
+			for rows.Next() {
+				var s uint64
+				if err := rows.Scan(&s); err != nil {
+					rows.Close()
+					return nil, err
+				}
+				out[seqKey{sub, s}] = true
+			}
+			if err := rows.Close(); err != nil {
+				return nil, err
+			}
+			if err := rows.Err(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// insertIDs inserts the rows of new entries, in key order (so that racing
+// replicas lock rows in the same order), in multi-row statements.
+func (b *Backend) insertIDs(ctx context.Context, tx *sql.Tx, entries []*log.Entry, rows map[idKey]*idRow) error {
+	sorted := append([]*log.Entry(nil), entries...)
+	sort.Slice(sorted, func(i, j int) bool {
+		if sorted[i].Kind != sorted[j].Kind {
+			return sorted[i].Kind < sorted[j].Kind
+		}
+		return sorted[i].ID < sorted[j].ID
+	})
+	for len(sorted) > 0 {
+		n, bytes := 0, 0
+		for n < len(sorted) && n < rowsPerStatement && (n == 0 || bytes+len(sorted[n].Leaf) <= bytesPerStatement) {
+			bytes += len(sorted[n].Leaf)
+			n++
+		}
+		args := make([]any, 0, 6*n)
+		for _, e := range sorted[:n] {
+			row := rows[idKey{e.Kind, e.ID}]
+			args = append(args, b.treeID, uint8(e.Kind), e.ID, row.leaf, row.hash[:], row.allow)
+		}
+		q := "INSERT INTO govlog_ids (tree_id, kind, id, leaf, leaf_hash, allow) VALUES " + placeholders(n, 6)
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return err
+		}
+		sorted = sorted[n:]
+	}
+	return nil
+}
+
+// insertSequences inserts the sequence rows of new decisions.
+func (b *Backend) insertSequences(ctx context.Context, tx *sql.Tx, keys []seqKey, batch []*log.Entry) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	ids := make(map[seqKey]string, len(keys))
+	for _, e := range batch {
+		if e.Kind == log.KindDecision && e.Sequence != 0 {
+			k := seqKey{sha256.Sum256([]byte(e.Submitter)), e.Sequence}
+			if _, ok := ids[k]; !ok {
+				ids[k] = e.ID
+			}
+		}
+	}
+	sorted := append([]seqKey(nil), keys...)
+	sort.Slice(sorted, func(i, j int) bool {
+		if c := bytes.Compare(sorted[i].submitter[:], sorted[j].submitter[:]); c != 0 {
+			return c < 0
+		}
+		return sorted[i].sequence < sorted[j].sequence
+	})
+	for len(sorted) > 0 {
+		n := min(len(sorted), rowsPerStatement)
+		args := make([]any, 0, 4*n)
+		for _, k := range sorted[:n] {
+			args = append(args, b.treeID, k.submitter[:], k.sequence, ids[k])
+		}
+		q := "INSERT INTO govlog_sequences (tree_id, submitter_hash, sequence, id) VALUES " + placeholders(n, 4)
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return err
+		}
+		sorted = sorted[n:]
+	}
+	return nil
+}
+
+// queueLeaf runs step 2 for one leaf. Trillian answers ALREADY_EXISTS with
+// the leaf it holds for the identity; it must be ours, byte for byte, or
+// govlog's tables and the tree disagree (ErrFork).
+func (b *Backend) queueLeaf(ctx context.Context, pd *pending) error {
+	req := &trillian.QueueLeafRequest{
+		LogId: b.treeID,
+		Leaf:  &trillian.LogLeaf{LeafValue: pd.leaf, LeafIdentityHash: pd.identity[:]},
+	}
+	var (
+		resp *trillian.QueueLeafResponse
+		err  error
+	)
+	// Queueing is idempotent (the identity dedups). Trillian's MySQL
+	// storage fails a QueueLeaf that races another one for the same
+	// identity ("failed to retrieve all existing leaves", code Unknown):
+	// asked again, it answers ALREADY_EXISTS.
+	for attempt := 1; ; attempt++ {
+		rctx, cancel := context.WithTimeout(ctx, b.rpcTimeout)
+		resp, err = b.client.QueueLeaf(rctx, req)
+		cancel()
+		if c := status.Code(err); attempt == maxQueueAttempts || (c != codes.Unknown && c != codes.Aborted) || ctx.Err() != nil {
+			break
+		}
+		b.logger.Debug("retrying QueueLeaf", "tree", b.treeID, "kind", pd.key.kind, "id", pd.key.id, "err", err)
+		time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
+	}
+	if err != nil {
+		return rpcError(fmt.Sprintf("queue the leaf of %v %q", pd.key.kind, pd.key.id), err)
+	}
+	q := resp.GetQueuedLeaf()
+	switch code := codes.Code(q.GetStatus().GetCode()); code {
+	case codes.OK:
+	case codes.AlreadyExists:
+		pd.existed = true
+		if held := q.GetLeaf().GetLeafValue(); !bytes.Equal(held, pd.leaf) {
+			return fmt.Errorf("%w: Trillian holds another leaf for %v %q than govlog_ids (leaf hash %x, govlog_ids has %x): the tables do not belong to this tree",
+				log.ErrFork, pd.key.kind, pd.key.id, log.LeafHash(held), pd.hash)
+		}
+	default:
+		return fmt.Errorf("%w: failed to queue the leaf of %v %q: Trillian answered %v: %s", log.ErrUnavailable, pd.key.kind, pd.key.id, code, q.GetStatus().GetMessage())
+	}
+	return nil
+}
+
+// integrate runs step 3: it waits until every queued leaf is in Trillian's
+// tree, sets their indices, and returns a tree head that contains them
+// all. Leaves Trillian held before r0 are looked up by hash; the others
+// are found by reading the part of the tree that grew since r0.
+func (b *Backend) integrate(ctx context.Context, queue []*pending, r0 root) (root, error) {
+	deadline := time.Now().Add(b.integrationTimeout)
+	left := 0
+	byIdentity := make(map[[32]byte]*pending, len(queue))
+	for _, pd := range queue {
+		if pd.index >= 0 {
+			continue
+		}
+		byIdentity[pd.identity] = pd
+		left++
+	}
+	if r0.size > 0 {
+		for _, pd := range queue {
+			if !pd.existed || pd.index >= 0 {
+				continue
+			}
+			index, found, err := b.indexByHash(ctx, pd.hash, r0.size)
+			if err != nil {
+				return root{}, err
+			}
+			if found {
+				pd.index = int64(index)
+				left--
+			}
+		}
+	}
+	cur, scanned := r0, r0.size
+	timer := time.NewTimer(b.poll)
+	defer timer.Stop()
+	for left > 0 {
+		if time.Now().After(deadline) {
+			err := fmt.Errorf("%w: Trillian did not integrate %d of the %d queued leaves within %v (tree size %d); is trillian_log_signer running?",
+				log.ErrUnavailable, left, len(queue), b.integrationTimeout, cur.size)
+			b.mu.Lock()
+			b.stall = &stall{size: cur.size, err: err}
+			b.mu.Unlock()
+			return root{}, err
+		}
+		timer.Reset(b.poll)
+		select {
+		case <-ctx.Done():
+			return root{}, fmt.Errorf("%w: failed to wait for Trillian to integrate %d leaves: %w", log.ErrUnavailable, left, ctx.Err())
+		case <-timer.C:
+		}
+		r, err := b.root(ctx)
+		if err != nil {
+			return root{}, err
+		}
+		if r.size < scanned {
+			return root{}, fmt.Errorf("%w: Trillian's tree shrank from %d to %d leaves", log.ErrFork, scanned, r.size)
+		}
+		if r.size == scanned {
+			continue
+		}
+		if r.size-scanned > uint64(4*left+leavesPerCall) {
+			// Others appended much more than we wait for: asking for each
+			// of our leaves costs less than reading all of theirs.
+			for _, pd := range byIdentity {
+				if pd.index >= 0 {
+					continue
+				}
+				index, found, err := b.indexByHash(ctx, pd.hash, r.size)
+				if err != nil {
+					return root{}, err
+				}
+				if found {
+					pd.index = int64(index)
+					left--
+				}
+			}
+		} else {
+			leaves, err := b.leaves(ctx, scanned, r.size-scanned)
+			if err != nil {
+				return root{}, err
+			}
+			for _, l := range leaves {
+				id := l.GetLeafIdentityHash()
+				if len(id) != sha256.Size {
+					continue // not a govlog leaf
+				}
+				pd, ok := byIdentity[[32]byte(id)]
+				if !ok || pd.index >= 0 {
+					continue
+				}
+				if !bytes.Equal(l.GetMerkleLeafHash(), pd.hash[:]) {
+					return root{}, fmt.Errorf("%w: Trillian integrated another leaf (hash %x) for %v %q than govlog_ids holds (%x)",
+						log.ErrFork, l.GetMerkleLeafHash(), pd.key.kind, pd.key.id, pd.hash)
+				}
+				pd.index = l.GetLeafIndex()
+				left--
+			}
+		}
+		cur, scanned = r, r.size
+	}
+	return cur, nil
+}
+
+// storeCheckpoint runs step 4. r is a tree head that contains every leaf
+// of the plan, or nil to read the current one (a plan that queued nothing).
+func (b *Backend) storeCheckpoint(ctx context.Context, p *plan, r *root, sign log.SignFunc) (log.Checkpoint, error) {
+	tx, err := b.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	if err != nil {
+		return log.Checkpoint{}, unavailable("begin the checkpoint transaction", err)
+	}
+	defer func() { _ = tx.Rollback() }() // a no-op after COMMIT
+	var locked int64
+	if err := tx.QueryRowContext(ctx, sqlLockTree, b.treeID).Scan(&locked); err != nil {
+		return log.Checkpoint{}, unavailable(fmt.Sprintf("lock tree %d", b.treeID), err)
+	}
+	// Under the lock, this is the latest checkpoint of any replica.
+	latest, has, err := b.latest(ctx, tx)
+	if err != nil {
+		return log.Checkpoint{}, err
+	}
+	cp := latest
+	if !has || latest.Size < p.need {
+		if r == nil {
+			head, err := b.root(ctx)
+			if err != nil {
+				return log.Checkpoint{}, err
+			}
+			r = &head
+		}
+		if r.size < p.need {
+			return log.Checkpoint{}, fmt.Errorf("%w: Trillian's tree head of size %d does not cover the batch (size %d needed)", log.ErrUnavailable, r.size, p.need)
+		}
+		if has {
+			// r.size >= need > latest.Size: checkpoints grow, each
+			// consistent with the one before.
+			if err := b.checkConsistent(ctx, latest, *r); err != nil {
+				return log.Checkpoint{}, err
+			}
+		}
+		signed, err := sign(r.size, r.hash)
+		if err != nil {
+			return log.Checkpoint{}, fmt.Errorf("%w: failed to sign the checkpoint of size %d: %w", log.ErrUnavailable, r.size, err)
+		}
+		if parsed, err := parseCheckpoint(signed.Note); err != nil || parsed.Size != r.size || parsed.Hash != r.hash || signed.Size != r.size || signed.Hash != r.hash {
+			return log.Checkpoint{}, fmt.Errorf("%w: the signer returned a checkpoint that is not for size %d and root %x (%v)", log.ErrUnavailable, r.size, r.hash, err)
+		}
+		if _, err := tx.ExecContext(ctx, sqlInsertCheckpoint, b.treeID, r.size, r.hash[:], signed.Note); err != nil {
+			return log.Checkpoint{}, unavailable(fmt.Sprintf("store the checkpoint of size %d", r.size), err)
+		}
+		cp = signed
+	}
+	if err := b.setIndices(ctx, tx, p.queue); err != nil {
+		return log.Checkpoint{}, err
+	}
+	// The durability point of the checkpoint (the leaves are durable in
+	// Trillian already): after COMMIT, readers may see the batch.
+	if err := tx.Commit(); err != nil {
+		return log.Checkpoint{}, unavailable("commit the checkpoint", err)
+	}
+	b.saw(cp.Size)
+	return cp, nil
+}
+
+// setIndices records the indices of leaves a stored checkpoint now covers.
+func (b *Backend) setIndices(ctx context.Context, tx *sql.Tx, queue []*pending) error {
+	byKind := make(map[log.Kind][]*pending)
+	for _, pd := range queue {
+		byKind[pd.key.kind] = append(byKind[pd.key.kind], pd)
+	}
+	for kind, pds := range byKind {
+		sort.Slice(pds, func(i, j int) bool { return pds[i].key.id < pds[j].key.id })
+		for len(pds) > 0 {
+			n := min(len(pds), rowsPerStatement)
+			var q strings.Builder
+			args := make([]any, 0, 3*n+2)
+			q.WriteString("UPDATE govlog_ids SET leaf_index = CASE id")
+			for _, pd := range pds[:n] {
+				q.WriteString(" WHEN ? THEN ?")
+				args = append(args, pd.key.id, pd.index)
+			}
+			q.WriteString(" END WHERE tree_id = ? AND kind = ? AND leaf_index IS NULL AND id IN (")
+			q.WriteString(strings.TrimSuffix(strings.Repeat("?, ", n), ", "))
+			q.WriteString(")")
+			args = append(args, b.treeID, uint8(kind))
+			for _, pd := range pds[:n] {
+				args = append(args, pd.key.id)
+			}
+			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+				return unavailable("record the indices of the batch", err)
+			}
+			pds = pds[n:]
+		}
+	}
+	return nil
+}
