@@ -2,10 +2,8 @@ package log
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
-
-	"github.com/gowebpki/jcs"
+	"strconv"
 )
 
 // ArtifactType is the JWT "typ" header of an authorization artifact.
@@ -64,15 +62,49 @@ func NewArtifactClaims(origin, audience string, d *Decision, res *Result) (*Arti
 
 // Payload returns the claims as RFC 8785 canonical JSON: the same claims
 // always give the same JWT payload, so an identical retry gets a
-// byte-identical artifact (Ed25519 signatures are deterministic).
+// byte-identical artifact (Ed25519 signatures are deterministic). The
+// members are written in RFC 8785 order, each value in canonical form; the
+// tests check the result against a JCS implementation.
 func (c *ArtifactClaims) Payload() ([]byte, error) {
-	raw, err := json.Marshal(c)
+	b := make([]byte, 0, 512)
+	var err error
+	str := func(name, v string) {
+		if err != nil {
+			return
+		}
+		var q []byte
+		if q, err = canonicalString(v); err == nil {
+			b = append(b, name...)
+			b = append(b, q...)
+		}
+	}
+	num := func(name string, v int64) {
+		b = append(b, name...)
+		b = strconv.AppendInt(b, v, 10)
+	}
+	str(`{"action":`, c.Action)
+	if c.Audience != "" {
+		str(`,"aud":`, c.Audience)
+	}
+	num(`,"exp":`, c.Expiry)
+	b = append(b, `,"govlog":{"index":`...)
+	b = strconv.AppendUint(b, c.Govlog.Index, 10)
+	str(`,"leaf_hash":`, c.Govlog.LeafHash)
+	str(`,"root_hash":`, c.Govlog.RootHash)
+	b = append(b, `,"tree_size":`...)
+	b = strconv.AppendUint(b, c.Govlog.TreeSize, 10)
+	b = append(b, '}')
+	num(`,"iat":`, c.IssuedAt)
+	str(`,"iss":`, c.Issuer)
+	str(`,"jti":`, c.ID)
+	num(`,"nbf":`, c.NotBefore)
+	if c.Resource != "" {
+		str(`,"resource":`, c.Resource)
+	}
+	str(`,"sub":`, c.Subject)
+	b = append(b, '}')
 	if err != nil {
 		return nil, fmt.Errorf("failed to encode artifact claims: %w", err)
 	}
-	out, err := jcs.Transform(raw)
-	if err != nil {
-		return nil, fmt.Errorf("failed to canonicalize artifact claims: %w", err)
-	}
-	return out, nil
+	return b, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gowebpki/jcs"
 )
@@ -92,36 +93,67 @@ type entryJSON struct {
 
 // NewEntry stamps a submission with loggedAt and builds its leaf. ttl is the
 // artifact lifetime, a whole number of seconds; it sets authorized_until of
-// an allow decision. The error wraps ErrTooLarge when the entry would exceed
-// MaxEntryBytes.
+// an allow decision. s.Content must be canonical, as ParseDecision and
+// ParseExecution return it. The error wraps ErrTooLarge when the entry would
+// exceed MaxEntryBytes.
 func NewEntry(s *Submission, loggedAt time.Time, ttl time.Duration) (*Entry, error) {
 	e := &Entry{Submission: s, LoggedAt: loggedAt.UTC()}
-	j := entryJSON{LoggedAt: e.LoggedAt.Format(LoggedAtLayout), Submitter: s.Submitter, V: EntryVersion}
+	var until, key string
 	switch s.Kind {
 	case KindDecision:
-		j.Decision = s.Content
+		key = `"decision":`
 		if s.Allow {
 			e.AuthorizedUntil = e.LoggedAt.Truncate(time.Second).Add(ttl.Truncate(time.Second))
-			until := e.AuthorizedUntil.Format(AuthorizedUntilLayout)
-			j.AuthorizedUntil = &until
+			until = e.AuthorizedUntil.Format(AuthorizedUntilLayout)
 		}
 	case KindExecution:
-		j.Execution = s.Content
+		key = `"execution":`
 	default:
 		return nil, fmt.Errorf("failed to build entry: unknown kind %v", s.Kind)
 	}
-	raw, err := json.Marshal(j)
+	if len(s.Content) == 0 || s.Content[0] != '{' {
+		return nil, fmt.Errorf("failed to build entry: the content is not a canonical JSON object")
+	}
+	sub, err := canonicalString(s.Submitter)
 	if err != nil {
-		return nil, fmt.Errorf("failed to encode entry: %w", err)
+		return nil, fmt.Errorf("failed to build entry: submitter: %w", err)
 	}
-	// json.Marshal escapes <, > and & and is not RFC 8785; jcs is.
-	if e.Leaf, err = jcs.Transform(raw); err != nil {
-		return nil, fmt.Errorf("failed to canonicalize entry: %w", err)
+	// The members in RFC 8785 order (their names are ASCII, so byte order is
+	// UTF-16 order): authorized_until, decision|execution, logged_at,
+	// submitter, v. Every value is canonical on its own, so the whole is;
+	// the tests and the fuzzer check it against jcs.Transform.
+	b := make([]byte, 0, len(s.Content)+len(sub)+128)
+	b = append(b, '{')
+	if until != "" {
+		b = append(b, `"authorized_until":"`...)
+		b = append(b, until...)
+		b = append(b, `",`...)
 	}
-	if len(e.Leaf) > MaxEntryBytes {
-		return nil, fmt.Errorf("%w: the entry would be %d bytes, the limit is %d", ErrTooLarge, len(e.Leaf), MaxEntryBytes)
+	b = append(b, key...)
+	b = append(b, s.Content...)
+	b = append(b, `,"logged_at":"`...)
+	b = e.LoggedAt.AppendFormat(b, LoggedAtLayout)
+	b = append(b, `","submitter":`...)
+	b = append(b, sub...)
+	b = append(b, `,"v":1}`...)
+	if len(b) > MaxEntryBytes {
+		return nil, fmt.Errorf("%w: the entry would be %d bytes, the limit is %d", ErrTooLarge, len(b), MaxEntryBytes)
 	}
+	e.Leaf = b
 	return e, nil
+}
+
+// canonicalString returns the RFC 8785 serialization of a string.
+func canonicalString(s string) ([]byte, error) {
+	if !utf8.ValidString(s) {
+		return nil, fmt.Errorf("not valid UTF-8")
+	}
+	raw, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	// json.Marshal escapes <, >, & and U+2028/9; RFC 8785 does not.
+	return jcs.Transform(raw)
 }
 
 // LeafHash is the RFC 6962 leaf hash SHA-256(0x00 ‖ leaf).

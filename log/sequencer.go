@@ -74,10 +74,11 @@ type Log struct {
 
 // pending is a future: the sequencer fills res or err, then closes done.
 type pending struct {
-	sub  *Submission
-	done chan struct{}
-	res  AppendResult
-	err  error
+	sub   *Submission
+	done  chan struct{}
+	entry *Entry // the entry built for sub; its times are those of a new one
+	res   AppendResult
+	err   error
 }
 
 // Result is a logged submission.
@@ -188,7 +189,11 @@ func (l *Log) Submit(ctx context.Context, s *Submission) (*Result, error) {
 	if p.res.Err != nil {
 		return nil, p.res.Err
 	}
-	res, err := l.receipt(ctx, s.ID, p.res.Index, p.res.Leaf, nil)
+	var e *Entry
+	if !p.res.Existing {
+		e = p.entry
+	}
+	res, err := l.receipt(ctx, s.ID, p.res.Index, p.res.Leaf, nil, e)
 	if err != nil {
 		return nil, err
 	}
@@ -212,8 +217,9 @@ func (l *Log) enqueue(p *pending) error {
 }
 
 // receipt builds the receipt of the leaf at index against cp, or, when cp
-// is nil, against the checkpoint that first covered it.
-func (l *Log) receipt(ctx context.Context, id string, index uint64, leaf []byte, cp *Checkpoint) (*Result, error) {
+// is nil, against the checkpoint that first covered it. e, when known, is
+// the leaf's entry (saves parsing its times out of leaf).
+func (l *Log) receipt(ctx context.Context, id string, index uint64, leaf []byte, cp *Checkpoint, e *Entry) (*Result, error) {
 	if cp == nil {
 		c, err := l.backend.Covering(ctx, index)
 		if err != nil {
@@ -226,7 +232,9 @@ func (l *Log) receipt(ctx context.Context, id string, index uint64, leaf []byte,
 		return nil, fmt.Errorf("failed to build the inclusion proof of entry %d: %w", index, err)
 	}
 	res := &Result{Receipt: NewReceipt(id, index, leaf, *cp, proof), Checkpoint: *cp}
-	if res.LoggedAt, res.AuthorizedUntil, err = entryTimes(leaf); err != nil {
+	if e != nil {
+		res.LoggedAt, res.AuthorizedUntil = e.LoggedAt, e.AuthorizedUntil
+	} else if res.LoggedAt, res.AuthorizedUntil, err = entryTimes(leaf); err != nil {
 		return nil, fmt.Errorf("failed to read entry %d: %w", index, err)
 	}
 	return res, nil
@@ -243,7 +251,7 @@ func (l *Log) Lookup(ctx context.Context, kind Kind, id string) (*Result, error)
 	if err != nil {
 		return nil, fmt.Errorf("%w: failed to read the latest checkpoint: %w", ErrUnavailable, err)
 	}
-	return l.receipt(ctx, id, index, leaf, &cp)
+	return l.receipt(ctx, id, index, leaf, &cp, nil)
 }
 
 // Latest returns the latest checkpoint.
@@ -332,6 +340,7 @@ func (l *Log) commit(batch []*pending) {
 			close(p.done)
 			continue
 		}
+		p.entry = e
 		entries = append(entries, e)
 		waiting = append(waiting, p)
 	}

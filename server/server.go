@@ -49,6 +49,7 @@ package server
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -149,6 +150,9 @@ type Server struct {
 	// closeMu serializes Close; closed is set once the log is closed.
 	closeMu sync.Mutex
 	closed  bool
+
+	// signKey is the raw artifact signing key of cfg.ArtifactKey.
+	signKey ed25519.PrivateKey
 }
 
 // handlerFunc is a route's handler; q holds its parsed query parameters.
@@ -197,7 +201,14 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Sign with the raw key: converting the JWK at every signature costs
+	// more than the signature itself.
+	var signKey ed25519.PrivateKey
+	if err := cfg.ArtifactKey.Raw(&signKey); err != nil {
+		return nil, fmt.Errorf("failed to create server: failed to read the artifact key: %w", err)
+	}
 	s := &Server{
+		signKey: signKey,
 		cfg:     cfg,
 		log:     cfg.Log,
 		logger:  cfg.Logger,

@@ -322,7 +322,10 @@ func (s *Server) artifact(d *log.Decision, res *log.Result) (string, error) {
 	if err := hdr.Set(jws.TypeKey, log.ArtifactType); err != nil {
 		return "", fmt.Errorf("failed to set the artifact type: %w", err)
 	}
-	tok, err := jws.Sign(payload, jws.WithKey(jwa.EdDSA, s.cfg.ArtifactKey, jws.WithProtectedHeaders(hdr)))
+	if err := hdr.Set(jws.KeyIDKey, s.cfg.ArtifactKey.KeyID()); err != nil {
+		return "", fmt.Errorf("failed to set the artifact key ID: %w", err)
+	}
+	tok, err := jws.Sign(payload, jws.WithKey(jwa.EdDSA, s.signKey, jws.WithProtectedHeaders(hdr)))
 	if err != nil {
 		return "", fmt.Errorf("failed to sign the artifact: %w", err)
 	}

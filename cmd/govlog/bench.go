@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"sort"
 
 	"github.com/govlog/govlog/internal/loadgen"
@@ -18,7 +20,9 @@ func bench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 	c := f.Int("c", 64, "number of concurrent clients")
 	batch := f.Int("batch", 0, "submit through the batch endpoint, `B` decisions per request (0: one decision per request)")
 	keyArg := f.String("log-key", "", "verify checkpoints with this note verifier `key` (default: the key the server publishes)")
+	proofs := f.Bool("proofs", false, "measure inclusion proof lookups (-n of them, each verified) instead of submitting")
 	asJSON := f.Bool("json", false, "print the report as JSON")
+	cpuProfile := f.String("cpuprofile", "", "write a CPU profile of the load generator to `file`")
 	if err := f.parse(args, stdout); err != nil {
 		return err
 	}
@@ -38,7 +42,22 @@ func bench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 		}
 		cfg.LogKey = key
 	}
-	rep, err := loadgen.Run(ctx, cfg)
+	if *cpuProfile != "" {
+		out, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer out.Close()
+		if err := pprof.StartCPUProfile(out); err != nil {
+			return fmt.Errorf("failed to start the CPU profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	run := loadgen.Run
+	if *proofs {
+		run = loadgen.RunProofs
+	}
+	rep, err := run(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("failed to run the load: %w", err)
 	}
@@ -49,7 +68,7 @@ func bench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 			return err
 		}
 	} else {
-		printReport(stdout, cfg, rep)
+		printReport(stdout, cfg, *proofs, rep)
 	}
 	if rep.VerifyFailures > 0 {
 		return fmt.Errorf("%d receipts did NOT verify (first: %s)", rep.VerifyFailures, rep.FirstVerifyErr)
@@ -57,13 +76,18 @@ func bench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 	return nil
 }
 
-func printReport(w io.Writer, cfg loadgen.Config, r *loadgen.Report) {
-	mode := "single decisions"
-	if cfg.Batch > 1 {
-		mode = fmt.Sprintf("batches of %d", cfg.Batch)
+func printReport(w io.Writer, cfg loadgen.Config, proofs bool, r *loadgen.Report) {
+	if proofs {
+		fmt.Fprintf(w, "%d inclusion proof lookups, %d clients, %.2fs\n", r.Requests, cfg.Concurrency, r.Seconds)
+		fmt.Fprintf(w, "verified: %d (%.0f proofs/s)\n", r.Acknowledged, r.PerSecond)
+	} else {
+		mode := "single decisions"
+		if cfg.Batch > 1 {
+			mode = fmt.Sprintf("batches of %d", cfg.Batch)
+		}
+		fmt.Fprintf(w, "%d decisions, %s, %d clients, %.2fs\n", r.Decisions, mode, cfg.Concurrency, r.Seconds)
+		fmt.Fprintf(w, "acknowledged and verified: %d (%.0f decisions/s)\n", r.Acknowledged, r.PerSecond)
 	}
-	fmt.Fprintf(w, "%d decisions, %s, %d clients, %.2fs\n", r.Decisions, mode, cfg.Concurrency, r.Seconds)
-	fmt.Fprintf(w, "acknowledged and verified: %d (%.0f decisions/s)\n", r.Acknowledged, r.PerSecond)
 	l := r.LatencyMS
 	fmt.Fprintf(w, "latency per request (ms): p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n", l.P50, l.P90, l.P99, l.P999, l.Max)
 	codes := make([]string, 0, len(r.Errors))

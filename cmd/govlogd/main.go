@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -33,7 +34,16 @@ import (
 	"github.com/govlog/govlog/internal/keys"
 )
 
+// gcPercent is the garbage collector's target unless GOGC is set: the
+// request path allocates short-lived buffers, memory is plentiful next to
+// CPU on a log server, and collecting 4× less often measurably raises
+// throughput (see docs/performance.md).
+const gcPercent = 400
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()

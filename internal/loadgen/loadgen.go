@@ -72,6 +72,43 @@ type Percentiles struct {
 
 // Run submits cfg.N decisions and returns the report.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
+	r, err := prepare(ctx, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	requests := (cfg.N + cfg.Batch - 1) / cfg.Batch
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range cfg.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			gen := newGenerator(cfg.Prefix, w)
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= requests {
+					return
+				}
+				n := min(cfg.Batch, cfg.N-i*cfg.Batch)
+				r.request(ctx, gen, n)
+			}
+		}()
+	}
+	wg.Wait()
+	return r.finish(time.Since(start)), ctx.Err()
+}
+
+// finish completes the report of a run that took elapsed.
+func (r *runner) finish(elapsed time.Duration) *Report {
+	r.rep.Seconds = elapsed.Seconds()
+	r.rep.PerSecond = float64(r.rep.Acknowledged) / elapsed.Seconds()
+	r.rep.LatencyMS = percentiles(r.latencies)
+	return &r.rep
+}
+
+// prepare fills in cfg's defaults and makes the runner.
+func prepare(ctx context.Context, cfg *Config) (*runner, error) {
 	if cfg.URL == "" || cfg.N <= 0 {
 		return nil, errors.New("loadgen: URL and N are required")
 	}
@@ -97,32 +134,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		cfg.LogKey = v
 	}
-	r := &runner{cfg: cfg, cps: map[string]log.Checkpoint{}, rep: Report{Errors: map[string]int{}}}
-	requests := (cfg.N + cfg.Batch - 1) / cfg.Batch
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	start := time.Now()
-	for w := range cfg.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			gen := newGenerator(cfg.Prefix, w)
-			for ctx.Err() == nil {
-				i := int(next.Add(1)) - 1
-				if i >= requests {
-					return
-				}
-				n := min(cfg.Batch, cfg.N-i*cfg.Batch)
-				r.request(ctx, gen, n)
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	r.rep.Seconds = elapsed.Seconds()
-	r.rep.PerSecond = float64(r.rep.Acknowledged) / elapsed.Seconds()
-	r.rep.LatencyMS = percentiles(r.latencies)
-	return &r.rep, ctx.Err()
+	return &runner{cfg: *cfg, cps: map[string]log.Checkpoint{}, rep: Report{Errors: map[string]int{}}}, nil
 }
 
 type runner struct {
@@ -162,20 +174,30 @@ func (r *runner) request(ctx context.Context, gen *generator, n int) {
 		return
 	}
 	if r.cfg.Batch <= 1 {
-		r.check(resp, gen, 1)
+		var rc receipt
+		r.check(&rc, json.Unmarshal(resp, &rc), gen)
 		return
 	}
-	var out struct{ Results []json.RawMessage }
+	// One pass over the whole answer: decoding item by item would scan
+	// every byte twice.
+	var out struct {
+		Results []struct {
+			receipt
+			Error *struct {
+				Code string `json:"code"`
+			} `json:"error"`
+		} `json:"results"`
+	}
 	if err := json.Unmarshal(resp, &out); err != nil || len(out.Results) != n {
 		r.fail("bad_batch_response", n)
 		return
 	}
-	for _, res := range out.Results {
-		if bytes.HasPrefix(res, []byte(`{"error"`)) {
-			r.fail(errorCode(200, res), 1)
+	for i := range out.Results {
+		if e := out.Results[i].Error; e != nil {
+			r.fail(e.Code, 1)
 			continue
 		}
-		r.check(res, gen, 1)
+		r.check(&out.Results[i].receipt, nil, gen)
 	}
 }
 
@@ -185,28 +207,36 @@ func (r *runner) fail(code string, n int) {
 	r.mu.Unlock()
 }
 
-// check verifies one receipt: the checkpoint signature (once per distinct
-// checkpoint), the leaf hash and the inclusion proof of the tlog-proof.
-func (r *runner) check(body []byte, gen *generator, n int) {
-	var rc log.Receipt
-	err := json.Unmarshal(body, &rc)
+// check verifies one decoded receipt (err is the decoding error): the
+// checkpoint signature (once per distinct checkpoint), the leaf hash and the
+// inclusion proof of the tlog-proof.
+func (r *runner) check(rc *receipt, err error, gen *generator) {
 	if err == nil {
-		err = r.verify(&rc)
+		err = r.verify(rc)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
-		r.rep.VerifyFailures += n
+		r.rep.VerifyFailures++
 		if r.rep.FirstVerifyErr == "" {
 			r.rep.FirstVerifyErr = err.Error()
 		}
 		return
 	}
-	r.rep.Acknowledged += n
+	r.rep.Acknowledged++
 	gen.acked(rc.ID)
 }
 
-func (r *runner) verify(rc *log.Receipt) error {
+// receipt holds the fields of a receipt that check reads: the tlog-proof
+// carries the entry, the proof and the checkpoint.
+type receipt struct {
+	ID        string `json:"id"`
+	Index     uint64 `json:"index"`
+	LeafHash  []byte `json:"leaf_hash"`
+	TLogProof string `json:"tlog_proof"`
+}
+
+func (r *runner) verify(rc *receipt) error {
 	var tp tproof.TLogProof
 	if err := tp.Unmarshal([]byte(rc.TLogProof)); err != nil {
 		return fmt.Errorf("failed to parse tlog_proof: %w", err)
@@ -320,29 +350,56 @@ func (g *generator) acked(id string) {
 
 var actions = []string{"deploy", "read", "write", "delete", "escalate", "invoke-tool", "send-email", "transfer-funds"}
 
+// benchDecision is a decision as the generator submits it.
+type benchDecision struct {
+	ID          string        `json:"id"`
+	Outcome     string        `json:"outcome"`
+	DecidedAt   string        `json:"decided_at"`
+	Subject     string        `json:"subject"`
+	Action      string        `json:"action"`
+	Resource    string        `json:"resource"`
+	Policy      benchPolicy   `json:"policy"`
+	InputDigest string        `json:"input_digest"`
+	Reasons     []string      `json:"reasons,omitempty"`
+	ParentID    string        `json:"parent_id,omitempty"`
+	Context     *benchContext `json:"context,omitempty"`
+}
+
+type benchPolicy struct {
+	ID      string `json:"id"`
+	Version string `json:"version"`
+	Digest  string `json:"digest"`
+}
+
+type benchContext struct {
+	Session string  `json:"session"`
+	Risk    float64 `json:"risk"`
+	Tool    string  `json:"tool"`
+	Args    string  `json:"args"`
+}
+
+var denyReasons = []string{"action not permitted for this subject outside the change window", "risk score above threshold"}
+
 func (g *generator) decision() []byte {
 	g.n++
-	d := map[string]any{
-		"id":           fmt.Sprintf("%s-%03d-%07d", g.prefix, g.worker, g.n),
-		"outcome":      "allow",
-		"decided_at":   time.Now().UTC().Format(time.RFC3339Nano),
-		"subject":      fmt.Sprintf("spiffe://prod.example/ns/agents/sa/agent-%d", g.rng.IntN(500)),
-		"action":       actions[g.rng.IntN(len(actions))],
-		"resource":     fmt.Sprintf("arn:example:service/%s/item-%d", strings.Repeat("x", g.rng.IntN(64)), g.rng.IntN(1e6)),
-		"policy":       map[string]any{"id": "agent-guardrails", "version": "2026.11.3", "digest": fmt.Sprintf("sha256:%064x", g.rng.Uint64())},
-		"input_digest": fmt.Sprintf("sha256:%064x", g.rng.Uint64()),
+	d := benchDecision{
+		ID:          fmt.Sprintf("%s-%03d-%07d", g.prefix, g.worker, g.n),
+		Outcome:     "allow",
+		DecidedAt:   time.Now().UTC().Format(time.RFC3339Nano),
+		Subject:     fmt.Sprintf("spiffe://prod.example/ns/agents/sa/agent-%d", g.rng.IntN(500)),
+		Action:      actions[g.rng.IntN(len(actions))],
+		Resource:    fmt.Sprintf("arn:example:service/%s/item-%d", strings.Repeat("x", g.rng.IntN(64)), g.rng.IntN(1e6)),
+		Policy:      benchPolicy{ID: "agent-guardrails", Version: "2026.11.3", Digest: fmt.Sprintf("sha256:%064x", g.rng.Uint64())},
+		InputDigest: fmt.Sprintf("sha256:%064x", g.rng.Uint64()),
 	}
 	if g.rng.IntN(10) < 3 {
-		d["outcome"] = "deny"
-		d["reasons"] = []string{"action not permitted for this subject outside the change window", "risk score above threshold"}
+		d.Outcome, d.Reasons = "deny", denyReasons
 	}
 	if g.rng.IntN(10) == 0 {
-		if g.last != "" {
-			d["parent_id"] = g.last
-		}
+		d.ParentID = g.last
 	}
 	if g.rng.IntN(2) == 0 {
-		d["context"] = map[string]any{"session": fmt.Sprintf("s-%d", g.rng.Uint32()), "risk": g.rng.Float64(), "tool": "kubectl", "args": strings.Repeat("a", g.rng.IntN(300))}
+		d.Context = &benchContext{Session: fmt.Sprintf("s-%d", g.rng.Uint32()), Risk: g.rng.Float64(), Tool: "kubectl", Args: strings.Repeat("a", g.rng.IntN(300))}
 	}
 	b, _ := json.Marshal(d)
 	return b

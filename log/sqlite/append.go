@@ -173,6 +173,7 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 
 	// Durable: publish. Readers see the new entries from here on.
 	next := &snapshot{has: true, cp: cp}
+	next.recent, next.floor = old.withRecent(cp)
 	for level, pos := range rightEdge(size) {
 		k := tileKey{level: uint(level), index: pos.index}
 		e := edgeTile{index: pos.index}
