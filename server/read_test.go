@@ -79,6 +79,9 @@ func TestCheckpointAndLog(t *testing.T) {
 	if cp.Size != 5 || cp.Origin != testOrigin {
 		t.Fatalf("checkpoint %+v", cp)
 	}
+	if r := e.do(http.MethodHead, "/v1/checkpoint", "", nil); r.status != 200 {
+		t.Fatalf("HEAD /v1/checkpoint: %s", r)
+	}
 	r := e.get("/v1/log")
 	var info map[string]any
 	dec := json.NewDecoder(bytes.NewReader(r.body))

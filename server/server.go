@@ -256,13 +256,18 @@ func New(cfg Config) (*Server, error) {
 // parameters named in params (any other parameter is refused).
 func (s *Server) handle(method, path string, h handlerFunc, params ...string) {
 	s.routes[path] = true
-	s.echo.Add(method, path, func(c echo.Context) error {
+	handler := func(c echo.Context) error {
 		q, err := parseQuery(c.QueryString(), params...)
 		if err != nil {
 			return err
 		}
 		return h(c, q)
-	})
+	}
+	s.echo.Add(method, path, handler)
+	if method == http.MethodGet {
+		// HEAD is GET without the body (net/http drops it), as HTTP says.
+		s.echo.Add(http.MethodHead, path, handler)
+	}
 }
 
 // ServeHTTP serves the API.
