@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/compact"
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/govlog/govlog/log"
 )
@@ -82,7 +80,7 @@ func (b *Backend) verify(ctx context.Context, tx *sql.Tx) (*snapshot, *compact.R
 	if err != nil {
 		return nil, nil, unavailable("read the latest checkpoint", err)
 	}
-	cp, err := parseCheckpoint(text)
+	cp, err := log.ParseStoredCheckpoint(text)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: the checkpoint stored for size %d: %w", log.ErrFork, rowSize, err)
 	}
@@ -226,22 +224,4 @@ func rootHash(rng *compact.Range) [32]byte {
 		panic(fmt.Sprintf("compact range root: %v", err))
 	}
 	return [32]byte(root)
-}
-
-// parseCheckpoint parses a stored checkpoint note without verifying its
-// signature (the log.Log does that, with the log's key).
-func parseCheckpoint(text []byte) (log.Checkpoint, error) {
-	_, err := note.Open(text, note.VerifierList())
-	var unverified *note.UnverifiedNoteError
-	if !errors.As(err, &unverified) {
-		return log.Checkpoint{}, fmt.Errorf("failed to parse the checkpoint note: %w", err)
-	}
-	var c flog.Checkpoint
-	if _, err := c.Unmarshal([]byte(unverified.Note.Text)); err != nil {
-		return log.Checkpoint{}, fmt.Errorf("failed to parse the checkpoint: %w", err)
-	}
-	if len(c.Hash) != hashSize {
-		return log.Checkpoint{}, fmt.Errorf("failed to parse the checkpoint: root hash is %d bytes", len(c.Hash))
-	}
-	return log.Checkpoint{Origin: c.Origin, Size: c.Size, Hash: [32]byte(c.Hash), Note: text}, nil
 }
