@@ -15,6 +15,17 @@
 // With WithLogKey, every receipt is verified offline (package verifier)
 // before it is returned, and checked to hold exactly what was submitted.
 // Without a log key, receipts are returned as the server sent them.
+//
+// A runtime calls VerifyArtifact before it executes an action: the
+// artifact's signature against the log's artifact keys (cached), its
+// issuer, audience and lifetime, and that it authorizes exactly that
+// action on that resource (artifact.go). VerifyReceipt verifies a receipt
+// offline. WithTrustedState keeps the latest checkpoint the client trusts
+// in a file and checks every checkpoint it sees against it, returning a
+// *verifier.InconsistencyError, with both signed checkpoints and the
+// proof, for a log that shows it two histories (trust.go). Audit replays
+// the log through its C2SP tlog-tiles API and checks everything, only what
+// is new since the previous audit's state (audit.go, tiles.go).
 package client
 
 import (
@@ -86,6 +97,8 @@ type Client struct {
 	logger       *slog.Logger
 	// sleep waits for d or until ctx is done. Tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
+	// extras holds the trusted state and the artifact key cache (trust.go).
+	extras
 }
 
 // Option configures a Client.
@@ -188,6 +201,9 @@ func (c *Client) submit(ctx context.Context, kind log.Kind, body []byte) (*log.R
 		if err := sameContent(kind, body, v); err != nil {
 			return nil, false, fmt.Errorf("failed to submit %v: %w", kind, err)
 		}
+		if err := c.observe(ctx, v.Checkpoint); err != nil {
+			return nil, false, fmt.Errorf("failed to submit %v: %w", kind, err)
+		}
 	}
 	return r, res.status == http.StatusCreated, nil
 }
@@ -243,6 +259,11 @@ func (c *Client) lookup(ctx context.Context, kind log.Kind, id string) (*log.Rec
 	if v != nil && (v.Entry.Kind != kind || v.Entry.ID != id) {
 		return nil, fmt.Errorf("failed to get %v %q: the server sent the receipt of %v %q", kind, id, v.Entry.Kind, v.Entry.ID)
 	}
+	if v != nil {
+		if err := c.observe(ctx, v.Checkpoint); err != nil {
+			return nil, fmt.Errorf("failed to get %v %q: %w", kind, id, err)
+		}
+	}
 	return r, nil
 }
 
@@ -278,6 +299,9 @@ func (c *Client) Checkpoint(ctx context.Context) (log.Checkpoint, error) {
 	cp, err := verifier.Checkpoint(res.body, c.logKey)
 	if err != nil {
 		return log.Checkpoint{}, fmt.Errorf("failed to verify the checkpoint: %w", err)
+	}
+	if err := c.observe(ctx, cp); err != nil {
+		return log.Checkpoint{}, err
 	}
 	return cp, nil
 }

@@ -29,7 +29,12 @@ func mustTime(t *testing.T, s string) time.Time {
 // links and execution reports to the real binary and checks every receipt,
 // artifact, checkpoint and consistency proof, then replays the whole log.
 func TestDecisionsEndToEnd(t *testing.T) {
-	d := startDaemon(t, t.TempDir(), "")
+	testDecisionsEndToEnd(t, startDaemon(t, t.TempDir(), ""))
+}
+
+// testDecisionsEndToEnd is TestDecisionsEndToEnd on a daemon serving a new,
+// empty log.
+func testDecisionsEndToEnd(t *testing.T, d *daemon) {
 	v := d.logKey(t)
 	jwks := fetchJWKS(t, d.url)
 	ctx := context.Background()
@@ -215,7 +220,12 @@ func TestDecisionsEndToEnd(t *testing.T) {
 // TestBatchEndToEnd submits through the batch endpoint with in-batch lineage
 // and a repeated id.
 func TestBatchEndToEnd(t *testing.T) {
-	d := startDaemon(t, t.TempDir(), "")
+	testBatchEndToEnd(t, startDaemon(t, t.TempDir(), ""))
+}
+
+// testBatchEndToEnd is TestBatchEndToEnd on a daemon serving a new, empty
+// log.
+func testBatchEndToEnd(t *testing.T, d *daemon) {
 	v := d.logKey(t)
 	items := [][]byte{
 		decision("b-root-1", "allow", "", 0),
@@ -254,7 +264,12 @@ func TestBatchEndToEnd(t *testing.T) {
 // TestMalformedInput sends bad input of every kind: each gets the documented
 // 4xx and JSON error code, never a 5xx.
 func TestMalformedInput(t *testing.T) {
-	d := startDaemon(t, t.TempDir(), "")
+	testMalformedInput(t, startDaemon(t, t.TempDir(), ""))
+}
+
+// testMalformedInput is TestMalformedInput on a daemon serving a new, empty
+// log.
+func testMalformedInput(t *testing.T, d *daemon) {
 	ok := string(decision("ok-1", "allow", "", 0))
 	future := time.Now().Add(10 * time.Minute).UTC().Format(time.RFC3339)
 	cases := []struct {

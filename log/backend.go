@@ -47,14 +47,24 @@ type AppendResult struct {
 // Append, and MUST see either all or none of an Append batch: readers MUST
 // NOT observe an entry whose covering checkpoint is not yet stored.
 type Backend interface {
-	// Append appends, in order, every entry of the batch that is neither a
+	// Append appends every entry of the batch that is neither a
 	// resubmission nor refused, then signs one checkpoint for the new tree
 	// head with sign and stores it, atomically with the entries when the
-	// storage allows. It returns one result per entry, in order, and the
-	// latest checkpoint (the new one, or the previous one when nothing was
-	// appended). On a log that has no checkpoint yet, Append signs and
-	// stores one even when nothing is appended (an empty batch creates the
-	// size-0 checkpoint).
+	// storage allows. It returns one result per entry, in batch order, and
+	// the latest checkpoint (the new one, or the previous one when nothing
+	// was appended), which covers every result's Index. On a log that has
+	// no checkpoint yet, Append signs and stores one even when nothing is
+	// appended (an empty batch creates the size-0 checkpoint).
+	//
+	// Order: every appended entry gets an index of its own, and the
+	// indices MUST be consistent with the batch's dependencies: an entry
+	// whose ParentID, or an execution report whose DecisionID, names an
+	// entry appended earlier in the same batch gets a higher index than
+	// that entry. Beyond that a Backend MAY give the entries of one batch
+	// their indices in any order (the Trillian backend queues independent
+	// entries concurrently); the embedded backend keeps batch order. The
+	// new tree head MAY also hold entries appended by other writers of the
+	// same storage (other replicas), or by an earlier Append that failed.
 	//
 	// Per-entry checks, each against the log and against earlier entries of
 	// the same batch: an id already logged for this Kind with the same

@@ -15,7 +15,7 @@
 #   MYSQL_USER                   user, no password            (root)
 #   TRILLIAN_RPC, TRILLIAN_HTTP  log server gRPC and metrics  (127.0.0.1:8090, 127.0.0.1:8091)
 #   SIGNER_RPC, SIGNER_HTTP      log signer gRPC and metrics  (127.0.0.1:8092, 127.0.0.1:8093)
-#   SEQUENCER_INTERVAL           signer's integration period  (25ms)
+#   SEQUENCER_INTERVAL           signer's integration period  (20ms)
 #   BATCH_SIZE                   leaves per integration pass  (1000)
 set -euo pipefail
 
@@ -31,7 +31,7 @@ TRILLIAN_RPC=${TRILLIAN_RPC:-127.0.0.1:8090}
 TRILLIAN_HTTP=${TRILLIAN_HTTP:-127.0.0.1:8091}
 SIGNER_RPC=${SIGNER_RPC:-127.0.0.1:8092}
 SIGNER_HTTP=${SIGNER_HTTP:-127.0.0.1:8093}
-SEQUENCER_INTERVAL=${SEQUENCER_INTERVAL:-25ms}
+SEQUENCER_INTERVAL=${SEQUENCER_INTERVAL:-20ms}
 BATCH_SIZE=${BATCH_SIZE:-1000}
 
 BIN=$TRILLIAN_DIR/bin

@@ -74,6 +74,8 @@ func TestBatch(t *testing.T) {
 		decision("b-6", "allow", map[string]any{"parent_id": "old-1"}), // 11: parent in the log
 		[]byte(`17`), // 12: invalid_json
 		decision("b-7", "allow", map[string]any{"parent_id": "b-2"}), // 13: grandchild
+		decision("b-8", "allow", map[string]any{"sequence": 2}),      // 14: ok
+		decision("b-10", "deny", map[string]any{"sequence": 2}),      // 15: sequence_conflict with 14
 	}
 	items[5] = items[0]
 	r, results := e.batch(items...)
@@ -81,7 +83,7 @@ func TestBatch(t *testing.T) {
 		t.Fatalf("batch: %s", r)
 	}
 	wantCodes := map[int]string{2: "invalid_json", 3: "invalid_decision", 4: "too_large", 6: "id_conflict",
-		7: "unknown_parent", 9: "sequence_conflict", 10: "id_conflict", 12: "invalid_json"}
+		7: "unknown_parent", 9: "sequence_conflict", 10: "id_conflict", 12: "invalid_json", 15: "sequence_conflict"}
 	receipts := map[int]*receipt{}
 	for i, raw := range results {
 		code := itemError(t, raw)

@@ -161,7 +161,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	switch ae.Status {
 	case http.StatusTooManyRequests:
-		c.Response().Header().Set("Retry-After", retryOverloaded)
+		// A rate limit sets its own (ratelimit.go).
+		if c.Response().Header().Get("Retry-After") == "" {
+			c.Response().Header().Set("Retry-After", retryOverloaded)
+		}
 	case http.StatusServiceUnavailable:
 		c.Response().Header().Set("Retry-After", retryUnavailable)
 	}

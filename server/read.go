@@ -32,6 +32,9 @@ func (s *Server) getReceipt(kind log.Kind) handlerFunc {
 			return err
 		}
 		s.noteTreeSize(res.Checkpoint.Size)
+		if res, err = s.witnessedReceipt(c.Request().Context(), res); err != nil {
+			return err
+		}
 		rec := *res.Receipt
 		rec.Artifact = ""
 		return writeJSON(c, http.StatusOK, &rec)
@@ -45,7 +48,7 @@ func (s *Server) getCheckpoint(c echo.Context, _ query) error {
 		return readError(err)
 	}
 	s.noteTreeSize(cp.Size)
-	return c.Blob(http.StatusOK, "text/plain; charset=utf-8", cp.Note)
+	return c.Blob(http.StatusOK, "text/plain; charset=utf-8", s.cosignedNote(cp))
 }
 
 // latestSize returns the size of the latest checkpoint.
@@ -226,8 +229,8 @@ func (s *Server) getLogInfo(c echo.Context, _ query) error {
 		Origin:      s.cfg.Origin,
 		VerifierKey: s.cfg.VerifierKey,
 		TreeSize:    size,
-		// No witness policy yet: "" means none.
-		WitnessPolicy:      "",
+		// "" means none.
+		WitnessPolicy:      s.witnessPolicy(),
 		JWKSURI:            JWKSPath,
 		ArtifactTTLSeconds: int64(s.cfg.ArtifactTTL / time.Second),
 	})

@@ -41,10 +41,20 @@
 //	GET /v1/proofs/consistency?from=M&to=N
 //	GET /v1/entries?start=S&count=C
 //	GET /v1/log, /.well-known/jwks.json, /healthz, /readyz, /metrics
+//	GET /checkpoint, /tile/<L>/<N>[.p/<W>], /tile/entries/<N>[.p/<W>]   C2SP tlog-tiles
 //
 // Query parameters are parsed strictly: unknown or repeated parameters and
 // numbers that are not canonical decimals ("+1", "01", " 1", "1.0") are 400
 // invalid_request.
+//
+// # Authentication and limits
+//
+// With Config.Auth, writes need a bearer token (a JWT verified against an
+// issuer's JWKS, or a static token; auth.go, jwt.go): its identity is the
+// entry's submitter, 401 unauthenticated without valid credentials, 403
+// forbidden without the permission, decided before the body is read.
+// Config.AuthRead extends this to reads. Config.RateLimit gives each
+// identity a token bucket (ratelimit.go): 429 overloaded with Retry-After.
 package server
 
 import (
@@ -119,6 +129,28 @@ type Config struct {
 	// SubmitTimeout bounds how long a submission waits for the log before
 	// it is answered 503. Default 30s.
 	SubmitTimeout time.Duration
+	// Witnessing, when set, gets the log's checkpoints cosigned by
+	// witnesses, in async or sync mode (witnesses.go). Default nil: no
+	// witnesses.
+	Witnessing *Witnessing
+	// Auth authenticates clients (auth.go): writes need a bearer token and
+	// the identity becomes the entry's submitter. Default nil: no
+	// authentication, every entry's submitter is Anonymous.
+	Auth Authenticator
+	// AuthRead makes every read except /healthz, /readyz, /metrics and the
+	// JWKS need the read permission. Only with Auth. Default false: reads
+	// are public.
+	AuthRead bool
+	// RateLimit is each identity's sustained submission rate, per second
+	// (ratelimit.go). Default 0: unlimited.
+	RateLimit float64
+	// RateBurst is the most submissions an identity may send at once.
+	// Default: RateLimit rounded up.
+	RateBurst int
+	// RetiredArtifactKeys are public Ed25519 JWKs that signed artifacts
+	// before ArtifactKey: the JWKS publishes them until those artifacts
+	// have expired. Default: none.
+	RetiredArtifactKeys []jwk.Key
 }
 
 // Server serves the API. It is an http.Handler. Create it with New.
@@ -153,6 +185,10 @@ type Server struct {
 
 	// signKey is the raw artifact signing key of cfg.ArtifactKey.
 	signKey ed25519.PrivateKey
+	// tiles serves the tlog-tiles API (tiles.go).
+	tiles tileSource
+	// limiter enforces cfg.RateLimit; nil when there is none.
+	limiter *rateLimiter
 }
 
 // handlerFunc is a route's handler; q holds its parsed query parameters.
@@ -166,6 +202,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.VerifierKey == "" {
 		return nil, errors.New("failed to create server: VerifierKey is required")
 	}
+	if cfg.Witnessing != nil && cfg.Witnessing.Distributor == nil {
+		return nil, errors.New("failed to create server: Witnessing needs a Distributor")
+	}
 	if cfg.Origin == "" {
 		cfg.Origin = cfg.Log.Origin()
 	}
@@ -177,6 +216,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.ArtifactTTL < time.Second || cfg.ArtifactTTL%time.Second != 0 {
 		return nil, fmt.Errorf("failed to create server: ArtifactTTL %v is not a whole number of seconds (at least 1s)", cfg.ArtifactTTL)
+	}
+	if cfg.AuthRead && cfg.Auth == nil {
+		return nil, errors.New("failed to create server: AuthRead needs Auth")
+	}
+	if cfg.RateLimit < 0 || cfg.RateBurst < 0 {
+		return nil, errors.New("failed to create server: RateLimit and RateBurst must not be negative")
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
@@ -197,7 +242,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		cfg.Metrics = m
 	}
-	jwks, err := publicJWKS(cfg.ArtifactKey)
+	jwks, err := publicJWKS(cfg.ArtifactKey, cfg.RetiredArtifactKeys...)
 	if err != nil {
 		return nil, err
 	}
@@ -209,6 +254,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		signKey: signKey,
+		limiter: newRateLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Clock),
 		cfg:     cfg,
 		log:     cfg.Log,
 		logger:  cfg.Logger,
@@ -230,7 +276,7 @@ func New(cfg Config) (*Server, error) {
 	e.HideBanner, e.HidePort = true, true
 	e.Logger.SetOutput(io.Discard)
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.observe)
+	e.Use(s.observe, s.requireRead)
 	s.echo = e
 
 	s.handle(http.MethodPost, "/v1/decisions", s.postDecision)
@@ -247,8 +293,9 @@ func New(cfg Config) (*Server, error) {
 	s.handle(http.MethodGet, "/healthz", s.getHealthz)
 	s.handle(http.MethodGet, "/readyz", s.getReadyz)
 	s.handle(http.MethodGet, "/metrics", s.getMetrics)
-	// The C2SP tlog-tiles read API (/checkpoint, /tile/…) is not served
-	// yet; nothing else is routed under those paths.
+	// The C2SP tlog-tiles read API (tiles.go).
+	s.handle(http.MethodGet, "/checkpoint", s.getTilesCheckpoint)
+	s.handle(http.MethodGet, "/tile/*", s.getTile)
 	return s, nil
 }
 
@@ -297,6 +344,9 @@ func (s *Server) Close(ctx context.Context) error {
 	defer s.closeMu.Unlock()
 	if s.closed {
 		return nil
+	}
+	if err := s.closeWitnessing(); err != nil {
+		s.logger.Error("failed to stop witnessing cleanly", "err", err)
 	}
 	if err := s.log.Close(ctx); err != nil {
 		return fmt.Errorf("failed to close the log: %w", err)
@@ -350,13 +400,6 @@ func (s *Server) accepting() error {
 	return nil
 }
 
-// submitter returns the identity of the client that sent the request: the
-// entry's "submitter". Authentication does not exist yet, so it is always
-// Anonymous; this is the one place that will check credentials.
-func (s *Server) submitter(echo.Context) (string, error) {
-	return Anonymous, nil
-}
-
 func (s *Server) observeTreeSize() float64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -377,8 +420,8 @@ func (s *Server) noteTreeSize(size uint64) {
 }
 
 // publicJWKS checks the artifact key and returns the JWKS that publishes
-// its public half.
-func publicJWKS(key jwk.Key) ([]byte, error) {
+// its public half, followed by the retired keys.
+func publicJWKS(key jwk.Key, retired ...jwk.Key) ([]byte, error) {
 	if key == nil {
 		return nil, errors.New("failed to create server: ArtifactKey is required")
 	}
@@ -401,6 +444,9 @@ func publicJWKS(key jwk.Key) ([]byte, error) {
 	set := jwk.NewSet()
 	if err := set.AddKey(pub); err != nil {
 		return nil, fmt.Errorf("failed to create server: failed to build the JWKS: %w", err)
+	}
+	if err := addRetiredKeys(set, key.KeyID(), retired); err != nil {
+		return nil, fmt.Errorf("failed to create server: %w", err)
 	}
 	return encodeJSON(set)
 }

@@ -21,8 +21,11 @@ import (
 
 // postDecision handles POST /v1/decisions.
 func (s *Server) postDecision(c echo.Context, _ query) error {
-	body, who, err := s.submission(c, log.MaxSubmissionBytes)
+	body, who, err := s.submission(c, log.MaxSubmissionBytes, PermDecisions)
 	if err != nil {
+		return err
+	}
+	if err := s.charge(c, who, 1); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.SubmitTimeout)
@@ -36,8 +39,11 @@ func (s *Server) postDecision(c echo.Context, _ query) error {
 
 // postExecution handles POST /v1/executions.
 func (s *Server) postExecution(c echo.Context, _ query) error {
-	body, who, err := s.submission(c, log.MaxSubmissionBytes)
+	body, who, err := s.submission(c, log.MaxSubmissionBytes, PermExecutions)
 	if err != nil {
+		return err
+	}
+	if err := s.charge(c, who, 1); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.SubmitTimeout)
@@ -57,12 +63,15 @@ type batchResponse struct {
 
 // postBatch handles POST /v1/decisions/batch.
 func (s *Server) postBatch(c echo.Context, _ query) error {
-	body, who, err := s.submission(c, MaxBatchBytes)
+	body, who, err := s.submission(c, MaxBatchBytes, PermDecisions)
 	if err != nil {
 		return err
 	}
 	items, err := parseBatch(body)
 	if err != nil {
+		return err
+	}
+	if err := s.charge(c, who, len(items)); err != nil {
 		return err
 	}
 	s.metrics.batchItems.Observe(float64(len(items)))
@@ -82,13 +91,14 @@ func createdStatus(created bool) int {
 	return http.StatusOK
 }
 
-// submission checks that the server accepts submissions and returns the
-// request body and the submitter's identity.
-func (s *Server) submission(c echo.Context, limit int64) ([]byte, string, error) {
+// submission checks that the server accepts submissions and that the
+// client may do need, and returns the request body and the submitter's
+// identity. Credentials are checked before the body is read.
+func (s *Server) submission(c echo.Context, limit int64, need Permission) ([]byte, string, error) {
 	if err := s.accepting(); err != nil {
 		return nil, "", err
 	}
-	who, err := s.submitter(c)
+	who, err := s.submitter(c, need)
 	if err != nil {
 		return nil, "", err
 	}
@@ -145,6 +155,11 @@ func (s *Server) submitDecision(ctx context.Context, d *log.Decision, who string
 		return nil, false, submitError(err)
 	}
 	s.noteTreeSize(res.Checkpoint.Size)
+	// Witness sync mode: the receipt and artifact are on a cosigned
+	// checkpoint, or there are none (witnesses.go).
+	if res, err = s.acknowledge(ctx, res); err != nil {
+		return nil, false, err
+	}
 	rec := *res.Receipt
 	if d.Outcome == log.OutcomeAllow {
 		if rec.Artifact, err = s.artifact(d, res); err != nil {
@@ -165,6 +180,9 @@ func (s *Server) processExecution(ctx context.Context, body []byte, who string) 
 		return nil, false, submitError(err)
 	}
 	s.noteTreeSize(res.Checkpoint.Size)
+	if res, err = s.acknowledge(ctx, res); err != nil {
+		return nil, false, err
+	}
 	return res.Receipt, res.Created, nil
 }
 
@@ -195,7 +213,13 @@ func (s *Server) processBatch(ctx context.Context, raw []json.RawMessage, who st
 	items := make([]batchItem, len(raw))
 	wave := make([]int, len(raw))
 	var waves [][]int
-	latest := make(map[string]int) // id → index of its latest valid item
+	// Items are submitted concurrently in waves; an item goes in a later
+	// wave than every earlier item it must follow, so that the log judges
+	// the batch as if its items came one by one, in order:
+	latest := make(map[string]int)  // id → latest item with that id (a repeat is a resubmission)
+	namedBy := make(map[string]int) // id → latest item naming it as parent (it must see the id absent)
+	bySeq := make(map[uint64]int)   // sequence → latest item using it (the first one wins)
+	after := func(i, j int) { wave[i] = max(wave[i], wave[j]+1) }
 	for i, r := range raw {
 		d, err := log.ParseDecision(r, now)
 		if err != nil {
@@ -205,10 +229,22 @@ func (s *Server) processBatch(ctx context.Context, raw []json.RawMessage, who st
 		items[i].d = d
 		for _, dep := range []string{d.ID, d.ParentID} {
 			if j, ok := latest[dep]; ok && dep != "" {
-				wave[i] = max(wave[i], wave[j]+1)
+				after(i, j)
 			}
 		}
+		if j, ok := namedBy[d.ID]; ok {
+			after(i, j)
+		}
+		if j, ok := bySeq[d.Sequence]; ok && d.Sequence != 0 {
+			after(i, j)
+		}
 		latest[d.ID] = i
+		if d.ParentID != "" {
+			namedBy[d.ParentID] = i
+		}
+		if d.Sequence != 0 {
+			bySeq[d.Sequence] = i
+		}
 		if wave[i] == len(waves) {
 			waves = append(waves, nil)
 		}

@@ -264,8 +264,11 @@ func TestRoutes(t *testing.T) {
 		{"GET", "/v1/decisions/a/b", 404, "not_found"},
 		{"GET", "/v1/decisions/bad%20id", 404, "not_found"},
 		{"GET", "/v1/decisions/" + strings.Repeat("a", 129), 404, "not_found"},
-		{"GET", "/checkpoint", 404, "not_found"},
-		{"GET", "/tile/0/000", 404, "not_found"},
+		{"GET", "/tile/0/000", 404, "not_found"}, // the log is empty
+		{"GET", "/tile/entries/000", 404, "not_found"},
+		{"GET", "/tile/0/0", 404, "not_found"},
+		{"POST", "/checkpoint", 405, "method_not_allowed"},
+		{"POST", "/tile/0/000", 405, "method_not_allowed"},
 		{"POST", "/nope", 404, "not_found"},
 		{"GET", "/v1/decisions", 405, "method_not_allowed"},
 		{"PUT", "/v1/decisions", 405, "method_not_allowed"},

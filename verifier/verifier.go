@@ -80,6 +80,17 @@
 // of its kid in a JWKS (never "none", never HMAC), its issuer, lifetime and
 // audience, and, given the verified receipt it came with, that it is bound
 // to exactly that entry and checkpoint.
+//
+// # Audits
+//
+// An Audit replays a whole log, or what is new since an AuditState, from
+// the resources of the C2SP tlog-tiles API that the caller fetches: it
+// rehashes every entry and tile up to a verified checkpoint, checks
+// consistency with the previous state, validates every entry, and checks
+// lineage (ids unique per kind, parents and authorizing allows earlier in
+// the log, sequence numbers unique per submitter), reporting failures with
+// their evidence (audit.go, auditstate.go). ReceiptVerifier verifies many
+// receipts of one log, checking each shared checkpoint's signature once.
 package verifier
 
 import (
@@ -186,7 +197,7 @@ func Receipt(tlogProof []byte, logKey note.Verifier) (*Verified, error) {
 	if err := verifyInclusion(p.Index, leafHash, p.Hashes, cp); err != nil {
 		return nil, err
 	}
-	entry, err := log.ParseEntry(p.ExtraData)
+	entry, err := parseEntry(p.ExtraData) // log.ParseEntry, fast (entryfast.go)
 	if err != nil {
 		return nil, fmt.Errorf("%w: entry %d: %w", ErrBadEntry, p.Index, err)
 	}
@@ -228,6 +239,9 @@ func sliceHashes(hashes [][32]byte) [][]byte {
 func parseTLogProof(data []byte) (*proof.TLogProof, error) {
 	if len(data) > MaxTLogProofBytes {
 		return nil, fmt.Errorf("%w: tlog-proof is %d bytes, the limit is %d", ErrMalformed, len(data), MaxTLogProofBytes)
+	}
+	if p, ok := fastTLogProof(data); ok { // the canonical form, fast (tlogproof_fast.go)
+		return p, nil
 	}
 	// The formats parser reads lines with a bufio.Scanner, whose 64 KiB
 	// line limit is shorter than the extra line of an entry near

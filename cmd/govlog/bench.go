@@ -20,6 +20,7 @@ func bench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 	c := f.Int("c", 64, "number of concurrent clients")
 	batch := f.Int("batch", 0, "submit through the batch endpoint, `B` decisions per request (0: one decision per request)")
 	keyArg := f.String("log-key", "", "verify checkpoints with this note verifier `key` (default: the key the server publishes)")
+	tokenFile := f.String("token-file", "", "send the bearer token in this `file` (default: $GOVLOG_TOKEN, if set)")
 	proofs := f.Bool("proofs", false, "measure inclusion proof lookups (-n of them, each verified) instead of submitting")
 	asJSON := f.Bool("json", false, "print the report as JSON")
 	cpuProfile := f.String("cpuprofile", "", "write a CPU profile of the load generator to `file`")
@@ -34,7 +35,11 @@ func bench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 	case f.NArg() != 0:
 		return f.usagef("unexpected arguments %q", f.Args())
 	}
-	cfg := loadgen.Config{URL: *url, N: *n, Concurrency: *c, Batch: *batch}
+	token, err := readToken(*tokenFile)
+	if err != nil {
+		return err
+	}
+	cfg := loadgen.Config{URL: *url, N: *n, Concurrency: *c, Batch: *batch, Token: token}
 	if *keyArg != "" {
 		key, err := readVerifierKey(*keyArg)
 		if err != nil {

@@ -24,8 +24,11 @@ func commands() []command {
 	return []command{
 		{"keygen", "generate a log's keys (log.key, log.vkey, artifact.jwk)", keygen},
 		{"submit", "submit a decision and save its receipt", submit},
-		{"verify", "verify a receipt offline", verify},
+		{"verify", "verify receipts offline (files, directories, bundles)", verify},
+		{"audit", "replay a log through its tiles API and check everything", audit},
+		{"monitor", "follow a log, print matching decisions, alert on any inconsistency", monitor},
 		{"bench", "load-test a server, verifying every receipt", bench},
+		{"trillian-createtree", "create a Trillian log tree for govlogd --backend trillian", trillianCreateTree},
 	}
 }
 

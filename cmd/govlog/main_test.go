@@ -180,7 +180,7 @@ func TestExitStatus(t *testing.T) {
 		stderr string
 	}{
 		{name: "no command", status: 2, stderr: "usage: govlog <command>"},
-		{name: "help", args: []string{"help"}, status: 0, stdout: "verify   verify a receipt offline"},
+		{name: "help", args: []string{"help"}, status: 0, stdout: "verify   verify receipts offline"},
 		{name: "unknown command", args: []string{"frobnicate"}, status: 2, stderr: `unknown command "frobnicate"`},
 		{name: "verify", args: []string{"verify", "--log-key", keyFile, r1}, stdout: "OK: entry 1 is in the log example.com/govlog (checkpoint of size 3)\n"},
 		{name: "verify with key text", args: []string{"verify", "--log-key", vkey, r1}, stdout: "\nid: d-1\n"},
@@ -193,9 +193,15 @@ func TestExitStatus(t *testing.T) {
 		{name: "verify without key", args: []string{"verify", r1}, status: 2, stderr: "--log-key is required"},
 		{name: "verify bad key", args: []string{"verify", "--log-key", "nope", r1}, status: 2, stderr: `"nope" is neither a note verifier key nor a file`},
 		{name: "verify key file without key", args: []string{"verify", "--log-key", r1, r1}, status: 2, stderr: "does not hold a note verifier key"},
-		{name: "verify two receipts", args: []string{"verify", "--log-key", vkey, r1, r1}, status: 2, stderr: "want one receipt file"},
+		{name: "verify two receipts", args: []string{"verify", "--log-key", vkey, r1, r1}, stdout: "2 receipts: 2 verified, 0 failed\n"},
 		{name: "verify unknown flag", args: []string{"verify", "--nope", r1}, status: 2, stderr: "flag provided but not defined: -nope"},
-		{name: "verify witness policy", args: []string{"verify", "--log-key", vkey, "--witness-policy", keyFile, r1}, status: 2, stderr: "not supported yet"},
+		{name: "verify not a witness policy", args: []string{"verify", "--log-key", vkey, "--witness-policy", keyFile, r1}, status: 2, stderr: "--witness-policy: malformed evidence: witness policy"},
+		{name: "verify witness policy not met", args: []string{"verify", "--log-key", vkey, "--witness-policy", func() string {
+			p := filepath.Join(dir, "policy.txt")
+			os.WriteFile(p, []byte("witness w witness.example/w1+7b0d6455+BGf1CNdXQA7xrCpSXM9PmHbI/KFBYTNd7qNqd31wi/Eo http://127.0.0.1:1\nquorum w\n"), 0o644)
+			return p
+		}(), r1},
+			status: 1, stderr: "does NOT verify: witness policy not satisfied: the checkpoint has no valid cosignature by a witness of the policy"},
 		{name: "submit without url", args: []string{"submit"}, status: 2, stderr: "--url is required"},
 		{name: "submit bad url", args: []string{"submit", "--url", "ftp://x"}, status: 2, stderr: "--url"},
 		{name: "submit unreachable", args: []string{"submit", "--url", "http://127.0.0.1:1", "--timeout", "1s"}, stdin: "{}", status: 1},

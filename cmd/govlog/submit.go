@@ -40,13 +40,9 @@ func submit(ctx context.Context, args []string, stdin io.Reader, stdout io.Write
 		}
 		opts = append(opts, client.WithLogKey(key))
 	}
-	token := os.Getenv("GOVLOG_TOKEN")
-	if *tokenFile != "" {
-		data, err := os.ReadFile(*tokenFile)
-		if err != nil {
-			return fmt.Errorf("failed to read the token: %w", err)
-		}
-		token = strings.TrimSpace(string(data))
+	token, err := readToken(*tokenFile)
+	if err != nil {
+		return err
 	}
 	if token != "" {
 		opts = append(opts, client.WithBearerToken(token))
@@ -141,4 +137,17 @@ func writeFile(name string, data []byte, mode os.FileMode) (err error) {
 		return fmt.Errorf("failed to write %s: %w", name, err)
 	}
 	return nil
+}
+
+// readToken returns the bearer token in file, or $GOVLOG_TOKEN when file is
+// "" ("" when neither is set).
+func readToken(file string) (string, error) {
+	if file == "" {
+		return os.Getenv("GOVLOG_TOKEN"), nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("failed to read the token: %w", err)
+	}
+	return strings.TrimSpace(string(data)), nil
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/govlog/govlog/log"
@@ -18,23 +19,34 @@ import (
 
 // verify checks a receipt offline and prints the entry it proves.
 func verify(_ context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
-	f := newFlags("verify", "verify --log-key VKEY [--witness-policy FILE] RECEIPT.tlog-proof|RECEIPT.receipt.json|-")
+	f := newFlags("verify", "verify --log-key VKEY [--witness-policy FILE] [--json] RECEIPT.tlog-proof|RECEIPT.receipt.json|BUNDLE.json|DIR|-...")
 	keyArg := f.String("log-key", "", "the log's note verifier `key`: a file holding it (such as log.vkey), or the key text (required)")
-	policy := f.String("witness-policy", "", "a witness policy `file` the checkpoint must satisfy (not supported yet)")
+	policyArg := f.String("witness-policy", "", "a witness policy `file`: the checkpoint must also carry the cosignatures it requires")
+	asJSON := f.Bool("json", false, "print a JSON report (verify_many.go)")
 	if err := f.parse(args, stdout); err != nil {
 		return err
 	}
 	switch {
 	case *keyArg == "":
 		return f.usagef("--log-key is required")
-	case f.NArg() != 1:
-		return f.usagef("want one receipt file, got %d arguments", f.NArg())
-	case *policy != "":
-		return f.usagef("--witness-policy is not supported yet by this version of govlog")
+	case f.NArg() == 0:
+		return f.usagef("want receipt files, bundles or directories, got 0 arguments")
 	}
 	key, err := readVerifierKey(*keyArg)
 	if err != nil {
 		return f.usagef("--log-key: %v", err)
+	}
+	var policy *verifier.Policy
+	if *policyArg != "" {
+		if policy, err = readPolicy(*policyArg); err != nil {
+			return f.usagef("--witness-policy: %v", err)
+		}
+	}
+	if fi, err := os.Stat(f.Arg(0)); *asJSON || f.NArg() > 1 || (err == nil && fi.IsDir()) || isBundleFile(f.Arg(0)) {
+		if policy != nil {
+			return f.usagef("--witness-policy checks one receipt at a time (no --json, bundles or directories yet)")
+		}
+		return verifyMany(f.Args(), key, *asJSON, stdin, stdout)
 	}
 	name := f.Arg(0)
 	data, err := readInput(name, stdin, verifier.MaxReceiptBytes)
@@ -50,8 +62,41 @@ func verify(_ context.Context, args []string, stdin io.Reader, stdout io.Writer)
 	if err != nil {
 		return fmt.Errorf("%s does NOT verify: %w", name, err)
 	}
+	if policy != nil {
+		if err := policy.Check(v.Checkpoint.Note); err != nil {
+			return fmt.Errorf("%s does NOT verify: %w", name, err)
+		}
+	}
 	printVerified(stdout, v)
+	if policy != nil {
+		fmt.Fprintf(stdout, "witness_policy: satisfied (%s)\n", strings.Join(cosigners(policy, v.Checkpoint.Note), ", "))
+	}
 	return nil
+}
+
+// readPolicy reads and parses a witness policy file.
+func readPolicy(path string) (*verifier.Policy, error) {
+	if path == "-" {
+		return nil, errors.New("the policy must be a file, not stdin")
+	}
+	text, err := readInput(path, nil, verifier.MaxPolicyBytes)
+	if err != nil {
+		return nil, err
+	}
+	return verifier.ParsePolicy(text)
+}
+
+// cosigners names the witnesses of the policy whose cosignatures are on
+// the checkpoint.
+func cosigners(p *verifier.Policy, checkpoint []byte) []string {
+	var names []string
+	for _, w := range p.Witnesses() {
+		if n, err := note.Open(checkpoint, note.VerifierList(w.Key)); err == nil && len(n.Sigs) == 1 {
+			names = append(names, w.Key.Name())
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 // readVerifierKey reads a note verifier key given as its text or as the

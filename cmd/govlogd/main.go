@@ -3,6 +3,14 @@
 //
 //	govlogd --listen 127.0.0.1:8080 --data ./data --origin example.com/govlog
 //
+// or on a Trillian log tree, with govlog's own tables in a MySQL/MariaDB
+// database (normally Trillian's); the data directory then holds only the
+// keys, and several govlogd replicas with the same keys may serve one tree:
+//
+//	govlogd --listen 127.0.0.1:8080 --data ./keys --origin example.com/govlog \
+//	    --backend trillian --trillian-addr 127.0.0.1:8090 --trillian-tree-id 42 \
+//	    --trillian-mysql-dsn 'govlog@tcp(127.0.0.1:3306)/trillian'
+//
 // On first start it creates the data directory (0700) and generates the
 // log's keys in it: log.key (the note key that signs checkpoints, 0600),
 // log.vkey (its verifier key) and artifact.jwk (the Ed25519 key that signs
@@ -10,11 +18,16 @@
 // group or others can read, and a log.key whose name is not --origin: a
 // log's key is its identity.
 //
-// Authentication is not implemented yet, so govlogd only listens on a
-// loopback address (127.0.0.0/8, ::1 or localhost) and refuses anything
-// else. On SIGTERM or SIGINT it stops accepting submissions (readiness and
-// new submissions answer 503), answers every submission in flight, and
-// exits.
+// Without authentication govlogd only listens on a loopback address
+// (127.0.0.0/8, ::1 or localhost), says so, and refuses anything else.
+// With --auth-jwks (JWT bearer tokens from an issuer) or --auth-tokens
+// (static bearer tokens, stored as SHA-256) writers authenticate, their
+// identity becomes the entries' submitter, and any address may be served;
+// --tls-cert and --tls-key serve HTTPS, --rate-limit bounds each identity's
+// submissions (see docs/security.md and docs/operations.md).
+//
+// On SIGTERM or SIGINT it stops accepting submissions (readiness and new
+// submissions answer 503), answers every submission in flight, and exits.
 package main
 
 import (
@@ -74,7 +87,7 @@ func cli(ctx context.Context, args []string, stderr io.Writer) error {
 		logFormat string
 		logLevel  slog.Level
 	)
-	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "`address` to listen on; must be loopback (127.0.0.0/8, ::1, localhost) while authentication is not configured")
+	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "`address` to listen on; must be loopback (127.0.0.0/8, ::1, localhost) unless --auth-jwks or --auth-tokens is given")
 	fs.StringVar(&cfg.DataDir, "data", "./data", "data `directory`: the log database and its keys (created if missing)")
 	fs.StringVar(&cfg.Origin, "origin", defaultOrigin(), "log `origin`: the name of the log's key and the first line of its checkpoints")
 	fs.DurationVar(&cfg.ArtifactTTL, "artifact-ttl", 300*time.Second, "authorization artifact lifetime (whole seconds, at least 1s)")
@@ -85,6 +98,9 @@ func cli(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&cfg.SubmitTimeout, "submit-timeout", 30*time.Second, "how long a submission waits for its commit before it gets 503")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long a graceful shutdown may take")
 	fs.StringVar(&cfg.PprofListen, "pprof", "", "serve Go profiling endpoints on this loopback `address` (default off)")
+	addBackendFlags(fs, &cfg)
+	addSecurityFlags(fs, &cfg.SecurityConfig)
+	addWitnessFlags(fs, &cfg.WitnessConfig)
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {

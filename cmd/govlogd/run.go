@@ -20,7 +20,6 @@ import (
 
 	"github.com/govlog/govlog/internal/keys"
 	"github.com/govlog/govlog/log"
-	"github.com/govlog/govlog/log/sqlite"
 	"github.com/govlog/govlog/server"
 )
 
@@ -31,8 +30,8 @@ const DBFile = "log.db"
 // default named in its comment.
 type Config struct {
 	// Listen is the TCP address to serve on. It must be a loopback address
-	// (127.0.0.0/8, ::1 or localhost) while authentication is not
-	// configured. Required.
+	// (127.0.0.0/8, ::1 or localhost) unless authentication is configured
+	// (SecurityConfig). Required.
 	Listen string
 	// DataDir holds the log database and its keys; created (0700) if
 	// missing. Required.
@@ -58,6 +57,15 @@ type Config struct {
 	// PprofListen, when set, serves Go's profiling endpoints
 	// (/debug/pprof/) on this loopback address. Default: off.
 	PprofListen string
+	// Backend is the log storage: "sqlite" (embedded, in DataDir) or
+	// "trillian" (see Trillian). Default "sqlite".
+	Backend string
+	// Trillian configures the Trillian backend.
+	Trillian TrillianConfig
+	// SecurityConfig: authentication, TLS and abuse limits (security.go).
+	SecurityConfig
+	// WitnessConfig: witness cosigning (witnesses.go).
+	WitnessConfig
 
 	// listening, when set, is called with the listener's address once the
 	// server accepts connections (for tests).
@@ -86,6 +94,18 @@ func Run(ctx context.Context, cfg Config) error {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 
+	// Everything that can refuse to start does so before anything is
+	// created or listened on.
+	tlsCfg, err := cfg.tlsConfig()
+	if err != nil {
+		return err
+	}
+	auth, closeAuth, err := cfg.buildAuth(ctx, logger)
+	if err != nil {
+		return err
+	}
+	defer closeAuth()
+
 	k, err := openKeys(cfg.DataDir, cfg.Origin, logger)
 	if err != nil {
 		return err
@@ -98,9 +118,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
-	backend, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, DBFile), sqlite.Options{Logger: logger})
+	backend, err := openBackend(ctx, &cfg, logger)
 	if err != nil {
-		return fmt.Errorf("failed to open the log database: %w", err)
+		return err
 	}
 	l, err := log.New(ctx, log.Config{
 		Backend:       backend,
@@ -117,6 +137,11 @@ func Run(ctx context.Context, cfg Config) error {
 		backend.Close()
 		return fmt.Errorf("failed to open the log: %w", err)
 	}
+	witnessing, err := cfg.witnessing(ctx, cfg.DataDir, l, k, reg, logger)
+	if err != nil {
+		l.Close(context.Background())
+		return err
+	}
 	srv, err := server.New(server.Config{
 		Log:           l,
 		ArtifactKey:   k.Artifact,
@@ -127,8 +152,18 @@ func Run(ctx context.Context, cfg Config) error {
 		Registry:      reg,
 		Metrics:       metrics,
 		SubmitTimeout: cfg.SubmitTimeout,
+		Witnessing:    witnessing,
+
+		Auth:                auth,
+		AuthRead:            cfg.AuthRead,
+		RateLimit:           cfg.RateLimit,
+		RateBurst:           cfg.RateBurst,
+		RetiredArtifactKeys: k.Retired,
 	})
 	if err != nil {
+		if witnessing != nil {
+			witnessing.Distributor.Close()
+		}
 		l.Close(context.Background())
 		return err
 	}
@@ -143,7 +178,9 @@ func Run(ctx context.Context, cfg Config) error {
 		closeLog()
 		return fmt.Errorf("failed to listen on %s: %w", cfg.Listen, err)
 	}
+	ln = cfg.limit(ln)
 	hs := &http.Server{
+		TLSConfig:         tlsCfg,
 		Handler:           srv,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
@@ -159,9 +196,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("failed to read the latest checkpoint: %w", err)
 	}
 	logger.Info("govlogd serving", "addr", ln.Addr().String(), "origin", cfg.Origin,
-		"data", cfg.DataDir, "tree_size", cp.Size, "backend", "sqlite")
-	logger.Warn("authentication is not configured: every client is the anonymous submitter; " +
-		"serving on loopback only")
+		"data", cfg.DataDir, "tree_size", cp.Size, "backend", cfg.Backend, "tls", tlsCfg != nil,
+		"retired_artifact_keys", len(k.Retired))
+	cfg.announce(logger, cfg.Listen)
 
 	if cfg.PprofListen != "" {
 		stop, err := servePprof(cfg.PprofListen, logger)
@@ -174,7 +211,13 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	go func() {
+		if tlsCfg != nil {
+			served <- hs.ServeTLS(ln, "", "")
+			return
+		}
+		served <- hs.Serve(ln)
+	}()
 	if cfg.listening != nil {
 		cfg.listening(ln.Addr())
 	}
@@ -226,8 +269,15 @@ func servePprof(addr string, logger *slog.Logger) (func(), error) {
 
 // validate checks cfg and fills in defaults.
 func (cfg *Config) validate() error {
-	if err := checkLoopback(cfg.Listen); err != nil {
+	if err := cfg.SecurityConfig.validate(); err != nil {
 		return err
+	}
+	if !cfg.authConfigured() {
+		if err := checkLoopback(cfg.Listen); err != nil {
+			return err
+		}
+	} else if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
+		return fmt.Errorf("invalid --listen %q: %w", cfg.Listen, err)
 	}
 	if cfg.PprofListen != "" {
 		if err := checkLoopback(cfg.PprofListen); err != nil {
@@ -236,6 +286,12 @@ func (cfg *Config) validate() error {
 	}
 	if cfg.DataDir == "" {
 		return errors.New("the data directory (--data) is required")
+	}
+	if err := cfg.validateBackend(); err != nil {
+		return err
+	}
+	if err := cfg.WitnessConfig.validate(); err != nil {
+		return err
 	}
 	if err := keys.ValidName(cfg.Origin); err != nil {
 		return fmt.Errorf("invalid --origin: %w", err)
@@ -272,7 +328,8 @@ func checkLoopback(addr string) error {
 		return nil
 	}
 	return fmt.Errorf("refusing --listen %q: authentication is not configured, so govlogd only listens on "+
-		"a loopback address (127.0.0.0/8, ::1 or localhost), for example 127.0.0.1:8080", addr)
+		"a loopback address (127.0.0.0/8, ::1 or localhost), for example 127.0.0.1:8080; "+
+		"configure --auth-jwks or --auth-tokens to serve other addresses", addr)
 }
 
 // openKeys loads the log's keys from dir, creating dir and generating them

@@ -6,6 +6,10 @@
 //	log.vkey      its note verifier key, public (mode 0644)
 //	artifact.jwk  the Ed25519 private JWK that signs authorization artifacts (mode 0600)
 //
+// and, once the artifact key has been rotated (RotateArtifact), a fourth:
+//
+//	artifact-retired.jwks  the public keys of earlier artifact keys (mode 0644)
+//
 // log.key and log.vkey are in the text format of golang.org/x/mod/sumdb/note;
 // the key name is the log origin, for example
 //
@@ -18,8 +22,11 @@
 //
 // Load refuses a private key file that the group or others may read or
 // write, or that the current user does not own: a key that leaked is an
-// identity that can be forged. Errors name the file and never carry key
-// material.
+// identity that can be forged. A public file that decides what is trusted
+// (artifact-retired.jwks, and the files ReadConfig reads) must be owned by
+// the current user and not writable by the group or others: whoever can
+// add a key to it can forge artifacts or credentials. Errors name the file
+// and never carry key material.
 package keys
 
 import (
@@ -66,6 +73,10 @@ type Keys struct {
 	// Artifact is the private Ed25519 JWK that signs authorization
 	// artifacts, with "kid", "alg" EdDSA and "use" sig set.
 	Artifact jwk.Key
+	// Retired are the public Ed25519 JWKs of artifact keys used before
+	// Artifact (artifact-retired.jwks, empty when absent), oldest first,
+	// without Artifact's own kid.
+	Retired []jwk.Key
 }
 
 // ValidName reports whether origin can be a note key name, and so a log
@@ -259,6 +270,17 @@ func Load(dir string) (*Keys, error) {
 	}
 	if k.Artifact, err = parseArtifactKey(jwkData); err != nil {
 		return nil, fmt.Errorf("failed to parse %s: %w", filepath.Join(dir, ArtifactFile), err)
+	}
+	retired, err := loadRetired(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range retired {
+		// A rotation interrupted between its two steps leaves the
+		// current key in both files.
+		if r.key.KeyID() != k.Artifact.KeyID() {
+			k.Retired = append(k.Retired, r.key)
+		}
 	}
 	return k, nil
 }

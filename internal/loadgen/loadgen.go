@@ -41,6 +41,8 @@ type Config struct {
 	// LogKey verifies checkpoints. Default: the key the server publishes in
 	// GET /v1/log (fine for load tests; an auditor gets the key out of band).
 	LogKey note.Verifier
+	// Token, when set, is sent as the bearer token of every request.
+	Token string
 	// Prefix makes decision ids unique across runs. Default: random.
 	Prefix string
 	// Client sends the requests. Default: a client with keep-alive
@@ -158,7 +160,7 @@ func (r *runner) request(ctx context.Context, gen *generator, n int) {
 		path, body = "/v1/decisions/batch", []byte(`{"decisions":[`+string(bytes.Join(bodies, []byte(",")))+`]}`)
 	}
 	start := time.Now()
-	status, resp, err := post(ctx, r.cfg.Client, r.cfg.URL+path, body)
+	status, resp, err := post(ctx, r.cfg.Client, r.cfg.URL+path, r.cfg.Token, body)
 	took := time.Since(start)
 	r.mu.Lock()
 	r.rep.Requests++
@@ -268,12 +270,15 @@ func (r *runner) verify(rc *receipt) error {
 	return nil
 }
 
-func post(ctx context.Context, c *http.Client, url string, body []byte) (int, []byte, error) {
+func post(ctx context.Context, c *http.Client, url, token string, body []byte) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := c.Do(req)
 	if err != nil {
 		return 0, nil, err

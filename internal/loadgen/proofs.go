@@ -114,6 +114,9 @@ func (r *runner) getJSON(ctx context.Context, path string, v any) error {
 	if err != nil {
 		return err
 	}
+	if r.cfg.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.cfg.Token)
+	}
 	resp, err := r.cfg.Client.Do(req)
 	if err != nil {
 		return err

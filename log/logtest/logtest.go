@@ -15,7 +15,9 @@
 //	}
 //
 // Run checks the contract documented on log.Backend both directly and
-// through the log.Log sequencer: appends of single entries and batches,
+// through the log.Log sequencer: appends of single entries and batches
+// (distinct indices, all covered by the returned checkpoint, in any order
+// consistent with the batch's parent and decision links),
 // idempotent resubmission, id and sequence conflicts, lineage (parent_id)
 // and execution reports, RFC 6962 inclusion and consistency proofs verified
 // against the signed checkpoints, paging, lookups, durability across close
@@ -29,10 +31,12 @@ package logtest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -213,25 +217,49 @@ func (h *harness) appendEntries(t *testing.T, b log.Backend, batch []*log.Entry)
 		t.Fatalf("Append returned %d results for %d entries", len(res), len(batch))
 	}
 	h.checkpoint(t, cp)
+	// New entries take distinct indices from before.Size on, in any order
+	// consistent with the batch's dependencies; the checkpoint covers
+	// exactly them (a single writer appends nothing else).
 	next := before.Size
+	index := make(map[kindID]uint64) // entries of the batch with an index
+	taken := make(map[uint64]int)
 	for i, r := range res {
+		key := kindID{batch[i].Kind, batch[i].ID}
 		switch {
 		case r.Err != nil:
 			if r.Existing {
 				t.Errorf("result %d: both Existing and Err %v", i, r.Err)
 			}
 		case r.Existing:
-			if r.Index >= next {
-				t.Errorf("result %d: Existing at index %d, beyond the log before this batch and the entries appended before it (%d)", i, r.Index, next)
+			if first, ok := index[key]; ok && first != r.Index {
+				t.Errorf("result %d: Existing at index %d, but the same id is at %d earlier in the batch", i, r.Index, first)
+			} else if !ok && r.Index >= before.Size {
+				t.Errorf("result %d: Existing at index %d, beyond the log before this batch (%d)", i, r.Index, before.Size)
 			}
+			index[key] = r.Index
 		default:
-			if r.Index != next {
-				t.Errorf("result %d: appended at index %d, want %d", i, r.Index, next)
+			if r.Index < before.Size {
+				t.Errorf("result %d: appended at index %d, inside the log before this batch (%d)", i, r.Index, before.Size)
 			}
+			if other, ok := taken[r.Index]; ok {
+				t.Errorf("results %d and %d: both appended at index %d", other, i, r.Index)
+			}
+			taken[r.Index] = i
 			if !bytes.Equal(r.Leaf, batch[i].Leaf) {
 				t.Errorf("result %d: Leaf is not the appended entry's leaf", i)
 			}
+			// SPEC: an entry whose parent or decision is appended earlier
+			// in the same batch gets a higher index.
+			if dep, ok := index[dependency(batch[i])]; ok && dep >= r.Index {
+				t.Errorf("result %d (%v %q): appended at index %d, but the decision it names is at %d", i, key.kind, key.id, r.Index, dep)
+			}
+			index[key] = r.Index
 			next++
+		}
+	}
+	for idx, i := range taken {
+		if idx >= next {
+			t.Errorf("result %d: appended at index %d, but the batch appended %d entries after the %d before it", i, idx, next-before.Size, before.Size)
 		}
 	}
 	if cp.Size != next {
@@ -248,6 +276,45 @@ func (h *harness) appendEntries(t *testing.T, b log.Backend, batch []*log.Entry)
 		t.Fatalf("Latest after Append returned\n%s\nwant the checkpoint Append returned\n%s", latest.Note, cp.Note)
 	}
 	return res, cp
+}
+
+// kindID names an entry: ids are unique per kind.
+type kindID struct {
+	kind log.Kind
+	id   string
+}
+
+// dependency names the decision an entry names as parent or decision;
+// the zero kindID when none.
+func dependency(e *log.Entry) kindID {
+	switch {
+	case e.Kind == log.KindDecision && e.ParentID != "":
+		return kindID{log.KindDecision, e.ParentID}
+	case e.Kind == log.KindExecution:
+		return kindID{log.KindDecision, e.DecisionID}
+	}
+	return kindID{}
+}
+
+// byIndex returns the leaves a batch appended in the order of their
+// indices, which need not be the batch's.
+func byIndex(batch []*log.Entry, res []log.AppendResult) [][]byte {
+	type indexed struct {
+		index uint64
+		leaf  []byte
+	}
+	var added []indexed
+	for i, r := range res {
+		if r.Err == nil && !r.Existing {
+			added = append(added, indexed{r.Index, batch[i].Leaf})
+		}
+	}
+	slices.SortFunc(added, func(a, b indexed) int { return cmp.Compare(a.index, b.index) })
+	out := make([][]byte, len(added))
+	for i, a := range added {
+		out[i] = a.leaf
+	}
+	return out
 }
 
 // verifyInclusion checks the backend's inclusion proof of the leaf at index

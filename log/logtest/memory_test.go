@@ -30,11 +30,6 @@ type memStore struct {
 	checkpoints []log.Checkpoint // in order of size
 }
 
-type kindID struct {
-	kind log.Kind
-	id   string
-}
-
 type submitterSeq struct {
 	submitter string
 	seq       uint64
@@ -56,6 +51,11 @@ type memBackend struct {
 	closed bool // guarded by s.mu
 	// failAppend, when set, makes Append fail as storage down would.
 	failAppend bool
+	// reorder, when set, gives the entries a batch appends their indices
+	// in another order than the batch's: deps[k] is the position among
+	// them of the entry the k-th names as parent or decision, or -1; it
+	// returns the positions in the order of their new indices.
+	reorder func(deps []int) []int
 }
 
 var _ log.Backend = (*memBackend)(nil)
@@ -84,7 +84,10 @@ func (b *memBackend) Append(ctx context.Context, batch []*log.Entry, sign log.Si
 	ids := clone(s.ids)
 	allow := clone(s.allow)
 	sequences := clone(s.sequences)
-	var added [][]byte
+	var (
+		added [][]byte
+		deps  []int // see memBackend.reorder
+	)
 	size := uint64(len(s.leaves))
 	results := make([]log.AppendResult, len(batch))
 	for i, e := range batch {
@@ -127,8 +130,35 @@ func (b *memBackend) Append(ctx context.Context, batch []*log.Entry, sign log.Si
 		}
 		idx := size + uint64(len(added))
 		ids[kindID{e.Kind, e.ID}] = idx
+		dep := -1
+		if d := e.ParentID + e.DecisionID; d != "" {
+			if di, ok := ids[kindID{log.KindDecision, d}]; ok && di >= size {
+				dep = int(di - size)
+			}
+		}
 		added = append(added, e.Leaf)
+		deps = append(deps, dep)
 		r.Index, r.Leaf = idx, e.Leaf
+	}
+	if b.reorder != nil && len(added) > 1 {
+		order := b.reorder(deps)
+		newIdx := make(map[uint64]uint64, len(order))
+		reordered := make([][]byte, len(order))
+		for j, k := range order {
+			newIdx[size+uint64(k)] = size + uint64(j)
+			reordered[j] = added[k]
+		}
+		added = reordered
+		for i := range results {
+			if n, ok := newIdx[results[i].Index]; ok && results[i].Err == nil {
+				results[i].Index = n
+			}
+		}
+		for k, idx := range ids {
+			if n, ok := newIdx[idx]; ok {
+				ids[k] = n
+			}
+		}
 	}
 	if len(added) == 0 && len(s.checkpoints) > 0 {
 		return results, s.checkpoints[len(s.checkpoints)-1], nil
@@ -291,6 +321,47 @@ func TestMemory(t *testing.T) {
 	Run(t, newMemLog)
 }
 
+// TestMemoryReordered runs the suite against a backend that gives the
+// entries of a batch their indices in another order than the batch's, as
+// the contract allows: dependencies first, otherwise last entry first.
+func TestMemoryReordered(t *testing.T) {
+	Run(t, func(t *testing.T) Opener {
+		s := newMemStore()
+		return func(t *testing.T) log.Backend { return &memBackend{s: s, reorder: reverseWaves} }
+	})
+}
+
+// reverseWaves orders entries by dependency depth, and within one depth
+// backwards.
+func reverseWaves(deps []int) []int {
+	depth := make([]int, len(deps))
+	most := 0
+	for k, d := range deps {
+		if d >= 0 {
+			depth[k] = depth[d] + 1 // d < k
+			most = max(most, depth[k])
+		}
+	}
+	var order []int
+	for w := 0; w <= most; w++ {
+		for k := len(deps) - 1; k >= 0; k-- {
+			if depth[k] == w {
+				order = append(order, k)
+			}
+		}
+	}
+	return order
+}
+
+// reverse orders entries backwards, ignoring their dependencies.
+func reverse(deps []int) []int {
+	order := make([]int, len(deps))
+	for k := range order {
+		order[k] = len(deps) - 1 - k
+	}
+	return order
+}
+
 // brokenBackends are backends that each break one rule, and the subtests
 // of the suite that must catch them.
 func brokenBackends() map[string]struct {
@@ -316,6 +387,10 @@ func brokenBackends() map[string]struct {
 		"latest-covering": {wrap(func(b *memBackend) log.Backend { return &latestCovering{b} }), []string{"Resubmission", "Log/Resubmission", "Proofs"}},
 		"short-pages":     {wrap(func(b *memBackend) log.Backend { return &shortPages{b} }), []string{"Entries"}},
 		"fork":            {wrap(func(b *memBackend) log.Backend { return &forking{memBackend: b} }), []string{"Proofs"}},
+		"dependencies-last": {wrap(func(b *memBackend) log.Backend {
+			b.reorder = reverse
+			return b
+		}), []string{"Parent", "Executions", "Namespaces"}},
 	}
 }
 

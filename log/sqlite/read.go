@@ -46,7 +46,7 @@ func (b *Backend) Covering(ctx context.Context, index uint64) (log.Checkpoint, e
 	if err != nil {
 		return log.Checkpoint{}, unavailable(fmt.Sprintf("read the checkpoint covering entry %d", index), err)
 	}
-	cp, err := parseCheckpoint(text)
+	cp, err := log.ParseStoredCheckpoint(text)
 	if err != nil || cp.Size != uint64(size) {
 		return log.Checkpoint{}, fmt.Errorf("%w: the checkpoint stored for size %d is corrupt: %v", log.ErrUnavailable, size, err)
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/trillian"
+	"github.com/transparency-dev/merkle/compact"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -85,14 +87,21 @@ type pending struct {
 	identity [32]byte
 	// index is the leaf's index in the tree once found, -1 before.
 	index int64
-	// existed is set when Trillian already held a leaf with this identity.
-	existed bool
+	// queued is set once QueueLeaf accepted the leaf; existed when Trillian
+	// already held a leaf with this identity.
+	queued, existed bool
 	// results are the batch positions whose Index is this leaf's index.
 	results []int
+	// fresh is set for the leaf of an entry this Append reserved.
+	fresh bool
+	// after are the leaves this one must follow in the tree: its parent or
+	// decision, when that is queued by this Append too (its index is not
+	// known yet). It is queued only once they are integrated.
+	after []*pending
 }
 
 // plan is the outcome of the reservation: every result, with its index
-// when already known, and the leaves to queue, in order.
+// when already known, and the leaves to queue.
 type plan struct {
 	results []log.AppendResult
 	queue   []*pending
@@ -122,7 +131,7 @@ func (b *Backend) append(ctx context.Context, batch []*log.Entry, sign log.SignF
 		if has && cp.Size >= p.need {
 			return p.results, cp, nil
 		}
-		cp, err = b.storeCheckpoint(ctx, p, nil, sign)
+		cp, _, err = b.storeCheckpoint(ctx, p, nil, nil, sign)
 		if err != nil {
 			return nil, log.Checkpoint{}, err
 		}
@@ -136,8 +145,30 @@ func (b *Backend) append(ctx context.Context, batch []*log.Entry, sign log.SignF
 	if err != nil {
 		return nil, log.Checkpoint{}, err
 	}
-	for _, pd := range p.queue {
-		if err := b.queueLeaf(ctx, pd); err != nil {
+	waves, err := inWaves(p.queue)
+	if err != nil {
+		return nil, log.Checkpoint{}, err
+	}
+	// The compact range of r0 lets this Append remember the nodes its
+	// submitters' inclusion proofs need (see receipts.go).
+	rng := b.catchUp(ctx, r0)
+	w := b.newIntegration(p.queue, r0)
+	for i, wave := range waves {
+		if i > 0 {
+			// This wave's leaves name leaves of earlier waves: those must
+			// be in the tree first (see queueWave).
+			var deps []*pending
+			for _, pd := range wave {
+				deps = append(deps, pd.after...)
+			}
+			if err := w.wait(ctx, deps); err != nil {
+				return nil, log.Checkpoint{}, err
+			}
+		}
+		if err := b.queueWave(ctx, wave); err != nil {
+			return nil, log.Checkpoint{}, err
+		}
+		if err := w.existing(ctx, wave); err != nil {
 			return nil, log.Checkpoint{}, err
 		}
 	}
@@ -147,10 +178,10 @@ func (b *Backend) append(ctx context.Context, batch []*log.Entry, sign log.SignF
 		}
 	}
 	t2 := time.Now()
-	r, err := b.integrate(ctx, p.queue, r0)
-	if err != nil {
+	if err := w.wait(ctx, p.queue); err != nil {
 		return nil, log.Checkpoint{}, err
 	}
+	r := w.cur
 	t3 := time.Now()
 	for _, pd := range p.queue {
 		for _, i := range pd.results {
@@ -158,11 +189,28 @@ func (b *Backend) append(ctx context.Context, batch []*log.Entry, sign log.SignF
 		}
 		p.need = max(p.need, uint64(pd.index)+1)
 	}
-	cp, err := b.storeCheckpoint(ctx, p, &r, sign)
+	// With the compact range of r0 and every leaf since, r is known to
+	// extend r0: no consistency proof is needed from r0 to r.
+	var (
+		nodes    map[compact.NodeID][]byte
+		next     *compact.Range
+		extended *root
+	)
+	if rng != nil && w.complete {
+		var ok bool
+		if nodes, next, ok = advance(rng, w.leaves, r); ok {
+			extended = &r0
+		}
+	}
+	b.setRange(next)
+	cp, covers, err := b.storeCheckpoint(ctx, p, &r, extended, sign)
 	if err != nil {
 		return nil, log.Checkpoint{}, err
 	}
-	b.logger.Debug("appended a batch", "tree", b.treeID, "entries", len(batch), "queued", len(p.queue), "size", cp.Size,
+	if nodes != nil && cp.Size == r.size && covers < cp.Size {
+		b.remember(&recent{cp: cp, from: r0.size, covers: covers, nodes: nodes})
+	}
+	b.logger.Debug("appended a batch", "tree", b.treeID, "entries", len(batch), "queued", len(p.queue), "waves", len(waves), "size", cp.Size,
 		"reserve", t1.Sub(t0), "queue", t2.Sub(t1), "integrate", t3.Sub(t2), "checkpoint", time.Since(t3))
 	return p.results, cp, nil
 }
@@ -245,6 +293,9 @@ func (b *Backend) tryReserve(ctx context.Context, batch []*log.Entry) (*plan, er
 			continue
 		}
 		var sk seqKey
+		// dep is the parent or decision this entry must follow in the
+		// tree, when its index is not known yet.
+		var dep *pending
 		switch e.Kind {
 		case log.KindDecision:
 			if e.Sequence != 0 {
@@ -262,7 +313,7 @@ func (b *Backend) tryReserve(ctx context.Context, batch []*log.Entry) (*plan, er
 					continue
 				}
 				if parent.index < 0 {
-					await(pk, parent)
+					dep = await(pk, parent)
 				}
 			}
 		case log.KindExecution:
@@ -277,18 +328,58 @@ func (b *Backend) tryReserve(ctx context.Context, batch []*log.Entry) (*plan, er
 				continue
 			}
 			if d.index < 0 {
-				await(dk, d)
+				dep = await(dk, d)
 			}
 		}
 		row := &idRow{leaf: e.Leaf, hash: log.LeafHash(e.Leaf), allow: e.Kind == log.KindDecision && e.Allow, index: -1}
 		rows[key] = row
 		pd := await(key, row)
+		pd.fresh = true
+		if dep != nil {
+			pd.after = append(pd.after, dep)
+		}
 		pd.results = append(pd.results, i)
 		p.results[i] = log.AppendResult{Leaf: e.Leaf}
 		newIDs = append(newIDs, e)
 		if sk.sequence != 0 {
 			seqs[sk] = true
 			newSeqs = append(newSeqs, sk)
+		}
+	}
+	// A row reserved earlier whose index is not known yet (its Append
+	// failed, or runs on another replica) is queued again here; its own
+	// parent or decision may be such a row too, and must be queued and
+	// integrated first.
+	for i := 0; i < len(p.queue); i++ { // p.queue grows in the loop
+		pd := p.queue[i]
+		if pd.fresh {
+			continue // its dependency was found above
+		}
+		dk, ok, err := leafDependency(pd.leaf)
+		if err != nil {
+			return nil, fmt.Errorf("the govlog_ids row of %v %q holds a leaf that does not parse: %w", pd.key.kind, pd.key.id, err)
+		}
+		if !ok {
+			continue
+		}
+		row, found := rows[dk]
+		if !found {
+			more, err := b.fetchIDs(ctx, tx, map[idKey]bool{dk: true})
+			if err != nil {
+				return nil, err
+			}
+			if row, found = more[dk]; found {
+				rows[dk] = row
+			}
+		}
+		if !found {
+			// Reservations check links, so this is not expected; the audit
+			// of the log would report the broken link.
+			b.logger.Warn("a reserved entry names a decision that has no row", "tree", b.treeID, "kind", pd.key.kind, "id", pd.key.id, "names", dk.id)
+			continue
+		}
+		if row.index < 0 {
+			pd.after = append(pd.after, await(dk, row))
 		}
 	}
 	if err := b.insertIDs(ctx, tx, newIDs, rows); err != nil {
@@ -508,168 +599,302 @@ func (b *Backend) queueLeaf(ctx context.Context, pd *pending) error {
 	default:
 		return fmt.Errorf("%w: failed to queue the leaf of %v %q: Trillian answered %v: %s", log.ErrUnavailable, pd.key.kind, pd.key.id, code, q.GetStatus().GetMessage())
 	}
+	pd.queued = true
 	return nil
 }
 
-// integrate runs step 3: it waits until every queued leaf is in Trillian's
-// tree, sets their indices, and returns a tree head that contains them
-// all. Leaves Trillian held before r0 are looked up by hash; the others
-// are found by reading the part of the tree that grew since r0.
-func (b *Backend) integrate(ctx context.Context, queue []*pending, r0 root) (root, error) {
-	deadline := time.Now().Add(b.integrationTimeout)
-	left := 0
-	byIdentity := make(map[[32]byte]*pending, len(queue))
+// leafDependency returns the decision a stored leaf names, as parent_id
+// or as an execution report's decision_id; ok is false when it names none.
+func leafDependency(leaf []byte) (key idKey, ok bool, err error) {
+	p, err := log.ParseEntry(leaf)
+	if err != nil {
+		return idKey{}, false, err
+	}
+	switch {
+	case p.Decision != nil && p.Decision.ParentID != "":
+		return idKey{log.KindDecision, p.Decision.ParentID}, true, nil
+	case p.Execution != nil:
+		return idKey{log.KindDecision, p.Execution.DecisionID}, true, nil
+	}
+	return idKey{}, false, nil
+}
+
+// inWaves splits the leaves to queue into waves: the first holds every
+// leaf that follows no other leaf of the batch, each next one the leaves
+// whose dependencies are all in earlier waves. Within a wave, order does
+// not matter.
+func inWaves(queue []*pending) ([][]*pending, error) {
+	depth := make(map[*pending]int, len(queue))
+	var visit func(pd *pending) (int, error)
+	visit = func(pd *pending) (int, error) {
+		if d, ok := depth[pd]; ok {
+			if d < 0 {
+				return 0, fmt.Errorf("%w: govlog_ids holds a cycle of parent and decision links through %v %q", log.ErrFork, pd.key.kind, pd.key.id)
+			}
+			return d, nil
+		}
+		depth[pd] = -1 // visiting
+		d := 0
+		for _, a := range pd.after {
+			da, err := visit(a)
+			if err != nil {
+				return 0, err
+			}
+			d = max(d, da+1)
+		}
+		depth[pd] = d
+		return d, nil
+	}
+	var waves [][]*pending
 	for _, pd := range queue {
-		if pd.index >= 0 {
+		d, err := visit(pd)
+		if err != nil {
+			return nil, err
+		}
+		for len(waves) <= d {
+			waves = append(waves, nil)
+		}
+		waves[d] = append(waves[d], pd)
+	}
+	return waves, nil
+}
+
+// queueWave runs step 2 for one wave: it queues its leaves concurrently,
+// at most queueConcurrency at once.
+//
+// Trillian's sequencer gives leaves their indices in the order of their
+// queue timestamps (storage/mysql: ORDER BY QueueTimestampNanos), which
+// trillian_log_server reads from its wall clock when QueueLeaf starts. So
+// the leaves of one wave land in whatever order their calls happen to be
+// timed, and a dependency is not guaranteed to come first merely because
+// its QueueLeaf returned before the dependent one started: another
+// trillian_log_server whose clock is behind, or a clock stepped back, can
+// stamp the later leaf earlier, and one sequencing pass would then put it
+// first. Append therefore queues a wave only once the leaves it depends on
+// are integrated: their indices are then fixed and lower than any leaf
+// queued afterwards.
+func (b *Backend) queueWave(ctx context.Context, wave []*pending) error {
+	if len(wave) == 1 {
+		return b.queueLeaf(ctx, wave[0])
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(b.queueConcurrency)
+	for _, pd := range wave {
+		g.Go(func() error { return b.queueLeaf(gctx, pd) })
+	}
+	return g.Wait()
+}
+
+// integration runs step 3: it follows Trillian's tree as it grows and
+// finds the indices of the leaves an Append queued. It is used by the
+// Append's goroutine only.
+type integration struct {
+	b *Backend
+	// byIdentity holds every leaf of the Append, queued or not yet.
+	byIdentity map[[32]byte]*pending
+	// cur is the latest tree head read; every leaf below scanned was
+	// matched against byIdentity (or looked up by hash).
+	cur     root
+	scanned uint64
+	// leaves are the leaves from the first tree head to scanned, while
+	// complete (every one was read, none skipped by a lookup by hash).
+	leaves   []*trillian.LogLeaf
+	complete bool
+}
+
+func (b *Backend) newIntegration(queue []*pending, r0 root) *integration {
+	w := &integration{b: b, byIdentity: make(map[[32]byte]*pending, len(queue)), cur: r0, scanned: r0.size, complete: true}
+	for _, pd := range queue {
+		w.byIdentity[pd.identity] = pd
+	}
+	return w
+}
+
+// existing finds the index of each leaf of a wave that Trillian already
+// held (another replica, or an earlier Append, queued it): by hash within
+// the part of the tree already scanned. One integrated later is found by
+// the scan.
+func (w *integration) existing(ctx context.Context, wave []*pending) error {
+	if w.scanned == 0 {
+		return nil
+	}
+	for _, pd := range wave {
+		if !pd.existed || pd.index >= 0 {
 			continue
 		}
-		byIdentity[pd.identity] = pd
-		left++
-	}
-	if r0.size > 0 {
-		for _, pd := range queue {
-			if !pd.existed || pd.index >= 0 {
-				continue
-			}
-			index, found, err := b.indexByHash(ctx, pd.hash, r0.size)
-			if err != nil {
-				return root{}, err
-			}
-			if found {
-				pd.index = int64(index)
-				left--
-			}
+		index, found, err := w.b.indexByHash(ctx, pd.hash, w.scanned)
+		if err != nil {
+			return err
+		}
+		if found {
+			pd.index = int64(index)
 		}
 	}
-	cur, scanned := r0, r0.size
+	return nil
+}
+
+// wait polls Trillian's tree head until every leaf of want, all queued
+// already, has its index; w.cur is then a tree head that contains them.
+func (w *integration) wait(ctx context.Context, want []*pending) error {
+	b := w.b
+	missing := func() int {
+		n := 0
+		for _, pd := range want {
+			if pd.index < 0 {
+				n++
+			}
+		}
+		return n
+	}
+	deadline := time.Now().Add(b.integrationTimeout)
 	timer := time.NewTimer(b.poll)
 	defer timer.Stop()
-	for left > 0 {
+	for left := missing(); left > 0; left = missing() {
 		if time.Now().After(deadline) {
 			err := fmt.Errorf("%w: Trillian did not integrate %d of the %d queued leaves within %v (tree size %d); is trillian_log_signer running?",
-				log.ErrUnavailable, left, len(queue), b.integrationTimeout, cur.size)
+				log.ErrUnavailable, left, len(want), b.integrationTimeout, w.cur.size)
 			b.mu.Lock()
-			b.stall = &stall{size: cur.size, err: err}
+			b.stall = &stall{size: w.cur.size, err: err}
 			b.mu.Unlock()
-			return root{}, err
+			return err
 		}
 		timer.Reset(b.poll)
 		select {
 		case <-ctx.Done():
-			return root{}, fmt.Errorf("%w: failed to wait for Trillian to integrate %d leaves: %w", log.ErrUnavailable, left, ctx.Err())
+			return fmt.Errorf("%w: failed to wait for Trillian to integrate %d leaves: %w", log.ErrUnavailable, left, ctx.Err())
 		case <-timer.C:
 		}
 		r, err := b.root(ctx)
 		if err != nil {
-			return root{}, err
+			return err
 		}
-		if r.size < scanned {
-			return root{}, fmt.Errorf("%w: Trillian's tree shrank from %d to %d leaves", log.ErrFork, scanned, r.size)
+		if r.size < w.scanned {
+			return fmt.Errorf("%w: Trillian's tree shrank from %d to %d leaves", log.ErrFork, w.scanned, r.size)
 		}
-		if r.size == scanned {
+		if r.size == w.scanned {
 			continue
 		}
-		if r.size-scanned > uint64(4*left+leavesPerCall) {
-			// Others appended much more than we wait for: asking for each
-			// of our leaves costs less than reading all of theirs.
-			for _, pd := range byIdentity {
-				if pd.index >= 0 {
-					continue
-				}
-				index, found, err := b.indexByHash(ctx, pd.hash, r.size)
-				if err != nil {
-					return root{}, err
-				}
-				if found {
-					pd.index = int64(index)
-					left--
-				}
+		if err := w.scan(ctx, r, left); err != nil {
+			return err
+		}
+		w.cur, w.scanned = r, r.size
+	}
+	return nil
+}
+
+// scan matches the leaves Trillian integrated between w.scanned and r.size
+// against the Append's leaves.
+func (w *integration) scan(ctx context.Context, r root, left int) error {
+	b := w.b
+	if r.size-w.scanned > uint64(4*left+leavesPerCall) {
+		// Others appended much more than we wait for: asking for each of
+		// our queued leaves costs less than reading all of theirs. A leaf
+		// not queued yet is looked up by existing once queued, if Trillian
+		// already holds it then.
+		w.complete, w.leaves = false, nil
+		for _, pd := range w.byIdentity {
+			if pd.index >= 0 || !pd.queued {
+				continue
 			}
-		} else {
-			leaves, err := b.leaves(ctx, scanned, r.size-scanned)
+			index, found, err := b.indexByHash(ctx, pd.hash, r.size)
 			if err != nil {
-				return root{}, err
+				return err
 			}
-			for _, l := range leaves {
-				id := l.GetLeafIdentityHash()
-				if len(id) != sha256.Size {
-					continue // not a govlog leaf
-				}
-				pd, ok := byIdentity[[32]byte(id)]
-				if !ok || pd.index >= 0 {
-					continue
-				}
-				if !bytes.Equal(l.GetMerkleLeafHash(), pd.hash[:]) {
-					return root{}, fmt.Errorf("%w: Trillian integrated another leaf (hash %x) for %v %q than govlog_ids holds (%x)",
-						log.ErrFork, l.GetMerkleLeafHash(), pd.key.kind, pd.key.id, pd.hash)
-				}
-				pd.index = l.GetLeafIndex()
-				left--
+			if found {
+				pd.index = int64(index)
 			}
 		}
-		cur, scanned = r, r.size
+		return nil
 	}
-	return cur, nil
+	leaves, err := b.leaves(ctx, w.scanned, r.size-w.scanned)
+	if err != nil {
+		return err
+	}
+	if w.complete {
+		w.leaves = append(w.leaves, leaves...)
+	}
+	for _, l := range leaves {
+		id := l.GetLeafIdentityHash()
+		if len(id) != sha256.Size {
+			continue // not a govlog leaf
+		}
+		pd, ok := w.byIdentity[[32]byte(id)]
+		if !ok || pd.index >= 0 {
+			continue
+		}
+		if !bytes.Equal(l.GetMerkleLeafHash(), pd.hash[:]) {
+			return fmt.Errorf("%w: Trillian integrated another leaf (hash %x) for %v %q than govlog_ids holds (%x)",
+				log.ErrFork, l.GetMerkleLeafHash(), pd.key.kind, pd.key.id, pd.hash)
+		}
+		pd.index = l.GetLeafIndex()
+	}
+	return nil
 }
 
 // storeCheckpoint runs step 4. r is a tree head that contains every leaf
-// of the plan, or nil to read the current one (a plan that queued nothing).
-func (b *Backend) storeCheckpoint(ctx context.Context, p *plan, r *root, sign log.SignFunc) (log.Checkpoint, error) {
+// of the plan, or nil to read the current one (a plan that queued nothing);
+// extended, when set, is a tree head r is known to extend (its compact
+// range and every leaf since make r's root).
+// It returns the checkpoint that covers the batch and, when it stored that
+// checkpoint itself, the size of the one before (it is the first to cover
+// the entries from there on); otherwise covers is the checkpoint's size.
+func (b *Backend) storeCheckpoint(ctx context.Context, p *plan, r, extended *root, sign log.SignFunc) (cp log.Checkpoint, covers uint64, err error) {
 	tx, err := b.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	if err != nil {
-		return log.Checkpoint{}, unavailable("begin the checkpoint transaction", err)
+		return log.Checkpoint{}, 0, unavailable("begin the checkpoint transaction", err)
 	}
 	defer func() { _ = tx.Rollback() }() // a no-op after COMMIT
 	var locked int64
 	if err := tx.QueryRowContext(ctx, sqlLockTree, b.treeID).Scan(&locked); err != nil {
-		return log.Checkpoint{}, unavailable(fmt.Sprintf("lock tree %d", b.treeID), err)
+		return log.Checkpoint{}, 0, unavailable(fmt.Sprintf("lock tree %d", b.treeID), err)
 	}
 	// Under the lock, this is the latest checkpoint of any replica.
 	latest, has, err := b.latest(ctx, tx)
 	if err != nil {
-		return log.Checkpoint{}, err
+		return log.Checkpoint{}, 0, err
 	}
-	cp := latest
+	cp, covers = latest, latest.Size
 	if !has || latest.Size < p.need {
 		if r == nil {
 			head, err := b.root(ctx)
 			if err != nil {
-				return log.Checkpoint{}, err
+				return log.Checkpoint{}, 0, err
 			}
 			r = &head
 		}
 		if r.size < p.need {
-			return log.Checkpoint{}, fmt.Errorf("%w: Trillian's tree head of size %d does not cover the batch (size %d needed)", log.ErrUnavailable, r.size, p.need)
+			return log.Checkpoint{}, 0, fmt.Errorf("%w: Trillian's tree head of size %d does not cover the batch (size %d needed)", log.ErrUnavailable, r.size, p.need)
 		}
-		if has {
+		known := extended != nil && extended.size == latest.Size && extended.hash == latest.Hash
+		if has && !known {
 			// r.size >= need > latest.Size: checkpoints grow, each
 			// consistent with the one before.
 			if err := b.checkConsistent(ctx, latest, *r); err != nil {
-				return log.Checkpoint{}, err
+				return log.Checkpoint{}, 0, err
 			}
 		}
 		signed, err := sign(r.size, r.hash)
 		if err != nil {
-			return log.Checkpoint{}, fmt.Errorf("%w: failed to sign the checkpoint of size %d: %w", log.ErrUnavailable, r.size, err)
+			return log.Checkpoint{}, 0, fmt.Errorf("%w: failed to sign the checkpoint of size %d: %w", log.ErrUnavailable, r.size, err)
 		}
-		if parsed, err := parseCheckpoint(signed.Note); err != nil || parsed.Size != r.size || parsed.Hash != r.hash || signed.Size != r.size || signed.Hash != r.hash {
-			return log.Checkpoint{}, fmt.Errorf("%w: the signer returned a checkpoint that is not for size %d and root %x (%v)", log.ErrUnavailable, r.size, r.hash, err)
+		if parsed, err := log.ParseStoredCheckpoint(signed.Note); err != nil || parsed.Size != r.size || parsed.Hash != r.hash || signed.Size != r.size || signed.Hash != r.hash {
+			return log.Checkpoint{}, 0, fmt.Errorf("%w: the signer returned a checkpoint that is not for size %d and root %x (%v)", log.ErrUnavailable, r.size, r.hash, err)
 		}
 		if _, err := tx.ExecContext(ctx, sqlInsertCheckpoint, b.treeID, r.size, r.hash[:], signed.Note); err != nil {
-			return log.Checkpoint{}, unavailable(fmt.Sprintf("store the checkpoint of size %d", r.size), err)
+			return log.Checkpoint{}, 0, unavailable(fmt.Sprintf("store the checkpoint of size %d", r.size), err)
 		}
 		cp = signed
 	}
 	if err := b.setIndices(ctx, tx, p.queue); err != nil {
-		return log.Checkpoint{}, err
+		return log.Checkpoint{}, 0, err
 	}
 	// The durability point of the checkpoint (the leaves are durable in
 	// Trillian already): after COMMIT, readers may see the batch.
 	if err := tx.Commit(); err != nil {
-		return log.Checkpoint{}, unavailable("commit the checkpoint", err)
+		return log.Checkpoint{}, 0, unavailable("commit the checkpoint", err)
 	}
 	b.saw(cp.Size)
-	return cp, nil
+	return cp, covers, nil
 }
 
 // setIndices records the indices of leaves a stored checkpoint now covers.

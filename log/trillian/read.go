@@ -8,8 +8,6 @@ import (
 	"fmt"
 
 	"github.com/google/trillian"
-	flog "github.com/transparency-dev/formats/log"
-	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -54,6 +52,9 @@ func (b *Backend) bound(ctx context.Context, want uint64) (uint64, error) {
 // Covering implements log.Backend. Checkpoints are stored in increasing
 // size, so the first one that covers an entry never changes.
 func (b *Backend) Covering(ctx context.Context, index uint64) (log.Checkpoint, error) {
+	if cp, ok := b.cachedCovering(index); ok {
+		return cp, nil
+	}
 	cp, err := scanCheckpoint(b.db.QueryRowContext(ctx, sqlCovering, b.treeID, index))
 	if errors.Is(err, sql.ErrNoRows) {
 		return log.Checkpoint{}, fmt.Errorf("failed to find the checkpoint covering entry %d: %w", index, log.ErrNotFound)
@@ -72,6 +73,9 @@ func (b *Backend) InclusionProof(ctx context.Context, index, size uint64) ([][32
 	}
 	if index >= size || size > latest {
 		return nil, fmt.Errorf("%w: no inclusion proof of entry %d in a tree of size %d (the log has %d entries)", log.ErrOutOfRange, index, size, latest)
+	}
+	if p, ok := b.cachedProof(index, size); ok {
+		return p, nil
 	}
 	rctx, cancel := context.WithTimeout(ctx, b.rpcTimeout)
 	defer cancel()
@@ -263,22 +267,4 @@ func (b *Backend) indexByHash(ctx context.Context, leafHash [32]byte, size uint6
 		}
 	}
 	return uint64(first), found, nil
-}
-
-// parseCheckpoint parses a stored checkpoint note without verifying its
-// signature (the log.Log does that, with the log's key).
-func parseCheckpoint(text []byte) (log.Checkpoint, error) {
-	_, err := note.Open(text, note.VerifierList())
-	var unverified *note.UnverifiedNoteError
-	if !errors.As(err, &unverified) {
-		return log.Checkpoint{}, fmt.Errorf("failed to parse the checkpoint note: %w", err)
-	}
-	var c flog.Checkpoint
-	if _, err := c.Unmarshal([]byte(unverified.Note.Text)); err != nil {
-		return log.Checkpoint{}, fmt.Errorf("failed to parse the checkpoint: %w", err)
-	}
-	if len(c.Hash) != sha256.Size {
-		return log.Checkpoint{}, fmt.Errorf("failed to parse the checkpoint: root hash is %d bytes", len(c.Hash))
-	}
-	return log.Checkpoint{Origin: c.Origin, Size: c.Size, Hash: [32]byte(c.Hash), Note: text}, nil
 }

@@ -50,21 +50,37 @@
 //     key and is retried from scratch, and then finds the winner's row
 //     (Existing or ErrIDConflict). From here on, the id is taken: an
 //     identical resubmission is Existing, other content is ErrIDConflict.
+//
 //  2. Queue. Every new leaf, and the stored leaf of every row this batch
 //     relies on whose index is not known yet (an identical resubmission,
-//     a parent_id or decision_id named by the batch), is queued with
-//     QueueLeaf, one at a time and in batch order, so that Trillian's
-//     sequencer (which orders by queue time) keeps the order of the batch.
-//     A row reserved by a replica that crashed before queueing is thus
-//     queued again by the next Append that needs it; a leaf that was
-//     already queued or integrated is deduplicated by Trillian. (Queueing
-//     concurrently would be faster, but Trillian would then order the
-//     batch as its QueueLeaf calls happen to commit; one replica queues
-//     a few hundred leaves a second, and replicas add up.)
+//     a parent_id or decision_id named by the batch, and in turn the rows
+//     those leaves name), is queued with QueueLeaf, concurrently (up to
+//     Config.QueueConcurrency calls in flight): each QueueLeaf is one
+//     database transaction in Trillian, and one at a time the batch
+//     would wait for each commit in turn. A row reserved by a replica
+//     that crashed before queueing is thus queued again by the next
+//     Append that needs it; a leaf that was already queued or integrated
+//     is deduplicated by Trillian.
+//
+//     Order matters only along parent_id and decision_id links: an entry
+//     must land after the decision it names. Trillian's sequencer orders
+//     queued leaves by their queue timestamp, which trillian_log_server
+//     takes from its wall clock when QueueLeaf starts
+//     (storage/mysql: ORDER BY QueueTimestampNanos, LeafIdentityHash);
+//     with one log server whose clock never steps back, a leaf queued
+//     after another's QueueLeaf returned does get the higher index, but
+//     two log servers with skewed clocks, or a clock stepped back, break
+//     that. So the leaves are queued in waves: first every leaf that
+//     follows no other leaf of the batch, all at once; a leaf that names
+//     one of them is queued only once that one is integrated (its index
+//     is then fixed, and lower than any index assigned later). Batches
+//     without such links, the usual case, are one wave.
+//
 //  3. Integrate. Append polls Trillian's tree head until every leaf it
 //     queued is in the tree, reading the new part of the tree
 //     (GetLeavesByRange) to learn their indices, or looking a leaf up by
 //     hash (GetInclusionProofByHash) when Trillian already held it.
+//
 //  4. Checkpoint. In one transaction, holding the tree's govlog_trees row
 //     lock: if the latest stored checkpoint already covers every index of
 //     the batch (another replica stored a bigger one), it is the answer;
@@ -77,6 +93,20 @@
 //
 // A tree head may include other replicas' leaves, or leaves queued by an
 // Append that failed: they are signed with it.
+//
+// # Receipts
+//
+// Once Append returns, each submitter of the batch reads its receipt
+// (Covering, InclusionProof). Append has read every leaf Trillian
+// integrated since the tree head it started from; with the compact range
+// of the tree before them, which the Backend keeps up to date across
+// Appends and checks against Trillian's root, it knows every node hash
+// those inclusion proofs need. It remembers them, and the checkpoint it
+// stored, for its last few batches, so the receipts of a new batch cost
+// neither an RPC nor a query (see receipts.go); the same compact range
+// proves that the new tree head extends the previous checkpoint without a
+// consistency proof from Trillian. Everything else is read from Trillian
+// and the database.
 //
 // # Reads
 //
@@ -103,8 +133,9 @@
 // version in go.mod with `go build -tags=mysql`, load Trillian's
 // storage/mysql/schema/storage.sql into a fresh database, and start both
 // with --storage_system=mysql --quota_system=noop; the signer with
-// --force_master (one signer) and a short --sequencer_interval (20-50ms),
+// --force_master (one signer) and a short --sequencer_interval (20ms),
 // since every Append waits for the signer. CreateTree makes a log tree.
+// The project's docs/trillian.md is the operations guide.
 // Trillian has no authentication: keep its ports on loopback or a private
 // network.
 package trillian
@@ -124,6 +155,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/google/trillian"
 	"github.com/google/trillian/types"
+	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"google.golang.org/grpc"
@@ -159,7 +191,8 @@ type Config struct {
 	// Logger receives operational logs. Default: discard.
 	Logger *slog.Logger
 	// PollInterval is how often Append reads Trillian's tree head while it
-	// waits for its leaves to be integrated. Default 10ms.
+	// waits for its leaves to be integrated. Default 5ms: a poll is one
+	// cheap read, and the wait is a third of an Append.
 	PollInterval time.Duration
 	// IntegrationTimeout bounds that wait; beyond it Append fails with
 	// ErrUnavailable (the leaves stay queued in Trillian). Default 10s.
@@ -167,13 +200,19 @@ type Config struct {
 	// RPCTimeout bounds each call to Trillian and Ready's probes.
 	// Default 5s.
 	RPCTimeout time.Duration
+	// QueueConcurrency is the most QueueLeaf calls one Append has in
+	// flight. Each is one database transaction in Trillian; its commit
+	// (an fsync) is what bounds queueing, and the database commits
+	// concurrent transactions together. Default 64.
+	QueueConcurrency int
 }
 
 // Defaults of Config.
 const (
-	DefaultPollInterval       = 10 * time.Millisecond
+	DefaultPollInterval       = 5 * time.Millisecond
 	DefaultIntegrationTimeout = 10 * time.Second
 	DefaultRPCTimeout         = 5 * time.Second
+	DefaultQueueConcurrency   = 64
 )
 
 // maxRecvMsgSize bounds a gRPC response: a GetLeavesByRange of
@@ -195,6 +234,7 @@ type Backend struct {
 	ownDB   bool
 
 	poll, integrationTimeout, rpcTimeout time.Duration
+	queueConcurrency                     int
 
 	closed atomic.Bool
 
@@ -207,6 +247,13 @@ type Backend struct {
 	// tree has grown beyond stall.size (its signer is back).
 	mu    sync.Mutex
 	stall *stall
+
+	// recentMu guards rng, the compact range of Trillian's tree as the
+	// last Append left it (nil when unknown), and recent, what the last
+	// few Appends know of the checkpoints they stored (see receipts.go).
+	recentMu sync.Mutex
+	rng      *compact.Range
+	recent   []*recent
 
 	// hooks are fault-injection points for tests; zero in production.
 	hooks testHooks
@@ -252,6 +299,7 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		poll:               cfg.PollInterval,
 		integrationTimeout: cfg.IntegrationTimeout,
 		rpcTimeout:         cfg.RPCTimeout,
+		queueConcurrency:   cfg.QueueConcurrency,
 	}
 	if b.logger == nil {
 		b.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -264,6 +312,9 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	}
 	if b.rpcTimeout <= 0 {
 		b.rpcTimeout = DefaultRPCTimeout
+	}
+	if b.queueConcurrency <= 0 {
+		b.queueConcurrency = DefaultQueueConcurrency
 	}
 	if b.conn == nil {
 		conn, err := dial(cfg.Addr)
@@ -568,7 +619,7 @@ func scanCheckpoint(row *sql.Row) (log.Checkpoint, error) {
 	if err := row.Scan(&size, &hash, &text); err != nil {
 		return log.Checkpoint{}, err
 	}
-	cp, err := parseCheckpoint(text)
+	cp, err := log.ParseStoredCheckpoint(text)
 	if err != nil {
 		return log.Checkpoint{}, fmt.Errorf("the checkpoint stored for size %d is corrupt: %w", size, err)
 	}

@@ -13,11 +13,13 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/google/trillian"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/govlog/govlog/log"
 	"github.com/govlog/govlog/log/logtest"
+	"github.com/govlog/govlog/log/trillian/trilliantest"
 )
 
 func TestConformance(t *testing.T) {
@@ -369,6 +371,38 @@ func TestCrashBetweenSteps(t *testing.T) {
 		checkIncluded(t, b, pi, leaf)
 	})
 
+	t.Run("parent and child reserved, never queued", func(t *testing.T) {
+		b.hooks.afterReserve = func() error { return crash }
+		orig := f.entries(
+			f.decision("pc-1", log.OutcomeAllow, ""),
+			f.decision("pc-2", log.OutcomeAllow, `,"parent_id":"pc-1"`),
+			f.decision("pc-3", log.OutcomeAllow, `,"parent_id":"pc-2"`),
+		)
+		_, _, err := b.Append(ctx, orig, f.sign)
+		b.hooks.afterReserve = nil
+		if !errors.Is(err, log.ErrUnavailable) {
+			t.Fatal(err)
+		}
+		// Only the grandchild is resubmitted: its parent and grandparent,
+		// reserved but never queued, must land before it.
+		res, _ := f.append(b, f.decision("pc-3", log.OutcomeAllow, `,"parent_id":"pc-2"`), f.decision("pc-4", log.OutcomeDeny, ""))
+		if res[0].Err != nil || !res[0].Existing || !bytes.Equal(res[0].Leaf, orig[2].Leaf) {
+			t.Fatalf("resubmission of the grandchild: %+v", res[0])
+		}
+		var prev int64 = -1
+		for i, id := range []string{"pc-1", "pc-2", "pc-3"} {
+			idx, leaf, err := b.Lookup(ctx, log.KindDecision, id)
+			if err != nil || !bytes.Equal(leaf, orig[i].Leaf) {
+				t.Fatalf("Lookup(%s) after the grandchild's resubmission: %v", id, err)
+			}
+			if int64(idx) <= prev {
+				t.Fatalf("%s at %d, after its parent at %d: parents must come first", id, idx, prev)
+			}
+			prev = int64(idx)
+			checkIncluded(t, b, idx, leaf)
+		}
+	})
+
 	t.Run("queued, no checkpoint", func(t *testing.T) {
 		b.hooks.afterQueue = func() error { return crash }
 		orig := f.entries(f.decision("q-1", log.OutcomeAllow, ""))
@@ -415,12 +449,12 @@ func TestFailClosed(t *testing.T) {
 	// Servers of their own, on a database of their own: no other signer
 	// integrates this test's tree while its signer is down.
 	dsn := e.newDatabase(t)
-	srv, err := startServers(e.bin, dsn)
+	srv, err := trilliantest.StartServers(e.Bin, dsn, trilliantest.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.stop()
-	conn, err := dial(srv.logRPC)
+	defer srv.Stop()
+	conn, err := dial(srv.LogRPC)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,7 +471,7 @@ func TestFailClosed(t *testing.T) {
 	}
 	db := newProxy(t, cfg.Addr)
 	cfg.Addr = db.addr
-	b, err := Open(ctx, Config{Addr: srv.logRPC, TreeID: tree, DSN: cfg.FormatDSN(),
+	b, err := Open(ctx, Config{Addr: srv.LogRPC, TreeID: tree, DSN: cfg.FormatDSN(),
 		PollInterval: testPollInterval, IntegrationTimeout: 2 * time.Second, RPCTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -475,22 +509,22 @@ func TestFailClosed(t *testing.T) {
 	}
 
 	t.Run("Trillian down", func(t *testing.T) {
-		srv.killSigner()
-		srv.killServer()
+		srv.KillSigner()
+		srv.KillServer()
 		unavailable("Trillian is down")
-		if err := srv.startServer(); err != nil {
+		if err := srv.StartServer(); err != nil {
 			t.Fatal(err)
 		}
-		if err := srv.startSigner(); err != nil {
+		if err := srv.StartSigner(); err != nil {
 			t.Fatal(err)
 		}
 		resumes("Trillian restarted", "after-trillian")
 	})
 
 	t.Run("signer down", func(t *testing.T) {
-		srv.killSigner()
+		srv.KillSigner()
 		unavailable("the signer is down")
-		if err := srv.startSigner(); err != nil {
+		if err := srv.StartSigner(); err != nil {
 			t.Fatal(err)
 		}
 		resumes("the signer restarted", "after-signer")
@@ -518,7 +552,7 @@ func TestOpenFork(t *testing.T) {
 	e := need(t)
 	f := newFixture(t)
 	ctx := context.Background()
-	db, err := sql.Open("mysql", e.dsn)
+	db, err := sql.Open("mysql", e.DSN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -555,7 +589,7 @@ func TestOpenFork(t *testing.T) {
 			if _, err := db.ExecContext(ctx, sqlInsertCheckpoint, tree, size, forged.Hash[:], forged.Note); err != nil {
 				t.Fatal(err)
 			}
-			b, err = Open(ctx, Config{Addr: e.servers.logRPC, TreeID: tree, DSN: e.dsn})
+			b, err = Open(ctx, Config{Addr: e.Servers.LogRPC, TreeID: tree, DSN: e.DSN})
 			if err == nil {
 				b.Close()
 			}
@@ -564,4 +598,92 @@ func TestOpenFork(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReceiptCache checks the inclusion proofs and covering checkpoints
+// an Append remembers for its submitters' receipts against Trillian's
+// proofs and the stored checkpoints: on one replica, after another replica
+// appended a little (the compact range catches up by reading leaves), and
+// a lot (it is rebuilt from a proof).
+func TestReceiptCache(t *testing.T) {
+	e := need(t)
+	f := newFixture(t)
+	ctx := context.Background()
+	tree := e.newTree(t)
+	a, other := e.open(t, tree), e.open(t, tree)
+	defer a.Close()
+	defer other.Close()
+	n := 0
+	batch := func(k int) []*log.Submission {
+		subs := make([]*log.Submission, k)
+		for i := range subs {
+			n++
+			subs[i] = f.decision(fmt.Sprintf("rc-%d", n), log.OutcomeAllow, "")
+		}
+		return subs
+	}
+	check := func(t *testing.T, res []log.AppendResult, cp log.Checkpoint) {
+		t.Helper()
+		for _, r := range res {
+			p, ok := a.cachedProof(r.Index, cp.Size)
+			if !ok {
+				t.Fatalf("no remembered proof of entry %d in size %d", r.Index, cp.Size)
+			}
+			resp, err := a.client.GetInclusionProof(ctx, &trillian.GetInclusionProofRequest{LogId: tree, LeafIndex: int64(r.Index), TreeSize: int64(cp.Size)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := resp.GetProof().GetHashes()
+			if len(p) != len(want) {
+				t.Fatalf("remembered proof of entry %d in size %d has %d hashes, Trillian's %d", r.Index, cp.Size, len(p), len(want))
+			}
+			for i := range p {
+				if !bytes.Equal(p[i][:], want[i]) {
+					t.Fatalf("remembered proof of entry %d in size %d differs from Trillian's at hash %d", r.Index, cp.Size, i)
+				}
+			}
+			c, ok := a.cachedCovering(r.Index)
+			stored, err := scanCheckpoint(a.db.QueryRowContext(ctx, sqlCovering, tree, r.Index))
+			if !ok || err != nil || !bytes.Equal(c.Note, stored.Note) {
+				t.Fatalf("remembered covering checkpoint of %d (%v): size %d, stored: size %d (%v)", r.Index, ok, c.Size, stored.Size, err)
+			}
+		}
+	}
+	t.Run("one replica", func(t *testing.T) {
+		for _, k := range []int{1, 1, 3, 7, 16, 2} {
+			res, cp := f.append(a, batch(k)...)
+			check(t, res, cp)
+		}
+	})
+	t.Run("after a little from another replica", func(t *testing.T) {
+		f.append(other, batch(5)...)
+		f.append(other, batch(9)...)
+		res, cp := f.append(a, batch(4)...)
+		check(t, res, cp)
+	})
+	t.Run("after a lot from another replica", func(t *testing.T) {
+		for range 5 {
+			f.append(other, batch(maxCatchUp/4+1)...)
+		}
+		res, cp := f.append(a, batch(6)...)
+		check(t, res, cp)
+	})
+	t.Run("reopened", func(t *testing.T) {
+		a.Close()
+		a = e.open(t, tree)
+		res, cp := f.append(a, batch(3)...)
+		check(t, res, cp)
+	})
+	t.Run("not remembered", func(t *testing.T) {
+		cp, err := a.Latest(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := a.cachedProof(0, cp.Size); ok {
+			t.Fatal("a proof of entry 0 was remembered, though no recent batch holds it")
+		}
+		if _, ok := a.cachedCovering(0); ok {
+			t.Fatal("the covering checkpoint of entry 0 was remembered, though no recent batch holds it")
+		}
+	})
 }

@@ -1,0 +1,109 @@
+// Command govlog-witness is a cosigning witness for transparency logs: it
+// speaks the C2SP tlog-witness protocol (POST /add-checkpoint) and returns
+// Ed25519 cosignature/v1 cosignatures (see the witness package).
+//
+//	govlog-witness --listen 127.0.0.1:7380 --data ./witness --name witness.example/w1 \
+//	    --log-key example.com/govlog+7f05e4cd+AYqI4910CfGV/VLbLTy6XXLKZwm/HZQSG/N0iAG0D29c
+//
+// --log-key is repeatable: the witness follows every log whose note
+// verifier key it is given (the log's origin is the key's name), as the key
+// text or the name of a file that holds it. On first start it creates the
+// data directory (0700) and generates the witness key in it: witness.key
+// (the private key, 0600) and witness.vkey (its cosignature/v1 verifier
+// key, for log operators and clients). It refuses a witness.key that the
+// group or others can read, or whose name is not --name. The state, the
+// latest checkpoint cosigned for each log, is in witness.db.
+//
+// Besides the witness API it serves GET /metrics (Prometheus) and GET
+// /healthz. The protocol has no authentication beyond the log signatures
+// it verifies, so any listen address is allowed. On SIGTERM or SIGINT it
+// answers the requests in flight and exits.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal kills the process
+	}()
+	err := cli(ctx, os.Args[1:], os.Stderr)
+	stop()
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case errors.Is(err, errUsage):
+		os.Exit(2)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "govlog-witness:", err)
+		os.Exit(1)
+	}
+}
+
+// errUsage marks a command line that does not parse (already reported).
+var errUsage = errors.New("usage error")
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return fmt.Sprint([]string(*l)) }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// cli parses the command line and runs the witness until ctx is done.
+func cli(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("govlog-witness", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		cfg       Config
+		logKeys   listFlag
+		logFormat string
+		logLevel  slog.Level
+	)
+	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:7380", "`address` to listen on")
+	fs.StringVar(&cfg.DataDir, "data", "./witness", "data `directory`: the witness key and state (created if missing)")
+	fs.StringVar(&cfg.Name, "name", "", "witness `name`, such as witness.example/w1: the name of its key and cosignatures (required on first start)")
+	fs.Var(&logKeys, "log-key", "note verifier `key` of a log to witness, or a file holding it (repeatable; the log origin is the key's name)")
+	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "govlog-witness: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return errUsage
+	}
+	if len(logKeys) == 0 {
+		fmt.Fprintln(stderr, "govlog-witness: at least one --log-key is required")
+		fs.Usage()
+		return errUsage
+	}
+	var err error
+	if cfg.LogKeys, err = readLogKeys(logKeys); err != nil {
+		return err
+	}
+	opts := &slog.HandlerOptions{Level: logLevel}
+	switch logFormat {
+	case "text":
+		cfg.Logger = slog.New(slog.NewTextHandler(stderr, opts))
+	case "json":
+		cfg.Logger = slog.New(slog.NewJSONHandler(stderr, opts))
+	default:
+		return fmt.Errorf("--log-format must be text or json, not %q", logFormat)
+	}
+	return Run(ctx, cfg)
+}

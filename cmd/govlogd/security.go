@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"golang.org/x/net/netutil"
+
+	"github.com/govlog/govlog/internal/keys"
+	"github.com/govlog/govlog/server"
+)
+
+// SecurityConfig is the part of Config that decides who may talk to the
+// server and how. The zero value is no authentication (loopback only), no
+// TLS, no rate limit, the default connection bound.
+type SecurityConfig struct {
+	// AuthJWKS is the JWKS of the issuer of bearer JWTs: a file, or an
+	// https URL (http on loopback). With AuthIssuer and AuthAudience it
+	// turns JWT authentication on. Default: off.
+	AuthJWKS string
+	// AuthIssuer is the "iss" tokens must carry. Required with AuthJWKS.
+	AuthIssuer string
+	// AuthAudience is the "aud" tokens must carry. Required with AuthJWKS.
+	AuthAudience string
+	// AuthLeeway is the clock leeway on exp, nbf and iat, at most 60s.
+	// Default 30s.
+	AuthLeeway time.Duration
+	// AuthTokensFile holds static bearer tokens (server.ParseTokens);
+	// instead of AuthJWKS. Default: off.
+	AuthTokensFile string
+	// AuthPermissionsFile gives JWT identities their permissions
+	// (server.ParsePermissionTable). Default: every identity may submit
+	// decisions and execution reports.
+	AuthPermissionsFile string
+	// AuthRead makes reads need the read permission. Default false.
+	AuthRead bool
+	// TLSCert and TLSKey, both or neither, serve HTTPS. TLSKey must be
+	// 0600 and owned by the user. Default: plain HTTP.
+	TLSCert, TLSKey string
+	// RateLimit is each identity's submissions per second; RateBurst its
+	// burst. Default 0: unlimited.
+	RateLimit float64
+	RateBurst int
+	// MaxConns bounds the connections served at once; more wait to be
+	// accepted. Default 4096; negative: unbounded.
+	MaxConns int
+}
+
+// defaultMaxConns is MaxConns when unset.
+const defaultMaxConns = 4096
+
+// authConfigured reports whether clients must authenticate.
+func (c *SecurityConfig) authConfigured() bool {
+	return c.AuthJWKS != "" || c.AuthTokensFile != ""
+}
+
+// validate checks the security flags; it touches no file.
+func (c *SecurityConfig) validate() error {
+	jwtMode := c.AuthJWKS != "" || c.AuthIssuer != "" || c.AuthAudience != ""
+	switch {
+	case jwtMode && c.AuthTokensFile != "":
+		return errors.New("--auth-tokens cannot be combined with --auth-jwks, --auth-issuer or --auth-audience: choose JWTs or static tokens")
+	case jwtMode && (c.AuthJWKS == "" || c.AuthIssuer == "" || c.AuthAudience == ""):
+		return errors.New("JWT authentication needs all of --auth-jwks, --auth-issuer and --auth-audience")
+	case c.AuthPermissionsFile != "" && c.AuthJWKS == "":
+		return errors.New("--auth-permissions goes with --auth-jwks (static tokens carry their permissions in --auth-tokens)")
+	case c.AuthRead && !c.authConfigured():
+		return errors.New("--auth-read needs authentication (--auth-jwks or --auth-tokens)")
+	case c.AuthLeeway < 0 || c.AuthLeeway > server.MaxLeeway:
+		return fmt.Errorf("--auth-leeway must be between 0 and %v", server.MaxLeeway)
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		return errors.New("--tls-cert and --tls-key go together")
+	case c.RateLimit < 0 || c.RateBurst < 0:
+		return errors.New("--rate-limit and --rate-burst must not be negative")
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = defaultMaxConns
+	}
+	return nil
+}
+
+// buildAuth reads the authentication files and returns the authenticator
+// (nil without authentication) and the function that releases it.
+func (c *SecurityConfig) buildAuth(ctx context.Context, logger *slog.Logger) (server.Authenticator, func(), error) {
+	noop := func() {}
+	switch {
+	case c.AuthTokensFile != "":
+		data, err := keys.ReadConfig(c.AuthTokensFile)
+		if err != nil {
+			return nil, noop, fmt.Errorf("failed to read --auth-tokens: %w", err)
+		}
+		t, err := server.ParseTokens(data)
+		if err != nil {
+			return nil, noop, fmt.Errorf("%s: %w", c.AuthTokensFile, err)
+		}
+		return t, noop, nil
+	case c.AuthJWKS != "":
+		cfg := server.JWTConfig{
+			Issuer:   c.AuthIssuer,
+			Audience: c.AuthAudience,
+			Leeway:   c.AuthLeeway,
+			Logger:   logger,
+		}
+		if c.AuthPermissionsFile != "" {
+			data, err := keys.ReadConfig(c.AuthPermissionsFile)
+			if err != nil {
+				return nil, noop, fmt.Errorf("failed to read --auth-permissions: %w", err)
+			}
+			if cfg.Permissions, err = server.ParsePermissionTable(data); err != nil {
+				return nil, noop, fmt.Errorf("%s: %w", c.AuthPermissionsFile, err)
+			}
+		}
+		if isURL(c.AuthJWKS) {
+			cfg.JWKSURL = c.AuthJWKS
+		} else {
+			f := &jwksFile{path: c.AuthJWKS}
+			set, err := f.load()
+			if err != nil {
+				return nil, noop, fmt.Errorf("failed to read --auth-jwks: %w", err)
+			}
+			cfg.KeySet, cfg.ReloadKeySet, cfg.KeySetChanged = set, f.load, f.changed
+		}
+		a, err := server.NewJWT(ctx, cfg)
+		if err != nil {
+			return nil, noop, err
+		}
+		return a, a.Close, nil
+	}
+	return nil, noop, nil
+}
+
+// jwksFile is a JWKS file that is read again when it changes.
+type jwksFile struct {
+	path string
+	mu   sync.Mutex
+	seen os.FileInfo // guarded by mu: the file as last read, nil before
+}
+
+// load reads and parses the file, remembering what it read even when that
+// fails, so that a broken file is not read again until it changes.
+func (f *jwksFile) load() (jwk.Set, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if fi, err := os.Stat(f.path); err == nil {
+		f.seen = fi
+	}
+	data, err := keys.ReadConfig(f.path)
+	if err != nil {
+		return nil, err
+	}
+	set, err := jwk.Parse(data)
+	if err != nil {
+		// The parser's error could quote the file.
+		return nil, fmt.Errorf("%s is not a JWKS (RFC 7517)", f.path)
+	}
+	return set, nil
+}
+
+// changed reports whether the file is another file, or has another size
+// or modification time, than when it was last read.
+func (f *jwksFile) changed() bool {
+	fi, err := os.Stat(f.path)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err != nil || f.seen == nil {
+		return err == nil
+	}
+	return !os.SameFile(fi, f.seen) || !fi.ModTime().Equal(f.seen.ModTime()) || fi.Size() != f.seen.Size()
+}
+
+// isURL reports whether s names a JWKS by URL rather than by file.
+func isURL(s string) bool {
+	return strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://")
+}
+
+// tlsConfig loads the TLS key pair, or returns nil without one.
+func (c *SecurityConfig) tlsConfig() (*tls.Config, error) {
+	if c.TLSCert == "" {
+		return nil, nil
+	}
+	cert, err := keys.LoadTLS(c.TLSCert, c.TLSKey)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// limit bounds the connections ln serves at once.
+func (c *SecurityConfig) limit(ln net.Listener) net.Listener {
+	if c.MaxConns > 0 {
+		return netutil.LimitListener(ln, c.MaxConns)
+	}
+	return ln
+}
+
+// announce logs how clients are authenticated, once the server listens.
+func (c *SecurityConfig) announce(logger *slog.Logger, addr string) {
+	switch {
+	case c.AuthJWKS != "":
+		logger.Info("authentication: JWT bearer tokens", "jwks", c.AuthJWKS, "issuer", c.AuthIssuer,
+			"audience", c.AuthAudience, "reads_need_token", c.AuthRead)
+	case c.AuthTokensFile != "":
+		logger.Info("authentication: static bearer tokens", "file", c.AuthTokensFile, "reads_need_token", c.AuthRead)
+	default:
+		logger.Warn("authentication is not configured: every client is the anonymous submitter; " +
+			"serving on loopback only")
+	}
+	if c.authConfigured() && c.TLSCert == "" && checkLoopback(addr) != nil {
+		logger.Warn("serving bearer-token authentication over plain HTTP on a non-loopback address: " +
+			"tokens cross the network in clear unless a TLS proxy fronts govlogd (--tls-cert, --tls-key)")
+	}
+}
+
+// addSecurityFlags defines the flags of c on fs.
+func addSecurityFlags(fs *flag.FlagSet, c *SecurityConfig) {
+	fs.StringVar(&c.AuthJWKS, "auth-jwks", "", "JWT authentication: the token issuer's JWKS, a file or an https URL (`file-or-url`; refreshed, cached); needs --auth-issuer and --auth-audience")
+	fs.StringVar(&c.AuthIssuer, "auth-issuer", "", "JWT authentication: the required \"iss\" of tokens")
+	fs.StringVar(&c.AuthAudience, "auth-audience", "", "JWT authentication: the \"aud\" tokens must name")
+	fs.DurationVar(&c.AuthLeeway, "auth-leeway", server.DefaultLeeway, "JWT authentication: clock leeway on exp, nbf and iat (at most 60s)")
+	fs.StringVar(&c.AuthPermissionsFile, "auth-permissions", "", "JWT authentication: `file` of \"identity permissions\" lines (default: every identity may submit decisions and executions)")
+	fs.StringVar(&c.AuthTokensFile, "auth-tokens", "", "static bearer tokens instead of JWTs: `file` of \"identity sha256-hex-of-token [permissions]\" lines")
+	fs.BoolVar(&c.AuthRead, "auth-read", false, "reads need a token with the read permission too (/healthz, /readyz, /metrics and the JWKS stay public)")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate chain `file` (with --tls-key)")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "the PEM private key `file` of --tls-cert (must be 0600 and owned by the user)")
+	fs.Float64Var(&c.RateLimit, "rate-limit", 0, "each identity's sustained submissions per second; a batch counts its items (default 0: unlimited)")
+	fs.IntVar(&c.RateBurst, "rate-burst", 0, "each identity's burst of submissions (default: --rate-limit rounded up)")
+	fs.IntVar(&c.MaxConns, "max-conns", defaultMaxConns, "most connections served at once; more wait to be accepted (negative: unbounded)")
+}

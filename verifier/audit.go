@@ -1,0 +1,721 @@
+package verifier
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/govlog/govlog/log"
+)
+
+// An Audit replays a log, or the part of it that is new since an earlier
+// audit, from the resources of the C2SP tlog-tiles API, and checks
+// everything a log promises:
+//
+//   - the checkpoint is signed by the log key, and is consistent with the
+//     one audited before (same size: same root; larger: the consistency
+//     proof the log serves verifies, and replaying the new entries onto
+//     the saved compact range yields the new root; smaller: a rollback);
+//   - every entry hashes to its leaf hash in the level-0 hash tile, every
+//     higher hash tile holds the hashes of the subtrees below it, and the
+//     entries hash to the checkpoint's root;
+//   - every entry is valid (log.ParseEntry's rules);
+//   - no decision id and no execution id repeats;
+//   - every parent_id names an earlier decision, every execution report
+//     names an earlier allow, and no submitter repeats a sequence number.
+//
+// It also reports findings that are not failures of the log: execution
+// reports logged at or after their authorization's authorized_until, and
+// the gaps in each submitter's sequence numbers.
+//
+// The Audit does no I/O: the caller fetches. Its methods are called in
+// this order: Begin with the latest checkpoint; Scan for each entry bundle
+// from Next() on (concurrently if it likes), Apply for each scanned bundle
+// in index order; CheckTile for each of PendingTiles; Finish. A failure
+// that makes the rest meaningless (a bad checkpoint, a fork, a bundle that
+// cannot be read) is returned as an error by Begin or Apply, or reported
+// by the caller with Fail; Finish then reports it.
+type Audit struct {
+	logKey  note.Verifier
+	prev    *AuditState
+	factory *compact.RangeFactory
+
+	cp    log.Checkpoint
+	begun bool
+	fatal bool
+	next  uint64
+	// rng is the compact range of the entries replayed so far; alt, once
+	// an entry does not match its tile hash, the range of the tile hashes
+	// (to tell tampered entries from tampered tiles).
+	rng, alt *compact.Range
+	ids      map[idKey]idRecord
+	seqs     map[string]*seqSet
+	// nodes are the hashes of the subtrees completed in this run whose
+	// hash tiles (level 1 and up) have not been checked yet.
+	nodes map[compact.NodeID][32]byte
+	// mismatched lists, in order, the entries that do not hash to their
+	// level-0 tile hash: the subtrees over them are expected to differ.
+	mismatched []uint64
+	audited    AuditTotals
+	rep        AuditReport
+}
+
+// AuditTotals counts entries.
+type AuditTotals struct {
+	Entries    uint64 `json:"entries"`
+	Decisions  uint64 `json:"decisions"`
+	Allows     uint64 `json:"allows"`
+	Denies     uint64 `json:"denies"`
+	Executions uint64 `json:"executions"`
+}
+
+func (t *AuditTotals) add(o AuditTotals) {
+	t.Entries += o.Entries
+	t.Decisions += o.Decisions
+	t.Allows += o.Allows
+	t.Denies += o.Denies
+	t.Executions += o.Executions
+}
+
+// Problem is one failure or finding of an audit, with its evidence.
+type Problem struct {
+	// Code names the check (see the package documentation of the audit).
+	Code string `json:"code"`
+	// Index is the entry concerned, when one is.
+	Index *uint64 `json:"index,omitempty"`
+	// ID is the decision or execution id concerned, when one is.
+	ID string `json:"id,omitempty"`
+	// Message says what is wrong, in words.
+	Message string `json:"message"`
+	// Evidence holds the hashes, tiles and checkpoints involved.
+	Evidence map[string]string `json:"evidence,omitempty"`
+	// Earlier is true for a failure found by an earlier audit.
+	Earlier bool `json:"earlier,omitempty"`
+}
+
+// Codes of audit failures.
+const (
+	ProblemBadCheckpoint     = "bad_checkpoint"     // the checkpoint does not verify
+	ProblemRollback          = "rollback"           // the checkpoint is smaller than the audited one
+	ProblemInconsistent      = "inconsistent"       // the checkpoint is not consistent with the audited one
+	ProblemFetch             = "fetch_failed"       // a resource could not be fetched
+	ProblemMalformedBundle   = "malformed_bundle"   // an entry bundle cannot be read
+	ProblemMalformedTile     = "malformed_tile"     // a hash tile has the wrong size
+	ProblemLeafHashMismatch  = "leaf_hash_mismatch" // an entry does not hash to its tile hash
+	ProblemTileMismatch      = "tile_mismatch"      // a hash tile does not hold the subtree hashes
+	ProblemRootMismatch      = "root_mismatch"      // the entries do not hash to the checkpoint's root
+	ProblemInvalidEntry      = "invalid_entry"      // an entry breaks the schema
+	ProblemDuplicateID       = "duplicate_id"       // an id is logged twice (per kind)
+	ProblemUnknownParent     = "unknown_parent"     // parent_id names no earlier decision
+	ProblemUnauthorized      = "unauthorized_execution"
+	ProblemDuplicateSequence = "duplicate_sequence" // a submitter used a sequence number twice
+)
+
+// Codes of audit findings.
+const (
+	// FindingLateExecution: an execution report logged at or after its
+	// decision's authorized_until.
+	FindingLateExecution = "execution_after_authorization"
+)
+
+// maxProblems bounds the failures and the findings a report lists (all
+// are counted).
+const maxProblems = 1000
+
+// maxGapRanges bounds the missing ranges listed per submitter.
+const maxGapRanges = 100
+
+// CheckpointSummary identifies a checkpoint in a report.
+type CheckpointSummary struct {
+	Size     uint64 `json:"size"`
+	RootHash string `json:"root_hash"`
+	Note     string `json:"note"`
+}
+
+func summary(cp log.Checkpoint) *CheckpointSummary {
+	return &CheckpointSummary{Size: cp.Size, RootHash: b64(cp.Hash[:]), Note: string(cp.Note)}
+}
+
+// SequenceGap lists the sequence numbers a submitter skipped: missing
+// ranges between 1 and its highest number.
+type SequenceGap struct {
+	Submitter string      `json:"submitter"`
+	Highest   uint64      `json:"highest"`
+	Missing   [][2]uint64 `json:"missing"`
+	Count     uint64      `json:"missing_count"`
+}
+
+// InconsistencyEvidence is portable evidence that the log is inconsistent:
+// two checkpoints signed by the log key, and the consistency proof between
+// them that does not verify (when the log served one).
+type InconsistencyEvidence struct {
+	Reason        string   `json:"reason"`
+	OldCheckpoint string   `json:"old_checkpoint"`
+	NewCheckpoint string   `json:"new_checkpoint"`
+	Proof         []string `json:"proof,omitempty"`
+}
+
+// AuditReport is the outcome of an audit.
+type AuditReport struct {
+	// OK is true when no failure was found, now or by an earlier audit.
+	OK     bool   `json:"ok"`
+	Origin string `json:"origin"`
+	// Checkpoint is the audited checkpoint; Previous the one the state
+	// held.
+	Checkpoint *CheckpointSummary `json:"checkpoint,omitempty"`
+	Previous   *CheckpointSummary `json:"previous,omitempty"`
+	// Start is the first entry replayed by this audit; Audited counts the
+	// entries it replayed, Totals every entry audited so far.
+	Start   uint64      `json:"start"`
+	Audited AuditTotals `json:"audited"`
+	Totals  AuditTotals `json:"totals"`
+	// Failures lists failures (at most 1000; FailureCount counts all of
+	// them, with those of earlier audits).
+	Failures     []Problem `json:"failures"`
+	FailureCount uint64    `json:"failure_count"`
+	// Findings lists findings (at most 1000; FindingCount counts them).
+	Findings     []Problem `json:"findings"`
+	FindingCount uint64    `json:"finding_count"`
+	// SequenceGaps lists, per submitter, the sequence numbers missing.
+	SequenceGaps []SequenceGap `json:"sequence_gaps"`
+	// Inconsistency is set when the log is proven inconsistent.
+	Inconsistency *InconsistencyEvidence `json:"inconsistency,omitempty"`
+}
+
+// errAuditStopped is returned by Apply once the audit cannot go on.
+var errAuditStopped = errors.New("the audit has stopped after a failure")
+
+// NewAudit returns an audit of the log whose note verifier key is logKey,
+// continuing from prev (nil for a first audit). prev must have been
+// produced for the same log.
+func NewAudit(logKey note.Verifier, prev *AuditState) (*Audit, error) {
+	if logKey == nil {
+		return nil, errors.New("failed to start the audit: no log key")
+	}
+	if prev != nil && prev.cp.Origin != logKey.Name() {
+		return nil, fmt.Errorf("failed to start the audit: %w (origin %q, not %q)", errStateKey, prev.cp.Origin, logKey.Name())
+	}
+	a := &Audit{
+		logKey:  logKey,
+		prev:    prev,
+		factory: &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren},
+		ids:     make(map[idKey]idRecord),
+		seqs:    make(map[string]*seqSet),
+		nodes:   make(map[compact.NodeID][32]byte),
+		rep:     AuditReport{Origin: logKey.Name(), Failures: []Problem{}, Findings: []Problem{}, SequenceGaps: []SequenceGap{}},
+	}
+	if prev != nil {
+		for sub, s := range prev.seqs {
+			a.seqs[sub] = s.clone()
+		}
+		a.rep.Previous = summary(prev.cp)
+	}
+	return a, nil
+}
+
+// Begin verifies the checkpoint to audit against the log key and the
+// previous state. proof is the consistency proof from the previous
+// state's size to the checkpoint's, as the log serves it (GET
+// /v1/proofs/consistency), or nil when there is no previous state or the
+// log serves none (the replay still proves consistency, without portable
+// evidence of a fork). An error means the audit cannot go on; Finish
+// reports why.
+func (a *Audit) Begin(checkpoint []byte, proof [][]byte) error {
+	if a.begun {
+		return errors.New("failed to begin the audit: it has begun already")
+	}
+	a.begun = true
+	cp, err := Checkpoint(checkpoint, a.logKey)
+	if err != nil {
+		return a.stop(Problem{Code: ProblemBadCheckpoint, Message: fmt.Sprintf("the log's checkpoint does not verify: %v", err),
+			Evidence: map[string]string{"checkpoint": string(checkpoint)}})
+	}
+	a.cp = cp
+	a.rep.Checkpoint = summary(cp)
+	if a.prev == nil || a.prev.cp.Size < cp.Size {
+		// Room for every new id at once, rather than growing the map.
+		start := uint64(0)
+		if a.prev != nil {
+			start = a.prev.cp.Size
+		}
+		a.ids = make(map[idKey]idRecord, min(cp.Size-start, 1<<24))
+	}
+	if a.prev == nil {
+		a.rng = a.factory.NewEmptyRange(0)
+		return nil
+	}
+	old := a.prev.cp
+	inconsistent := func(reason string, proof [][]byte) error {
+		ev := &InconsistencyEvidence{Reason: reason, OldCheckpoint: string(old.Note), NewCheckpoint: string(cp.Note)}
+		for _, h := range proof {
+			ev.Proof = append(ev.Proof, b64(h))
+		}
+		a.rep.Inconsistency = ev
+		code := ProblemInconsistent
+		if cp.Size < old.Size {
+			code = ProblemRollback
+		}
+		return a.stop(Problem{Code: code, Message: reason, Evidence: map[string]string{
+			"old_checkpoint": string(old.Note), "new_checkpoint": string(cp.Note)}})
+	}
+	switch {
+	case cp.Size < old.Size:
+		return inconsistent(fmt.Sprintf("the log's checkpoint has size %d, smaller than the size %d audited before: the log rolled back or forked", cp.Size, old.Size), nil)
+	case cp.Size == old.Size && cp.Hash != old.Hash:
+		return inconsistent(fmt.Sprintf("the log signed two checkpoints of size %d with different root hashes", cp.Size), nil)
+	case cp.Size > old.Size && old.Size > 0 && proof != nil:
+		if _, _, err := Consistency(old.Note, cp.Note, proof, a.logKey); err != nil {
+			var ie *InconsistencyError
+			if errors.As(err, &ie) {
+				return inconsistent(fmt.Sprintf("the log's consistency proof from size %d to %d does not verify: %s", old.Size, cp.Size, ie.Reason), proof)
+			}
+			return inconsistent(fmt.Sprintf("the log's consistency proof from size %d to %d is not valid: %v", old.Size, cp.Size, err), proof)
+		}
+	}
+	a.rng, err = a.factory.NewRange(0, old.Size, slices.Clone(a.prev.hashes))
+	if err != nil { // unreachable: UnmarshalAuditState checked it
+		return a.stop(Problem{Code: ProblemRootMismatch, Message: fmt.Sprintf("the saved compact range is corrupt: %v", err)})
+	}
+	a.next = old.Size
+	a.prev.table()
+	return nil
+}
+
+// Checkpoint returns the checkpoint being audited (after Begin).
+func (a *Audit) Checkpoint() log.Checkpoint { return a.cp }
+
+// Next returns the index of the next entry to replay: Apply wants the
+// bundle that holds it, bundle Next()/256.
+func (a *Audit) Next() uint64 { return a.next }
+
+// Fail records a failure that stops the audit, such as a resource the
+// caller could not fetch.
+func (a *Audit) Fail(code, message string) {
+	_ = a.stop(Problem{Code: code, Message: message})
+}
+
+func (a *Audit) stop(p Problem) error {
+	a.fatal = true
+	a.fail(p)
+	return fmt.Errorf("audit failed: %s", p.Message)
+}
+
+func (a *Audit) fail(p Problem) {
+	a.rep.FailureCount++
+	if len(a.rep.Failures) < maxProblems {
+		a.rep.Failures = append(a.rep.Failures, p)
+	}
+}
+
+func (a *Audit) find(p Problem) {
+	a.rep.FindingCount++
+	if len(a.rep.Findings) < maxProblems {
+		a.rep.Findings = append(a.rep.Findings, p)
+	}
+}
+
+// Bundle is an entry bundle checked on its own by Scan: entries split,
+// hashed, compared with their level-0 tile, and parsed. Apply then checks
+// it against the rest of the log.
+type Bundle struct {
+	index   uint64
+	width   int
+	err     error
+	tileErr error
+	entries []ScannedEntry
+	hashes  [][32]byte
+	tile    []byte
+	keys    []idKey
+	// mismatch lists the positions whose entry does not hash to the tile.
+	mismatch []int
+	// rng is the compact range of the bundle's entries.
+	rng *compact.Range
+	// root is the bundle's subtree hash when it is full.
+	root []byte
+	// skip is the number of leading entries Apply did not replay (they
+	// were audited before).
+	skip int
+}
+
+// ScannedEntry is one entry of a Bundle.
+type ScannedEntry struct {
+	Index uint64
+	// Leaf is the entry bytes.
+	Leaf []byte
+	// Entry is Leaf parsed, or nil when Err says why it is invalid.
+	Entry *log.ParsedEntry
+	Err   error
+}
+
+// Index returns the bundle's index.
+func (b *Bundle) Index() uint64 { return b.index }
+
+// Entries returns the entries of the bundle that Apply replayed (not
+// those audited before). They are what the log served: only a finished
+// audit whose tree verified proves them.
+func (b *Bundle) Entries() []ScannedEntry { return b.entries[b.skip:] }
+
+// Scan reads entry bundle index of width entries, and its level-0 hash
+// tile of the same width (tile may be nil when it was not fetched). It is
+// safe to call concurrently with other Scan calls and with Apply.
+func (a *Audit) Scan(index uint64, width int, bundle, tile []byte) *Bundle {
+	b := &Bundle{index: index, width: width}
+	leaves, err := log.ParseEntryBundle(bundle, width)
+	if err != nil {
+		b.err = err
+		return b
+	}
+	start := index * log.TileWidth
+	b.entries = make([]ScannedEntry, width)
+	b.hashes = make([][32]byte, width)
+	b.keys = make([]idKey, width)
+	b.rng = a.factory.NewEmptyRange(start)
+	for i, leaf := range leaves {
+		h := log.LeafHash(leaf)
+		b.hashes[i] = h
+		_ = b.rng.Append(h[:], func(id compact.NodeID, hash []byte) {
+			if id.Level == log.TileHeight {
+				b.root = hash
+			}
+		})
+		e := ScannedEntry{Index: start + uint64(i), Leaf: leaf}
+		e.Entry, e.Err = parseEntry(leaf)
+		if e.Err == nil {
+			b.keys[i] = keyOf(e.Entry.Kind, e.Entry.ID)
+		}
+		b.entries[i] = e
+	}
+	if tile != nil {
+		if len(tile) != width*32 {
+			b.tileErr = fmt.Errorf("tile %s holds %d bytes, want %d", log.TileID{Index: index, Width: width}.Path(), len(tile), width*32)
+		} else {
+			b.tile = tile
+			for i := range b.hashes {
+				if !bytes.Equal(b.hashes[i][:], tile[i*32:(i+1)*32]) {
+					b.mismatch = append(b.mismatch, i)
+				}
+			}
+		}
+	}
+	return b
+}
+
+// Apply checks a scanned bundle against the log replayed so far: it must
+// hold entry Next(). Failures of its entries are recorded; an error means
+// the audit cannot go on.
+func (a *Audit) Apply(b *Bundle) error {
+	if a.fatal {
+		return errAuditStopped
+	}
+	if !a.begun || a.rng == nil {
+		return errors.New("failed to apply a bundle: the audit has not begun")
+	}
+	start := b.index * log.TileWidth
+	end := start + uint64(b.width)
+	if a.next < start || a.next >= end || end > a.cp.Size {
+		return fmt.Errorf("failed to apply bundle %d of width %d: the next entry is %d of %d", b.index, b.width, a.next, a.cp.Size)
+	}
+	path := log.TileID{Entries: true, Index: b.index, Width: b.width}.Path()
+	if b.err != nil {
+		return a.stop(Problem{Code: ProblemMalformedBundle, Index: at(a.next),
+			Message: fmt.Sprintf("entry bundle %s cannot be read: %v", path, b.err)})
+	}
+	if b.tileErr != nil {
+		a.fail(Problem{Code: ProblemMalformedTile, Message: b.tileErr.Error()})
+	}
+	skip := int(a.next - start)
+	b.skip = skip
+
+	// The tree. alt follows the tile hashes once they differ.
+	mismatch := b.mismatch[sort.SearchInts(b.mismatch, skip):]
+	if len(mismatch) > 0 && a.alt == nil {
+		a.alt, _ = a.factory.NewRange(0, a.rng.End(), slices.Clone(a.rng.Hashes()))
+	}
+	visit := func(id compact.NodeID, hash []byte) {
+		if id.Level%log.TileHeight == 0 && id.Level > 0 {
+			a.nodes[id] = [32]byte(hash)
+		}
+	}
+	if skip == 0 {
+		if err := a.rng.AppendRange(b.rng, visit); err != nil {
+			return a.stop(Problem{Code: ProblemRootMismatch, Message: fmt.Sprintf("failed to extend the tree with bundle %s: %v", path, err)})
+		}
+		if b.root != nil {
+			visit(compact.NewNodeID(log.TileHeight, b.index), b.root)
+		}
+	} else {
+		for i := skip; i < b.width; i++ {
+			_ = a.rng.Append(b.hashes[i][:], visit)
+		}
+	}
+	if a.alt != nil {
+		if len(mismatch) == 0 && skip == 0 {
+			_ = a.alt.AppendRange(b.rng, nil)
+		} else {
+			for i := skip; i < b.width; i++ {
+				h := b.hashes[i][:]
+				if b.tile != nil {
+					h = b.tile[i*32 : (i+1)*32]
+				}
+				_ = a.alt.Append(h, nil)
+			}
+		}
+	}
+	for _, i := range mismatch {
+		idx := start + uint64(i)
+		a.mismatched = append(a.mismatched, idx)
+		a.fail(Problem{Code: ProblemLeafHashMismatch, Index: at(idx),
+			Message: fmt.Sprintf("entry %d does not hash to its leaf hash in tile %s: the entry served is not the one in the log's tree", idx,
+				log.TileID{Index: b.index, Width: b.width}.Path()),
+			Evidence: map[string]string{
+				"entry_leaf_hash": b64(b.hashes[i][:]),
+				"tile_leaf_hash":  b64(b.tile[i*32 : (i+1)*32]),
+				"entry":           b64(b.entries[i].Leaf),
+			}})
+	}
+
+	// The entries.
+	for i := skip; i < b.width; i++ {
+		a.entry(&b.entries[i], b.keys[i])
+	}
+	a.next = end
+	return nil
+}
+
+// lookup finds an id logged earlier, in this run or before.
+func (a *Audit) lookup(k idKey) (idRecord, bool) {
+	if r, ok := a.ids[k]; ok {
+		return r, true
+	}
+	if a.prev != nil {
+		return lookupTable(a.prev.table(), k)
+	}
+	return idRecord{}, false
+}
+
+// entry checks one entry against the log before it.
+func (a *Audit) entry(s *ScannedEntry, key idKey) {
+	idx := s.Index
+	a.audited.Entries++
+	if s.Err != nil {
+		a.fail(Problem{Code: ProblemInvalidEntry, Index: at(idx), Message: fmt.Sprintf("entry %d is invalid: %v", idx, s.Err),
+			Evidence: map[string]string{"entry": b64(s.Leaf)}})
+		return
+	}
+	e := s.Entry
+	var until int64
+	if !e.AuthorizedUntil.IsZero() {
+		until = e.AuthorizedUntil.Unix()
+	}
+	if r, ok := a.lookup(key); ok {
+		a.fail(Problem{Code: ProblemDuplicateID, Index: at(idx), ID: e.ID,
+			Message:  fmt.Sprintf("%v id %q of entry %d was already logged at entry %d", e.Kind, e.ID, idx, r.index),
+			Evidence: map[string]string{"earlier_index": fmt.Sprint(r.index)}})
+	} else {
+		a.ids[key] = idRecord{index: idx, until: until}
+	}
+	switch e.Kind {
+	case log.KindDecision:
+		d := e.Decision
+		a.audited.Decisions++
+		if d.Outcome == log.OutcomeAllow {
+			a.audited.Allows++
+		} else {
+			a.audited.Denies++
+		}
+		if d.ParentID != "" {
+			if _, ok := a.lookup(keyOf(log.KindDecision, d.ParentID)); !ok {
+				a.fail(Problem{Code: ProblemUnknownParent, Index: at(idx), ID: e.ID,
+					Message: fmt.Sprintf("decision %q (entry %d) names parent %q, which is not an earlier decision", e.ID, idx, d.ParentID)})
+			}
+		}
+		if d.Sequence != 0 {
+			set := a.seqs[e.Submitter]
+			if set == nil {
+				set = &seqSet{}
+				a.seqs[e.Submitter] = set
+			}
+			if set.add(d.Sequence) {
+				a.fail(Problem{Code: ProblemDuplicateSequence, Index: at(idx), ID: e.ID,
+					Message: fmt.Sprintf("submitter %q used sequence number %d again (entry %d)", e.Submitter, d.Sequence, idx)})
+			}
+		}
+	case log.KindExecution:
+		x := e.Execution
+		a.audited.Executions++
+		r, ok := a.lookup(keyOf(log.KindDecision, x.DecisionID))
+		switch {
+		case !ok:
+			a.fail(Problem{Code: ProblemUnauthorized, Index: at(idx), ID: e.ID,
+				Message: fmt.Sprintf("execution %q (entry %d) names decision %q, which is not an earlier decision: executed without an authorization", e.ID, idx, x.DecisionID)})
+		case r.until == 0:
+			a.fail(Problem{Code: ProblemUnauthorized, Index: at(idx), ID: e.ID,
+				Message:  fmt.Sprintf("execution %q (entry %d) names decision %q (entry %d), a deny: executed without an authorization", e.ID, idx, x.DecisionID, r.index),
+				Evidence: map[string]string{"decision_index": fmt.Sprint(r.index)}})
+		case !e.LoggedAt.Before(time.Unix(r.until, 0)):
+			until := time.Unix(r.until, 0).UTC()
+			a.find(Problem{Code: FindingLateExecution, Index: at(idx), ID: e.ID,
+				Message: fmt.Sprintf("execution %q (entry %d) was logged at %s, after decision %q (entry %d) expired at %s",
+					e.ID, idx, e.LoggedAt.Format(log.LoggedAtLayout), x.DecisionID, r.index, until.Format(log.AuthorizedUntilLayout)),
+				Evidence: map[string]string{"decision_index": fmt.Sprint(r.index), "authorized_until": until.Format(log.AuthorizedUntilLayout),
+					"logged_at": e.LoggedAt.Format(log.LoggedAtLayout)}})
+		}
+	}
+}
+
+// PendingTiles returns the hash tiles of level 1 and up that hold
+// subtrees completed by this audit: fetch each (at the width the audited
+// checkpoint's tree has) and pass it to CheckTile.
+func (a *Audit) PendingTiles() []log.TileID {
+	seen := map[log.TileID]bool{}
+	var out []log.TileID
+	for id := range a.nodes {
+		level := uint64(id.Level / log.TileHeight)
+		index := id.Index / log.TileWidth
+		t := log.TileID{Level: level, Index: index, Width: log.TileHashes(a.cp.Size, level, index)}
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	slices.SortFunc(out, func(x, y log.TileID) int {
+		if x.Level != y.Level {
+			return int(x.Level) - int(y.Level)
+		}
+		return int(x.Index) - int(y.Index)
+	})
+	return out
+}
+
+// CheckTile checks a hash tile of level 1 or up against the subtree
+// hashes the audit computed.
+func (a *Audit) CheckTile(t log.TileID, data []byte) {
+	if len(data) != t.Width*32 {
+		a.fail(Problem{Code: ProblemMalformedTile, Message: fmt.Sprintf("tile %s holds %d bytes, want %d", t.Path(), len(data), t.Width*32)})
+		return
+	}
+	level := uint(t.Level * log.TileHeight)
+	for i := range t.Width {
+		id := compact.NewNodeID(level, t.Index*log.TileWidth+uint64(i))
+		want, ok := a.nodes[id]
+		if !ok {
+			continue
+		}
+		delete(a.nodes, id)
+		if got := data[i*32 : (i+1)*32]; !bytes.Equal(got, want[:]) {
+			first, last := id.Coverage()
+			if j := sort.Search(len(a.mismatched), func(j int) bool { return a.mismatched[j] >= first }); j < len(a.mismatched) && a.mismatched[j] < last {
+				// An entry under it does not match its leaf hash: that
+				// failure explains this one.
+				continue
+			}
+			a.fail(Problem{Code: ProblemTileMismatch,
+				Message:  fmt.Sprintf("hash %d of tile %s is not the hash of entries %d to %d", i, t.Path(), first, last-1),
+				Evidence: map[string]string{"tile_hash": b64(got), "computed_hash": b64(want[:])}})
+		}
+	}
+}
+
+// Finish checks the root, and returns the report and, when the log's tree
+// verified, the state to continue from next time (nil otherwise).
+func (a *Audit) Finish() (*AuditReport, *AuditState) {
+	rep := &a.rep
+	rep.Start = a.startIndex()
+	rep.Audited = a.audited
+	treeOK := false
+	switch {
+	case a.fatal:
+	case !a.begun:
+		_ = a.stop(Problem{Code: ProblemFetch, Message: "the audit never began"})
+	case a.next != a.cp.Size:
+		_ = a.stop(Problem{Code: ProblemFetch, Message: fmt.Sprintf("only entries up to %d of %d were replayed", a.next, a.cp.Size)})
+	default:
+		root := rangeRoot(a.rng)
+		if root == a.cp.Hash {
+			treeOK = true
+			break
+		}
+		p := Problem{Code: ProblemRootMismatch,
+			Message: fmt.Sprintf("the entries served do not hash to the root of the checkpoint of size %d", a.cp.Size),
+			Evidence: map[string]string{"computed_root": b64(root[:]), "checkpoint_root": b64(a.cp.Hash[:]),
+				"checkpoint": string(a.cp.Note)}}
+		if a.alt != nil && rangeRoot(a.alt) == a.cp.Hash {
+			p.Message += "; the hash tiles do: the entries listed as leaf_hash_mismatch are not the entries the log committed to (modified after they were logged)"
+		}
+		_ = a.stop(p)
+	}
+
+	totals := a.audited
+	var earlier []Problem
+	var earlierCount uint64
+	if a.prev != nil {
+		totals.add(a.prev.totals)
+		earlier, earlierCount = a.prev.failures, a.prev.failureCount
+	}
+	rep.Totals = totals
+	thisRun, thisRunCount := slices.Clone(rep.Failures), rep.FailureCount
+	for _, p := range earlier {
+		p.Earlier = true
+		if len(rep.Failures) < maxProblems {
+			rep.Failures = append(rep.Failures, p)
+		}
+	}
+	rep.FailureCount += earlierCount
+
+	// Sequence gaps, over everything audited.
+	subs := make([]string, 0, len(a.seqs))
+	for sub := range a.seqs {
+		subs = append(subs, sub)
+	}
+	sort.Strings(subs)
+	for _, sub := range subs {
+		set := a.seqs[sub]
+		missing, count := set.gaps()
+		if count == 0 {
+			continue
+		}
+		if len(missing) > maxGapRanges {
+			missing = missing[:maxGapRanges]
+		}
+		rep.SequenceGaps = append(rep.SequenceGaps, SequenceGap{Submitter: sub, Highest: set.iv[len(set.iv)-1][1], Missing: missing, Count: count})
+	}
+	rep.OK = rep.FailureCount == 0
+	if !treeOK {
+		return rep, nil
+	}
+	st := &AuditState{
+		cp:           a.cp,
+		hashes:       slices.Clone(a.rng.Hashes()),
+		seqs:         a.seqs,
+		totals:       totals,
+		failureCount: earlierCount + thisRunCount,
+	}
+	st.failures = append(slices.Clone(earlier), thisRun...)
+	if len(st.failures) > maxProblems {
+		st.failures = st.failures[:maxProblems]
+	}
+	st.added = a.ids
+	if a.prev != nil {
+		st.ids = a.prev.table()
+	}
+	return rep, st
+}
+
+func (a *Audit) startIndex() uint64 {
+	if a.prev != nil {
+		return a.prev.cp.Size
+	}
+	return 0
+}
+
+func at(i uint64) *uint64 { return &i }
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

@@ -1,0 +1,166 @@
+package verifier
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	fnote "github.com/transparency-dev/formats/note"
+	"github.com/transparency-dev/formats/witness"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// ErrPolicy: a checkpoint's cosignatures do not satisfy the witness
+// policy.
+var ErrPolicy = errors.New("witness policy not satisfied")
+
+// MaxPolicyBytes bounds a witness policy file.
+const MaxPolicyBytes = 64 << 10
+
+// Policy is a witness quorum policy: which witnesses must have cosigned a
+// checkpoint before it is trusted. Its text format is the one
+// github.com/transparency-dev/formats/witness parses (Sigsum's policy
+// format with cosignature/v1 witness keys):
+//
+//	# witness <name> <cosignature/v1 verifier key (type 0x04)> <URL prefix of add-checkpoint>
+//	witness w1 witness.example/w1+7b0d6455+BGf1CNdXQA7xrCpSXM9PmHbI/KFBYTNd7qNqd31wi/Eo https://w1.witness.example
+//	witness w2 witness.example/w2+b09a63a9+BBgOiOPX9+k7W19Iy2qAlY3SjLF3c9tlvm6MNWmzvE39 https://w2.witness.example
+//	group both all w1 w2
+//	quorum both
+//
+// A group needs "all", "any" or a number of its members; groups nest;
+// "quorum none" requires no cosignature. A checkpoint satisfies the policy
+// when the quorum group is satisfied by valid cosignature/v1 signatures of
+// the witnesses' keys on exactly the checkpoint's body. The log's own
+// signature is not part of the policy: check it first (Receipt,
+// Checkpoint).
+type Policy struct {
+	text      []byte
+	group     witness.Group
+	witnesses []PolicyWitness
+}
+
+// PolicyWitness is one witness a policy names.
+type PolicyWitness struct {
+	// Key is the witness's cosignature/v1 verifier.
+	Key note.Verifier
+	// URL is where the witness accepts checkpoints: the policy's URL
+	// prefix with /add-checkpoint appended.
+	URL string
+}
+
+// ParsePolicy parses a witness policy. It fails with ErrMalformed when the
+// text is not a policy: unknown keywords, witness keys that are not
+// cosignature/v1 keys, groups naming unknown members or asking more than
+// they have, or no quorum line.
+func ParsePolicy(text []byte) (*Policy, error) {
+	if len(text) > MaxPolicyBytes {
+		return nil, fmt.Errorf("%w: the witness policy is %d bytes, the limit is %d", ErrMalformed, len(text), MaxPolicyBytes)
+	}
+	g, err := parseGroup(text)
+	if err != nil {
+		return nil, fmt.Errorf("%w: witness policy: %v", ErrMalformed, err)
+	}
+	if err := distinctKeys(text); err != nil {
+		return nil, fmt.Errorf("%w: witness policy: %v", ErrMalformed, err)
+	}
+	p := &Policy{text: slices.Clone(text), group: g}
+	seen := map[string]bool{}
+	var walk func(g witness.Group)
+	walk = func(g witness.Group) {
+		for _, c := range g.Components {
+			switch c := c.(type) {
+			case witness.Witness:
+				id := fmt.Sprintf("%s %s %08x", c.URL, c.Key.Name(), c.Key.KeyHash())
+				if !seen[id] {
+					seen[id] = true
+					p.witnesses = append(p.witnesses, PolicyWitness{Key: c.Key, URL: c.URL})
+				}
+			case witness.Group:
+				walk(c)
+			}
+		}
+	}
+	walk(g)
+	slices.SortFunc(p.witnesses, func(a, b PolicyWitness) int {
+		return strings.Compare(a.URL+" "+a.Key.Name(), b.URL+" "+b.Key.Name())
+	})
+	return p, nil
+}
+
+// parseGroup runs the formats parser, which panics on some inputs (a
+// threshold beyond the size of a group it has accepted); a panic is a
+// malformed policy.
+func parseGroup(text []byte) (g witness.Group, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	return witness.ParsePolicy(text)
+}
+
+// distinctKeys fails when two witness lines name the same key (one
+// cosignature would then count for two witnesses of a group; the same
+// witness may be a member of several groups), and when a key's declared key
+// ID is not its cosignature/v1 key ID (a mistyped or plain Ed25519 key).
+func distinctKeys(text []byte) error {
+	seen := map[string]string{}
+	for _, line := range strings.Split(string(text), "\n") {
+		if i := strings.Index(line, "#"); i >= 0 {
+			line = line[:i]
+		}
+		f := strings.Fields(line)
+		if len(f) < 3 || f[0] != "witness" {
+			continue
+		}
+		v, err := fnote.NewVerifierForCosignatureV1(f[2])
+		if err != nil {
+			return fmt.Errorf("witness %q: %v", f[1], err)
+		}
+		id := fmt.Sprintf("%s+%08x", v.Name(), v.KeyHash())
+		if !strings.HasPrefix(f[2], id+"+") {
+			return fmt.Errorf("witness %q: the key ID of %s is not the one of its key (%08x): "+
+				"it must be a cosignature/v1 key (type 0x04)", f[1], f[2], v.KeyHash())
+		}
+		if other, ok := seen[id]; ok {
+			return fmt.Errorf("witnesses %q and %q have the same key %s", other, f[1], id)
+		}
+		seen[id] = f[1]
+	}
+	return nil
+}
+
+// Text returns the policy as it was parsed.
+func (p *Policy) Text() []byte { return slices.Clone(p.text) }
+
+// Witnesses returns every witness the policy names, once each, ordered by
+// URL.
+func (p *Policy) Witnesses() []PolicyWitness { return slices.Clone(p.witnesses) }
+
+// Satisfied reports whether the signed checkpoint note carries enough valid
+// cosignatures to satisfy the policy.
+func (p *Policy) Satisfied(checkpoint []byte) bool {
+	return len(checkpoint) <= MaxCheckpointBytes && p.group.Satisfied(checkpoint)
+}
+
+// Check returns nil when the signed checkpoint note satisfies the policy,
+// and an error wrapping ErrPolicy that names the witnesses that cosigned
+// it otherwise. Check the checkpoint's log signature first: Check only
+// looks at cosignatures.
+func (p *Policy) Check(checkpoint []byte) error {
+	if p.Satisfied(checkpoint) {
+		return nil
+	}
+	var have []string
+	for _, w := range p.witnesses {
+		if witness.Witness(w).Satisfied(checkpoint) {
+			have = append(have, w.Key.Name())
+		}
+	}
+	if len(have) == 0 {
+		return fmt.Errorf("%w: the checkpoint has no valid cosignature by a witness of the policy", ErrPolicy)
+	}
+	return fmt.Errorf("%w: the checkpoint is cosigned by %s only", ErrPolicy, strings.Join(have, ", "))
+}
