@@ -202,6 +202,8 @@ func TestExitStatus(t *testing.T) {
 			return p
 		}(), r1},
 			status: 1, stderr: "does NOT verify: witness policy not satisfied: the checkpoint has no valid cosignature by a witness of the policy"},
+		{name: "verify two receipts, witness policy not met", args: []string{"verify", "--log-key", vkey, "--witness-policy", filepath.Join(dir, "policy.txt"), r1, r1},
+			status: 1, stdout: "2 receipts: 0 verified, 2 failed\n"},
 		{name: "submit without url", args: []string{"submit"}, status: 2, stderr: "--url is required"},
 		{name: "submit bad url", args: []string{"submit", "--url", "ftp://x"}, status: 2, stderr: "--url"},
 		{name: "submit unreachable", args: []string{"submit", "--url", "http://127.0.0.1:1", "--timeout", "1s"}, stdin: "{}", status: 1},

@@ -43,10 +43,7 @@ func verify(_ context.Context, args []string, stdin io.Reader, stdout io.Writer)
 		}
 	}
 	if fi, err := os.Stat(f.Arg(0)); *asJSON || f.NArg() > 1 || (err == nil && fi.IsDir()) || isBundleFile(f.Arg(0)) {
-		if policy != nil {
-			return f.usagef("--witness-policy checks one receipt at a time (no --json, bundles or directories yet)")
-		}
-		return verifyMany(f.Args(), key, *asJSON, stdin, stdout)
+		return verifyMany(f.Args(), key, policy, *asJSON, stdin, stdout)
 	}
 	name := f.Arg(0)
 	data, err := readInput(name, stdin, verifier.MaxReceiptBytes)

@@ -66,7 +66,7 @@ type verifyReport struct {
 
 // verifyMany verifies every receipt of the inputs (files, directories,
 // bundles, "-" for stdin) and prints one line (or JSON item) each.
-func verifyMany(inputs []string, key note.Verifier, asJSON bool, stdin io.Reader, stdout io.Writer) error {
+func verifyMany(inputs []string, key note.Verifier, policy *verifier.Policy, asJSON bool, stdin io.Reader, stdout io.Writer) error {
 	var items []receiptItem
 	for _, in := range inputs {
 		got, err := collectReceipts(in, stdin)
@@ -89,7 +89,7 @@ func verifyMany(inputs []string, key note.Verifier, asJSON bool, stdin io.Reader
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				results[i] = verifyItem(rv, &items[i])
+				results[i] = verifyItem(rv, policy, &items[i])
 				items[i].data = nil
 			}
 		}()
@@ -146,7 +146,7 @@ func verifyMany(inputs []string, key note.Verifier, asJSON bool, stdin io.Reader
 }
 
 // verifyItem verifies one receipt.
-func verifyItem(rv *verifier.ReceiptVerifier, it *receiptItem) receiptResult {
+func verifyItem(rv *verifier.ReceiptVerifier, policy *verifier.Policy, it *receiptItem) receiptResult {
 	r := receiptResult{Name: it.name}
 	data, err := it.data, it.err
 	if err == nil && data == nil {
@@ -161,6 +161,9 @@ func verifyItem(rv *verifier.ReceiptVerifier, it *receiptItem) receiptResult {
 		v, err = rv.ReceiptJSON(data)
 	} else {
 		v, err = rv.Receipt(data)
+	}
+	if err == nil && policy != nil {
+		err = policy.Check(v.Checkpoint.Note)
 	}
 	if err != nil {
 		r.Error = err.Error()
