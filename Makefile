@@ -48,8 +48,14 @@ vectors:
 	$(GO) run ./testdata/gen.go
 	git diff --exit-code -- testdata
 
+# Benchmark report (not part of test): the Go micro-benchmarks of the hot
+# paths, then govlog bench against the embedded backend and Trillian +
+# MariaDB (skipped without a database at 127.0.0.1:3306) in one run; writes
+# docs/bench/report.md and PNG charts. Options through BENCHFLAGS, e.g. the
+# full-scale run: make bench BENCHFLAGS='-fill 10000000 -samples 50'.
+BENCHFLAGS ?=
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./log/... ./verifier/...
+	$(GO) run ./internal/benchreport -out docs/bench $(BENCHFLAGS)
 
 # Short fuzzing of every parser (longer: make fuzz FUZZTIME=10m).
 FUZZTIME ?= 30s
@@ -72,3 +78,16 @@ trillian-up:
 
 trillian-down:
 	./scripts/trillian-down.sh
+
+# The long form of the crash suite: CRASH_ROUNDS kill -9 rounds at random
+# moments (e2e TestCrashUnderLoad, default 50) and CRASH_POINT_ROUNDS
+# rounds of kills inside a batch's transaction and between its commit and
+# the answers (TestCrashPoints, govlogd's test-only GOVLOG_TEST_CRASH_POINT
+# hook, default 10 each); every restart is checked for lost
+# acknowledgements and inconsistent checkpoints.
+CRASH_ROUNDS ?= 50
+CRASH_POINT_ROUNDS ?= 10
+.PHONY: test-crash
+test-crash:
+	GOVLOG_CRASH_ROUNDS=$(CRASH_ROUNDS) GOVLOG_CRASH_POINT_ROUNDS=$(CRASH_POINT_ROUNDS) \
+		$(GO) test ./e2e -run '^(TestCrashUnderLoad|TestCrashPoints)$$' -count=1 -v -timeout 60m

@@ -97,6 +97,7 @@ func cli(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&cfg.CommitTimeout, "commit-timeout", 30*time.Second, "bound on one storage commit")
 	fs.DurationVar(&cfg.SubmitTimeout, "submit-timeout", 30*time.Second, "how long a submission waits for its commit before it gets 503")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long a graceful shutdown may take")
+	fs.StringVar(&cfg.PublishedCheckpoint, "published-checkpoint", "", "`file` with the last published checkpoint: refuse to start if the stored log is smaller or forks from it (after a restore)")
 	fs.StringVar(&cfg.PprofListen, "pprof", "", "serve Go profiling endpoints on this loopback `address` (default off)")
 	addBackendFlags(fs, &cfg)
 	addSecurityFlags(fs, &cfg.SecurityConfig)

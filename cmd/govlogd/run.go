@@ -66,6 +66,11 @@ type Config struct {
 	SecurityConfig
 	// WitnessConfig: witness cosigning (witnesses.go).
 	WitnessConfig
+	// PublishedCheckpoint, when set, is a file holding the last checkpoint
+	// known to be published (signed by the log's key): Run refuses to
+	// start if the stored log is smaller or disagrees with it at its size
+	// (published.go). Default: no check.
+	PublishedCheckpoint string
 
 	// listening, when set, is called with the listener's address once the
 	// server accepts connections (for tests).
@@ -122,6 +127,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	wrapped, err := withCrashPoint(backend, logger)
+	if err != nil {
+		backend.Close()
+		return err
+	}
+	backend = wrapped
 	l, err := log.New(ctx, log.Config{
 		Backend:       backend,
 		Signer:        k.Signer,
@@ -136,6 +147,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		backend.Close()
 		return fmt.Errorf("failed to open the log: %w", err)
+	}
+	if err := checkPublished(ctx, cfg.PublishedCheckpoint, k.Verifier, backend); err != nil {
+		l.Close(context.Background())
+		return err
 	}
 	witnessing, err := cfg.witnessing(ctx, cfg.DataDir, l, k, reg, logger)
 	if err != nil {

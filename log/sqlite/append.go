@@ -159,6 +159,9 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 			return nil, log.Checkpoint{}, unavailable("commit the batch", err)
 		}
 	}
+	if err := b.file.check(); err != nil {
+		return nil, log.Checkpoint{}, err
+	}
 	// The durability point: COMMIT returns after the WAL is fsynced
 	// (synchronous=FULL). Before it, a crash loses the whole batch; after
 	// it, the whole batch and its checkpoint survive.

@@ -35,6 +35,9 @@ func (b *Backend) reloadLocked(ctx context.Context, probe bool) error {
 // checkpoint, the partial tiles of its tree and the compact range rebuilt
 // from tiles. Storage errors wrap log.ErrUnavailable, mismatches log.ErrFork.
 func (b *Backend) load(ctx context.Context, probe bool) (*snapshot, *compact.Range, error) {
+	if err := b.file.check(); err != nil {
+		return nil, nil, err
+	}
 	tx, err := b.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, nil, unavailable("begin a transaction", err)

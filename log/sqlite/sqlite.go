@@ -201,6 +201,8 @@ type Backend struct {
 
 	// hooks are fault-injection points for tests; zero in production.
 	hooks testHooks
+	// file is the database file opened, checked before every commit.
+	file fileIdentity
 }
 
 var _ log.Backend = (*Backend)(nil)
@@ -333,6 +335,9 @@ func Open(ctx context.Context, path string, opts Options) (*Backend, error) {
 	if err := b.migrate(ctx); err != nil {
 		return nil, fmt.Errorf("failed to open log storage %s: %w", path, err)
 	}
+	if b.file, err = statFile(abs); err != nil {
+		return nil, fmt.Errorf("failed to open log storage %s: %w", path, err)
+	}
 	if err := b.w.prepare(ctx, b.wdb); err != nil {
 		return nil, fmt.Errorf("failed to open log storage %s: %w", path, err)
 	}
@@ -431,6 +436,11 @@ func (b *Backend) Ready(ctx context.Context) error {
 	}
 	if b.failure.Load() == nil {
 		return nil
+	}
+	if b.file.path != "" {
+		if err := checkFreeSpace(b.file.path); err != nil {
+			return err
+		}
 	}
 	if err := b.reloadLocked(ctx, true); err != nil {
 		return fmt.Errorf("%w: storage is still failing: %w", log.ErrUnavailable, err)

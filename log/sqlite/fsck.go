@@ -1,0 +1,471 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/transparency-dev/merkle/compact"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/govlog/govlog/log"
+)
+
+// CheckResult summarises a successful Check.
+type CheckResult struct {
+	// Size is the latest checkpoint's tree size: the entries checked.
+	Size uint64
+	// Root is the latest checkpoint's root hash.
+	Root [32]byte
+	// Checkpoints is the number of stored checkpoints, all verified.
+	Checkpoints int
+	// Tiles is the number of stored hash tiles, all compared.
+	Tiles int
+}
+
+// checkChunk is how many entries Check parses in parallel at a time.
+const checkChunk = 1024
+
+// parseAll parses leaves into parsed and errs (same indices), on every
+// available core.
+func parseAll(leaves [][]byte, parsed []*log.ParsedEntry, errs []error) {
+	workers := min(runtime.GOMAXPROCS(0), max(len(leaves)/64, 1))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(leaves); i += workers {
+				parsed[i], errs[i] = log.ParseEntry(leaves[i])
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// checkProgressEvery is how many entries Check replays between two calls
+// of its progress function.
+const checkProgressEvery = 1 << 14
+
+// Check verifies a whole log database offline, opening the file at path
+// read-only: SQLite's own quick_check; the latest checkpoint's signature
+// with v (the log's note verifier key, whose name is the origin) and every
+// other stored checkpoint's; every entry, rehashed into the tree in index
+// order and parsed as an entry; every stored hash tile against the
+// rehashed tree, with no tile stored that the tree does not have; the
+// root at every stored checkpoint's size against that checkpoint; and the
+// id, sequence and leaf-hash indexes against the entries they must point
+// at, with no extra rows. progress, when not nil, is called with the
+// number of entries checked so far, now and then and at the end.
+//
+// The error names the first problem found (the entry index, the tile or
+// the checkpoint size); problems with the content wrap log.ErrFork.
+// Check is meant for a stopped log, but it reads in one transaction, so it
+// also checks a consistent snapshot of a running one.
+func Check(ctx context.Context, path string, v note.Verifier, progress func(n uint64)) (CheckResult, error) {
+	if v == nil {
+		return CheckResult{}, errors.New("failed to check the log: no verifier key")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return CheckResult{}, fmt.Errorf("failed to check the log %s: %w", path, err)
+	}
+	if _, err := os.Stat(abs); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return CheckResult{}, fmt.Errorf("failed to check the log: %s does not exist", path)
+		}
+		return CheckResult{}, fmt.Errorf("failed to check the log %s: %w", path, err)
+	}
+	db, err := sql.Open("sqlite3", dsn(abs, url.Values{
+		"mode":          {"ro"},
+		"_query_only":   {"1"},
+		"_busy_timeout": {"5000"},
+		"_txlock":       {"deferred"},
+	}))
+	if err != nil {
+		return CheckResult{}, fmt.Errorf("failed to open %s: %w", path, err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return CheckResult{}, fmt.Errorf("failed to open %s: %w", path, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	c := &fsckState{ctx: ctx, tx: tx, v: v, progress: progress}
+	res, err := c.run()
+	if err != nil {
+		return CheckResult{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return res, nil
+}
+
+// fsckState holds the state of one Check.
+type fsckState struct {
+	ctx      context.Context
+	tx       *sql.Tx
+	v        note.Verifier
+	progress func(uint64)
+
+	// cps are the stored checkpoints not yet reached by the replay,
+	// ascending; latest is the last one.
+	cps    []log.Checkpoint
+	latest log.Checkpoint
+
+	// open[k] collects the hashes of the tile being filled on tile level
+	// k; openIdx[k] is its index.
+	open    [][]byte
+	openIdx []uint64
+	tiles   int
+	tileErr error
+
+	lookupID, lookupSeq, lookupHash *sql.Stmt
+}
+
+func (c *fsckState) run() (CheckResult, error) {
+	if err := c.schema(); err != nil {
+		return CheckResult{}, err
+	}
+	if err := c.checkpoints(); err != nil {
+		return CheckResult{}, err
+	}
+	if len(c.cps) == 0 {
+		return CheckResult{}, c.empty()
+	}
+	size := c.latest.Size
+	var err error
+	prep := func(q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st *sql.Stmt
+		st, err = c.tx.PrepareContext(c.ctx, q)
+		return st
+	}
+	c.lookupID = prep(`SELECT idx, allow FROM ids WHERE kind = ? AND id = ?`)
+	c.lookupSeq = prep(`SELECT idx FROM sequences WHERE submitter = ? AND sequence = ?`)
+	c.lookupHash = prep(`SELECT count(*) FROM leaf_hashes WHERE prefix = ? AND idx = ?`)
+	if err != nil {
+		return CheckResult{}, fmt.Errorf("failed to prepare the index lookups: %w", err)
+	}
+	defer closeAll(c.lookupID, c.lookupSeq, c.lookupHash)
+
+	rng := (&compact.RangeFactory{Hash: hashChildren}).NewEmptyRange(0)
+	nextCP := 0
+	// A checkpoint of size 0 is the empty tree's.
+	for nextCP < len(c.cps) && c.cps[nextCP].Size == 0 {
+		if c.cps[nextCP].Hash != log.EmptyRoot {
+			return CheckResult{}, fmt.Errorf("%w: the checkpoint of size 0 does not have the empty tree's root", log.ErrFork)
+		}
+		nextCP++
+	}
+	rows, err := c.tx.QueryContext(c.ctx, `SELECT idx, leaf FROM entries ORDER BY idx`)
+	if err != nil {
+		return CheckResult{}, fmt.Errorf("failed to read entries: %w", err)
+	}
+	defer rows.Close()
+	var n, sequences uint64
+	// Entries are read in index order and parsed in parallel, a chunk at a
+	// time (parsing dominates the cost); the tree and the indexes are then
+	// checked in index order, so the first problem is the one reported.
+	var (
+		leaves = make([][]byte, 0, checkChunk)
+		parsed = make([]*log.ParsedEntry, checkChunk)
+		errs   = make([]error, checkChunk)
+	)
+	flush := func() error {
+		parseAll(leaves, parsed, errs)
+		for i, leaf := range leaves {
+			lh := log.LeafHash(leaf)
+			if err := rng.Append(lh[:], c.visit); err != nil {
+				return fmt.Errorf("failed to hash entry %d into the tree: %w", n, err)
+			}
+			if c.tileErr != nil {
+				return fmt.Errorf("entry %d: %w", n, c.tileErr)
+			}
+			if errs[i] != nil {
+				return fmt.Errorf("%w: entry %d is not a valid entry: %w", log.ErrFork, n, errs[i])
+			}
+			seq, err := c.indexes(n, parsed[i], lh)
+			if err != nil {
+				return err
+			}
+			if seq {
+				sequences++
+			}
+			n++
+			for nextCP < len(c.cps) && c.cps[nextCP].Size == n {
+				if root := rootHash(rng); root != c.cps[nextCP].Hash {
+					return fmt.Errorf("%w: the entries' root hash at size %d is %x, the checkpoint of size %d says %x",
+						log.ErrFork, n, root, n, c.cps[nextCP].Hash)
+				}
+				nextCP++
+			}
+			if n%checkProgressEvery == 0 {
+				if c.progress != nil {
+					c.progress(n)
+				}
+				if err := c.ctx.Err(); err != nil {
+					return fmt.Errorf("failed to check the log: %w", err)
+				}
+			}
+		}
+		leaves = leaves[:0]
+		return nil
+	}
+	for rows.Next() {
+		var (
+			idx  int64
+			leaf []byte
+		)
+		if err := rows.Scan(&idx, &leaf); err != nil {
+			return CheckResult{}, fmt.Errorf("failed to read entry %d: %w", n, err)
+		}
+		next := n + uint64(len(leaves))
+		if idx < 0 || uint64(idx) != next {
+			if err := flush(); err != nil {
+				return CheckResult{}, err
+			}
+			return CheckResult{}, fmt.Errorf("%w: entry %d is missing (the next stored entry is %d)", log.ErrFork, next, idx)
+		}
+		if next >= size {
+			if err := flush(); err != nil {
+				return CheckResult{}, err
+			}
+			return CheckResult{}, fmt.Errorf("%w: entry %d is stored beyond the latest checkpoint's size %d", log.ErrFork, next, size)
+		}
+		leaves = append(leaves, leaf)
+		if len(leaves) == checkChunk {
+			if err := flush(); err != nil {
+				return CheckResult{}, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return CheckResult{}, err
+	}
+	if err := rows.Err(); err != nil {
+		return CheckResult{}, fmt.Errorf("failed to read entries after entry %d: %w", n, err)
+	}
+	if n != size {
+		return CheckResult{}, fmt.Errorf("%w: entry %d is missing: the latest checkpoint has size %d", log.ErrFork, n, size)
+	}
+	if c.progress != nil && n%checkProgressEvery != 0 {
+		c.progress(n)
+	}
+	// The partial tiles of the right edge.
+	for level := range c.open {
+		if len(c.open[level]) > 0 {
+			if err := c.compareTile(tileKey{level: uint(level), index: c.openIdx[level]}, c.open[level]); err != nil {
+				return CheckResult{}, err
+			}
+		}
+	}
+	var stored int
+	if err := c.tx.QueryRowContext(c.ctx, sqlCountTiles).Scan(&stored); err != nil {
+		return CheckResult{}, fmt.Errorf("failed to count tiles: %w", err)
+	}
+	if stored != c.tiles {
+		return CheckResult{}, fmt.Errorf("%w: %d tiles are stored, the tree of size %d has %d", log.ErrFork, stored, size, c.tiles)
+	}
+	for _, t := range []struct {
+		table string
+		want  uint64
+	}{{"ids", size}, {"leaf_hashes", size}, {"sequences", sequences}} {
+		var got uint64
+		if err := c.tx.QueryRowContext(c.ctx, "SELECT count(*) FROM "+t.table).Scan(&got); err != nil {
+			return CheckResult{}, fmt.Errorf("failed to count the rows of %s: %w", t.table, err)
+		}
+		if got != t.want {
+			return CheckResult{}, fmt.Errorf("%w: the %s index holds %d rows, the entries need %d", log.ErrFork, t.table, got, t.want)
+		}
+	}
+	return CheckResult{Size: size, Root: c.latest.Hash, Checkpoints: len(c.cps), Tiles: c.tiles}, nil
+}
+
+// schema runs SQLite's quick_check and checks the schema version.
+func (c *fsckState) schema() error {
+	rows, err := c.tx.QueryContext(c.ctx, `PRAGMA quick_check`)
+	if err != nil {
+		return fmt.Errorf("failed to run SQLite's quick_check: %w", err)
+	}
+	var problems []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			rows.Close()
+			return fmt.Errorf("failed to run SQLite's quick_check: %w", err)
+		}
+		if s != "ok" && len(problems) < 5 {
+			problems = append(problems, s)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("failed to run SQLite's quick_check: %w", err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: SQLite's quick_check reports: %s", log.ErrFork, strings.Join(problems, "; "))
+	}
+	names, err := fs.Glob(schemaFS, "schema/*.sql")
+	if err != nil {
+		return fmt.Errorf("failed to list migrations: %w", err)
+	}
+	var version int
+	if err := c.tx.QueryRowContext(c.ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("failed to read the schema version: %w", err)
+	}
+	if version != len(names) {
+		return fmt.Errorf("the schema version is %d, this program checks version %d", version, len(names))
+	}
+	return nil
+}
+
+// checkpoints reads and verifies every stored checkpoint.
+func (c *fsckState) checkpoints() error {
+	rows, err := c.tx.QueryContext(c.ctx, `SELECT size, note FROM checkpoints ORDER BY size`)
+	if err != nil {
+		return fmt.Errorf("failed to read checkpoints: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			size int64
+			text []byte
+		)
+		if err := rows.Scan(&size, &text); err != nil {
+			return fmt.Errorf("failed to read checkpoints: %w", err)
+		}
+		cp, err := log.OpenCheckpoint(text, c.v)
+		if err != nil {
+			return fmt.Errorf("%w: the checkpoint stored for size %d does not verify with the key %s: %w", log.ErrFork, size, c.v.Name(), err)
+		}
+		if size < 0 || cp.Size != uint64(size) {
+			return fmt.Errorf("%w: the checkpoint stored for size %d is for size %d", log.ErrFork, size, cp.Size)
+		}
+		c.cps = append(c.cps, cp)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("failed to read checkpoints: %w", err)
+	}
+	if len(c.cps) > 0 {
+		c.latest = c.cps[len(c.cps)-1]
+	}
+	return nil
+}
+
+// empty checks a log without a checkpoint: it must hold nothing.
+func (c *fsckState) empty() error {
+	for _, table := range []string{"entries", "tiles", "ids", "sequences", "leaf_hashes"} {
+		var n int64
+		if err := c.tx.QueryRowContext(c.ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+			return fmt.Errorf("failed to count the rows of %s: %w", table, err)
+		}
+		if n != 0 {
+			return fmt.Errorf("%w: the log has no checkpoint but %s holds %d rows", log.ErrFork, table, n)
+		}
+	}
+	return nil
+}
+
+// visit collects the node hashes on tile levels, as Append stores them,
+// and compares every tile that fills up with the stored one.
+func (c *fsckState) visit(id compact.NodeID, hash []byte) {
+	if id.Level%tileHeight != 0 || c.tileErr != nil {
+		return
+	}
+	level := int(id.Level / tileHeight)
+	for len(c.open) <= level {
+		c.open = append(c.open, make([]byte, 0, fullTileBytes))
+		c.openIdx = append(c.openIdx, 0)
+	}
+	k := tileKey{level: uint(level), index: id.Index / tileWidth}
+	if len(c.open[level]) == 0 {
+		c.openIdx[level] = k.index
+	}
+	if c.openIdx[level] != k.index || len(c.open[level]) != int(id.Index%tileWidth)*hashSize {
+		c.tileErr = fmt.Errorf("node %d/%d does not follow the hashes of tile %v", id.Level, id.Index, k)
+		return
+	}
+	c.open[level] = append(c.open[level], hash...)
+	if len(c.open[level]) == fullTileBytes {
+		c.tileErr = c.compareTile(k, c.open[level])
+		c.open[level] = c.open[level][:0]
+	}
+}
+
+// compareTile compares the stored tile k with the rehashed one.
+func (c *fsckState) compareTile(k tileKey, want []byte) error {
+	c.tiles++
+	var got []byte
+	err := c.tx.QueryRowContext(c.ctx, sqlTile, int64(k.level), int64(k.index)).Scan(&got)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w: tile %v is missing", log.ErrFork, k)
+	}
+	if err != nil {
+		return fmt.Errorf("failed to read tile %v: %w", k, err)
+	}
+	if len(got) != len(want) {
+		return fmt.Errorf("%w: tile %v holds %d hashes, the entries make %d", log.ErrFork, k, len(got)/hashSize, len(want)/hashSize)
+	}
+	if !bytes.Equal(got, want) {
+		for i := 0; i < len(want); i += hashSize {
+			if !bytes.Equal(got[i:i+hashSize], want[i:i+hashSize]) {
+				return fmt.Errorf("%w: hash %d of tile %v (tree level %d, node %d) does not match the entries",
+					log.ErrFork, i/hashSize, k, k.level*tileHeight, k.index*tileWidth+uint64(i/hashSize))
+			}
+		}
+	}
+	return nil
+}
+
+// indexes checks the parsed entry at index n: its rows its rows in the id,
+// sequence and leaf-hash indexes. It reports whether the entry has a
+// sequence row.
+func (c *fsckState) indexes(n uint64, p *log.ParsedEntry, lh [32]byte) (bool, error) {
+	allow := p.Kind == log.KindDecision && p.Decision.Outcome == log.OutcomeAllow
+	var (
+		idx      int64
+		rowAllow bool
+	)
+	err := c.lookupID.QueryRowContext(c.ctx, int64(p.Kind), p.ID).Scan(&idx, &rowAllow)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, fmt.Errorf("%w: entry %d (%v %q) is missing from the id index", log.ErrFork, n, p.Kind, p.ID)
+	case err != nil:
+		return false, fmt.Errorf("failed to look up entry %d in the id index: %w", n, err)
+	case uint64(idx) != n:
+		return false, fmt.Errorf("%w: the id index points %v %q at entry %d, it is entry %d", log.ErrFork, p.Kind, p.ID, idx, n)
+	case rowAllow != allow:
+		return false, fmt.Errorf("%w: the id index has allow=%v for entry %d, the entry says %v", log.ErrFork, rowAllow, n, allow)
+	}
+	var count int
+	if err := c.lookupHash.QueryRowContext(c.ctx, hashPrefix(lh), int64(n)).Scan(&count); err != nil {
+		return false, fmt.Errorf("failed to look up entry %d in the leaf-hash index: %w", n, err)
+	}
+	if count != 1 {
+		return false, fmt.Errorf("%w: entry %d is missing from the leaf-hash index", log.ErrFork, n)
+	}
+	if p.Kind != log.KindDecision || p.Decision.Sequence == 0 {
+		return false, nil
+	}
+	err = c.lookupSeq.QueryRowContext(c.ctx, p.Submitter, int64(p.Decision.Sequence)).Scan(&idx)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, fmt.Errorf("%w: entry %d (sequence %d of %q) is missing from the sequence index", log.ErrFork, n, p.Decision.Sequence, p.Submitter)
+	case err != nil:
+		return false, fmt.Errorf("failed to look up entry %d in the sequence index: %w", n, err)
+	case uint64(idx) != n:
+		return false, fmt.Errorf("%w: the sequence index points sequence %d of %q at entry %d, it is entry %d", log.ErrFork, p.Decision.Sequence, p.Submitter, idx, n)
+	}
+	return true, nil
+}
