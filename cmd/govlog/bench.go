@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,10 +15,12 @@ import (
 
 // bench load-tests a govlog server and verifies every receipt it gets.
 func bench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
-	f := newFlags("bench", "bench --url URL -n N -c C [--batch B] [--log-key VKEY] [--json]")
+	f := newFlags("bench", "bench --url URL [-n N | --duration D] [--rate R] -c C [--batch B] [--log-key VKEY] [--json]")
 	url := f.String("url", "", "the govlog server's base `URL` (required)")
-	n := f.Int("n", 10000, "number of decisions to submit")
-	c := f.Int("c", 64, "number of concurrent clients")
+	n := f.Int("n", 10000, "number of decisions to submit (with --duration: at most this many; default then: no limit)")
+	duration := f.Duration("duration", 0, "run for this long instead of a number of decisions (e.g. 30s)")
+	rate := f.Float64("rate", 0, "open loop: submit at a fixed rate of `R` decisions/s, latency measured from each request's due time (0: closed loop)")
+	c := f.Int("c", 64, "number of concurrent clients (open loop: maximum requests in flight)")
 	batch := f.Int("batch", 0, "submit through the batch endpoint, `B` decisions per request (0: one decision per request)")
 	keyArg := f.String("log-key", "", "verify checkpoints with this note verifier `key` (default: the key the server publishes)")
 	tokenFile := f.String("token-file", "", "send the bearer token in this `file` (default: $GOVLOG_TOKEN, if set)")
@@ -32,6 +35,10 @@ func bench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 		return f.usagef("--url is required")
 	case *n < 1 || *c < 1 || *batch < 0 || *batch > 1000:
 		return f.usagef("need -n ≥ 1, -c ≥ 1 and 0 ≤ --batch ≤ 1000")
+	case *duration < 0 || *rate < 0:
+		return f.usagef("need --duration ≥ 0 and --rate ≥ 0")
+	case *proofs && (*duration > 0 || *rate > 0):
+		return f.usagef("--proofs takes -n, not --duration or --rate")
 	case f.NArg() != 0:
 		return f.usagef("unexpected arguments %q", f.Args())
 	}
@@ -39,7 +46,14 @@ func bench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
-	cfg := loadgen.Config{URL: *url, N: *n, Concurrency: *c, Batch: *batch, Token: token}
+	cfg := loadgen.Config{URL: *url, N: *n, Duration: *duration, Rate: *rate, Concurrency: *c, Batch: *batch, Token: token}
+	if *duration > 0 {
+		nSet := false
+		f.Visit(func(fl *flag.Flag) { nSet = nSet || fl.Name == "n" })
+		if !nSet {
+			cfg.N = 0
+		}
+	}
 	if *keyArg != "" {
 		key, err := readVerifierKey(*keyArg)
 		if err != nil {
@@ -90,11 +104,20 @@ func printReport(w io.Writer, cfg loadgen.Config, proofs bool, r *loadgen.Report
 		if cfg.Batch > 1 {
 			mode = fmt.Sprintf("batches of %d", cfg.Batch)
 		}
-		fmt.Fprintf(w, "%d decisions, %s, %d clients, %.2fs\n", r.Decisions, mode, cfg.Concurrency, r.Seconds)
+		if r.Mode == "open" {
+			fmt.Fprintf(w, "open loop at %.0f decisions/s, at most %d in flight: %d decisions, %s, %.2fs\n", r.TargetRate, cfg.Concurrency, r.Decisions, mode, r.Seconds)
+			fmt.Fprintf(w, "requests sent late (all clients busy > %v after due): %d of %d\n", loadgen.LateAfter, r.Late, r.Requests)
+		} else {
+			fmt.Fprintf(w, "%d decisions, %s, %d clients, %.2fs\n", r.Decisions, mode, cfg.Concurrency, r.Seconds)
+		}
 		fmt.Fprintf(w, "acknowledged and verified: %d (%.0f decisions/s)\n", r.Acknowledged, r.PerSecond)
 	}
 	l := r.LatencyMS
-	fmt.Fprintf(w, "latency per request (ms): p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n", l.P50, l.P90, l.P99, l.P999, l.Max)
+	from := ""
+	if r.Mode == "open" {
+		from = ", from due time"
+	}
+	fmt.Fprintf(w, "latency per request (ms%s): p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n", from, l.P50, l.P90, l.P99, l.P999, l.Max)
 	codes := make([]string, 0, len(r.Errors))
 	for code := range r.Errors {
 		codes = append(codes, code)

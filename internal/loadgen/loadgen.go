@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -31,9 +32,23 @@ import (
 type Config struct {
 	// URL is the server's base URL. Required.
 	URL string
-	// N is the number of decisions to submit. Required.
+	// N is the number of decisions to submit. Required unless Duration is
+	// set; with both, the run ends at whichever limit comes first.
 	N int
-	// Concurrency is the number of concurrent clients. Default 64.
+	// Duration, when set, ends the run after this long (open loop: the
+	// schedule covers Rate × Duration decisions).
+	Duration time.Duration
+	// Rate, when > 0, runs open loop: decisions are due at a fixed rate of
+	// Rate per second (request k is due at start + k × Batch / Rate) and
+	// each latency is measured from the request's due time, not from when
+	// it was sent, so a slow server cannot hide latency by slowing the
+	// generator down (coordinated omission). At most Concurrency requests
+	// are in flight; a request that finds them all busy is sent late and
+	// counted in Report.Late. Default: closed loop, each client sending its
+	// next request as soon as the previous one is answered.
+	Rate float64
+	// Concurrency is the number of concurrent clients (open loop: the
+	// maximum number of requests in flight). Default 64.
 	Concurrency int
 	// Batch, when > 1, submits through the batch endpoint, Batch decisions
 	// per request. Default: single submissions.
@@ -52,6 +67,14 @@ type Config struct {
 
 // Report is the outcome of a run. Latencies are per request.
 type Report struct {
+	// Mode is "closed" or "open" (loop).
+	Mode string `json:"mode"`
+	// TargetRate is the open-loop arrival rate in decisions/s.
+	TargetRate float64 `json:"target_rate,omitempty"`
+	// Late counts open-loop requests that no client could take until more
+	// than LateAfter after their due time because every client was busy;
+	// their latency still counts from the due time.
+	Late           int            `json:"late,omitempty"`
 	Decisions      int            `json:"decisions"`
 	Acknowledged   int            `json:"acknowledged"`
 	Requests       int            `json:"requests"`
@@ -61,6 +84,8 @@ type Report struct {
 	PerSecond      float64        `json:"decisions_per_second"`
 	LatencyMS      Percentiles    `json:"latency_ms"`
 	FirstVerifyErr string         `json:"first_verify_error,omitempty"`
+	// Latencies holds every request latency, sorted, for plotting.
+	Latencies []time.Duration `json:"-"`
 }
 
 // Percentiles of request latency, in milliseconds.
@@ -72,28 +97,44 @@ type Percentiles struct {
 	Max  float64 `json:"max"`
 }
 
-// Run submits cfg.N decisions and returns the report.
+// Run submits cfg.N decisions (or runs for cfg.Duration), closed or open
+// loop, and returns the report.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	r, err := prepare(ctx, &cfg)
 	if err != nil {
 		return nil, err
 	}
-	requests := (cfg.N + cfg.Batch - 1) / cfg.Batch
+	if cfg.Rate > 0 {
+		return r.runOpen(ctx)
+	}
+	r.rep.Mode = "closed"
+	total := cfg.N
+	requests := (total + cfg.Batch - 1) / cfg.Batch
+	if total == 0 {
+		requests = math.MaxInt
+	}
+	var deadline time.Time
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
+	if cfg.Duration > 0 {
+		deadline = start.Add(cfg.Duration)
+	}
 	for w := range cfg.Concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			gen := newGenerator(cfg.Prefix, w)
-			for ctx.Err() == nil {
+			for ctx.Err() == nil && (deadline.IsZero() || time.Now().Before(deadline)) {
 				i := int(next.Add(1)) - 1
 				if i >= requests {
 					return
 				}
-				n := min(cfg.Batch, cfg.N-i*cfg.Batch)
-				r.request(ctx, gen, n)
+				n := cfg.Batch
+				if total > 0 {
+					n = min(n, total-i*cfg.Batch)
+				}
+				r.request(ctx, gen, n, time.Time{})
 			}
 		}()
 	}
@@ -105,14 +146,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 func (r *runner) finish(elapsed time.Duration) *Report {
 	r.rep.Seconds = elapsed.Seconds()
 	r.rep.PerSecond = float64(r.rep.Acknowledged) / elapsed.Seconds()
+	slices.Sort(r.latencies)
 	r.rep.LatencyMS = percentiles(r.latencies)
+	r.rep.Latencies = r.latencies
 	return &r.rep
 }
 
 // prepare fills in cfg's defaults and makes the runner.
 func prepare(ctx context.Context, cfg *Config) (*runner, error) {
-	if cfg.URL == "" || cfg.N <= 0 {
-		return nil, errors.New("loadgen: URL and N are required")
+	if cfg.URL == "" || cfg.N < 0 || cfg.Duration < 0 || cfg.Rate < 0 || (cfg.N == 0 && cfg.Duration == 0) {
+		return nil, errors.New("loadgen: URL and N or Duration are required")
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 64
@@ -148,7 +191,10 @@ type runner struct {
 	cps       map[string]log.Checkpoint // verified checkpoint notes
 }
 
-func (r *runner) request(ctx context.Context, gen *generator, n int) {
+// request submits n decisions (n > 1: in one batch request) and verifies
+// the receipts. Its latency counts from due, or from the send if due is
+// zero.
+func (r *runner) request(ctx context.Context, gen *generator, n int, due time.Time) {
 	path, body := "/v1/decisions", gen.decision()
 	var bodies [][]byte
 	if r.cfg.Batch > 1 {
@@ -159,7 +205,10 @@ func (r *runner) request(ctx context.Context, gen *generator, n int) {
 		}
 		path, body = "/v1/decisions/batch", []byte(`{"decisions":[`+string(bytes.Join(bodies, []byte(",")))+`]}`)
 	}
-	start := time.Now()
+	start := due
+	if start.IsZero() {
+		start = time.Now()
+	}
 	status, resp, err := post(ctx, r.cfg.Client, r.cfg.URL+path, r.cfg.Token, body)
 	took := time.Since(start)
 	r.mu.Lock()
@@ -321,16 +370,30 @@ func fetchKey(ctx context.Context, c *http.Client, url string) (note.Verifier, e
 	return v, nil
 }
 
+// percentiles of the sorted latencies d, by the nearest-rank method: the
+// q-quantile is the smallest latency that at least q of all requests did
+// not exceed.
 func percentiles(d []time.Duration) Percentiles {
 	if len(d) == 0 {
 		return Percentiles{}
 	}
-	slices.Sort(d)
 	at := func(q float64) float64 {
-		i := int(q * float64(len(d)-1))
-		return float64(d[i].Microseconds()) / 1000
+		return float64(Quantile(d, q).Microseconds()) / 1000
 	}
 	return Percentiles{P50: at(0.50), P90: at(0.90), P99: at(0.99), P999: at(0.999), Max: at(1)}
+}
+
+// Quantile returns the nearest-rank q-quantile (0 < q ≤ 1) of the sorted
+// durations d: the smallest d[i] with at least ⌈q·len(d)⌉ values ≤ d[i].
+// It returns 0 for an empty d.
+func Quantile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	// The epsilon keeps q·n that is whole in exact arithmetic (0.9 × 10)
+	// from rounding up through floating-point error.
+	rank := int(math.Ceil(q*float64(len(d)) - 1e-9))
+	return d[min(max(rank, 1), len(d))-1]
 }
 
 // generator makes realistic decisions: a mix of sizes, 70% allow, 10% with

@@ -21,6 +21,9 @@ import (
 // GET /v1/proofs/inclusion for entries sampled from the log, against its
 // latest checkpoint, each proof verified against the checkpoint root.
 func RunProofs(ctx context.Context, cfg Config) (*Report, error) {
+	if cfg.N <= 0 {
+		return nil, fmt.Errorf("loadgen: proof lookups need N")
+	}
 	r, err := prepare(ctx, &cfg)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,301 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/govlog/govlog/internal/loadgen"
+	"github.com/govlog/govlog/log/trillian/trilliantest"
+)
+
+// backendResult is what one backend measured.
+type backendResult struct {
+	Name string
+	// Closed is the closed-loop single-decision run on a small log, Open
+	// the open-loop run at the fixed rate.
+	Closed, Open *loadgen.Report
+	// Fill samples the batch-endpoint throughput while filling the log.
+	Fill []sample
+	// FillRate is the throughput of the whole fill.
+	FillRate float64
+	// Entries is the tree size after the fill.
+	Entries int
+	// ClosedFull is the closed-loop run again on the filled log.
+	ClosedFull *loadgen.Report
+	// Proofs are inclusion proof lookups on the filled log.
+	Proofs *loadgen.Report
+	// RSSMiB is govlogd's resident memory after the runs.
+	RSSMiB float64
+	// StorageBytes is the size of the data directory (embedded only).
+	StorageBytes int64
+}
+
+// sample is the throughput of one fill step, ending at tree size Size.
+type sample struct {
+	Size      int
+	PerSecond float64
+}
+
+func goBuild(ctx context.Context, bin string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin+string(os.PathSeparator), "./cmd/govlogd", "./cmd/govlog")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("failed to build govlogd and govlog: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// microBenchmarks runs the Go benchmarks of the hot paths.
+func microBenchmarks(ctx context.Context, benchtime string) ([]microResult, error) {
+	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", ".", "-benchmem", "-benchtime", benchtime,
+		"./log", "./log/sqlite", "./verifier")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("failed to run the micro-benchmarks: %w\n%s%s", err, out, stderr.Bytes())
+	}
+	return parseBenchOutput(out), nil
+}
+
+// daemon is a running govlogd.
+type daemon struct {
+	cmd  *exec.Cmd
+	url  string
+	data string
+	out  *os.File
+}
+
+func startDaemon(ctx context.Context, bin, data string, extra ...string) (*daemon, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	out, err := os.CreateTemp("", "benchreport-govlogd-*.log")
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"--listen", addr, "--data", data, "--origin", "bench.govlog.test/log", "--log-level", "warn"}, extra...)
+	cmd := exec.Command(filepath.Join(bin, "govlogd"), args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		out.Close()
+		return nil, fmt.Errorf("failed to start govlogd: %w", err)
+	}
+	d := &daemon{cmd: cmd, url: "http://" + addr, data: data, out: out}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(d.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return d, nil
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			d.stop()
+			log, _ := os.ReadFile(out.Name())
+			return nil, fmt.Errorf("govlogd not ready after 60s:\n%s", log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (d *daemon) stop() {
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { d.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		d.cmd.Process.Kill()
+		<-done
+	}
+	d.out.Close()
+	os.Remove(d.out.Name())
+}
+
+// rssMiB reads the resident memory of pid (Linux only; 0 elsewhere).
+func rssMiB(pid int) float64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			if fi, err := e.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// measure runs the loads against the govlogd at d, filling its log to fill
+// entries.
+func measure(ctx context.Context, logger *slog.Logger, name string, d *daemon, o options, fill int) (*backendResult, error) {
+	res := &backendResult{Name: name}
+	base := loadgen.Config{URL: d.url, Concurrency: o.clients}
+	var err error
+	logger.Info("closed loop, single decisions", "backend", name, "for", o.closedFor)
+	cfg := base
+	cfg.Duration = o.closedFor
+	if res.Closed, err = check(loadgen.Run(ctx, cfg)); err != nil {
+		return nil, err
+	}
+	logger.Info("open loop", "backend", name, "rate", o.rate, "for", o.openFor)
+	cfg = base
+	cfg.Rate, cfg.Duration = o.rate, o.openFor
+	if res.Open, err = check(loadgen.Run(ctx, cfg)); err != nil {
+		return nil, err
+	}
+	size := res.Closed.Acknowledged + res.Open.Acknowledged
+	// At least one step, so that the batch endpoint is always measured.
+	fill = max(fill, size+1000)
+	step := max((fill-size)/o.samples, 1000)
+	logger.Info("filling", "backend", name, "to", fill, "step", step)
+	start := time.Now()
+	filled := 0
+	for size < fill {
+		n := min(step, fill-size)
+		if fill-size-n < step/2 {
+			n = fill - size // no tiny last step: its rate would be noise
+		}
+		cfg = base
+		cfg.N, cfg.Batch, cfg.Concurrency = n, 1000, 4
+		rep, err := check(loadgen.Run(ctx, cfg))
+		if err != nil {
+			return nil, err
+		}
+		size += rep.Acknowledged
+		filled += rep.Acknowledged
+		res.Fill = append(res.Fill, sample{Size: size, PerSecond: rep.PerSecond})
+		logger.Info("fill", "backend", name, "size", size, "decisions/s", int(rep.PerSecond))
+	}
+	res.FillRate = float64(filled) / time.Since(start).Seconds()
+	res.Entries = size
+	logger.Info("closed loop on the filled log", "backend", name)
+	cfg = base
+	cfg.Duration = o.closedFor
+	if res.ClosedFull, err = check(loadgen.Run(ctx, cfg)); err != nil {
+		return nil, err
+	}
+	res.Entries += res.ClosedFull.Acknowledged
+	cfg = base
+	cfg.N, cfg.Concurrency = o.proofs, 32
+	if res.Proofs, err = check(loadgen.RunProofs(ctx, cfg)); err != nil {
+		return nil, err
+	}
+	res.RSSMiB = rssMiB(d.cmd.Process.Pid)
+	return res, nil
+}
+
+// check turns receipts that fail verification into an error: a fast but
+// wrong log scores zero.
+func check(rep *loadgen.Report, err error) (*loadgen.Report, error) {
+	if err != nil {
+		return nil, err
+	}
+	if rep.VerifyFailures > 0 {
+		return nil, fmt.Errorf("%d receipts did not verify (first: %s)", rep.VerifyFailures, rep.FirstVerifyErr)
+	}
+	return rep, nil
+}
+
+func measureEmbedded(ctx context.Context, logger *slog.Logger, bin string, o options) (*backendResult, error) {
+	data, err := os.MkdirTemp("", "benchreport-data-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(data)
+	d, err := startDaemon(ctx, bin, data)
+	if err != nil {
+		return nil, err
+	}
+	defer d.stop()
+	res, err := measure(ctx, logger, "embedded (SQLite)", d, o, o.fill)
+	if err != nil {
+		return nil, err
+	}
+	res.StorageBytes = dirSize(data)
+	return res, nil
+}
+
+// measureTrillian starts Trillian on a fresh MariaDB database with the
+// test helpers; skip is set when no database is reachable.
+func measureTrillian(ctx context.Context, logger *slog.Logger, bin string, o options) (res *backendResult, skip, err error) {
+	env, skip, err := trilliantest.Setup(ctx, trilliantest.Options{})
+	defer env.Teardown()
+	if skip != nil || err != nil {
+		return nil, skip, err
+	}
+	out, err := exec.CommandContext(ctx, filepath.Join(bin, "govlog"), "trillian-createtree", "--admin-addr", env.Servers.LogRPC, "--name", "govlog-bench").CombinedOutput()
+	if err != nil {
+		return nil, nil, fmt.Errorf("failed to create a tree: %w\n%s", err, out)
+	}
+	tree := strings.TrimSpace(string(out))
+	data, err := os.MkdirTemp("", "benchreport-keys-")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer os.RemoveAll(data)
+	d, err := startDaemon(ctx, bin, data, "--backend", "trillian", "--trillian-addr", env.Servers.LogRPC,
+		"--trillian-tree-id", tree, "--trillian-mysql-dsn", env.DSN)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer d.stop()
+	res, err = measure(ctx, logger, "Trillian + MariaDB", d, o, o.trillianFill)
+	return res, nil, err
+}
+
+// machine notes what the run ran on.
+func machine(r *report) error {
+	r.CPUs = runtime.NumCPU()
+	r.GoVersion = runtime.Version()
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				r.CPUModel = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	if r.CPUModel == "" {
+		r.CPUModel = runtime.GOARCH
+	}
+	if _, err := os.Stat("go.mod"); err != nil {
+		return errors.New("run from the module root (make bench does)")
+	}
+	return nil
+}
