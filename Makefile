@@ -57,12 +57,16 @@ BENCHFLAGS ?=
 bench:
 	$(GO) run ./internal/benchreport -out docs/bench $(BENCHFLAGS)
 
-# Short fuzzing of every parser (longer: make fuzz FUZZTIME=10m).
+# Fuzz every fuzz target of every package for FUZZTIME each (longer:
+# make fuzz FUZZTIME=10m).
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test ./log -run '^$$' -fuzz '^FuzzParseDecision$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./log -run '^$$' -fuzz '^FuzzParseExecution$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./log -run '^$$' -fuzz '^FuzzParseEntry$$' -fuzztime $(FUZZTIME)
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$f"; \
+			$(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME); \
+		done; \
+	done
 
 clean:
 	rm -rf $(BIN)
