@@ -3,13 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/govlog/govlog/internal/keys"
 	"github.com/govlog/govlog/witness"
 )
 
@@ -63,7 +63,7 @@ func openKey(dir, name string, logger *slog.Logger) (string, error) {
 	if have, err := os.ReadFile(vpath); err != nil || strings.TrimSpace(string(have)) != vkey {
 		// witness.vkey is derived from the key: write it when it is missing
 		// or stale.
-		if err := writeFile(dir, VerifierKeyFile, []byte(vkey+"\n"), 0o644, true); err != nil {
+		if err := keys.WriteFile(dir, VerifierKeyFile, []byte(vkey+"\n"), 0o644, true); err != nil {
 			return "", err
 		}
 	}
@@ -76,83 +76,18 @@ func generateKey(dir, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFile(dir, KeyFile, []byte(skey+"\n"), 0o600, false); err != nil {
+	if err := keys.WriteFile(dir, KeyFile, []byte(skey+"\n"), 0o600, false); err != nil {
 		return err
 	}
-	return writeFile(dir, VerifierKeyFile, []byte(vkey+"\n"), 0o644, true)
+	return keys.WriteFile(dir, VerifierKeyFile, []byte(vkey+"\n"), 0o644, true)
 }
 
-// writeFile writes data to dir/name through a synced temporary file, so the
-// name never holds a partial key. An existing file is replaced only when
-// replace is set.
-func writeFile(dir, name string, data []byte, mode fs.FileMode, replace bool) (err error) {
-	tmp, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("failed to create %s: %w", name, err)
-	}
-	defer func() {
-		tmp.Close()
-		os.Remove(tmp.Name())
-	}()
-	if err := tmp.Chmod(mode); err != nil {
-		return fmt.Errorf("failed to set the mode of %s: %w", name, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("failed to write %s: %w", name, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("failed to sync %s: %w", name, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("failed to write %s: %w", name, err)
-	}
-	dst := filepath.Join(dir, name)
-	if replace {
-		err = os.Rename(tmp.Name(), dst)
-	} else {
-		err = os.Link(tmp.Name(), dst)
-	}
-	if err != nil {
-		return fmt.Errorf("failed to install %s: %w", name, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("failed to open the data directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("failed to sync the data directory: %w", err)
-	}
-	return nil
-}
-
-// readPrivate reads a private key file: a regular file owned by the current
-// user that neither the group nor others may access. Errors never quote it.
+// readPrivate reads the witness's private key file; see
+// keys.ReadPrivateFile for the checks.
 func readPrivate(path string) (string, error) {
-	f, err := os.Open(path)
+	data, err := keys.ReadPrivateFile(path)
 	if err != nil {
-		return "", fmt.Errorf("failed to open the witness key: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("failed to stat the witness key %s: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("refusing the witness key %s: not a regular file", path)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return "", fmt.Errorf("refusing the witness key %s: mode %04o lets the group or others access it; it must be 0600 (chmod 600 %s)", path, perm, path)
-	}
-	if err := checkOwner(fi); err != nil {
-		return "", fmt.Errorf("refusing the witness key %s: %w", path, err)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
-	if err != nil {
-		return "", fmt.Errorf("failed to read the witness key %s: %w", path, err)
-	}
-	if len(data) > maxKeyFile {
-		return "", fmt.Errorf("refusing the witness key %s: larger than %d bytes", path, maxKeyFile)
+		return "", err
 	}
 	return strings.TrimSpace(string(data)), nil
 }

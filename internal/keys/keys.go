@@ -153,7 +153,7 @@ func Generate(dir, origin string) error {
 		{VerifierFile, []byte(vkey + "\n"), 0o644},
 	}
 	for _, f := range files {
-		if err := writeNew(dir, f.name, f.data, f.mode); err != nil {
+		if err := WriteFile(dir, f.name, f.data, f.mode, false); err != nil {
 			return err
 		}
 	}
@@ -198,10 +198,11 @@ func completeJWK(key jwk.Key) error {
 	return nil
 }
 
-// writeNew writes data to dir/name through a temporary file linked into
-// place, so the name never holds a partial key and an existing file is
-// never replaced.
-func writeNew(dir, name string, data []byte, mode fs.FileMode) (err error) {
+// WriteFile writes data to dir/name with mode through a synced temporary
+// file, so the name never holds a partial key, then syncs dir. With replace
+// the file is renamed into place (the name holds the old or the new
+// content); without, it is linked, so an existing file is never replaced.
+func WriteFile(dir, name string, data []byte, mode fs.FileMode, replace bool) (err error) {
 	tmp, err := os.CreateTemp(dir, "."+name+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("failed to create %s: %w", name, err)
@@ -222,10 +223,16 @@ func writeNew(dir, name string, data []byte, mode fs.FileMode) (err error) {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("failed to write %s: %w", name, err)
 	}
-	if err := os.Link(tmp.Name(), filepath.Join(dir, name)); err != nil {
+	dst := filepath.Join(dir, name)
+	if replace {
+		err = os.Rename(tmp.Name(), dst)
+	} else {
+		err = os.Link(tmp.Name(), dst)
+	}
+	if err != nil {
 		return fmt.Errorf("failed to install %s: %w", name, err)
 	}
-	return nil
+	return syncDir(dir)
 }
 
 func syncDir(dir string) error {
@@ -336,10 +343,34 @@ func parseArtifactKey(data []byte) (jwk.Key, error) {
 	return key, nil
 }
 
-// readKeyFile reads dir/name; a private one must be a regular file owned by
-// the current user that neither the group nor others may access.
+// readKeyFile reads dir/name; a private one must pass ReadPrivateFile's
+// checks.
 func readKeyFile(dir, name string, private bool) ([]byte, error) {
 	path := filepath.Join(dir, name)
+	if private {
+		return ReadPrivateFile(path)
+	}
+	return readLimited(path, func(fs.FileInfo) error { return nil })
+}
+
+// ReadPrivateFile reads a private key file: a regular file of at most 4 KiB,
+// owned by the current user, that neither the group nor others may access.
+// Errors name the file and its mode, never its content.
+func ReadPrivateFile(path string) ([]byte, error) {
+	return readLimited(path, func(fi fs.FileInfo) error {
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			return fmt.Errorf("refusing key file %s: mode %04o lets the group or others access it; it must be 0600 (chmod 600 %s)", path, perm, path)
+		}
+		if err := checkOwner(fi); err != nil {
+			return fmt.Errorf("refusing key file %s: %w", path, err)
+		}
+		return nil
+	})
+}
+
+// readLimited reads a regular key file of at most maxKeyFile bytes that
+// passes check.
+func readLimited(path string, check func(fs.FileInfo) error) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("failed to open key file: %w", err)
@@ -352,13 +383,8 @@ func readKeyFile(dir, name string, private bool) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("refusing key file %s: not a regular file", path)
 	}
-	if private {
-		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-			return nil, fmt.Errorf("refusing key file %s: mode %04o lets the group or others access it; it must be 0600 (chmod 600 %s)", path, perm, path)
-		}
-		if err := checkOwner(fi); err != nil {
-			return nil, fmt.Errorf("refusing key file %s: %w", path, err)
-		}
+	if err := check(fi); err != nil {
+		return nil, err
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
 	if err != nil {

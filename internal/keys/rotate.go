@@ -162,7 +162,7 @@ func writeRetired(dir string, keys []retiredKey) error {
 		buf.Write(b)
 	}
 	buf.WriteString("\n]}\n")
-	return writeReplace(dir, RetiredFile, buf.Bytes(), 0o644)
+	return WriteFile(dir, RetiredFile, buf.Bytes(), 0o644, true)
 }
 
 // RotateArtifact retires the artifact key of dir and writes a new one (see
@@ -202,7 +202,7 @@ func RotateArtifact(dir string, now time.Time) (retiredKID, newKID string, err e
 	if err != nil {
 		return "", "", err
 	}
-	if err := writeReplace(dir, ArtifactFile, append(jwkJSON, '\n'), 0o600); err != nil {
+	if err := WriteFile(dir, ArtifactFile, append(jwkJSON, '\n'), 0o600, true); err != nil {
 		return "", "", err
 	}
 	next, err := parseArtifactKey(jwkJSON)
@@ -242,36 +242,6 @@ func PruneRetired(dir string, olderThan time.Duration, now time.Time) ([]string,
 	return removed, nil
 }
 
-// writeReplace writes data to dir/name through a temporary file renamed
-// into place: the name holds the old or the new content, never a part.
-func writeReplace(dir, name string, data []byte, mode fs.FileMode) (err error) {
-	tmp, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("failed to create %s: %w", name, err)
-	}
-	defer func() {
-		tmp.Close()
-		if err != nil {
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(mode); err != nil {
-		return fmt.Errorf("failed to set the mode of %s: %w", name, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("failed to write %s: %w", name, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("failed to sync %s: %w", name, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("failed to write %s: %w", name, err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
-		return fmt.Errorf("failed to install %s: %w", name, err)
-	}
-	return syncDir(dir)
-}
 
 // ReadConfig reads a file that holds no secret but decides what is trusted
 // — an issuer's JWKS, a token file (hashes only), a permission file. It
