@@ -242,7 +242,6 @@ func PruneRetired(dir string, olderThan time.Duration, now time.Time) ([]string,
 	return removed, nil
 }
 
-
 // ReadConfig reads a file that holds no secret but decides what is trusted
 // — an issuer's JWKS, a token file (hashes only), a permission file. It
 // must be a regular file of at most 1 MiB, owned by the current user,
