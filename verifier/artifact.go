@@ -94,7 +94,7 @@ func Artifact(token string, jwks jwk.Set, opts ArtifactOptions) (*log.ArtifactCl
 
 	var hdr artifactHeader
 	if err := decodeStrict(segs[0], &hdr); err != nil {
-		return nil, fmt.Errorf("%w: artifact header: %v", ErrBadArtifact, err)
+		return nil, fmt.Errorf("%w: artifact header: %w", ErrBadArtifact, err)
 	}
 	// Anything but EdDSA ("none", HMAC with the public key as secret, …) is
 	// refused before any key is looked at.
@@ -121,7 +121,7 @@ func Artifact(token string, jwks jwk.Set, opts ArtifactOptions) (*log.ArtifactCl
 
 	var c log.ArtifactClaims
 	if err := decodeStrict(segs[1], &c); err != nil {
-		return nil, fmt.Errorf("%w: artifact claims: %v", ErrBadArtifact, err)
+		return nil, fmt.Errorf("%w: artifact claims: %w", ErrBadArtifact, err)
 	}
 	if err := checkClaims(&c, segs[1], origin, opts); err != nil {
 		return nil, err
@@ -146,11 +146,11 @@ func ed25519Key(key jwk.Key) (ed25519.PublicKey, error) {
 	}
 	pk, err := key.PublicKey()
 	if err != nil {
-		return nil, fmt.Errorf("%w: JWKS key %q has no public key: %v", ErrBadSignature, kid, err)
+		return nil, fmt.Errorf("%w: JWKS key %q has no public key: %w", ErrBadSignature, kid, err)
 	}
 	var raw any
 	if err := pk.Raw(&raw); err != nil {
-		return nil, fmt.Errorf("%w: JWKS key %q: %v", ErrBadSignature, kid, err)
+		return nil, fmt.Errorf("%w: JWKS key %q: %w", ErrBadSignature, kid, err)
 	}
 	pub, ok := raw.(ed25519.PublicKey)
 	if !ok {
@@ -163,7 +163,7 @@ func ed25519Key(key jwk.Key) (ed25519.PublicKey, error) {
 func checkClaims(c *log.ArtifactClaims, raw []byte, origin string, opts ArtifactOptions) error {
 	keys, err := objectKeys(raw)
 	if err != nil { // unreachable: decodeStrict checked it
-		return fmt.Errorf("%w: artifact claims: %v", ErrBadArtifact, err)
+		return fmt.Errorf("%w: artifact claims: %w", ErrBadArtifact, err)
 	}
 	for _, name := range artifactClaimNames {
 		if !slices.Contains(keys, name) {

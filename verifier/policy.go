@@ -60,10 +60,10 @@ func ParsePolicy(text []byte) (*Policy, error) {
 	}
 	g, err := parseGroup(text)
 	if err != nil {
-		return nil, fmt.Errorf("%w: witness policy: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: witness policy: %w", ErrMalformed, err)
 	}
 	if err := distinctKeys(text); err != nil {
-		return nil, fmt.Errorf("%w: witness policy: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: witness policy: %w", ErrMalformed, err)
 	}
 	p := &Policy{text: slices.Clone(text), group: g}
 	seen := map[string]bool{}
@@ -117,7 +117,7 @@ func distinctKeys(text []byte) error {
 		}
 		v, err := fnote.NewVerifierForCosignatureV1(f[2])
 		if err != nil {
-			return fmt.Errorf("witness %q: %v", f[1], err)
+			return fmt.Errorf("witness %q: %w", f[1], err)
 		}
 		id := fmt.Sprintf("%s+%08x", v.Name(), v.KeyHash())
 		if !strings.HasPrefix(f[2], id+"+") {

@@ -222,7 +222,7 @@ func verifyInclusion(index uint64, leafHash [32]byte, hashes [][32]byte, cp log.
 	case errors.As(err, &mismatch):
 		return fmt.Errorf("%w: inclusion proof does not lead to the checkpoint root", ErrBadProof)
 	default:
-		return fmt.Errorf("%w: inclusion proof of index %d in a tree of size %d is malformed: %v", ErrBadProof, index, cp.Size, err)
+		return fmt.Errorf("%w: inclusion proof of index %d in a tree of size %d is malformed: %w", ErrBadProof, index, cp.Size, err)
 	}
 }
 
@@ -257,13 +257,13 @@ func parseTLogProof(data []byte) (*proof.TLogProof, error) {
 	if b64, after, ok := bytes.Cut(rest, []byte("\n")); ok && bytes.HasPrefix(b64, []byte("extra ")) {
 		var err error
 		if extra, err = base64.StdEncoding.Strict().DecodeString(string(b64[len("extra "):])); err != nil {
-			return nil, fmt.Errorf("%w: tlog-proof extra line is not base64: %v", ErrMalformed, err)
+			return nil, fmt.Errorf("%w: tlog-proof extra line is not base64: %w", ErrMalformed, err)
 		}
 		rest = after
 	}
 	var p proof.TLogProof
 	if err := p.Unmarshal(append([]byte(tlogProofHeader+"\n"), rest...)); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	p.ExtraData = extra
 	// SPEC: the index is "an ASCII decimal with no leading zeroes (unless
@@ -293,7 +293,7 @@ func Checkpoint(text []byte, logKey note.Verifier) (log.Checkpoint, error) {
 	case errors.As(err, &invalid):
 		return log.Checkpoint{}, fmt.Errorf("%w: checkpoint signature by %s is invalid", ErrBadSignature, origin)
 	default:
-		return log.Checkpoint{}, fmt.Errorf("%w: checkpoint is not a signed note: %v", ErrMalformed, err)
+		return log.Checkpoint{}, fmt.Errorf("%w: checkpoint is not a signed note: %w", ErrMalformed, err)
 	}
 	// base64 decoding ignores the unused low bits of a final character;
 	// require the one encoding that the signer wrote.
@@ -336,7 +336,7 @@ func ReceiptJSON(body []byte, logKey note.Verifier) (*Verified, error) {
 	}
 	keys, err := objectKeys(body)
 	if err != nil {
-		return nil, fmt.Errorf("%w: receipt: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: receipt: %w", ErrMalformed, err)
 	}
 	for _, f := range receiptFields {
 		if !slices.Contains(keys, f) {
@@ -347,7 +347,7 @@ func ReceiptJSON(body []byte, logKey note.Verifier) (*Verified, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&r); err != nil {
-		return nil, fmt.Errorf("%w: receipt: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: receipt: %w", ErrMalformed, err)
 	}
 	// The fields are compared with the parsed tlog_proof first, which is
 	// cheap, then the tlog_proof is verified.

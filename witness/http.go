@@ -104,7 +104,7 @@ func ParseRequest(body []byte) (oldSize uint64, consistency [][]byte, checkpoint
 		return 0, nil, nil, fmt.Errorf("%w: the first line is not \"old <size>\"", ErrMalformed)
 	}
 	if oldSize, err = parseDecimal(num); err != nil {
-		return 0, nil, nil, fmt.Errorf("%w: old size: %v", ErrMalformed, err)
+		return 0, nil, nil, fmt.Errorf("%w: old size: %w", ErrMalformed, err)
 	}
 	consistency = [][]byte{}
 	for {

@@ -319,7 +319,7 @@ func (w *Witness) update(ctx context.Context, oldSize uint64, checkpoint []byte,
 	case errors.As(err, &invalid):
 		return fail(fmt.Errorf("%w: the signature by %s+%08x does not verify", ErrNoSignature, invalid.Name, invalid.Hash))
 	case err != nil:
-		return fail(fmt.Errorf("%w: the checkpoint is not a signed note: %v", ErrMalformed, err))
+		return fail(fmt.Errorf("%w: the checkpoint is not a signed note: %w", ErrMalformed, err))
 	}
 	cp, err := parseCheckpoint(n.Text)
 	if err != nil {
@@ -392,7 +392,7 @@ func (w *Witness) update(ctx context.Context, oldSize uint64, checkpoint []byte,
 			w.logger.Warn("refused a checkpoint whose consistency proof does not verify",
 				"origin", origin, "old", prev.size, "size", cp.Size, "cosigned_checkpoint", string(prev.checkpoint),
 				"submitted_checkpoint", string(checkpoint), "proof", b64List(consistency), "err", err)
-			return fail(&inconsistencyError{"bad_proof", fmt.Errorf("%w: the consistency proof from size %d to %d does not verify: %v", ErrInconsistent, prev.size, cp.Size, err)})
+			return fail(&inconsistencyError{"bad_proof", fmt.Errorf("%w: the consistency proof from size %d to %d does not verify: %w", ErrInconsistent, prev.size, cp.Size, err)})
 		}
 	}
 
@@ -458,7 +458,7 @@ func parseCheckpoint(text string) (checkpoint, error) {
 	var c flog.Checkpoint
 	rest, err := c.Unmarshal([]byte(text))
 	if err != nil {
-		return checkpoint{}, fmt.Errorf("%w: the note is not a checkpoint: %v", ErrMalformed, err)
+		return checkpoint{}, fmt.Errorf("%w: the note is not a checkpoint: %w", ErrMalformed, err)
 	}
 	if len(c.Hash) != sha256.Size {
 		return checkpoint{}, fmt.Errorf("%w: the checkpoint root hash is %d bytes, want 32", ErrMalformed, len(c.Hash))

@@ -311,7 +311,7 @@ func bundleItems(name string, data []byte) []receiptItem {
 			}
 			var s string
 			if err := json.Unmarshal(data[i:end], &s); err != nil {
-				it.err = fmt.Errorf("%w: %v", verifier.ErrMalformed, err)
+				it.err = fmt.Errorf("%w: %w", verifier.ErrMalformed, err)
 			} else {
 				it.data = []byte(s)
 			}

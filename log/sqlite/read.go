@@ -48,7 +48,7 @@ func (b *Backend) Covering(ctx context.Context, index uint64) (log.Checkpoint, e
 	}
 	cp, err := log.ParseStoredCheckpoint(text)
 	if err != nil || cp.Size != uint64(size) {
-		return log.Checkpoint{}, fmt.Errorf("%w: the checkpoint stored for size %d is corrupt: %v", log.ErrUnavailable, size, err)
+		return log.Checkpoint{}, fmt.Errorf("%w: the checkpoint stored for size %d is corrupt: %w", log.ErrUnavailable, size, err)
 	}
 	return cp, nil
 }

@@ -878,7 +878,7 @@ func (b *Backend) storeCheckpoint(ctx context.Context, p *plan, r, extended *roo
 			return log.Checkpoint{}, 0, fmt.Errorf("%w: failed to sign the checkpoint of size %d: %w", log.ErrUnavailable, r.size, err)
 		}
 		if parsed, err := log.ParseStoredCheckpoint(signed.Note); err != nil || parsed.Size != r.size || parsed.Hash != r.hash || signed.Size != r.size || signed.Hash != r.hash {
-			return log.Checkpoint{}, 0, fmt.Errorf("%w: the signer returned a checkpoint that is not for size %d and root %x (%v)", log.ErrUnavailable, r.size, r.hash, err)
+			return log.Checkpoint{}, 0, fmt.Errorf("%w: the signer returned a checkpoint that is not for size %d and root %x (%w)", log.ErrUnavailable, r.size, r.hash, err)
 		}
 		if _, err := tx.ExecContext(ctx, sqlInsertCheckpoint, b.treeID, r.size, r.hash[:], signed.Note); err != nil {
 			return log.Checkpoint{}, 0, unavailable(fmt.Sprintf("store the checkpoint of size %d", r.size), err)
