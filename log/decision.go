@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -169,9 +170,17 @@ type validator struct {
 
 func (v *validator) fail(field, format string, args ...any) {
 	if v.err == nil {
+		// An unknown member's name is the submitter's text: bound it, so
+		// that an error message never echoes a whole body.
+		if len(field) > maxFieldName {
+			field = strings.ToValidUTF8(field[:maxFieldName], "") + "…"
+		}
 		v.err = &FieldError{Err: v.kind, Field: v.prefix + field, Reason: fmt.Sprintf(format, args...)}
 	}
 }
+
+// maxFieldName bounds the field name quoted in an error.
+const maxFieldName = 64
 
 func (v *validator) adopt(o *validator) {
 	if v.err == nil {
