@@ -79,7 +79,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func mainUsage(w io.Writer) {
 	fmt.Fprint(w, "usage: govlog <command> [flags] [arguments]\n\ncommands:\n")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-20s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, "\nRun \"govlog <command> -h\" for the flags of a command.\n")
 }

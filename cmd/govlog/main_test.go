@@ -180,7 +180,7 @@ func TestExitStatus(t *testing.T) {
 		stderr string
 	}{
 		{name: "no command", status: 2, stderr: "usage: govlog <command>"},
-		{name: "help", args: []string{"help"}, status: 0, stdout: "verify   verify receipts offline"},
+		{name: "help", args: []string{"help"}, status: 0, stdout: "  verify               verify receipts offline"},
 		{name: "unknown command", args: []string{"frobnicate"}, status: 2, stderr: `unknown command "frobnicate"`},
 		{name: "verify", args: []string{"verify", "--log-key", keyFile, r1}, stdout: "OK: entry 1 is in the log example.com/govlog (checkpoint of size 3)\n"},
 		{name: "verify with key text", args: []string{"verify", "--log-key", vkey, r1}, stdout: "\nid: d-1\n"},
