@@ -21,9 +21,6 @@ const (
 	VerifierKeyFile = "witness.vkey"
 )
 
-// maxKeyFile bounds a key file.
-const maxKeyFile = 4 << 10
-
 // openKey returns the witness's private key from dir, creating dir (0700)
 // and generating the key on first start. It refuses a key file that the
 // group or others may access or that the current user does not own, and a
