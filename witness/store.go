@@ -6,17 +6,16 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
 	// The SQLite driver, registered as "sqlite3".
 	_ "github.com/mattn/go-sqlite3"
 
+	"github.com/govlog/govlog/internal/sqlitemigrate"
 	"github.com/govlog/govlog/log"
 )
 
@@ -98,44 +97,9 @@ func (s *store) init(ctx context.Context, origins []string) error {
 	return nil
 }
 
-// migrate brings the schema to the newest version, one transaction per
-// migration.
+// migrate brings the schema to the newest version.
 func (s *store) migrate(ctx context.Context) error {
-	names, err := fs.Glob(schemaFS, "schema/*.sql")
-	if err != nil {
-		return fmt.Errorf("failed to list migrations: %w", err)
-	}
-	sort.Strings(names)
-	var version int
-	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return fmt.Errorf("failed to read the schema version: %w", err)
-	}
-	if version > len(names) {
-		return fmt.Errorf("failed to migrate: the schema version %d is newer than this program's %d", version, len(names))
-	}
-	for v := version + 1; v <= len(names); v++ {
-		script, err := schemaFS.ReadFile(names[v-1])
-		if err != nil {
-			return fmt.Errorf("failed to read migration %s: %w", names[v-1], err)
-		}
-		tx, err := s.db.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("failed to begin migration %d: %w", v, err)
-		}
-		if _, err := tx.ExecContext(ctx, string(script)); err != nil {
-			_ = tx.Rollback()
-			return fmt.Errorf("failed to apply migration %s: %w", names[v-1], err)
-		}
-		// PRAGMA user_version is transactional: it commits with the schema.
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v)); err != nil {
-			_ = tx.Rollback()
-			return fmt.Errorf("failed to set the schema version %d: %w", v, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("failed to commit migration %d: %w", v, err)
-		}
-	}
-	return nil
+	return sqlitemigrate.Apply(ctx, s.db, schemaFS, nil)
 }
 
 // get reads the state of a log.

@@ -5,18 +5,17 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
-	"io/fs"
 	"math"
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
 	// The SQLite driver, registered as "sqlite3".
 	_ "github.com/mattn/go-sqlite3"
 
+	"github.com/govlog/govlog/internal/sqlitemigrate"
 	"github.com/govlog/govlog/log"
 )
 
@@ -63,8 +62,8 @@ func openStore(ctx context.Context, path string) (*store, error) {
 	return s, nil
 }
 
-// migrate brings the schema to the newest version, one transaction per
-// migration.
+// migrate checks the journal mode and brings the schema to the newest
+// version.
 func (s *store) migrate(ctx context.Context) error {
 	var mode string
 	if err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
@@ -73,41 +72,7 @@ func (s *store) migrate(ctx context.Context) error {
 	if !strings.EqualFold(mode, "wal") {
 		return fmt.Errorf("journal mode is %q, want wal", mode)
 	}
-	names, err := fs.Glob(schemaFS, "schema/*.sql")
-	if err != nil {
-		return fmt.Errorf("failed to list migrations: %w", err)
-	}
-	sort.Strings(names)
-	var version int
-	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return fmt.Errorf("failed to read the schema version: %w", err)
-	}
-	if version > len(names) {
-		return fmt.Errorf("the schema version %d is newer than this program's %d", version, len(names))
-	}
-	for v := version + 1; v <= len(names); v++ {
-		script, err := schemaFS.ReadFile(names[v-1])
-		if err != nil {
-			return fmt.Errorf("failed to read migration %s: %w", names[v-1], err)
-		}
-		tx, err := s.db.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("failed to begin migration %d: %w", v, err)
-		}
-		if _, err := tx.ExecContext(ctx, string(script)); err != nil {
-			_ = tx.Rollback()
-			return fmt.Errorf("failed to apply migration %s: %w", names[v-1], err)
-		}
-		// PRAGMA user_version is transactional: it commits with the schema.
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v)); err != nil {
-			_ = tx.Rollback()
-			return fmt.Errorf("failed to set the schema version %d: %w", v, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("failed to commit migration %d: %w", v, err)
-		}
-	}
-	return nil
+	return sqlitemigrate.Apply(ctx, s.db, schemaFS, nil)
 }
 
 // add stores a checkpoint whose note satisfied the policy.

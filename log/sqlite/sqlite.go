@@ -118,7 +118,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -134,6 +133,7 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 	"github.com/transparency-dev/merkle/compact"
 
+	"github.com/govlog/govlog/internal/sqlitemigrate"
 	"github.com/govlog/govlog/log"
 )
 
@@ -372,50 +372,11 @@ func dsn(abs string, params url.Values) string {
 	return "file:" + (&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath() + "?" + params.Encode()
 }
 
-// migrate brings the schema to the newest version, one transaction per
-// migration: a crash leaves the file at the previous version, whose
-// migration is then run again.
+// migrate brings the schema to the newest version.
 func (b *Backend) migrate(ctx context.Context) error {
-	names, err := fs.Glob(schemaFS, "schema/*.sql")
-	if err != nil {
-		return fmt.Errorf("failed to list migrations: %w", err)
-	}
-	sort.Strings(names)
-	var version int
-	if err := b.wdb.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return fmt.Errorf("failed to read the schema version: %w", err)
-	}
-	if version > len(names) {
-		return fmt.Errorf("failed to migrate: the schema version %d is newer than this program's %d", version, len(names))
-	}
-	for v := version + 1; v <= len(names); v++ {
-		name := names[v-1]
-		if n, _, _ := strings.Cut(filepath.Base(name), "_"); n != fmt.Sprintf("%04d", v) {
-			return fmt.Errorf("failed to migrate: migration %s is not version %d", name, v)
-		}
-		script, err := schemaFS.ReadFile(name)
-		if err != nil {
-			return fmt.Errorf("failed to read migration %s: %w", name, err)
-		}
-		tx, err := b.wdb.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("failed to begin migration %d: %w", v, err)
-		}
-		if _, err := tx.ExecContext(ctx, string(script)); err != nil {
-			_ = tx.Rollback()
-			return fmt.Errorf("failed to apply migration %s: %w", name, err)
-		}
-		// PRAGMA user_version is transactional: it commits with the schema.
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v)); err != nil {
-			_ = tx.Rollback()
-			return fmt.Errorf("failed to set the schema version %d: %w", v, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("failed to commit migration %d: %w", v, err)
-		}
+	return sqlitemigrate.Apply(ctx, b.wdb, schemaFS, func(v int) {
 		b.logger.Info("migrated log storage schema", "version", v)
-	}
-	return nil
+	})
 }
 
 // Ready returns nil when Append can be expected to succeed. After a failed

@@ -124,7 +124,7 @@ func Build(ctx context.Context) (string, time.Duration, error) {
 	if bin == "" {
 		gomod, err := exec.CommandContext(ctx, goBin, "env", "GOMOD").Output()
 		if err != nil || strings.TrimSpace(string(gomod)) == "" {
-			return "", 0, fmt.Errorf("failed to find the module root: %v", err)
+			return "", 0, fmt.Errorf("failed to find the module root: %w", err)
 		}
 		bin = filepath.Join(filepath.Dir(strings.TrimSpace(string(gomod))), ".trillian", "bin")
 	}
