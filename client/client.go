@@ -317,37 +317,53 @@ type response struct {
 // request of the API may be repeated: reads are safe, and submissions are
 // idempotent by id.
 func (c *Client) roundTrip(ctx context.Context, method, path string, body []byte) (*response, error) {
-	u := c.base.JoinPath(path)
+	u := c.base.JoinPath(path).String()
+	var res *response
+	err := c.retry(ctx, method, path, func() (retryAfter time.Duration, err error) {
+		res, retryAfter, err = c.attempt(ctx, method, u, body)
+		return retryAfter, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// retry calls once until it succeeds, fails with an error that is not
+// retryable, or runs out of attempts, time or patience: it waits the
+// server's Retry-After (once returns it, or 0) or an exponential backoff
+// between attempts.
+func (c *Client) retry(ctx context.Context, method, path string, once func() (time.Duration, error)) error {
 	var last error
 	for attempt := 1; ; attempt++ {
-		res, retryAfter, err := c.attempt(ctx, method, u.String(), body)
+		retryAfter, err := once()
 		if err == nil {
-			return res, nil
+			return nil
 		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%w (last attempt: %w)", ctx.Err(), err)
+			return fmt.Errorf("%w (last attempt: %w)", ctx.Err(), err)
 		}
 		if !retryable(err) {
-			return nil, err
+			return err
 		}
 		last = err
 		if attempt >= c.maxAttempts {
-			return nil, fmt.Errorf("gave up after %d attempts: %w", attempt, last)
+			return fmt.Errorf("gave up after %d attempts: %w", attempt, last)
 		}
 		wait := retryAfter
 		if wait == 0 {
 			wait = backoff(attempt)
 		}
 		if wait > c.maxRetryWait {
-			return nil, fmt.Errorf("the server asks to retry after %v, longer than %v: %w", wait, c.maxRetryWait, last)
+			return fmt.Errorf("the server asks to retry after %v, longer than %v: %w", wait, c.maxRetryWait, last)
 		}
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
-			return nil, fmt.Errorf("no time left to retry after %v: %w", wait, last)
+			return fmt.Errorf("no time left to retry after %v: %w", wait, last)
 		}
 		c.logger.LogAttrs(ctx, slog.LevelWarn, "retrying govlog request", slog.String("method", method),
 			slog.String("path", path), slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.Any("error", last))
 		if err := c.sleep(ctx, wait); err != nil {
-			return nil, fmt.Errorf("%w (last attempt: %w)", err, last)
+			return fmt.Errorf("%w (last attempt: %w)", err, last)
 		}
 	}
 }

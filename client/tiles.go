@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -95,36 +94,15 @@ func (c *Client) fetch(ctx context.Context, path string, limit int64, raw bool) 
 
 // fetchURL is fetch of an absolute URL.
 func (c *Client) fetchURL(ctx context.Context, u *url.URL, limit int64, raw bool) ([]byte, error) {
-	path := u.Path
-	var last error
-	for attempt := 1; ; attempt++ {
-		body, retryAfter, err := c.fetchOnce(ctx, u.String(), limit, raw)
-		if err == nil {
-			return body, nil
-		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%w (last attempt: %w)", ctx.Err(), err)
-		}
-		if !retryable(err) {
-			return nil, err
-		}
-		last = err
-		if attempt >= c.maxAttempts {
-			return nil, fmt.Errorf("gave up after %d attempts: %w", attempt, last)
-		}
-		wait := retryAfter
-		if wait == 0 {
-			wait = backoff(attempt)
-		}
-		if wait > c.maxRetryWait {
-			return nil, fmt.Errorf("the server asks to retry after %v, longer than %v: %w", wait, c.maxRetryWait, last)
-		}
-		c.logger.LogAttrs(ctx, slog.LevelWarn, "retrying govlog request", slog.String("path", path),
-			slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.Any("error", last))
-		if err := c.sleep(ctx, wait); err != nil {
-			return nil, fmt.Errorf("%w (last attempt: %w)", err, last)
-		}
+	var body []byte
+	err := c.retry(ctx, http.MethodGet, u.Path, func() (retryAfter time.Duration, err error) {
+		body, retryAfter, err = c.fetchOnce(ctx, u.String(), limit, raw)
+		return retryAfter, err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return body, nil
 }
 
 func (c *Client) fetchOnce(ctx context.Context, u string, limit int64, raw bool) ([]byte, time.Duration, error) {
