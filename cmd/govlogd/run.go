@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -111,7 +112,10 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer closeAuth()
 
-	k, err := openKeys(cfg.DataDir, cfg.Origin, logger)
+	// The embedded log and the cosigned-checkpoint store write to the data
+	// directory; with Trillian alone it only holds the keys.
+	writes := cfg.Backend == backendSQLite || cfg.WitnessConfig.policy != nil
+	k, err := openKeys(cfg.DataDir, cfg.Origin, writes, logger)
 	if err != nil {
 		return err
 	}
@@ -348,14 +352,20 @@ func checkLoopback(addr string) error {
 }
 
 // openKeys loads the log's keys from dir, creating dir and generating them
-// on first start, and checks that they are origin's.
-func openKeys(dir, origin string, logger *slog.Logger) (*keys.Keys, error) {
+// on first start, and checks that they are origin's. It refuses a dir it
+// cannot write to when writes is set or the keys are to be generated.
+func openKeys(dir, origin string, writes bool, logger *slog.Logger) (*keys.Keys, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create the data directory: %w", err)
 	}
 	present, err := keys.Present(dir)
 	if err != nil {
 		return nil, err
+	}
+	if writes || !present {
+		if err := checkWritable(dir); err != nil {
+			return nil, err
+		}
 	}
 	if !present {
 		if _, err := os.Stat(filepath.Join(dir, DBFile)); !errors.Is(err, fs.ErrNotExist) {
@@ -376,4 +386,24 @@ func openKeys(dir, origin string, logger *slog.Logger) (*keys.Keys, error) {
 			"pass --origin %q or use another --data directory", filepath.Join(dir, keys.SignerFile), name, origin, name)
 	}
 	return k, nil
+}
+
+// checkWritable fails, naming dir, when a file cannot be created in it.
+// On a read-only file system SQLite would otherwise fail later with a
+// misleading "unable to open database file: no such file or directory".
+func checkWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".govlogd-write-check-")
+	if err != nil {
+		if errors.Is(err, syscall.EROFS) {
+			return fmt.Errorf("the data directory %s is on a read-only file system: govlogd writes to it "+
+				"(the log database, the keys on first start); mount it read-write: %w", dir, err)
+		}
+		return fmt.Errorf("the data directory %s is not writable: %w", dir, err)
+	}
+	name := f.Name()
+	f.Close()
+	if err := os.Remove(name); err != nil {
+		return fmt.Errorf("the data directory %s is not writable: %w", dir, err)
+	}
+	return nil
 }

@@ -37,16 +37,23 @@ func (b *Backend) Append(ctx context.Context, batch []*log.Entry, sign log.SignF
 	if b.closed {
 		return nil, log.Checkpoint{}, fmt.Errorf("%w: storage is closed", log.ErrUnavailable)
 	}
-	if b.failure.Load() != nil {
+	recovering := b.failure.Load() != nil
+	if recovering {
 		if err := b.reloadLocked(ctx, false); err != nil {
 			return nil, log.Checkpoint{}, fmt.Errorf("failed to recover from the previous failure: %w", err)
 		}
 	}
+	before := b.snap.Load()
 	results, cp, err := b.appendLocked(ctx, batch, sign)
 	if err != nil {
 		b.failure.Store(&failureErr{err})
 		b.logger.Error("failed to append a batch", "entries", len(batch), "err", err)
 		return nil, log.Checkpoint{}, err
+	}
+	if recovering && b.snap.Load() != before {
+		// A batch committed: storage takes writes again. (One that wrote
+		// nothing, such as identical resubmissions, proves nothing.)
+		b.failure.Store(nil)
 	}
 	return results, cp, nil
 }

@@ -13,9 +13,10 @@ import (
 )
 
 // reloadLocked replaces the in-memory state (compact range, snapshot) with
-// what is on disk, verified as Open does, and clears the failure. With
-// probe it also commits a one-row write, to check that storage takes
-// writes again. The caller holds writeMu.
+// what is on disk, verified as Open does. With probe it also commits a
+// one-row write, to check that storage takes writes again, and clears the
+// failure; without, the failure stays until a write commits (a read-only
+// file system still reads). The caller holds writeMu.
 func (b *Backend) reloadLocked(ctx context.Context, probe bool) error {
 	snap, rng, err := b.load(ctx, probe)
 	if err != nil {
@@ -25,7 +26,9 @@ func (b *Backend) reloadLocked(ctx context.Context, probe bool) error {
 	old := b.snap.Load()
 	b.snap.Store(snap)
 	b.rng = rng
-	b.failure.Store(nil)
+	if probe {
+		b.failure.Store(nil)
+	}
 	b.logger.Info("reloaded log storage", "size", snap.size(), "previous_size", old.size())
 	return nil
 }

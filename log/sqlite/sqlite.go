@@ -96,9 +96,11 @@
 // rolls back and leaves the in-memory state as it was; its error wraps
 // log.ErrUnavailable. The next Append first reloads the state from disk and
 // verifies it as Open does, since a failed COMMIT may have committed; until
-// then Ready probes storage (the reload and a one-row write transaction)
-// and reports log.ErrUnavailable while that fails. Recovery needs no
-// operator; a fork (log.ErrFork) does.
+// a batch commits, Ready probes storage (the reload and a one-row write
+// transaction) and reports log.ErrUnavailable while that fails. A batch
+// that writes nothing (identical resubmissions) does not count: on a
+// read-only file system it succeeds. Recovery needs no operator; a fork
+// (log.ErrFork) does.
 //
 // # Opening
 //
