@@ -60,8 +60,10 @@ type errorDetail struct {
 	Message string `json:"message"`
 }
 
+// invalidRequest is a 400 invalid_request. The message is clipped: %q
+// of a clipped value can still be four times longer than the value.
 func invalidRequest(format string, args ...any) error {
-	return &apiError{Status: http.StatusBadRequest, Code: codeInvalidRequest, Message: fmt.Sprintf(format, args...)}
+	return &apiError{Status: http.StatusBadRequest, Code: codeInvalidRequest, Message: clip(fmt.Sprintf(format, args...))}
 }
 
 // classify maps any error to the status, code and message the API answers.

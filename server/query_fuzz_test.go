@@ -217,7 +217,7 @@ func checkQueryError(t *testing.T, rec *httptest.ResponseRecorder, names []strin
 	if rec.Code == http.StatusNotFound {
 		wantCode = codeNotFound
 	}
-	if e.Error.Code != wantCode || e.Error.Message == "" || len(e.Error.Message) > maxMessage {
+	if e.Error.Code != wantCode || e.Error.Message == "" || len(e.Error.Message) > maxMessage+len("…") {
 		t.Fatalf("%d with error %+v, want code %s", rec.Code, e.Error, wantCode)
 	}
 	for _, n := range names {
