@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -23,6 +25,14 @@ const maxResponseBytes = 64 << 10
 // maxConflictRetries is how many 409 answers one push follows.
 const maxConflictRetries = 2
 
+// maxClockSkew is how far the timestamp of a cosignature may be from the
+// time of the request that got it, either way. A witness signs with its
+// clock when it cosigns: a timestamp far from now is a broken clock or a
+// replay, and a receipt carrying it would fail a verifier that checks
+// freshness (tlog-cosignature: "verifiers MAY reject cosignatures with
+// timestamps in the future").
+const maxClockSkew = 10 * time.Minute
+
 // worker pushes the rounds' checkpoints to one witness, one at a time.
 type worker struct {
 	d    *Distributor
@@ -36,6 +46,12 @@ type worker struct {
 	// size is the size the witness last cosigned for the log, as far as
 	// the worker knows: 0 until it cosigns or a 409 says otherwise.
 	size uint64
+	// ahead is set when size comes from a 409 naming a size larger than
+	// the log's: evidence of a fork, or a lie. It holds for the push that
+	// learned it only; the next push asks the witness again from the size
+	// it last cosigned, so that cosigning resumes once the witness is
+	// fixed.
+	ahead bool
 	// last is the last cosignature the witness returned, and for which
 	// checkpoint: a round of the same checkpoint reuses it.
 	lastSize uint64
@@ -104,6 +120,9 @@ func (w *worker) push(cp log.Checkpoint) ([]byte, error) {
 	if w.lastLine != nil && w.lastSize == cp.Size && w.lastHash == cp.Hash {
 		return w.lastLine, nil
 	}
+	if w.ahead {
+		w.size, w.ahead = w.lastSize, false
+	}
 	for attempt := 0; ; attempt++ {
 		old := w.size
 		if old > cp.Size {
@@ -113,17 +132,18 @@ func (w *worker) push(cp log.Checkpoint) ([]byte, error) {
 		if err != nil {
 			return nil, &pushError{"error", err}
 		}
+		sent := time.Now()
 		status, resp, err := w.post(body)
 		if err != nil {
 			return nil, &pushError{"unreachable", err}
 		}
 		switch {
 		case status == http.StatusOK:
-			line, err := w.verify(cp, resp)
+			line, err := w.verify(cp, resp, sent)
 			if err != nil {
 				return nil, &pushError{"invalid_cosignature", err}
 			}
-			w.size = cp.Size
+			w.size, w.ahead = cp.Size, false
 			w.lastSize, w.lastHash, w.lastLine = cp.Size, cp.Hash, line
 			return line, nil
 		case status == http.StatusConflict && attempt < maxConflictRetries:
@@ -141,7 +161,8 @@ func (w *worker) push(cp log.Checkpoint) ([]byte, error) {
 			w.d.mu.Lock()
 			latest := w.d.latest.Size
 			w.d.mu.Unlock()
-			if n > latest {
+			w.ahead = n > latest
+			if w.ahead {
 				w.d.logger.Error("a witness has cosigned a checkpoint of this log larger than the log: "+
 					"the log's storage was rolled back, or another log uses its key and origin",
 					"witness", w.key.Name(), "witness_size", n, "log_size", latest)
@@ -199,15 +220,16 @@ func (w *worker) post(body []byte) (int, []byte, error) {
 	return resp.StatusCode, b, nil
 }
 
-// verify checks a 200 answer: signature lines, among which a valid
-// cosignature by the witness's key on cp's body. It returns that
+// verify checks a 200 answer to a request sent at sent: signature lines,
+// among which a valid cosignature by the witness's key on cp's body, with
+// a timestamp within maxClockSkew of the request. It returns that
 // signature's line; the others are ignored.
 //
 // SPEC: "The client MUST ignore any cosignatures from unknown keys. To parse
 // the response, the client MAY concatenate it to the checkpoint, and use a
 // [note] verification function configured with the witness keys it
 // trusts."
-func (w *worker) verify(cp log.Checkpoint, resp []byte) ([]byte, error) {
+func (w *worker) verify(cp log.Checkpoint, resp []byte, sent time.Time) ([]byte, error) {
 	if len(resp) == 0 || !bytes.HasSuffix(resp, []byte("\n")) {
 		return nil, fmt.Errorf("the witness's answer is not signature lines: %q", clip(resp))
 	}
@@ -222,6 +244,21 @@ func (w *worker) verify(cp log.Checkpoint, resp []byte) ([]byte, error) {
 	}
 	if len(n.Sigs) != 1 {
 		return nil, fmt.Errorf("the witness's answer holds %d cosignatures by its key", len(n.Sigs))
+	}
+	// SPEC: "timestamp is the time at which the cosignature was generated,
+	// as a POSIX timestamp. It MUST NOT exceed 2^63 - 1". The verifier
+	// checked key ID || timestamp || signature.
+	sig, err := base64.StdEncoding.DecodeString(n.Sigs[0].Base64)
+	if err != nil || len(sig) < 12 {
+		return nil, fmt.Errorf("the witness's cosignature is not key ID, timestamp and signature: %q", clip(resp))
+	}
+	ts := binary.BigEndian.Uint64(sig[4:12])
+	if ts > math.MaxInt64 {
+		return nil, fmt.Errorf("the witness's cosignature has timestamp %d, beyond 2^63-1", ts)
+	}
+	if at := time.Unix(int64(ts), 0); at.Before(sent.Add(-maxClockSkew)) || at.After(time.Now().Add(maxClockSkew)) {
+		return nil, fmt.Errorf("the witness's cosignature is dated %s, more than %v away from the request (%s): is its clock wrong?",
+			at.UTC().Format(time.RFC3339), maxClockSkew, sent.UTC().Format(time.RFC3339))
 	}
 	return fmt.Appendf(nil, "— %s %s\n", n.Sigs[0].Name, n.Sigs[0].Base64), nil
 }
