@@ -21,7 +21,9 @@
 //
 // For each witness the distributor remembers the size that witness last
 // cosigned and pushes a consistency proof from there. It starts from 0 and
-// learns the witness's size from its 409 answer, then retries at once.
+// learns the witness's size from its 409 answer, then retries at once, at
+// most twice a push. A 409 naming a size larger than the log's (a fork, or
+// a lie) is logged as an error and believed for that push only.
 //
 // # The cosigned checkpoints
 //
@@ -36,7 +38,8 @@
 //
 // The distributor does no signing and trusts no witness beyond the policy:
 // a witness's answer is kept only when its cosignature verifies with the
-// witness's key on the checkpoint pushed.
+// witness's key on the checkpoint pushed, and is dated within 10 minutes
+// of the push.
 package distributor
 
 import (
