@@ -38,7 +38,9 @@ import (
 // The witness of FuzzWitnessResponse has the fixed key of the witness
 // package's documentation (32 bytes of 0x02), and the log is the golden log
 // of testdata (signed by logtest's key), so that the seeds under
-// testdata/fuzz hold cosignatures that really verify.
+// testdata/fuzz hold cosignatures that really verify. Those are dated when
+// the seeds were made, so the worker refuses them as stale (its clock
+// check); the seed a real witness makes at each run is the accepted one.
 const (
 	fuzzWitnessKey  = "PRIVATE+KEY+witness.example/w1+df1c0a35+BAICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIC"
 	fuzzWitnessVKey = "witness.example/w1+df1c0a35+BIE5dw6ofRdfVqNUZsNMfszLjYqRtO43ol32D1uPybOU"
