@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -14,12 +13,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/govlog/govlog/internal/loadgen"
+	"github.com/govlog/govlog/internal/procstat"
 	"github.com/govlog/govlog/log/trillian/trilliantest"
 )
 
@@ -131,23 +130,6 @@ func (d *daemon) stop() {
 	os.Remove(d.out.Name())
 }
 
-// rssMiB reads the resident memory of pid (Linux only; 0 elsewhere).
-func rssMiB(pid int) float64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
-
 func dirSize(dir string) int64 {
 	var n int64
 	filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
@@ -216,7 +198,7 @@ func measure(ctx context.Context, logger *slog.Logger, name string, d *daemon, o
 	if res.Proofs, err = check(loadgen.RunProofs(ctx, cfg)); err != nil {
 		return nil, err
 	}
-	res.RSSMiB = rssMiB(d.cmd.Process.Pid)
+	res.RSSMiB = procstat.RSSMiB(d.cmd.Process.Pid)
 	return res, nil
 }
 
@@ -283,15 +265,7 @@ func measureTrillian(ctx context.Context, logger *slog.Logger, bin string, o opt
 func machine(r *report) error {
 	r.CPUs = runtime.NumCPU()
 	r.GoVersion = runtime.Version()
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for line := range strings.SplitSeq(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "model name"); ok {
-				r.CPUModel = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
-				break
-			}
-		}
-	}
-	if r.CPUModel == "" {
+	if r.CPUModel = procstat.CPUModel(); r.CPUModel == "" {
 		r.CPUModel = runtime.GOARCH
 	}
 	if _, err := os.Stat("go.mod"); err != nil {
