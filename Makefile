@@ -57,6 +57,18 @@ BENCHFLAGS ?=
 bench:
 	$(GO) run ./internal/benchreport -out docs/bench $(BENCHFLAGS)
 
+# Soak test (not part of test): govlogd on the embedded log with two
+# govlog-witness processes under a bounded mixed load (500 decisions/s,
+# batches, executions, reads, an audit a minute) for an hour, sampling
+# memory, goroutines, open files, SQLite files and latency every 30s; writes
+# docs/soak/report.md, samples.csv and PNG charts, and fails if anything
+# grew, erred or did not verify. Needs Linux and ~3 GB free in $TMPDIR.
+# Options through SOAKFLAGS, e.g. make soak SOAKFLAGS='-duration 10m'.
+SOAKFLAGS ?=
+.PHONY: soak
+soak:
+	$(GO) run ./internal/soak -out docs/soak $(SOAKFLAGS)
+
 # Fuzz every fuzz target of every package for FUZZTIME each (longer:
 # make fuzz FUZZTIME=10m).
 FUZZTIME ?= 30s
