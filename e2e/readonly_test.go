@@ -244,6 +244,24 @@ func TestDataDirReadOnly(t *testing.T) {
 	}
 	cur := verifyAcks(t, d.url, v, acks, cps)
 	t.Logf("read-only: %d acknowledged entries read back, log size %d", len(acks), cur.Size)
+	// The tlog-tiles API: the level-0 hash tile holds every leaf hash of
+	// the first acknowledged entries, and inclusion proofs are served.
+	tile := "/tile/0/000"
+	if cur.Size < 256 {
+		tile = fmt.Sprintf("/tile/0/000.p/%d", cur.Size)
+	}
+	st, hashes, _, err := call(ctx, http.MethodGet, d.url+tile, "", nil)
+	if err != nil || st != http.StatusOK || len(hashes) != 32*int(min(cur.Size, 256)) {
+		t.Fatalf("GET %s on a read-only data directory: %d %v, %d bytes", tile, st, err, len(hashes))
+	}
+	for _, a := range acks {
+		if a.index < 256 && !bytes.Equal(hashes[32*a.index:32*a.index+32], a.leafHash) {
+			t.Fatalf("GET %s: leaf hash %d is not the acknowledged one", tile, a.index)
+		}
+		if st := getJSON(t, fmt.Sprintf("%s/v1/proofs/inclusion?index=%d&tree_size=%d", d.url, a.index, cur.Size), nil); st != http.StatusOK {
+			t.Fatalf("inclusion proof of %d on a read-only data directory: %d", a.index, st)
+		}
+	}
 	// Still read-only: still 503, the size does not move.
 	if st, body, _ := postJSON(ctx, d.url+"/v1/decisions", decision("ro-still-1", "deny", "", 0)); st != http.StatusServiceUnavailable {
 		t.Fatalf("POST still read-only: %d %s", st, body)
