@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	fnote "github.com/transparency-dev/formats/note"
@@ -52,8 +53,9 @@ type PolicyWitness struct {
 
 // ParsePolicy parses a witness policy. It fails with ErrMalformed when the
 // text is not a policy: unknown keywords, witness keys that are not
-// cosignature/v1 keys, groups naming unknown members or asking more than
-// they have, or no quorum line.
+// cosignature/v1 keys, groups naming unknown members, naming a member
+// twice, or asking for none of their members or more than they have, or
+// not exactly one quorum line.
 func ParsePolicy(text []byte) (*Policy, error) {
 	if len(text) > MaxPolicyBytes {
 		return nil, fmt.Errorf("%w: the witness policy is %d bytes, the limit is %d", ErrMalformed, len(text), MaxPolicyBytes)
@@ -63,6 +65,9 @@ func ParsePolicy(text []byte) (*Policy, error) {
 		return nil, fmt.Errorf("%w: witness policy: %w", ErrMalformed, err)
 	}
 	if err := distinctKeys(text); err != nil {
+		return nil, fmt.Errorf("%w: witness policy: %w", ErrMalformed, err)
+	}
+	if err := checkGroups(text); err != nil {
 		return nil, fmt.Errorf("%w: witness policy: %w", ErrMalformed, err)
 	}
 	p := &Policy{text: slices.Clone(text), group: g}
@@ -128,6 +133,42 @@ func distinctKeys(text []byte) error {
 			return fmt.Errorf("witnesses %q and %q have the same key %s", other, f[1], id)
 		}
 		seen[id] = f[1]
+	}
+	return nil
+}
+
+// checkGroups fails where the formats parser asks less of a policy than the
+// policy format does: a group must need 1 to all of its members (the
+// parser takes a threshold of 0, and "all" of no members, as a group every
+// checkpoint satisfies), must name each member once (one cosignature would
+// count for each time its witness is named), and a policy has one quorum
+// line (the parser keeps the last).
+func checkGroups(text []byte) error {
+	quorums := 0
+	for _, line := range strings.Split(string(text), "\n") {
+		if i := strings.Index(line, "#"); i >= 0 {
+			line = line[:i]
+		}
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 1 && f[0] == "quorum":
+			if quorums++; quorums > 1 {
+				return errors.New("more than one quorum line")
+			}
+		case len(f) >= 3 && f[0] == "group":
+			members := f[3:]
+			if len(members) == 0 {
+				return fmt.Errorf("group %q has no members", f[1])
+			}
+			if n, err := strconv.ParseUint(f[2], 10, 8); err == nil && n == 0 {
+				return fmt.Errorf("group %q needs none of its members: use \"quorum none\" to require no cosignature", f[1])
+			}
+			for i, m := range members {
+				if slices.Contains(members[:i], m) {
+					return fmt.Errorf("group %q names %q twice", f[1], m)
+				}
+			}
+		}
 	}
 	return nil
 }
