@@ -217,8 +217,11 @@ func AppendEntryBundle(bundle, entry []byte) ([]byte, error) {
 
 // ParseEntryBundle splits an entry bundle into its entries, which share the
 // bundle's memory. It fails when the bundle does not hold exactly width
-// entries.
+// entries, and for a width that is not 1 to TileWidth.
 func ParseEntryBundle(bundle []byte, width int) ([][]byte, error) {
+	if width < 1 || width > TileWidth {
+		return nil, fmt.Errorf("failed to parse the entry bundle: a width of %d entries, not 1 to %d", width, TileWidth)
+	}
 	out := make([][]byte, 0, width)
 	for len(bundle) > 0 {
 		if len(bundle) < 2 {
