@@ -120,8 +120,9 @@ func (s *AuditState) MarshalBinary() ([]byte, error) {
 }
 
 // UnmarshalAuditState decodes a state written by MarshalBinary and
-// verifies it: its checkpoint must be signed by logKey, and its compact
-// range must hash to the checkpoint's root.
+// verifies it: its checkpoint must be signed by logKey, its compact range
+// must hash to the checkpoint's root, and its counts (totals, ids,
+// failures) and sequence intervals must be those an audit can leave.
 func UnmarshalAuditState(data []byte, logKey note.Verifier) (*AuditState, error) {
 	bad := func(format string, args ...any) (*AuditState, error) {
 		return nil, fmt.Errorf("failed to read the audit state: "+format, args...)
@@ -145,8 +146,11 @@ func UnmarshalAuditState(data []byte, logKey note.Verifier) (*AuditState, error)
 	if err := dec.Decode(&h); err != nil {
 		return bad("%w", err)
 	}
+	if dec.InputOffset() != int64(n) {
+		return bad("data after the header")
+	}
 	ids := rest[n:]
-	if uint64(len(ids)) != h.IDs*recordSize {
+	if len(ids)%recordSize != 0 || uint64(len(ids)/recordSize) != h.IDs {
 		return bad("the id table holds %d bytes, want %d records", len(ids), h.IDs)
 	}
 	for i := recordSize; i < len(ids); i += recordSize {
@@ -164,6 +168,14 @@ func UnmarshalAuditState(data []byte, logKey note.Verifier) (*AuditState, error)
 	}
 	if root := rangeRoot(rng); root != cp.Hash {
 		return bad("its compact range does not hash to its checkpoint's root")
+	}
+	// What an audit of the checkpoint's entries adds up to.
+	if t := h.Totals; t.Entries != cp.Size || t.Decisions > t.Entries || t.Executions > t.Entries-t.Decisions ||
+		t.Allows > t.Decisions || t.Denies != t.Decisions-t.Allows || h.IDs > cp.Size {
+		return bad("its totals %+v and %d ids do not add up to the %d entries of its checkpoint", t, h.IDs, cp.Size)
+	}
+	if h.FailureCount < uint64(len(h.Failures)) {
+		return bad("it counts %d failures and lists %d", h.FailureCount, len(h.Failures))
 	}
 	s := &AuditState{cp: cp, hashes: h.Range, ids: ids, seqs: make(map[string]*seqSet, len(h.Sequences)),
 		totals: h.Totals, failures: h.Failures, failureCount: h.FailureCount}
@@ -303,7 +315,7 @@ func (s *seqSet) add(n uint64) (dup bool) {
 
 func (s *seqSet) valid() bool {
 	for i, v := range s.iv {
-		if v[0] < 1 || v[0] > v[1] || (i > 0 && s.iv[i-1][1]+1 >= v[0]) {
+		if v[0] < 1 || v[0] > v[1] || (i > 0 && s.iv[i-1][1] >= v[0]-1) {
 			return false
 		}
 	}
