@@ -87,8 +87,11 @@ func Artifact(token string, jwks jwk.Set, opts ArtifactOptions) (*log.ArtifactCl
 	var segs [3][]byte
 	for i, p := range parts {
 		var err error
-		if segs[i], err = base64.RawURLEncoding.Strict().DecodeString(p); err != nil {
-			return nil, fmt.Errorf("%w: artifact part %d is not unpadded base64url", ErrBadArtifact, i+1)
+		// The decoder skips CR and LF even when strict: only the
+		// canonical encoding of what it decoded is the token's.
+		if segs[i], err = base64.RawURLEncoding.Strict().DecodeString(p); err != nil ||
+			base64.RawURLEncoding.EncodeToString(segs[i]) != p {
+			return nil, fmt.Errorf("%w: artifact part %d is not canonical unpadded base64url", ErrBadArtifact, i+1)
 		}
 	}
 
