@@ -596,7 +596,7 @@ func TestWitnessSyncMode(t *testing.T) {
 		t.Fatalf("govlog verify --witness-policy: %v\n%s", err, out)
 	}
 	_, otherKey, _ := ed25519.GenerateKey(rand.Reader)
-	stricter := writePolicy(t, t.TempDir(), text+fmt.Sprintf("witness w3 %s http://127.0.0.1:1\ngroup three all w1 w2 w3\nquorum three\n",
+	stricter := writePolicy(t, t.TempDir(), strings.Replace(text, "quorum both\n", "", 1)+fmt.Sprintf("witness w3 %s http://127.0.0.1:1\ngroup three all w1 w2 w3\nquorum three\n",
 		cosigVKey("witness.e2e.test/w3", otherKey.Public().(ed25519.PublicKey))))
 	out, err = exec.Command(filepath.Join(binDir, "govlog"), "verify", "--log-key", vkeyFile, "--witness-policy", stricter, proofFile).CombinedOutput()
 	if code := exitCode(err); code != 1 || !bytes.Contains(out, []byte("witness policy not satisfied")) {
