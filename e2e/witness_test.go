@@ -613,6 +613,11 @@ func TestWitnessSyncMode(t *testing.T) {
 	if st, b, _, _ := call(ctx, http.MethodGet, d.url+"/v1/decisions/wsync-down", "", nil); st != 503 {
 		t.Fatalf("GET with the quorum down: %d %s", st, b)
 	}
+	// Readiness says so once the quorum has been stuck for longer than a
+	// submission waits (the POST above waited that long).
+	if st, b, _, _ := call(ctx, http.MethodGet, d.url+"/readyz", "", nil); st != 503 || errorCode(t, b) != "log_unavailable" {
+		t.Fatalf("/readyz with the quorum down: %d %s", st, b)
+	}
 
 	// Back: service resumes by itself; the resubmission gets 200.
 	ws[1].p = startGovlogWitness(t, ws[1].data, ws[1].addr, "witness.e2e.test/w2", vkeyFile)
@@ -630,6 +635,9 @@ func TestWitnessSyncMode(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	checkCosignedReceipt(t, d, policy, first)
+	if st, b, _, _ := call(ctx, http.MethodGet, d.url+"/readyz", "", nil); st != 200 {
+		t.Fatalf("/readyz after the witnesses returned: %d %s", st, b)
+	}
 	st, b, _ = postJSON(ctx, d.url+"/v1/decisions", decision("wsync-after", "deny", "", 0))
 	if st != 201 {
 		t.Fatalf("a new submission after the witnesses returned: %d %s", st, b)

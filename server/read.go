@@ -250,7 +250,8 @@ func (s *Server) getHealthz(c echo.Context, _ query) error {
 	return writeJSON(c, http.StatusOK, statusBody{"ok"})
 }
 
-// getReadyz is readiness: 200 when the log can append now.
+// getReadyz is readiness: 200 when the log can append now (in witness sync
+// mode: and the witness quorum cosigns).
 func (s *Server) getReadyz(c echo.Context, _ query) error {
 	if err := s.accepting(); err != nil {
 		return err
@@ -259,6 +260,14 @@ func (s *Server) getReadyz(c echo.Context, _ query) error {
 	defer cancel()
 	if err := s.log.Ready(ctx); err != nil {
 		return fmt.Errorf("%w: %w", log.ErrUnavailable, err)
+	}
+	// In sync mode a submission is acknowledged only once the witness
+	// quorum cosigns: not ready while it has been stuck for longer than a
+	// submission would wait.
+	if w := s.cfg.Witnessing; w != nil && w.Sync {
+		if err := w.Distributor.Ready(s.witnessTimeout()); err != nil {
+			return fmt.Errorf("%w: %w", log.ErrUnavailable, err)
+		}
 	}
 	return writeJSON(c, http.StatusOK, statusBody{"ready"})
 }

@@ -159,6 +159,10 @@ type Distributor struct {
 	// satisfiedSize is the largest size satisfied (stored or queued).
 	toStore       []*round
 	satisfiedSize uint64
+	// progressAt is when the policy was last satisfied, or when the log
+	// last got ahead of the cosigned size after being caught up: Ready
+	// measures from it how long cosigning has been stuck.
+	progressAt time.Time
 	// changed is closed and replaced whenever cosigned grows.
 	changed chan struct{}
 }
@@ -258,6 +262,7 @@ func (d *Distributor) load(ctx context.Context) error {
 		return fmt.Errorf("failed to read the log's latest checkpoint: %w", err)
 	}
 	d.latest = latest
+	d.progressAt = time.Now()
 	newest, err := d.store.newest(ctx, cacheSize)
 	if err != nil {
 		return err
@@ -331,12 +336,37 @@ func (d *Distributor) Notify(cp log.Checkpoint) {
 	d.mu.Lock()
 	newer := cp.Size > d.latest.Size
 	if newer {
-		d.latest = cp
+		d.setLatestLocked(cp)
 	}
 	d.mu.Unlock()
 	if newer {
 		d.poke()
 	}
+}
+
+// setLatestLocked records a newer checkpoint of the log. Called with d.mu
+// held.
+func (d *Distributor) setLatestLocked(cp log.Checkpoint) {
+	if d.satisfiedSize >= d.latest.Size {
+		d.progressAt = time.Now() // caught up until now
+	}
+	d.latest = cp
+}
+
+// Ready fails when the log has been ahead of the newest checkpoint that
+// satisfies the policy for longer than stuck with no round satisfying it
+// meanwhile: the witness quorum is not cosigning. Sync mode's readiness.
+func (d *Distributor) Ready(stuck time.Duration) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.satisfiedSize >= d.latest.Size {
+		return nil
+	}
+	if since := time.Since(d.progressAt); since > stuck {
+		return fmt.Errorf("%w: the witness quorum has cosigned nothing for %s (cosigned size %d, log size %d)",
+			ErrNotCosigned, since.Round(time.Second), d.satisfiedSize, d.latest.Size)
+	}
+	return nil
 }
 
 func (d *Distributor) poke() {
@@ -468,7 +498,7 @@ func (d *Distributor) coordinate() {
 			}
 			d.mu.Lock()
 			if cp.Size > d.latest.Size {
-				d.latest = cp
+				d.setLatestLocked(cp)
 			}
 			d.mu.Unlock()
 		}
@@ -561,6 +591,7 @@ func (d *Distributor) satisfyLocked(r *round) {
 	r.storedNote = r.note()
 	d.toStore = append(d.toStore, r)
 	d.satisfiedSize = max(d.satisfiedSize, r.cp.Size)
+	d.progressAt = time.Now()
 	d.finishLocked(r)
 }
 

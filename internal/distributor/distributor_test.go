@@ -293,6 +293,13 @@ func TestQuorumDown(t *testing.T) {
 			if _, err := waitCovering(t, d, index, 300*time.Millisecond); !errors.Is(err, ErrNotCosigned) {
 				t.Fatalf("with the quorum down: %v", err)
 			}
+			// Sync mode's readiness: stuck for longer than asked.
+			if err := d.Ready(time.Hour); err != nil {
+				t.Fatalf("Ready(1h) with the quorum down for a moment: %v", err)
+			}
+			if err := d.Ready(100 * time.Millisecond); !errors.Is(err, ErrNotCosigned) {
+				t.Fatalf("Ready(100ms) with the quorum down for 300ms: %v", err)
+			}
 			before := ws[1].requests.Load()
 			time.Sleep(300 * time.Millisecond)
 			if ws[1].requests.Load() == before {
@@ -306,6 +313,9 @@ func TestQuorumDown(t *testing.T) {
 			}
 			if got.Size != cp.Size {
 				t.Fatalf("cosigned size %d, want %d", got.Size, cp.Size)
+			}
+			if err := d.Ready(0); err != nil {
+				t.Fatalf("Ready once cosigning caught up: %v", err)
 			}
 		})
 	}
