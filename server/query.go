@@ -85,7 +85,8 @@ func (q query) leafHash(name string) (h [32]byte, ok bool, err error) {
 		enc = base64.URLEncoding
 	}
 	b, err := enc.Strict().DecodeString(s)
-	if err != nil || len(b) != len(h) {
+	// Decoding skips \r and \n: the value must be the hash's exact encoding.
+	if err != nil || len(b) != len(h) || enc.EncodeToString(b) != s {
 		return h, true, invalidRequest("%s: must be a SHA-256 hash (32 bytes) in base64url", name)
 	}
 	copy(h[:], b)

@@ -121,8 +121,10 @@ func ParseRequest(body []byte) (oldSize uint64, consistency [][]byte, checkpoint
 		if len(consistency) == MaxProofHashes {
 			return 0, nil, nil, fmt.Errorf("%w: more than %d consistency proof lines", ErrMalformed, MaxProofHashes)
 		}
+		// Decoding skips \r and \n: the line must also be the hash's exact
+		// encoding (FuzzParseRequest found a \r inside one accepted).
 		h, err := base64.StdEncoding.Strict().DecodeString(string(line))
-		if err != nil || len(h) != 32 {
+		if err != nil || len(h) != 32 || base64.StdEncoding.EncodeToString(h) != string(line) {
 			return 0, nil, nil, fmt.Errorf("%w: consistency proof line %d is not the base64 of a 32-byte hash", ErrMalformed, len(consistency)+1)
 		}
 		consistency = append(consistency, h)
