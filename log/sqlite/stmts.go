@@ -17,7 +17,7 @@ const (
 	sqlLookup           = `SELECT i.idx, e.leaf FROM ids AS i JOIN entries AS e ON e.idx = i.idx WHERE i.kind = ? AND i.id = ?`
 	sqlLookupHash       = `SELECT idx FROM leaf_hashes WHERE prefix = ? AND idx < ? ORDER BY idx`
 	sqlCountEntries     = `SELECT count(*) FROM entries`
-	sqlMaxEntry         = `SELECT max(idx) FROM entries`
+	sqlEntryBounds      = `SELECT (SELECT min(idx) FROM entries), (SELECT max(idx) FROM entries)`
 	sqlCountTiles       = `SELECT count(*) FROM tiles`
 	sqlPutTile          = `INSERT INTO tiles (level, idx, hashes) VALUES (?, ?, ?) ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes`
 	sqlInsertCheckpoint = `INSERT INTO checkpoints (size, note) VALUES (?, ?)`
