@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -141,11 +143,20 @@ func unavailable(err error) *apiError {
 // errShuttingDown marks the refusals of a draining server.
 var errShuttingDown = errors.New("the server is shutting down")
 
+// clip bounds an error message to maxMessage bytes of valid UTF-8 (and "…").
 func clip(s string) string {
-	if len(s) > maxMessage {
-		return s[:maxMessage] + "…"
+	// Invalid UTF-8 first: JSON would turn each bad byte into a 3-byte
+	// U+FFFD after the cut (FuzzQueryParams found a message of 512 bytes
+	// that decoded to far more). The cut falls on a rune boundary.
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= maxMessage {
+		return s
 	}
-	return s
+	i := maxMessage
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
 }
 
 // handleError is Echo's HTTPErrorHandler: it writes the JSON error body of
