@@ -21,20 +21,35 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 )
 
+// requireMountsEnv, when set (CI), makes the tests that mount file systems
+// fail where they would skip.
+const requireMountsEnv = "GOVLOG_REQUIRE_MOUNTS"
+
+// skipMount skips a test that cannot mount here, or fails it when
+// GOVLOG_REQUIRE_MOUNTS is set.
+func skipMount(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv(requireMountsEnv) != "" {
+		t.Fatalf(requireMountsEnv+" is set, and "+format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
 // mountTmpfs mounts a tmpfs of size (mount(8) syntax, e.g. 2m) on a new
 // directory and unmounts it at the end of the test. It skips the test,
-// loudly, where mounting is not permitted.
+// loudly, where mounting is not permitted (fails with
+// GOVLOG_REQUIRE_MOUNTS set).
 func mountTmpfs(t *testing.T, size string) string {
 	t.Helper()
 	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
-		t.Skipf("SKIPPED, NOT TESTED: this test mounts a tmpfs and needs Linux and root (GOOS %s, euid %d)", runtime.GOOS, os.Geteuid())
+		skipMount(t, "SKIPPED, NOT TESTED: this test mounts a tmpfs and needs Linux and root (GOOS %s, euid %d)", runtime.GOOS, os.Geteuid())
 	}
 	dir := filepath.Join(t.TempDir(), "mnt")
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("SKIPPED, NOT TESTED: mounting a tmpfs is not permitted here: %v: %s", err, out)
+		skipMount(t, "SKIPPED, NOT TESTED: mounting a tmpfs is not permitted here: %v: %s", err, out)
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {

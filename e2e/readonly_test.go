@@ -41,11 +41,11 @@ type ext4FS struct {
 func mountExt4(t *testing.T) *ext4FS {
 	t.Helper()
 	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
-		t.Skipf("SKIPPED, NOT TESTED: this test mounts an ext4 image and needs Linux and root (GOOS %s, euid %d)", runtime.GOOS, os.Geteuid())
+		skipMount(t, "SKIPPED, NOT TESTED: this test mounts an ext4 image and needs Linux and root (GOOS %s, euid %d)", runtime.GOOS, os.Geteuid())
 	}
 	for _, tool := range []string{"mkfs.ext4", "e2fsck", "mount", "umount"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("SKIPPED, NOT TESTED: %s is not installed: %v", tool, err)
+			skipMount(t, "SKIPPED, NOT TESTED: %s is not installed: %v", tool, err)
 		}
 	}
 	fs := &ext4FS{img: filepath.Join(t.TempDir(), "fs.img"), dir: filepath.Join(t.TempDir(), "mnt")}
@@ -64,7 +64,7 @@ func mountExt4(t *testing.T) *ext4FS {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-o", "loop,errors=remount-ro", fs.img, fs.dir).CombinedOutput(); err != nil {
-		t.Skipf("SKIPPED, NOT TESTED: mounting an ext4 image on a loop device is not permitted here: %v: %s", err, out)
+		skipMount(t, "SKIPPED, NOT TESTED: mounting an ext4 image on a loop device is not permitted here: %v: %s", err, out)
 	}
 	t.Cleanup(func() { fs.umount(t) })
 	// /sys/fs/ext4/<device>/trigger_fs_error, the device found from the
@@ -75,11 +75,11 @@ func mountExt4(t *testing.T) *ext4FS {
 	}
 	link, err := os.Readlink(fmt.Sprintf("/sys/dev/block/%d:%d", unixMajor(st.Dev), unixMinor(st.Dev)))
 	if err != nil {
-		t.Skipf("SKIPPED, NOT TESTED: cannot find the block device of the ext4 mount: %v", err)
+		skipMount(t, "SKIPPED, NOT TESTED: cannot find the block device of the ext4 mount: %v", err)
 	}
 	fs.trigger = filepath.Join("/sys/fs/ext4", filepath.Base(link), "trigger_fs_error")
 	if _, err := os.Stat(fs.trigger); err != nil {
-		t.Skipf("SKIPPED, NOT TESTED: the kernel cannot raise an ext4 error on demand: %v", err)
+		skipMount(t, "SKIPPED, NOT TESTED: the kernel cannot raise an ext4 error on demand: %v", err)
 	}
 	return fs
 }
