@@ -44,6 +44,10 @@ type WitnessConfig struct {
 	// WitnessTimeout bounds how long a sync-mode submission waits for the
 	// quorum before it gets 503. Default 10s.
 	WitnessTimeout time.Duration
+	// WitnessInterval is, in async mode, the least time between two
+	// checkpoints pushed to the witnesses. Default 1s; sync mode pushes
+	// every checkpoint at once.
+	WitnessInterval time.Duration
 
 	// policy is WitnessPolicy parsed by validate.
 	policy *verifier.Policy
@@ -53,6 +57,7 @@ func addWitnessFlags(fs *flag.FlagSet, c *WitnessConfig) {
 	fs.StringVar(&c.WitnessPolicy, "witness-policy", "", "witness policy `file`: push every checkpoint to its witnesses and collect their cosignatures (default none)")
 	fs.StringVar(&c.WitnessMode, "witness-mode", witnessAsync, "async: receipts at once, cosignatures follow; sync: answer a submission only on a checkpoint that satisfies the policy (503 when the quorum is not reached in time)")
 	fs.DurationVar(&c.WitnessTimeout, "witness-timeout", 10*time.Second, "in sync mode, how long a submission waits for the witness quorum")
+	fs.DurationVar(&c.WitnessInterval, "witness-interval", time.Second, "in async mode, the least time between two checkpoints pushed to the witnesses (sync mode pushes each at once)")
 }
 
 // validate checks the witness flags and reads the policy file.
@@ -69,6 +74,9 @@ func (c *WitnessConfig) validate() error {
 	}
 	if c.WitnessTimeout == 0 {
 		c.WitnessTimeout = 10 * time.Second
+	}
+	if c.WitnessInterval < 0 {
+		return errors.New("--witness-interval must not be negative")
 	}
 	if c.WitnessPolicy == "" {
 		if c.WitnessMode == witnessSync {
@@ -101,7 +109,7 @@ func (c *WitnessConfig) witnessing(ctx context.Context, dataDir string, l *log.L
 	if c.policy == nil {
 		return nil, nil
 	}
-	d, err := distributor.New(ctx, distributor.Config{
+	cfg := distributor.Config{
 		Source:      l.Backend(),
 		LogKey:      k.Verifier,
 		Policy:      c.policy,
@@ -109,7 +117,11 @@ func (c *WitnessConfig) witnessing(ctx context.Context, dataDir string, l *log.L
 		PushTimeout: min(c.WitnessTimeout, 10*time.Second),
 		Logger:      logger,
 		Registerer:  reg,
-	})
+	}
+	if c.WitnessMode == witnessAsync {
+		cfg.RoundInterval = c.WitnessInterval
+	}
+	d, err := distributor.New(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("failed to start witnessing: %w", err)
 	}

@@ -33,6 +33,7 @@ func TestWitnessConfig(t *testing.T) {
 		{"sync without a policy", WitnessConfig{WitnessMode: "sync"}, "needs a --witness-policy"},
 		{"unknown mode", WitnessConfig{WitnessPolicy: good, WitnessMode: "eventually"}, "async or sync"},
 		{"negative timeout", WitnessConfig{WitnessPolicy: good, WitnessTimeout: -time.Second}, "negative"},
+		{"negative interval", WitnessConfig{WitnessPolicy: good, WitnessInterval: -time.Second}, "--witness-interval must not be negative"},
 		{"missing file", WitnessConfig{WitnessPolicy: filepath.Join(dir, "missing")}, "failed to read the witness policy"},
 		{"not a policy", WitnessConfig{WitnessPolicy: bad}, "invalid --witness-policy"},
 	} {

@@ -95,6 +95,12 @@ type Config struct {
 	// same checkpoint is pushed again (a newer one is pushed at once).
 	// Default 1s.
 	RetryInterval time.Duration
+	// RoundInterval is the least time between the starts of two rounds:
+	// checkpoints that come sooner wait, and the round then pushes the
+	// newest. 0 (the default) starts a round as soon as the last one ended,
+	// which sync mode needs; in async mode an interval bounds the witnesses'
+	// load and the store's growth to one checkpoint per interval.
+	RoundInterval time.Duration
 	// PollInterval is how often the distributor reads the log's latest
 	// checkpoint, to find checkpoints nobody reported with Notify (other
 	// replicas, a restart). Default 1s.
@@ -527,6 +533,11 @@ func (d *Distributor) maybeStartLocked() (wait time.Duration, drain bool) {
 	cp := d.latest
 	if cp.Size == 0 || d.satisfiedSize >= cp.Size {
 		return 0, false // nothing to cosign, or already cosigned
+	}
+	if last := d.round; last != nil && d.cfg.RoundInterval > 0 {
+		if wait := d.cfg.RoundInterval - time.Since(last.started); wait > 0 {
+			return wait, false
+		}
 	}
 	if last := d.round; last != nil && last.cp.Size == cp.Size {
 		// The last round was this checkpoint and it was not cosigned.

@@ -466,3 +466,47 @@ func TestPolicyChange(t *testing.T) {
 		t.Fatalf("covered by size %d (first was %d): %v", got.Size, first.Size, p1.Check(got.Note))
 	}
 }
+
+// TestRoundInterval: with a RoundInterval, checkpoints that come faster
+// than it are not each pushed: rounds start at most once per interval, and
+// the newest checkpoint is still cosigned.
+func TestRoundInterval(t *testing.T) {
+	dir := t.TempDir()
+	l := newTestLog(t, dir)
+	w := newTestWitness(t, "witness.test/w0", l.vkey)
+	const interval = 300 * time.Millisecond
+	d, err := New(context.Background(), Config{
+		Source:        l.log.Backend(),
+		LogKey:        l.key,
+		Policy:        policyFor(t, "1", w),
+		Database:      filepath.Join(dir, "c.db"),
+		RoundInterval: interval,
+		RetryInterval: 50 * time.Millisecond,
+		PollInterval:  50 * time.Millisecond,
+		PushTimeout:   5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	start := time.Now()
+	var index uint64
+	var cp log.Checkpoint
+	for range 40 {
+		index, cp = l.add(1)
+		d.Notify(cp)
+		time.Sleep(25 * time.Millisecond)
+	}
+	got, err := waitCovering(t, d, index, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Size != cp.Size {
+		t.Fatalf("cosigned size %d, want the newest, %d", got.Size, cp.Size)
+	}
+	// At most one round per interval, plus the first.
+	most := int64(time.Since(start)/interval) + 1
+	if n := w.requests.Load(); n > most || n < 2 {
+		t.Fatalf("%d pushes in %v at one round per %v: want 2 to %d", n, time.Since(start).Round(time.Millisecond), interval, most)
+	}
+}
