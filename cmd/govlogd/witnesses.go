@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -95,6 +96,13 @@ func (c *WitnessConfig) validate() error {
 	}
 	if c.policy, err = verifier.ParsePolicy(text); err != nil {
 		return fmt.Errorf("invalid --witness-policy %s: %w", c.WitnessPolicy, err)
+	}
+	for _, w := range c.policy.Witnesses() {
+		// A URL that is not an absolute http(s) URL would fail only at the
+		// first push (the policy format itself does not require one).
+		if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("invalid --witness-policy %s: witness %s: %q is not an http or https URL to push checkpoints to", c.WitnessPolicy, w.Key.Name(), w.URL)
+		}
 	}
 	if len(c.policy.Witnesses()) == 0 && c.WitnessMode == witnessSync {
 		return fmt.Errorf("--witness-policy %s names no witness (quorum none): --witness-mode sync would cosign nothing", c.WitnessPolicy)

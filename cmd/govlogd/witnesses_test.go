@@ -20,6 +20,7 @@ func TestWitnessConfig(t *testing.T) {
 	good := write("good", "witness w1 witness.example/w1+7b0d6455+BGf1CNdXQA7xrCpSXM9PmHbI/KFBYTNd7qNqd31wi/Eo https://w1.example\nquorum w1\n")
 	none := write("none", "quorum none\n")
 	bad := write("bad", "witness w1 nope https://w1.example\nquorum w1\n")
+	noURL := write("nourl", "witness w1 witness.example/w1+7b0d6455+BGf1CNdXQA7xrCpSXM9PmHbI/KFBYTNd7qNqd31wi/Eo A0000:0\nquorum w1\n")
 	for _, tc := range []struct {
 		name string
 		cfg  WitnessConfig
@@ -33,6 +34,7 @@ func TestWitnessConfig(t *testing.T) {
 		{"sync without a policy", WitnessConfig{WitnessMode: "sync"}, "needs a --witness-policy"},
 		{"unknown mode", WitnessConfig{WitnessPolicy: good, WitnessMode: "eventually"}, "async or sync"},
 		{"negative timeout", WitnessConfig{WitnessPolicy: good, WitnessTimeout: -time.Second}, "negative"},
+		{"opaque URL", WitnessConfig{WitnessPolicy: noURL}, "not an http or https URL"},
 		{"negative interval", WitnessConfig{WitnessPolicy: good, WitnessInterval: -time.Second}, "--witness-interval must not be negative"},
 		{"missing file", WitnessConfig{WitnessPolicy: filepath.Join(dir, "missing")}, "failed to read the witness policy"},
 		{"not a policy", WitnessConfig{WitnessPolicy: bad}, "invalid --witness-policy"},
