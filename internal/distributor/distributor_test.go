@@ -400,16 +400,27 @@ func countCosigs(n []byte) int {
 // given label pairs.
 func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
 	t.Helper()
+	var sum float64
+	for _, m := range gathered(t, reg, name, labels...) {
+		sum += value(m)
+	}
+	return sum
+}
+
+// gathered returns the samples of reg's metric name that have the given
+// label pairs.
+func gathered(t *testing.T, reg *prometheus.Registry, name string, labels ...string) []*dto.Metric {
+	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sum float64
+	var out []*dto.Metric
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
 		}
-	metrics:
+	next:
 		for _, m := range mf.GetMetric() {
 			have := map[string]string{}
 			for _, lp := range m.GetLabel() {
@@ -417,13 +428,13 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels ...
 			}
 			for i := 0; i < len(labels); i += 2 {
 				if have[labels[i]] != labels[i+1] {
-					continue metrics
+					continue next
 				}
 			}
-			sum += value(m)
+			out = append(out, m)
 		}
 	}
-	return sum
+	return out
 }
 
 func value(m *dto.Metric) float64 {

@@ -659,28 +659,9 @@ func metricHistogram(t *testing.T, reg *prometheus.Registry, name string, labels
 	GetSampleCount() uint64
 } {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	ms := gathered(t, reg, name, labels...)
+	if len(ms) == 0 {
+		t.Fatalf("no %s %v", name, labels)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			have := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				have[lp.GetName()] = lp.GetValue()
-			}
-			for i := 0; i < len(labels); i += 2 {
-				if have[labels[i]] != labels[i+1] {
-					continue metrics
-				}
-			}
-			return m.GetHistogram()
-		}
-	}
-	t.Fatalf("no %s %v", name, labels)
-	return nil
+	return ms[0].GetHistogram()
 }
