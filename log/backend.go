@@ -21,8 +21,7 @@ type AppendResult struct {
 	// Existing.
 	Leaf []byte
 	// Err is non-nil when the entry was refused and nothing was appended for
-	// it: ErrIDConflict, ErrSequenceConflict, ErrUnknownParent,
-	// ErrUnknownDecision or ErrNotAuthorized (possibly wrapped).
+	// it: the error of its Verdict (see Judge).
 	Err error
 }
 
@@ -58,22 +57,21 @@ type Backend interface {
 	//
 	// Order: every appended entry gets an index of its own, and the
 	// indices MUST be consistent with the batch's dependencies: an entry
-	// whose ParentID, or an execution report whose DecisionID, names an
-	// entry appended earlier in the same batch gets a higher index than
-	// that entry. Beyond that a Backend MAY give the entries of one batch
+	// that names (Submission.Refs) an entry appended earlier in the same
+	// batch gets a higher index than that entry. Beyond that a Backend MAY give the entries of one batch
 	// their indices in any order (the Trillian backend queues independent
 	// entries concurrently); the embedded backend keeps batch order. The
 	// new tree head MAY also hold entries appended by other writers of the
 	// same storage (other replicas), or by an earlier Append that failed.
 	//
-	// Per-entry checks, each against the log and against earlier entries of
-	// the same batch: an id already logged for this Kind with the same
-	// content and submitter is Existing; with other content or submitter it
-	// is ErrIDConflict. A decision's Sequence (when non-zero) already used by
-	// the same submitter is ErrSequenceConflict. A ParentID that names no
-	// decision is ErrUnknownParent. An execution's DecisionID that names no
-	// decision is ErrUnknownDecision, and one that names a deny is
-	// ErrNotAuthorized.
+	// Per-entry checks: what each entry becomes is the rule book's, not
+	// the Backend's. Inside its transaction, Append reads what it holds of
+	// NamesOf(batch) into Facts, calls Judge(batch, facts) and does what
+	// the verdicts say: FateAppend appends the verdict's leaf, with the
+	// entry's id (and sequence, if any) recorded for later lookups and
+	// later Judges; FateExisting is an identical resubmission (its result
+	// carries the original's index and leaf); FateRefused appends nothing
+	// and the result's Err is the verdict's.
 	//
 	// An error means the batch failed as a whole (storage unavailable); it
 	// wraps ErrUnavailable, or ErrFork.
