@@ -42,14 +42,15 @@
 // One Append runs these steps; a crash between any two leaves the log
 // consistent, and an identical resubmission repairs it:
 //
-//  1. Reserve. One database transaction checks every entry (id, sequence,
-//     parent and decision links) against govlog's tables and earlier
-//     entries of the batch, and inserts a govlog_ids row with the leaf for
-//     each new entry (and its govlog_sequences row). The primary keys make
-//     racing replicas safe: the loser's transaction fails on the duplicate
-//     key and is retried from scratch, and then finds the winner's row
-//     (Existing or ErrIDConflict). From here on, the id is taken: an
-//     identical resubmission is Existing, other content is ErrIDConflict.
+//  1. Reserve. One database transaction reads the govlog_ids and
+//     govlog_sequences rows of every name the batch uses (log.NamesOf),
+//     has the rule book judge the batch against them (log.Judge), and
+//     inserts a govlog_ids row with the leaf of each entry to append (and
+//     its govlog_sequences row). The primary keys make racing replicas
+//     safe: the loser's transaction fails on the duplicate key and is
+//     retried from scratch, and is then judged against the winner's row.
+//     From here on, the id is taken: the rule book judges any later entry
+//     with that id against the reserved leaf.
 //
 //  2. Queue. Every new leaf, and the stored leaf of every row this batch
 //     relies on whose index is not known yet (an identical resubmission,
