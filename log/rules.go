@@ -2,6 +2,7 @@ package log
 
 import (
 	"fmt"
+	"slices"
 )
 
 // The rule book: what each entry of a batch becomes.
@@ -162,21 +163,42 @@ func (p *ParsedEntry) Submission() *Submission {
 // ids it names (Refs) and its sequence number.
 func NamesOf(batch []*Entry) Names {
 	var n Names
-	ids := make(map[EntryID]bool, 2*len(batch))
-	seqs := make(map[SequenceKey]bool)
+	if len(batch) > 0 {
+		n.IDs = make([]EntryID, 0, 2*len(batch))
+	}
+	// Small batches (single submissions, an auditor's entry) look for
+	// repeats in the slices; large ones in sets.
+	var ids map[EntryID]bool
+	var seqs map[SequenceKey]bool
+	if len(batch) > 8 {
+		ids = make(map[EntryID]bool, 2*len(batch))
+		seqs = make(map[SequenceKey]bool)
+	}
 	addID := func(k EntryID) {
-		if !ids[k] {
+		if ids != nil {
+			if ids[k] {
+				return
+			}
 			ids[k] = true
-			n.IDs = append(n.IDs, k)
+		} else if slices.Contains(n.IDs, k) {
+			return
 		}
+		n.IDs = append(n.IDs, k)
 	}
 	for _, e := range batch {
 		addID(e.EntryID())
 		for _, r := range e.Refs() {
 			addID(r)
 		}
-		if k, ok := e.SequenceKey(); ok && !seqs[k] {
-			seqs[k] = true
+		k, ok := e.SequenceKey()
+		switch {
+		case !ok:
+		case seqs != nil:
+			if !seqs[k] {
+				seqs[k] = true
+				n.Sequences = append(n.Sequences, k)
+			}
+		case !slices.Contains(n.Sequences, k):
 			n.Sequences = append(n.Sequences, k)
 		}
 	}
@@ -209,15 +231,21 @@ func Judge(batch []*Entry, facts *Facts) []Verdict {
 		facts.Sequences = make(map[SequenceKey]bool)
 	}
 	out := make([]Verdict, len(batch))
-	// pos is the batch position of each entry appended so far.
-	pos := make(map[EntryID]int)
+	// pos is the batch position of each entry appended so far (none
+	// needed for a batch of one).
+	var pos map[EntryID]int
+	if len(batch) > 1 {
+		pos = make(map[EntryID]int, len(batch))
+	}
 	for i, e := range batch {
 		v := judge(e, facts)
 		switch v.Fate {
 		case FateAppend:
 			id := e.EntryID()
 			facts.IDs[id] = Stored{Leaf: v.Leaf, Allow: e.Kind == KindDecision && e.Allow}
-			pos[id] = i
+			if pos != nil {
+				pos[id] = i
+			}
 			if k, ok := e.SequenceKey(); ok {
 				facts.Sequences[k] = true
 			}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -271,6 +272,11 @@ func TestNamesOf(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("NamesOf = %+v\nwant %+v", got, want)
+	}
+	// A large batch finds its repeats in sets, a small one in slices:
+	// the same names either way.
+	if got := log.NamesOf(slices.Concat(batch, batch, batch)); !reflect.DeepEqual(got, want) {
+		t.Fatalf("NamesOf of the batch three times = %+v\nwant %+v", got, want)
 	}
 	if n := log.NamesOf(nil); n.IDs != nil || n.Sequences != nil {
 		t.Fatalf("NamesOf(nil) = %+v", n)

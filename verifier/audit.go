@@ -28,9 +28,12 @@ import (
 //     higher hash tile holds the hashes of the subtrees below it, and the
 //     entries hash to the checkpoint's root;
 //   - every entry is valid (log.ParseEntry's rules);
-//   - no decision id and no execution id repeats;
-//   - every parent_id names an earlier decision, every execution report
-//     names an earlier allow, and no submitter repeats a sequence number.
+//   - every entry is one the log's rule book (log.Judge) appends, judged
+//     against the entries before it: no decision id and no execution id
+//     repeats, every parent_id names an earlier decision, every
+//     execution report names an earlier allow, and no submitter repeats
+//     a sequence number. An entry that breaks several rules is reported
+//     for the first, as the log would have refused it.
 //
 // It also reports findings that are not failures of the log: execution
 // reports logged at or after their authorization's authorized_until, and
@@ -58,6 +61,10 @@ type Audit struct {
 	rng, alt *compact.Range
 	ids      map[idKey]idRecord
 	seqs     map[string]*seqSet
+	// facts is the rule book's view of the names of the entry being
+	// judged, and judged that entry: both reused from entry to entry.
+	facts  log.Facts
+	judged [1]log.Entry
 	// nodes are the hashes of the subtrees completed in this run whose
 	// hash tiles (level 1 and up) have not been checked yet.
 	nodes map[compact.NodeID][32]byte
@@ -209,6 +216,7 @@ func NewAudit(logKey note.Verifier, prev *AuditState) (*Audit, error) {
 		factory: &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren},
 		ids:     make(map[idKey]idRecord),
 		seqs:    make(map[string]*seqSet),
+		facts:   log.Facts{IDs: make(map[log.EntryID]log.Stored), Sequences: make(map[log.SequenceKey]bool)},
 		nodes:   make(map[compact.NodeID][32]byte),
 		rep:     AuditReport{Origin: logKey.Name(), Failures: []Problem{}, Findings: []Problem{}, SequenceGaps: []SequenceGap{}},
 	}
@@ -501,7 +509,10 @@ func (a *Audit) lookup(k idKey) (idRecord, bool) {
 	return idRecord{}, false
 }
 
-// entry checks one entry against the log before it.
+// entry checks one entry against the log before it: the rule book
+// (log.Judge) judges it as the log would have judged it, with what the
+// audit knows of the log so far as the facts; anything but an append is
+// a failure of the log.
 func (a *Audit) entry(s *ScannedEntry, key idKey) {
 	idx := s.Index
 	a.audited.Entries++
@@ -510,64 +521,110 @@ func (a *Audit) entry(s *ScannedEntry, key idKey) {
 			Evidence: map[string]string{"entry": b64(s.Leaf)}})
 		return
 	}
-	e := s.Entry
-	var until int64
-	if !e.AuthorizedUntil.IsZero() {
-		until = e.AuthorizedUntil.Unix()
-	}
-	if r, ok := a.lookup(key); ok {
-		a.fail(Problem{Code: ProblemDuplicateID, Index: at(idx), ID: e.ID,
-			Message:  fmt.Sprintf("%v id %q of entry %d was already logged at entry %d", e.Kind, e.ID, idx, r.index),
-			Evidence: map[string]string{"earlier_index": fmt.Sprint(r.index)}})
-	} else {
-		a.ids[key] = idRecord{index: idx, until: until}
-	}
+	p := s.Entry
+	e := &a.judged[0]
+	*e = log.Entry{Submission: p.Submission(), LoggedAt: p.LoggedAt, AuthorizedUntil: p.AuthorizedUntil, Leaf: s.Leaf}
+	batch := []*log.Entry{e}
 	switch e.Kind {
 	case log.KindDecision:
-		d := e.Decision
 		a.audited.Decisions++
-		if d.Outcome == log.OutcomeAllow {
+		if e.Allow {
 			a.audited.Allows++
 		} else {
 			a.audited.Denies++
 		}
-		if d.ParentID != "" {
-			if _, ok := a.lookup(keyOf(log.KindDecision, d.ParentID)); !ok {
-				a.fail(Problem{Code: ProblemUnknownParent, Index: at(idx), ID: e.ID,
-					Message: fmt.Sprintf("decision %q (entry %d) names parent %q, which is not an earlier decision", e.ID, idx, d.ParentID)})
-			}
-		}
-		if d.Sequence != 0 {
-			set := a.seqs[e.Submitter]
-			if set == nil {
-				set = &seqSet{}
-				a.seqs[e.Submitter] = set
-			}
-			if set.add(d.Sequence) {
-				a.fail(Problem{Code: ProblemDuplicateSequence, Index: at(idx), ID: e.ID,
-					Message: fmt.Sprintf("submitter %q used sequence number %d again (entry %d)", e.Submitter, d.Sequence, idx)})
-			}
-		}
 	case log.KindExecution:
-		x := e.Execution
 		a.audited.Executions++
-		r, ok := a.lookup(keyOf(log.KindDecision, x.DecisionID))
-		switch {
-		case !ok:
-			a.fail(Problem{Code: ProblemUnauthorized, Index: at(idx), ID: e.ID,
-				Message: fmt.Sprintf("execution %q (entry %d) names decision %q, which is not an earlier decision: executed without an authorization", e.ID, idx, x.DecisionID)})
-		case r.until == 0:
-			a.fail(Problem{Code: ProblemUnauthorized, Index: at(idx), ID: e.ID,
-				Message:  fmt.Sprintf("execution %q (entry %d) names decision %q (entry %d), a deny: executed without an authorization", e.ID, idx, x.DecisionID, r.index),
-				Evidence: map[string]string{"decision_index": fmt.Sprint(r.index)}})
-		case !e.LoggedAt.Before(time.Unix(r.until, 0)):
-			until := time.Unix(r.until, 0).UTC()
+	}
+
+	// The facts: what the audit knows of the entry's names. The audit
+	// keeps no leaves, so a repeated id is a repeat, never a
+	// resubmission.
+	names := log.NamesOf(batch)
+	clear(a.facts.IDs)
+	clear(a.facts.Sequences)
+	// record finds what the audit knows of one of the names.
+	var known [4]struct {
+		id log.EntryID
+		r  idRecord
+	}
+	records := known[:0]
+	record := func(id log.EntryID) (idRecord, bool) {
+		for _, k := range records {
+			if k.id == id {
+				return k.r, true
+			}
+		}
+		return idRecord{}, false
+	}
+	for _, k := range names.IDs {
+		hk := key
+		if k != e.EntryID() {
+			hk = keyOf(k.Kind, k.ID)
+		}
+		if r, ok := a.lookup(hk); ok {
+			records = append(records, struct {
+				id log.EntryID
+				r  idRecord
+			}{k, r})
+			a.facts.IDs[k] = log.Stored{Allow: k.Kind == log.KindDecision && r.until != 0}
+		}
+	}
+	for _, k := range names.Sequences {
+		if set := a.seqs[k.Submitter]; set != nil && set.has(k.Sequence) {
+			a.facts.Sequences[k] = true
+		}
+	}
+	v := log.Judge(batch, &a.facts)[0]
+	switch {
+	case v.Fate == log.FateExisting || errors.Is(v.Err, log.ErrIDConflict):
+		r, _ := record(e.EntryID())
+		a.fail(Problem{Code: ProblemDuplicateID, Index: at(idx), ID: e.ID,
+			Message:  fmt.Sprintf("%v id %q of entry %d was already logged at entry %d", e.Kind, e.ID, idx, r.index),
+			Evidence: map[string]string{"earlier_index": fmt.Sprint(r.index)}})
+	case errors.Is(v.Err, log.ErrSequenceConflict):
+		a.fail(Problem{Code: ProblemDuplicateSequence, Index: at(idx), ID: e.ID,
+			Message: fmt.Sprintf("submitter %q used sequence number %d again (entry %d)", e.Submitter, e.Sequence, idx)})
+	case errors.Is(v.Err, log.ErrUnknownParent):
+		a.fail(Problem{Code: ProblemUnknownParent, Index: at(idx), ID: e.ID,
+			Message: fmt.Sprintf("decision %q (entry %d) names parent %q, which is not an earlier decision", e.ID, idx, e.ParentID)})
+	case errors.Is(v.Err, log.ErrUnknownDecision):
+		a.fail(Problem{Code: ProblemUnauthorized, Index: at(idx), ID: e.ID,
+			Message: fmt.Sprintf("execution %q (entry %d) names decision %q, which is not an earlier decision: executed without an authorization", e.ID, idx, e.DecisionID)})
+	case errors.Is(v.Err, log.ErrNotAuthorized):
+		r, _ := record(log.EntryID{Kind: log.KindDecision, ID: e.DecisionID})
+		a.fail(Problem{Code: ProblemUnauthorized, Index: at(idx), ID: e.ID,
+			Message:  fmt.Sprintf("execution %q (entry %d) names decision %q (entry %d), a deny: executed without an authorization", e.ID, idx, e.DecisionID, r.index),
+			Evidence: map[string]string{"decision_index": fmt.Sprint(r.index)}})
+	case v.Err != nil:
+		a.fail(Problem{Code: ProblemInvalidEntry, Index: at(idx), ID: e.ID, Message: fmt.Sprintf("entry %d breaks a rule of the log: %v", idx, v.Err)})
+	case e.Kind == log.KindExecution:
+		r, _ := record(log.EntryID{Kind: log.KindDecision, ID: e.DecisionID})
+		if until := time.Unix(r.until, 0).UTC(); !e.LoggedAt.Before(until) {
 			a.find(Problem{Code: FindingLateExecution, Index: at(idx), ID: e.ID,
 				Message: fmt.Sprintf("execution %q (entry %d) was logged at %s, after decision %q (entry %d) expired at %s",
-					e.ID, idx, e.LoggedAt.Format(log.LoggedAtLayout), x.DecisionID, r.index, until.Format(log.AuthorizedUntilLayout)),
+					e.ID, idx, e.LoggedAt.Format(log.LoggedAtLayout), e.DecisionID, r.index, until.Format(log.AuthorizedUntilLayout)),
 				Evidence: map[string]string{"decision_index": fmt.Sprint(r.index), "authorized_until": until.Format(log.AuthorizedUntilLayout),
 					"logged_at": e.LoggedAt.Format(log.LoggedAtLayout)}})
 		}
+	}
+
+	// Whatever the verdict, the entry is in the log: later entries are
+	// judged with it (its id, unless it repeats one, and its sequence).
+	if _, ok := record(e.EntryID()); !ok {
+		var until int64
+		if !e.AuthorizedUntil.IsZero() {
+			until = e.AuthorizedUntil.Unix()
+		}
+		a.ids[key] = idRecord{index: idx, until: until}
+	}
+	if k, ok := e.SequenceKey(); ok {
+		set := a.seqs[k.Submitter]
+		if set == nil {
+			set = &seqSet{}
+			a.seqs[k.Submitter] = set
+		}
+		set.add(k.Sequence)
 	}
 }
 

@@ -313,6 +313,12 @@ func (s *seqSet) add(n uint64) (dup bool) {
 	return false
 }
 
+// has reports whether n is in the set.
+func (s *seqSet) has(n uint64) bool {
+	i := sort.Search(len(s.iv), func(i int) bool { return s.iv[i][1] >= n })
+	return i < len(s.iv) && s.iv[i][0] <= n
+}
+
 func (s *seqSet) valid() bool {
 	for i, v := range s.iv {
 		if v[0] < 1 || v[0] > v[1] || (i > 0 && s.iv[i-1][1] >= v[0]-1) {
