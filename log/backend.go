@@ -23,6 +23,18 @@ type AppendResult struct {
 	// Err is non-nil when the entry was refused and nothing was appended for
 	// it: the error of its Verdict (see Judge).
 	Err error
+	// Proof is the RFC 6962 inclusion proof of Index in the checkpoint
+	// Append returned, when that checkpoint is the first stored one to
+	// cover Index: the entry's receipt, with nothing more to read. It is
+	// set for every entry the batch appended (and for an Existing result
+	// whose original was appended by the same batch), except that a
+	// Backend whose storage has other writers MAY leave it nil when
+	// another writer stored a checkpoint covering the entry first; the
+	// Log then reads the receipt as it does for a resubmission of an
+	// entry logged earlier (Covering, InclusionProof). It MUST be nil for
+	// every other result: the receipt of an entry logged before the batch
+	// is its original one, on the first checkpoint that covered it.
+	Proof [][32]byte
 }
 
 // Backend is durable storage of one Merkle log. The Log sequencer is its only
@@ -51,7 +63,10 @@ type Backend interface {
 	// head with sign and stores it, atomically with the entries when the
 	// storage allows. It returns one result per entry, in batch order, and
 	// the latest checkpoint (the new one, or the previous one when nothing
-	// was appended), which covers every result's Index. On a log that has
+	// was appended), which covers every result's Index. The results of
+	// appended entries carry their inclusion proofs in that checkpoint,
+	// computed from the tree the Append just extended (see Prover), not
+	// read back from storage. On a log that has
 	// no checkpoint yet, Append signs and stores one even when nothing is
 	// appended (an empty batch creates the size-0 checkpoint).
 	//

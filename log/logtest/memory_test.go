@@ -168,6 +168,17 @@ func (b *memBackend) Append(ctx context.Context, batch []*log.Entry, sign log.Si
 	if err != nil {
 		return nil, log.Checkpoint{}, fmt.Errorf("%w: failed to sign: %w", log.ErrUnavailable, err)
 	}
+	// The receipts of the entries this batch appended (and of their
+	// repeats in it).
+	for i := range results {
+		if r := &results[i]; r.Err == nil && r.Index >= size {
+			p, err := tree.InclusionProof(r.Index, tree.Size())
+			if err != nil {
+				return nil, log.Checkpoint{}, fmt.Errorf("%w: %w", log.ErrUnavailable, err)
+			}
+			r.Proof = to32(p)
+		}
+	}
 	// Commit.
 	s.tree = tree
 	for _, leaf := range added {
@@ -380,8 +391,10 @@ func brokenBackends() map[string]struct {
 		"forgetful": {func(t *testing.T) Opener {
 			return func(t *testing.T) log.Backend { return &memBackend{s: newMemStore()} }
 		}, []string{"Durability", "Log/Reopen", "Log/CloseDrains"}},
-		"no-sequences":    {wrap(func(b *memBackend) log.Backend { return &noSeq{b} }), []string{"SequenceConflict", "Log/Refusals"}},
-		"bad-proofs":      {wrap(func(b *memBackend) log.Backend { return &badProof{b} }), []string{"Proofs", "AppendBatch", "Log/Concurrent"}},
+		"no-sequences": {wrap(func(b *memBackend) log.Backend { return &noSeq{b} }), []string{"SequenceConflict", "Log/Refusals"}},
+		"bad-proofs":   {wrap(func(b *memBackend) log.Backend { return &badProof{b} }), []string{"Proofs", "AppendBatch"}},
+		"bad-receipts": {wrap(func(b *memBackend) log.Backend { return &badAppendProof{b} }),
+			[]string{"AppendSingle", "AppendBatch", "Log/Submit", "Log/Concurrent"}},
 		"latest-covering": {wrap(func(b *memBackend) log.Backend { return &latestCovering{b} }), []string{"Resubmission", "Log/Resubmission", "Proofs"}},
 		"short-pages":     {wrap(func(b *memBackend) log.Backend { return &shortPages{b} }), []string{"Entries"}},
 		"fork":            {wrap(func(b *memBackend) log.Backend { return &forking{memBackend: b} }), []string{"Proofs"}},
@@ -456,6 +469,21 @@ func (b *badProof) InclusionProof(ctx context.Context, index, size uint64) ([][3
 		p[0], p[1] = p[1], p[0]
 	}
 	return p, err
+}
+
+// badAppendProof returns wrong inclusion proofs from Append.
+type badAppendProof struct{ *memBackend }
+
+func (b *badAppendProof) Append(ctx context.Context, batch []*log.Entry, sign log.SignFunc) ([]log.AppendResult, log.Checkpoint, error) {
+	res, cp, err := b.memBackend.Append(ctx, batch, sign)
+	for i, r := range res {
+		if len(r.Proof) > 0 {
+			r.Proof[0][0] ^= 1
+		} else if r.Err == nil && !r.Existing {
+			res[i].Proof = [][32]byte{{}}
+		}
+	}
+	return res, cp, err
 }
 
 type latestCovering struct{ *memBackend }

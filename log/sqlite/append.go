@@ -95,10 +95,16 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 	if err != nil {
 		return nil, log.Checkpoint{}, fmt.Errorf("%w: failed to copy the compact range: %w", log.ErrUnavailable, err)
 	}
+	// The prover keeps every node too, for the receipts.
+	prover, err := log.NewProver(rng)
+	if err != nil {
+		return nil, log.Checkpoint{}, fmt.Errorf("%w: %w", log.ErrUnavailable, err)
+	}
 	touched := make(map[tileKey][]byte)
 	var order []tileKey
 	var visitErr error
 	visit := func(id compact.NodeID, hash []byte) {
+		prover.Visit(id, hash)
 		if id.Level%tileHeight != 0 || visitErr != nil {
 			return
 		}
@@ -160,6 +166,19 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 			return nil, log.Checkpoint{}, unavailable(fmt.Sprintf("write tile %v", k), err)
 		}
 	}
+	// The receipts, from the nodes the batch computed, before anything
+	// is acknowledged.
+	for i, v := range verdicts {
+		switch {
+		case v.Fate == log.FateAppend:
+			if results[i].Proof, err = prover.Proof(results[i].Index, size); err != nil {
+				return nil, log.Checkpoint{}, fmt.Errorf("%w: %w", log.ErrUnavailable, err)
+			}
+		case v.Fate == log.FateExisting && v.Of >= 0:
+			results[i].Proof = results[v.Of].Proof
+		}
+	}
+
 	root := rootHash(rng)
 	cp, err := sign(size, root)
 	if err != nil {
@@ -193,7 +212,6 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 
 	// Durable: publish. Readers see the new entries from here on.
 	next := &snapshot{has: true, cp: cp}
-	next.recent, next.floor = old.withRecent(cp)
 	for level, pos := range rightEdge(size) {
 		k := tileKey{level: uint(level), index: pos.index}
 		e := edgeTile{index: pos.index}

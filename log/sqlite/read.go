@@ -32,9 +32,6 @@ func (b *Backend) Covering(ctx context.Context, index uint64) (log.Checkpoint, e
 	if !s.has || index >= s.size() {
 		return log.Checkpoint{}, fmt.Errorf("failed to find the checkpoint covering entry %d: %w", index, log.ErrNotFound)
 	}
-	if cp, ok := s.covering(index); ok {
-		return cp, nil
-	}
 	var (
 		size int64
 		text []byte

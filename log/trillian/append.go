@@ -148,8 +148,8 @@ func (b *Backend) append(ctx context.Context, batch []*log.Entry, sign log.SignF
 	if err != nil {
 		return nil, log.Checkpoint{}, err
 	}
-	// The compact range of r0 lets this Append remember the nodes its
-	// submitters' inclusion proofs need (see receipts.go).
+	// The compact range of r0 lets this Append prove its own leaves in
+	// the tree head it signs (see receipts.go).
 	rng := b.catchUp(ctx, r0)
 	w := b.newIntegration(p.queue, r0)
 	for i, wave := range waves {
@@ -191,13 +191,12 @@ func (b *Backend) append(ctx context.Context, batch []*log.Entry, sign log.SignF
 	// With the compact range of r0 and every leaf since, r is known to
 	// extend r0: no consistency proof is needed from r0 to r.
 	var (
-		nodes    map[compact.NodeID][]byte
+		prover   *log.Prover
 		next     *compact.Range
 		extended *root
 	)
-	if rng != nil && w.complete {
-		var ok bool
-		if nodes, next, ok = advance(rng, w.leaves, r); ok {
+	if rng != nil && w.complete && !b.hooks.noRange {
+		if prover, next = advance(rng, w.leaves, r); prover != nil {
 			extended = &r0
 		}
 	}
@@ -206,8 +205,8 @@ func (b *Backend) append(ctx context.Context, batch []*log.Entry, sign log.SignF
 	if err != nil {
 		return nil, log.Checkpoint{}, err
 	}
-	if nodes != nil && cp.Size == r.size && covers < cp.Size {
-		b.remember(&recent{cp: cp, from: r0.size, covers: covers, nodes: nodes})
+	if err := b.receipts(ctx, p, cp, covers, prover); err != nil {
+		return nil, log.Checkpoint{}, err
 	}
 	b.logger.Debug("appended a batch", "tree", b.treeID, "entries", len(batch), "queued", len(p.queue), "waves", len(waves), "size", cp.Size,
 		"reserve", t1.Sub(t0), "queue", t2.Sub(t1), "integrate", t3.Sub(t2), "checkpoint", time.Since(t3))
