@@ -81,6 +81,9 @@ var (
 	ErrUnavailable = errors.New("log unavailable")
 	// ErrOutOfRange: an index or tree size beyond the log.
 	ErrOutOfRange = errors.New("index or size out of range")
+	// ErrMalformedNote: a checkpoint is not a well-formed C2SP signed
+	// note, or (when verified) a signature line is not canonical base64.
+	ErrMalformedNote = errors.New("malformed signed note")
 	// ErrFork: storage disagrees with a checkpoint the log already signed.
 	// The log must not serve writes until an operator intervenes.
 	ErrFork = errors.New("storage does not match a signed checkpoint")

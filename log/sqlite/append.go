@@ -184,7 +184,7 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 	if err != nil {
 		return nil, log.Checkpoint{}, fmt.Errorf("%w: failed to sign the checkpoint of size %d: %w", log.ErrUnavailable, size, err)
 	}
-	if parsed, err := log.ParseStoredCheckpoint(cp.Note); err != nil || parsed.Size != size || parsed.Hash != root || cp.Size != size || cp.Hash != root {
+	if parsed, _, err := log.ParseCheckpoint(cp.Note, log.CheckpointRules{}); err != nil || parsed.Size != size || parsed.Hash != root || cp.Size != size || cp.Hash != root {
 		return nil, log.Checkpoint{}, fmt.Errorf("%w: the signer returned a checkpoint that is not for size %d and root %x (%w)", log.ErrUnavailable, size, root, err)
 	}
 	if _, err := tx.StmtContext(ctx, b.w.insertCheckpoint).ExecContext(ctx, int64(size), cp.Note); err != nil {

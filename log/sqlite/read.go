@@ -43,7 +43,7 @@ func (b *Backend) Covering(ctx context.Context, index uint64) (log.Checkpoint, e
 	if err != nil {
 		return log.Checkpoint{}, unavailable(fmt.Sprintf("read the checkpoint covering entry %d", index), err)
 	}
-	cp, err := log.ParseStoredCheckpoint(text)
+	cp, _, err := log.ParseCheckpoint(text, log.CheckpointRules{})
 	if err != nil || cp.Size != uint64(size) {
 		return log.Checkpoint{}, fmt.Errorf("%w: the checkpoint stored for size %d is corrupt: %w", log.ErrUnavailable, size, err)
 	}

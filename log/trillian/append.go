@@ -818,7 +818,7 @@ func (b *Backend) storeCheckpoint(ctx context.Context, p *plan, r, extended *roo
 		if err != nil {
 			return log.Checkpoint{}, 0, fmt.Errorf("%w: failed to sign the checkpoint of size %d: %w", log.ErrUnavailable, r.size, err)
 		}
-		if parsed, err := log.ParseStoredCheckpoint(signed.Note); err != nil || parsed.Size != r.size || parsed.Hash != r.hash || signed.Size != r.size || signed.Hash != r.hash {
+		if parsed, _, err := log.ParseCheckpoint(signed.Note, log.CheckpointRules{}); err != nil || parsed.Size != r.size || parsed.Hash != r.hash || signed.Size != r.size || signed.Hash != r.hash {
 			return log.Checkpoint{}, 0, fmt.Errorf("%w: the signer returned a checkpoint that is not for size %d and root %x (%w)", log.ErrUnavailable, r.size, r.hash, err)
 		}
 		if _, err := tx.ExecContext(ctx, sqlInsertCheckpoint, b.treeID, r.size, r.hash[:], signed.Note); err != nil {

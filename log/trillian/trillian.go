@@ -621,7 +621,7 @@ func scanCheckpoint(row *sql.Row) (log.Checkpoint, error) {
 	if err := row.Scan(&size, &hash, &text); err != nil {
 		return log.Checkpoint{}, err
 	}
-	cp, err := log.ParseStoredCheckpoint(text)
+	cp, _, err := log.ParseCheckpoint(text, log.CheckpointRules{})
 	if err != nil {
 		return log.Checkpoint{}, fmt.Errorf("the checkpoint stored for size %d is corrupt: %w", size, err)
 	}
