@@ -1,8 +1,14 @@
 // Package verifier checks govlog evidence offline: receipts, checkpoints,
-// consistency between checkpoints, and authorization artifacts. It does no
-// network and no storage I/O; its only inputs are the bytes of the evidence
-// and the keys the caller trusts. It is meant to be read, audited and
-// vendored by third parties, so it stays small.
+// consistency between checkpoints, and witness policies. It does no network
+// and no storage I/O; its only inputs are the bytes of the evidence and the
+// keys the caller trusts. It is meant to be read, audited and vendored by
+// third parties, so it stays small: it depends on the standard library,
+// golang.org/x/mod, transparency-dev/merkle and formats (and package log)
+// only.
+//
+// Two packages build on it: verifier/artifact checks authorization
+// artifacts (it needs a JWKS implementation, which brings net/http), and
+// verifier/audit replays a whole log.
 //
 // # Receipts
 //
@@ -72,25 +78,8 @@
 // that the log forked; for different sizes, the failing proof is evidence
 // when the log served it.
 //
-// # Artifacts
-//
-// An authorization artifact is a compact JWS (JWT) with the protected
-// header {"alg":"EdDSA","kid":…,"typ":"govlog-authz+jwt"} and the claims of
-// log.ArtifactClaims. Artifact verifies its Ed25519 signature with the key
-// of its kid in a JWKS (never "none", never HMAC), its issuer, lifetime and
-// audience, and, given the verified receipt it came with, that it is bound
-// to exactly that entry and checkpoint.
-//
-// # Audits
-//
-// An Audit replays a whole log, or what is new since an AuditState, from
-// the resources of the C2SP tlog-tiles API that the caller fetches: it
-// rehashes every entry and tile up to a verified checkpoint, checks
-// consistency with the previous state, validates every entry, and checks
-// lineage (ids unique per kind, parents and authorizing allows earlier in
-// the log, sequence numbers unique per submitter), reporting failures with
-// their evidence (audit.go, auditstate.go). ReceiptVerifier verifies many
-// receipts of one log, checking each shared checkpoint's signature once.
+// ReceiptVerifier verifies many receipts of one log, checking each shared
+// checkpoint's signature once.
 package verifier
 
 import (
@@ -99,10 +88,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 
 	"github.com/govlog/govlog/log"
+	"github.com/govlog/govlog/verifier/internal/fastentry"
+	"github.com/govlog/govlog/verifier/internal/strictjson"
 	"github.com/transparency-dev/formats/proof"
 	mproof "github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -132,12 +122,6 @@ var (
 	// ErrInconsistent: two checkpoints of the log are not consistent; the
 	// error is an *InconsistencyError.
 	ErrInconsistent = errors.New("log is inconsistent")
-	// ErrBadArtifact: an artifact is malformed, not signed by a key of the
-	// JWKS, not valid at the given time, or not for this issuer or
-	// audience.
-	ErrBadArtifact = errors.New("bad authorization artifact")
-	// ErrBinding: a valid artifact is not bound to the given receipt.
-	ErrBinding = errors.New("artifact is not bound to the receipt")
 )
 
 // Size limits of the evidence this package reads.
@@ -197,7 +181,7 @@ func Receipt(tlogProof []byte, logKey note.Verifier) (*Verified, error) {
 	if err := verifyInclusion(p.Index, leafHash, p.Hashes, cp); err != nil {
 		return nil, err
 	}
-	entry, err := parseEntry(p.ExtraData) // log.ParseEntry, fast (entryfast.go)
+	entry, err := fastentry.Parse(p.ExtraData) // log.ParseEntry, fast
 	if err != nil {
 		return nil, fmt.Errorf("%w: entry %d: %w", ErrBadEntry, p.Index, err)
 	}
@@ -325,7 +309,7 @@ func ReceiptJSON(body []byte, logKey note.Verifier) (*Verified, error) {
 	if len(body) > MaxReceiptBytes {
 		return nil, fmt.Errorf("%w: receipt is %d bytes, the limit is %d", ErrMalformed, len(body), MaxReceiptBytes)
 	}
-	keys, err := objectKeys(body)
+	keys, err := strictjson.ObjectKeys(body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: receipt: %w", ErrMalformed, err)
 	}
@@ -383,71 +367,4 @@ func ReceiptJSON(body []byte, logKey note.Verifier) (*Verified, error) {
 		return nil, fmt.Errorf("%w: receipt id %q is not the id of its entry, %q", ErrMismatch, r.ID, v.Entry.ID)
 	}
 	return v, nil
-}
-
-// objectKeys returns the member names of the JSON object in data, in
-// order. It fails when data is not one JSON object, or when any object in
-// it, at any depth, has a member name twice: encoding/json keeps the last
-// of duplicate members silently, another parser may keep the first, and
-// evidence must read the same to all of them.
-func objectKeys(data []byte) ([]string, error) {
-	type frame struct {
-		object    bool
-		names     map[string]bool
-		expectKey bool
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	var (
-		stack []*frame
-		top   []string
-	)
-	// valueDone records that the value of the enclosing object's member
-	// (if any) is complete, so the next string there is a member name.
-	valueDone := func() {
-		if n := len(stack); n > 0 && stack[n-1].object {
-			stack[n-1].expectKey = true
-		}
-	}
-	for i := 0; ; i++ {
-		tok, err := dec.Token()
-		if err == io.EOF && i > 0 && len(stack) == 0 {
-			return top, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if i == 0 && tok != json.Delim('{') {
-			return nil, errors.New("not a JSON object")
-		}
-		if i > 0 && len(stack) == 0 {
-			return nil, errors.New("data after the JSON object")
-		}
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{':
-				stack = append(stack, &frame{object: true, names: map[string]bool{}, expectKey: true})
-			case '[':
-				stack = append(stack, &frame{})
-			default:
-				stack = stack[:len(stack)-1]
-				valueDone()
-			}
-		default:
-			f := stack[len(stack)-1]
-			if f.object && f.expectKey {
-				name := t.(string)
-				if f.names[name] {
-					return nil, fmt.Errorf("duplicate member %q", name)
-				}
-				f.names[name] = true
-				f.expectKey = false
-				if len(stack) == 1 {
-					top = append(top, name)
-				}
-				continue
-			}
-			valueDone()
-		}
-	}
 }

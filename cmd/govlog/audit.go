@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/govlog/govlog/client"
-	"github.com/govlog/govlog/verifier"
+	vaudit "github.com/govlog/govlog/verifier/audit"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -70,7 +70,7 @@ func useGzip(mode, rawURL string) (bool, error) {
 
 // client returns the client of the audited log, and the previous state
 // (nil when --state is unset or the file does not exist yet).
-func (a *auditFlags) client(f *flags) (*client.Client, *verifier.AuditState, error) {
+func (a *auditFlags) client(f *flags) (*client.Client, *vaudit.State, error) {
 	switch {
 	case *a.url == "":
 		return nil, nil, f.usagef("--url is required")
@@ -120,7 +120,7 @@ func (a *auditFlags) client(f *flags) (*client.Client, *verifier.AuditState, err
 }
 
 // loadState reads an audit state file; a missing file is no state.
-func loadState(path string, key note.Verifier) (*verifier.AuditState, error) {
+func loadState(path string, key note.Verifier) (*vaudit.State, error) {
 	if path == "" {
 		return nil, nil
 	}
@@ -131,7 +131,7 @@ func loadState(path string, key note.Verifier) (*verifier.AuditState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to read the state file: %w", err)
 	}
-	st, err := verifier.UnmarshalAuditState(data, key)
+	st, err := vaudit.UnmarshalState(data, key)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -139,7 +139,7 @@ func loadState(path string, key note.Verifier) (*verifier.AuditState, error) {
 }
 
 // saveState writes the audit state file atomically.
-func saveState(path string, st *verifier.AuditState) error {
+func saveState(path string, st *vaudit.State) error {
 	if path == "" || st == nil {
 		return nil
 	}
@@ -152,7 +152,7 @@ func saveState(path string, st *verifier.AuditState) error {
 
 // auditReport is the JSON report of govlog audit.
 type auditReport struct {
-	*verifier.AuditReport
+	*vaudit.Report
 	URL              string  `json:"url"`
 	Seconds          float64 `json:"seconds"`
 	EntriesPerSecond float64 `json:"entries_per_second"`
@@ -202,7 +202,7 @@ func audit(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 		return err
 	}
 	elapsed := time.Since(start)
-	out := auditReport{AuditReport: rep, URL: *af.url, Seconds: elapsed.Seconds()}
+	out := auditReport{Report: rep, URL: *af.url, Seconds: elapsed.Seconds()}
 	if elapsed > 0 {
 		out.EntriesPerSecond = float64(rep.Audited.Entries) / elapsed.Seconds()
 	}
@@ -232,7 +232,7 @@ func audit(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 
 // printAudit prints the human summary of an audit.
 func printAudit(w io.Writer, r *auditReport, statePath string) {
-	rep := r.AuditReport
+	rep := r.Report
 	line := func(name, format string, args ...any) {
 		fmt.Fprintf(w, "%-11s %s\n", name, fmt.Sprintf(format, args...))
 	}
@@ -293,7 +293,7 @@ func printAudit(w io.Writer, r *auditReport, statePath string) {
 	}
 }
 
-func printProblem(w io.Writer, label string, p verifier.Problem) {
+func printProblem(w io.Writer, label string, p vaudit.Problem) {
 	where := ""
 	if p.Index != nil {
 		where = fmt.Sprintf(" entry %d", *p.Index)

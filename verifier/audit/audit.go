@@ -1,4 +1,13 @@
-package verifier
+// Package audit replays a govlog log, or the part of it that is new since
+// an earlier audit, from the resources of the C2SP tlog-tiles API that the
+// caller fetches: it rehashes every entry and tile up to a verified
+// checkpoint, checks consistency with the previous state, validates every
+// entry, and judges each one with the log's own rule book (log.Judge):
+// ids unique per kind, parents and authorizing allows earlier in the log,
+// sequence numbers unique per submitter. It reports failures with their
+// evidence (Audit, Report) and remembers what the next audit needs
+// (State).
+package audit
 
 import (
 	"bytes"
@@ -14,6 +23,8 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/govlog/govlog/log"
+	"github.com/govlog/govlog/verifier"
+	"github.com/govlog/govlog/verifier/internal/fastentry"
 )
 
 // An Audit replays a log, or the part of it that is new since an earlier
@@ -48,7 +59,7 @@ import (
 // by the caller with Fail; Finish then reports it.
 type Audit struct {
 	logKey  note.Verifier
-	prev    *AuditState
+	prev    *State
 	factory *compact.RangeFactory
 
 	cp    log.Checkpoint
@@ -71,12 +82,12 @@ type Audit struct {
 	// mismatched lists, in order, the entries that do not hash to their
 	// level-0 tile hash: the subtrees over them are expected to differ.
 	mismatched []uint64
-	audited    AuditTotals
-	rep        AuditReport
+	audited    Totals
+	rep        Report
 }
 
-// AuditTotals counts entries.
-type AuditTotals struct {
+// Totals counts entries.
+type Totals struct {
 	Entries    uint64 `json:"entries"`
 	Decisions  uint64 `json:"decisions"`
 	Allows     uint64 `json:"allows"`
@@ -84,7 +95,7 @@ type AuditTotals struct {
 	Executions uint64 `json:"executions"`
 }
 
-func (t *AuditTotals) add(o AuditTotals) {
+func (t *Totals) add(o Totals) {
 	t.Entries += o.Entries
 	t.Decisions += o.Decisions
 	t.Allows += o.Allows
@@ -170,8 +181,8 @@ type InconsistencyEvidence struct {
 	Proof         []string `json:"proof,omitempty"`
 }
 
-// AuditReport is the outcome of an audit.
-type AuditReport struct {
+// Report is the outcome of an audit.
+type Report struct {
 	// OK is true when no failure was found, now or by an earlier audit.
 	OK     bool   `json:"ok"`
 	Origin string `json:"origin"`
@@ -181,9 +192,9 @@ type AuditReport struct {
 	Previous   *CheckpointSummary `json:"previous,omitempty"`
 	// Start is the first entry replayed by this audit; Audited counts the
 	// entries it replayed, Totals every entry audited so far.
-	Start   uint64      `json:"start"`
-	Audited AuditTotals `json:"audited"`
-	Totals  AuditTotals `json:"totals"`
+	Start   uint64 `json:"start"`
+	Audited Totals `json:"audited"`
+	Totals  Totals `json:"totals"`
 	// Failures lists failures (at most 1000; FailureCount counts all of
 	// them, with those of earlier audits).
 	Failures     []Problem `json:"failures"`
@@ -200,10 +211,10 @@ type AuditReport struct {
 // errAuditStopped is returned by Apply once the audit cannot go on.
 var errAuditStopped = errors.New("the audit has stopped after a failure")
 
-// NewAudit returns an audit of the log whose note verifier key is logKey,
+// New returns an audit of the log whose note verifier key is logKey,
 // continuing from prev (nil for a first audit). prev must have been
 // produced for the same log.
-func NewAudit(logKey note.Verifier, prev *AuditState) (*Audit, error) {
+func New(logKey note.Verifier, prev *State) (*Audit, error) {
 	if logKey == nil {
 		return nil, errors.New("failed to start the audit: no log key")
 	}
@@ -218,7 +229,7 @@ func NewAudit(logKey note.Verifier, prev *AuditState) (*Audit, error) {
 		seqs:    make(map[string]*seqSet),
 		facts:   log.Facts{IDs: make(map[log.EntryID]log.Stored), Sequences: make(map[log.SequenceKey]bool)},
 		nodes:   make(map[compact.NodeID][32]byte),
-		rep:     AuditReport{Origin: logKey.Name(), Failures: []Problem{}, Findings: []Problem{}, SequenceGaps: []SequenceGap{}},
+		rep:     Report{Origin: logKey.Name(), Failures: []Problem{}, Findings: []Problem{}, SequenceGaps: []SequenceGap{}},
 	}
 	if prev != nil {
 		for sub, s := range prev.seqs {
@@ -241,7 +252,7 @@ func (a *Audit) Begin(checkpoint []byte, proof [][]byte) error {
 		return errors.New("failed to begin the audit: it has begun already")
 	}
 	a.begun = true
-	cp, err := Checkpoint(checkpoint, a.logKey)
+	cp, err := verifier.Checkpoint(checkpoint, a.logKey)
 	if err != nil {
 		return a.stop(Problem{Code: ProblemBadCheckpoint, Message: fmt.Sprintf("the log's checkpoint does not verify: %v", err),
 			Evidence: map[string]string{"checkpoint": string(checkpoint)}})
@@ -280,8 +291,8 @@ func (a *Audit) Begin(checkpoint []byte, proof [][]byte) error {
 	case cp.Size == old.Size && cp.Hash != old.Hash:
 		return inconsistent(fmt.Sprintf("the log signed two checkpoints of size %d with different root hashes", cp.Size), nil)
 	case cp.Size > old.Size && old.Size > 0 && proof != nil:
-		if _, _, err := Consistency(old.Note, cp.Note, proof, a.logKey); err != nil {
-			var ie *InconsistencyError
+		if _, _, err := verifier.Consistency(old.Note, cp.Note, proof, a.logKey); err != nil {
+			var ie *verifier.InconsistencyError
 			if errors.As(err, &ie) {
 				return inconsistent(fmt.Sprintf("the log's consistency proof from size %d to %d does not verify: %s", old.Size, cp.Size, ie.Reason), proof)
 			}
@@ -289,7 +300,7 @@ func (a *Audit) Begin(checkpoint []byte, proof [][]byte) error {
 		}
 	}
 	a.rng, err = a.factory.NewRange(0, old.Size, slices.Clone(a.prev.hashes))
-	if err != nil { // unreachable: UnmarshalAuditState checked it
+	if err != nil { // unreachable: UnmarshalState checked it
 		return a.stop(Problem{Code: ProblemRootMismatch, Message: fmt.Sprintf("the saved compact range is corrupt: %v", err)})
 	}
 	a.next = old.Size
@@ -395,7 +406,7 @@ func (a *Audit) Scan(index uint64, width int, bundle, tile []byte) *Bundle {
 			}
 		})
 		e := ScannedEntry{Index: start + uint64(i), Leaf: leaf}
-		e.Entry, e.Err = parseEntry(leaf)
+		e.Entry, e.Err = fastentry.Parse(leaf)
 		if e.Err == nil {
 			b.keys[i] = keyOf(e.Entry.Kind, e.Entry.ID)
 		}
@@ -683,7 +694,7 @@ func (a *Audit) CheckTile(t log.TileID, data []byte) {
 
 // Finish checks the root, and returns the report and, when the log's tree
 // verified, the state to continue from next time (nil otherwise).
-func (a *Audit) Finish() (*AuditReport, *AuditState) {
+func (a *Audit) Finish() (*Report, *State) {
 	rep := &a.rep
 	rep.Start = a.startIndex()
 	rep.Audited = a.audited
@@ -748,7 +759,7 @@ func (a *Audit) Finish() (*AuditReport, *AuditState) {
 	if !treeOK {
 		return rep, nil
 	}
-	st := &AuditState{
+	st := &State{
 		cp:           a.cp,
 		hashes:       slices.Clone(a.rng.Hashes()),
 		seqs:         a.seqs,
