@@ -14,6 +14,10 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
+// DefaultArtifactTTL is the authorization lifetime of allow entries (and
+// of their artifacts) when Config.ArtifactTTL is zero: wire contract §5.
+const DefaultArtifactTTL = 300 * time.Second
+
 // Config configures a Log. The zero value of each optional field selects
 // the default named in its comment.
 type Config struct {
@@ -26,7 +30,8 @@ type Config struct {
 	// checkpoints it does not verify (a log's key is its identity). Required.
 	Verifier note.Verifier
 	// ArtifactTTL is the authorization lifetime written into allow entries
-	// as authorized_until, rounded down to whole seconds. Default 300s.
+	// as authorized_until, rounded down to whole seconds, at least one.
+	// Default DefaultArtifactTTL.
 	ArtifactTTL time.Duration
 	// MaxBatch is the most entries committed in one batch. Default 1024.
 	MaxBatch int
@@ -122,7 +127,7 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 		return nil, errors.New("failed to create log: Signer and Verifier are not one key pair")
 	}
 	if cfg.ArtifactTTL == 0 {
-		cfg.ArtifactTTL = 300 * time.Second
+		cfg.ArtifactTTL = DefaultArtifactTTL
 	}
 	if cfg.ArtifactTTL < time.Second {
 		return nil, fmt.Errorf("failed to create log: ArtifactTTL %v is shorter than one second", cfg.ArtifactTTL)
@@ -182,6 +187,11 @@ func (l *Log) sign(size uint64, hash [32]byte) (Checkpoint, error) {
 
 // Origin is the log's origin: its checkpoints' first line and key name.
 func (l *Log) Origin() string { return l.cfg.Signer.Name() }
+
+// ArtifactTTL is the authorization lifetime the Log writes into allow
+// entries (authorized_until = logged_at truncated to the second + it): a
+// whole number of seconds.
+func (l *Log) ArtifactTTL() time.Duration { return l.cfg.ArtifactTTL.Truncate(time.Second) }
 
 // Submit logs a submission and returns its receipt once the entry is durable
 // and covered by a signed checkpoint. An identical resubmission returns the

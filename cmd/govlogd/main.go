@@ -45,6 +45,7 @@ import (
 	"time"
 
 	"github.com/govlog/govlog/internal/keys"
+	"github.com/govlog/govlog/log"
 )
 
 // gcPercent is the garbage collector's target unless GOGC is set: the
@@ -99,7 +100,7 @@ func cli(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "`address` to listen on; must be loopback (127.0.0.0/8, ::1, localhost) unless --auth-jwks or --auth-tokens is given")
 	fs.StringVar(&cfg.DataDir, "data", "./data", "data `directory`: the log database and its keys (created if missing)")
 	fs.StringVar(&cfg.Origin, "origin", defaultOrigin(), "log `origin`: the name of the log's key and the first line of its checkpoints")
-	fs.DurationVar(&cfg.ArtifactTTL, "artifact-ttl", 300*time.Second, "authorization artifact lifetime (whole seconds, at least 1s)")
+	fs.DurationVar(&cfg.ArtifactTTL, "artifact-ttl", log.DefaultArtifactTTL, "authorization artifact lifetime (whole seconds, at least 1s)")
 	fs.StringVar(&cfg.Audience, "artifact-audience", "", "\"aud\" claim of authorization artifacts (default none)")
 	fs.IntVar(&cfg.MaxBatch, "max-batch", 1024, "most entries in one group commit")
 	fs.IntVar(&cfg.MaxPending, "max-pending", 65536, "most submissions waiting for a commit; beyond it submissions get 429")

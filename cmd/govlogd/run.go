@@ -40,7 +40,7 @@ type Config struct {
 	// Origin is the log origin, the name of its note key. Required.
 	Origin string
 	// ArtifactTTL is the lifetime of authorization artifacts, whole
-	// seconds. Default 300s.
+	// seconds. Default log.DefaultArtifactTTL.
 	ArtifactTTL time.Duration
 	// Audience is the "aud" claim of artifacts. Default: none.
 	Audience string
@@ -165,7 +165,6 @@ func Run(ctx context.Context, cfg Config) error {
 		Log:           l,
 		ArtifactKey:   k.Artifact,
 		Audience:      cfg.Audience,
-		ArtifactTTL:   cfg.ArtifactTTL,
 		VerifierKey:   k.VerifierKey,
 		Logger:        logger,
 		Registry:      reg,
@@ -316,7 +315,7 @@ func (cfg *Config) validate() error {
 		return fmt.Errorf("invalid --origin: %w", err)
 	}
 	if cfg.ArtifactTTL == 0 {
-		cfg.ArtifactTTL = 300 * time.Second
+		cfg.ArtifactTTL = log.DefaultArtifactTTL
 	}
 	if cfg.ArtifactTTL < time.Second || cfg.ArtifactTTL%time.Second != 0 {
 		return fmt.Errorf("--artifact-ttl must be a whole number of seconds, at least 1s; got %v", cfg.ArtifactTTL)
