@@ -9,7 +9,20 @@
 // entries is committed in one storage transaction and covered by one signed
 // C2SP checkpoint; every waiter then gets a Receipt: its entry, an inclusion
 // proof and the checkpoint, also packaged as a C2SP tlog-proof that verifies
-// offline with nothing but the log's note verifier key.
+// offline with nothing but the log's note verifier key. The proofs come out
+// of the commit: the Backend computes them from the compact range it just
+// extended (Prover), without reading storage again.
+//
+// # The rule book
+//
+// What each entry of a batch becomes (appended, an identical resubmission of
+// an entry already logged, or refused with ErrIDConflict,
+// ErrSequenceConflict, ErrUnknownParent, ErrUnknownDecision or
+// ErrNotAuthorized) is decided in one place: Judge, a pure function of the
+// batch and the Facts storage holds about the names the batch uses
+// (NamesOf). Backends gather the facts inside their transaction and store
+// what the verdicts say; they hold no rules. The auditor replays a log
+// through the same Judge (rules.go).
 //
 // # The entry
 //
