@@ -14,6 +14,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -739,12 +740,7 @@ func (a *Audit) Finish() (*Report, *State) {
 	rep.FailureCount += earlierCount
 
 	// Sequence gaps, over everything audited.
-	subs := make([]string, 0, len(a.seqs))
-	for sub := range a.seqs {
-		subs = append(subs, sub)
-	}
-	sort.Strings(subs)
-	for _, sub := range subs {
+	for _, sub := range slices.Sorted(maps.Keys(a.seqs)) {
 		set := a.seqs[sub]
 		missing, count := set.gaps()
 		if count == 0 {
