@@ -27,8 +27,7 @@ import (
 // Append signs again for whatever it commits.
 func (b *Backend) Append(ctx context.Context, batch []*log.Entry, sign log.SignFunc) ([]log.AppendResult, log.Checkpoint, error) {
 	for i, e := range batch {
-		if e == nil || e.Submission == nil || len(e.Leaf) == 0 || e.ID == "" ||
-			(e.Kind != log.KindDecision && e.Kind != log.KindExecution) {
+		if e == nil || e.Submission == nil || len(e.Leaf) == 0 || e.ID == "" || !e.Kind.Valid() {
 			return nil, log.Checkpoint{}, fmt.Errorf("%w: failed to append: entry %d of the batch is incomplete", log.ErrUnavailable, i)
 		}
 	}
