@@ -17,7 +17,10 @@
 // Run checks the contract documented on log.Backend both directly and
 // through the log.Log sequencer: appends of single entries and batches
 // (distinct indices, all covered by the returned checkpoint, in any order
-// consistent with the batch's parent and decision links),
+// consistent with the batch's parent and decision links, each appended
+// entry with its inclusion proof in that checkpoint), the rule book's
+// verdicts as the backend applies them, groups of submissions (SubmitAll)
+// appended whole,
 // idempotent resubmission, id and sequence conflicts, lineage (parent_id)
 // and execution reports, RFC 6962 inclusion and consistency proofs verified
 // against the signed checkpoints, paging, lookups, durability across close
@@ -85,6 +88,7 @@ func Run(t *testing.T, newLog func(t *testing.T) Opener) {
 		{"Log/Config", testLogConfig},
 		{"Log/Submit", testLogSubmit},
 		{"Log/Resubmission", testLogResubmission},
+		{"Log/SubmitAll", testLogSubmitAll},
 		{"Log/Refusals", testLogRefusals},
 		{"Log/Lookup", testLogLookup},
 		{"Log/Concurrent", testLogConcurrent},
