@@ -201,13 +201,6 @@ func clone[K comparable, V any](m map[K]V) map[K]V {
 	return out
 }
 
-func leafAt(leaves, added [][]byte, idx uint64) []byte {
-	if idx < uint64(len(leaves)) {
-		return leaves[idx]
-	}
-	return added[idx-uint64(len(leaves))]
-}
-
 func (b *memBackend) Latest(ctx context.Context) (log.Checkpoint, error) {
 	if err := b.lock(); err != nil {
 		return log.Checkpoint{}, err
