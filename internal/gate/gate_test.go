@@ -37,7 +37,7 @@ type tool struct {
 	bodies [][]byte
 }
 
-func newTool(t *testing.T) *tool {
+func newTool(t testing.TB) *tool {
 	tl := &tool{}
 	tl.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -74,7 +74,7 @@ func (tl *tool) count() int {
 // fixture is a gate in front of a tool, with a real govlog server on a
 // real SQLite log.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	logSrv *httptest.Server
 	log    *client.Client // no log key: submits as a control plane
 	tool   *tool
@@ -85,7 +85,7 @@ type fixture struct {
 	claims *claimShim
 }
 
-func newFixture(t *testing.T, edit func(*Config)) *fixture {
+func newFixture(t testing.TB, edit func(*Config)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
