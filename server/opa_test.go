@@ -255,3 +255,41 @@ func TestOPADecisionLogsUnavailable(t *testing.T) {
 		t.Errorf("tree size %d, want 2", got)
 	}
 }
+
+// FuzzParseOPAEvents: an upload is refused, or split into events that,
+// joined again into an array, split the same way.
+func FuzzParseOPAEvents(f *testing.F) {
+	f.Add([]byte(`[]`))
+	f.Add([]byte(`[{"decision_id":"a","result":true}, 1, "x", null]`))
+	f.Add([]byte(` [ {"a":[1,{"b":2}]} ] `))
+	f.Add([]byte(`[{}] []`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		events, err := parseOPAEvents(body)
+		if err != nil {
+			if ae, ok := err.(*apiError); !ok || ae.Code != codeInvalidRequest {
+				t.Fatalf("error %v is not invalid_request", err)
+			}
+			return
+		}
+		if !json.Valid(body) {
+			t.Fatalf("accepted invalid JSON %q", body)
+		}
+		joined := append([]byte("["), bytes.Join(func() [][]byte {
+			var b [][]byte
+			for _, e := range events {
+				b = append(b, e)
+			}
+			return b
+		}(), []byte(","))...)
+		joined = append(joined, ']')
+		again, err := parseOPAEvents(joined)
+		if err != nil || len(again) != len(events) {
+			t.Fatalf("re-joined upload %q: %v", joined, err)
+		}
+		for i := range events {
+			if !bytes.Equal(again[i], events[i]) {
+				t.Fatalf("event %d: %q, then %q", i, events[i], again[i])
+			}
+		}
+	})
+}

@@ -177,6 +177,9 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// MarshalJSON writes the duration as UnmarshalJSON reads it.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
 // or returns d, or def when d is zero.
 func (d Duration) or(def time.Duration) time.Duration {
 	if d == 0 {

@@ -557,3 +557,28 @@ func TestConfig(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseConfig: a configuration file that parses encodes to one that
+// parses to the same configuration.
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte(`{"upstream":"http://127.0.0.1:9000","log":{"url":"http://x","log_key_file":"k","timeout":"3s"},"routes":[{"method":"POST","path":"/t/{n}","action":"a","resource":"r/{n}"}]}`))
+	f.Add([]byte(`{"mode":"policy","opa":{"url":"http://o","path":"a/b","headers":["X"],"timeout":"1m"},"identity":{"mtls":true},"limits":{"upstream_timeout":"0s"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := ParseConfig(data)
+		if err != nil {
+			return
+		}
+		enc, err := json.Marshal(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := ParseConfig(enc)
+		if err != nil {
+			t.Fatalf("re-encoded %s: %v", enc, err)
+		}
+		if enc2, _ := json.Marshal(again); !bytes.Equal(enc, enc2) {
+			t.Fatalf("%s\nbecame\n%s", enc, enc2)
+		}
+		again.Validate() // never panics
+	})
+}

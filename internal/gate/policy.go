@@ -84,24 +84,6 @@ func (o *opaClient) query(ctx context.Context, input []byte) (*opa.DataResponse,
 	return &dr, nil
 }
 
-// decision is the decision the gate logs for OPA's answer.
-type decision struct {
-	ID          string          `json:"id"`
-	Outcome     string          `json:"outcome"`
-	DecidedAt   string          `json:"decided_at"`
-	Subject     string          `json:"subject"`
-	Action      string          `json:"action"`
-	Resource    string          `json:"resource,omitempty"`
-	Policy      decisionPolicy  `json:"policy"`
-	InputDigest string          `json:"input_digest"`
-	Context     json.RawMessage `json:"context"`
-}
-
-type decisionPolicy struct {
-	ID      string `json:"id"`
-	Version string `json:"version,omitempty"`
-}
-
 // decide is step 2 of policy mode: it asks OPA, logs the decision, and
 // returns the artifact of an allow; a deny is a refusal naming the logged
 // decision.
@@ -127,8 +109,8 @@ func (g *Gate) decide(ctx context.Context, req *request) (string, error) {
 	if err != nil {
 		return "", &refusal{http.StatusServiceUnavailable, codePolicyUnavailable, err.Error(), nil}
 	}
-	d := decision{ID: newID(), DecidedAt: now(), Subject: req.identity, Action: req.action, Resource: req.resource,
-		Policy: decisionPolicy{ID: g.opa.path}}
+	d := opa.Decision{ID: newID(), DecidedAt: now(), Subject: req.identity, Action: req.action, Resource: req.resource,
+		Policy: opa.Policy{ID: g.opa.path}}
 	if d.Outcome, err = opa.Outcome(ans.Result); err != nil {
 		return "", &refusal{http.StatusServiceUnavailable, codePolicyUnavailable, "policy " + g.opa.path + ": " + err.Error(), nil}
 	}

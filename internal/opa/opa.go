@@ -208,20 +208,22 @@ func InputDigest(input json.RawMessage) (string, error) {
 	return "sha256:" + hex.EncodeToString(sum[:]), nil
 }
 
-// decision is the JSON of a govlog decision made from an event.
-type decision struct {
-	ID          string         `json:"id"`
-	Outcome     string         `json:"outcome"`
-	DecidedAt   string         `json:"decided_at"`
-	Subject     string         `json:"subject"`
-	Action      string         `json:"action"`
-	Resource    string         `json:"resource,omitempty"`
-	Policy      policy         `json:"policy"`
-	InputDigest string         `json:"input_digest,omitempty"`
-	Context     map[string]any `json:"context,omitempty"`
+// Decision is the JSON body of a govlog decision (wire contract §2) made
+// from an OPA decision: the members this mapping sets.
+type Decision struct {
+	ID          string `json:"id"`
+	Outcome     string `json:"outcome"`
+	DecidedAt   string `json:"decided_at"`
+	Subject     string `json:"subject"`
+	Action      string `json:"action"`
+	Resource    string `json:"resource,omitempty"`
+	Policy      Policy `json:"policy"`
+	InputDigest string `json:"input_digest,omitempty"`
+	Context     any    `json:"context,omitempty"`
 }
 
-type policy struct {
+// Policy is a decision's policy member.
+type Policy struct {
 	ID      string `json:"id"`
 	Version string `json:"version,omitempty"`
 }
@@ -237,7 +239,7 @@ func (m Mapping) Decision(ev *Event) ([]byte, error) {
 	if len(ev.Error) > 0 && string(ev.Error) != "null" {
 		return nil, fmt.Errorf("%w: the evaluation failed, so there is no decision", ErrUnmappable)
 	}
-	d := decision{ID: ev.DecisionID, DecidedAt: ev.Timestamp, Policy: policy{ID: ev.Path}}
+	d := Decision{ID: ev.DecisionID, DecidedAt: ev.Timestamp, Policy: Policy{ID: ev.Path}}
 	var err error
 	if d.Outcome, err = Outcome(ev.Result); err != nil {
 		return nil, err
