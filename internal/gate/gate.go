@@ -32,7 +32,8 @@
 //     most Limits.MaxRequestBytes), the artifact header removed, with
 //     Govlog-Decision-Id and Govlog-Claim-Id headers added; the response
 //     is streamed back (at most Limits.MaxResponseBytes) while it is
-//     hashed.
+//     hashed. (In policy mode the caller's headers, Authorization
+//     included, are forwarded as they are.)
 //
 //  6. Report. Once the response is relayed, the gate logs the terminal
 //     report ("claim_id" = the claim): "succeeded" when the whole response
@@ -136,7 +137,8 @@ type Gate struct {
 	metrics  *metrics
 	registry *prometheus.Registry
 	logger   *slog.Logger
-	// reports counts the terminal reports being sent.
+	// reports counts the forwarded requests whose terminal report is not
+	// sent yet.
 	reports sync.WaitGroup
 	// submitExecution logs an execution report: the log client's
 	// SubmitExecution; tests replace it.
@@ -485,7 +487,9 @@ func (g *Gate) forward(w http.ResponseWriter, req *request, claims *log.Artifact
 		r.Body = http.MaxBytesReader(w, r.Body, g.cfg.Limits.MaxRequestBytes)
 	}
 	// The report is sent even when the proxy aborts the handler (a
-	// response cut short panics with http.ErrAbortHandler).
+	// response cut short panics with http.ErrAbortHandler). It is counted
+	// from now, before any answer, so that Wait covers it.
+	g.reports.Add(1)
 	defer g.finish(req, x)
 	g.proxy.ServeHTTP(w, r)
 }
@@ -494,7 +498,7 @@ func (g *Gate) rewrite(pr *httputil.ProxyRequest) {
 	x := pr.In.Context().Value(exchangeKey{}).(*exchange)
 	pr.SetURL(g.upstream)
 	pr.SetXForwarded()
-	if !g.cfg.Artifact.Forward {
+	if g.cfg.Mode == ModeArtifact && !g.cfg.Artifact.Forward {
 		pr.Out.Header.Del(g.cfg.Artifact.Header)
 	}
 	pr.Out.Header.Set(HeaderDecisionID, x.decisionID)
@@ -572,10 +576,12 @@ func (g *Gate) finish(req *request, x *exchange) {
 	}
 	body, err := json.Marshal(rep)
 	if err != nil {
+		g.reports.Done()
 		g.logger.Error("failed to encode an execution report", "claim_id", x.claimID, "err", err)
 		return
 	}
-	g.reports.Go(func() {
+	go func() {
+		defer g.reports.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), reportTimeout)
 		defer cancel()
 		if _, _, err := g.submitExecution(ctx, body); err != nil {
@@ -584,5 +590,5 @@ func (g *Gate) finish(req *request, x *exchange) {
 			return
 		}
 		g.metrics.reports.WithLabelValues("logged").Inc()
-	})
+	}()
 }

@@ -419,6 +419,7 @@ func TestLogDown(t *testing.T) {
 	if a := f.do("POST", "/tools/echo", art, nil, nil); a.status != 200 {
 		t.Fatalf("%d %s", a.status, a.body)
 	}
+	f.waitReports()
 	f.gate.submitExecution = f.gate.log.SubmitExecution // the real client, to a log that is gone
 	f.logSrv.Close()
 	a := f.do("POST", "/tools/echo", art2, nil, nil)

@@ -33,9 +33,13 @@ func TestPolicyMode(t *testing.T) {
 		c.Identity.Header = "X-Agent"
 		c.OPA = &OPAConfig{URL: o.URL, Path: "govlog/gate/allow", Headers: []string{"X-Ticket"}}
 	})
-	a := f.do("POST", "/tools/echo", "", strings.NewReader(`{}`), map[string]string{"X-Agent": "alice", "X-Ticket": "OPS-1"})
+	a := f.do("POST", "/tools/echo", "", strings.NewReader(`{}`), map[string]string{"X-Agent": "alice", "X-Ticket": "OPS-1", "Authorization": "Bearer tool-token"})
 	if a.status != 200 {
 		t.Fatalf("alice: %d %s", a.status, a.body)
+	}
+	// In policy mode the caller's Authorization is the tool's business.
+	if got := f.tool.calls[0].Header.Get("Authorization"); got != "Bearer tool-token" {
+		t.Errorf("the tool got Authorization %q", got)
 	}
 	for _, c := range []map[string]string{
 		{"X-Agent": "bob", "X-Ticket": "OPS-1"},
