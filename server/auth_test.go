@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -614,6 +615,16 @@ func badTokens(t *testing.T, is *issuer, now time.Time) map[string]string {
 		"two parts":                   parts[0] + "." + parts[1],
 		"JWE shape":                   parts[0] + ".." + parts[1] + ".." + parts[2],
 		"crit header":                 sign(t, jwa.EdDSA, is.ed, "ed", good, map[string]any{"crit": []string{"exp"}}),
+		"empty crit header":           signRaw(`{"alg":"EdDSA","kid":"ed","crit":[]}`, string(goodPayload), is.ed),
+		"null crit header":            signRaw(`{"alg":"EdDSA","kid":"ed","crit":null}`, string(goodPayload), is.ed),
+		"exp numeric string":          sign(t, jwa.EdDSA, is.ed, "ed", with(good, map[string]any{"exp": strconv.FormatInt(now.Add(10*time.Minute).Unix(), 10)}), nil),
+		"exp null":                    sign(t, jwa.EdDSA, is.ed, "ed", with(good, map[string]any{"exp": json.RawMessage("null")}), nil),
+		"exp true":                    sign(t, jwa.EdDSA, is.ed, "ed", with(good, map[string]any{"exp": true}), nil),
+		"exp object":                  sign(t, jwa.EdDSA, is.ed, "ed", with(good, map[string]any{"exp": map[string]any{"$date": 1}}), nil),
+		"nbf numeric string":          sign(t, jwa.EdDSA, is.ed, "ed", with(good, map[string]any{"nbf": strconv.FormatInt(now.Unix(), 10)}), nil),
+		"nbf null":                    sign(t, jwa.EdDSA, is.ed, "ed", with(good, map[string]any{"nbf": json.RawMessage("null")}), nil),
+		"iat numeric string":          sign(t, jwa.EdDSA, is.ed, "ed", with(good, map[string]any{"iat": strconv.FormatInt(now.Unix(), 10)}), nil),
+		"iat RFC 3339 string":         sign(t, jwa.EdDSA, is.ed, "ed", with(good, map[string]any{"iat": now.UTC().Format(time.RFC3339)}), nil),
 		"b64 header":                  signRaw(`{"alg":"EdDSA","kid":"ed","b64":true}`, string(goodPayload), is.ed),
 		"artifact type":               sign(t, jwa.EdDSA, is.ed, "ed", good, map[string]any{jws.TypeKey: log.ArtifactType}),
 		"payload not JSON":            signRaw(`{"alg":"EdDSA","kid":"ed"}`, "not json", is.ed),

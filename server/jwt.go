@@ -35,8 +35,8 @@ import (
 //
 //   - it is a compact JWS with one signature, whose protected header names
 //     an allowed algorithm — EdDSA (Ed25519), ES256 (P-256) or RS256 (RSA
-//     of at least 2048 bits) — and a "kid", and has no "crit" or "b64"
-//     parameter. "none" and every HMAC algorithm are refused before any key
+//     of at least 2048 bits) — and a "kid", and has no "crit" (not even an
+//     empty one) or "b64" parameter. "none" and every HMAC algorithm are refused before any key
 //     is looked at, so a token "signed" HS256 with a public key as the
 //     secret never verifies;
 //   - the kid names a key of the JWKS whose type is the one of that
@@ -46,7 +46,8 @@ import (
 //     audience;
 //   - "exp" is present and not past, "nbf" (when present) is past and
 //     "iat" (when present) is not in the future, each with the configured
-//     leeway (at most MaxLeeway);
+//     leeway (at most MaxLeeway); each is a JSON number (an RFC 7519
+//     NumericDate: a string of digits is refused);
 //   - "sub" is present and a ValidIdentity: it becomes the submitter.
 //
 // The JWKS is a fixed key set (a file) or a URL, fetched at start, cached
@@ -477,9 +478,25 @@ func (a *JWT) verify(ctx context.Context, token string) (string, error) {
 	}
 	// Members given twice could be read differently by different parsers:
 	// refuse them, in the header and in the claims.
+	var objs [2]map[string]json.RawMessage
 	for i, what := range []string{"header", "claims"} {
-		if err := uniqueMembers(segs[i]); err != nil {
+		var err error
+		if objs[i], err = uniqueMembers(segs[i]); err != nil {
 			return "", unauthenticatedf("the token's %s are not a JSON object with unique members", what)
+		}
+	}
+	// SPEC: RFC 7515 §4.1.11: "Producers MUST NOT use the empty list "[]"
+	// as the "crit" value." No extension is understood here, so any crit,
+	// empty or not, is refused.
+	if _, ok := objs[0]["crit"]; ok {
+		return "", unauthenticatedf("the token has a crit header parameter, which is not supported")
+	}
+	// SPEC: RFC 7519 §4.1.4: "Its value MUST be a number containing a
+	// NumericDate value." (and §4.1.5, §4.1.6 for nbf and iat). The JWT
+	// parser would also take a string of digits.
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		if v, ok := objs[1][name]; ok && !isJSONNumber(v) {
+			return "", unauthenticatedf("the token's %s is not a NumericDate (a JSON number)", name)
 		}
 	}
 	msg, err := jws.Parse([]byte(token), jws.WithCompact())
@@ -495,10 +512,7 @@ func (a *JWT) verify(ctx context.Context, token string) (string, error) {
 	if !allowedAlgs[alg] {
 		return "", unauthenticatedf("the token's algorithm %q is not allowed (EdDSA, ES256 or RS256)", clip(alg.String()))
 	}
-	if len(hdr.Critical()) != 0 {
-		return "", unauthenticatedf("the token has critical header parameters, which are not supported")
-	}
-	if _, ok := hdr.Get("b64"); ok {
+	if _, ok := objs[0]["b64"]; ok {
 		return "", unauthenticatedf("the token has a b64 header parameter, which is not supported")
 	}
 	if hdr.Type() == log.ArtifactType {
@@ -545,40 +559,45 @@ func (a *JWT) verify(ctx context.Context, token string) (string, error) {
 	return sub, nil
 }
 
-// uniqueMembers checks that seg is the base64url (unpadded) encoding of a
-// JSON object whose members all have distinct names.
-func uniqueMembers(seg string) error {
+// uniqueMembers returns the members of seg, the base64url (unpadded)
+// encoding of a JSON object, failing when a name is given twice.
+func uniqueMembers(seg string) (map[string]json.RawMessage, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(seg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return errors.New("not an object")
+		return nil, errors.New("not an object")
 	}
-	seen := map[string]bool{}
+	members := map[string]json.RawMessage{}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		name, _ := tok.(string)
-		if seen[name] {
-			return fmt.Errorf("member %q given twice", name)
+		if _, ok := members[name]; ok {
+			return nil, fmt.Errorf("member %q given twice", name)
 		}
-		seen[name] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return err
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil, err
 		}
+		members[name] = value
 	}
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return errors.New("not an object")
+		return nil, errors.New("not an object")
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("data after the object")
+		return nil, errors.New("data after the object")
 	}
-	return nil
+	return members, nil
+}
+
+// isJSONNumber reports whether v, a valid JSON value, is a number.
+func isJSONNumber(v json.RawMessage) bool {
+	return len(v) > 0 && (v[0] == '-' || ('0' <= v[0] && v[0] <= '9'))
 }
 
 // claimError says which claim check failed, without quoting the token.
