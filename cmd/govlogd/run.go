@@ -207,6 +207,8 @@ func Run(ctx context.Context, cfg Config) error {
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// "OPTIONS *" is the API's to answer (405), like every OPTIONS.
+		DisableGeneralOptionsHandler: true,
 	}
 	cp, err := l.Latest(ctx)
 	if err != nil {
