@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/govlog/govlog/internal/keys"
 	"github.com/govlog/govlog/witness"
 )
 
@@ -166,7 +166,7 @@ func readLogKey(arg string) (string, error) {
 	if strings.Count(arg, "+") >= 2 {
 		return arg, nil
 	}
-	data, err := os.ReadFile(arg)
+	data, err := keys.ReadConfig(arg)
 	if err != nil {
 		return "", fmt.Errorf("%q is neither a note verifier key nor a readable file: %w", arg, err)
 	}
