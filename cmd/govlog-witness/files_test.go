@@ -90,3 +90,22 @@ func TestVerifierKeyFileReplaced(t *testing.T) {
 		})
 	}
 }
+
+// TestDataDirWarning: a data directory that others may enter is warned
+// about, naming it and its mode.
+func TestDataDirWarning(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if _, err := openKey(dir, "witness.test/w1", slog.New(slog.NewTextHandler(&out, nil))); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "level=WARN") || !strings.Contains(out.String(), "dir="+dir+" mode=0755") {
+		t.Errorf("no warning about the data directory:\n%s", out.String())
+	}
+}

@@ -29,6 +29,7 @@ func openKey(dir, name string, logger *slog.Logger) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("failed to create the data directory: %w", err)
 	}
+	keys.WarnOpenDir(logger, dir)
 	path := filepath.Join(dir, KeyFile)
 	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
 		if _, err := os.Stat(filepath.Join(dir, DBFile)); !errors.Is(err, fs.ErrNotExist) {

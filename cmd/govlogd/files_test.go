@@ -3,11 +3,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -121,4 +125,51 @@ func wantRunError(t *testing.T, cfg Config, path, want string) {
 	case <-time.After(10 * time.Second):
 		t.Error("Run did not fail within 10s: it is blocked on the file, or serving")
 	}
+}
+
+// TestDataDirWarning: a data directory that the group or others may enter
+// is run, with a warning naming it and its mode; a private one is not
+// warned about.
+func TestDataDirWarning(t *testing.T) {
+	for _, mode := range []os.FileMode{0o755, 0o750, 0o701, 0o700} {
+		t.Run(fmt.Sprintf("%04o", mode), func(t *testing.T) {
+			data := filepath.Join(t.TempDir(), "data")
+			if err := os.Mkdir(data, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(data, mode); err != nil {
+				t.Fatal(err)
+			}
+			var out syncBuffer
+			cfg := testConfig(data)
+			cfg.Logger = slog.New(slog.NewTextHandler(&out, nil))
+			start(t, cfg).stop(t)
+			warned := false
+			for line := range strings.Lines(out.String()) {
+				warned = warned || strings.Contains(line, "level=WARN") && strings.Contains(line, "dir="+data) &&
+					strings.Contains(line, fmt.Sprintf("mode=%04o", mode))
+			}
+			if warned != (mode != 0o700) {
+				t.Errorf("mode %04o: warned %v:\n%s", mode, warned, out.String())
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

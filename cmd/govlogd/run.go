@@ -360,6 +360,7 @@ func openKeys(dir, origin string, writes bool, logger *slog.Logger) (*keys.Keys,
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create the data directory: %w", err)
 	}
+	keys.WarnOpenDir(logger, dir)
 	present, err := keys.Present(dir)
 	if err != nil {
 		return nil, err

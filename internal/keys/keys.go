@@ -41,6 +41,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,6 +120,21 @@ func Present(dir string) (bool, error) {
 	}
 	return false, fmt.Errorf("%s holds %s but not %s: restore the missing key files or move the rest away",
 		dir, strings.Join(have, ", "), strings.Join(missing, ", "))
+}
+
+// WarnOpenDir logs a warning when the group or others may list, enter or
+// write dir, a data directory (created 0700): its files — the log, its
+// keys — are then only as private as their own modes, and whoever may
+// write it may replace them.
+func WarnOpenDir(logger *slog.Logger, dir string) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return // the caller fails on it
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		logger.Warn("the data directory lets the group or others in; make it 0700 (chmod 700 DIR)",
+			"dir", dir, "mode", fmt.Sprintf("%04o", perm))
+	}
 }
 
 // Generate creates dir (0700) if needed and writes new keys into it for a
