@@ -276,6 +276,11 @@ func New(cfg Config) (*Server, error) {
 			ErrorHandling: promhttp.ContinueOnError,
 		}),
 	}
+	if c, ok := cfg.Auth.(prometheus.Collector); ok {
+		if err := cfg.Registry.Register(c); err != nil {
+			return nil, fmt.Errorf("failed to register the metrics of authentication: %w", err)
+		}
+	}
 	if err := cfg.Registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "govlog_tree_size",
 		Help: "Size of the latest checkpoint of the log.",

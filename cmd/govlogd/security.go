@@ -120,15 +120,14 @@ func (c *SecurityConfig) buildAuth(ctx context.Context, logger *slog.Logger) (se
 				return nil, noop, fmt.Errorf("%s: %w", c.AuthPermissionsFile, err)
 			}
 		}
+		// A JWKS without a usable key — emptied, garbage, unreadable,
+		// unreachable — does not stop the start: no token is accepted and
+		// /readyz says why until it has one, as after a reload (jwt.go).
 		if isURL(c.AuthJWKS) {
 			cfg.JWKSURL = c.AuthJWKS
 		} else {
 			f := &jwksFile{path: c.AuthJWKS}
-			set, err := f.load()
-			if err != nil {
-				return nil, noop, fmt.Errorf("failed to read --auth-jwks: %w", err)
-			}
-			cfg.KeySet, cfg.ReloadKeySet, cfg.KeySetChanged = set, f.load, f.changed
+			cfg.ReloadKeySet, cfg.KeySetChanged = f.load, f.changed
 		}
 		a, err := server.NewJWT(ctx, cfg)
 		if err != nil {
@@ -143,7 +142,8 @@ func (c *SecurityConfig) buildAuth(ctx context.Context, logger *slog.Logger) (se
 type jwksFile struct {
 	path string
 	mu   sync.Mutex
-	seen os.FileInfo // guarded by mu: the file as last read, nil before
+	read bool        // guarded by mu: load was called
+	seen os.FileInfo // guarded by mu: the file as last read, nil when it was missing
 }
 
 // load reads and parses the file, remembering what it read even when that
@@ -151,31 +151,34 @@ type jwksFile struct {
 func (f *jwksFile) load() (jwk.Set, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if fi, err := os.Stat(f.path); err == nil {
-		f.seen = fi
-	}
+	f.read = true
+	f.seen, _ = os.Stat(f.path)
 	data, err := keys.ReadConfig(f.path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("failed to read --auth-jwks: %w", err)
 	}
 	set, err := jwk.Parse(data)
 	if err != nil {
 		// The parser's error could quote the file.
-		return nil, fmt.Errorf("%s is not a JWKS (RFC 7517)", f.path)
+		return nil, fmt.Errorf("--auth-jwks %s is not a JWKS (RFC 7517)", f.path)
 	}
 	return set, nil
 }
 
-// changed reports whether the file is another file, or has another size
-// or modification time, than when it was last read.
+// changed reports whether the file is another file, is missing or back, or
+// has another size, modification time or mode than when it was last read.
 func (f *jwksFile) changed() bool {
-	fi, err := os.Stat(f.path)
+	fi, _ := os.Stat(f.path)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err != nil || f.seen == nil {
-		return err == nil
+	switch {
+	case !f.read:
+		return true
+	case fi == nil || f.seen == nil:
+		return (fi == nil) != (f.seen == nil)
 	}
-	return !os.SameFile(fi, f.seen) || !fi.ModTime().Equal(f.seen.ModTime()) || fi.Size() != f.seen.Size()
+	return !os.SameFile(fi, f.seen) || !fi.ModTime().Equal(f.seen.ModTime()) || fi.Size() != f.seen.Size() ||
+		fi.Mode() != f.seen.Mode()
 }
 
 // isURL reports whether s names a JWKS by URL rather than by file.
