@@ -197,7 +197,6 @@ func Run(ctx context.Context, cfg Config) error {
 		closeLog()
 		return fmt.Errorf("failed to listen on %s: %w", cfg.Listen, err)
 	}
-	ln = cfg.limit(ln)
 	hs := &http.Server{
 		TLSConfig:         tlsCfg,
 		Handler:           srv,
@@ -210,6 +209,7 @@ func Run(ctx context.Context, cfg Config) error {
 		// "OPTIONS *" is the API's to answer (405), like every OPTIONS.
 		DisableGeneralOptionsHandler: true,
 	}
+	ln = cfg.limit(ln, hs, logger)
 	cp, err := l.Latest(ctx)
 	if err != nil {
 		ln.Close()

@@ -8,16 +8,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"golang.org/x/net/netutil"
-
+	"github.com/govlog/govlog/internal/connlimit"
 	"github.com/govlog/govlog/internal/keys"
 	"github.com/govlog/govlog/server"
+	"github.com/lestrrat-go/jwx/v2/jwk"
 )
 
 // SecurityConfig is the part of Config that decides who may talk to the
@@ -52,8 +52,14 @@ type SecurityConfig struct {
 	RateLimit float64
 	RateBurst int
 	// MaxConns bounds the connections served at once; more wait to be
-	// accepted. Default 4096; negative: unbounded.
+	// accepted, and while more than half are open idle ones are closed
+	// after 5s (connlimit). Default 4096; negative: unbounded.
 	MaxConns int
+	// MaxConnsPerAddr bounds the connections of one client address (an
+	// IPv6 /64); more are closed at once. Behind a proxy every client has
+	// the proxy's address: raise it to MaxConns. Default: a quarter of
+	// MaxConns; negative: unbounded.
+	MaxConnsPerAddr int
 }
 
 // defaultMaxConns is MaxConns when unset.
@@ -85,6 +91,9 @@ func (c *SecurityConfig) validate() error {
 	}
 	if c.MaxConns == 0 {
 		c.MaxConns = defaultMaxConns
+	}
+	if c.MaxConnsPerAddr == 0 && c.MaxConns > 0 {
+		c.MaxConnsPerAddr = max(1, c.MaxConns/4)
 	}
 	return nil
 }
@@ -198,12 +207,9 @@ func (c *SecurityConfig) tlsConfig() (*tls.Config, error) {
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
-// limit bounds the connections ln serves at once.
-func (c *SecurityConfig) limit(ln net.Listener) net.Listener {
-	if c.MaxConns > 0 {
-		return netutil.LimitListener(ln, c.MaxConns)
-	}
-	return ln
+// limit bounds the connections hs serves on ln (connlimit).
+func (c *SecurityConfig) limit(ln net.Listener, hs *http.Server, logger *slog.Logger) net.Listener {
+	return connlimit.Wrap(ln, hs, connlimit.Config{Max: c.MaxConns, PerAddr: c.MaxConnsPerAddr, Logger: logger})
 }
 
 // announce logs how clients are authenticated, once the server listens.
@@ -237,5 +243,6 @@ func addSecurityFlags(fs *flag.FlagSet, c *SecurityConfig) {
 	fs.StringVar(&c.TLSKey, "tls-key", "", "the PEM private key `file` of --tls-cert (must be 0600 and owned by the user)")
 	fs.Float64Var(&c.RateLimit, "rate-limit", 0, "each identity's sustained submissions per second; a batch counts its items (default 0: unlimited)")
 	fs.IntVar(&c.RateBurst, "rate-burst", 0, "each identity's burst of submissions (default: --rate-limit rounded up)")
-	fs.IntVar(&c.MaxConns, "max-conns", defaultMaxConns, "most connections served at once; more wait to be accepted (negative: unbounded)")
+	fs.IntVar(&c.MaxConns, "max-conns", defaultMaxConns, "most connections served at once; more wait to be accepted, and over half of them idle ones are closed after 5s (negative: unbounded)")
+	fs.IntVar(&c.MaxConnsPerAddr, "max-conns-per-addr", 0, "most connections of one client address (an IPv6 /64); more are closed at once; behind a proxy raise it to --max-conns (default: a quarter of --max-conns; negative: unbounded)")
 }
