@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -140,36 +138,27 @@ func TestDataDirWarning(t *testing.T) {
 			if err := os.Chmod(data, mode); err != nil {
 				t.Fatal(err)
 			}
-			var out syncBuffer
+			// An *os.File takes the server's concurrent writes.
+			out, err := os.Create(filepath.Join(t.TempDir(), "log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer out.Close()
 			cfg := testConfig(data)
-			cfg.Logger = slog.New(slog.NewTextHandler(&out, nil))
+			cfg.Logger = slog.New(slog.NewTextHandler(out, nil))
 			start(t, cfg).stop(t)
+			logged, err := os.ReadFile(out.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
 			warned := false
-			for line := range strings.Lines(out.String()) {
+			for line := range strings.Lines(string(logged)) {
 				warned = warned || strings.Contains(line, "level=WARN") && strings.Contains(line, "dir="+data) &&
 					strings.Contains(line, fmt.Sprintf("mode=%04o", mode))
 			}
 			if warned != (mode != 0o700) {
-				t.Errorf("mode %04o: warned %v:\n%s", mode, warned, out.String())
+				t.Errorf("mode %04o: warned %v:\n%s", mode, warned, logged)
 			}
 		})
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
