@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -235,10 +236,29 @@ func checkBinding(c *log.ArtifactClaims, v *Verified) error {
 }
 
 // decodeStrict decodes one JSON object into v, refusing duplicate members,
-// unknown members and trailing data.
+// unknown members, null values and trailing data.
 func decodeStrict(data []byte, v any) error {
 	if _, err := objectKeys(data); err != nil {
 		return err
+	}
+	// encoding/json leaves a field as it is for a null: a null exp, nbf,
+	// iat or sub would read as 0 or "". SPEC: RFC 7519 §4.1.4: "Its value
+	// MUST be a number containing a NumericDate value."
+	var name string
+	for dec := json.NewDecoder(bytes.NewReader(data)); ; {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case nil:
+			return fmt.Errorf("member %q is null", name)
+		case string:
+			name = t
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
