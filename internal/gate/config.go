@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/govlog/govlog/internal/keys"
 )
 
 // Modes of the gate.
@@ -158,7 +159,18 @@ type Limits struct {
 	// UpstreamTimeout bounds the wait for the tool's response headers.
 	// Default DefaultUpstreamTimeout.
 	UpstreamTimeout Duration `json:"upstream_timeout"`
+	// MaxConns bounds the callers' connections served at once, and
+	// MaxConnsPerAddr those of one client address (an IPv6 /64 counts as
+	// one); while more than half of MaxConns are open, idle connections
+	// are closed after 5s (the rules of govlogd's --max-conns). Defaults
+	// DefaultMaxConns and a quarter of MaxConns. Behind a proxy every
+	// caller has the proxy's address: raise MaxConnsPerAddr to MaxConns.
+	MaxConns        int `json:"max_conns"`
+	MaxConnsPerAddr int `json:"max_conns_per_addr"`
 }
+
+// DefaultMaxConns is Limits.MaxConns when unset.
+const DefaultMaxConns = 4096
 
 // Duration is a time.Duration written as a Go duration string ("5s").
 type Duration time.Duration
@@ -191,7 +203,7 @@ func (d Duration) or(def time.Duration) time.Duration {
 // LoadConfig reads a configuration file: strict JSON, relative file names
 // made relative to its directory, defaults filled in, validated.
 func LoadConfig(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := keys.ReadConfig(path)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read the configuration: %w", err)
 	}
@@ -260,7 +272,7 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxResponseBytes == 0 {
 		c.Limits.MaxResponseBytes = DefaultMaxResponseBytes
 	}
-	if c.Limits.MaxRequestBytes < 0 || c.Limits.MaxResponseBytes < 0 {
+	if c.Limits.MaxRequestBytes < 0 || c.Limits.MaxResponseBytes < 0 || c.Limits.MaxConns < 0 || c.Limits.MaxConnsPerAddr < 0 {
 		return errors.New("limits must not be negative")
 	}
 	if err := checkURL("upstream", c.Upstream); err != nil {

@@ -77,7 +77,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -86,6 +85,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/govlog/govlog/client"
+	"github.com/govlog/govlog/internal/keys"
 	"github.com/govlog/govlog/log"
 	"github.com/govlog/govlog/verifier"
 )
@@ -155,7 +155,7 @@ func New(cfg *Config, opts Options) (*Gate, error) {
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
 	}
-	vkey, err := os.ReadFile(cfg.Log.LogKeyFile)
+	vkey, err := keys.ReadConfig(cfg.Log.LogKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read the log key: %w", err)
 	}
@@ -172,7 +172,7 @@ func New(cfg *Config, opts Options) (*Gate, error) {
 		client.WithMaxRetryWait(2 * time.Second),
 	}
 	if cfg.Log.TokenFile != "" {
-		tok, err := os.ReadFile(cfg.Log.TokenFile)
+		tok, err := keys.ReadPrivateFile(cfg.Log.TokenFile)
 		if err != nil {
 			return nil, fmt.Errorf("failed to read the log token: %w", err)
 		}

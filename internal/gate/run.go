@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,11 +12,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/govlog/govlog/internal/connlimit"
+	"github.com/govlog/govlog/internal/keys"
 )
 
 // HTTP server limits of the gate's listeners.
@@ -48,6 +51,9 @@ func Run(ctx context.Context, cfg *Config, opts Options, listening func(gate, ad
 		ln = tls.NewListener(ln, tlsCfg)
 	}
 	servers := []*http.Server{newServer(g, opts)}
+	maxConns := cmp.Or(cfg.Limits.MaxConns, DefaultMaxConns)
+	ln = connlimit.Wrap(ln, servers[0], connlimit.Config{Max: maxConns,
+		PerAddr: cmp.Or(cfg.Limits.MaxConnsPerAddr, max(maxConns/4, 1)), Logger: g.logger})
 	listeners := []net.Listener{ln}
 	var adminAddr net.Addr
 	if cfg.AdminListen != "off" {
@@ -119,13 +125,13 @@ func (c *Config) tlsConfig() (*tls.Config, error) {
 	if c.TLS == nil {
 		return nil, nil
 	}
-	cert, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
+	cert, err := keys.LoadTLS(c.TLS.CertFile, c.TLS.KeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("failed to load the TLS certificate: %w", err)
+		return nil, err
 	}
 	t := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if c.TLS.ClientCAFile != "" {
-		pem, err := os.ReadFile(c.TLS.ClientCAFile)
+		pem, err := keys.ReadConfig(c.TLS.ClientCAFile)
 		if err != nil {
 			return nil, fmt.Errorf("failed to read the client CA: %w", err)
 		}
