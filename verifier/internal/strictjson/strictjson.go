@@ -79,10 +79,29 @@ func ObjectKeys(data []byte) ([]string, error) {
 }
 
 // DecodeStrict decodes one JSON object into v, refusing duplicate members
-// (at any depth), unknown members and trailing data.
+// (at any depth), unknown members, null values and trailing data.
 func DecodeStrict(data []byte, v any) error {
 	if _, err := ObjectKeys(data); err != nil {
 		return err
+	}
+	// encoding/json leaves a field as it is for a null: a null exp, nbf,
+	// iat or sub would read as 0 or "". SPEC: RFC 7519 §4.1.4: "Its value
+	// MUST be a number containing a NumericDate value."
+	var name string
+	for dec := json.NewDecoder(bytes.NewReader(data)); ; {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case nil:
+			return fmt.Errorf("member %q is null", name)
+		case string:
+			name = t
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
