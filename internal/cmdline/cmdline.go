@@ -371,13 +371,15 @@ func (f *FlagSet) describe(fl *flag.Flag) (string, string) {
 		def = append(def, d)
 	}
 	if len(def) > 0 && !strings.Contains(usage, "(default") {
-		usage += " (default " + strings.Join(def, ", else ") + ")"
+		// Joined by NULs, which wrap does not break at: the default stays
+		// on one line.
+		usage += " " + strings.ReplaceAll("(default "+strings.Join(def, ", else ")+")", " ", "\x00")
 	}
 	return left, usage
 }
 
 // wrap wraps text into lines of at most width columns, each indented by
-// indent spaces.
+// indent spaces; a NUL is a space that does not break.
 func wrap(text string, indent, width int) string {
 	var b strings.Builder
 	pad := strings.Repeat(" ", indent)
@@ -400,7 +402,7 @@ func wrap(text string, indent, width int) string {
 	if b.Len() == 0 {
 		b.WriteString(pad)
 	}
-	return b.String()
+	return strings.ReplaceAll(b.String(), "\x00", " ")
 }
 
 // Version describes the build of the running binary: the module version
