@@ -91,12 +91,47 @@ func freeAddr(t *testing.T) string {
 // and waits until it is ready.
 func startDaemon(t *testing.T, data, addr string, extra ...string) *daemon {
 	t.Helper()
+	return startDaemonBin(t, filepath.Join(binDir, "govlogd"), data, addr, extra...)
+}
+
+// crashpointBuild builds, once, the govlogd of the crash suite: with its
+// test-only crash points (-tags crashpoint), which the production binary
+// does not have.
+var crashpointBuild struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+func crashpointGovlogd(t *testing.T) string {
+	t.Helper()
+	crashpointBuild.once.Do(func() {
+		bin := filepath.Join(binDir, "crashpoint")
+		args := []string{"build", "-tags", "crashpoint", "-o", bin + string(os.PathSeparator)}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, "../cmd/govlogd")...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			crashpointBuild.err = fmt.Errorf("failed to build govlogd -tags crashpoint: %v\n%s", err, out)
+		}
+		crashpointBuild.bin = filepath.Join(bin, "govlogd")
+	})
+	if crashpointBuild.err != nil {
+		t.Fatal(crashpointBuild.err)
+	}
+	return crashpointBuild.bin
+}
+
+// startDaemonBin is startDaemon with the govlogd binary bin.
+func startDaemonBin(t *testing.T, bin, data, addr string, extra ...string) *daemon {
+	t.Helper()
 	if addr == "" {
 		addr = freeAddr(t)
 	}
 	d := &daemon{t: t, data: data, addr: addr, url: "http://" + addr, stderr: &lockedBuffer{}, exited: make(chan struct{})}
 	args := append([]string{"--listen", addr, "--data", data, "--origin", "e2e.govlog.test/log"}, extra...)
-	d.cmd = exec.Command(filepath.Join(binDir, "govlogd"), args...)
+	d.cmd = exec.Command(bin, args...)
 	d.cmd.Stdout, d.cmd.Stderr = d.stderr, d.stderr
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
