@@ -195,7 +195,7 @@ func TestExitStatus(t *testing.T) {
 		{name: "verify key file without key", args: []string{"verify", "--log-key", r1, r1}, status: 2, stderr: "does not hold a note verifier key"},
 		{name: "verify two receipts", args: []string{"verify", "--log-key", vkey, r1, r1}, stdout: "2 receipts: 2 verified, 0 failed\n"},
 		{name: "verify unknown flag", args: []string{"verify", "--nope", r1}, status: 2, stderr: "flag provided but not defined: -nope"},
-		{name: "verify not a witness policy", args: []string{"verify", "--log-key", vkey, "--witness-policy", keyFile, r1}, status: 2, stderr: "--witness-policy: malformed evidence: witness policy"},
+		{name: "verify not a witness policy", args: []string{"verify", "--log-key", vkey, "--witness-policy", keyFile, r1}, status: 2, stderr: "--witness-policy: invalid witness policy: "},
 		{name: "verify witness policy not met", args: []string{"verify", "--log-key", vkey, "--witness-policy", func() string {
 			p := filepath.Join(dir, "policy.txt")
 			os.WriteFile(p, []byte("witness w witness.example/w1+7b0d6455+BGf1CNdXQA7xrCpSXM9PmHbI/KFBYTNd7qNqd31wi/Eo http://127.0.0.1:1\nquorum w\n"), 0o644)
