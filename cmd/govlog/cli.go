@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 
+	"github.com/govlog/govlog/client"
 	"github.com/govlog/govlog/internal/cmdline"
 )
 
@@ -79,13 +81,28 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			fmt.Fprintf(stderr, "govlog %s: %s\n%s", c.name, escapeText(ue.Msg), ue.Usage)
 			return 2
 		default:
-			fmt.Fprintf(stderr, "govlog %s: %s\n", c.name, escapeText(err.Error()))
+			fmt.Fprintf(stderr, "govlog %s: %s\n", c.name, escapeText(explain(err)))
 			return 1
 		}
 	}
 	fmt.Fprintf(stderr, "govlog: unknown command %q\n", args[0])
 	mainUsage(stderr)
 	return 2
+}
+
+// explain returns the message of a failure; a 404 names the URL that was
+// tried, and when the answer was not govlog's JSON error, says that --url
+// may not be a govlog server's.
+func explain(err error) string {
+	msg := err.Error()
+	var ae *client.APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+		msg += fmt.Sprintf(" (%s %s)", ae.Method, ae.URL)
+		if ae.Code == "" {
+			msg += "; is --url the base URL of a govlog server?"
+		}
+	}
+	return msg
 }
 
 func mainUsage(w io.Writer) {
