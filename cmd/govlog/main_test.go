@@ -194,7 +194,7 @@ func TestExitStatus(t *testing.T) {
 		{name: "verify bad key", args: []string{"verify", "--log-key", "nope", r1}, status: 2, stderr: `"nope" is neither a note verifier key nor a file`},
 		{name: "verify key file without key", args: []string{"verify", "--log-key", r1, r1}, status: 2, stderr: "does not hold a note verifier key"},
 		{name: "verify two receipts", args: []string{"verify", "--log-key", vkey, r1, r1}, stdout: "2 receipts: 2 verified, 0 failed\n"},
-		{name: "verify unknown flag", args: []string{"verify", "--nope", r1}, status: 2, stderr: "flag provided but not defined: -nope"},
+		{name: "verify unknown flag", args: []string{"verify", "--nope", r1}, status: 2, stderr: "unknown flag: --nope"},
 		{name: "verify not a witness policy", args: []string{"verify", "--log-key", vkey, "--witness-policy", keyFile, r1}, status: 2, stderr: "--witness-policy: invalid witness policy: "},
 		{name: "verify witness policy not met", args: []string{"verify", "--log-key", vkey, "--witness-policy", func() string {
 			p := filepath.Join(dir, "policy.txt")

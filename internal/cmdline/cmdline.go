@@ -40,6 +40,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -159,13 +160,16 @@ func (f *FlagSet) Parse(args []string, out io.Writer) error {
 		f.VisitAll(func(fl *flag.Flag) { fmt.Fprintf(out, "--%s\n", fl.Name) })
 		return flag.ErrHelp
 	}
-	err := f.FlagSet.Parse(f.reorder(args))
+	ordered, err := f.reorder(args)
+	if err == nil {
+		err = f.FlagSet.Parse(ordered)
+	}
 	if errors.Is(err, flag.ErrHelp) {
 		io.WriteString(out, f.Help())
 		return flag.ErrHelp
 	}
 	if err != nil {
-		return &UsageError{Msg: err.Error(), Usage: f.UsageLine()}
+		return &UsageError{Msg: f.flagError(err), Usage: f.UsageLine()}
 	}
 	if f.config != "" {
 		if path := f.Lookup(f.config).Value.String(); path != "" {
@@ -183,6 +187,23 @@ func (f *FlagSet) Parse(args []string, out io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// stdFlagName finds the flag names in the standard package's errors
+// ("flag provided but not defined: -nope", "invalid value … for flag -n").
+var stdFlagName = regexp.MustCompile(`(: | flag )-([A-Za-z0-9][-A-Za-z0-9]*)`)
+
+// flagError rewrites an error of the standard parser in the help's style:
+// long flags with two dashes, "unknown flag" for an undefined one.
+func (f *FlagSet) flagError(err error) string {
+	msg := strings.Replace(err.Error(), "flag provided but not defined", "unknown flag", 1)
+	return stdFlagName.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := stdFlagName.FindStringSubmatch(m)
+		if len(sub[2]) == 1 {
+			return m
+		}
+		return sub[1] + "--" + sub[2]
+	})
 }
 
 // IsSet reports whether the flag name was set by the command line or the
@@ -204,7 +225,7 @@ func (f *FlagSet) setFlags() map[string]bool {
 // sees them all. A flag that takes a value takes the next argument unless
 // it is written --flag=value; an unknown flag is left for the parser to
 // report.
-func (f *FlagSet) reorder(args []string) []string {
+func (f *FlagSet) reorder(args []string) ([]string, error) {
 	var flags, rest []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -222,13 +243,16 @@ func (f *FlagSet) reorder(args []string) []string {
 			continue
 		}
 		fl := f.Lookup(name)
-		if fl == nil || isBool(fl) || i+1 == len(args) {
+		if fl == nil || isBool(fl) {
 			continue
+		}
+		if i+1 == len(args) {
+			return nil, fmt.Errorf("flag needs an argument: %s", a)
 		}
 		i++
 		flags = append(flags, args[i])
 	}
-	return append(append(flags, "--"), rest...)
+	return append(append(flags, "--"), rest...), nil
 }
 
 func isBool(fl *flag.Flag) bool {

@@ -71,9 +71,20 @@ func TestParseErrors(t *testing.T) {
 		!strings.Contains(ue.Msg, "nope") || !strings.HasPrefix(ue.Usage, "usage: govlog test [flags] FILE...\n") {
 		t.Fatalf("unknown flag: %v", err)
 	}
+	if ue.Msg != "unknown flag: --nope" {
+		t.Errorf("unknown flag: %q", ue.Msg)
+	}
 	f = newTest()
-	if err := f.fs.Parse([]string{"a", "--timeout"}, &bytes.Buffer{}); !errors.As(err, &ue) {
+	if err := f.fs.Parse([]string{"a", "--timeout"}, &bytes.Buffer{}); !errors.As(err, &ue) || ue.Msg != "flag needs an argument: --timeout" {
 		t.Fatalf("flag without its value: %v", err)
+	}
+	f = newTest()
+	if err := f.fs.Parse([]string{"-k"}, &bytes.Buffer{}); !errors.As(err, &ue) || ue.Msg != "flag needs an argument: -k" {
+		t.Fatalf("short flag without its value: %v", err)
+	}
+	f = newTest()
+	if err := f.fs.Parse([]string{"--timeout", "soon"}, &bytes.Buffer{}); !errors.As(err, &ue) || !strings.HasPrefix(ue.Msg, `invalid value "soon" for flag --timeout: `) {
+		t.Fatalf("bad value: %v", err)
 	}
 	var out bytes.Buffer
 	f = newTest()
