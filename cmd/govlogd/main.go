@@ -103,6 +103,16 @@ var errUsage = errors.New("usage error")
 // cli parses the command line and runs the server until ctx is done; help
 // and the version go to stdout, everything else to stderr.
 func cli(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseCLI(args, stdout, stderr)
+	if err != nil || cfg == nil {
+		return err
+	}
+	return Run(ctx, *cfg)
+}
+
+// parseCLI parses the command line (and the configuration file it names)
+// into a Config; nil, and no error, when it printed the version.
+func parseCLI(args []string, stdout, stderr io.Writer) (*Config, error) {
 	fs := cmdline.New("govlogd", "[flags]",
 		"Serve a govlog decision log over HTTP: append decisions, answer with receipts (and artifacts for allows), "+
 			"serve proofs, checkpoints and the tiles API.")
@@ -145,17 +155,17 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		var ue *cmdline.UsageError
 		if errors.As(err, &ue) {
 			fmt.Fprintf(stderr, "govlogd: %s\n%s", ue.Msg, ue.Usage)
-			return errUsage
+			return nil, errUsage
 		}
-		return err
+		return nil, err
 	}
 	if *showVersion {
 		_, err := io.WriteString(stdout, cmdline.Version("govlogd"))
-		return err
+		return nil, err
 	}
 	if fs.NArg() != 0 {
 		fmt.Fprintf(stderr, "govlogd: unexpected argument %q\n%s", fs.Arg(0), fs.UsageLine())
-		return errUsage
+		return nil, errUsage
 	}
 	opts := &slog.HandlerOptions{Level: logLevel}
 	switch logFormat {
@@ -164,9 +174,9 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "json":
 		cfg.Logger = slog.New(slog.NewJSONHandler(stderr, opts))
 	default:
-		return fmt.Errorf("--log-format must be text or json, not %q", logFormat)
+		return nil, fmt.Errorf("--log-format must be text or json, not %q", logFormat)
 	}
-	return Run(ctx, cfg)
+	return &cfg, nil
 }
 
 // defaultOrigin derives an origin from the host name: "<hostname>/govlog",

@@ -423,3 +423,39 @@ func mkdir(t *testing.T, dir string) string {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestConfigExample parses the complete configuration file of
+// docs/operations.md: every line is a flag govlogd knows, with a valid
+// value.
+func TestConfigExample(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "<!-- govlogd.conf example")
+	_, rest, ok2 := strings.Cut(rest, "```conf\n")
+	example, _, ok3 := strings.Cut(rest, "```\n")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("docs/operations.md has no configuration example")
+	}
+	path := filepath.Join(t.TempDir(), "govlogd.conf")
+	if err := os.WriteFile(path, []byte(example), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cfg, err := parseCLI([]string{"--config", path}, io.Discard, &stderr)
+	if err != nil {
+		t.Fatalf("the example does not parse: %v\n%s", err, stderr.String())
+	}
+	if cfg.Listen != "0.0.0.0:8443" || cfg.DataDir != "/var/lib/govlog" || cfg.Origin != "govlog.example.com/decisions" ||
+		!cfg.AuthRead || cfg.AuthJWKS == "" || cfg.TLSKey != "/etc/govlog/tls.key" || cfg.RateLimit != 200 ||
+		cfg.WitnessMode != "sync" || cfg.Backend != "trillian" || cfg.Trillian.TreeID != 7281944912738590145 ||
+		cfg.Trillian.MySQLDSN != "govlog:secret@tcp(127.0.0.1:3306)/govlog_trillian?parseTime=false" || cfg.ArtifactTTL != 300*time.Second {
+		t.Errorf("parsed %+v", cfg)
+	}
+	// The command line overrides it.
+	cfg, err = parseCLI([]string{"--config", path, "--listen", "127.0.0.1:9"}, io.Discard, &stderr)
+	if err != nil || cfg.Listen != "127.0.0.1:9" {
+		t.Errorf("override: %v %+v", err, cfg)
+	}
+}
