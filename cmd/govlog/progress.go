@@ -103,6 +103,43 @@ func (p *progress) finish() {
 	}
 }
 
+// waitDelay is how long a request waits before waiting says so.
+const waitDelay = 2 * time.Second
+
+// waiting shows on a terminal, once a request has taken more than
+// waitDelay, what it waits for and for how long, until stop is called;
+// nothing when quiet is set or stderr is not a terminal.
+func waiting(quiet bool, what string) (stop func()) {
+	w := terminal()
+	if quiet || w == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		drawn := false
+		for {
+			select {
+			case <-done:
+				if drawn {
+					fmt.Fprint(w, "\r\x1b[K")
+				}
+				return
+			case now := <-t.C:
+				if took := now.Sub(start); took >= waitDelay {
+					fmt.Fprintf(w, "\r%s for %v\x1b[K", what, took.Round(time.Second))
+					drawn = true
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
+}
+
 // retryLogger returns the logger of a client's retries that tells the
 // person at the terminal what the command is waiting for.
 func retryLogger(w io.Writer, prefix string) *slog.Logger {
@@ -133,11 +170,12 @@ func (h *retryHandler) Handle(_ context.Context, r slog.Record) error {
 		}
 		return true
 	})
+	// \r and erase-line: a line of waiting may be on the terminal.
 	if attempt == "" {
-		_, err := fmt.Fprintf(h.w, "%s: %s\n", h.prefix, escapeText(r.Message))
+		_, err := fmt.Fprintf(h.w, "\r\x1b[K%s: %s\n", h.prefix, escapeText(r.Message))
 		return err
 	}
-	_, err := fmt.Fprintf(h.w, "%s: attempt %s: %s; retrying in %s\n", h.prefix, attempt, escapeText(reason), wait)
+	_, err := fmt.Fprintf(h.w, "\r\x1b[K%s: attempt %s: %s; retrying in %s\n", h.prefix, attempt, escapeText(reason), wait)
 	return err
 }
 

@@ -97,7 +97,9 @@ func submit(ctx context.Context, args []string, stdin io.Reader, stdout io.Write
 
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+	stop := waiting(*quiet, "govlog submit: waiting for the server (a log in sync mode waits for its witnesses)")
 	r, created, err := submitFunc(ctx, body)
+	stop()
 	if err != nil {
 		return submitError(err, body, kind, *timeout)
 	}
