@@ -51,6 +51,7 @@ vet:
 
 staticcheck:
 	$(GO) run $(STATICCHECK) ./...
+	$(GO) run $(STATICCHECK) -tags crashpoint ./cmd/govlogd
 
 # The golden vectors in testdata/ are generated; they must be up to date.
 vectors:

@@ -76,7 +76,8 @@ func Acquire(dir, program string) (*Lock, error) {
 		return nil, holder(dir, path)
 	}
 	text := fmt.Sprintf("%d %s %s\n", os.Getpid(), program, time.Now().UTC().Format(time.RFC3339))
-	if err := f.Truncate(0); err == nil {
+	err = f.Truncate(0)
+	if err == nil {
 		_, err = f.WriteAt([]byte(text), 0)
 	}
 	if err != nil {
