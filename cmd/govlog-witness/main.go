@@ -29,7 +29,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -57,7 +56,7 @@ func main() {
 }
 
 // errUsage marks a command line that does not parse (already reported).
-var errUsage = errors.New("usage error")
+var errUsage = cmdline.ErrUsage
 
 // listFlag is a repeatable string flag.
 type listFlag []string
@@ -72,10 +71,8 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"Cosign the checkpoints of transparency logs as a C2SP tlog-witness: verify each against the log's key "+
 			"and a consistency proof from the last one cosigned, and answer with an Ed25519 cosignature.")
 	var (
-		cfg       Config
-		logKeys   listFlag
-		logFormat string
-		logLevel  slog.Level
+		cfg     Config
+		logKeys listFlag
 	)
 	fs.Group("Witness")
 	fs.Var(&logKeys, "log-key", "note verifier `key` of a log to witness, or a file holding it (repeatable; the log origin is the key's name)")
@@ -83,46 +80,19 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.DataDir, "data", "./witness", "data `directory`: the witness key and state (created if missing)")
 	fs.Group("Server")
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:7380", "`address` to listen on")
-	fs.StringVar(&logFormat, "log-format", "text", "log `format`: text or json")
-	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log `level`: debug, info, warn or error")
-	showVersion := fs.VersionFlag()
+	fs.ServerFlags()
 	fs.Example("govlog-witness --name witness.example/w1 --log-key ./data/log.vkey", "witness the log of ./data, on 127.0.0.1:7380, state in ./witness")
 	fs.Example("govlog-witness --listen 0.0.0.0:7380 --data /var/lib/govlog-witness --name witness.example/w1 --log-key /etc/govlog/log.vkey --log-key /etc/govlog/other.vkey", "two logs, on every address")
-	if len(args) == 1 && args[0] == "version" {
-		args = []string{"--version"}
-	}
-	if err := fs.Parse(args, stdout); err != nil {
-		var ue *cmdline.UsageError
-		if errors.As(err, &ue) {
-			fmt.Fprintf(stderr, "govlog-witness: %s\n%s", ue.Msg, ue.Usage)
-			return errUsage
-		}
+	var err error
+	if cfg.Logger, err = fs.ParseServer(args, stdout, stderr); err != nil {
 		return err
-	}
-	if *showVersion {
-		_, err := io.WriteString(stdout, cmdline.Version("govlog-witness"))
-		return err
-	}
-	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "govlog-witness: unexpected argument %q\n%s", fs.Arg(0), fs.UsageLine())
-		return errUsage
 	}
 	if len(logKeys) == 0 {
 		fmt.Fprintf(stderr, "govlog-witness: at least one --log-key is required\n%s", fs.UsageLine())
 		return errUsage
 	}
-	var err error
 	if cfg.LogKeys, err = readLogKeys(logKeys); err != nil {
 		return err
-	}
-	opts := &slog.HandlerOptions{Level: logLevel}
-	switch logFormat {
-	case "text":
-		cfg.Logger = slog.New(slog.NewTextHandler(stderr, opts))
-	case "json":
-		cfg.Logger = slog.New(slog.NewJSONHandler(stderr, opts))
-	default:
-		return fmt.Errorf("--log-format must be text or json, not %q", logFormat)
 	}
 	return Run(ctx, cfg)
 }

@@ -308,7 +308,7 @@ func TestHelpAndVersion(t *testing.T) {
 		}
 	}
 	stdout.Reset()
-	if err := cli(context.Background(), []string{"version"}, &stdout, &stderr); err != nil || !strings.HasPrefix(stdout.String(), "govlog-witness github.com/govlog/govlog ") {
+	if err := cli(context.Background(), []string{"version"}, &stdout, &stderr); !errors.Is(err, flag.ErrHelp) || !strings.HasPrefix(stdout.String(), "govlog-witness github.com/govlog/govlog ") {
 		t.Errorf("version: %v %q", err, stdout.String())
 	}
 }

@@ -48,7 +48,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -98,29 +97,26 @@ func main() {
 }
 
 // errUsage marks a command line that does not parse (already reported).
-var errUsage = errors.New("usage error")
+var errUsage = cmdline.ErrUsage
 
 // cli parses the command line and runs the server until ctx is done; help
 // and the version go to stdout, everything else to stderr.
 func cli(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := parseCLI(args, stdout, stderr)
-	if err != nil || cfg == nil {
+	if err != nil {
 		return err
 	}
 	return Run(ctx, *cfg)
 }
 
 // parseCLI parses the command line (and the configuration file it names)
-// into a Config; nil, and no error, when it printed the version.
+// into a Config. It returns flag.ErrHelp when it printed the help or the
+// version, and errUsage when it printed a usage error.
 func parseCLI(args []string, stdout, stderr io.Writer) (*Config, error) {
 	fs := cmdline.New("govlogd", "[flags]",
 		"Serve a govlog decision log over HTTP: append decisions, answer with receipts (and artifacts for allows), "+
 			"serve proofs, checkpoints and the tiles API.")
-	var (
-		cfg       Config
-		logFormat string
-		logLevel  slog.Level
-	)
+	var cfg Config
 	fs.Group("Server")
 	fs.Config("config", "read flags from this `file`: one flag a line, its name without dashes and its value; the command line overrides it", keys.ReadConfig)
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "`address` to listen on; must be loopback (127.0.0.0/8, ::1, localhost) unless --auth-jwks or --auth-tokens is given")
@@ -128,9 +124,7 @@ func parseCLI(args []string, stdout, stderr io.Writer) (*Config, error) {
 	fs.StringVar(&cfg.Origin, "origin", "", "log `origin`: the name of the log's key and the first line of its checkpoints (default: the name of DIR/log.key; for a new log, <hostname>/govlog)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long a graceful shutdown may take")
 	fs.StringVar(&cfg.PprofListen, "pprof", "", "serve Go profiling endpoints on this loopback `address` (default off)")
-	fs.StringVar(&logFormat, "log-format", "text", "log `format`: text or json")
-	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log `level`: debug, info, warn or error")
-	showVersion := fs.VersionFlag()
+	fs.ServerFlags()
 	fs.Group("Log and artifacts")
 	fs.DurationVar(&cfg.ArtifactTTL, "artifact-ttl", 300*time.Second, "authorization artifact lifetime (whole seconds, at least 1s)")
 	fs.StringVar(&cfg.Audience, "artifact-audience", "", "\"aud\" claim of authorization artifacts (default none)")
@@ -148,33 +142,9 @@ func parseCLI(args []string, stdout, stderr io.Writer) (*Config, error) {
 	fs.Example("govlogd --data ./data", "the embedded log on 127.0.0.1:8080, without authentication (loopback only)")
 	fs.Example("govlogd --config /etc/govlog/govlogd.conf", "everything from a configuration file (docs/operations.md)")
 	fs.Example("govlogd --listen 0.0.0.0:8443 --data /var/lib/govlog --tls-cert tls.crt --tls-key tls.key --auth-tokens /etc/govlog/tokens", "serve a network: HTTPS and bearer tokens")
-	if len(args) == 1 && args[0] == "version" {
-		args = []string{"--version"}
-	}
-	if err := fs.Parse(args, stdout); err != nil {
-		var ue *cmdline.UsageError
-		if errors.As(err, &ue) {
-			fmt.Fprintf(stderr, "govlogd: %s\n%s", ue.Msg, ue.Usage)
-			return nil, errUsage
-		}
+	var err error
+	if cfg.Logger, err = fs.ParseServer(args, stdout, stderr); err != nil {
 		return nil, err
-	}
-	if *showVersion {
-		_, err := io.WriteString(stdout, cmdline.Version("govlogd"))
-		return nil, err
-	}
-	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "govlogd: unexpected argument %q\n%s", fs.Arg(0), fs.UsageLine())
-		return nil, errUsage
-	}
-	opts := &slog.HandlerOptions{Level: logLevel}
-	switch logFormat {
-	case "text":
-		cfg.Logger = slog.New(slog.NewTextHandler(stderr, opts))
-	case "json":
-		cfg.Logger = slog.New(slog.NewJSONHandler(stderr, opts))
-	default:
-		return nil, fmt.Errorf("--log-format must be text or json, not %q", logFormat)
 	}
 	return &cfg, nil
 }

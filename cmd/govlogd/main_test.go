@@ -380,7 +380,7 @@ func TestHelpAndVersion(t *testing.T) {
 	}
 	for _, args := range [][]string{{"--version"}, {"version"}} {
 		stdout.Reset()
-		if err := cli(context.Background(), args, &stdout, &stderr); err != nil || !strings.HasPrefix(stdout.String(), "govlogd github.com/govlog/govlog ") {
+		if err := cli(context.Background(), args, &stdout, &stderr); !errors.Is(err, flag.ErrHelp) || !strings.HasPrefix(stdout.String(), "govlogd github.com/govlog/govlog ") {
 			t.Errorf("%q: %v %q", args, err, stdout.String())
 		}
 	}

@@ -28,8 +28,9 @@
 //	Examples:
 //	  govlog submit --url http://127.0.0.1:8080 decision.json
 //
-// Version reports the module version and VCS revision from the build
-// information, for every binary's --version.
+// ServerFlags and ParseServer are the common part of the servers' command
+// lines: --log-format, --log-level, --version. Version reports the module
+// version and VCS revision from the build information.
 package cmdline
 
 import (
@@ -39,6 +40,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"regexp"
 	"runtime"
@@ -69,6 +71,10 @@ type FlagSet struct {
 	// none; readConfig reads it.
 	config     string
 	readConfig func(path string) ([]byte, error)
+	// The flags of ServerFlags.
+	logFormat *string
+	logLevel  *slog.Level
+	version   *bool
 }
 
 type group struct {
@@ -104,10 +110,56 @@ func (f *FlagSet) Example(command, comment string) {
 	f.examples = append(f.examples, example{command, comment})
 }
 
-// VersionFlag defines --version, the same on every binary: the caller
-// prints Version and exits when it is set.
-func (f *FlagSet) VersionFlag() *bool {
-	return f.Bool("version", false, "print the version and exit")
+// ServerFlags defines the flags of every server binary: --log-format,
+// --log-level and --version. ParseServer reads them.
+func (f *FlagSet) ServerFlags() {
+	f.logFormat = f.String("log-format", "text", "log `format`: text or json")
+	f.logLevel = new(slog.Level)
+	f.TextVar(f.logLevel, "log-level", slog.LevelInfo, "log `level`: debug, info, warn or error")
+	f.version = f.Bool("version", false, "print the version and exit")
+}
+
+// ErrUsage is ParseServer's error for a command line that does not parse,
+// once it has printed what is wrong.
+var ErrUsage = errors.New("usage error")
+
+// ParseServer parses the command line of a server binary, which takes no
+// arguments (but "version", the same as --version), and returns the logger
+// its --log-format and --log-level describe, writing to stderr. The help
+// and the version go to stdout, and it returns flag.ErrHelp: there is
+// nothing to run. A usage error goes to stderr, and it returns ErrUsage.
+func (f *FlagSet) ParseServer(args []string, stdout, stderr io.Writer) (*slog.Logger, error) {
+	if f.version == nil {
+		panic("cmdline: ParseServer without ServerFlags")
+	}
+	if len(args) == 1 && args[0] == "version" {
+		args = []string{"--version"}
+	}
+	err := f.Parse(args, stdout)
+	var ue *UsageError
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "%s: %s\n%s", f.name, ue.Msg, ue.Usage)
+		return nil, ErrUsage
+	case err != nil:
+		return nil, err
+	case *f.version:
+		if _, err := io.WriteString(stdout, Version(f.name)); err != nil {
+			return nil, err
+		}
+		return nil, flag.ErrHelp
+	case f.NArg() != 0:
+		fmt.Fprintf(stderr, "%s: unexpected argument %q\n%s", f.name, f.Arg(0), f.UsageLine())
+		return nil, ErrUsage
+	}
+	opts := &slog.HandlerOptions{Level: *f.logLevel}
+	switch *f.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json, not %q", *f.logFormat)
 }
 
 // Env makes the environment variable the default of the flag name, when

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -186,5 +187,38 @@ func TestVersion(t *testing.T) {
 	v := Version("govlogd")
 	if !strings.HasPrefix(v, "govlogd ") || !strings.Contains(v, "go1.") {
 		t.Errorf("Version = %q", v)
+	}
+}
+
+func TestParseServer(t *testing.T) {
+	newServer := func() *FlagSet {
+		fs := New("govlogd", "[flags]", "Serve.")
+		fs.String("data", "./data", "`directory`")
+		fs.ServerFlags()
+		return fs
+	}
+	var stdout, stderr bytes.Buffer
+	logger, err := newServer().ParseServer([]string{"--log-format", "json", "--log-level", "warn"}, &stdout, &stderr)
+	if err != nil || !logger.Enabled(t.Context(), slog.LevelWarn) || logger.Enabled(t.Context(), slog.LevelInfo) {
+		t.Fatalf("ParseServer: %v", err)
+	}
+	logger.Warn("hello")
+	if !strings.HasPrefix(stderr.String(), `{"time":`) {
+		t.Errorf("json log %q", stderr.String())
+	}
+	for _, args := range [][]string{{"--version"}, {"version"}} {
+		stdout.Reset()
+		if _, err := newServer().ParseServer(args, &stdout, &stderr); !errors.Is(err, flag.ErrHelp) || !strings.HasPrefix(stdout.String(), "govlogd ") {
+			t.Errorf("%q: %v %q", args, err, stdout.String())
+		}
+	}
+	for _, args := range [][]string{{"extra"}, {"--nope"}, {"version", "x"}} {
+		stderr.Reset()
+		if _, err := newServer().ParseServer(args, &stdout, &stderr); !errors.Is(err, ErrUsage) || !strings.HasPrefix(stderr.String(), "govlogd: ") {
+			t.Errorf("%q: %v %q", args, err, stderr.String())
+		}
+	}
+	if _, err := newServer().ParseServer([]string{"--log-format", "xml"}, &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "--log-format") {
+		t.Errorf("--log-format xml: %v", err)
 	}
 }
