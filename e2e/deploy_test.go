@@ -2,43 +2,22 @@ package e2e
 
 import (
 	"debug/elf"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 )
 
-// staticBuild builds, once, the static binaries of the image the way
-// deploy/Dockerfile does: with deploy/build-static.sh.
-var staticBuild struct {
-	once sync.Once
-	dir  string
-	err  error
-}
-
+// staticBinaries builds, once, the static binaries of the image the way
+// deploy/Dockerfile does: with deploy/build-static.sh. The linker warns
+// when a static binary would still load something at run time (NSS,
+// dlopen): that fails the build here.
 func staticBinaries(t *testing.T) string {
 	t.Helper()
-	staticBuild.once.Do(func() {
-		staticBuild.dir = filepath.Join(binDir, "static")
-		cmd := exec.Command("./deploy/build-static.sh", staticBuild.dir)
-		cmd.Dir = ".."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			staticBuild.err = errors.New("deploy/build-static.sh: " + err.Error() + "\n" + string(out))
-		} else if len(out) > 0 {
-			// The linker warns when a static binary would still load
-			// something at run time (NSS, dlopen): that is a failure here.
-			staticBuild.err = errors.New("deploy/build-static.sh printed warnings:\n" + string(out))
-		}
-	})
-	if staticBuild.err != nil {
-		t.Fatal(staticBuild.err)
-	}
-	return staticBuild.dir
+	return buildOnce(t, "static", "./deploy/build-static.sh", filepath.Join(binDir, "static"))
 }
 
 // TestDockerfileBinaries builds the binaries as deploy/Dockerfile does
