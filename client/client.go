@@ -80,6 +80,10 @@ type APIError struct {
 	// Method and URL are the request's (the URL without its password, if
 	// any): a 404 usually means a URL that is not a govlog API.
 	Method, URL string
+	// Receipt is the receipt an error body carries, nil when none: an
+	// execution report recorded with a violation is answered 409 with the
+	// receipt of its entry (wire contract §2b). It is not verified.
+	Receipt *log.Receipt
 }
 
 func (e *APIError) Error() string {
@@ -450,9 +454,10 @@ func apiError(resp *http.Response, body []byte) *APIError {
 			Code    string `json:"code"`
 			Message string `json:"message"`
 		} `json:"error"`
+		Receipt *log.Receipt `json:"receipt"`
 	}
 	if json.Unmarshal(body, &e) == nil && e.Error.Code != "" {
-		ae.Code, ae.Message = e.Error.Code, e.Error.Message
+		ae.Code, ae.Message, ae.Receipt = e.Error.Code, e.Error.Message, e.Receipt
 		return ae
 	}
 	msg := strings.TrimSpace(string(body))

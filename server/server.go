@@ -19,6 +19,7 @@
 //	POST /v1/decisions          one decision → 201 receipt (200 for an identical resubmission)
 //	POST /v1/decisions/batch    {"decisions":[…]} → 200 {"results":[receipt or {"error":…}, …]}
 //	POST /v1/executions         one execution report → 201 / 200 receipt
+//	POST /v1/opa/decision-logs  OPA's decision-log upload → 200 (opa.go)
 //
 // The request body must be application/json (a charset parameter, when
 // present, must be utf-8) and at most 64 KiB (4 MiB for a batch, 1000
@@ -151,6 +152,9 @@ type Config struct {
 	// before ArtifactKey: the JWKS publishes them until those artifacts
 	// have expired. Default: none.
 	RetiredArtifactKeys []jwk.Key
+	// OPA configures POST /v1/opa/decision-logs, where OPA's decision_logs
+	// plugin uploads (opa.go). Default: the zero OPAConfig.
+	OPA OPAConfig
 }
 
 // Server serves the API. It is an http.Handler. Create it with New.
@@ -296,6 +300,10 @@ func New(cfg Config) (*Server, error) {
 	// The C2SP tlog-tiles read API (tiles.go).
 	s.handle(http.MethodGet, "/checkpoint", s.getTilesCheckpoint)
 	s.handle(http.MethodGet, "/tile/*", s.getTile)
+	// OPA's decision-log uploads (opa.go).
+	if err := s.handleOPA(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -139,6 +139,8 @@ func parseCLI(args []string, stdout, stderr io.Writer) (*Config, error) {
 	addSecurityFlags(fs.FlagSet, &cfg.SecurityConfig)
 	fs.Group("Witnesses")
 	addWitnessFlags(fs.FlagSet, &cfg.WitnessConfig)
+	fs.Group("OPA decision logs")
+	addOPAFlags(fs.FlagSet, &cfg.OPA)
 	fs.Example("govlogd --data ./data", "the embedded log on 127.0.0.1:8080, without authentication (loopback only)")
 	fs.Example("govlogd --config /etc/govlog/govlogd.conf", "everything from a configuration file (docs/operations.md)")
 	fs.Example("govlogd --listen 0.0.0.0:8443 --data /var/lib/govlog --tls-cert tls.crt --tls-key tls.key --auth-tokens /etc/govlog/tokens", "serve a network: HTTPS and bearer tokens")

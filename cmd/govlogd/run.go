@@ -78,6 +78,9 @@ type Config struct {
 	// start if the stored log is smaller or disagrees with it at its size
 	// (published.go). Default: no check.
 	PublishedCheckpoint string
+	// OPA configures the endpoint of OPA's decision-log uploads (opa.go).
+	// Default: the zero server.OPAConfig.
+	OPA server.OPAConfig
 
 	// listening, when set, is called with the listener's address once the
 	// server accepts connections (for tests).
@@ -196,6 +199,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		RateLimit:           cfg.RateLimit,
 		RateBurst:           cfg.RateBurst,
 		RetiredArtifactKeys: k.Retired,
+		OPA:                 cfg.OPA,
 	})
 	if err != nil {
 		return err
