@@ -16,7 +16,7 @@ TEST_FLAGS  ?= -race -count=1 -timeout 20m
 
 all: build
 
-# govlogd, govlog and govlog-witness into bin/ (put it on your PATH:
+# govlogd, govlog, govlog-witness and govlog-gate into bin/ (put it on your PATH:
 # export PATH="$$PWD/bin:$$PATH").
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...

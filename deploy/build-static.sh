@@ -1,6 +1,7 @@
 #!/bin/sh
-# Builds govlogd, govlog and govlog-witness as static binaries into the
-# directory $1: what the Dockerfile runs, and what its test runs.
+# Builds govlogd, govlog, govlog-witness and govlog-gate as static
+# binaries into the directory $1: what the Dockerfile runs, and what its
+# test runs.
 #
 # SQLite is C (github.com/mattn/go-sqlite3), so CGO is on; the binaries are
 # linked statically against glibc (the C library of the Debian-based
@@ -16,4 +17,4 @@ mkdir -p "$out"
 CGO_ENABLED=1 exec go build -trimpath \
 	-tags 'osusergo netgo sqlite_omit_load_extension' \
 	-ldflags '-s -w -linkmode external -extldflags -static' \
-	-o "$out/" ./cmd/govlogd ./cmd/govlog ./cmd/govlog-witness
+	-o "$out/" ./cmd/govlogd ./cmd/govlog ./cmd/govlog-witness ./cmd/govlog-gate

@@ -33,7 +33,7 @@ func TestDockerfileBinaries(t *testing.T) {
 		t.Fatal("deploy/Dockerfile no longer builds with deploy/build-static.sh: this test would not test it")
 	}
 	dir := staticBinaries(t)
-	for _, name := range []string{"govlogd", "govlog", "govlog-witness"} {
+	for _, name := range []string{"govlogd", "govlog", "govlog-witness", "govlog-gate"} {
 		f, err := elf.Open(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)

@@ -1,6 +1,6 @@
 // Package cmdline is the command line of govlog's binaries (govlog,
-// govlogd, govlog-witness): one way to parse flags and one help style for
-// all of them.
+// govlogd, govlog-witness, govlog-gate): one way to parse flags and one
+// help style for all of them.
 //
 // A FlagSet is a standard flag.FlagSet with what the standard package
 // lacks:
