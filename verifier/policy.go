@@ -16,6 +16,11 @@ import (
 // policy.
 var ErrPolicy = errors.New("witness policy not satisfied")
 
+// ErrInvalidPolicy: a witness policy's text is not a policy. A policy is
+// configuration, not evidence: ParsePolicy's errors wrap this, not
+// ErrMalformed.
+var ErrInvalidPolicy = errors.New("invalid witness policy")
+
 // MaxPolicyBytes bounds a witness policy file.
 const MaxPolicyBytes = 64 << 10
 
@@ -51,24 +56,24 @@ type PolicyWitness struct {
 	URL string
 }
 
-// ParsePolicy parses a witness policy. It fails with ErrMalformed when the
+// ParsePolicy parses a witness policy. It fails with ErrInvalidPolicy when the
 // text is not a policy: unknown keywords, witness keys that are not
 // cosignature/v1 keys, groups naming unknown members, naming a member
 // twice, or asking for none of their members or more than they have, or
 // not exactly one quorum line.
 func ParsePolicy(text []byte) (*Policy, error) {
 	if len(text) > MaxPolicyBytes {
-		return nil, fmt.Errorf("%w: the witness policy is %d bytes, the limit is %d", ErrMalformed, len(text), MaxPolicyBytes)
+		return nil, fmt.Errorf("%w: it is %d bytes, the limit is %d", ErrInvalidPolicy, len(text), MaxPolicyBytes)
 	}
 	g, err := parseGroup(text)
 	if err != nil {
-		return nil, fmt.Errorf("%w: witness policy: %w", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
 	}
 	if err := distinctKeys(text); err != nil {
-		return nil, fmt.Errorf("%w: witness policy: %w", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
 	}
 	if err := checkGroups(text); err != nil {
-		return nil, fmt.Errorf("%w: witness policy: %w", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
 	}
 	p := &Policy{text: slices.Clone(text), group: g}
 	seen := map[string]bool{}

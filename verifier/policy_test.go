@@ -192,8 +192,8 @@ func TestParsePolicy(t *testing.T) {
 		"witness w0 " + ws[0].vkey[:len("witness.example/w0+")] + "00000000" + ws[0].vkey[len("witness.example/w0+00000000"):] + " https://x.example\nquorum w0\n",
 		strings.Repeat("#", verifier.MaxPolicyBytes+1),
 	} {
-		if _, err := verifier.ParsePolicy([]byte(bad)); !errors.Is(err, verifier.ErrMalformed) {
-			t.Errorf("ParsePolicy(%.80q) = %v, want ErrMalformed", bad, err)
+		if _, err := verifier.ParsePolicy([]byte(bad)); !errors.Is(err, verifier.ErrInvalidPolicy) || errors.Is(err, verifier.ErrMalformed) {
+			t.Errorf("ParsePolicy(%.80q) = %v, want ErrInvalidPolicy", bad, err)
 		}
 	}
 }

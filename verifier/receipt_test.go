@@ -178,7 +178,7 @@ func TestReceiptErrors(t *testing.T) {
 		want     error
 		contains string
 	}{
-		{"wrong key", good, wrongKey, verifier.ErrBadSignature, "checkpoint is not signed by example.com/govlog"},
+		{"another key of the same name: the key differs", good, wrongKey, verifier.ErrBadSignature, "checkpoint is not signed by example.com/govlog: it is signed by a key of that name with key ID"},
 		{"key of another origin", good, wrongOrigin, verifier.ErrBadSignature, "checkpoint is not signed by other.example/log"},
 		{"checkpoint body names another origin", tp(5, hashes, otherOrigin, leaf), l.verifier, verifier.ErrBadCheckpoint, `"other.example/log"`},
 		{"checkpoint with extension line", tp(5, hashes, extension, leaf), l.verifier, verifier.ErrBadCheckpoint, "extension"},

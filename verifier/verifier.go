@@ -289,6 +289,12 @@ func Checkpoint(text []byte, logKey note.Verifier) (log.Checkpoint, error) {
 	switch {
 	case err == nil:
 	case errors.As(err, &unverified):
+		for _, sig := range unverified.Note.UnverifiedSigs {
+			if sig.Name == origin {
+				return log.Checkpoint{}, fmt.Errorf("%w: checkpoint is not signed by %s: it is signed by a key of that name "+
+					"with key ID %08x, the key given has key ID %08x: the key differs", ErrBadSignature, origin, sig.Hash, logKey.KeyHash())
+			}
+		}
 		return log.Checkpoint{}, fmt.Errorf("%w: checkpoint is not signed by %s", ErrBadSignature, origin)
 	case errors.As(err, &invalid):
 		return log.Checkpoint{}, fmt.Errorf("%w: checkpoint signature by %s is invalid", ErrBadSignature, origin)
