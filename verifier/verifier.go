@@ -101,6 +101,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/govlog/govlog/log"
 	"github.com/transparency-dev/formats/proof"
@@ -343,6 +344,13 @@ func ReceiptJSON(body []byte, logKey note.Verifier) (*Verified, error) {
 			return nil, fmt.Errorf("%w: receipt has no %s", ErrMalformed, f)
 		}
 	}
+	// encoding/json matches member names without regard to case: "ID"
+	// would be read as id.
+	for _, k := range keys {
+		if k != "artifact" && !slices.Contains(receiptFields, k) {
+			return nil, fmt.Errorf("%w: receipt has an unknown member %q", ErrMalformed, k)
+		}
+	}
 	var r receiptJSON
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -398,8 +406,13 @@ func ReceiptJSON(body []byte, logKey note.Verifier) (*Verified, error) {
 // order. It fails when data is not one JSON object, or when any object in
 // it, at any depth, has a member name twice: encoding/json keeps the last
 // of duplicate members silently, another parser may keep the first, and
-// evidence must read the same to all of them.
+// evidence must read the same to all of them. For the same reason it fails
+// on invalid UTF-8 (encoding/json reads it as U+FFFD) and on null values
+// (encoding/json reads null as a zero value: "index":null as 0).
 func objectKeys(data []byte) ([]string, error) {
+	if !utf8.Valid(data) {
+		return nil, errors.New("invalid UTF-8")
+	}
 	type frame struct {
 		object    bool
 		names     map[string]bool
@@ -455,6 +468,9 @@ func objectKeys(data []byte) ([]string, error) {
 					top = append(top, name)
 				}
 				continue
+			}
+			if t == nil {
+				return nil, errors.New("a null value")
 			}
 			valueDone()
 		}
