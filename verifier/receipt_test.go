@@ -408,6 +408,9 @@ func TestReceiptJSONErrors(t *testing.T) {
 		{"trailing data", append(append([]byte{}, good...), "{}"...), verifier.ErrMalformed, "after"},
 		{"not an object", []byte(`[]`), verifier.ErrMalformed, "not a JSON object"},
 		{"fractional index", replace(`"index":2,`, `"index":2.0,`), verifier.ErrMalformed, ""},
+		{"line break in base64", replace(`"leaf_hash":"`, `"leaf_hash":"\n`), verifier.ErrMalformed, "leaf_hash is not base64"},
+		{"lone surrogate", replace(`"id":"d-2",`, `"id":"d-2","artifact":"\ud800",`), verifier.ErrMalformed, "surrogate"},
+		{"null artifact", replace(`"id":"d-2",`, `"id":"d-2","artifact":null,`), verifier.ErrMalformed, "null"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v, err := verifier.ReceiptJSON(tc.body, l.verifier)
