@@ -318,6 +318,11 @@ func receiptCases(k *verifyKeys, g *goldenLog) ([]VerifyCase, error) {
 	jfail("data after the object", "", c+"{}")
 	jfail("a byte order mark", "", "\ufeff"+c)
 	jfail("invalid UTF-8", "", strings.Replace(c, `"id":"d-1"`, "\"id\":\"d-1\xff\"", 1))
+	jfail("entry with a line break in its base64", "base64 is canonical: no line breaks", strings.Replace(c, `"entry":"`+b64(allow.Entry)[:8], `"entry":"`+b64(allow.Entry)[:8]+`\n`, 1))
+	jfail("leaf_hash with CR LF in its base64", "", strings.Replace(c, b64(allow.LeafHash), b64(allow.LeafHash)[:8]+`\r\n`+b64(allow.LeafHash)[8:], 1))
+	jfail("inclusion_proof hash with a line break", "", strings.Replace(c, `"`+b64(proofHashes[0])+`"`, `"`+b64(proofHashes[0])[:4]+`\n`+b64(proofHashes[0])[4:]+`"`, 1))
+	jfail("artifact with a lone surrogate", "strict JSON throughout: the artifact member too", strings.Replace(c, `}`, `,"artifact":"\ud800"}`, 1))
+	jfail("id with a lone surrogate", "", strings.Replace(c, `"id":"d-1"`, `"id":"d-1\udc00"`, 1))
 	jfail("tlog_proof of another receipt", "", strings.Replace(c, member("tlog_proof"), `"tlog_proof":`+q(g.receipts["deny"].TLogProof), 1))
 	one := tp([][]byte{deny}, 0, logNote)
 	oneR := &log.Receipt{ID: "d-2", Index: 0, LeafHash: func() []byte { h := log.LeafHash(deny); return h[:] }(), Entry: deny, Checkpoint: string(one.Checkpoint), InclusionProof: [][]byte{}, TLogProof: string(one.Marshal())}
