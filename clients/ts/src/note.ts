@@ -211,6 +211,6 @@ export async function openNote(input: Input, verifiers: readonly NoteVerifier[])
     }
     note.sigs.push({ name, keyId: id, base64: b64 });
   }
-  if (note.sigs.length === 0) throw new VerificationError("bad_signature", "the note has no signature by a known key");
+  if (note.sigs.length === 0) throw new VerificationError("bad_signature", `the note is not signed by ${verifiers.map((v) => v.name).join(", ")}`);
   return note;
 }

@@ -99,7 +99,7 @@ function primaryInput(family: string, c: Case): Uint8Array | undefined {
     case "receipts":
       return text(c.receipt, c.receipt_base64);
     case "artifacts":
-      return text(c.token);
+      return text(c.token ?? ""); // an empty token is left out of the file
     case "entries":
       return text(c.leaf, c.leaf_base64);
     case "jcs":
