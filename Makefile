@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Packages whose tests are slow enough to deserve their own timeout.
 TEST_FLAGS  ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test lint vet fmt-check staticcheck vectors test-unit bench fuzz clean
+.PHONY: all build run test lint vet fmt-check staticcheck vectors test-unit test-ts test-py bench fuzz clean
 
 all: build
 
@@ -27,9 +27,25 @@ run: build
 	@echo
 	exec ./$(BIN)/govlogd --listen $(LISTEN) --data $(DATA)
 
-# Every test: static checks, golden vectors, unit, conformance, end-to-end and crash tests.
-test: lint vectors
+# Every test: static checks, golden vectors, the TypeScript and Python
+# verifiers, unit, conformance, end-to-end and crash tests.
+test: lint vectors test-ts test-py
 	$(GO) test $(TEST_FLAGS) ./...
+
+# The TypeScript verifier (clients/ts, Node 20 or later): npm ci from the
+# committed lockfile, the browser bundle, then its tests: the shared
+# vectors of testdata/verify, the client, and end to end against
+# bin/govlogd.
+NPM    ?= npm
+test-ts: build
+	cd clients/ts && $(NPM) ci --no-audit --no-fund && $(NPM) run bundle && GOVLOGD=$(CURDIR)/$(BIN)/govlogd $(NPM) test
+
+# The Python verifier (clients/python): the same vectors, the client, the
+# CLI, end to end against bin/govlogd. It needs cryptography and pytest
+# (Debian: python3-cryptography python3-pytest, for /usr/bin/python3).
+PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
+test-py: build
+	GOVLOGD=$(CURDIR)/$(BIN)/govlogd $(PYTHON) -m pytest -q -p no:cacheprovider clients/python/tests
 
 lint: fmt-check vet staticcheck
 
