@@ -73,6 +73,15 @@ BENCHFLAGS ?=
 bench:
 	$(GO) run ./internal/benchreport -out docs/bench $(BENCHFLAGS)
 
+# The time to verify one receipt in Go, Node and CPython, side by side
+# (not part of test): the Go verifier's benchmark on a 1,000-entry log,
+# then the bench scripts of clients/ts and clients/python.
+.PHONY: bench-clients
+bench-clients:
+	$(GO) test ./verifier -run '^$$' -bench 'BenchmarkReceiptVerifier/Receipt$$' -benchtime 2000x -count 3
+	cd clients/ts && $(NPM) ci --no-audit --no-fund && $(NPM) run bench
+	$(PYTHON) clients/python/bench.py
+
 # Soak test (not part of test): govlogd on the embedded log with two
 # govlog-witness processes under a bounded mixed load (500 decisions/s,
 # batches, executions, reads, an audit a minute) for an hour, sampling

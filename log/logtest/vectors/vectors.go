@@ -700,6 +700,7 @@ execution reports may be dated up to five minutes after it.
 | checkpoints/golden.note | the signed checkpoint of the golden log: the leaves of entries/valid.json, in order |
 | receipts/NAME.json, receipts/NAME.tlog-proof | the receipt of each golden log entry against golden.note, and its C2SP tlog-proof |
 | artifacts/NAME.claims.json | the authorization artifact claims (the JWT payload) of each allow entry of the golden log, with aud ` + "`" + Audience + "`" + ` |
+| verify/FAMILY.json | the cases every verifier, in any language, must accept or refuse: checkpoints, policies, proofs, consistency, receipts, artifacts, entries, jcs (see verify/README.md) |
 
 Bodies of 64 KiB and more (too_large) and contexts of 16 KiB are built by
 the tests rather than stored here.
