@@ -9,7 +9,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/govlog/govlog/log"
@@ -319,5 +318,3 @@ func signJWS(header, payload string, key ed25519.PrivateKey) string {
 	in := b64url([]byte(header)) + "." + b64url([]byte(payload))
 	return in + "." + b64url(ed25519.Sign(key, []byte(in)))
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
