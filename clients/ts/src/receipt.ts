@@ -184,6 +184,8 @@ export async function verifyReceiptJSON(body: Input, logKey: NoteVerifier): Prom
  * receipt (told apart by a leading "{").
  */
 export function verifyAnyReceipt(receipt: Input, logKey: NoteVerifier): Promise<Verified> {
-  const text = typeof receipt === "string" ? receipt : (fromUTF8(receipt.subarray(0, 64)) ?? "");
-  return text.trimStart().startsWith("{") ? verifyReceiptJSON(receipt, logKey) : verifyReceipt(receipt, logKey);
+  const b = asBytes(receipt);
+  let i = 0;
+  while (i < b.length && (b[i] === 0x20 || b[i] === 0x09 || b[i] === 0x0a || b[i] === 0x0d)) i++;
+  return b[i] === 0x7b /* { */ ? verifyReceiptJSON(b, logKey) : verifyReceipt(b, logKey);
 }
