@@ -37,6 +37,7 @@ export type JSONValue = null | boolean | string | JSONNumber | JSONValue[] | JSO
 /** MAX_DEPTH is the deepest nesting of arrays and objects accepted. */
 export const MAX_DEPTH = 10000;
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const NUMBER = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/;
 
 function isWS(c: number): boolean {
@@ -50,6 +51,8 @@ function isWS(c: number): boolean {
 export function parseJSON(input: Input): JSONValue {
   const text = typeof input === "string" ? input : fromUTF8(input);
   if (text === undefined) fail("malformed", "JSON: invalid UTF-8");
+  // A string given by the caller may hold a lone surrogate, which no UTF-8 can.
+  if (typeof input === "string" && LONE_SURROGATE.test(text)) fail("malformed", "JSON: a lone surrogate");
   return new Parser(text).parseDocument();
 }
 

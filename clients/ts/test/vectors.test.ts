@@ -276,6 +276,12 @@ test("entries/ vectors", async () => {
   }
 });
 
+test("a string input with a lone surrogate is refused (no UTF-8 holds one)", () => {
+  assert.throws(() => parseJSON('"\uD800"'), VerificationError);
+  assert.throws(() => parseJSON('{"a":"x\uDC00"}'), VerificationError);
+  assert.equal(canonicalJSON('"\uD83D\uDE00"'), '"😀"'); // a pair is one character
+});
+
 test("keys", () => {
   const k = parseNoteKey(read("keys/log.vkey"));
   assert.equal(k.name, "example.com/govlog");
