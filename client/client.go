@@ -77,6 +77,10 @@ type APIError struct {
 	Message string
 	// RetryAfter is the server's Retry-After, zero when absent.
 	RetryAfter time.Duration
+	// Receipt is the receipt an error body carries, nil when none: an
+	// execution report recorded with a violation is answered 409 with the
+	// receipt of its entry (wire contract §2b). It is not verified.
+	Receipt *log.Receipt
 }
 
 func (e *APIError) Error() string {
@@ -443,9 +447,10 @@ func apiError(resp *http.Response, body []byte) *APIError {
 			Code    string `json:"code"`
 			Message string `json:"message"`
 		} `json:"error"`
+		Receipt *log.Receipt `json:"receipt"`
 	}
 	if json.Unmarshal(body, &e) == nil && e.Error.Code != "" {
-		ae.Code, ae.Message = e.Error.Code, e.Error.Message
+		ae.Code, ae.Message, ae.Receipt = e.Error.Code, e.Error.Message, e.Receipt
 		return ae
 	}
 	msg := strings.TrimSpace(string(body))

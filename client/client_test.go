@@ -247,6 +247,11 @@ func TestAPIErrors(t *testing.T) {
 		{name: "invalid JSON", body: []byte(`{"id":`), status: 400, code: "invalid_json"},
 		{name: "invalid decision", body: []byte(`{"id":"d-1"}`), status: 400, code: "invalid_decision"},
 		{name: "forbidden", body: decision("d-1", "allow"), inject: errorAnswer(http.StatusForbidden, "forbidden", ""), status: 403, code: "forbidden"},
+		{name: "violation with receipt", body: decision("d-1", "allow"), inject: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusConflict)
+			w.Write([]byte(`{"error":{"code":"uses_exhausted","message":"no use left"},"receipt":{"id":"x-1","index":7}}`))
+		}, status: 409, code: "uses_exhausted"},
 		{name: "not JSON", body: decision("d-1", "allow"), inject: func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "<html>teapot</html>", http.StatusTeapot)
 		}, status: http.StatusTeapot},
@@ -260,6 +265,9 @@ func TestAPIErrors(t *testing.T) {
 			var ae *APIError
 			if !errors.As(err, &ae) || ae.Status != tc.status || ae.Code != tc.code || ae.Message == "" {
 				t.Fatalf("error %#v, want status %d code %q", err, tc.status, tc.code)
+			}
+			if (ae.Receipt != nil) != (tc.status == 409) || (ae.Receipt != nil && (ae.Receipt.ID != "x-1" || ae.Receipt.Index != 7)) {
+				t.Fatalf("receipt %+v", ae.Receipt)
 			}
 			if got := f.requestCount() - n; got != 1 {
 				t.Fatalf("%d requests, want 1", got)

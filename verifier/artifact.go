@@ -251,7 +251,9 @@ func checkBinding(c *log.ArtifactClaims, v *Verified) error {
 }
 
 // decodeStrict decodes one JSON object into v, refusing duplicate members,
-// unknown members and trailing data.
+// unknown members, null values (encoding/json leaves a field as it is for
+// a null: a null exp would read as 0; SPEC: RFC 7519 §4.1.4: "Its value
+// MUST be a number containing a NumericDate value.") and trailing data.
 func decodeStrict(data []byte, v any) error {
 	if _, err := objectKeys(data); err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -248,6 +249,24 @@ func TestArtifactErrors(t *testing.T) {
 			opts: byOrigin, want: verifier.ErrBadArtifact, contains: "no nbf claim"},
 		{name: "duplicate claim", token: signPayload(t, jwa.EdDSA, rawPriv, []byte(strings.Replace(string(payload), `"sub":`, `"sub":"root","sub":`, 1)), goodHeaders),
 			opts: bound, want: verifier.ErrBadArtifact, contains: `duplicate member "sub"`},
+		{name: "exp a numeric string", token: signPayload(t, jwa.EdDSA, rawPriv, claimsMap(func(m map[string]any) { m["exp"] = fmt.Sprint(f.claims.Expiry) }), goodHeaders),
+			opts: bound, want: verifier.ErrBadArtifact, contains: "exp"},
+		{name: "nbf a numeric string", token: signPayload(t, jwa.EdDSA, rawPriv, claimsMap(func(m map[string]any) { m["nbf"] = fmt.Sprint(f.claims.NotBefore) }), goodHeaders),
+			opts: bound, want: verifier.ErrBadArtifact, contains: "nbf"},
+		{name: "iat a numeric string", token: signPayload(t, jwa.EdDSA, rawPriv, claimsMap(func(m map[string]any) { m["iat"] = fmt.Sprint(f.claims.IssuedAt) }), goodHeaders),
+			opts: bound, want: verifier.ErrBadArtifact, contains: "iat"},
+		{name: "exp null", token: signPayload(t, jwa.EdDSA, rawPriv, claimsMap(func(m map[string]any) { m["exp"] = nil }), goodHeaders),
+			opts: byOrigin, want: verifier.ErrBadArtifact, contains: "exp"},
+		{name: "nbf null", token: signPayload(t, jwa.EdDSA, rawPriv, claimsMap(func(m map[string]any) { m["nbf"] = nil }), goodHeaders),
+			opts: byOrigin, want: verifier.ErrBadArtifact, contains: "nbf"},
+		{name: "iat null", token: signPayload(t, jwa.EdDSA, rawPriv, claimsMap(func(m map[string]any) { m["iat"] = nil }), goodHeaders),
+			opts: byOrigin, want: verifier.ErrBadArtifact, contains: "iat"},
+		{name: "sub null", token: signPayload(t, jwa.EdDSA, rawPriv, claimsMap(func(m map[string]any) { m["sub"] = nil }), goodHeaders),
+			opts: byOrigin, want: verifier.ErrBadArtifact, contains: "sub"},
+		{name: "empty crit header", token: signRawHeader(rawPriv, `{"alg":"EdDSA","crit":[],"kid":"k1","typ":"govlog-authz+jwt"}`, payload),
+			opts: bound, want: verifier.ErrBadArtifact, contains: "unknown field"},
+		{name: "crit header", token: signRawHeader(rawPriv, `{"alg":"EdDSA","crit":["exp"],"kid":"k1","typ":"govlog-authz+jwt"}`, payload),
+			opts: bound, want: verifier.ErrBadArtifact, contains: "unknown field"},
 		{name: "audience as a list", token: signPayload(t, jwa.EdDSA, rawPriv, claimsMap(func(m map[string]any) { m["aud"] = []string{"a"} }), goodHeaders),
 			opts: bound, want: verifier.ErrBadArtifact, contains: "aud"},
 		{name: "receipt of another decision", token: f.token, opts: verifier.ArtifactOptions{Receipt: otherAllow},
@@ -306,6 +325,14 @@ func TestArtifactErrors(t *testing.T) {
 			t.Fatalf("error %v", err)
 		}
 	})
+}
+
+// signRawHeader signs payload under a header given as JSON text, which
+// jws.Sign would normalize.
+func signRawHeader(priv any, header string, payload []byte) string {
+	b64 := base64.RawURLEncoding.EncodeToString
+	input := b64([]byte(header)) + "." + b64(payload)
+	return input + "." + b64(ed25519.Sign(priv.(ed25519.PrivateKey), []byte(input)))
 }
 
 func otherAllowLeafHash(v *verifier.Verified) string {

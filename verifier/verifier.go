@@ -462,6 +462,7 @@ func objectKeys(data []byte) ([]string, error) {
 		object    bool
 		names     map[string]bool
 		expectKey bool
+		member    string // the name of the member being read
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	var (
@@ -508,14 +509,17 @@ func objectKeys(data []byte) ([]string, error) {
 					return nil, fmt.Errorf("duplicate member %q", name)
 				}
 				f.names[name] = true
-				f.expectKey = false
+				f.expectKey, f.member = false, name
 				if len(stack) == 1 {
 					top = append(top, name)
 				}
 				continue
 			}
 			if t == nil {
-				return nil, errors.New("a null value")
+				if f.object {
+					return nil, fmt.Errorf("member %q is null", f.member)
+				}
+				return nil, errors.New("an array holds a null")
 			}
 			valueDone()
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/govlog/govlog/internal/connlimit"
+	"github.com/govlog/govlog/internal/keys"
 	"github.com/govlog/govlog/witness"
 )
 
@@ -41,6 +43,9 @@ type Config struct {
 	Logger *slog.Logger
 	// ShutdownTimeout bounds the graceful shutdown. Default 10s.
 	ShutdownTimeout time.Duration
+	// MaxConns bounds the connections served at once, MaxConnsPerAddr
+	// those of one client address (connlimit). Defaults 4096 and 1024.
+	MaxConns, MaxConnsPerAddr int
 
 	// listening, when set, is called with the listener's address once the
 	// server accepts connections (for tests).
@@ -110,6 +115,8 @@ func Run(ctx context.Context, cfg Config) error {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	ln = connlimit.Wrap(ln, hs, connlimit.Config{Max: cmp.Or(cfg.MaxConns, 4096),
+		PerAddr: cmp.Or(cfg.MaxConnsPerAddr, 1024), Logger: logger})
 	logs, err := w.Logs(ctx)
 	if err != nil {
 		ln.Close()
@@ -166,7 +173,7 @@ func readLogKey(arg string) (string, error) {
 	if strings.Count(arg, "+") >= 2 {
 		return arg, nil
 	}
-	data, err := os.ReadFile(arg)
+	data, err := keys.ReadConfig(arg)
 	if err != nil {
 		return "", fmt.Errorf("%q is neither a note verifier key nor a readable file: %w", arg, err)
 	}

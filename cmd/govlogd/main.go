@@ -111,6 +111,7 @@ func cli(ctx context.Context, args []string, stderr io.Writer) error {
 	addBackendFlags(fs, &cfg)
 	addSecurityFlags(fs, &cfg.SecurityConfig)
 	addWitnessFlags(fs, &cfg.WitnessConfig)
+	addOPAFlags(fs, &cfg.OPA)
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {

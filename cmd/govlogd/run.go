@@ -72,6 +72,9 @@ type Config struct {
 	// start if the stored log is smaller or disagrees with it at its size
 	// (published.go). Default: no check.
 	PublishedCheckpoint string
+	// OPA configures the endpoint of OPA's decision-log uploads (opa.go).
+	// Default: the zero server.OPAConfig.
+	OPA server.OPAConfig
 
 	// listening, when set, is called with the listener's address once the
 	// server accepts connections (for tests).
@@ -178,6 +181,7 @@ func Run(ctx context.Context, cfg Config) error {
 		RateLimit:           cfg.RateLimit,
 		RateBurst:           cfg.RateBurst,
 		RetiredArtifactKeys: k.Retired,
+		OPA:                 cfg.OPA,
 	})
 	if err != nil {
 		if witnessing != nil {
@@ -197,7 +201,6 @@ func Run(ctx context.Context, cfg Config) error {
 		closeLog()
 		return fmt.Errorf("failed to listen on %s: %w", cfg.Listen, err)
 	}
-	ln = cfg.limit(ln)
 	hs := &http.Server{
 		TLSConfig:         tlsCfg,
 		Handler:           srv,
@@ -207,7 +210,10 @@ func Run(ctx context.Context, cfg Config) error {
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// "OPTIONS *" is the API's to answer (405), like every OPTIONS.
+		DisableGeneralOptionsHandler: true,
 	}
+	ln = cfg.limit(ln, hs, logger)
 	cp, err := l.Latest(ctx)
 	if err != nil {
 		ln.Close()
@@ -358,6 +364,7 @@ func openKeys(dir, origin string, writes bool, logger *slog.Logger) (*keys.Keys,
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create the data directory: %w", err)
 	}
+	keys.WarnOpenDir(logger, dir)
 	present, err := keys.Present(dir)
 	if err != nil {
 		return nil, err
