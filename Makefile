@@ -12,7 +12,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Packages whose tests are slow enough to deserve their own timeout.
 TEST_FLAGS  ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test lint vet fmt-check staticcheck vectors test-unit bench fuzz clean docs-check deploy-check
+.PHONY: all build run test lint vet fmt-check staticcheck vectors test-unit test-ts test-py bench fuzz clean docs-check deploy-check
 
 all: build
 
@@ -35,9 +35,25 @@ run: build
 	@echo
 	exec ./$(BIN)/govlogd --listen $(LISTEN) --data $(DATA) $(if $(filter command line environment,$(origin ORIGIN)),--origin '$(ORIGIN)')
 
-# Every test: static checks, golden vectors, unit, conformance, end-to-end and crash tests.
-test: lint vectors
+# Every test: static checks, golden vectors, the TypeScript and Python
+# verifiers, unit, conformance, end-to-end and crash tests.
+test: lint vectors test-ts test-py
 	$(GO) test $(TEST_FLAGS) ./...
+
+# The TypeScript verifier (clients/ts, Node 20 or later): npm ci from the
+# committed lockfile, the browser bundle, then its tests: the shared
+# vectors of testdata/verify, the client, and end to end against
+# bin/govlogd.
+NPM    ?= npm
+test-ts: build
+	cd clients/ts && $(NPM) ci --no-audit --no-fund && $(NPM) run bundle && GOVLOGD=$(CURDIR)/$(BIN)/govlogd $(NPM) test
+
+# The Python verifier (clients/python): the same vectors, the client, the
+# CLI, end to end against bin/govlogd. It needs cryptography and pytest
+# (Debian: python3-cryptography python3-pytest, for /usr/bin/python3).
+PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
+test-py: build
+	GOVLOGD=$(CURDIR)/$(BIN)/govlogd $(PYTHON) -m pytest -q -p no:cacheprovider clients/python/tests
 
 lint: fmt-check vet staticcheck
 
@@ -76,6 +92,15 @@ deploy-check:
 BENCHFLAGS ?=
 bench:
 	$(GO) run ./internal/benchreport -out docs/bench $(BENCHFLAGS)
+
+# The time to verify one receipt in Go, Node and CPython, side by side
+# (not part of test): the Go verifier's benchmark on a 1,000-entry log,
+# then the bench scripts of clients/ts and clients/python.
+.PHONY: bench-clients
+bench-clients:
+	$(GO) test ./verifier -run '^$$' -bench 'BenchmarkReceiptVerifier/Receipt$$' -benchtime 2000x -count 3
+	cd clients/ts && $(NPM) ci --no-audit --no-fund && $(NPM) run bench
+	$(PYTHON) clients/python/bench.py
 
 # Soak test (not part of test): govlogd on the embedded log with two
 # govlog-witness processes under a bounded mixed load (500 decisions/s,

@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -128,6 +129,13 @@ func distinctKeys(text []byte) error {
 		v, err := fnote.NewVerifierForCosignatureV1(f[2])
 		if err != nil {
 			return fmt.Errorf("witness %q: %w", f[1], err)
+		}
+		// The formats parser also takes plain Ed25519 (0x01) and ML-DSA-44
+		// (0x06) keys; a govlog witness signs cosignature/v1 (0x04).
+		_, rest, _ := strings.Cut(f[2], "+")
+		_, key64, _ := strings.Cut(rest, "+")
+		if key, err := base64.StdEncoding.DecodeString(key64); err != nil || len(key) == 0 || key[0] != 0x04 {
+			return fmt.Errorf("witness %q: %s is not a cosignature/v1 key (type 0x04)", f[1], f[2])
 		}
 		id := fmt.Sprintf("%s+%08x", v.Name(), v.KeyHash())
 		if !strings.HasPrefix(f[2], id+"+") {
