@@ -77,6 +77,9 @@ type APIError struct {
 	Message string
 	// RetryAfter is the server's Retry-After, zero when absent.
 	RetryAfter time.Duration
+	// Method and URL are the request's (the URL without its password, if
+	// any): a 404 usually means a URL that is not a govlog API.
+	Method, URL string
 	// Receipt is the receipt an error body carries, nil when none: an
 	// execution report recorded with a violation is answered 409 with the
 	// receipt of its entry (wire contract §2b). It is not verified.
@@ -362,7 +365,8 @@ func (c *Client) retry(ctx context.Context, method, path string, once func() (ti
 			return fmt.Errorf("the server asks to retry after %v, longer than %v: %w", wait, c.maxRetryWait, last)
 		}
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
-			return fmt.Errorf("no time left to retry after %v: %w", wait, last)
+			return fmt.Errorf("gave up after %d attempts: the next one, due in %v, would come after the deadline (%w): %w",
+				attempt, wait, context.DeadlineExceeded, last)
 		}
 		c.logger.LogAttrs(ctx, slog.LevelWarn, "retrying govlog request", slog.String("method", method),
 			slog.String("path", path), slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.Any("error", last))
@@ -442,6 +446,9 @@ func (c *Client) attempt(ctx context.Context, method, u string, body []byte) (*r
 // apiError reads an error answer.
 func apiError(resp *http.Response, body []byte) *APIError {
 	ae := &APIError{Status: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	if resp.Request != nil {
+		ae.Method, ae.URL = resp.Request.Method, resp.Request.URL.Redacted()
+	}
 	var e struct {
 		Error struct {
 			Code    string `json:"code"`

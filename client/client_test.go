@@ -196,7 +196,7 @@ func TestSubmitGivesUp(t *testing.T) {
 		defer cancel()
 		_, _, err := c.Submit(ctx, decision("d-1", "allow"))
 		var ae *APIError
-		if !errors.As(err, &ae) || !strings.Contains(err.Error(), "no time left") {
+		if !errors.As(err, &ae) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "the next one, due in 5s, would come after the deadline") {
 			t.Fatalf("error %v", err)
 		}
 		if len(s.waits) != 0 {
@@ -383,8 +383,9 @@ func TestLookups(t *testing.T) {
 		t.Fatalf("execution lookup %+v, %v", r, err)
 	}
 	_, err = c.Decision(ctx, "d-404")
-	if !errors.As(err, &ae) || ae.Status != http.StatusNotFound || ae.Code != "not_found" {
-		t.Fatalf("error %v, want 404 not_found", err)
+	if !errors.As(err, &ae) || ae.Status != http.StatusNotFound || ae.Code != "not_found" ||
+		ae.Method != http.MethodGet || !strings.HasSuffix(ae.URL, "/v1/decisions/d-404") {
+		t.Fatalf("error %v (%s %s), want 404 not_found of GET …/v1/decisions/d-404", err, ae.Method, ae.URL)
 	}
 	// A decision id is looked up among decisions only.
 	if _, err := c.Decision(ctx, "x-1"); !errors.As(err, &ae) || ae.Status != http.StatusNotFound {

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 
@@ -59,7 +58,7 @@ type CheckpointRules struct {
 // ParseCheckpoint parses a checkpoint note by rules. Whatever the rules,
 // the note is a C2SP signed note and its text a C2SP tlog-checkpoint in
 // its one canonical encoding: the size in decimal without leading zeros,
-// at most 2^63-1, and the 32-byte root hash in canonical base64. With
+// and the 32-byte root hash in canonical base64. With
 // Verifiers, every signature line must be canonical base64 too. It returns the
 // checkpoint, whose Note is text, and the opened note. A note without a
 // valid signature by Verifiers wraps note.Open's *note.UnverifiedNoteError
@@ -106,9 +105,6 @@ func ParseCheckpoint(text []byte, rules CheckpointRules) (Checkpoint, *note.Note
 	// bits in the base64 of the root hash.
 	if !strings.HasPrefix(n.Text, string(c.Marshal())) {
 		return Checkpoint{}, nil, fmt.Errorf("failed to parse the checkpoint: the checkpoint body is not in canonical form")
-	}
-	if c.Size > math.MaxInt64 {
-		return Checkpoint{}, nil, fmt.Errorf("failed to parse the checkpoint: the tree size %d is beyond 2^63-1", c.Size)
 	}
 	if len(rest) != 0 {
 		if !rules.Extensions {

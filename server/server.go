@@ -38,7 +38,7 @@
 //
 //	GET /v1/decisions/{id}, /v1/executions/{id}   receipt against the latest checkpoint, no artifact
 //	GET /v1/checkpoint                            the latest signed checkpoint, text/plain
-//	GET /v1/proofs/inclusion?index=I&tree_size=N  (or leaf_hash=<base64url> in place of index)
+//	GET /v1/proofs/inclusion?index=I&tree_size=N  (or leaf_hash=<base64 or base64url> in place of index)
 //	GET /v1/proofs/consistency?from=M&to=N
 //	GET /v1/entries?start=S&count=C
 //	GET /v1/log, /.well-known/jwks.json, /healthz, /readyz, /metrics

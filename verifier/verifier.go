@@ -273,6 +273,12 @@ func Checkpoint(text []byte, logKey note.Verifier) (log.Checkpoint, error) {
 	switch {
 	case err == nil:
 	case errors.As(err, &unverified):
+		for _, sig := range unverified.Note.UnverifiedSigs {
+			if sig.Name == origin {
+				return log.Checkpoint{}, fmt.Errorf("%w: checkpoint is not signed by %s: it is signed by a key of that name "+
+					"with key ID %08x, the key given has key ID %08x: the key differs", ErrBadSignature, origin, sig.Hash, logKey.KeyHash())
+			}
+		}
 		return log.Checkpoint{}, fmt.Errorf("%w: checkpoint is not signed by %s", ErrBadSignature, origin)
 	case errors.As(err, &invalid):
 		return log.Checkpoint{}, fmt.Errorf("%w: checkpoint signature by %s is invalid", ErrBadSignature, origin)
@@ -318,6 +324,13 @@ func ReceiptJSON(body []byte, logKey note.Verifier) (*Verified, error) {
 			return nil, fmt.Errorf("%w: receipt has no %s", ErrMalformed, f)
 		}
 	}
+	// encoding/json matches member names without regard to case: "ID"
+	// would be read as id.
+	for _, k := range keys {
+		if k != "artifact" && !slices.Contains(receiptFields, k) {
+			return nil, fmt.Errorf("%w: receipt has an unknown member %q", ErrMalformed, k)
+		}
+	}
 	var r receiptJSON
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -330,11 +343,11 @@ func ReceiptJSON(body []byte, logKey note.Verifier) (*Verified, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tlog_proof: %w", err)
 	}
-	entry, err := base64.StdEncoding.Strict().DecodeString(r.Entry)
+	entry, err := decodeBase64(r.Entry)
 	if err != nil {
 		return nil, fmt.Errorf("%w: receipt entry is not base64", ErrMalformed)
 	}
-	leafHash, err := base64.StdEncoding.Strict().DecodeString(r.LeafHash)
+	leafHash, err := decodeBase64(r.LeafHash)
 	if err != nil {
 		return nil, fmt.Errorf("%w: receipt leaf_hash is not base64", ErrMalformed)
 	}
@@ -351,7 +364,7 @@ func ReceiptJSON(body []byte, logKey note.Verifier) (*Verified, error) {
 		return nil, fmt.Errorf("%w: receipt inclusion_proof has %d hashes, the tlog_proof %d", ErrMismatch, len(r.InclusionProof), len(p.Hashes))
 	}
 	for i, s := range r.InclusionProof {
-		h, err := base64.StdEncoding.Strict().DecodeString(s)
+		h, err := decodeBase64(s)
 		if err != nil {
 			return nil, fmt.Errorf("%w: receipt inclusion_proof[%d] is not base64", ErrMalformed, i)
 		}
@@ -367,4 +380,14 @@ func ReceiptJSON(body []byte, logKey note.Verifier) (*Verified, error) {
 		return nil, fmt.Errorf("%w: receipt id %q is not the id of its entry, %q", ErrMismatch, r.ID, v.Entry.ID)
 	}
 	return v, nil
+}
+
+// decodeBase64 decodes canonical standard base64: the strict decoder
+// still skips CR and LF, so that "AAAA\nAAAA" would be read as "AAAAAAAA".
+func decodeBase64(s string) ([]byte, error) {
+	b, err := base64.StdEncoding.Strict().DecodeString(s)
+	if err == nil && base64.StdEncoding.EncodedLen(len(b)) != len(s) {
+		err = errors.New("not canonical base64")
+	}
+	return b, err
 }

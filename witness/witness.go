@@ -93,6 +93,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -322,6 +323,9 @@ func (w *Witness) update(ctx context.Context, oldSize uint64, checkpoint []byte,
 		return fail(fmt.Errorf("%w: the signature by %s+%08x does not verify", ErrNoSignature, invalid.Name, invalid.Hash))
 	case err != nil:
 		return fail(fmt.Errorf("%w: %w", ErrMalformed, err))
+	case cp.Size > math.MaxInt64:
+		// The state stores sizes as SQLite integers.
+		return fail(fmt.Errorf("%w: the tree size %d is beyond 2^63-1", ErrMalformed, cp.Size))
 	}
 
 	// SPEC: "The old size MUST be equal to or lower than the checkpoint

@@ -20,12 +20,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
+	"github.com/govlog/govlog/internal/cmdline"
 	"github.com/govlog/govlog/internal/gate"
 )
 
@@ -49,45 +48,31 @@ func main() {
 }
 
 // errUsage marks a command line that does not parse (already reported).
-var errUsage = errors.New("usage error")
+var errUsage = cmdline.ErrUsage
 
+// cli parses the command line and runs the gate until ctx is done; help
+// and the version go to stdout, everything else to stderr.
 func cli(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("govlog-gate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var (
-		config, listen, admin, upstream, logURL, logFormat string
-		logLevel                                           slog.Level
-		version                                            bool
-	)
-	fs.StringVar(&config, "config", "", "configuration `file` (JSON; see docs/gate.md). Required")
+	fs := cmdline.New("govlog-gate", "--config FILE [flags]",
+		"Guard an HTTP tool or API: forward a request only with a valid, unused authorization artifact of a govlog log, "+
+			"claimed with the log before the tool is called, and report its outcome.")
+	var config, listen, admin, upstream, logURL string
+	fs.Group("Gate")
+	fs.StringVar(&config, "config", "", "configuration `file` (JSON; see docs/gate.md); required")
 	fs.StringVar(&listen, "listen", "", "`address` to serve callers on (overrides the file's listen; default "+gate.DefaultListen+")")
 	fs.StringVar(&admin, "admin-listen", "", "`address` of /metrics, /healthz and /readyz, or off (overrides the file's admin_listen; default "+gate.DefaultAdminListen+")")
 	fs.StringVar(&upstream, "upstream", "", "base `URL` of the tool behind the gate (overrides the file's upstream)")
 	fs.StringVar(&logURL, "log-url", "", "base `URL` of the govlog server (overrides the file's log.url)")
-	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
-	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
-	fs.BoolVar(&version, "version", false, "print the version and exit")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
+	fs.Group("Server")
+	fs.ServerFlags()
+	fs.Example("govlog-gate --config gate.json", "everything from the configuration file")
+	fs.Example("govlog-gate --config gate.json --upstream http://127.0.0.1:9000 --log-url http://127.0.0.1:8080", "another tool and log for this run")
+	logger, err := fs.ParseServer(args, stdout, stderr)
+	if err != nil {
+		return err
 	}
-	if version {
-		v := "(unknown)"
-		if bi, ok := debug.ReadBuildInfo(); ok {
-			v = bi.Main.Version
-		}
-		fmt.Fprintln(stdout, "govlog-gate", v)
-		return nil
-	}
-	if fs.NArg() != 0 || config == "" {
-		if config == "" {
-			fmt.Fprintln(stderr, "govlog-gate: --config is required")
-		} else {
-			fmt.Fprintf(stderr, "govlog-gate: unexpected argument %q\n", fs.Arg(0))
-		}
-		fs.Usage()
+	if config == "" {
+		fmt.Fprintf(stderr, "govlog-gate: --config is required\n%s", fs.UsageLine())
 		return errUsage
 	}
 	cfg, err := gate.LoadConfig(config)
@@ -104,16 +89,6 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid configuration %s: %w", config, err)
-	}
-	opts := &slog.HandlerOptions{Level: logLevel}
-	var logger *slog.Logger
-	switch logFormat {
-	case "text":
-		logger = slog.New(slog.NewTextHandler(stderr, opts))
-	case "json":
-		logger = slog.New(slog.NewJSONHandler(stderr, opts))
-	default:
-		return fmt.Errorf("--log-format must be text or json, not %q", logFormat)
 	}
 	return gate.Run(ctx, cfg, gate.Options{Logger: logger}, nil)
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/govlog/govlog/internal/connlimit"
+	"github.com/govlog/govlog/internal/dirlock"
 	"github.com/govlog/govlog/internal/keys"
 	"github.com/govlog/govlog/witness"
 )
@@ -31,7 +33,7 @@ type Config struct {
 	// Listen is the TCP address to serve on. Required.
 	Listen string
 	// DataDir holds the witness key and state; created (0700) if missing.
-	// Required.
+	// Run holds an exclusive lock on it (DataDir/lock). Required.
 	DataDir string
 	// Name is the witness name. Required when the key is generated;
 	// otherwise, when set, it must be the key's name. Default: the key's
@@ -75,6 +77,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("failed to create the data directory: %w", err)
+	}
+	lock, err := dirlock.Acquire(cfg.DataDir, "govlog-witness")
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	skey, err := openKey(cfg.DataDir, cfg.Name, logger)
 	if err != nil {
 		return err

@@ -88,7 +88,7 @@ func (c *WitnessConfig) validate() error {
 		return fmt.Errorf("failed to read the witness policy: %w", err)
 	}
 	if c.policy, err = verifier.ParsePolicy(text); err != nil {
-		return fmt.Errorf("invalid --witness-policy %s: %w", c.WitnessPolicy, err)
+		return fmt.Errorf("a configuration error in --witness-policy %s: %w", c.WitnessPolicy, err)
 	}
 	for _, w := range c.policy.Witnesses() {
 		// A URL that is not an absolute http(s) URL would fail only at the

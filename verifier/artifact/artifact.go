@@ -14,6 +14,7 @@
 package artifact
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
@@ -123,6 +124,11 @@ func Verify(token string, jwks jwk.Set, opts Options) (*log.ArtifactClaims, erro
 	if err := strictjson.DecodeStrict(segs[0], &hdr); err != nil {
 		return nil, fmt.Errorf("%w: artifact header: %w", ErrInvalid, err)
 	}
+	// encoding/json matches member names without regard to case: "ALG"
+	// would be read as alg.
+	if keys, _ := strictjson.ObjectKeys(segs[0]); slices.ContainsFunc(keys, func(k string) bool { return k != "alg" && k != "kid" && k != "typ" }) {
+		return nil, fmt.Errorf("%w: artifact header has members other than alg, kid and typ", ErrInvalid)
+	}
 	// Anything but EdDSA ("none", HMAC with the public key as secret, …) is
 	// refused before any key is looked at.
 	if hdr.Alg != jwa.EdDSA.String() {
@@ -153,6 +159,12 @@ func Verify(token string, jwks jwk.Set, opts Options) (*log.ArtifactClaims, erro
 	if err := checkClaims(&c, segs[1], origin, opts); err != nil {
 		return nil, err
 	}
+	// The payload is the claims' RFC 8785 canonical JSON (log.ArtifactClaims
+	// .Payload), byte for byte: one artifact, one encoding, read the same
+	// by every JSON parser (encoding/json alone would take "ISS" for iss).
+	if p, err := c.Payload(); err != nil || !bytes.Equal(p, segs[1]) {
+		return nil, fmt.Errorf("%w: artifact claims are not the canonical JSON of govlog claims", ErrInvalid)
+	}
 	if opts.Receipt != nil {
 		if err := checkBinding(&c, opts.Receipt); err != nil {
 			return nil, err
@@ -182,6 +194,11 @@ func ed25519Key(key jwk.Key) (ed25519.PublicKey, error) {
 	pub, ok := raw.(ed25519.PublicKey)
 	if !ok {
 		return nil, fmt.Errorf("%w: JWKS key %q is not an Ed25519 key", verifier.ErrBadSignature, kid)
+	}
+	// ed25519.Verify panics on a key of another length, and jwk.Parse
+	// takes any length of x.
+	if len(pub) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("%w: JWKS key %q is %d bytes, an Ed25519 key is %d", verifier.ErrBadSignature, kid, len(pub), ed25519.PublicKeySize)
 	}
 	return pub, nil
 }

@@ -170,6 +170,13 @@ func TestArtifactErrors(t *testing.T) {
 	_ = encKey.Set(jwk.KeyUsageKey, jwk.ForEncryption)
 	encSet := jwk.NewSet()
 	_ = encSet.AddKey(encKey)
+	// jwk.Parse takes an "x" of any length; ed25519.Verify panics on one
+	// that is not 32 bytes.
+	shortSet, err := jwk.Parse([]byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"` +
+		base64.RawURLEncoding.EncodeToString(pubRaw[:31]) + `"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	l := f.l
 	otherAllow, err := verifier.Receipt([]byte(l.Receipt(0, 6).TLogProof), l.Verifier)
@@ -202,6 +209,11 @@ func TestArtifactErrors(t *testing.T) {
 		{name: "EC key under the kid", token: f.token, jwks: ecSet, opts: bound, want: verifier.ErrBadSignature, contains: "not an Ed25519 key"},
 		{name: "key labelled ES256", token: f.token, jwks: mislabeledSet, opts: bound, want: verifier.ErrBadSignature, contains: "is for ES256"},
 		{name: "key for encryption", token: f.token, jwks: encSet, opts: bound, want: verifier.ErrBadSignature, contains: "not signatures"},
+		{name: "key of 31 bytes", token: f.token, jwks: shortSet, opts: bound, want: verifier.ErrBadSignature, contains: "31 bytes"},
+		{name: "header member in another case", token: testlog.SignPayload(t, jwa.EdDSA, rawPriv, payload, map[string]any{"typ": log.ArtifactType, "kid": "k1", "ALG": "EdDSA"}),
+			opts: bound, want: artifact.ErrInvalid, contains: "other than alg, kid and typ"},
+		{name: "claims not canonical", token: testlog.SignPayload(t, jwa.EdDSA, rawPriv, []byte(strings.Replace(string(payload), `,"`, `, "`, 1)), goodHeaders),
+			opts: bound, want: artifact.ErrInvalid, contains: "canonical"},
 		{name: "expired", token: f.token, opts: artifact.Options{Receipt: f.receipt, Now: exp.Add(artifact.DefaultLeeway)},
 			want: artifact.ErrInvalid, contains: "artifact expired at"},
 		{name: "expired without leeway", token: f.token, opts: artifact.Options{Receipt: f.receipt, Now: exp, Leeway: -1},

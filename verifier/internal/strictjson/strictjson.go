@@ -1,6 +1,7 @@
 // Package strictjson reads JSON the way evidence must be read: the same
 // by every parser. encoding/json keeps the last of duplicate members
-// silently; another parser may keep the first.
+// silently (another parser may keep the first), reads invalid UTF-8 and
+// lone surrogates as U+FFFD, and a null as a zero value.
 package strictjson
 
 import (
@@ -9,18 +10,60 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"unicode/utf8"
 )
+
+// loneSurrogate reports whether JSON text has a \u escape of a UTF-16
+// surrogate that is not half of a pair (encoding/json reads it as U+FFFD).
+func loneSurrogate(data []byte) bool {
+	surrogate := func(i int) (uint64, bool) {
+		if i+6 > len(data) || data[i] != '\\' || data[i+1] != 'u' {
+			return 0, false
+		}
+		v, err := strconv.ParseUint(string(data[i+2:i+6]), 16, 32)
+		return v, err == nil && v >= 0xd800 && v <= 0xdfff
+	}
+	for i := 0; i < len(data); i++ {
+		if data[i] != '\\' {
+			continue
+		}
+		v, ok := surrogate(i)
+		switch {
+		case !ok:
+			i++ // skip the escaped character
+		case v >= 0xdc00:
+			return true
+		default:
+			if w, ok := surrogate(i + 6); !ok || w < 0xdc00 {
+				return true
+			}
+			i += 11
+		}
+	}
+	return false
+}
 
 // ObjectKeys returns the member names of the JSON object in data, in
 // order. It fails when data is not one JSON object, or when any object in
 // it, at any depth, has a member name twice: encoding/json keeps the last
 // of duplicate members silently, another parser may keep the first, and
-// evidence must read the same to all of them.
+// evidence must read the same to all of them. For the same reason it fails
+// on invalid UTF-8 and lone surrogates (encoding/json reads both as
+// U+FFFD) and on null values (encoding/json reads null as a zero value:
+// "index":null as 0).
 func ObjectKeys(data []byte) ([]string, error) {
+	if !utf8.Valid(data) {
+		return nil, errors.New("invalid UTF-8")
+	}
+	if bytes.Contains(data, []byte(`\u`)) && loneSurrogate(data) {
+		return nil, errors.New("a lone UTF-16 surrogate")
+	}
 	type frame struct {
 		object    bool
 		names     map[string]bool
 		expectKey bool
+		member    string // the name of the member being read
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	var (
@@ -67,41 +110,31 @@ func ObjectKeys(data []byte) ([]string, error) {
 					return nil, fmt.Errorf("duplicate member %q", name)
 				}
 				f.names[name] = true
-				f.expectKey = false
+				f.expectKey, f.member = false, name
 				if len(stack) == 1 {
 					top = append(top, name)
 				}
 				continue
+			}
+			if t == nil {
+				if f.object {
+					return nil, fmt.Errorf("member %q is null", f.member)
+				}
+				return nil, errors.New("an array holds a null")
 			}
 			valueDone()
 		}
 	}
 }
 
-// DecodeStrict decodes one JSON object into v, refusing duplicate members
-// (at any depth), unknown members, null values and trailing data.
+// DecodeStrict decodes one JSON object into v, refusing what ObjectKeys
+// refuses (duplicate members at any depth, invalid UTF-8, lone surrogates,
+// null values, trailing data) and unknown members. SPEC: RFC 7519 §4.1.4
+// (of exp, and alike of nbf and iat): "Its value MUST be a number
+// containing a NumericDate value": a null is none.
 func DecodeStrict(data []byte, v any) error {
 	if _, err := ObjectKeys(data); err != nil {
 		return err
-	}
-	// encoding/json leaves a field as it is for a null: a null exp, nbf,
-	// iat or sub would read as 0 or "". SPEC: RFC 7519 §4.1.4: "Its value
-	// MUST be a number containing a NumericDate value."
-	var name string
-	for dec := json.NewDecoder(bytes.NewReader(data)); ; {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		switch t := tok.(type) {
-		case nil:
-			return fmt.Errorf("member %q is null", name)
-		case string:
-			name = t
-		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
