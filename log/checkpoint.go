@@ -88,7 +88,7 @@ func ParseCheckpoint(text []byte, rules CheckpointRules) (Checkpoint, *note.Note
 	// evidence must be the one encoding the signer wrote.
 	if rules.Verifiers != nil {
 		for _, s := range slices.Concat(n.Sigs, n.UnverifiedSigs) {
-			if _, err := base64.StdEncoding.Strict().DecodeString(s.Base64); err != nil {
+			if _, err := DecodeBase64(base64.StdEncoding, s.Base64); err != nil {
 				return Checkpoint{}, nil, fmt.Errorf("%w: the signature by %s is not canonical base64", ErrMalformedNote, s.Name)
 			}
 		}
@@ -141,4 +141,19 @@ func OpenCheckpoint(text []byte, v note.Verifier) (Checkpoint, error) {
 // Body returns the checkpoint's signed text (origin, size, root hash).
 func (c Checkpoint) Body() []byte {
 	return flog.Checkpoint{Origin: c.Origin, Size: c.Size, Hash: c.Hash[:]}.Marshal()
+}
+
+// DecodeBase64 decodes s, which must be the one encoding of its bytes in
+// enc: Go's strict decoders refuse stray padding bits but still skip CR
+// and LF, so that "AAAA\nAAAA" would read as "AAAAAAAA", and evidence must
+// have one encoding.
+func DecodeBase64(enc *base64.Encoding, s string) ([]byte, error) {
+	b, err := enc.Strict().DecodeString(s)
+	if err != nil {
+		return nil, err
+	}
+	if enc.EncodedLen(len(b)) != len(s) {
+		return nil, errors.New("not canonical base64: it holds line breaks")
+	}
+	return b, nil
 }

@@ -307,6 +307,8 @@ func TestParseCheckpointRules(t *testing.T) {
 	sig := good[i : len(good)-1]
 	stray := bytes.Clone(good)
 	stray[i+len(sig)-2] = map[byte]byte{'A': 'B', 'Q': 'R', 'g': 'h', 'w': 'x'}[sig[len(sig)-2]]
+	// The same signature with a CR inside its base64.
+	withCR := append(bytes.Clone(good[:i+10]), append([]byte("\r"), good[i+10:]...)...)
 	verified := note.VerifierList(v)
 	type rules = log.CheckpointRules
 	tests := []struct {
@@ -331,6 +333,7 @@ func TestParseCheckpointRules(t *testing.T) {
 		{name: "short root", note: sign(s, "example.com/govlog\n3\n"+b64(root[:31])+"\n"), rules: rules{}},
 		{name: "origin is not the signer's name", note: sign(s, strings.Replace(body, "example.com/govlog", "example.org/other", 1)), rules: rules{Verifiers: verified}},
 		{name: "non-canonical signature, verified", note: stray, rules: rules{Verifiers: verified}, malformed: true},
+		{name: "a carriage return in the signature, verified", note: withCR, rules: rules{Verifiers: verified}, malformed: true},
 		{name: "not a note", note: []byte(body), rules: rules{}, malformed: true},
 	}
 	for _, tt := range tests {
@@ -356,5 +359,29 @@ func TestParseCheckpointRules(t *testing.T) {
 				t.Errorf("error %v: an UnverifiedNoteError %v, want %v", err, !tt.unsigned, tt.unsigned)
 			}
 		})
+	}
+}
+
+func TestDecodeBase64(t *testing.T) {
+	for _, tt := range []struct {
+		enc  *base64.Encoding
+		in   string
+		want string // "" when refused
+	}{
+		{base64.StdEncoding, "AAAA", "\x00\x00\x00"},
+		{base64.StdEncoding, "AA==", "\x00"},
+		{base64.StdEncoding, "AAAA\nAAAA", ""},
+		{base64.StdEncoding, "AAAA\rAAAA", ""},
+		{base64.StdEncoding, "AAAA\r\n", ""},
+		{base64.StdEncoding, "AB==", ""}, // stray bits
+		{base64.StdEncoding, "AA", ""},   // no padding
+		{base64.RawURLEncoding, "_-8", "\xff\xef"},
+		{base64.RawURLEncoding, "_-8=", ""},
+		{base64.RawURLEncoding, "_-\n8", ""},
+	} {
+		got, err := log.DecodeBase64(tt.enc, tt.in)
+		if (err == nil) != (tt.want != "") || string(got) != tt.want {
+			t.Errorf("DecodeBase64(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
 	}
 }

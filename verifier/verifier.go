@@ -343,11 +343,11 @@ func ReceiptJSON(body []byte, logKey note.Verifier) (*Verified, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tlog_proof: %w", err)
 	}
-	entry, err := decodeBase64(r.Entry)
+	entry, err := log.DecodeBase64(base64.StdEncoding, r.Entry)
 	if err != nil {
 		return nil, fmt.Errorf("%w: receipt entry is not base64", ErrMalformed)
 	}
-	leafHash, err := decodeBase64(r.LeafHash)
+	leafHash, err := log.DecodeBase64(base64.StdEncoding, r.LeafHash)
 	if err != nil {
 		return nil, fmt.Errorf("%w: receipt leaf_hash is not base64", ErrMalformed)
 	}
@@ -364,7 +364,7 @@ func ReceiptJSON(body []byte, logKey note.Verifier) (*Verified, error) {
 		return nil, fmt.Errorf("%w: receipt inclusion_proof has %d hashes, the tlog_proof %d", ErrMismatch, len(r.InclusionProof), len(p.Hashes))
 	}
 	for i, s := range r.InclusionProof {
-		h, err := decodeBase64(s)
+		h, err := log.DecodeBase64(base64.StdEncoding, s)
 		if err != nil {
 			return nil, fmt.Errorf("%w: receipt inclusion_proof[%d] is not base64", ErrMalformed, i)
 		}
@@ -380,14 +380,4 @@ func ReceiptJSON(body []byte, logKey note.Verifier) (*Verified, error) {
 		return nil, fmt.Errorf("%w: receipt id %q is not the id of its entry, %q", ErrMismatch, r.ID, v.Entry.ID)
 	}
 	return v, nil
-}
-
-// decodeBase64 decodes canonical standard base64: the strict decoder
-// still skips CR and LF, so that "AAAA\nAAAA" would be read as "AAAAAAAA".
-func decodeBase64(s string) ([]byte, error) {
-	b, err := base64.StdEncoding.Strict().DecodeString(s)
-	if err == nil && base64.StdEncoding.EncodedLen(len(b)) != len(s) {
-		err = errors.New("not canonical base64")
-	}
-	return b, err
 }

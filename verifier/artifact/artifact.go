@@ -112,10 +112,7 @@ func Verify(token string, jwks jwk.Set, opts Options) (*log.ArtifactClaims, erro
 	var segs [3][]byte
 	for i, p := range parts {
 		var err error
-		// The decoder skips CR and LF even when strict: only the
-		// canonical encoding of what it decoded is the token's.
-		if segs[i], err = base64.RawURLEncoding.Strict().DecodeString(p); err != nil ||
-			base64.RawURLEncoding.EncodeToString(segs[i]) != p {
+		if segs[i], err = log.DecodeBase64(base64.RawURLEncoding, p); err != nil {
 			return nil, fmt.Errorf("%w: artifact part %d is not canonical unpadded base64url", ErrInvalid, i+1)
 		}
 	}
