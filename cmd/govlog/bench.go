@@ -123,6 +123,15 @@ func printReport(w io.Writer, cfg loadgen.Config, proofs bool, r *loadgen.Report
 		codes = append(codes, code)
 	}
 	sort.Strings(codes)
+	unit := "decision"
+	if proofs {
+		unit = "proof"
+	}
+	if r.ServerCPUError != "" {
+		fmt.Fprintf(w, "server CPU per %s: unknown (%s)\n", unit, r.ServerCPUError)
+	} else {
+		fmt.Fprintf(w, "server CPU per %s: %.1f µs (%.2f s of CPU for %d)\n", unit, r.ServerCPUPerDecision, r.ServerCPUSeconds, r.Acknowledged)
+	}
 	fmt.Fprintf(w, "errors: %d", len(codes))
 	for _, code := range codes {
 		fmt.Fprintf(w, "  %s=%d", code, r.Errors[code])
