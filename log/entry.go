@@ -228,7 +228,7 @@ func ParseEntry(leaf []byte) (*ParsedEntry, error) {
 	switch {
 	case j.Decision != nil && j.Execution == nil:
 		p.Kind, p.Content = KindDecision, j.Decision
-		if p.Decision, err = ParseDecision(j.Decision, p.LoggedAt); err != nil {
+		if p.Decision, err = ParseLoggedDecision(j.Decision, p.LoggedAt); err != nil {
 			return nil, fmt.Errorf("entry holds an invalid decision: %w", err)
 		}
 		p.ID = p.Decision.ID
@@ -246,7 +246,7 @@ func ParseEntry(leaf []byte) (*ParsedEntry, error) {
 		if j.AuthorizedUntil != nil {
 			return nil, fmt.Errorf("an execution entry has no authorized_until")
 		}
-		if p.Execution, err = ParseExecution(j.Execution, p.LoggedAt); err != nil {
+		if p.Execution, err = ParseLoggedExecution(j.Execution, p.LoggedAt); err != nil {
 			return nil, fmt.Errorf("entry holds an invalid execution report: %w", err)
 		}
 		p.ID = p.Execution.ID

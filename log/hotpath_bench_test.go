@@ -36,11 +36,13 @@ func BenchmarkParseDecision(b *testing.B) {
 		body := benchDecision(size)
 		b.Run(fmt.Sprintf("bytes=%d", size), func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
+			start := cpuTime()
 			for b.Loop() {
 				if _, err := log.ParseDecision(body, benchNow); err != nil {
 					b.Fatal(err)
 				}
 			}
+			reportCPU(b, start)
 		})
 	}
 }

@@ -270,7 +270,7 @@ func (s *Server) processBatch(ctx context.Context, raw []json.RawMessage, who st
 			continue
 		}
 		ae := classify(it.err)
-		results[i] = errorBody{errorDetail{ae.Code, ae.Message}}
+		results[i] = errorBodyOf(ae, it.err)
 		switch ae.Code {
 		case codeLogUnavailable:
 			if refusal == nil || !errors.Is(refusal, log.ErrUnavailable) {
