@@ -13,8 +13,6 @@ import (
 	"sync"
 
 	"github.com/labstack/echo/v4"
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jws"
 
 	"github.com/govlog/govlog/log"
 )
@@ -340,30 +338,4 @@ func parseBatch(body []byte) ([]json.RawMessage, error) {
 		return nil, invalidRequest(`"decisions" is required`)
 	}
 	return items, nil
-}
-
-// artifact signs the authorization artifact of an allow decision logged
-// with res: a compact JWS over the canonical claims, so that the same entry
-// and checkpoint always give the same bytes.
-func (s *Server) artifact(d *log.Decision, res *log.Result) (string, error) {
-	claims, err := log.NewArtifactClaims(s.cfg.Origin, s.cfg.Audience, d, res)
-	if err != nil {
-		return "", err
-	}
-	payload, err := claims.Payload()
-	if err != nil {
-		return "", err
-	}
-	hdr := jws.NewHeaders()
-	if err := hdr.Set(jws.TypeKey, log.ArtifactType); err != nil {
-		return "", fmt.Errorf("failed to set the artifact type: %w", err)
-	}
-	if err := hdr.Set(jws.KeyIDKey, s.cfg.ArtifactKey.KeyID()); err != nil {
-		return "", fmt.Errorf("failed to set the artifact key ID: %w", err)
-	}
-	tok, err := jws.Sign(payload, jws.WithKey(jwa.EdDSA, s.signKey, jws.WithProtectedHeaders(hdr)))
-	if err != nil {
-		return "", fmt.Errorf("failed to sign the artifact: %w", err)
-	}
-	return string(tok), nil
 }
