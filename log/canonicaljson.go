@@ -294,6 +294,10 @@ func (c *canonicalizer) str() ([]byte, bool) {
 	ascii := true
 	c.wasEscaped = false
 	for c.i < len(c.in) {
+		if c.i+8 <= len(c.in) && !special8(load64(c.in, c.i), true) {
+			c.i += 8
+			continue
+		}
 		b := c.in[c.i]
 		switch {
 		case b == '"':
@@ -646,10 +650,15 @@ func intern(name []byte, known []string) string {
 }
 
 // appendJCSString appends the RFC 8785 form of the string s (valid UTF-8).
-func appendJCSString(out, s []byte) []byte {
+func appendJCSString[T string | []byte](out []byte, s T) []byte {
 	out = append(out, '"')
 	start := 0
-	for i, b := range s {
+	for i := 0; i < len(s); i++ {
+		if i+8 <= len(s) && !special8(load64(s, i), false) {
+			i += 7
+			continue
+		}
+		b := s[i]
 		if b >= 0x20 && b != '"' && b != '\\' {
 			continue
 		}
@@ -677,6 +686,35 @@ func appendJCSString(out, s []byte) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
+
+// load64 returns the 8 bytes of s from i, little-endian.
+func load64[T string | []byte](s T, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
+// special8 reports whether one of the 8 bytes of w is a '"', a '\\' or a
+// control character (below 0x20), or, with nonASCII, above 0x7f: the bytes
+// a JSON string cannot copy through as they are.
+func special8(w uint64, nonASCII bool) bool {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	// A byte below 0x20 borrows in w - 0x20 and has no high bit of its
+	// own; a byte 0x20 or above never borrows, so a bit is set only where
+	// there is such a byte (or above one).
+	below := (w - 0x20*ones) & ^w & highs
+	q := w ^ '"'*ones // a zero byte where w has '"'
+	b := w ^ '\\'*ones
+	zero := ((q-ones) & ^q | (b-ones) & ^b) & highs
+	high := uint64(0)
+	if nonASCII {
+		high = w & highs
+	}
+	return below|zero|high != 0
+}
 
 // compareUTF16 compares two UTF-8 strings by their UTF-16 code units, the
 // order of RFC 8785 §3.2.3.

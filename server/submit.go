@@ -32,7 +32,7 @@ func (s *Server) postDecision(c echo.Context, _ query) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(c, createdStatus(created), rec)
+	return writeReceipt(c, createdStatus(created), rec)
 }
 
 // postExecution handles POST /v1/executions.
@@ -50,13 +50,7 @@ func (s *Server) postExecution(c echo.Context, _ query) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(c, createdStatus(created), rec)
-}
-
-// batchResponse is the body of a batch answer: per item, a receipt or an
-// errorBody.
-type batchResponse struct {
-	Results []any `json:"results"`
+	return writeReceipt(c, createdStatus(created), rec)
 }
 
 // postBatch handles POST /v1/decisions/batch.
@@ -79,7 +73,7 @@ func (s *Server) postBatch(c echo.Context, _ query) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(c, http.StatusOK, batchResponse{results})
+	return writeResults(c, results)
 }
 
 func createdStatus(created bool) int {
