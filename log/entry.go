@@ -148,12 +148,7 @@ func canonicalString(s string) ([]byte, error) {
 	if !utf8.ValidString(s) {
 		return nil, fmt.Errorf("not valid UTF-8")
 	}
-	raw, err := json.Marshal(s)
-	if err != nil {
-		return nil, err
-	}
-	// json.Marshal escapes <, >, & and U+2028/9; RFC 8785 does not.
-	return jcs.Transform(raw)
+	return appendJCSString(nil, s), nil
 }
 
 // LeafHash is the RFC 6962 leaf hash SHA-256(0x00 ‖ leaf).

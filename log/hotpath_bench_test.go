@@ -135,3 +135,28 @@ func BenchmarkReceipt(b *testing.B) {
 		buf = r.AppendJSON(buf[:0])
 	}
 }
+
+// BenchmarkArtifactPayload builds the canonical claims of an allow's
+// artifact (the JWS payload).
+func BenchmarkArtifactPayload(b *testing.B) {
+	d, err := log.ParseDecision(benchDecision(800), benchNow)
+	if err != nil {
+		b.Fatal(err)
+	}
+	leaf := sha256.Sum256([]byte("leaf"))
+	res := &log.Result{
+		Receipt:         &log.Receipt{Index: 123_456, LeafHash: leaf[:]},
+		Checkpoint:      log.Checkpoint{Size: 123_457, Hash: sha256.Sum256([]byte("root"))},
+		LoggedAt:        benchNow,
+		AuthorizedUntil: benchNow.Add(300 * time.Second),
+	}
+	for b.Loop() {
+		c, err := log.NewArtifactClaims("example.com/govlog", "", d, res)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Payload(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
