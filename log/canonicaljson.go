@@ -67,11 +67,13 @@ type jsonMember struct {
 	value jsonValue
 }
 
-// span is one member of an object being canonicalized: its unescaped name
-// and where its canonical text ("name":value) lies in the output (start -1:
-// left out of the output).
+// span is one member of an object being canonicalized: where its
+// unescaped name lies in the canonicalizer's names, and its canonical text
+// ("name":value) in the output (start -1: left out of the output). It
+// holds no pointers: sorting spans moves no pointers the garbage collector
+// must see.
 type span struct {
-	name       []byte
+	name       [2]int
 	start, end int
 }
 
@@ -79,10 +81,11 @@ type span struct {
 // out. Methods return false once the text is not strict JSON; err then says
 // why.
 type canonicalizer struct {
-	in  []byte
-	i   int
-	out []byte
-	err error
+	in       []byte
+	inString string // in, once text needed it
+	i        int
+	out      []byte
+	err      error
 
 	depth   int
 	deepest int // deepest nesting since reset by a free-form capture
@@ -98,6 +101,7 @@ type canonicalizer struct {
 
 	strbuf  []byte   // the unescaped text of the last string with escapes
 	scratch []byte   // rearranging the members of an object
+	names   []byte   // the unescaped member names read so far
 	spans   [][]span // per depth, reused
 }
 
@@ -114,10 +118,7 @@ func newCanonicalizer(in, out []byte) *canonicalizer {
 
 // release gives c back, holding nothing of its text.
 func (c *canonicalizer) release() {
-	for d := range c.spans {
-		clear(c.spans[d][:cap(c.spans[d])])
-	}
-	*c = canonicalizer{spans: c.spans, strbuf: c.strbuf[:0], scratch: c.scratch[:0]}
+	*c = canonicalizer{spans: c.spans, strbuf: c.strbuf[:0], scratch: c.scratch[:0], names: c.names[:0]}
 	canonicalizers.Put(c)
 }
 
@@ -451,10 +452,10 @@ func (c *canonicalizer) object(member func(name []byte) bool) bool {
 			if !ok {
 				return false
 			}
-			if c.wasEscaped {
-				// In strbuf, which the value may reuse.
-				name = append([]byte(nil), name...)
-			}
+			// A copy: the value may reuse strbuf.
+			ns := len(c.names)
+			c.names = append(c.names, name...)
+			name = c.names[ns:]
 			if c.peek() != ':' {
 				return c.unexpected()
 			}
@@ -463,7 +464,7 @@ func (c *canonicalizer) object(member func(name []byte) bool) bool {
 			if kept > 0 {
 				c.out = append(c.out, ',')
 			}
-			s := span{name: name, start: len(c.out)}
+			s := span{name: [2]int{ns, len(c.names)}, start: len(c.out)}
 			c.out = appendJCSString(c.out, name)
 			c.out = append(c.out, ':')
 			c.omit = false
@@ -508,9 +509,12 @@ func (c *canonicalizer) object(member func(name []byte) bool) bool {
 // order refuses duplicate names and puts the members of the object whose
 // text starts at first in canonical order.
 func (c *canonicalizer) order(spans []span, first int) bool {
+	cmp := func(a, b span) int {
+		return compareUTF16(c.names[a.name[0]:a.name[1]], c.names[b.name[0]:b.name[1]])
+	}
 	sorted := true
 	for k := 1; k < len(spans); k++ {
-		if compareUTF16(spans[k-1].name, spans[k].name) >= 0 {
+		if cmp(spans[k-1], spans[k]) >= 0 {
 			sorted = false
 			break
 		}
@@ -518,10 +522,11 @@ func (c *canonicalizer) order(spans []span, first int) bool {
 	if sorted {
 		return true
 	}
-	slices.SortStableFunc(spans, func(a, b span) int { return compareUTF16(a.name, b.name) })
+	slices.SortStableFunc(spans, cmp)
 	for k := 1; k < len(spans); k++ {
-		if compareUTF16(spans[k-1].name, spans[k].name) == 0 {
-			return c.fail("duplicate member name %q", clip(string(spans[k].name)))
+		if cmp(spans[k-1], spans[k]) == 0 {
+			n := spans[k].name
+			return c.fail("duplicate member name %q", clip(string(c.names[n[0]:n[1]])))
 		}
 	}
 	c.scratch = append(c.scratch[:0], c.out[first:]...)
@@ -590,7 +595,7 @@ func (c *canonicalizer) scalar(v *jsonValue) bool {
 		if !ok {
 			return false
 		}
-		v.str = string(s)
+		v.str = c.text(s)
 		c.out = appendJCSString(c.out, s)
 		return true
 	case v.isNumber():
@@ -637,6 +642,20 @@ func (c *canonicalizer) free(v *jsonValue) bool {
 	v.free = &freeForm{canonical: len(c.out) - start, depth: c.deepest - depth, unsafe: c.unsafe}
 	c.deepest, c.checkNumbers = max(deepest, c.deepest), false
 	return ok
+}
+
+// text returns a string str read as a string: a substring of one copy of
+// the whole input when it had no escapes (one allocation for every
+// captured string).
+func (c *canonicalizer) text(s []byte) string {
+	if c.wasEscaped {
+		return string(s)
+	}
+	if c.inString == "" {
+		c.inString = string(c.in)
+	}
+	at := cap(c.in) - cap(s) // s is c.in[at:at+len(s)]
+	return c.inString[at : at+len(s)]
 }
 
 // intern returns name as a string, the one of known when it is there.

@@ -97,6 +97,8 @@ type Revocation struct {
 // ExecutionStatuses lists the allowed execution report statuses.
 var ExecutionStatuses = []string{"started", "succeeded", "failed", "aborted"}
 
+var outcomes = []string{OutcomeAllow, OutcomeDeny}
+
 // FieldErrors lists every field of a submission that breaks the schema, one
 // error a field, in the order of the schema (unknown fields first, as they
 // come). Its message is the first error's; errors.As finds the first
@@ -153,7 +155,7 @@ func parseDecision(body []byte, now time.Time, r rules) (*Decision, error) {
 	d := &Decision{}
 	v.allowOnly(decisionMembers)
 	d.ID = v.id("id", true)
-	d.Outcome = v.enum("outcome", OutcomeAllow, OutcomeDeny)
+	d.Outcome = v.enum("outcome", outcomes)
 	d.DecidedAt = v.timestamp("decided_at", now)
 	d.Subject = v.short("subject", true, 256)
 	d.Action = v.short("action", true, 256)
@@ -213,7 +215,7 @@ func parseExecution(body []byte, now time.Time, r rules) (*Execution, error) {
 	v.allowOnly(executionMembers)
 	e.ID = v.id("id", true)
 	e.DecisionID = v.id("decision_id", true)
-	e.Status = v.enum("status", ExecutionStatuses...)
+	e.Status = v.enum("status", ExecutionStatuses)
 	e.At = v.timestamp("at", now)
 	v.short("runtime", false, 256)
 	v.digest("result_digest")
@@ -418,7 +420,7 @@ func validID(s string) bool {
 	return s != ""
 }
 
-func (v *validator) enum(field string, allowed ...string) string {
+func (v *validator) enum(field string, allowed []string) string {
 	s := v.str(field, true, 64)
 	if s == "" {
 		return ""
