@@ -4,32 +4,56 @@ GO          ?= go
 BIN         := bin
 LISTEN      ?= 127.0.0.1:8080
 DATA        ?= ./data
+# The log's origin, chosen once: make run generates the log's keys under
+# this name on its first start; afterwards the origin is the name of
+# $(DATA)/log.key (an ORIGIN given then must match it: govlogd says so).
+ORIGIN      ?= localhost/govlog
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Packages whose tests are slow enough to deserve their own timeout.
 TEST_FLAGS  ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test lint vet fmt-check staticcheck vectors test-unit bench fuzz clean
+.PHONY: all build run test lint vet fmt-check staticcheck vectors test-unit test-ts test-py bench fuzz clean docs-check deploy-check
 
 all: build
 
+# govlogd, govlog, govlog-witness and govlog-gate into bin/ (put it on your PATH:
+# export PATH="$$PWD/bin:$$PATH").
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 # Build and start govlogd on the embedded SQLite log. Data lives in $(DATA).
 run: build
+	@if [ ! -f $(DATA)/log.key ]; then ./$(BIN)/govlog keygen --name '$(ORIGIN)' --out $(DATA) >/dev/null; fi
 	@echo
-	@echo "govlogd: embedded log in $(DATA), listening on http://$(LISTEN) (loopback only, no authentication)"
+	@echo "govlogd: the log $$(cut -d+ -f1 $(DATA)/log.vkey) (its origin: the name of its key, $(DATA)/log.key)"
+	@echo "         data in $(DATA), on http://$(LISTEN) (loopback only, no authentication)"
 	@echo "Submit a first decision from another terminal:"
 	@echo
 	@echo "  curl -s -X POST http://$(LISTEN)/v1/decisions -H 'Content-Type: application/json' -d '{\"id\":\"first-1\",\"outcome\":\"allow\",\"decided_at\":\"'\$$(date -u +%Y-%m-%dT%H:%M:%SZ)'\",\"subject\":\"agent-7\",\"action\":\"deploy\",\"policy\":{\"id\":\"prod-deploy\"}}'"
 	@echo
 	@echo "and verify its receipt offline:  ./bin/govlog submit --url http://$(LISTEN) decision.json && ./bin/govlog verify --log-key $(DATA)/log.vkey <id>.tlog-proof"
 	@echo
-	exec ./$(BIN)/govlogd --listen $(LISTEN) --data $(DATA)
+	exec ./$(BIN)/govlogd --listen $(LISTEN) --data $(DATA) $(if $(filter command line environment,$(origin ORIGIN)),--origin '$(ORIGIN)')
 
-# Every test: static checks, golden vectors, unit, conformance, end-to-end and crash tests.
-test: lint vectors
+# Every test: static checks, golden vectors, the TypeScript and Python
+# verifiers, unit, conformance, end-to-end and crash tests.
+test: lint vectors test-ts test-py
 	$(GO) test $(TEST_FLAGS) ./...
+
+# The TypeScript verifier (clients/ts, Node 20 or later): npm ci from the
+# committed lockfile, the browser bundle, then its tests: the shared
+# vectors of testdata/verify, the client, and end to end against
+# bin/govlogd.
+NPM    ?= npm
+test-ts: build
+	cd clients/ts && $(NPM) ci --no-audit --no-fund && $(NPM) run bundle && GOVLOGD=$(CURDIR)/$(BIN)/govlogd $(NPM) test
+
+# The Python verifier (clients/python): the same vectors, the client, the
+# CLI, end to end against bin/govlogd. It needs cryptography and pytest
+# (Debian: python3-cryptography python3-pytest, for /usr/bin/python3).
+PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
+test-py: build
+	GOVLOGD=$(CURDIR)/$(BIN)/govlogd $(PYTHON) -m pytest -q -p no:cacheprovider clients/python/tests
 
 lint: fmt-check vet staticcheck
 
@@ -39,14 +63,26 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags crashpoint ./cmd/govlogd
 
 staticcheck:
 	$(GO) run $(STATICCHECK) ./...
+	$(GO) run $(STATICCHECK) -tags crashpoint ./cmd/govlogd
 
 # The golden vectors in testdata/ are generated; they must be up to date.
 vectors:
 	$(GO) run ./testdata/gen.go
 	git diff --exit-code -- testdata
+
+# Every shell block of README.md and docs/ marked runnable, run against a
+# real govlogd (e2e/docs_test.go says how); part of test.
+docs-check:
+	$(GO) test ./e2e -run '^TestDocs$$' -count=1 -v
+
+# The binaries built as deploy/Dockerfile builds them (static), run; the
+# systemd unit checked with systemd-analyze; part of test.
+deploy-check:
+	$(GO) test ./e2e -run '^(TestDockerfileBinaries|TestSystemdUnit)$$' -count=1 -v
 
 # Benchmark report (not part of test): the Go micro-benchmarks of the hot
 # paths, then govlog bench against the embedded backend and Trillian +
@@ -56,6 +92,15 @@ vectors:
 BENCHFLAGS ?=
 bench:
 	$(GO) run ./internal/benchreport -out docs/bench $(BENCHFLAGS)
+
+# The time to verify one receipt in Go, Node and CPython, side by side
+# (not part of test): the Go verifier's benchmark on a 1,000-entry log,
+# then the bench scripts of clients/ts and clients/python.
+.PHONY: bench-clients
+bench-clients:
+	$(GO) test ./verifier -run '^$$' -bench 'BenchmarkReceiptVerifier/Receipt$$' -benchtime 2000x -count 3
+	cd clients/ts && $(NPM) ci --no-audit --no-fund && $(NPM) run bench
+	$(PYTHON) clients/python/bench.py
 
 # Soak test (not part of test): govlogd on the embedded log with two
 # govlog-witness processes under a bounded mixed load (500 decisions/s,
@@ -99,8 +144,9 @@ trillian-down:
 # The long form of the crash suite: CRASH_ROUNDS kill -9 rounds at random
 # moments (e2e TestCrashUnderLoad, default 50) and CRASH_POINT_ROUNDS
 # rounds of kills inside a batch's transaction and between its commit and
-# the answers (TestCrashPoints, govlogd's test-only GOVLOG_TEST_CRASH_POINT
-# hook, default 10 each); every restart is checked for lost
+# the answers (TestCrashPoints, with a govlogd built with -tags crashpoint,
+# whose test-only GOVLOG_TEST_CRASH_POINT hook the production binary does
+# not have; default 10 each); every restart is checked for lost
 # acknowledgements and inconsistent checkpoints.
 CRASH_ROUNDS ?= 50
 CRASH_POINT_ROUNDS ?= 10

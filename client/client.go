@@ -77,6 +77,13 @@ type APIError struct {
 	Message string
 	// RetryAfter is the server's Retry-After, zero when absent.
 	RetryAfter time.Duration
+	// Method and URL are the request's (the URL without its password, if
+	// any): a 404 usually means a URL that is not a govlog API.
+	Method, URL string
+	// Receipt is the receipt an error body carries, nil when none: an
+	// execution report recorded with a violation is answered 409 with the
+	// receipt of its entry (wire contract §2b). It is not verified.
+	Receipt *log.Receipt
 }
 
 func (e *APIError) Error() string {
@@ -209,16 +216,18 @@ func (c *Client) submit(ctx context.Context, kind log.Kind, body []byte) (*log.R
 }
 
 // sameContent checks that a verified entry holds exactly the submitted
-// decision or execution report, canonicalized as the log does.
+// decision or execution report, canonicalized as the log does. The log
+// judged the submission; this compares contents, by the rules of logged
+// entries (a log of an earlier version may have accepted more).
 func sameContent(kind log.Kind, body []byte, v *verifier.Verified) error {
 	var canonical []byte
 	switch kind {
 	case log.KindDecision:
-		if d, err := log.ParseDecision(body, v.Entry.LoggedAt); err == nil {
+		if d, err := log.ParseLoggedDecision(body, v.Entry.LoggedAt); err == nil {
 			canonical = d.Canonical
 		}
 	case log.KindExecution:
-		if x, err := log.ParseExecution(body, v.Entry.LoggedAt); err == nil {
+		if x, err := log.ParseLoggedExecution(body, v.Entry.LoggedAt); err == nil {
 			canonical = x.Canonical
 		}
 	}
@@ -358,7 +367,8 @@ func (c *Client) retry(ctx context.Context, method, path string, once func() (ti
 			return fmt.Errorf("the server asks to retry after %v, longer than %v: %w", wait, c.maxRetryWait, last)
 		}
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
-			return fmt.Errorf("no time left to retry after %v: %w", wait, last)
+			return fmt.Errorf("gave up after %d attempts: the next one, due in %v, would come after the deadline (%w): %w",
+				attempt, wait, context.DeadlineExceeded, last)
 		}
 		c.logger.LogAttrs(ctx, slog.LevelWarn, "retrying govlog request", slog.String("method", method),
 			slog.String("path", path), slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.Any("error", last))
@@ -438,14 +448,18 @@ func (c *Client) attempt(ctx context.Context, method, u string, body []byte) (*r
 // apiError reads an error answer.
 func apiError(resp *http.Response, body []byte) *APIError {
 	ae := &APIError{Status: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	if resp.Request != nil {
+		ae.Method, ae.URL = resp.Request.Method, resp.Request.URL.Redacted()
+	}
 	var e struct {
 		Error struct {
 			Code    string `json:"code"`
 			Message string `json:"message"`
 		} `json:"error"`
+		Receipt *log.Receipt `json:"receipt"`
 	}
 	if json.Unmarshal(body, &e) == nil && e.Error.Code != "" {
-		ae.Code, ae.Message = e.Error.Code, e.Error.Message
+		ae.Code, ae.Message, ae.Receipt = e.Error.Code, e.Error.Message, e.Receipt
 		return ae
 	}
 	msg := strings.TrimSpace(string(body))

@@ -196,7 +196,7 @@ func TestSubmitGivesUp(t *testing.T) {
 		defer cancel()
 		_, _, err := c.Submit(ctx, decision("d-1", "allow"))
 		var ae *APIError
-		if !errors.As(err, &ae) || !strings.Contains(err.Error(), "no time left") {
+		if !errors.As(err, &ae) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "the next one, due in 5s, would come after the deadline") {
 			t.Fatalf("error %v", err)
 		}
 		if len(s.waits) != 0 {
@@ -247,6 +247,11 @@ func TestAPIErrors(t *testing.T) {
 		{name: "invalid JSON", body: []byte(`{"id":`), status: 400, code: "invalid_json"},
 		{name: "invalid decision", body: []byte(`{"id":"d-1"}`), status: 400, code: "invalid_decision"},
 		{name: "forbidden", body: decision("d-1", "allow"), inject: errorAnswer(http.StatusForbidden, "forbidden", ""), status: 403, code: "forbidden"},
+		{name: "violation with receipt", body: decision("d-1", "allow"), inject: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusConflict)
+			w.Write([]byte(`{"error":{"code":"uses_exhausted","message":"no use left"},"receipt":{"id":"x-1","index":7}}`))
+		}, status: 409, code: "uses_exhausted"},
 		{name: "not JSON", body: decision("d-1", "allow"), inject: func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "<html>teapot</html>", http.StatusTeapot)
 		}, status: http.StatusTeapot},
@@ -260,6 +265,9 @@ func TestAPIErrors(t *testing.T) {
 			var ae *APIError
 			if !errors.As(err, &ae) || ae.Status != tc.status || ae.Code != tc.code || ae.Message == "" {
 				t.Fatalf("error %#v, want status %d code %q", err, tc.status, tc.code)
+			}
+			if (ae.Receipt != nil) != (tc.status == 409) || (ae.Receipt != nil && (ae.Receipt.ID != "x-1" || ae.Receipt.Index != 7)) {
+				t.Fatalf("receipt %+v", ae.Receipt)
 			}
 			if got := f.requestCount() - n; got != 1 {
 				t.Fatalf("%d requests, want 1", got)
@@ -375,8 +383,9 @@ func TestLookups(t *testing.T) {
 		t.Fatalf("execution lookup %+v, %v", r, err)
 	}
 	_, err = c.Decision(ctx, "d-404")
-	if !errors.As(err, &ae) || ae.Status != http.StatusNotFound || ae.Code != "not_found" {
-		t.Fatalf("error %v, want 404 not_found", err)
+	if !errors.As(err, &ae) || ae.Status != http.StatusNotFound || ae.Code != "not_found" ||
+		ae.Method != http.MethodGet || !strings.HasSuffix(ae.URL, "/v1/decisions/d-404") {
+		t.Fatalf("error %v (%s %s), want 404 not_found of GET …/v1/decisions/d-404", err, ae.Method, ae.URL)
 	}
 	// A decision id is looked up among decisions only.
 	if _, err := c.Decision(ctx, "x-1"); !errors.As(err, &ae) || ae.Status != http.StatusNotFound {

@@ -298,8 +298,9 @@ func TestStorageLocked(t *testing.T) {
 	verifyAcks(t, d.url, v, acks, cps)
 }
 
-// TestCrashPoints kills govlogd (SIGKILL, by itself, through its test-only
-// GOVLOG_TEST_CRASH_POINT hook) at exact points of a random batch under
+// TestCrashPoints kills govlogd (SIGKILL, by itself, through the
+// GOVLOG_TEST_CRASH_POINT hook of a govlogd built with -tags crashpoint)
+// at exact points of a random batch under
 // load: inside the batch's storage transaction before COMMIT, and after
 // COMMIT before any submitter is answered. After each crash it restarts
 // and checks that every acknowledged entry is at its index and every
@@ -324,7 +325,7 @@ func TestCrashPoints(t *testing.T) {
 			batch := 1 + rng.IntN(30)
 			t.Setenv("GOVLOG_TEST_CRASH_POINT", point)
 			t.Setenv("GOVLOG_TEST_CRASH_BATCH", strconv.Itoa(batch))
-			d := startDaemon(t, data, "")
+			d := startDaemonBin(t, crashpointGovlogd(t), data, "")
 			os.Unsetenv("GOVLOG_TEST_CRASH_POINT")
 			os.Unsetenv("GOVLOG_TEST_CRASH_BATCH")
 			v := d.logKey(t)

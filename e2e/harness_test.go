@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 	if raceEnabled {
 		args = append(args, "-race")
 	}
-	args = append(args, "../cmd/govlogd", "../cmd/govlog")
+	args = append(args, "../cmd/govlogd", "../cmd/govlog", "../cmd/govlog-gate")
 	cmd := exec.Command("go", args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -91,12 +91,78 @@ func freeAddr(t *testing.T) string {
 // and waits until it is ready.
 func startDaemon(t *testing.T, data, addr string, extra ...string) *daemon {
 	t.Helper()
+	return startDaemonBin(t, filepath.Join(binDir, "govlogd"), data, addr, extra...)
+}
+
+// builds are the builds done once per test run, by their output.
+var builds struct {
+	mu   sync.Mutex
+	done map[string]*onceBuild
+}
+
+type onceBuild struct {
+	once sync.Once
+	err  error
+}
+
+// buildOnce runs, once per test run, the command line args in the
+// repository's root to build out (under binDir), and returns out's path.
+// A build that prints anything fails: compiler and linker warnings
+// included.
+func buildOnce(t *testing.T, out string, args ...string) string {
+	t.Helper()
+	builds.mu.Lock()
+	if builds.done == nil {
+		builds.done = map[string]*onceBuild{}
+	}
+	b := builds.done[out]
+	if b == nil {
+		b = &onceBuild{}
+		builds.done[out] = b
+	}
+	builds.mu.Unlock()
+	b.once.Do(func() {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Dir = ".."
+		if out, err := cmd.CombinedOutput(); err != nil || len(out) > 0 {
+			b.err = fmt.Errorf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return filepath.Join(binDir, out)
+}
+
+// goBuild builds the Go packages pkgs into binDir/dir once per test run,
+// with the race detector when the tests have it, and returns the
+// directory.
+func goBuild(t *testing.T, dir string, flags []string, pkgs ...string) string {
+	t.Helper()
+	args := append([]string{"go", "build", "-o", filepath.Join(binDir, dir) + string(os.PathSeparator)}, flags...)
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	return buildOnce(t, dir, append(args, pkgs...)...)
+}
+
+// crashpointGovlogd is the govlogd of the crash suite: with its test-only
+// crash points (-tags crashpoint), which the production binary does not
+// have.
+func crashpointGovlogd(t *testing.T) string {
+	t.Helper()
+	return filepath.Join(goBuild(t, "crashpoint", []string{"-tags", "crashpoint"}, "./cmd/govlogd"), "govlogd")
+}
+
+// startDaemonBin is startDaemon with the govlogd binary bin.
+func startDaemonBin(t *testing.T, bin, data, addr string, extra ...string) *daemon {
+	t.Helper()
 	if addr == "" {
 		addr = freeAddr(t)
 	}
 	d := &daemon{t: t, data: data, addr: addr, url: "http://" + addr, stderr: &lockedBuffer{}, exited: make(chan struct{})}
 	args := append([]string{"--listen", addr, "--data", data, "--origin", "e2e.govlog.test/log"}, extra...)
-	d.cmd = exec.Command(filepath.Join(binDir, "govlogd"), args...)
+	d.cmd = exec.Command(bin, args...)
 	d.cmd.Stdout, d.cmd.Stderr = d.stderr, d.stderr
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -39,28 +39,10 @@ import (
 // golang.org/x/mod/sumdb/note, cosignatures checked with crypto/ed25519 as
 // c2sp.org/tlog-cosignature specifies them.
 
-// witnessBuild builds govlog-witness once into binDir.
-var witnessBuild struct {
-	once sync.Once
-	err  error
-}
-
+// witnessBinary builds govlog-witness once into binDir.
 func witnessBinary(t *testing.T) string {
 	t.Helper()
-	witnessBuild.once.Do(func() {
-		args := []string{"build", "-o", binDir + string(os.PathSeparator)}
-		if raceEnabled {
-			args = append(args, "-race")
-		}
-		cmd := exec.Command("go", append(args, "../cmd/govlog-witness")...)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			witnessBuild.err = fmt.Errorf("failed to build govlog-witness: %v\n%s", err, out)
-		}
-	})
-	if witnessBuild.err != nil {
-		t.Fatal(witnessBuild.err)
-	}
-	return filepath.Join(binDir, "govlog-witness")
+	return filepath.Join(goBuild(t, "witness", nil, "./cmd/govlog-witness"), "govlog-witness")
 }
 
 // proc is a running child process serving HTTP.

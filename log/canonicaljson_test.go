@@ -113,6 +113,45 @@ func TestCanonicalJSON(t *testing.T) {
 	}
 }
 
+// TestCanonicalJSONCrossLanguage runs the RFC 8785 vectors the verifiers
+// of every language share (testdata/verify/jcs.json): an object is
+// canonicalized as they say, or refused; a body that is not an object is
+// refused.
+func TestCanonicalJSONCrossLanguage(t *testing.T) {
+	var file struct {
+		Cases []struct {
+			Name, Want, Canonical string
+			Input                 *string
+			InputBase64           []byte `json:"input_base64"`
+		}
+	}
+	readJSON(t, "verify/jcs.json", &file)
+	objects := 0
+	for _, c := range file.Cases {
+		t.Run(c.Name, func(t *testing.T) {
+			in := c.InputBase64
+			if c.Input != nil {
+				in = []byte(*c.Input)
+			}
+			checkJCS(t, in)
+			got, err := log.CanonicalJSON(in)
+			if trimmed := bytes.TrimLeft(in, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' {
+				if err == nil {
+					t.Fatalf("accepted %q, which is not an object", in)
+				}
+				return
+			}
+			objects++
+			if (c.Want == "ok") != (err == nil) || (err == nil && string(got) != c.Canonical) {
+				t.Fatalf("got %q, %v; want %s %q", got, err, c.Want, c.Canonical)
+			}
+		})
+	}
+	if objects < 10 {
+		t.Fatalf("only %d of the vectors are objects", objects)
+	}
+}
+
 // vectorBodies are the bodies of every vector: decisions and execution
 // reports, valid and invalid, and entries.
 func vectorBodies(t testing.TB) [][]byte {

@@ -228,17 +228,21 @@ func ParseEntry(leaf []byte) (*ParsedEntry, error) {
 		}
 		p.ID = p.Decision.ID
 		allow := p.Decision.Outcome == OutcomeAllow
-		if allow != (j.AuthorizedUntil != nil) {
+		if allow != (members["authorized_until"] != nil) {
 			return nil, fmt.Errorf("entry must have authorized_until exactly when the outcome is allow")
 		}
 		if allow {
+			// A JSON null decodes to a nil pointer: it is not a timestamp.
+			if j.AuthorizedUntil == nil {
+				return nil, fmt.Errorf("entry has a bad authorized_until %s", members["authorized_until"])
+			}
 			if p.AuthorizedUntil, err = parseExact(AuthorizedUntilLayout, *j.AuthorizedUntil); err != nil {
 				return nil, fmt.Errorf("entry has a bad authorized_until %q", *j.AuthorizedUntil)
 			}
 		}
 	case j.Execution != nil && j.Decision == nil:
 		p.Kind, p.Content = KindExecution, j.Execution
-		if j.AuthorizedUntil != nil {
+		if members["authorized_until"] != nil {
 			return nil, fmt.Errorf("an execution entry has no authorized_until")
 		}
 		if p.Execution, err = ParseLoggedExecution(j.Execution, p.LoggedAt); err != nil {

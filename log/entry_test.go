@@ -164,6 +164,14 @@ func TestParseEntryInvalid(t *testing.T) {
 			}
 		})
 	}
+	// authorized_until null: encoding/json reads it as absent.
+	const deny = `{"decision":{"action":"a","decided_at":"2026-11-25T18:00:00Z","id":"d-1","outcome":"deny","policy":{"id":"p"},"subject":"s"},"logged_at":"2026-11-25T18:00:00.000000000Z","submitter":"anonymous","v":1}`
+	if _, err := log.ParseEntry([]byte(deny)); err != nil {
+		t.Fatalf("test bug: %v", err)
+	}
+	if p, err := log.ParseEntry([]byte(`{"authorized_until":null,` + deny[1:])); err == nil {
+		t.Fatalf("accepted a deny with authorized_until null: %+v", p)
+	}
 	// An entry larger than the tlog-tiles limit cannot be in a log.
 	big := bigDecisionBody(t, 65500)
 	d, err := log.ParseDecision(big, vectors.NowTime())

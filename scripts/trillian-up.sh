@@ -126,7 +126,7 @@ cat <<EOF
 Trillian is up: log tree $TREE_ID in database $TRILLIAN_DB.
 Start govlogd on it (its own tables go into the same database):
 
-  ./bin/govlogd --listen 127.0.0.1:8080 --data ./data \\
+  ./bin/govlogd --listen 127.0.0.1:8080 --data ./data-trillian \\
       --backend trillian --trillian-addr $TRILLIAN_RPC --trillian-tree-id $TREE_ID \\
       --trillian-mysql-dsn '$DSN'
 

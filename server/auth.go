@@ -139,8 +139,20 @@ type Identity struct {
 // such an error's message MUST NOT contain the credentials or any key
 // material: it is sent to the client. The Identity it returns MUST have a
 // Name that ValidIdentity accepts. It MUST be safe for concurrent use.
+//
+// An Authenticator that can be unable to accept any credential (a JWKS
+// without a usable key) also implements Readier: /readyz then answers 503
+// with its error. One that has metrics implements prometheus.Collector:
+// New registers it with Config.Registry.
 type Authenticator interface {
 	Authenticate(r *http.Request) (Identity, error)
+}
+
+// Readier is implemented by an Authenticator that can be unable to accept
+// any credential: Ready fails then, saying why in a message fit for
+// anyone who may read /readyz.
+type Readier interface {
+	Ready() error
 }
 
 // ErrUnauthenticated is the error of a request without valid credentials.

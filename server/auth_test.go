@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -614,6 +615,16 @@ func badTokens(t *testing.T, is *issuer, now time.Time) map[string]string {
 		"two parts":                   parts[0] + "." + parts[1],
 		"JWE shape":                   parts[0] + ".." + parts[1] + ".." + parts[2],
 		"crit header":                 sign(t, jwa.EdDSA, is.ed, "ed", good, map[string]any{"crit": []string{"exp"}}),
+		"empty crit header":           signRaw(`{"alg":"EdDSA","kid":"ed","crit":[]}`, string(goodPayload), is.ed),
+		"null crit header":            signRaw(`{"alg":"EdDSA","kid":"ed","crit":null}`, string(goodPayload), is.ed),
+		"exp numeric string":          sign(t, jwa.EdDSA, is.ed, "ed", with(good, map[string]any{"exp": strconv.FormatInt(now.Add(10*time.Minute).Unix(), 10)}), nil),
+		"exp null":                    sign(t, jwa.EdDSA, is.ed, "ed", with(good, map[string]any{"exp": json.RawMessage("null")}), nil),
+		"exp true":                    sign(t, jwa.EdDSA, is.ed, "ed", with(good, map[string]any{"exp": true}), nil),
+		"exp object":                  sign(t, jwa.EdDSA, is.ed, "ed", with(good, map[string]any{"exp": map[string]any{"$date": 1}}), nil),
+		"nbf numeric string":          sign(t, jwa.EdDSA, is.ed, "ed", with(good, map[string]any{"nbf": strconv.FormatInt(now.Unix(), 10)}), nil),
+		"nbf null":                    sign(t, jwa.EdDSA, is.ed, "ed", with(good, map[string]any{"nbf": json.RawMessage("null")}), nil),
+		"iat numeric string":          sign(t, jwa.EdDSA, is.ed, "ed", with(good, map[string]any{"iat": strconv.FormatInt(now.Unix(), 10)}), nil),
+		"iat RFC 3339 string":         sign(t, jwa.EdDSA, is.ed, "ed", with(good, map[string]any{"iat": now.UTC().Format(time.RFC3339)}), nil),
 		"b64 header":                  signRaw(`{"alg":"EdDSA","kid":"ed","b64":true}`, string(goodPayload), is.ed),
 		"artifact type":               sign(t, jwa.EdDSA, is.ed, "ed", good, map[string]any{jws.TypeKey: log.ArtifactType}),
 		"payload not JSON":            signRaw(`{"alg":"EdDSA","kid":"ed"}`, "not json", is.ed),
@@ -729,6 +740,8 @@ func TestJWTServer(t *testing.T) {
 type jwksServer struct {
 	mu      sync.Mutex
 	set     jwk.Set
+	status  int    // with body, what is served instead of set when not 0
+	body    string //
 	fetches atomic.Int64
 	srv     *httptest.Server
 }
@@ -739,12 +752,17 @@ func newJWKSServer(t *testing.T, set jwk.Set) *jwksServer {
 		j.fetches.Add(1)
 		j.mu.Lock()
 		b, err := json.Marshal(j.set)
+		status, body := j.status, j.body
 		j.mu.Unlock()
 		if err != nil {
 			http.Error(w, err.Error(), 500)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
+		if status != 0 {
+			w.WriteHeader(status)
+			b = []byte(body)
+		}
 		w.Write(b)
 	}))
 	t.Cleanup(j.srv.Close)
@@ -753,7 +771,14 @@ func newJWKSServer(t *testing.T, set jwk.Set) *jwksServer {
 
 func (j *jwksServer) replace(set jwk.Set) {
 	j.mu.Lock()
-	j.set = set
+	j.set, j.status = set, 0
+	j.mu.Unlock()
+}
+
+// serveRaw serves status and body instead of the set.
+func (j *jwksServer) serveRaw(status int, body string) {
+	j.mu.Lock()
+	j.status, j.body = status, body
 	j.mu.Unlock()
 }
 
@@ -1011,7 +1036,6 @@ func TestNewJWTConfig(t *testing.T) {
 		{"http URL", JWTConfig{JWKSURL: "http://idp.example.com/jwks", Issuer: "i", Audience: "a"}, "https"},
 		{"ftp URL", JWTConfig{JWKSURL: "ftp://idp.example.com/jwks", Issuer: "i", Audience: "a"}, "https"},
 		{"relative URL", JWTConfig{JWKSURL: "jwks.json", Issuer: "i", Audience: "a"}, "absolute"},
-		{"unreachable URL", JWTConfig{JWKSURL: "http://127.0.0.1:1/jwks", Issuer: "i", Audience: "a"}, "fetch"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, err := NewJWT(context.Background(), tc.cfg)
@@ -1025,20 +1049,25 @@ func TestNewJWTConfig(t *testing.T) {
 		})
 	}
 
-	// A JWKS too large, or a redirect, is not followed.
+	// A JWKS URL that cannot be reached, answers too much or redirects
+	// is not an error at start, but no token is accepted.
 	big := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(`{"keys":[],"pad":"` + strings.Repeat("a", maxJWKS) + `"}`))
 	}))
 	defer big.Close()
-	if a, err := NewJWT(context.Background(), JWTConfig{JWKSURL: big.URL, Issuer: "i", Audience: "a"}); err == nil {
-		a.Close()
-		t.Error("NewJWT accepted a JWKS larger than the limit")
-	}
 	redirect := httptest.NewServer(http.RedirectHandler("http://127.0.0.1:1/jwks", http.StatusFound))
 	defer redirect.Close()
-	if a, err := NewJWT(context.Background(), JWTConfig{JWKSURL: redirect.URL, Issuer: "i", Audience: "a"}); err == nil {
-		a.Close()
-		t.Error("NewJWT followed a redirect")
+	for name, url := range map[string]string{
+		"unreachable URL": "http://127.0.0.1:1/jwks",
+		"JWKS too large":  big.URL,
+		"redirect":        redirect.URL,
+	} {
+		t.Run(name, func(t *testing.T) {
+			a := newJWT(t, JWTConfig{JWKSURL: url, Issuer: "i", Audience: "a"})
+			if err := a.Ready(); err == nil || !strings.Contains(err.Error(), "JWKS") {
+				t.Fatalf("Ready = %v", err)
+			}
+		})
 	}
 }
 

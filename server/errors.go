@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/govlog/govlog/internal/distributor"
 	"github.com/govlog/govlog/log"
 )
 
@@ -159,8 +160,15 @@ func classify(err error) *apiError {
 // message says nothing of the cause (it is logged instead).
 func unavailable(err error) *apiError {
 	msg := "the log cannot acknowledge this now; nothing was acknowledged, retrying is safe"
-	if errors.Is(err, errShuttingDown) {
+	var nce *distributor.NotCosignedError
+	switch {
+	case errors.Is(err, errShuttingDown):
 		msg = "the server is shutting down; nothing was acknowledged, retrying is safe"
+	case errors.As(err, &nce):
+		// The policy is public (GET /v1/log): naming its witnesses tells
+		// the caller nothing new, and the operator where to look.
+		msg = clip(fmt.Sprintf("the witness quorum did not cosign a checkpoint covering entry %d in time: no cosignature from %s; "+
+			"nothing was acknowledged, resubmitting is safe", nce.Index, strings.Join(nce.Missing, ", ")))
 	}
 	return &apiError{http.StatusServiceUnavailable, codeLogUnavailable, msg}
 }

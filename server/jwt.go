@@ -25,6 +25,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/lestrrat-go/jwx/v2/jwt"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/govlog/govlog/log"
 )
@@ -35,10 +36,10 @@ import (
 //
 //   - it is a compact JWS with one signature, whose protected header names
 //     an allowed algorithm — EdDSA (Ed25519), ES256 (P-256) or RS256 (RSA
-//     of at least 2048 bits) — and a "kid", and has no "crit" or "b64"
-//     parameter. "none" and every HMAC algorithm are refused before any key
-//     is looked at, so a token "signed" HS256 with a public key as the
-//     secret never verifies;
+//     of at least 2048 bits) — and a "kid", and has no "crit" (not even an
+//     empty one) or "b64" parameter. "none" and every HMAC algorithm are
+//     refused before any key is looked at, so a token "signed" HS256 with
+//     a public key as the secret never verifies;
 //   - the kid names a key of the JWKS whose type is the one of that
 //     algorithm (and whose "alg" and "use", when set, are it and "sig"); the
 //     signature verifies with that key alone;
@@ -46,17 +47,30 @@ import (
 //     audience;
 //   - "exp" is present and not past, "nbf" (when present) is past and
 //     "iat" (when present) is not in the future, each with the configured
-//     leeway (at most MaxLeeway);
+//     leeway (at most MaxLeeway); each is a JSON number (an RFC 7519
+//     NumericDate: a string of digits is refused);
 //   - "sub" is present and a ValidIdentity: it becomes the submitter.
 //
-// The JWKS is a fixed key set (a file) or a URL, fetched at start, cached
-// with jwk.Cache and refreshed in the background. A token whose kid is not
-// in the cached set makes the authenticator reload the set once before
-// answering, so that an issuer can rotate keys without a restart. Reloads
-// are rate-limited so that garbage kids cannot turn the server into a load
-// generator against the issuer: a budget of refreshBurst reloads that
-// refills one every MinRefreshInterval, and a kid that a reload did not
-// find triggers no other reload for MinRefreshInterval.
+// The JWKS is a fixed key set, a source read again when it changes (a
+// file), or a URL fetched at start and again in the background. A token
+// whose kid is not in the current set makes the authenticator reload the
+// set once before answering, so that an issuer can rotate keys without a
+// restart. Reloads are rate-limited so that garbage kids cannot turn the
+// server into a load generator against the issuer: a budget of
+// refreshBurst reloads that refills one every MinRefreshInterval, and a
+// kid that a reload did not find triggers no other reload for
+// MinRefreshInterval.
+//
+// The keys in use are always those of the source's latest answer, at start
+// as at every reload: a set that is empty, holds no usable key, is not a
+// JWKS, or cannot be read (a file that is missing, not a regular file, or
+// writable by others) leaves no key in use — every token is refused and
+// Ready says why — because emptying the set is how an issuer revokes
+// every key at once. Only a JWKS URL that does not answer at all (no
+// connection, a timeout, a status other than 200) leaves the keys of its
+// last answer in use; it is fetched again sooner, from MinRefreshInterval
+// doubling up to RefreshInterval. Every reload that yields no usable key
+// is logged and counted (Collect).
 
 // Limits of JWT authentication.
 const (
@@ -74,21 +88,25 @@ const (
 // the default named in its comment.
 type JWTConfig struct {
 	// JWKSURL is where the issuer publishes its JWKS: an https URL, or an
-	// http URL of a loopback host. Exactly one of JWKSURL and KeySet is
-	// required.
+	// http URL of a loopback host. Exactly one of JWKSURL, KeySet and
+	// ReloadKeySet is required (KeySet may come with ReloadKeySet).
 	JWKSURL string
-	// KeySet is a fixed JWKS, for example read from a file.
+	// KeySet is a fixed JWKS; it must hold a usable key. With ReloadKeySet
+	// it is the first set instead of what ReloadKeySet returns at start.
 	KeySet jwk.Set
-	// ReloadKeySet, with KeySet, is called (rate-limited, see
-	// MinRefreshInterval) when a token names a kid that KeySet lacks; the
-	// set it returns replaces KeySet. Default: none, KeySet is fixed.
+	// ReloadKeySet reads the JWKS from its source (a file): at start
+	// unless KeySet is given, when KeySetChanged reports a change, and
+	// (rate-limited, see MinRefreshInterval) when a token names a kid that
+	// the current set lacks. The set it returns replaces the current one;
+	// an error, or a set without a usable key, leaves no key in use.
+	// Default: none.
 	ReloadKeySet func() (jwk.Set, error)
 	// KeySetChanged, with ReloadKeySet, reports whether the source of the
 	// key set changed since it was last read, successfully or not — for a
-	// file, its size, time or inode. It is called for
-	// every token and must be cheap; when it reports a change the set is
-	// reloaded at once, not rate-limited, so a key removed from a file
-	// stops being accepted with the next token. Default: none.
+	// file, its size, time, mode or inode, or whether it exists. It is
+	// called for every token and must be cheap; when it reports a change
+	// the set is reloaded at once, not rate-limited, so a key removed from
+	// a file stops being accepted with the next token. Default: none.
 	KeySetChanged func() bool
 	// Issuer is the required "iss". Required.
 	Issuer string
@@ -101,15 +119,16 @@ type JWTConfig struct {
 	// Default: every identity has DefaultPermissions.
 	Permissions *PermissionTable
 	// RefreshInterval is how often a JWKSURL is fetched again in the
-	// background. Default 5 minutes.
+	// background. Default 5 minutes; at least 1 second.
 	RefreshInterval time.Duration
 	// MinRefreshInterval rate-limits the reloads caused by unknown kids:
 	// after a burst of refreshBurst, one every MinRefreshInterval; and a
 	// kid that a reload did not find waits that long before it can cause
-	// another. Default 5 seconds.
+	// another. A JWKSURL that did not answer is fetched again after it,
+	// then after twice as long, up to RefreshInterval. Default 5 seconds.
 	MinRefreshInterval time.Duration
-	// HTTPClient fetches JWKSURL. Default: a client with a 10 s timeout
-	// that follows no redirects and reads at most 1 MiB.
+	// HTTPClient fetches JWKSURL; at most 1 MiB of an answer is read.
+	// Default: a client with a 10 s timeout that follows no redirects.
 	HTTPClient *http.Client
 	// Clock returns the current time. Default time.Now.
 	Clock func() time.Time
@@ -119,15 +138,24 @@ type JWTConfig struct {
 }
 
 // JWT authenticates JWT bearer tokens against an issuer's JWKS. Create it
-// with NewJWT; Close stops its background refreshes.
+// with NewJWT; Close stops its background refreshes. It is a
+// prometheus.Collector of
+//
+//	govlog_auth_jwks_keys                  usable keys of the JWKS (0: every token is refused)
+//	govlog_auth_jwks_reload_errors_total   reloads that yielded no usable key or no answer
 type JWT struct {
 	cfg    JWTConfig
 	logger *slog.Logger
+	client *http.Client
+	// cancel stops the background refreshes of a JWKSURL; done is closed
+	// once they have stopped. Both are nil without a JWKSURL.
 	cancel context.CancelFunc
-	// cache holds the JWKSURL's set (nil with a KeySet).
-	cache *jwk.Cache
-	// ring is the keyring of the current set.
+	done   chan struct{}
+	// ring is the keyring of the current set; never nil after NewJWT.
 	ring atomic.Pointer[keyring]
+	// keys and reloadErrors are the metrics.
+	keys         prometheus.GaugeFunc
+	reloadErrors prometheus.Counter
 	// refreshMu serializes reloads and guards the fields below it.
 	refreshMu sync.Mutex
 	// budget is how many reloads may start now; refilled is when it was
@@ -138,7 +166,10 @@ type JWT struct {
 	missed map[string]time.Time
 }
 
-var _ Authenticator = (*JWT)(nil)
+var (
+	_ Authenticator        = (*JWT)(nil)
+	_ prometheus.Collector = (*JWT)(nil)
+)
 
 // verifyKey is a usable key of the JWKS.
 type verifyKey struct {
@@ -149,14 +180,26 @@ type verifyKey struct {
 // keyring is the usable keys of one JWKS, by kid.
 type keyring struct {
 	keys map[string]verifyKey
+	// reason says why keys is empty, for Ready.
+	reason string
 }
 
-// NewJWT validates cfg and builds the authenticator. With a JWKSURL it
-// fetches the set once, and fails if it cannot, so that a wrong URL is
-// found at start rather than at the first submission.
+// errNoAnswer marks a fetch of a JWKSURL that got no answer: no
+// connection, a timeout, a status other than 200.
+var errNoAnswer = errors.New("the JWKS URL did not answer")
+
+// NewJWT validates cfg and builds the authenticator. It reads or fetches
+// the set once; a source without a usable key is not an error (see Ready),
+// except for a fixed KeySet, which could never get one.
 func NewJWT(ctx context.Context, cfg JWTConfig) (*JWT, error) {
+	sources := 0
+	for _, given := range []bool{cfg.JWKSURL != "", cfg.KeySet != nil || cfg.ReloadKeySet != nil} {
+		if given {
+			sources++
+		}
+	}
 	switch {
-	case (cfg.JWKSURL == "") == (cfg.KeySet == nil):
+	case sources != 1:
 		return nil, errors.New("failed to configure JWT authentication: give a JWKS URL or a key set, not both")
 	case cfg.Issuer == "":
 		return nil, errors.New("failed to configure JWT authentication: the issuer is required")
@@ -164,6 +207,11 @@ func NewJWT(ctx context.Context, cfg JWTConfig) (*JWT, error) {
 		return nil, errors.New("failed to configure JWT authentication: the audience is required")
 	case cfg.Leeway < 0 || cfg.Leeway > MaxLeeway:
 		return nil, fmt.Errorf("failed to configure JWT authentication: the clock leeway must be between 0 and %v", MaxLeeway)
+	}
+	if cfg.JWKSURL != "" {
+		if err := checkJWKSURL(cfg.JWKSURL); err != nil {
+			return nil, fmt.Errorf("failed to configure JWT authentication: %w", err)
+		}
 	}
 	if cfg.Leeway == 0 {
 		cfg.Leeway = DefaultLeeway
@@ -183,48 +231,35 @@ func NewJWT(ctx context.Context, cfg JWTConfig) (*JWT, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	a := &JWT{cfg: cfg, logger: cfg.Logger, budget: refreshBurst, refilled: cfg.Clock(), missed: map[string]time.Time{}}
+	a := &JWT{cfg: cfg, logger: cfg.Logger, client: cfg.HTTPClient, budget: refreshBurst,
+		refilled: cfg.Clock(), missed: map[string]time.Time{}}
+	if a.client == nil {
+		a.client = defaultJWKSClient()
+	}
+	a.reloadErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "govlog_auth_jwks_reload_errors_total",
+		Help: "Reloads of the token issuer's JWKS that yielded no usable key (an unreadable or invalid set, a set without a usable key) or no answer from its URL.",
+	})
+	a.keys = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "govlog_auth_jwks_keys",
+		Help: "Usable keys of the token issuer's JWKS; 0 refuses every bearer token.",
+	}, func() float64 { return float64(len(a.ring.Load().keys)) })
+
 	if cfg.KeySet != nil {
 		ring, err := a.newKeyring(cfg.KeySet)
-		if err != nil {
+		if err != nil && cfg.ReloadKeySet == nil {
 			return nil, fmt.Errorf("failed to configure JWT authentication: %w", err)
 		}
-		a.ring.Store(ring)
+		a.install(ring, err)
 		return a, nil
-	}
-
-	if err := checkJWKSURL(cfg.JWKSURL); err != nil {
-		return nil, fmt.Errorf("failed to configure JWT authentication: %w", err)
-	}
-	client := cfg.HTTPClient
-	if client == nil {
-		client = defaultJWKSClient()
-	}
-	cctx, cancel := context.WithCancel(context.Background())
-	a.cancel = cancel
-	a.cache = jwk.NewCache(cctx, jwk.WithRefreshWindow(cfg.RefreshInterval),
-		jwk.WithErrSink(errSink{a.logger}))
-	// Every successful fetch, background or forced, replaces the keyring;
-	// a set without a usable key fails the fetch, so the cache keeps the
-	// last good one.
-	postFetch := jwk.PostFetchFunc(func(_ string, set jwk.Set) (jwk.Set, error) {
-		ring, err := a.newKeyring(set)
-		if err != nil {
-			return nil, err
-		}
-		a.ring.Store(ring)
-		return set, nil
-	})
-	if err := a.cache.Register(cfg.JWKSURL, jwk.WithHTTPClient(client),
-		jwk.WithRefreshInterval(cfg.RefreshInterval), jwk.WithPostFetcher(postFetch)); err != nil {
-		cancel()
-		return nil, fmt.Errorf("failed to configure JWT authentication: failed to register the JWKS URL: %w", err)
 	}
 	fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
 	defer fcancel()
-	if _, err := a.cache.Refresh(fctx, cfg.JWKSURL); err != nil {
-		cancel()
-		return nil, fmt.Errorf("failed to configure JWT authentication: failed to fetch the JWKS: %w", err)
+	err := a.reload(fctx)
+	if cfg.JWKSURL != "" {
+		rctx, cancel := context.WithCancel(context.Background())
+		a.cancel, a.done = cancel, make(chan struct{})
+		go a.refreshLoop(rctx, errors.Is(err, errNoAnswer))
 	}
 	return a, nil
 }
@@ -233,14 +268,57 @@ func NewJWT(ctx context.Context, cfg JWTConfig) (*JWT, error) {
 func (a *JWT) Close() {
 	if a.cancel != nil {
 		a.cancel()
+		<-a.done
 	}
 }
 
-// errSink logs the failures of background fetches.
-type errSink struct{ logger *slog.Logger }
+// Ready fails, saying why, when no key of the JWKS is usable: every token
+// is refused then.
+func (a *JWT) Ready() error {
+	if ring := a.ring.Load(); len(ring.keys) == 0 {
+		return fmt.Errorf("no bearer token can be accepted: %s", ring.reason)
+	}
+	return nil
+}
 
-func (e errSink) Error(err error) {
-	e.logger.Warn("failed to refresh the JWKS of the token issuer; keeping the keys fetched before", "err", err)
+// Describe implements prometheus.Collector.
+func (a *JWT) Describe(ch chan<- *prometheus.Desc) {
+	a.keys.Describe(ch)
+	a.reloadErrors.Describe(ch)
+}
+
+// Collect implements prometheus.Collector.
+func (a *JWT) Collect(ch chan<- prometheus.Metric) {
+	a.keys.Collect(ch)
+	a.reloadErrors.Collect(ch)
+}
+
+// refreshLoop fetches the JWKSURL every RefreshInterval until ctx is done;
+// after a fetch that got no answer, sooner (from MinRefreshInterval,
+// doubling).
+func (a *JWT) refreshLoop(ctx context.Context, failing bool) {
+	defer close(a.done)
+	retry := a.cfg.MinRefreshInterval
+	for {
+		wait := a.cfg.RefreshInterval
+		if failing {
+			wait = min(retry, wait)
+			retry = min(2*retry, a.cfg.RefreshInterval)
+		} else {
+			retry = a.cfg.MinRefreshInterval
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		a.refreshMu.Lock()
+		err := a.reload(ctx)
+		a.refreshMu.Unlock()
+		failing = errors.Is(err, errNoAnswer)
+	}
 }
 
 // checkJWKSURL accepts https URLs, and http URLs of loopback hosts (a
@@ -267,32 +345,93 @@ func checkJWKSURL(raw string) error {
 	return fmt.Errorf("the JWKS URL %q must use https", raw)
 }
 
-// defaultJWKSClient fetches with a timeout, without redirects, and reads
-// at most maxJWKS bytes.
+// defaultJWKSClient fetches with a timeout and without redirects.
 func defaultJWKSClient() *http.Client {
 	return &http.Client{
-		Timeout:   10 * time.Second,
-		Transport: limitedTransport{http.DefaultTransport},
+		Timeout: 10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return errors.New("the JWKS URL redirects; give the final URL")
 		},
 	}
 }
 
-// limitedTransport fails the reading of a response body beyond maxJWKS.
-type limitedTransport struct{ base http.RoundTripper }
-
-func (t limitedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := t.base.RoundTrip(r)
+// fetch gets the JWKSURL's set. Its error wraps errNoAnswer when the URL
+// did not answer; any other error is an answer that is not a JWKS.
+func (a *JWT) fetch(ctx context.Context) (jwk.Set, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.cfg.JWKSURL, nil)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", errNoAnswer, err)
 	}
-	resp.Body = http.MaxBytesReader(nil, resp.Body, maxJWKS)
-	return resp, nil
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errNoAnswer, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%w: the status is %s", errNoAnswer, resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKS+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: failed to read the answer: %w", errNoAnswer, err)
+	}
+	if len(body) > maxJWKS {
+		return nil, fmt.Errorf("the JWKS URL answered more than %d bytes", maxJWKS)
+	}
+	set, err := jwk.Parse(body)
+	if err != nil {
+		// The parser's error could quote the answer.
+		return nil, errors.New("the JWKS URL answered something that is not a JWKS (RFC 7517)")
+	}
+	return set, nil
+}
+
+// reload fetches or re-reads the JWKS now and installs what it yields (see
+// the rules above); it returns why that is no usable key, or why the URL
+// did not answer. The caller holds refreshMu, or is NewJWT.
+func (a *JWT) reload(ctx context.Context) error {
+	var set jwk.Set
+	var err error
+	if a.cfg.JWKSURL != "" {
+		set, err = a.fetch(ctx)
+	} else {
+		set, err = a.cfg.ReloadKeySet()
+	}
+	switch {
+	case errors.Is(err, errNoAnswer) && a.ring.Load() != nil:
+		a.reloadErrors.Inc()
+		a.logger.Warn("failed to fetch the JWKS of the token issuer; keeping the keys of its last answer", "err", err)
+		return err
+	case errors.Is(err, errNoAnswer):
+		a.install(&keyring{reason: "the JWKS URL has not answered yet"}, err)
+		return err
+	case err != nil:
+		a.install(&keyring{reason: "the JWKS cannot be read or is not a JWKS (the server log says why)"}, err)
+		return err
+	}
+	ring, err := a.newKeyring(set)
+	a.install(ring, err)
+	return err
+}
+
+// install makes ring the keys in use; err says why it is empty.
+func (a *JWT) install(ring *keyring, err error) {
+	old := a.ring.Swap(ring)
+	if err != nil {
+		a.reloadErrors.Inc()
+		a.logger.Error("no key of the token issuer's JWKS is usable: every bearer token is refused until it has one",
+			"err", err)
+		return
+	}
+	if old == nil || len(old.keys) == 0 {
+		a.logger.Info("loaded the JWKS of the token issuer", "keys", len(ring.keys))
+	}
 }
 
 // newKeyring keeps the keys of set that can verify tokens and logs why it
-// skips the others. It fails when no key is left.
+// skips the others. When no key is left it returns an empty keyring and
+// the error that says so.
 func (a *JWT) newKeyring(set jwk.Set) (*keyring, error) {
 	ring := &keyring{keys: map[string]verifyKey{}}
 	dup := map[string]bool{}
@@ -314,7 +453,8 @@ func (a *JWT) newKeyring(set jwk.Set) (*keyring, error) {
 		ring.keys[kid] = vk
 	}
 	if len(ring.keys) == 0 {
-		return nil, errors.New("the JWKS holds no usable key (want Ed25519, P-256 or RSA ≥ 2048-bit public signing keys, each with a kid)")
+		ring.reason = "the JWKS holds no usable key"
+		return ring, errors.New("the JWKS holds no usable key (want Ed25519, P-256 or RSA ≥ 2048-bit public signing keys, each with a kid)")
 	}
 	return ring, nil
 }
@@ -369,9 +509,7 @@ func (a *JWT) lookup(ctx context.Context, kid string) (verifyKey, bool) {
 	if a.cfg.ReloadKeySet != nil && a.cfg.KeySetChanged != nil && a.cfg.KeySetChanged() {
 		a.refreshMu.Lock()
 		if a.cfg.KeySetChanged() {
-			if err := a.reload(ctx); err != nil {
-				a.logger.Warn("failed to reload the changed JWKS of the token issuer; keeping the keys loaded before", "err", err)
-			}
+			a.reload(ctx) // it logs what goes wrong
 		}
 		a.refreshMu.Unlock()
 	}
@@ -380,7 +518,7 @@ func (a *JWT) lookup(ctx context.Context, kid string) (verifyKey, bool) {
 	}
 	// A source that says when it changed was reloaded above if it did:
 	// reading it again could not find the kid.
-	if a.cache == nil && (a.cfg.ReloadKeySet == nil || a.cfg.KeySetChanged != nil) {
+	if a.cfg.JWKSURL == "" && (a.cfg.ReloadKeySet == nil || a.cfg.KeySetChanged != nil) {
 		return verifyKey{}, false
 	}
 	a.refreshMu.Lock()
@@ -393,9 +531,7 @@ func (a *JWT) lookup(ctx context.Context, kid string) (verifyKey, bool) {
 	if !a.takeReload(kid, now) {
 		return verifyKey{}, false
 	}
-	if err := a.reload(ctx); err != nil {
-		a.logger.Warn("failed to reload the JWKS of the token issuer for an unknown kid; keeping the keys loaded before", "err", err)
-	}
+	a.reload(ctx) // it logs what goes wrong
 	k, ok := a.ring.Load().keys[kid]
 	if !ok {
 		if len(a.missed) >= maxMissedKids {
@@ -404,28 +540,6 @@ func (a *JWT) lookup(ctx context.Context, kid string) (verifyKey, bool) {
 		a.missed[kid] = now
 	}
 	return k, ok
-}
-
-// reload fetches or re-reads the JWKS now and installs its keyring. The
-// caller holds refreshMu.
-func (a *JWT) reload(ctx context.Context) error {
-	if a.cache != nil {
-		// The post-fetch hook installs the keyring.
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		_, err := a.cache.Refresh(rctx, a.cfg.JWKSURL)
-		return err
-	}
-	set, err := a.cfg.ReloadKeySet()
-	if err != nil {
-		return err
-	}
-	ring, err := a.newKeyring(set)
-	if err != nil {
-		return err
-	}
-	a.ring.Store(ring)
-	return nil
 }
 
 // Reload rate limits.
@@ -477,9 +591,25 @@ func (a *JWT) verify(ctx context.Context, token string) (string, error) {
 	}
 	// Members given twice could be read differently by different parsers:
 	// refuse them, in the header and in the claims.
+	var objs [2]map[string]json.RawMessage
 	for i, what := range []string{"header", "claims"} {
-		if err := uniqueMembers(segs[i]); err != nil {
+		var err error
+		if objs[i], err = uniqueMembers(segs[i]); err != nil {
 			return "", unauthenticatedf("the token's %s are not a JSON object with unique members", what)
+		}
+	}
+	// SPEC: RFC 7515 §4.1.11: "Producers MUST NOT use the empty list "[]"
+	// as the "crit" value." No extension is understood here, so any crit,
+	// empty or not, is refused.
+	if _, ok := objs[0]["crit"]; ok {
+		return "", unauthenticatedf("the token has a crit header parameter, which is not supported")
+	}
+	// SPEC: RFC 7519 §4.1.4: "Its value MUST be a number containing a
+	// NumericDate value." (and §4.1.5, §4.1.6 for nbf and iat). The JWT
+	// parser would also take a string of digits.
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		if v, ok := objs[1][name]; ok && !isJSONNumber(v) {
+			return "", unauthenticatedf("the token's %s is not a NumericDate (a JSON number)", name)
 		}
 	}
 	msg, err := jws.Parse([]byte(token), jws.WithCompact())
@@ -495,10 +625,7 @@ func (a *JWT) verify(ctx context.Context, token string) (string, error) {
 	if !allowedAlgs[alg] {
 		return "", unauthenticatedf("the token's algorithm %q is not allowed (EdDSA, ES256 or RS256)", clip(alg.String()))
 	}
-	if len(hdr.Critical()) != 0 {
-		return "", unauthenticatedf("the token has critical header parameters, which are not supported")
-	}
-	if _, ok := hdr.Get("b64"); ok {
+	if _, ok := objs[0]["b64"]; ok {
 		return "", unauthenticatedf("the token has a b64 header parameter, which is not supported")
 	}
 	if hdr.Type() == log.ArtifactType {
@@ -545,40 +672,45 @@ func (a *JWT) verify(ctx context.Context, token string) (string, error) {
 	return sub, nil
 }
 
-// uniqueMembers checks that seg is the base64url (unpadded) encoding of a
-// JSON object whose members all have distinct names.
-func uniqueMembers(seg string) error {
+// uniqueMembers returns the members of seg, the base64url (unpadded)
+// encoding of a JSON object, failing when a name is given twice.
+func uniqueMembers(seg string) (map[string]json.RawMessage, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(seg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return errors.New("not an object")
+		return nil, errors.New("not an object")
 	}
-	seen := map[string]bool{}
+	members := map[string]json.RawMessage{}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		name, _ := tok.(string)
-		if seen[name] {
-			return fmt.Errorf("member %q given twice", name)
+		if _, ok := members[name]; ok {
+			return nil, fmt.Errorf("member %q given twice", name)
 		}
-		seen[name] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return err
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil, err
 		}
+		members[name] = value
 	}
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return errors.New("not an object")
+		return nil, errors.New("not an object")
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("data after the object")
+		return nil, errors.New("data after the object")
 	}
-	return nil
+	return members, nil
+}
+
+// isJSONNumber reports whether v, a valid JSON value, is a number.
+func isJSONNumber(v json.RawMessage) bool {
+	return len(v) > 0 && (v[0] == '-' || ('0' <= v[0] && v[0] <= '9'))
 }
 
 // claimError says which claim check failed, without quoting the token.

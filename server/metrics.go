@@ -92,7 +92,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		route := c.Path()
-		if !s.routes[route] {
+		if _, ok := s.routes[route]; !ok {
 			route = "other"
 		}
 		s.metrics.requests.WithLabelValues(route, strconv.Itoa(c.Response().Status)).Inc()

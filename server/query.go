@@ -73,21 +73,31 @@ func (q query) uint(name string) (n uint64, ok bool, err error) {
 	return n, true, nil
 }
 
-// leafHash returns the parameter name as a 32-byte hash in base64url
-// (RFC 4648 §5), with or without padding.
+// leafHash returns the parameter name as a 32-byte hash in base64, with or
+// without padding: in the standard alphabet, as receipts carry it (RFC
+// 4648 §4; a '+' sent unescaped arrives as a space, read back as '+'), or
+// in the URL alphabet (§5). The value must be the hash's exact encoding.
 func (q query) leafHash(name string) (h [32]byte, ok bool, err error) {
 	s, ok := q[name]
 	if !ok {
 		return h, false, nil
 	}
-	enc := base64.RawURLEncoding
-	if strings.HasSuffix(s, "=") {
+	v := strings.ReplaceAll(s, " ", "+")
+	var enc *base64.Encoding
+	switch padded := strings.HasSuffix(v, "="); {
+	case strings.ContainsAny(v, "+/") && padded:
+		enc = base64.StdEncoding
+	case strings.ContainsAny(v, "+/"):
+		enc = base64.RawStdEncoding
+	case padded:
 		enc = base64.URLEncoding
+	default:
+		enc = base64.RawURLEncoding
 	}
-	b, err := enc.Strict().DecodeString(s)
+	b, err := enc.Strict().DecodeString(v)
 	// Decoding skips \r and \n: the value must be the hash's exact encoding.
-	if err != nil || len(b) != len(h) || enc.EncodeToString(b) != s {
-		return h, true, invalidRequest("%s: must be a SHA-256 hash (32 bytes) in base64url", name)
+	if err != nil || len(b) != len(h) || enc.EncodeToString(b) != v {
+		return h, true, invalidRequest("%s: must be a SHA-256 hash (32 bytes) in base64 or base64url", name)
 	}
 	copy(h[:], b)
 	return h, true, nil

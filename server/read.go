@@ -261,6 +261,12 @@ func (s *Server) getReadyz(c echo.Context, _ query) error {
 	if err := s.log.Ready(ctx); err != nil {
 		return fmt.Errorf("%w: %w", log.ErrUnavailable, err)
 	}
+	// Without a key to check credentials with, no submission can be.
+	if r, ok := s.cfg.Auth.(Readier); ok {
+		if err := r.Ready(); err != nil {
+			return &apiError{http.StatusServiceUnavailable, codeLogUnavailable, clip(err.Error())}
+		}
+	}
 	// In sync mode a submission is acknowledged only once the witness
 	// quorum cosigns: not ready while it has been stuck for longer than a
 	// submission would wait.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -125,6 +126,8 @@ func TestInclusionProof(t *testing.T) {
 		{"last", "index=8", 8, 9},
 		{"leaf hash", "leaf_hash=" + b64url(recs[7].LeafHash), 7, 9},
 		{"leaf hash padded", "leaf_hash=" + base64.URLEncoding.EncodeToString(recs[2].LeafHash) + "&tree_size=5", 2, 5},
+		{"leaf hash in base64, as receipts carry it", "leaf_hash=" + url.QueryEscape(base64.StdEncoding.EncodeToString(recs[3].LeafHash)), 3, 9},
+		{"leaf hash in base64 without padding", "leaf_hash=" + base64.RawStdEncoding.EncodeToString(recs[4].LeafHash), 4, 9},
 		{"percent-encoded", "%69ndex=%34", 4, 9},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -171,7 +174,8 @@ func TestInclusionProof(t *testing.T) {
 		{"leaf beyond size", "leaf_hash=" + b64url(recs[7].LeafHash) + "&tree_size=" + strconv.FormatUint(oldSize, 10), 400, "invalid_request"},
 		{"unknown leaf", "leaf_hash=" + b64url(unknown[:]), 404, "not_found"},
 		{"short leaf hash", "leaf_hash=" + b64url(unknown[:31]), 400, "invalid_request"},
-		{"std base64 leaf hash", "leaf_hash=" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0xfb}, 32)), 400, "invalid_request"},
+		{"unknown base64 leaf hash, + unescaped", "leaf_hash=" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0xfb}, 32)), 404, "not_found"},
+		{"both alphabets", "leaf_hash=" + strings.Replace(base64.RawStdEncoding.EncodeToString(bytes.Repeat([]byte{0xfb}, 32)), "/", "_", 1), 400, "invalid_request"},
 		{"empty leaf hash", "leaf_hash=", 400, "invalid_request"},
 		{"plus", "index=%2B1", 400, "invalid_request"},
 		{"plus raw", "index=+1", 400, "invalid_request"},

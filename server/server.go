@@ -19,6 +19,7 @@
 //	POST /v1/decisions          one decision → 201 receipt (200 for an identical resubmission)
 //	POST /v1/decisions/batch    {"decisions":[…]} → 200 {"results":[receipt or {"error":…}, …]}
 //	POST /v1/executions         one execution report → 201 / 200 receipt
+//	POST /v1/opa/decision-logs  OPA's decision-log upload → 200 (opa.go)
 //
 // The request body must be application/json (a charset parameter, when
 // present, must be utf-8) and at most 64 KiB (4 MiB for a batch, 1000
@@ -37,7 +38,7 @@
 //
 //	GET /v1/decisions/{id}, /v1/executions/{id}   receipt against the latest checkpoint, no artifact
 //	GET /v1/checkpoint                            the latest signed checkpoint, text/plain
-//	GET /v1/proofs/inclusion?index=I&tree_size=N  (or leaf_hash=<base64url> in place of index)
+//	GET /v1/proofs/inclusion?index=I&tree_size=N  (or leaf_hash=<base64 or base64url> in place of index)
 //	GET /v1/proofs/consistency?from=M&to=N
 //	GET /v1/entries?start=S&count=C
 //	GET /v1/log, /.well-known/jwks.json, /healthz, /readyz, /metrics
@@ -46,6 +47,15 @@
 // Query parameters are parsed strictly: unknown or repeated parameters and
 // numbers that are not canonical decimals ("+1", "01", " 1", "1.0") are 400
 // invalid_request.
+//
+// # HTTP conventions
+//
+// A method that a route does not serve gets 405 method_not_allowed with an
+// Allow header listing those it does ("POST", or "GET, HEAD"). OPTIONS is
+// one of them: there is no CORS, so a browser on another origin cannot
+// call the API (the explorer is served from the same origin). A header
+// that may appear once but appears twice is refused, never read as its
+// first value: Content-Type (415), Authorization (401).
 //
 // # Authentication and limits
 //
@@ -150,6 +160,9 @@ type Config struct {
 	// before ArtifactKey: the JWKS publishes them until those artifacts
 	// have expired. Default: none.
 	RetiredArtifactKeys []jwk.Key
+	// OPA configures POST /v1/opa/decision-logs, where OPA's decision_logs
+	// plugin uploads (opa.go). Default: the zero OPAConfig.
+	OPA OPAConfig
 }
 
 // Server serves the API. It is an http.Handler. Create it with New.
@@ -162,9 +175,11 @@ type Server struct {
 	jwks    []byte
 	// promHandler serves the registry for GET /metrics.
 	promHandler http.Handler
-	// routes holds the registered route paths: the route label of metrics
-	// (anything else is "other", so unknown URLs cannot grow the label set).
-	routes map[string]bool
+	// routes maps each registered route path to its Allow header, the
+	// methods it serves ("GET, HEAD" or "POST"). Its keys are the route
+	// label of metrics (anything else is "other", so unknown URLs cannot
+	// grow the label set).
+	routes map[string]string
 
 	// draining is set by Drain: readiness and submissions are refused.
 	draining atomic.Bool
@@ -257,10 +272,15 @@ func New(cfg Config) (*Server, error) {
 		logger:  cfg.Logger,
 		metrics: cfg.Metrics,
 		jwks:    jwks,
-		routes:  make(map[string]bool),
+		routes:  make(map[string]string),
 		promHandler: promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{
 			ErrorHandling: promhttp.ContinueOnError,
 		}),
+	}
+	if c, ok := cfg.Auth.(prometheus.Collector); ok {
+		if err := cfg.Registry.Register(c); err != nil {
+			return nil, fmt.Errorf("failed to register the metrics of authentication: %w", err)
+		}
 	}
 	if err := cfg.Registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "govlog_tree_size",
@@ -273,7 +293,7 @@ func New(cfg Config) (*Server, error) {
 	e.HideBanner, e.HidePort = true, true
 	e.Logger.SetOutput(io.Discard)
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.observe, s.requireRead)
+	e.Use(s.observe, s.conventions, s.requireRead)
 	s.echo = e
 
 	s.handle(http.MethodPost, "/v1/decisions", s.postDecision)
@@ -293,13 +313,24 @@ func New(cfg Config) (*Server, error) {
 	// The C2SP tlog-tiles read API (tiles.go).
 	s.handle(http.MethodGet, "/checkpoint", s.getTilesCheckpoint)
 	s.handle(http.MethodGet, "/tile/*", s.getTile)
+	// OPA's decision-log uploads (opa.go).
+	if err := s.handleOPA(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
 // handle routes method and path to h, with strict parsing of the query
 // parameters named in params (any other parameter is refused).
 func (s *Server) handle(method, path string, h handlerFunc, params ...string) {
-	s.routes[path] = true
+	allow := method
+	if method == http.MethodGet {
+		allow += ", " + http.MethodHead
+	}
+	if s.routes[path] != "" {
+		allow = s.routes[path] + ", " + allow
+	}
+	s.routes[path] = allow
 	handler := func(c echo.Context) error {
 		q, err := parseQuery(c.QueryString(), params...)
 		if err != nil {
@@ -312,6 +343,49 @@ func (s *Server) handle(method, path string, h handlerFunc, params ...string) {
 		// HEAD is GET without the body (net/http drops it), as HTTP says.
 		s.echo.Add(http.MethodHead, path, handler)
 	}
+}
+
+// conventions answers what the router would answer in its own way: a
+// method the route does not serve — OPTIONS too, which Echo would answer
+// 204 for a CORS preflight — gets 405 with the JSON error and the route's
+// Allow header; a path that is a route of its own (POST
+// /v1/decisions/batch) is never served by a route with a parameter that
+// matches it (GET /v1/decisions/:id); and a header that may appear once
+// but appears more often is refused rather than read as its first value.
+// There is no CORS: the explorer is served from the same origin.
+func (s *Server) conventions(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.Method == http.MethodOptions && r.RequestURI == "*" {
+			// The server-wide OPTIONS (RFC 9110 §9.3.7) is an OPTIONS too.
+			c.Response().Header().Set(echo.HeaderAllow, "GET, HEAD, POST")
+			return &apiError{http.StatusMethodNotAllowed, codeMethodNotAllowed, "OPTIONS is not allowed: there is no CORS"}
+		}
+		// The router sets the Allow value when the path is a route's but
+		// the method is not.
+		if c.Get(echo.ContextKeyHeaderAllow) != nil {
+			return s.methodNotAllowed(c, c.Path())
+		}
+		if _, ok := s.routes[r.URL.Path]; ok && r.URL.Path != c.Path() {
+			return s.methodNotAllowed(c, r.URL.Path)
+		}
+		// SPEC: RFC 9110 §5.3: "A sender MUST NOT generate multiple field
+		// lines with the same name in a message ... unless ... that
+		// field's definition allows multiple field line values to be
+		// recombined as a comma-separated list"; Content-Type's does not.
+		if len(r.Header.Values(echo.HeaderContentType)) > 1 {
+			return &apiError{http.StatusUnsupportedMediaType, codeUnsupportedMediaType,
+				"Content-Type is given more than once; give it once, as application/json"}
+		}
+		return next(c)
+	}
+}
+
+// methodNotAllowed is the 405 answer on route, with its Allow header.
+func (s *Server) methodNotAllowed(c echo.Context, route string) error {
+	c.Response().Header().Set(echo.HeaderAllow, s.routes[route])
+	return &apiError{http.StatusMethodNotAllowed, codeMethodNotAllowed,
+		clip(fmt.Sprintf("%s is not allowed on this resource; it allows %s", c.Request().Method, s.routes[route]))}
 }
 
 // ServeHTTP serves the API.

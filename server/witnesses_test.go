@@ -229,6 +229,12 @@ func TestWitnessSync(t *testing.T) {
 	down := decision("while-down", "allow", nil)
 	r = e.post("/v1/decisions", down)
 	wantError(t, r, 503, "log_unavailable")
+	// The message names the witnesses that did not cosign, and why.
+	for _, w := range []string{"witness.test/w1 (", "witness.test/w2 ("} {
+		if !bytes.Contains(r.body, []byte("in time: no cosignature from ")) || !bytes.Contains(r.body, []byte(w)) {
+			t.Errorf("the 503 does not name %s: %s", w, r.body)
+		}
+	}
 	wantError(t, e.get("/v1/decisions/while-down"), 503, "log_unavailable")
 	wantError(t, e.post("/v1/decisions", down), 503, "log_unavailable")
 

@@ -99,6 +99,11 @@ func Artifact(token string, jwks jwk.Set, opts ArtifactOptions) (*log.ArtifactCl
 	if err := decodeStrict(segs[0], &hdr); err != nil {
 		return nil, fmt.Errorf("%w: artifact header: %w", ErrBadArtifact, err)
 	}
+	// encoding/json matches member names without regard to case: "ALG"
+	// would be read as alg.
+	if keys, _ := objectKeys(segs[0]); slices.ContainsFunc(keys, func(k string) bool { return k != "alg" && k != "kid" && k != "typ" }) {
+		return nil, fmt.Errorf("%w: artifact header has members other than alg, kid and typ", ErrBadArtifact)
+	}
 	// Anything but EdDSA ("none", HMAC with the public key as secret, …) is
 	// refused before any key is looked at.
 	if hdr.Alg != jwa.EdDSA.String() {
@@ -129,6 +134,12 @@ func Artifact(token string, jwks jwk.Set, opts ArtifactOptions) (*log.ArtifactCl
 	if err := checkClaims(&c, segs[1], origin, opts); err != nil {
 		return nil, err
 	}
+	// The payload is the claims' RFC 8785 canonical JSON (log.ArtifactClaims
+	// .Payload), byte for byte: one artifact, one encoding, read the same
+	// by every JSON parser (encoding/json alone would take "ISS" for iss).
+	if p, err := c.Payload(); err != nil || !bytes.Equal(p, segs[1]) {
+		return nil, fmt.Errorf("%w: artifact claims are not the canonical JSON of govlog claims", ErrBadArtifact)
+	}
 	if opts.Receipt != nil {
 		if err := checkBinding(&c, opts.Receipt); err != nil {
 			return nil, err
@@ -158,6 +169,11 @@ func ed25519Key(key jwk.Key) (ed25519.PublicKey, error) {
 	pub, ok := raw.(ed25519.PublicKey)
 	if !ok {
 		return nil, fmt.Errorf("%w: JWKS key %q is not an Ed25519 key", ErrBadSignature, kid)
+	}
+	// ed25519.Verify panics on a key of another length, and jwk.Parse
+	// takes any length of x.
+	if len(pub) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("%w: JWKS key %q is %d bytes, an Ed25519 key is %d", ErrBadSignature, kid, len(pub), ed25519.PublicKeySize)
 	}
 	return pub, nil
 }
@@ -235,7 +251,9 @@ func checkBinding(c *log.ArtifactClaims, v *Verified) error {
 }
 
 // decodeStrict decodes one JSON object into v, refusing duplicate members,
-// unknown members and trailing data.
+// unknown members, null values (encoding/json leaves a field as it is for
+// a null: a null exp would read as 0; SPEC: RFC 7519 §4.1.4: "Its value
+// MUST be a number containing a NumericDate value.") and trailing data.
 func decodeStrict(data []byte, v any) error {
 	if _, err := objectKeys(data); err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -167,6 +168,13 @@ func TestArtifactErrors(t *testing.T) {
 	_ = encKey.Set(jwk.KeyUsageKey, jwk.ForEncryption)
 	encSet := jwk.NewSet()
 	_ = encSet.AddKey(encKey)
+	// jwk.Parse takes an "x" of any length; ed25519.Verify panics on one
+	// that is not 32 bytes.
+	shortSet, err := jwk.Parse([]byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"` +
+		base64.RawURLEncoding.EncodeToString(pubRaw[:31]) + `"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	l := f.l
 	otherAllow, err := verifier.Receipt([]byte(l.receipt(0, 6).TLogProof), l.verifier)
@@ -199,6 +207,11 @@ func TestArtifactErrors(t *testing.T) {
 		{name: "EC key under the kid", token: f.token, jwks: ecSet, opts: bound, want: verifier.ErrBadSignature, contains: "not an Ed25519 key"},
 		{name: "key labelled ES256", token: f.token, jwks: mislabeledSet, opts: bound, want: verifier.ErrBadSignature, contains: "is for ES256"},
 		{name: "key for encryption", token: f.token, jwks: encSet, opts: bound, want: verifier.ErrBadSignature, contains: "not signatures"},
+		{name: "key of 31 bytes", token: f.token, jwks: shortSet, opts: bound, want: verifier.ErrBadSignature, contains: "31 bytes"},
+		{name: "header member in another case", token: signPayload(t, jwa.EdDSA, rawPriv, payload, map[string]any{"typ": log.ArtifactType, "kid": "k1", "ALG": "EdDSA"}),
+			opts: bound, want: verifier.ErrBadArtifact, contains: "other than alg, kid and typ"},
+		{name: "claims not canonical", token: signPayload(t, jwa.EdDSA, rawPriv, []byte(strings.Replace(string(payload), `,"`, `, "`, 1)), goodHeaders),
+			opts: bound, want: verifier.ErrBadArtifact, contains: "canonical"},
 		{name: "expired", token: f.token, opts: verifier.ArtifactOptions{Receipt: f.receipt, Now: exp.Add(verifier.DefaultLeeway)},
 			want: verifier.ErrBadArtifact, contains: "artifact expired at"},
 		{name: "expired without leeway", token: f.token, opts: verifier.ArtifactOptions{Receipt: f.receipt, Now: exp, Leeway: -1},
@@ -236,6 +249,24 @@ func TestArtifactErrors(t *testing.T) {
 			opts: byOrigin, want: verifier.ErrBadArtifact, contains: "no nbf claim"},
 		{name: "duplicate claim", token: signPayload(t, jwa.EdDSA, rawPriv, []byte(strings.Replace(string(payload), `"sub":`, `"sub":"root","sub":`, 1)), goodHeaders),
 			opts: bound, want: verifier.ErrBadArtifact, contains: `duplicate member "sub"`},
+		{name: "exp a numeric string", token: signPayload(t, jwa.EdDSA, rawPriv, claimsMap(func(m map[string]any) { m["exp"] = fmt.Sprint(f.claims.Expiry) }), goodHeaders),
+			opts: bound, want: verifier.ErrBadArtifact, contains: "exp"},
+		{name: "nbf a numeric string", token: signPayload(t, jwa.EdDSA, rawPriv, claimsMap(func(m map[string]any) { m["nbf"] = fmt.Sprint(f.claims.NotBefore) }), goodHeaders),
+			opts: bound, want: verifier.ErrBadArtifact, contains: "nbf"},
+		{name: "iat a numeric string", token: signPayload(t, jwa.EdDSA, rawPriv, claimsMap(func(m map[string]any) { m["iat"] = fmt.Sprint(f.claims.IssuedAt) }), goodHeaders),
+			opts: bound, want: verifier.ErrBadArtifact, contains: "iat"},
+		{name: "exp null", token: signPayload(t, jwa.EdDSA, rawPriv, claimsMap(func(m map[string]any) { m["exp"] = nil }), goodHeaders),
+			opts: byOrigin, want: verifier.ErrBadArtifact, contains: "exp"},
+		{name: "nbf null", token: signPayload(t, jwa.EdDSA, rawPriv, claimsMap(func(m map[string]any) { m["nbf"] = nil }), goodHeaders),
+			opts: byOrigin, want: verifier.ErrBadArtifact, contains: "nbf"},
+		{name: "iat null", token: signPayload(t, jwa.EdDSA, rawPriv, claimsMap(func(m map[string]any) { m["iat"] = nil }), goodHeaders),
+			opts: byOrigin, want: verifier.ErrBadArtifact, contains: "iat"},
+		{name: "sub null", token: signPayload(t, jwa.EdDSA, rawPriv, claimsMap(func(m map[string]any) { m["sub"] = nil }), goodHeaders),
+			opts: byOrigin, want: verifier.ErrBadArtifact, contains: "sub"},
+		{name: "empty crit header", token: signRawHeader(rawPriv, `{"alg":"EdDSA","crit":[],"kid":"k1","typ":"govlog-authz+jwt"}`, payload),
+			opts: bound, want: verifier.ErrBadArtifact, contains: "unknown field"},
+		{name: "crit header", token: signRawHeader(rawPriv, `{"alg":"EdDSA","crit":["exp"],"kid":"k1","typ":"govlog-authz+jwt"}`, payload),
+			opts: bound, want: verifier.ErrBadArtifact, contains: "unknown field"},
 		{name: "audience as a list", token: signPayload(t, jwa.EdDSA, rawPriv, claimsMap(func(m map[string]any) { m["aud"] = []string{"a"} }), goodHeaders),
 			opts: bound, want: verifier.ErrBadArtifact, contains: "aud"},
 		{name: "receipt of another decision", token: f.token, opts: verifier.ArtifactOptions{Receipt: otherAllow},
@@ -294,6 +325,14 @@ func TestArtifactErrors(t *testing.T) {
 			t.Fatalf("error %v", err)
 		}
 	})
+}
+
+// signRawHeader signs payload under a header given as JSON text, which
+// jws.Sign would normalize.
+func signRawHeader(priv any, header string, payload []byte) string {
+	b64 := base64.RawURLEncoding.EncodeToString
+	input := b64([]byte(header)) + "." + b64(payload)
+	return input + "." + b64(ed25519.Sign(priv.(ed25519.PrivateKey), []byte(input)))
 }
 
 func otherAllowLeafHash(v *verifier.Verified) string {

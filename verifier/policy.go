@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -15,6 +16,11 @@ import (
 // ErrPolicy: a checkpoint's cosignatures do not satisfy the witness
 // policy.
 var ErrPolicy = errors.New("witness policy not satisfied")
+
+// ErrInvalidPolicy: a witness policy's text is not a policy. A policy is
+// configuration, not evidence: ParsePolicy's errors wrap this, not
+// ErrMalformed.
+var ErrInvalidPolicy = errors.New("invalid witness policy")
 
 // MaxPolicyBytes bounds a witness policy file.
 const MaxPolicyBytes = 64 << 10
@@ -51,24 +57,24 @@ type PolicyWitness struct {
 	URL string
 }
 
-// ParsePolicy parses a witness policy. It fails with ErrMalformed when the
+// ParsePolicy parses a witness policy. It fails with ErrInvalidPolicy when the
 // text is not a policy: unknown keywords, witness keys that are not
 // cosignature/v1 keys, groups naming unknown members, naming a member
 // twice, or asking for none of their members or more than they have, or
 // not exactly one quorum line.
 func ParsePolicy(text []byte) (*Policy, error) {
 	if len(text) > MaxPolicyBytes {
-		return nil, fmt.Errorf("%w: the witness policy is %d bytes, the limit is %d", ErrMalformed, len(text), MaxPolicyBytes)
+		return nil, fmt.Errorf("%w: it is %d bytes, the limit is %d", ErrInvalidPolicy, len(text), MaxPolicyBytes)
 	}
 	g, err := parseGroup(text)
 	if err != nil {
-		return nil, fmt.Errorf("%w: witness policy: %w", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
 	}
 	if err := distinctKeys(text); err != nil {
-		return nil, fmt.Errorf("%w: witness policy: %w", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
 	}
 	if err := checkGroups(text); err != nil {
-		return nil, fmt.Errorf("%w: witness policy: %w", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
 	}
 	p := &Policy{text: slices.Clone(text), group: g}
 	seen := map[string]bool{}
@@ -123,6 +129,13 @@ func distinctKeys(text []byte) error {
 		v, err := fnote.NewVerifierForCosignatureV1(f[2])
 		if err != nil {
 			return fmt.Errorf("witness %q: %w", f[1], err)
+		}
+		// The formats parser also takes plain Ed25519 (0x01) and ML-DSA-44
+		// (0x06) keys; a govlog witness signs cosignature/v1 (0x04).
+		_, rest, _ := strings.Cut(f[2], "+")
+		_, key64, _ := strings.Cut(rest, "+")
+		if key, err := base64.StdEncoding.DecodeString(key64); err != nil || len(key) == 0 || key[0] != 0x04 {
+			return fmt.Errorf("witness %q: %s is not a cosignature/v1 key (type 0x04)", f[1], f[2])
 		}
 		id := fmt.Sprintf("%s+%08x", v.Name(), v.KeyHash())
 		if !strings.HasPrefix(f[2], id+"+") {

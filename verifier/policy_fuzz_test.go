@@ -73,8 +73,8 @@ func FuzzParsePolicy(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text []byte) {
 		p, err := verifier.ParsePolicy(text)
 		if err != nil {
-			if !errors.Is(err, verifier.ErrMalformed) {
-				t.Fatalf("error %q does not wrap ErrMalformed", err)
+			if !errors.Is(err, verifier.ErrInvalidPolicy) {
+				t.Fatalf("error %q does not wrap ErrInvalidPolicy", err)
 			}
 			return
 		}

@@ -191,9 +191,16 @@ func TestParsePolicy(t *testing.T) {
 		"witness w0 " + plainV + " https://x.example\nquorum w0\n",
 		"witness w0 " + ws[0].vkey[:len("witness.example/w0+")] + "00000000" + ws[0].vkey[len("witness.example/w0+00000000"):] + " https://x.example\nquorum w0\n",
 		strings.Repeat("#", verifier.MaxPolicyBytes+1),
+		// An ML-DSA-44 key (type 0x06) with its own key ID: the formats
+		// parser takes it.
+		"witness w0 " + func() string {
+			key := append([]byte{0x06}, make([]byte, 1312)...)
+			h := sha256.Sum256(append([]byte("witness.example/pq\n"), key...))
+			return fmt.Sprintf("witness.example/pq+%08x+%s", binary.BigEndian.Uint32(h[:4]), base64.StdEncoding.EncodeToString(key))
+		}() + " https://x.example\nquorum w0\n",
 	} {
-		if _, err := verifier.ParsePolicy([]byte(bad)); !errors.Is(err, verifier.ErrMalformed) {
-			t.Errorf("ParsePolicy(%.80q) = %v, want ErrMalformed", bad, err)
+		if _, err := verifier.ParsePolicy([]byte(bad)); !errors.Is(err, verifier.ErrInvalidPolicy) || errors.Is(err, verifier.ErrMalformed) {
+			t.Errorf("ParsePolicy(%.80q) = %v, want ErrInvalidPolicy", bad, err)
 		}
 	}
 }

@@ -178,7 +178,7 @@ func TestReceiptErrors(t *testing.T) {
 		want     error
 		contains string
 	}{
-		{"wrong key", good, wrongKey, verifier.ErrBadSignature, "checkpoint is not signed by example.com/govlog"},
+		{"another key of the same name: the key differs", good, wrongKey, verifier.ErrBadSignature, "checkpoint is not signed by example.com/govlog: it is signed by a key of that name with key ID"},
 		{"key of another origin", good, wrongOrigin, verifier.ErrBadSignature, "checkpoint is not signed by other.example/log"},
 		{"checkpoint body names another origin", tp(5, hashes, otherOrigin, leaf), l.verifier, verifier.ErrBadCheckpoint, `"other.example/log"`},
 		{"checkpoint with extension line", tp(5, hashes, extension, leaf), l.verifier, verifier.ErrBadCheckpoint, "extension"},
@@ -402,12 +402,15 @@ func TestReceiptJSONErrors(t *testing.T) {
 		{"tlog_proof of another entry", with(func(r *log.Receipt) { r.TLogProof = other.TLogProof }), verifier.ErrMismatch, ""},
 		{"tlog_proof broken", with(func(r *log.Receipt) { r.TLogProof = r.TLogProof[1:] }), verifier.ErrMalformed, "tlog_proof"},
 		{"missing id", replace(`"id":"d-2",`, ``), verifier.ErrMalformed, "receipt has no id"},
-		{"null inclusion_proof", with(func(r *log.Receipt) { r.InclusionProof = nil }), verifier.ErrMismatch, ""},
+		{"null inclusion_proof", with(func(r *log.Receipt) { r.InclusionProof = nil }), verifier.ErrMalformed, "null"},
 		{"duplicate id", replace(`"id":"d-2",`, `"id":"d-2","id":"d-3",`), verifier.ErrMalformed, `duplicate member "id"`},
-		{"unknown field", replace(`"id":"d-2",`, `"id":"d-2","note":1,`), verifier.ErrMalformed, "unknown field"},
+		{"unknown field", replace(`"id":"d-2",`, `"id":"d-2","note":1,`), verifier.ErrMalformed, "unknown member"},
 		{"trailing data", append(append([]byte{}, good...), "{}"...), verifier.ErrMalformed, "after"},
 		{"not an object", []byte(`[]`), verifier.ErrMalformed, "not a JSON object"},
 		{"fractional index", replace(`"index":2,`, `"index":2.0,`), verifier.ErrMalformed, ""},
+		{"line break in base64", replace(`"leaf_hash":"`, `"leaf_hash":"\n`), verifier.ErrMalformed, "leaf_hash is not base64"},
+		{"lone surrogate", replace(`"id":"d-2",`, `"id":"d-2","artifact":"\ud800",`), verifier.ErrMalformed, "surrogate"},
+		{"null artifact", replace(`"id":"d-2",`, `"id":"d-2","artifact":null,`), verifier.ErrMalformed, "null"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v, err := verifier.ReceiptJSON(tc.body, l.verifier)

@@ -101,6 +101,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
+	"unicode/utf8"
 
 	"github.com/govlog/govlog/log"
 	"github.com/transparency-dev/formats/proof"
@@ -289,6 +291,12 @@ func Checkpoint(text []byte, logKey note.Verifier) (log.Checkpoint, error) {
 	switch {
 	case err == nil:
 	case errors.As(err, &unverified):
+		for _, sig := range unverified.Note.UnverifiedSigs {
+			if sig.Name == origin {
+				return log.Checkpoint{}, fmt.Errorf("%w: checkpoint is not signed by %s: it is signed by a key of that name "+
+					"with key ID %08x, the key given has key ID %08x: the key differs", ErrBadSignature, origin, sig.Hash, logKey.KeyHash())
+			}
+		}
 		return log.Checkpoint{}, fmt.Errorf("%w: checkpoint is not signed by %s", ErrBadSignature, origin)
 	case errors.As(err, &invalid):
 		return log.Checkpoint{}, fmt.Errorf("%w: checkpoint signature by %s is invalid", ErrBadSignature, origin)
@@ -343,6 +351,13 @@ func ReceiptJSON(body []byte, logKey note.Verifier) (*Verified, error) {
 			return nil, fmt.Errorf("%w: receipt has no %s", ErrMalformed, f)
 		}
 	}
+	// encoding/json matches member names without regard to case: "ID"
+	// would be read as id.
+	for _, k := range keys {
+		if k != "artifact" && !slices.Contains(receiptFields, k) {
+			return nil, fmt.Errorf("%w: receipt has an unknown member %q", ErrMalformed, k)
+		}
+	}
 	var r receiptJSON
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -355,11 +370,11 @@ func ReceiptJSON(body []byte, logKey note.Verifier) (*Verified, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tlog_proof: %w", err)
 	}
-	entry, err := base64.StdEncoding.Strict().DecodeString(r.Entry)
+	entry, err := decodeBase64(r.Entry)
 	if err != nil {
 		return nil, fmt.Errorf("%w: receipt entry is not base64", ErrMalformed)
 	}
-	leafHash, err := base64.StdEncoding.Strict().DecodeString(r.LeafHash)
+	leafHash, err := decodeBase64(r.LeafHash)
 	if err != nil {
 		return nil, fmt.Errorf("%w: receipt leaf_hash is not base64", ErrMalformed)
 	}
@@ -376,7 +391,7 @@ func ReceiptJSON(body []byte, logKey note.Verifier) (*Verified, error) {
 		return nil, fmt.Errorf("%w: receipt inclusion_proof has %d hashes, the tlog_proof %d", ErrMismatch, len(r.InclusionProof), len(p.Hashes))
 	}
 	for i, s := range r.InclusionProof {
-		h, err := base64.StdEncoding.Strict().DecodeString(s)
+		h, err := decodeBase64(s)
 		if err != nil {
 			return nil, fmt.Errorf("%w: receipt inclusion_proof[%d] is not base64", ErrMalformed, i)
 		}
@@ -394,16 +409,66 @@ func ReceiptJSON(body []byte, logKey note.Verifier) (*Verified, error) {
 	return v, nil
 }
 
+// decodeBase64 decodes canonical standard base64: the strict decoder
+// still skips CR and LF, so that "AAAA\nAAAA" would be read as "AAAAAAAA".
+func decodeBase64(s string) ([]byte, error) {
+	b, err := base64.StdEncoding.Strict().DecodeString(s)
+	if err == nil && base64.StdEncoding.EncodedLen(len(b)) != len(s) {
+		err = errors.New("not canonical base64")
+	}
+	return b, err
+}
+
+// loneSurrogate reports whether JSON text has a \u escape of a UTF-16
+// surrogate that is not half of a pair (encoding/json reads it as U+FFFD).
+func loneSurrogate(data []byte) bool {
+	surrogate := func(i int) (uint64, bool) {
+		if i+6 > len(data) || data[i] != '\\' || data[i+1] != 'u' {
+			return 0, false
+		}
+		v, err := strconv.ParseUint(string(data[i+2:i+6]), 16, 32)
+		return v, err == nil && v >= 0xd800 && v <= 0xdfff
+	}
+	for i := 0; i < len(data); i++ {
+		if data[i] != '\\' {
+			continue
+		}
+		v, ok := surrogate(i)
+		switch {
+		case !ok:
+			i++ // skip the escaped character
+		case v >= 0xdc00:
+			return true
+		default:
+			if w, ok := surrogate(i + 6); !ok || w < 0xdc00 {
+				return true
+			}
+			i += 11
+		}
+	}
+	return false
+}
+
 // objectKeys returns the member names of the JSON object in data, in
 // order. It fails when data is not one JSON object, or when any object in
 // it, at any depth, has a member name twice: encoding/json keeps the last
 // of duplicate members silently, another parser may keep the first, and
-// evidence must read the same to all of them.
+// evidence must read the same to all of them. For the same reason it fails
+// on invalid UTF-8 and lone surrogates (encoding/json reads both as
+// U+FFFD) and on null values (encoding/json reads null as a zero value:
+// "index":null as 0).
 func objectKeys(data []byte) ([]string, error) {
+	if !utf8.Valid(data) {
+		return nil, errors.New("invalid UTF-8")
+	}
+	if bytes.Contains(data, []byte(`\u`)) && loneSurrogate(data) {
+		return nil, errors.New("a lone UTF-16 surrogate")
+	}
 	type frame struct {
 		object    bool
 		names     map[string]bool
 		expectKey bool
+		member    string // the name of the member being read
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	var (
@@ -450,11 +515,17 @@ func objectKeys(data []byte) ([]string, error) {
 					return nil, fmt.Errorf("duplicate member %q", name)
 				}
 				f.names[name] = true
-				f.expectKey = false
+				f.expectKey, f.member = false, name
 				if len(stack) == 1 {
 					top = append(top, name)
 				}
 				continue
+			}
+			if t == nil {
+				if f.object {
+					return nil, fmt.Errorf("member %q is null", f.member)
+				}
+				return nil, errors.New("an array holds a null")
 			}
 			valueDone()
 		}

@@ -29,6 +29,7 @@ func openKey(dir, name string, logger *slog.Logger) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("failed to create the data directory: %w", err)
 	}
+	keys.WarnOpenDir(logger, dir)
 	path := filepath.Join(dir, KeyFile)
 	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
 		if _, err := os.Stat(filepath.Join(dir, DBFile)); !errors.Is(err, fs.ErrNotExist) {
@@ -57,9 +58,10 @@ func openKey(dir, name string, logger *slog.Logger) (string, error) {
 			"pass --name %q or use another --data directory", path, keyName, name, keyName)
 	}
 	vpath := filepath.Join(dir, VerifierKeyFile)
-	if have, err := os.ReadFile(vpath); err != nil || strings.TrimSpace(string(have)) != vkey {
-		// witness.vkey is derived from the key: write it when it is missing
-		// or stale.
+	if have, err := keys.ReadConfig(vpath); err != nil || strings.TrimSpace(string(have)) != vkey {
+		// witness.vkey is derived from the key: write it when it is missing,
+		// stale, or not a file that could be trusted (writable by others, a
+		// FIFO).
 		if err := keys.WriteFile(dir, VerifierKeyFile, []byte(vkey+"\n"), 0o644, true); err != nil {
 			return "", err
 		}

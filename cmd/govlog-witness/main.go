@@ -12,7 +12,10 @@
 // (the private key, 0600) and witness.vkey (its cosignature/v1 verifier
 // key, for log operators and clients). It refuses a witness.key that the
 // group or others can read, or whose name is not --name. The state, the
-// latest checkpoint cosigned for each log, is in witness.db.
+// latest checkpoint cosigned for each log, is in witness.db. One witness
+// at a time may use a data directory: it holds an exclusive lock on
+// DIR/lock, and a second one on the same directory exits at once, naming
+// the first one's process id.
 //
 // Besides the witness API it serves GET /metrics (Prometheus) and GET
 // /healthz. The protocol has no authentication beyond the log signatures
@@ -26,10 +29,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/govlog/govlog/internal/cmdline"
 )
 
 func main() {
@@ -38,7 +42,7 @@ func main() {
 		<-ctx.Done()
 		stop() // a second signal kills the process
 	}()
-	err := cli(ctx, os.Args[1:], os.Stderr)
+	err := cli(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	switch {
 	case errors.Is(err, flag.ErrHelp):
@@ -52,7 +56,7 @@ func main() {
 }
 
 // errUsage marks a command line that does not parse (already reported).
-var errUsage = errors.New("usage error")
+var errUsage = cmdline.ErrUsage
 
 // listFlag is a repeatable string flag.
 type listFlag []string
@@ -60,50 +64,35 @@ type listFlag []string
 func (l *listFlag) String() string     { return fmt.Sprint([]string(*l)) }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
-// cli parses the command line and runs the witness until ctx is done.
-func cli(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("govlog-witness", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// cli parses the command line and runs the witness until ctx is done; help
+// and the version go to stdout, everything else to stderr.
+func cli(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := cmdline.New("govlog-witness", "--log-key KEY [--log-key KEY…] [flags]",
+		"Cosign the checkpoints of transparency logs as a C2SP tlog-witness: verify each against the log's key "+
+			"and a consistency proof from the last one cosigned, and answer with an Ed25519 cosignature.")
 	var (
-		cfg       Config
-		logKeys   listFlag
-		logFormat string
-		logLevel  slog.Level
+		cfg     Config
+		logKeys listFlag
 	)
-	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:7380", "`address` to listen on")
-	fs.StringVar(&cfg.DataDir, "data", "./witness", "data `directory`: the witness key and state (created if missing)")
-	fs.StringVar(&cfg.Name, "name", "", "witness `name`, such as witness.example/w1: the name of its key and cosignatures (required on first start)")
+	fs.Group("Witness")
 	fs.Var(&logKeys, "log-key", "note verifier `key` of a log to witness, or a file holding it (repeatable; the log origin is the key's name)")
-	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
-	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "govlog-witness: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return errUsage
-	}
-	if len(logKeys) == 0 {
-		fmt.Fprintln(stderr, "govlog-witness: at least one --log-key is required")
-		fs.Usage()
-		return errUsage
-	}
+	fs.StringVar(&cfg.Name, "name", "", "witness `name`, such as witness.example/w1: the name of its key and cosignatures (required on first start)")
+	fs.StringVar(&cfg.DataDir, "data", "./witness", "data `directory`: the witness key and state (created if missing)")
+	fs.Group("Server")
+	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:7380", "`address` to listen on")
+	fs.ServerFlags()
+	fs.Example("govlog-witness --name witness.example/w1 --log-key ./data/log.vkey", "witness the log of ./data, on 127.0.0.1:7380, state in ./witness")
+	fs.Example("govlog-witness --listen 0.0.0.0:7380 --data /var/lib/govlog-witness --name witness.example/w1 --log-key /etc/govlog/log.vkey --log-key /etc/govlog/other.vkey", "two logs, on every address")
 	var err error
-	if cfg.LogKeys, err = readLogKeys(logKeys); err != nil {
+	if cfg.Logger, err = fs.ParseServer(args, stdout, stderr); err != nil {
 		return err
 	}
-	opts := &slog.HandlerOptions{Level: logLevel}
-	switch logFormat {
-	case "text":
-		cfg.Logger = slog.New(slog.NewTextHandler(stderr, opts))
-	case "json":
-		cfg.Logger = slog.New(slog.NewJSONHandler(stderr, opts))
-	default:
-		return fmt.Errorf("--log-format must be text or json, not %q", logFormat)
+	if len(logKeys) == 0 {
+		fmt.Fprintf(stderr, "govlog-witness: at least one --log-key is required\n%s", fs.UsageLine())
+		return errUsage
+	}
+	if cfg.LogKeys, err = readLogKeys(logKeys); err != nil {
+		return err
 	}
 	return Run(ctx, cfg)
 }

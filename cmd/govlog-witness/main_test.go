@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -21,6 +22,8 @@ import (
 	fnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/govlog/govlog/internal/dirlock"
 )
 
 // testLog signs checkpoints of a small log built with x/mod's tlog.
@@ -270,11 +273,42 @@ func TestCLIUsage(t *testing.T) {
 		{"--nope"},
 	} {
 		var stderr bytes.Buffer
-		if err := cli(context.Background(), args, &stderr); !errors.Is(err, errUsage) {
+		if err := cli(context.Background(), args, io.Discard, &stderr); !errors.Is(err, errUsage) {
 			t.Errorf("cli(%q) = %v, want a usage error", args, err)
 		}
 	}
 	if _, err := readLogKeys([]string{filepath.Join(t.TempDir(), "missing")}); err == nil {
 		t.Error("readLogKeys accepted a missing file")
+	}
+}
+
+// TestOneWitnessPerDataDir: a second witness on the data directory of a
+// running one is refused at once, naming the first.
+func TestOneWitnessPerDataDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	lg := newTestLog(t, "example.com/log", 1)
+	cfg := Config{DataDir: dir, Name: "witness.example/w1", LogKeys: []string{lg.vkey}}
+	start(t, cfg)
+	cfg.Listen = "127.0.0.1:0"
+	err := Run(context.Background(), cfg)
+	var he *dirlock.HeldError
+	if !errors.As(err, &he) || he.PID != os.Getpid() || he.Program != "govlog-witness" {
+		t.Fatalf("second Run: %v", err)
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := cli(context.Background(), []string{"--help"}, &stdout, &stderr); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: %v", err)
+	}
+	for _, want := range []string{"usage: govlog-witness --log-key KEY", "\nWitness:\n", "\n  --log-key KEY ", "(default 127.0.0.1:7380)", "\nExamples:\n"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("help lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	stdout.Reset()
+	if err := cli(context.Background(), []string{"version"}, &stdout, &stderr); !errors.Is(err, flag.ErrHelp) || !strings.HasPrefix(stdout.String(), "govlog-witness github.com/govlog/govlog ") {
+		t.Errorf("version: %v %q", err, stdout.String())
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/govlog/govlog/internal/connlimit"
+	"github.com/govlog/govlog/internal/dirlock"
+	"github.com/govlog/govlog/internal/keys"
 	"github.com/govlog/govlog/witness"
 )
 
@@ -29,7 +33,7 @@ type Config struct {
 	// Listen is the TCP address to serve on. Required.
 	Listen string
 	// DataDir holds the witness key and state; created (0700) if missing.
-	// Required.
+	// Run holds an exclusive lock on it (DataDir/lock). Required.
 	DataDir string
 	// Name is the witness name. Required when the key is generated;
 	// otherwise, when set, it must be the key's name. Default: the key's
@@ -41,6 +45,9 @@ type Config struct {
 	Logger *slog.Logger
 	// ShutdownTimeout bounds the graceful shutdown. Default 10s.
 	ShutdownTimeout time.Duration
+	// MaxConns bounds the connections served at once, MaxConnsPerAddr
+	// those of one client address (connlimit). Defaults 4096 and 1024.
+	MaxConns, MaxConnsPerAddr int
 
 	// listening, when set, is called with the listener's address once the
 	// server accepts connections (for tests).
@@ -70,6 +77,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("failed to create the data directory: %w", err)
+	}
+	lock, err := dirlock.Acquire(cfg.DataDir, "govlog-witness")
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	skey, err := openKey(cfg.DataDir, cfg.Name, logger)
 	if err != nil {
 		return err
@@ -110,6 +125,8 @@ func Run(ctx context.Context, cfg Config) error {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	ln = connlimit.Wrap(ln, hs, connlimit.Config{Max: cmp.Or(cfg.MaxConns, 4096),
+		PerAddr: cmp.Or(cfg.MaxConnsPerAddr, 1024), Logger: logger})
 	logs, err := w.Logs(ctx)
 	if err != nil {
 		ln.Close()
@@ -166,7 +183,7 @@ func readLogKey(arg string) (string, error) {
 	if strings.Count(arg, "+") >= 2 {
 		return arg, nil
 	}
-	data, err := os.ReadFile(arg)
+	data, err := keys.ReadConfig(arg)
 	if err != nil {
 		return "", fmt.Errorf("%q is neither a note verifier key nor a readable file: %w", arg, err)
 	}

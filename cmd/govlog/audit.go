@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,8 +14,8 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"sort"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/govlog/govlog/client"
@@ -29,21 +28,22 @@ var errAuditFailed = errors.New("the log failed the audit")
 
 // auditFlags are the flags audit and monitor share.
 type auditFlags struct {
-	url, key, state, tokenFile, gzip *string
-	workers                          *int
-	asJSON                           *bool
+	*serverFlags
+	key, state, gzip *string
+	workers          *int
+	asJSON           *bool
 }
 
 func addAuditFlags(f *flags) *auditFlags {
-	return &auditFlags{
-		url:       f.String("url", "", "the govlog server's base `URL` (required)"),
-		key:       f.String("log-key", "", "the log's note verifier `key`: a file holding it, or the key text (required)"),
-		state:     f.String("state", "", "keep the audit state in `FILE` and, when it exists, audit only what is new since"),
-		tokenFile: f.String("token-file", "", "send the bearer token in this `file` (default: $GOVLOG_TOKEN, if set), for logs whose reads need one"),
-		workers:   f.Int("workers", 0, "entry bundles fetched and checked at once (default: 2 per CPU, plus 2)"),
-		asJSON:    f.Bool("json", false, "print JSON"),
-		gzip:      f.String("gzip", "auto", "ask for gzip-compressed entry bundles: on, off, or auto (on unless the log is on loopback, where compressing costs more than it saves)"),
-	}
+	a := &auditFlags{serverFlags: addServerFlags(f)}
+	a.workers = f.Int("workers", 0, "entry bundles fetched and checked at once (default: 2 per CPU, plus 2)")
+	a.gzip = f.String("gzip", "auto", "ask for gzip-compressed entry bundles: on, off, or auto (on unless the log is on loopback, where compressing costs more than it saves)")
+	f.Group("Log")
+	a.key = f.String("log-key", "", "the log's note verifier `key`: a file holding it, or the key text (required)")
+	a.state = f.String("state", "", "keep the audit state in `FILE` and, when it exists, audit only what is new since")
+	f.Group("Output")
+	a.asJSON = f.Bool("json", false, "print JSON")
+	return a
 }
 
 // useGzip decides whether to ask for compressed entry bundles.
@@ -71,13 +71,14 @@ func useGzip(mode, rawURL string) (bool, error) {
 // client returns the client of the audited log, and the previous state
 // (nil when --state is unset or the file does not exist yet).
 func (a *auditFlags) client(f *flags) (*client.Client, *verifier.AuditState, error) {
+	if err := a.check(f); err != nil {
+		return nil, nil, err
+	}
 	switch {
-	case *a.url == "":
-		return nil, nil, f.usagef("--url is required")
 	case *a.key == "":
 		return nil, nil, f.usagef("--log-key is required")
 	case f.NArg() != 0:
-		return nil, nil, f.usagef("unexpected arguments %q", f.Args())
+		return nil, nil, f.usagef("unexpected argument %q", f.Arg(0))
 	case *a.workers < 0:
 		return nil, nil, f.usagef("--workers must not be negative")
 	}
@@ -97,13 +98,9 @@ func (a *auditFlags) client(f *flags) (*client.Client, *verifier.AuditState, err
 	}
 	transport.DisableCompression = !gzip
 	opts := []client.Option{client.WithLogKey(key), client.WithHTTPClient(&http.Client{Transport: transport, Timeout: 2 * time.Minute})}
-	token := os.Getenv("GOVLOG_TOKEN")
-	if *a.tokenFile != "" {
-		data, err := os.ReadFile(*a.tokenFile)
-		if err != nil {
-			return nil, nil, fmt.Errorf("failed to read the token: %w", err)
-		}
-		token = strings.TrimSpace(string(data))
+	token, err := a.token()
+	if err != nil {
+		return nil, nil, err
 	}
 	if token != "" {
 		opts = append(opts, client.WithBearerToken(token))
@@ -161,11 +158,15 @@ type auditReport struct {
 
 // audit replays a log through its tiles API and checks everything.
 func audit(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
-	f := newFlags("audit", "audit --url URL --log-key VKEY [--state FILE] [--json] [--fail-on-findings]")
+	f := newFlags("audit", "[flags]",
+		"Replay a log through its tiles API, trusting nothing but its verifier key, and check everything: "+
+			"the checkpoint, consistency with the last audit, every hash and entry, and the log's rules.")
 	af := addAuditFlags(f)
 	failOnFindings := f.Bool("fail-on-findings", false, "exit with status 1 on findings too (late executions, sequence gaps)")
-	quiet := f.Bool("quiet", false, "no progress bar")
+	quiet := f.Bool("quiet", false, "no progress on the terminal")
 	cpuProfile := f.String("cpuprofile", "", "write a CPU profile of the audit to `file`")
+	f.Example("govlog audit --url http://127.0.0.1:8080 --log-key data/log.vkey", "audit the whole log")
+	f.Example("govlog audit --log-key log.vkey --state audit.state --json", "with $GOVLOG_URL set: audit what is new since the last run, a JSON report")
 	if err := f.parse(args, stdout); err != nil {
 		return err
 	}
@@ -184,18 +185,12 @@ func audit(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 		}
 		defer pprof.StopCPUProfile()
 	}
-	var bar *progressBar
-	if !*quiet && !*af.asJSON && isTerminal(os.Stderr) {
-		bar = &progressBar{w: os.Stderr, start: time.Now()}
-	}
+	bar := newProgress(*quiet, "entries")
 	// The replay allocates a little for every entry, and keeps an id table:
 	// collect garbage less often.
 	defer debug.SetGCPercent(debug.SetGCPercent(300))
 	start := time.Now()
-	opts := client.AuditOptions{State: st, Workers: *af.workers}
-	if bar != nil {
-		opts.Progress = bar.update
-	}
+	opts := client.AuditOptions{State: st, Workers: *af.workers, Progress: bar.update}
 	rep, newState, err := c.Audit(ctx, opts)
 	bar.finish()
 	if err != nil {
@@ -213,9 +208,7 @@ func audit(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 		out.StateSaved = true
 	}
 	if *af.asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
+		if err := printJSON(stdout, out); err != nil {
 			return err
 		}
 	} else {
@@ -236,12 +229,12 @@ func printAudit(w io.Writer, r *auditReport, statePath string) {
 	line := func(name, format string, args ...any) {
 		fmt.Fprintf(w, "%-11s %s\n", name, fmt.Sprintf(format, args...))
 	}
-	line("log", "%s (%s)", rep.Origin, r.URL)
+	line("log", "%s (%s)", field(rep.Origin), field(r.URL))
 	if cp := rep.Checkpoint; cp != nil {
 		line("checkpoint", "size %d, root %s", cp.Size, cp.RootHash)
 	}
 	if p := rep.Previous; p != nil {
-		line("previous", "size %d, root %s (from %s)", p.Size, p.RootHash, statePath)
+		line("previous", "size %d, root %s (from %s)", p.Size, p.RootHash, field(statePath))
 	}
 	if n := rep.Audited.Entries; n > 0 {
 		line("replayed", "entries %d to %d (%d) in %.2fs, %.0f entries/s", rep.Start, rep.Start+n-1, n, r.Seconds, r.EntriesPerSecond)
@@ -275,17 +268,14 @@ func printAudit(w io.Writer, r *auditReport, statePath string) {
 		if len(g.Missing) == 100 { // the report lists at most 100 ranges
 			more = ", …"
 		}
-		fmt.Fprintf(w, "%-11s submitter %q is missing %d sequence numbers below its highest, %d: %s%s\n", "GAP", g.Submitter, g.Count, g.Highest, strings.Join(ranges, ", "), more)
+		fmt.Fprintf(w, "%-11s submitter %s is missing %d sequence numbers below its highest, %d: %s%s\n", "GAP", strconv.Quote(g.Submitter), g.Count, g.Highest, strings.Join(ranges, ", "), more)
 	}
 	if ev := rep.Inconsistency; ev != nil {
-		fmt.Fprintf(w, "EVIDENCE    %s\nold checkpoint:\n%s\nnew checkpoint:\n%s\n", ev.Reason, ev.OldCheckpoint, ev.NewCheckpoint)
-		if len(ev.Proof) > 0 {
-			fmt.Fprintf(w, "consistency proof:\n%s\n", strings.Join(ev.Proof, "\n"))
-		}
+		printInconsistency(w, ev)
 	}
 	switch {
 	case rep.OK && r.StateSaved:
-		line("result", "OK (state saved to %s)", statePath)
+		line("result", "OK (state saved to %s)", field(statePath))
 	case rep.OK:
 		line("result", "OK")
 	default:
@@ -302,58 +292,32 @@ func printProblem(w io.Writer, label string, p verifier.Problem) {
 	if p.Earlier {
 		earlier = " (found by an earlier audit)"
 	}
-	fmt.Fprintf(w, "%-11s [%s]%s: %s%s\n", label, p.Code, where, p.Message, earlier)
+	fmt.Fprintf(w, "%-11s [%s]%s: %s%s\n", label, p.Code, where, escapeText(p.Message), earlier)
 	keys := make([]string, 0, len(p.Evidence))
 	for k := range p.Evidence {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		v := p.Evidence[k]
-		if strings.Contains(v, "\n") {
-			v = strings.ReplaceAll(strings.TrimRight(v, "\n"), "\n", "\n              ")
-		}
-		fmt.Fprintf(w, "            %s: %s\n", k, v)
+		fmt.Fprintf(w, "            %s: %s\n", escapeText(k), lines(p.Evidence[k], "              "))
 	}
 }
 
-// isTerminal reports whether f is a character device (a terminal).
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+// printInconsistency prints the evidence of a fork: both checkpoints and
+// the consistency proof, one line of the log's text a line of output.
+func printInconsistency(w io.Writer, ev *verifier.InconsistencyEvidence) {
+	fmt.Fprintf(w, "EVIDENCE    %s\nold checkpoint:\n%s\nnew checkpoint:\n%s\n", escapeText(ev.Reason), lines(ev.OldCheckpoint, ""), lines(ev.NewCheckpoint, ""))
+	if len(ev.Proof) > 0 {
+		fmt.Fprintf(w, "consistency proof:\n%s\n", lines(strings.Join(ev.Proof, "\n"), ""))
+	}
 }
 
-// progressBar draws the progress of a replay on a terminal.
-type progressBar struct {
-	mu    sync.Mutex
-	w     io.Writer
-	start time.Time
-	last  time.Time
-	drawn bool
-}
-
-func (p *progressBar) update(done, total uint64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	now := time.Now()
-	if done < total && now.Sub(p.last) < 100*time.Millisecond {
-		return
+// lines prints a multi-line text from the log (a checkpoint, an entry):
+// each line escaped, the lines after the first indented.
+func lines(text, indent string) string {
+	ls := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	for i, l := range ls {
+		ls[i] = escapeText(l)
 	}
-	p.last = now
-	const width = 40
-	filled := int(float64(width) * float64(done) / float64(max(total, 1)))
-	rate := float64(done) / max(now.Sub(p.start).Seconds(), 1e-9)
-	fmt.Fprintf(p.w, "\r[%s%s] %d/%d entries, %.0f/s ", strings.Repeat("=", filled), strings.Repeat(" ", width-filled), done, total, rate)
-	p.drawn = true
-}
-
-func (p *progressBar) finish() {
-	if p == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.drawn {
-		fmt.Fprint(p.w, "\n")
-	}
+	return strings.Join(ls, "\n"+indent)
 }

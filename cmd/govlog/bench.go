@@ -2,37 +2,44 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"runtime/pprof"
 	"sort"
+	"sync/atomic"
+	"time"
 
 	"github.com/govlog/govlog/internal/loadgen"
 )
 
 // bench load-tests a govlog server and verifies every receipt it gets.
 func bench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
-	f := newFlags("bench", "bench --url URL [-n N | --duration D] [--rate R] -c C [--batch B] [--log-key VKEY] [--json]")
-	url := f.String("url", "", "the govlog server's base `URL` (required)")
-	n := f.Int("n", 10000, "number of decisions to submit (with --duration: at most this many; default then: no limit)")
-	duration := f.Duration("duration", 0, "run for this long instead of a number of decisions (e.g. 30s)")
-	rate := f.Float64("rate", 0, "open loop: submit at a fixed rate of `R` decisions/s, latency measured from each request's due time (0: closed loop)")
-	c := f.Int("c", 64, "number of concurrent clients (open loop: maximum requests in flight)")
-	batch := f.Int("batch", 0, "submit through the batch endpoint, `B` decisions per request (0: one decision per request)")
-	keyArg := f.String("log-key", "", "verify checkpoints with this note verifier `key` (default: the key the server publishes)")
-	tokenFile := f.String("token-file", "", "send the bearer token in this `file` (default: $GOVLOG_TOKEN, if set)")
+	f := newFlags("bench", "[flags]",
+		"Load-test a govlog server: submit decisions (or look up inclusion proofs) from concurrent clients, "+
+			"verify every receipt, and report throughput and latency.")
+	srv := addServerFlags(f)
+	f.Group("Load")
+	n := f.Int("n", 10000, "submit `N` decisions; with --duration, at most N when given")
+	duration := f.Duration("duration", 0, "run for this long instead of a number of decisions, such as 30s")
+	rate := f.Float64("rate", 0, "open loop: submit at a fixed rate of `R` decisions/s, latency measured from each request's due time (default: closed loop)")
+	c := f.Int("c", 64, "`C` concurrent clients (open loop: at most C requests in flight)")
+	batch := f.Int("batch", 0, "submit through the batch endpoint, `B` decisions per request (default: one decision per request)")
 	proofs := f.Bool("proofs", false, "measure inclusion proof lookups (-n of them, each verified) instead of submitting")
+	keyArg := f.String("log-key", "", "verify checkpoints with this note verifier `key` (default: the key the server publishes)")
+	f.Group("Output")
 	asJSON := f.Bool("json", false, "print the report as JSON")
+	quiet := f.Bool("quiet", false, "no progress on the terminal")
 	cpuProfile := f.String("cpuprofile", "", "write a CPU profile of the load generator to `file`")
+	f.Example("govlog bench --url http://127.0.0.1:8080 -n 20000 -c 64", "20,000 single decisions from 64 clients")
+	f.Example("govlog bench --url http://127.0.0.1:8080 --duration 30s --rate 2000 --batch 100", "open loop: 2,000 decisions/s in batches of 100 for 30 seconds")
 	if err := f.parse(args, stdout); err != nil {
 		return err
 	}
+	if err := srv.check(f); err != nil {
+		return err
+	}
 	switch {
-	case *url == "":
-		return f.usagef("--url is required")
 	case *n < 1 || *c < 1 || *batch < 0 || *batch > 1000:
 		return f.usagef("need -n ≥ 1, -c ≥ 1 and 0 ≤ --batch ≤ 1000")
 	case *duration < 0 || *rate < 0:
@@ -40,19 +47,15 @@ func bench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 	case *proofs && (*duration > 0 || *rate > 0):
 		return f.usagef("--proofs takes -n, not --duration or --rate")
 	case f.NArg() != 0:
-		return f.usagef("unexpected arguments %q", f.Args())
+		return f.usagef("unexpected argument %q", f.Arg(0))
 	}
-	token, err := readToken(*tokenFile)
+	token, err := srv.token()
 	if err != nil {
 		return err
 	}
-	cfg := loadgen.Config{URL: *url, N: *n, Duration: *duration, Rate: *rate, Concurrency: *c, Batch: *batch, Token: token}
-	if *duration > 0 {
-		nSet := false
-		f.Visit(func(fl *flag.Flag) { nSet = nSet || fl.Name == "n" })
-		if !nSet {
-			cfg.N = 0
-		}
+	cfg := loadgen.Config{URL: *srv.url, N: *n, Duration: *duration, Rate: *rate, Concurrency: *c, Batch: *batch, Token: token}
+	if *duration > 0 && !f.IsSet("n") {
+		cfg.N = 0
 	}
 	if *keyArg != "" {
 		key, err := readVerifierKey(*keyArg)
@@ -76,14 +79,14 @@ func bench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 	if *proofs {
 		run = loadgen.RunProofs
 	}
+	stop := showProgress(newProgress(*quiet, "decisions"), &cfg)
 	rep, err := run(ctx, cfg)
+	stop()
 	if err != nil {
 		return fmt.Errorf("failed to run the load: %w", err)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := printJSON(stdout, rep); err != nil {
 			return err
 		}
 	} else {
@@ -93,6 +96,32 @@ func bench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 		return fmt.Errorf("%d receipts did NOT verify (first: %s)", rep.VerifyFailures, rep.FirstVerifyErr)
 	}
 	return nil
+}
+
+// showProgress draws the progress of a run (cfg.Done of cfg.N) on bar
+// until the returned function is called.
+func showProgress(bar *progress, cfg *loadgen.Config) (stop func()) {
+	if bar == nil {
+		return func() {}
+	}
+	cfg.Done = new(atomic.Int64)
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				bar.finish()
+				return
+			case <-t.C:
+				bar.update(uint64(cfg.Done.Load()), uint64(cfg.N))
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
 }
 
 func printReport(w io.Writer, cfg loadgen.Config, proofs bool, r *loadgen.Report) {

@@ -1,19 +1,22 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+
+	"github.com/govlog/govlog/client"
+	"github.com/govlog/govlog/internal/cmdline"
 )
 
 // command is a subcommand of govlog. run gets the arguments after the
 // subcommand's name; it prints results to stdout and returns an error for
-// anything else: a *usageError for bad usage (exit status 2), flag.ErrHelp
-// when it printed its help, and any other error for a failure (exit
-// status 1).
+// anything else: a *cmdline.UsageError for bad usage (exit status 2),
+// flag.ErrHelp when it printed its help, and any other error for a failure
+// (exit status 1).
 type command struct {
 	name    string
 	summary string
@@ -22,8 +25,8 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"keygen", "generate a log's keys (log.key, log.vkey, artifact.jwk)", keygen},
-		{"submit", "submit a decision and save its receipt", submit},
+		{"keygen", "generate a log's keys (log.key, log.vkey, artifact.jwk), rotate its artifact key, or make a bearer token", keygen},
+		{"submit", "submit a decision or execution report and save its receipt", submit},
 		{"verify", "verify receipts offline (files, directories, bundles)", verify},
 		{"audit", "replay a log through its tiles API and check everything", audit},
 		{"monitor", "follow a log, print matching decisions, alert on any inconsistency", monitor},
@@ -31,16 +34,17 @@ func commands() []command {
 		{"fsck", "check a data directory of the embedded log offline", fsck},
 		{"backup", "copy the embedded log's database online and check the copy", backup},
 		{"trillian-createtree", "create a Trillian log tree for govlogd --backend trillian", trillianCreateTree},
+		{"completion", "print the shell completion script for bash or zsh", completion},
+		{"version", "print the version", version},
 	}
 }
 
-// usageError is a usage mistake: the message and the usage of the command.
-type usageError struct {
-	msg   string
-	usage string
-}
-
-func (e *usageError) Error() string { return e.msg }
+// Environment variables that give the commands that talk to a server
+// their defaults.
+const (
+	envURL   = "GOVLOG_URL"
+	envToken = "GOVLOG_TOKEN"
+)
 
 // run runs govlog with args (without the program name) and returns the
 // exit status.
@@ -50,24 +54,34 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 2
 	}
 	switch args[0] {
-	case "help", "-h", "-help", "--help":
+	case "-h", "-help", "--help":
 		mainUsage(stdout)
 		return 0
+	case "help":
+		if len(args) == 1 {
+			mainUsage(stdout)
+			return 0
+		}
+		args = []string{args[1], "--help"}
+	case "-version", "--version":
+		args[0] = "version"
+	case completeCommand:
+		return completeWords(ctx, args[1:], stdout)
 	}
 	for _, c := range commands() {
 		if c.name != args[0] {
 			continue
 		}
 		err := c.run(ctx, args[1:], stdin, stdout)
-		var ue *usageError
+		var ue *cmdline.UsageError
 		switch {
 		case err == nil, errors.Is(err, flag.ErrHelp):
 			return 0
 		case errors.As(err, &ue):
-			fmt.Fprintf(stderr, "govlog %s: %s\n%s", c.name, ue.msg, ue.usage)
+			fmt.Fprintf(stderr, "govlog %s: %s\n%s", c.name, escapeText(ue.Msg), ue.Usage)
 			return 2
 		default:
-			fmt.Fprintf(stderr, "govlog %s: %v\n", c.name, err)
+			fmt.Fprintf(stderr, "govlog %s: %s\n", c.name, escapeText(explain(err)))
 			return 1
 		}
 	}
@@ -76,62 +90,94 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return 2
 }
 
+// explain returns the message of a failure; a 404 names the URL that was
+// tried, and when the answer was not govlog's JSON error, says that --url
+// may not be a govlog server's.
+func explain(err error) string {
+	msg := err.Error()
+	var ae *client.APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+		msg += fmt.Sprintf(" (%s %s)", ae.Method, ae.URL)
+		if ae.Code == "" {
+			msg += "; is --url the base URL of a govlog server?"
+		}
+	}
+	return msg
+}
+
 func mainUsage(w io.Writer) {
-	fmt.Fprint(w, "usage: govlog <command> [flags] [arguments]\n\ncommands:\n")
+	fmt.Fprint(w, "usage: govlog <command> [flags] [arguments]\n\n")
+	fmt.Fprint(w, "govlog is the command line of a govlog decision log: keys, submissions,\noffline verification of receipts, audits and monitoring, checks and backups.\n\nCommands:\n")
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-20s %s\n", c.name, c.summary)
 	}
-	fmt.Fprint(w, "\nRun \"govlog <command> -h\" for the flags of a command.\n")
+	fmt.Fprintf(w, "\nEnvironment:\n")
+	fmt.Fprintf(w, "  %-20s %s\n", envURL, "the server's base URL, the default of --url")
+	fmt.Fprintf(w, "  %-20s %s\n", envToken, "the bearer token sent to the server, unless --token-file is given")
+	fmt.Fprint(w, "\nRun \"govlog <command> --help\" for the flags and examples of a command.\n")
 }
 
-// flags is the flag set of a command, with its synopsis.
+// flags is the flag set of a command.
 type flags struct {
-	*flag.FlagSet
-	synopsis string
+	*cmdline.FlagSet
 }
 
-// newFlags returns the flag set of a command; synopsis is its usage line
-// after "govlog".
-func newFlags(name, synopsis string) *flags {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	return &flags{FlagSet: fs, synopsis: synopsis}
+// newFlags returns the flag set of a command: args is its usage line
+// after "govlog name", summary one sentence on what it does.
+func newFlags(name, args, summary string) *flags {
+	return &flags{cmdline.New("govlog "+name, args, summary)}
 }
 
-// parse parses args. Errors come back as *usageError; -h prints the usage
-// to stdout and returns flag.ErrHelp.
+// parse parses args. Errors come back as *cmdline.UsageError; --help
+// prints the help to stdout and returns flag.ErrHelp.
 func (f *flags) parse(args []string, stdout io.Writer) error {
-	err := f.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, f.usage())
-		return flag.ErrHelp
+	return f.Parse(args, stdout)
+}
+
+func (f *flags) usagef(format string, args ...any) error {
+	return f.Usagef(format, args...)
+}
+
+// serverFlags are the flags of every command that talks to a server.
+type serverFlags struct {
+	url, tokenFile *string
+}
+
+// addServerFlags defines --url and --token-file, with their defaults from
+// the environment, in a group of their own.
+func addServerFlags(f *flags) *serverFlags {
+	f.Group("Server")
+	s := &serverFlags{
+		url:       f.String("url", "", "the govlog server's base `URL`, such as http://127.0.0.1:8080"),
+		tokenFile: f.String("token-file", "", "send the bearer token in this `file` (default $"+envToken+", if set)"),
 	}
-	if err != nil {
-		return &usageError{msg: err.Error(), usage: f.usage()}
+	f.Env("url", envURL)
+	return s
+}
+
+// check returns the usage error of a missing --url.
+func (s *serverFlags) check(f *flags) error {
+	if *s.url == "" {
+		return f.usagef("--url is required (or set %s)", envURL)
 	}
 	return nil
 }
 
-func (f *flags) usagef(format string, args ...any) error {
-	return &usageError{msg: fmt.Sprintf(format, args...), usage: f.usage()}
+// token returns the bearer token: the content of --token-file, else
+// $GOVLOG_TOKEN ("" when neither is set).
+func (s *serverFlags) token() (string, error) {
+	return readToken(*s.tokenFile)
 }
 
-// usage renders the synopsis and the flags.
-func (f *flags) usage() string {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "usage: govlog %s\n", f.synopsis)
-	f.VisitAll(func(fl *flag.Flag) {
-		name, usage := flag.UnquoteUsage(fl)
-		fmt.Fprintf(&b, "  --%s", fl.Name)
-		if name != "" {
-			fmt.Fprintf(&b, " %s", name)
-		}
-		fmt.Fprintf(&b, "\n        %s", usage)
-		if fl.DefValue != "" && fl.DefValue != "false" {
-			fmt.Fprintf(&b, " (default %s)", fl.DefValue)
-		}
-		b.WriteByte('\n')
-	})
-	return b.String()
+// version prints the version of govlog.
+func version(_ context.Context, args []string, _ io.Reader, stdout io.Writer) error {
+	f := newFlags("version", "", "Print govlog's version: the module version, the VCS revision it was built from, and the Go version.")
+	if err := f.parse(args, stdout); err != nil {
+		return err
+	}
+	if f.NArg() != 0 {
+		return f.usagef("unexpected argument %q", f.Arg(0))
+	}
+	_, err := io.WriteString(stdout, cmdline.Version("govlog"))
+	return err
 }

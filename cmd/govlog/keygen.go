@@ -25,13 +25,20 @@ import (
 //	govlog keygen --prune-retired AGE [--out DIR]  drop keys retired at least AGE ago
 //	govlog keygen --token IDENTITY [--permissions P]   a bearer token for govlogd --auth-tokens
 func keygen(_ context.Context, args []string, _ io.Reader, stdout io.Writer) error {
-	f := newFlags("keygen", "keygen --name NAME [--out DIR] | --rotate-artifact [--out DIR] | --prune-retired AGE [--out DIR] | --token IDENTITY [--permissions P]")
-	name := f.String("name", "", "the log origin, which names the keys, e.g. example.com/govlog (required for new keys)")
+	f := newFlags("keygen", "--name ORIGIN [--out DIR] | --rotate-artifact [--out DIR] | --prune-retired AGE [--out DIR] | --token IDENTITY [--permissions P]",
+		"Generate a new log's keys (as govlogd does on its first start), rotate or prune its artifact keys, "+
+			"or make a bearer token for govlogd --auth-tokens.")
+	f.Group("A new log's keys")
+	name := f.String("name", "", "the log `origin`, which names the keys, such as example.com/govlog")
 	out := f.String("out", "data", "the `directory` of log.key, log.vkey and artifact.jwk; use it as govlogd --data")
+	f.Group("Artifact key rotation")
 	rotate := f.Bool("rotate-artifact", false, "retire the artifact key of --out (its public key moves to "+keys.RetiredFile+", still published) and write a new one; restart govlogd afterwards")
 	prune := f.Duration("prune-retired", 0, "remove from "+keys.RetiredFile+" the keys retired at least this `age` ago (at least the artifact TTL plus the time until govlogd was restarted)")
+	f.Group("Bearer tokens")
 	token := f.String("token", "", "print a new random bearer token for `identity` and its line for govlogd --auth-tokens")
 	perms := f.String("permissions", "", "with --token: the token's permissions, a comma list of decisions, executions, read, or * (default decisions,executions)")
+	f.Example("govlog keygen --name example.com/govlog --out ./data", "the keys of a new log, ready for govlogd --data ./data")
+	f.Example("govlog keygen --token ci-pipeline --permissions decisions", "a token, and the line of govlogd's token file that lets it in")
 	if err := f.parse(args, stdout); err != nil {
 		return err
 	}

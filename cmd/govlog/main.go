@@ -1,11 +1,24 @@
 // Command govlog is govlog's command line: it generates log keys, submits
-// decisions, verifies receipts offline, and audits and monitors logs.
+// decisions, verifies receipts offline, audits and monitors logs, and
+// checks and backs up data directories.
 //
-//	govlog keygen --name NAME [--out DIR]
-//	govlog submit --url URL [--out PREFIX] [--log-key VKEY] [FILE|-]
-//	govlog verify --log-key VKEY [--json] RECEIPT.tlog-proof|RECEIPT.receipt.json|BUNDLE.json|DIR...
-//	govlog audit --url URL --log-key VKEY [--state FILE] [--json] [--fail-on-findings]
-//	govlog monitor --url URL --log-key VKEY [--state FILE] [--subject S] [--action A] [--interval D] [--webhook URL] [--once]
+//	govlog keygen --name ORIGIN [--out DIR]
+//	govlog submit [--url URL] [--log-key VKEY] [--execution] [--json] [FILE|-]
+//	govlog verify --log-key VKEY [--witness-policy FILE] [--json] RECEIPT|BUNDLE|DIR|-...
+//	govlog audit [--url URL] --log-key VKEY [--state FILE] [--json] [--fail-on-findings]
+//	govlog monitor [--url URL] --log-key VKEY [--state FILE] [--subject S] [--action A] [--once]
+//	govlog fsck --data DIR [--db FILE] [--json]
+//	govlog backup --data DIR --out FILE [--json]
+//	govlog bench [--url URL] [-n N | --duration D] [-c C] [--batch B] [--json]
+//	govlog completion bash|zsh
+//	govlog version
+//
+// Every command takes its flags before or after its arguments ("--" ends
+// them) and prints its help with --help. The commands that talk to a
+// server take --url from $GOVLOG_URL and the bearer token from
+// $GOVLOG_TOKEN unless told otherwise. Logged content (subjects, ids, a
+// server's messages, file names) is printed quoted or escaped, never raw:
+// it cannot forge a line of govlog's output or drive the terminal.
 //
 // Exit status: 0 on success, 1 when something failed (for verify: a
 // receipt does not verify; for audit and monitor: the log failed a

@@ -35,6 +35,9 @@ type apiKey struct{}
 //   - status N CMD ARGS...: runs CMD and requires exit status N;
 //   - failnext STATUS CODE [RETRY-AFTER]: the API answers the next request
 //     with this error;
+//   - loggedrules: the API accepts what a log accepted before the
+//     submission rules of wire contract v1.1 (log.ParseLoggedDecision):
+//     control characters in short fields, for one;
 //   - keyfiles DIR: checks that DIR holds keys govlogd can load, with
 //     private files of mode 0600.
 func TestScripts(t *testing.T) {
@@ -64,6 +67,12 @@ func TestScripts(t *testing.T) {
 			"replace":  cmdReplace,
 			"status":   cmdStatus,
 			"failnext": cmdFailNext,
+			"loggedrules": func(ts *testscript.TestScript, neg bool, args []string) {
+				api := ts.Value(apiKey{}).(*fakeAPI)
+				api.mu.Lock()
+				defer api.mu.Unlock()
+				api.loggedRules = true
+			},
 			"keyfiles": cmdKeyFiles,
 		},
 	})
@@ -185,7 +194,7 @@ func TestExitStatus(t *testing.T) {
 		{name: "verify", args: []string{"verify", "--log-key", keyFile, r1}, stdout: "OK: entry 1 is in the log example.com/govlog (checkpoint of size 3)\n"},
 		{name: "verify with key text", args: []string{"verify", "--log-key", vkey, r1}, stdout: "\nid: d-1\n"},
 		{name: "verify from stdin", args: []string{"verify", "--log-key", vkey, "-"}, stdin: string(receipt), stdout: "\noutcome: deny\n"},
-		{name: "verify -h", args: []string{"verify", "-h"}, status: 0, stdout: "usage: govlog verify --log-key VKEY"},
+		{name: "verify -h", args: []string{"verify", "-h"}, status: 0, stdout: "usage: govlog verify [flags]"},
 		{name: "verify wrong key", args: []string{"verify", "--log-key", otherVkey, r1}, status: 1,
 			stderr: "does NOT verify: bad signature: checkpoint is not signed by example.com/govlog"},
 		{name: "verify garbage", args: []string{"verify", "--log-key", vkey, "-"}, stdin: "hello\n", status: 1, stderr: "malformed evidence"},
@@ -194,8 +203,8 @@ func TestExitStatus(t *testing.T) {
 		{name: "verify bad key", args: []string{"verify", "--log-key", "nope", r1}, status: 2, stderr: `"nope" is neither a note verifier key nor a file`},
 		{name: "verify key file without key", args: []string{"verify", "--log-key", r1, r1}, status: 2, stderr: "does not hold a note verifier key"},
 		{name: "verify two receipts", args: []string{"verify", "--log-key", vkey, r1, r1}, stdout: "2 receipts: 2 verified, 0 failed\n"},
-		{name: "verify unknown flag", args: []string{"verify", "--nope", r1}, status: 2, stderr: "flag provided but not defined: -nope"},
-		{name: "verify not a witness policy", args: []string{"verify", "--log-key", vkey, "--witness-policy", keyFile, r1}, status: 2, stderr: "--witness-policy: malformed evidence: witness policy"},
+		{name: "verify unknown flag", args: []string{"verify", "--nope", r1}, status: 2, stderr: "unknown flag: --nope"},
+		{name: "verify not a witness policy", args: []string{"verify", "--log-key", vkey, "--witness-policy", keyFile, r1}, status: 2, stderr: "--witness-policy: invalid witness policy: "},
 		{name: "verify witness policy not met", args: []string{"verify", "--log-key", vkey, "--witness-policy", func() string {
 			p := filepath.Join(dir, "policy.txt")
 			os.WriteFile(p, []byte("witness w witness.example/w1+7b0d6455+BGf1CNdXQA7xrCpSXM9PmHbI/KFBYTNd7qNqd31wi/Eo http://127.0.0.1:1\nquorum w\n"), 0o644)
@@ -206,7 +215,7 @@ func TestExitStatus(t *testing.T) {
 			status: 1, stdout: "2 receipts: 0 verified, 2 failed\n"},
 		{name: "submit without url", args: []string{"submit"}, status: 2, stderr: "--url is required"},
 		{name: "submit bad url", args: []string{"submit", "--url", "ftp://x"}, status: 2, stderr: "--url"},
-		{name: "submit unreachable", args: []string{"submit", "--url", "http://127.0.0.1:1", "--timeout", "1s"}, stdin: "{}", status: 1},
+		{name: "submit unreachable", args: []string{"submit", "--url", "http://127.0.0.1:1", "--timeout", "1s"}, stdin: `{"id":"d-1"}`, status: 1, stderr: "connection refused"},
 		{name: "keygen without name", args: []string{"keygen", "--out", filepath.Join(dir, "k")}, status: 2, stderr: "--name is required"},
 		{name: "keygen bad name", args: []string{"keygen", "--name", "a b", "--out", filepath.Join(dir, "k")}, status: 2, stderr: "white space"},
 		{name: "keygen argument", args: []string{"keygen", "--name", "a", "x"}, status: 2, stderr: `unexpected argument "x"`},

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/govlog/govlog/client"
@@ -19,13 +20,18 @@ import (
 // consistency, hashes, entries, lineage), prints the decisions that
 // match, and alerts on any failure.
 func monitor(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
-	f := newFlags("monitor", "monitor --url URL --log-key VKEY [--state FILE] [--subject S] [--action A] [--interval D] [--webhook URL] [--once] [--json]")
+	f := newFlags("monitor", "[flags]",
+		"Follow a log: every interval, audit what is new, print the decisions that match, "+
+			"and alert (webhook, exit status 1) on any inconsistency or failure.")
 	af := addAuditFlags(f)
 	subject := f.String("subject", "", "print only decisions of this `subject` (and the execution reports of those decisions)")
 	action := f.String("action", "", "print only decisions of this `action` (and the execution reports of those decisions)")
+	f.Group("Polling and alerts")
 	interval := f.Duration("interval", 10*time.Second, "how often to poll the log")
 	webhook := f.String("webhook", "", "POST a JSON alert to this `URL` on any failure")
 	once := f.Bool("once", false, "poll once and exit (status 1 on any failure)")
+	f.Example("govlog monitor --url http://127.0.0.1:8080 --log-key data/log.vkey --state monitor.state --subject agent-7", "print agent-7's decisions as they are logged, checking the log all along")
+	f.Example("govlog monitor --log-key log.vkey --state monitor.state --once --webhook https://alerts.example.com/govlog", "from cron, with $GOVLOG_URL set")
 	if err := f.parse(args, stdout); err != nil {
 		return err
 	}
@@ -66,11 +72,11 @@ func monitor(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 			st = newState
 		}
 		for _, p := range rep.Findings {
-			fmt.Fprintf(os.Stderr, "govlog monitor: finding [%s]: %s\n", p.Code, p.Message)
+			fmt.Fprintf(os.Stderr, "govlog monitor: finding [%s]: %s\n", p.Code, escapeText(p.Message))
 		}
 		if failed := newFailures(rep); len(failed) > 0 {
 			if onlyFetch(failed) && !*once {
-				fmt.Fprintf(os.Stderr, "govlog monitor: %s (retrying in %v)\n", failed[0].Message, *interval)
+				fmt.Fprintf(os.Stderr, "govlog monitor: %s (retrying in %v)\n", escapeText(failed[0].Message), *interval)
 			} else {
 				m.alert(ctx, rep, failed)
 				return fmt.Errorf("%w: %d failures", errAuditFailed, len(failed))
@@ -153,19 +159,21 @@ func (m *monitorState) print(e verifier.ScannedEntry) {
 	}
 	p := e.Entry
 	at := p.LoggedAt.Format(log.LoggedAtLayout)
+	// Every value is quoted: the line's fields stay apart whatever they hold.
+	q := strconv.Quote
 	if d := p.Decision; d != nil {
-		fmt.Fprintf(m.out, "#%d %s decision %s %s subject=%q action=%q", e.Index, at, d.ID, d.Outcome, d.Subject, d.Action)
+		fmt.Fprintf(m.out, "#%d %s decision %s %s subject=%s action=%s", e.Index, at, field(d.ID), field(d.Outcome), q(d.Subject), q(d.Action))
 		if d.Resource != "" {
-			fmt.Fprintf(m.out, " resource=%q", d.Resource)
+			fmt.Fprintf(m.out, " resource=%s", q(d.Resource))
 		}
 		if d.ParentID != "" {
-			fmt.Fprintf(m.out, " parent=%s", d.ParentID)
+			fmt.Fprintf(m.out, " parent=%s", field(d.ParentID))
 		}
-		fmt.Fprintf(m.out, " submitter=%q\n", p.Submitter)
+		fmt.Fprintf(m.out, " submitter=%s\n", q(p.Submitter))
 		return
 	}
 	x := p.Execution
-	fmt.Fprintf(m.out, "#%d %s execution %s of %s status=%s submitter=%q\n", e.Index, at, x.ID, x.DecisionID, x.Status, p.Submitter)
+	fmt.Fprintf(m.out, "#%d %s execution %s of %s status=%s submitter=%s\n", e.Index, at, field(x.ID), field(x.DecisionID), field(x.Status), q(p.Submitter))
 }
 
 // alertBody is what the webhook receives.
@@ -191,7 +199,7 @@ func (m *monitorState) alert(ctx context.Context, rep *verifier.AuditReport, fai
 			printProblem(m.out, "ALERT", p)
 		}
 		if ev := rep.Inconsistency; ev != nil {
-			fmt.Fprintf(m.out, "EVIDENCE    %s\nold checkpoint:\n%s\nnew checkpoint:\n%s\n", ev.Reason, ev.OldCheckpoint, ev.NewCheckpoint)
+			printInconsistency(m.out, ev)
 		}
 	}
 	if m.webhook == "" {

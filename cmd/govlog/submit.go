@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,20 +15,40 @@ import (
 	"github.com/govlog/govlog/log"
 )
 
+// submitReport is what submit --json prints.
+type submitReport struct {
+	Kind    string `json:"kind"`
+	ID      string `json:"id"`
+	Index   uint64 `json:"index"`
+	Created bool   `json:"created"`
+	Outcome string `json:"outcome,omitempty"`
+	// Verified is true when the receipt was verified with --log-key.
+	Verified    bool   `json:"verified"`
+	Receipt     string `json:"receipt_file"`
+	TLogProof   string `json:"tlog_proof_file"`
+	HasArtifact bool   `json:"artifact"`
+}
+
 // submit logs a decision (or execution report) and saves its receipt.
 func submit(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
-	f := newFlags("submit", "submit --url URL [--out PREFIX] [--log-key VKEY] [--execution] [FILE|-]")
-	serverURL := f.String("url", "", "the govlog server's base `URL`, e.g. http://127.0.0.1:8080 (required)")
+	f := newFlags("submit", "[flags] [FILE|-]",
+		"Submit a decision (or, with --execution, an execution report) to a govlog server and save its receipt "+
+			"as ID.receipt.json and ID.tlog-proof; the input is FILE, or stdin without one.")
+	srv := addServerFlags(f)
+	timeout := f.Duration("timeout", 30*time.Second, "give up after this long, retries included")
+	f.Group("Input and output")
+	execution := f.Bool("execution", false, "the input is an execution report, not a decision")
 	out := f.String("out", "", "write `PREFIX`.receipt.json and PREFIX.tlog-proof (default: the id, in the current directory)")
 	keyArg := f.String("log-key", "", "verify the receipt with this note verifier `key` (a file or the key text) before saving it")
-	execution := f.Bool("execution", false, "the input is an execution report, not a decision")
-	tokenFile := f.String("token-file", "", "send the bearer token in this `file` (default: $GOVLOG_TOKEN, if set)")
-	timeout := f.Duration("timeout", 30*time.Second, "give up after this long, retries included")
+	asJSON := f.Bool("json", false, "print a JSON report instead of text")
+	quiet := f.Bool("quiet", false, "print nothing while waiting for the server")
+	f.Example("govlog submit --url http://127.0.0.1:8080 decision.json", "log decision.json and save its receipt")
+	f.Example("govlog submit --log-key data/log.vkey --execution report.json --json", "with $GOVLOG_URL set: an execution report, its receipt verified, a JSON report")
 	if err := f.parse(args, stdout); err != nil {
 		return err
 	}
-	if *serverURL == "" {
-		return f.usagef("--url is required")
+	if err := srv.check(f); err != nil {
+		return err
 	}
 	if f.NArg() > 1 {
 		return f.usagef("want at most one input file, got %d", f.NArg())
@@ -40,14 +61,19 @@ func submit(ctx context.Context, args []string, stdin io.Reader, stdout io.Write
 		}
 		opts = append(opts, client.WithLogKey(key))
 	}
-	token, err := readToken(*tokenFile)
+	token, err := srv.token()
 	if err != nil {
 		return err
 	}
 	if token != "" {
 		opts = append(opts, client.WithBearerToken(token))
 	}
-	c, err := client.New(*serverURL, opts...)
+	if !*quiet {
+		if w := terminal(); w != nil {
+			opts = append(opts, client.WithLogger(retryLogger(w, "govlog submit")))
+		}
+	}
+	c, err := client.New(*srv.url, opts...)
 	if err != nil {
 		return f.usagef("--url: %v", err)
 	}
@@ -59,22 +85,31 @@ func submit(ctx context.Context, args []string, stdin io.Reader, stdout io.Write
 	if err != nil {
 		return err
 	}
-
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
 	kind := log.KindDecision
 	submitFunc := c.Submit
 	if *execution {
 		kind, submitFunc = log.KindExecution, c.SubmitExecution
 	}
-	r, created, err := submitFunc(ctx, body)
+	id, err := inputID(body, kind)
 	if err != nil {
 		return err
 	}
 
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	stop := waiting(*quiet, "govlog submit: waiting for the server (a log in sync mode waits for its witnesses)")
+	r, created, err := submitFunc(ctx, body)
+	stop()
+	if err != nil {
+		return submitError(err, body, kind, *timeout)
+	}
+	if r.ID != id {
+		return fmt.Errorf("the server answered with the receipt of %s, not of %s: not saved", field(r.ID), field(id))
+	}
+
 	prefix := *out
 	if prefix == "" {
-		prefix = r.ID
+		prefix = id
 	}
 	receiptJSON, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
@@ -92,22 +127,79 @@ func submit(ctx context.Context, args []string, stdin io.Reader, stdout io.Write
 		return err
 	}
 
+	rep := submitReport{
+		Kind: kind.String(), ID: id, Index: r.Index, Created: created, Verified: *keyArg != "",
+		Receipt: prefix + ".receipt.json", TLogProof: prefix + ".tlog-proof", HasArtifact: r.Artifact != "",
+	}
+	if e, err := log.ParseEntry(r.Entry); err == nil && e.Decision != nil {
+		rep.Outcome = e.Decision.Outcome
+	}
+	if *asJSON {
+		return printJSON(stdout, rep)
+	}
 	state := "logged"
 	if !created {
 		state = "already logged (this is the original receipt)"
 	}
-	fmt.Fprintf(stdout, "%s %s: %s at index %d\n", kind, r.ID, state, r.Index)
-	if e, err := log.ParseEntry(r.Entry); err == nil && e.Decision != nil {
-		fmt.Fprintf(stdout, "outcome: %s\n", e.Decision.Outcome)
+	fmt.Fprintf(stdout, "%s %s: %s at index %d\n", kind, field(id), state, r.Index)
+	if rep.Outcome != "" {
+		fmt.Fprintf(stdout, "outcome: %s\n", field(rep.Outcome))
 	}
-	if *keyArg != "" {
+	if rep.Verified {
 		fmt.Fprintln(stdout, "receipt: verified with the log key")
 	}
-	if r.Artifact != "" {
-		fmt.Fprintf(stdout, "artifact: in %s.receipt.json\n", prefix)
+	if rep.HasArtifact {
+		fmt.Fprintf(stdout, "artifact: in %s\n", field(rep.Receipt))
 	}
-	fmt.Fprintf(stdout, "wrote %s.receipt.json and %s.tlog-proof\n", prefix, prefix)
+	fmt.Fprintf(stdout, "wrote %s and %s\n", field(rep.Receipt), field(rep.TLogProof))
 	return nil
+}
+
+// inputID returns the id of the decision or execution report to submit:
+// the receipt must be this one's, and is saved under it.
+func inputID(body []byte, kind log.Kind) (string, error) {
+	var in struct {
+		ID any `json:"id"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		return "", fmt.Errorf("the input is not a JSON %v: %w", kind, err)
+	}
+	id, ok := in.ID.(string)
+	if !ok || id == "" {
+		return "", fmt.Errorf("the input has no \"id\": a %v needs one (its idempotency key)", kind)
+	}
+	if strings.ContainsAny(id, "/\\") || id == "." || id == ".." {
+		return "", fmt.Errorf("the input's id %s is not a valid id", field(id))
+	}
+	return id, nil
+}
+
+// submitError explains a failed submission: what the server said, and
+// what to do about it.
+func submitError(err error, body []byte, kind log.Kind, timeout time.Duration) error {
+	var ae *client.APIError
+	if !errors.As(err, &ae) {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("%w; no answer within --timeout %v: the server may be overloaded or waiting for its witnesses, and resubmitting is safe", err, timeout)
+		}
+		return err
+	}
+	if ae.Status == 400 && kind == log.KindDecision && looksLikeExecution(body) {
+		return fmt.Errorf("%w; the input looks like an execution report (it has \"decision_id\" and \"status\"): submit it with --execution", err)
+	}
+	return err
+}
+
+// looksLikeExecution reports whether a JSON object has the fields of an
+// execution report.
+func looksLikeExecution(body []byte) bool {
+	var in map[string]json.RawMessage
+	if json.Unmarshal(body, &in) != nil {
+		return false
+	}
+	_, hasDecision := in["decision_id"]
+	_, hasStatus := in["status"]
+	return hasDecision && hasStatus
 }
 
 // writeFile replaces name with a file of data and mode, through a
@@ -143,7 +235,7 @@ func writeFile(name string, data []byte, mode os.FileMode) (err error) {
 // "" ("" when neither is set).
 func readToken(file string) (string, error) {
 	if file == "" {
-		return os.Getenv("GOVLOG_TOKEN"), nil
+		return os.Getenv(envToken), nil
 	}
 	data, err := os.ReadFile(file)
 	if err != nil {

@@ -12,10 +12,12 @@ import (
 // trillianCreateTree creates a Trillian log tree for govlogd --backend
 // trillian and prints its id.
 func trillianCreateTree(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
-	f := newFlags("trillian-createtree", "trillian-createtree --admin-addr HOST:PORT [--name NAME]")
+	f := newFlags("trillian-createtree", "--admin-addr HOST:PORT [flags]",
+		"Create a Trillian log tree for govlogd --backend trillian and print its id, alone on stdout.")
 	addr := f.String("admin-addr", "", "gRPC `host:port` of trillian_log_server, which serves Trillian's admin API (required)")
 	name := f.String("name", "govlog", "display `name` of the tree, at most 20 characters")
 	timeout := f.Duration("timeout", 30*time.Second, "give up after this `duration` (Trillian may still be starting)")
+	f.Example("govlog trillian-createtree --admin-addr 127.0.0.1:8090", "then: govlogd --backend trillian --trillian-tree-id ID …")
 	if err := f.parse(args, stdout); err != nil {
 		return err
 	}

@@ -19,10 +19,14 @@ import (
 
 // verify checks a receipt offline and prints the entry it proves.
 func verify(_ context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
-	f := newFlags("verify", "verify --log-key VKEY [--witness-policy FILE] [--json] RECEIPT.tlog-proof|RECEIPT.receipt.json|BUNDLE.json|DIR|-...")
+	f := newFlags("verify", "[flags] RECEIPT.tlog-proof|RECEIPT.receipt.json|BUNDLE.json|DIR|-...",
+		"Verify receipts offline with nothing but the log's verifier key: tlog-proof files, JSON receipts, "+
+			"bundles (JSON arrays of receipts) and directories of them; - reads one from stdin.")
 	keyArg := f.String("log-key", "", "the log's note verifier `key`: a file holding it (such as log.vkey), or the key text (required)")
 	policyArg := f.String("witness-policy", "", "a witness policy `file`: the checkpoint must also carry the cosignatures it requires")
-	asJSON := f.Bool("json", false, "print a JSON report (verify_many.go)")
+	asJSON := f.Bool("json", false, "print a JSON report: one item per receipt, and the counts")
+	f.Example("govlog verify --log-key data/log.vkey deploy-42.tlog-proof", "one receipt: what it proves, one field a line")
+	f.Example("govlog verify --log-key log.vkey receipts/ today.json --json", "a directory and a bundle, a JSON report")
 	if err := f.parse(args, stdout); err != nil {
 		return err
 	}
@@ -57,16 +61,16 @@ func verify(_ context.Context, args []string, stdin io.Reader, stdout io.Writer)
 		v, err = verifier.Receipt(data, key)
 	}
 	if err != nil {
-		return fmt.Errorf("%s does NOT verify: %w", name, err)
+		return fmt.Errorf("%s does NOT verify: %w", field(name), err)
 	}
 	if policy != nil {
 		if err := policy.Check(v.Checkpoint.Note); err != nil {
-			return fmt.Errorf("%s does NOT verify: %w", name, err)
+			return fmt.Errorf("%s does NOT verify: %w", field(name), err)
 		}
 	}
 	printVerified(stdout, v)
 	if policy != nil {
-		fmt.Fprintf(stdout, "witness_policy: satisfied (%s)\n", strings.Join(cosigners(policy, v.Checkpoint.Note), ", "))
+		fmt.Fprintf(stdout, "witness_policy: satisfied (%s)\n", escapeText(strings.Join(cosigners(policy, v.Checkpoint.Note), ", ")))
 	}
 	return nil
 }
@@ -138,13 +142,14 @@ func readInput(name string, stdin io.Reader, limit int64) ([]byte, error) {
 }
 
 // printVerified prints what a verified receipt proves, one "name: value"
-// a line.
+// a line. Every value goes through field: a logged value that is not
+// plain text is quoted, so that no value can print a line of its own.
 func printVerified(w io.Writer, v *verifier.Verified) {
 	e := v.Entry
-	fmt.Fprintf(w, "OK: entry %d is in the log %s (checkpoint of size %d)\n", v.Index, v.Checkpoint.Origin, v.Checkpoint.Size)
+	fmt.Fprintf(w, "OK: entry %d is in the log %s (checkpoint of size %d)\n", v.Index, field(v.Checkpoint.Origin), v.Checkpoint.Size)
 	line := func(name, value string) {
 		if value != "" {
-			fmt.Fprintf(w, "%s: %s\n", name, value)
+			fmt.Fprintf(w, "%s: %s\n", name, field(value))
 		}
 	}
 	line("index", fmt.Sprint(v.Index))
@@ -172,7 +177,7 @@ func printVerified(w io.Writer, v *verifier.Verified) {
 		line("authorized_until", e.AuthorizedUntil.Format(log.AuthorizedUntilLayout))
 	}
 	line("leaf_hash", base64.StdEncoding.EncodeToString(v.LeafHash[:]))
-	line("checkpoint", fmt.Sprintf("%s %d %s", v.Checkpoint.Origin, v.Checkpoint.Size, base64.StdEncoding.EncodeToString(v.Checkpoint.Hash[:])))
+	fmt.Fprintf(w, "checkpoint: %s %d %s\n", field(v.Checkpoint.Origin), v.Checkpoint.Size, base64.StdEncoding.EncodeToString(v.Checkpoint.Hash[:]))
 }
 
 const timeLayout = "2006-01-02T15:04:05.999999999Z07:00"

@@ -44,16 +44,16 @@ type receiptItem struct {
 
 // receiptResult is the outcome of one receipt, as --json prints it.
 type receiptResult struct {
-	Name           string `json:"name"`
-	OK             bool   `json:"ok"`
-	Error          string `json:"error,omitempty"`
-	Index          uint64 `json:"index,omitempty"`
-	Kind           string `json:"kind,omitempty"`
-	ID             string `json:"id,omitempty"`
-	Outcome        string `json:"outcome,omitempty"`
-	LeafHash       string `json:"leaf_hash,omitempty"`
-	CheckpointSize uint64 `json:"checkpoint_size,omitempty"`
-	RootHash       string `json:"root_hash,omitempty"`
+	Name           string  `json:"name"`
+	OK             bool    `json:"ok"`
+	Error          string  `json:"error,omitempty"`
+	Index          *uint64 `json:"index,omitempty"`
+	Kind           string  `json:"kind,omitempty"`
+	ID             string  `json:"id,omitempty"`
+	Outcome        string  `json:"outcome,omitempty"`
+	LeafHash       string  `json:"leaf_hash,omitempty"`
+	CheckpointSize uint64  `json:"checkpoint_size,omitempty"`
+	RootHash       string  `json:"root_hash,omitempty"`
 }
 
 // verifyReport is the JSON report of govlog verify.
@@ -119,13 +119,13 @@ func verifyMany(inputs []string, key note.Verifier, policy *verifier.Policy, asJ
 		var b bytes.Buffer
 		for _, r := range results {
 			if r.OK {
-				fmt.Fprintf(&b, "OK   %s: entry %d, %s %s", r.Name, r.Index, r.Kind, r.ID)
+				fmt.Fprintf(&b, "OK   %s: entry %d, %s %s", field(r.Name), *r.Index, r.Kind, field(r.ID))
 				if r.Outcome != "" {
-					fmt.Fprintf(&b, " (%s)", r.Outcome)
+					fmt.Fprintf(&b, " (%s)", field(r.Outcome))
 				}
 				fmt.Fprintf(&b, ", checkpoint of size %d\n", r.CheckpointSize)
 			} else {
-				fmt.Fprintf(&b, "FAIL %s: %s\n", r.Name, r.Error)
+				fmt.Fprintf(&b, "FAIL %s: %s\n", field(r.Name), escapeText(r.Error))
 			}
 			if b.Len() > 64<<10 {
 				if _, err := stdout.Write(b.Bytes()); err != nil {
@@ -170,7 +170,8 @@ func verifyItem(rv *verifier.ReceiptVerifier, policy *verifier.Policy, it *recei
 		return r
 	}
 	e := v.Entry
-	r.OK, r.Index, r.Kind, r.ID = true, v.Index, e.Kind.String(), e.ID
+	index := v.Index
+	r.OK, r.Index, r.Kind, r.ID = true, &index, e.Kind.String(), e.ID
 	if e.Decision != nil {
 		r.Outcome = e.Decision.Outcome
 	}

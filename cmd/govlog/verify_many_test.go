@@ -106,7 +106,7 @@ func TestVerifyMany(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 	r := rep.Receipts[0]
-	if !r.OK || r.Index != 2 || r.Kind != "decision" || r.ID != "d-2" || r.Outcome != "allow" || r.CheckpointSize != 9 || r.RootHash == "" || r.LeafHash == "" {
+	if !r.OK || r.Index == nil || *r.Index != 2 || r.Kind != "decision" || r.ID != "d-2" || r.Outcome != "allow" || r.CheckpointSize != 9 || r.RootHash == "" || r.LeafHash == "" {
 		t.Fatalf("receipt %+v", r)
 	}
 	if f := rep.Receipts[5]; f.OK || !strings.Contains(f.Error, "receipt index 3") {

@@ -1,3 +1,5 @@
+//go:build crashpoint
+
 package main
 
 import (
@@ -11,7 +13,9 @@ import (
 	"github.com/govlog/govlog/log"
 )
 
-// Test-only fault injection, for the crash suite (make test-crash): with
+// Test-only fault injection, for the crash suite (make test-crash), built
+// only into a govlogd built with -tags crashpoint (the production binary
+// has crashpoint_off.go instead, and reads none of this): with
 // GOVLOG_TEST_CRASH_POINT set, govlogd kills itself with SIGKILL at that
 // point of the GOVLOG_TEST_CRASH_BATCH-th batch that appends entries
 // (default 1):
@@ -21,8 +25,6 @@ import (
 //	               nothing committed
 //	after-commit   after the batch committed, before any submitter of it
 //	               is answered
-//
-// Never set these in production.
 const (
 	crashPointEnv = "GOVLOG_TEST_CRASH_POINT"
 	crashBatchEnv = "GOVLOG_TEST_CRASH_BATCH"

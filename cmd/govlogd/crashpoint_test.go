@@ -1,3 +1,5 @@
+//go:build crashpoint
+
 package main
 
 import (

@@ -1,7 +1,7 @@
 // Command govlogd serves a govlog decision log over HTTP, on the embedded
 // SQLite backend.
 //
-//	govlogd --listen 127.0.0.1:8080 --data ./data --origin example.com/govlog
+//	govlogd --listen 127.0.0.1:8080 --data ./data
 //
 // or on a Trillian log tree, with govlog's own tables in a MySQL/MariaDB
 // database (normally Trillian's); the data directory then holds only the
@@ -11,12 +11,24 @@
 //	    --backend trillian --trillian-addr 127.0.0.1:8090 --trillian-tree-id 42 \
 //	    --trillian-mysql-dsn 'govlog@tcp(127.0.0.1:3306)/trillian'
 //
+// Every flag may also be given in a configuration file, --config FILE: one
+// flag a line, its name without dashes, then its value (the rest of the
+// line); flags on the command line override the file (docs/operations.md
+// has a complete example).
+//
 // On first start it creates the data directory (0700) and generates the
 // log's keys in it: log.key (the note key that signs checkpoints, 0600),
 // log.vkey (its verifier key) and artifact.jwk (the Ed25519 key that signs
-// authorization artifacts, 0600). It refuses private key files that the
-// group or others can read, and a log.key whose name is not --origin: a
-// log's key is its identity.
+// authorization artifacts, 0600), for the origin --origin, by default
+// <hostname>/govlog. Later starts take the origin from log.key: a log's key
+// is its identity, and an --origin that contradicts it is refused. It
+// refuses private key files that the group or others can read.
+//
+// A data directory serves one process at a time: govlogd holds an
+// exclusive lock on DIR/lock while it runs (whenever it writes to the
+// directory: the embedded log, or the cosigned checkpoints of
+// --witness-policy), and a second govlogd on the same directory exits at
+// once with status 1, naming the first one's process id.
 //
 // Without authentication govlogd only listens on a loopback address
 // (127.0.0.0/8, ::1 or localhost), says so, and refuses anything else.
@@ -36,7 +48,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -44,6 +55,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/govlog/govlog/internal/cmdline"
 	"github.com/govlog/govlog/internal/keys"
 )
 
@@ -71,7 +83,7 @@ func main() {
 		<-ctx.Done()
 		stop() // a second signal kills the process
 	}()
-	err := cli(ctx, os.Args[1:], os.Stderr)
+	err := cli(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	switch {
 	case errors.Is(err, flag.ErrHelp):
@@ -85,55 +97,58 @@ func main() {
 }
 
 // errUsage marks a command line that does not parse (already reported).
-var errUsage = errors.New("usage error")
+var errUsage = cmdline.ErrUsage
 
-// cli parses the command line and runs the server until ctx is done.
-func cli(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("govlogd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var (
-		cfg       Config
-		logFormat string
-		logLevel  slog.Level
-	)
+// cli parses the command line and runs the server until ctx is done; help
+// and the version go to stdout, everything else to stderr.
+func cli(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseCLI(args, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	return Run(ctx, *cfg)
+}
+
+// parseCLI parses the command line (and the configuration file it names)
+// into a Config. It returns flag.ErrHelp when it printed the help or the
+// version, and errUsage when it printed a usage error.
+func parseCLI(args []string, stdout, stderr io.Writer) (*Config, error) {
+	fs := cmdline.New("govlogd", "[flags]",
+		"Serve a govlog decision log over HTTP: append decisions, answer with receipts (and artifacts for allows), "+
+			"serve proofs, checkpoints and the tiles API.")
+	var cfg Config
+	fs.Group("Server")
+	fs.Config("config", "read flags from this `file`: one flag a line, its name without dashes and its value; the command line overrides it", keys.ReadConfig)
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "`address` to listen on; must be loopback (127.0.0.0/8, ::1, localhost) unless --auth-jwks or --auth-tokens is given")
-	fs.StringVar(&cfg.DataDir, "data", "./data", "data `directory`: the log database and its keys (created if missing)")
-	fs.StringVar(&cfg.Origin, "origin", defaultOrigin(), "log `origin`: the name of the log's key and the first line of its checkpoints")
+	fs.StringVar(&cfg.DataDir, "data", "./data", "data `directory`: the log's keys and, on the embedded backend, its database (created if missing)")
+	fs.StringVar(&cfg.Origin, "origin", "", "log `origin`: the name of the log's key and the first line of its checkpoints (default: the name of DIR/log.key; for a new log, <hostname>/govlog)")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long a graceful shutdown may take")
+	fs.StringVar(&cfg.PprofListen, "pprof", "", "serve Go profiling endpoints on this loopback `address` (default off)")
+	fs.ServerFlags()
+	fs.Group("Log and artifacts")
 	fs.DurationVar(&cfg.ArtifactTTL, "artifact-ttl", 300*time.Second, "authorization artifact lifetime (whole seconds, at least 1s)")
 	fs.StringVar(&cfg.Audience, "artifact-audience", "", "\"aud\" claim of authorization artifacts (default none)")
 	fs.IntVar(&cfg.MaxBatch, "max-batch", 1024, "most entries in one group commit")
 	fs.IntVar(&cfg.MaxPending, "max-pending", 65536, "most submissions waiting for a commit; beyond it submissions get 429")
 	fs.DurationVar(&cfg.CommitTimeout, "commit-timeout", 30*time.Second, "bound on one storage commit")
 	fs.DurationVar(&cfg.SubmitTimeout, "submit-timeout", 30*time.Second, "how long a submission waits for its commit before it gets 503")
-	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long a graceful shutdown may take")
+	fs.Group("Storage")
 	fs.StringVar(&cfg.PublishedCheckpoint, "published-checkpoint", "", "`file` with the last published checkpoint: refuse to start if the stored log is smaller or forks from it (after a restore)")
-	fs.StringVar(&cfg.PprofListen, "pprof", "", "serve Go profiling endpoints on this loopback `address` (default off)")
-	addBackendFlags(fs, &cfg)
-	addSecurityFlags(fs, &cfg.SecurityConfig)
-	addWitnessFlags(fs, &cfg.WitnessConfig)
-	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
-	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
+	addBackendFlags(fs.FlagSet, &cfg)
+	fs.Group("Authentication, TLS and limits")
+	addSecurityFlags(fs.FlagSet, &cfg.SecurityConfig)
+	fs.Group("Witnesses")
+	addWitnessFlags(fs.FlagSet, &cfg.WitnessConfig)
+	fs.Group("OPA decision logs")
+	addOPAFlags(fs.FlagSet, &cfg.OPA)
+	fs.Example("govlogd --data ./data", "the embedded log on 127.0.0.1:8080, without authentication (loopback only)")
+	fs.Example("govlogd --config /etc/govlog/govlogd.conf", "everything from a configuration file (docs/operations.md)")
+	fs.Example("govlogd --listen 0.0.0.0:8443 --data /var/lib/govlog --tls-cert tls.crt --tls-key tls.key --auth-tokens /etc/govlog/tokens", "serve a network: HTTPS and bearer tokens")
+	var err error
+	if cfg.Logger, err = fs.ParseServer(args, stdout, stderr); err != nil {
+		return nil, err
 	}
-	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "govlogd: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return errUsage
-	}
-	opts := &slog.HandlerOptions{Level: logLevel}
-	switch logFormat {
-	case "text":
-		cfg.Logger = slog.New(slog.NewTextHandler(stderr, opts))
-	case "json":
-		cfg.Logger = slog.New(slog.NewJSONHandler(stderr, opts))
-	default:
-		return fmt.Errorf("--log-format must be text or json, not %q", logFormat)
-	}
-	return Run(ctx, cfg)
+	return &cfg, nil
 }
 
 // defaultOrigin derives an origin from the host name: "<hostname>/govlog",

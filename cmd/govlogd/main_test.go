@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govlog/govlog/internal/dirlock"
 	"github.com/govlog/govlog/internal/keys"
 )
 
@@ -110,7 +113,7 @@ func TestCLIValidation(t *testing.T) {
 			data := filepath.Join(t.TempDir(), "data")
 			var stderr bytes.Buffer
 			args := append([]string{"--listen", "127.0.0.1:0", "--data", data}, tc.args...)
-			err := cli(context.Background(), args, &stderr)
+			err := cli(context.Background(), args, io.Discard, &stderr)
 			if err == nil || !strings.Contains(err.Error()+stderr.String(), tc.want) {
 				t.Fatalf("cli(%q) = %v, output %q; want %q", tc.args, err, stderr.String(), tc.want)
 			}
@@ -289,4 +292,170 @@ func TestRunRefuses(t *testing.T) {
 			t.Fatalf("Run on a busy port: %v", err)
 		}
 	})
+}
+
+// TestOrigin: the origin comes from the key when there is one; a new log
+// gets the one given, or <hostname>/govlog; a contradicting one is refused.
+func TestOrigin(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	if err := keys.Generate(mkdir(t, data), "example.com/from-key"); err != nil {
+		t.Fatal(err)
+	}
+	var origin string
+	if _, err := openKeys(data, &origin, discard()); err != nil || origin != "example.com/from-key" {
+		t.Fatalf("origin from the key: %q, %v", origin, err)
+	}
+	origin = "example.com/other"
+	_, err := openKeys(data, &origin, discard())
+	if err == nil || !strings.Contains(err.Error(), `--origin "example.com/other" contradicts the log key`) ||
+		!strings.Contains(err.Error(), `"example.com/from-key"`) || !strings.Contains(err.Error(), "omit --origin") {
+		t.Fatalf("a contradicting origin: %v", err)
+	}
+	fresh := mkdir(t, filepath.Join(t.TempDir(), "fresh"))
+	origin = ""
+	if _, err := openKeys(fresh, &origin, discard()); err != nil || origin != defaultOrigin() {
+		t.Fatalf("a new log without --origin: %q, %v", origin, err)
+	}
+	// Restarting without --origin serves the same log.
+	s := start(t, Config{Listen: "127.0.0.1:0", DataDir: data})
+	var info struct {
+		Origin string `json:"origin"`
+	}
+	resp, err := http.Get(s.url + "/v1/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&info)
+	resp.Body.Close()
+	if info.Origin != "example.com/from-key" {
+		t.Errorf("GET /v1/log origin %q", info.Origin)
+	}
+}
+
+// TestOneProcessPerDataDir: a second Run on the data directory of a
+// running one is refused at once, naming the first.
+func TestOneProcessPerDataDir(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	start(t, testConfig(data))
+	began := time.Now()
+	err := Run(context.Background(), testConfig(data))
+	var he *dirlock.HeldError
+	if !errors.As(err, &he) || he.PID != os.Getpid() || he.Program != "govlogd" {
+		t.Fatalf("second Run: %v", err)
+	}
+	if took := time.Since(began); took > time.Second {
+		t.Errorf("the refusal took %v", took)
+	}
+	// The Trillian backend without witnesses does not write the data
+	// directory (only its keys are there): replicas may share it. Its
+	// refusal is then about Trillian, not the lock.
+	cfg := testConfig(data)
+	cfg.Backend, cfg.Trillian = backendTrillian, TrillianConfig{Addr: "127.0.0.1:1", TreeID: 1, MySQLDSN: "x@tcp(127.0.0.1:1)/x"}
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lockDataDir(data, false); err != nil {
+		t.Errorf("lockDataDir without writes: %v", err)
+	}
+}
+
+// TestHelpAndVersion: govlogd --help prints the grouped flags to stdout
+// and exits 0; --version and version print the build.
+func TestHelpAndVersion(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := cli(context.Background(), []string{"--help"}, &stdout, &stderr); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: %v", err)
+	}
+	help := stdout.String()
+	for _, want := range []string{
+		"usage: govlogd [flags]\n", "\nServer:\n", "\nStorage:\n", "\nAuthentication, TLS and limits:\n", "\nWitnesses:\n",
+		"\n  --listen ADDRESS ", "\n  --config FILE ", "(default 127.0.0.1:8080)", "\nExamples:\n",
+	} {
+		if !strings.Contains(help, want) {
+			t.Errorf("help lacks %q:\n%s", want, help)
+		}
+	}
+	if strings.Contains(help, "\n  -listen") || strings.Contains(help, "Usage of") || stderr.Len() != 0 {
+		t.Errorf("help in Go's default style, or on stderr:\n%s\n%s", help, stderr.String())
+	}
+	for _, args := range [][]string{{"--version"}, {"version"}} {
+		stdout.Reset()
+		if err := cli(context.Background(), args, &stdout, &stderr); !errors.Is(err, flag.ErrHelp) || !strings.HasPrefix(stdout.String(), "govlogd github.com/govlog/govlog ") {
+			t.Errorf("%q: %v %q", args, err, stdout.String())
+		}
+	}
+}
+
+// TestConfigFile: the flags from --config, the command line over them.
+func TestConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "govlogd.conf")
+	os.WriteFile(conf, []byte("# a comment\nlisten 0.0.0.0:8443\nartifact-ttl 1500ms\n"), 0o600)
+	var stderr bytes.Buffer
+	// The file's non-loopback --listen without authentication is refused:
+	// the file was read.
+	err := cli(context.Background(), []string{"--config", conf, "--data", filepath.Join(dir, "d")}, io.Discard, &stderr)
+	if err == nil || !strings.Contains(err.Error(), `refusing --listen "0.0.0.0:8443"`) {
+		t.Fatalf("from the file: %v", err)
+	}
+	// The command line overrides the file: its --listen is accepted, and
+	// the file's --artifact-ttl is what is refused now.
+	err = cli(context.Background(), []string{"--config", conf, "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "d")}, io.Discard, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "--artifact-ttl must be a whole number of seconds") {
+		t.Fatalf("the command line over the file: %v", err)
+	}
+	os.WriteFile(conf, []byte("listen 127.0.0.1:0\nno-such-flag 1\n"), 0o600)
+	if err := cli(context.Background(), []string{"--config", conf}, io.Discard, &stderr); err == nil || !strings.Contains(err.Error(), `:2: unknown setting "no-such-flag"`) {
+		t.Fatalf("an unknown setting: %v", err)
+	}
+	os.Chmod(conf, 0o666)
+	if err := cli(context.Background(), []string{"--config", conf}, io.Discard, &stderr); err == nil || !strings.Contains(err.Error(), "lets the group or others write it") {
+		t.Fatalf("a world-writable configuration file: %v", err)
+	}
+}
+
+func mkdir(t *testing.T, dir string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestConfigExample parses the complete configuration file of
+// docs/operations.md: every line is a flag govlogd knows, with a valid
+// value.
+func TestConfigExample(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "<!-- govlogd.conf example")
+	_, rest, ok2 := strings.Cut(rest, "```conf\n")
+	example, _, ok3 := strings.Cut(rest, "```\n")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("docs/operations.md has no configuration example")
+	}
+	path := filepath.Join(t.TempDir(), "govlogd.conf")
+	if err := os.WriteFile(path, []byte(example), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cfg, err := parseCLI([]string{"--config", path}, io.Discard, &stderr)
+	if err != nil {
+		t.Fatalf("the example does not parse: %v\n%s", err, stderr.String())
+	}
+	if cfg.Listen != "0.0.0.0:8443" || cfg.DataDir != "/var/lib/govlog" || cfg.Origin != "govlog.example.com/decisions" ||
+		!cfg.AuthRead || cfg.AuthJWKS == "" || cfg.TLSKey != "/etc/govlog/tls.key" || cfg.RateLimit != 200 ||
+		cfg.WitnessMode != "sync" || cfg.Backend != "trillian" || cfg.Trillian.TreeID != 7281944912738590145 ||
+		cfg.Trillian.MySQLDSN != "govlog:secret@tcp(127.0.0.1:3306)/govlog_trillian?parseTime=false" || cfg.ArtifactTTL != 300*time.Second {
+		t.Errorf("parsed %+v", cfg)
+	}
+	// The command line overrides it.
+	cfg, err = parseCLI([]string{"--config", path, "--listen", "127.0.0.1:9"}, io.Discard, &stderr)
+	if err != nil || cfg.Listen != "127.0.0.1:9" {
+		t.Errorf("override: %v %+v", err, cfg)
+	}
 }

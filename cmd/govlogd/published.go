@@ -3,17 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/govlog/govlog/internal/keys"
 	"github.com/govlog/govlog/log"
 )
-
-// maxCheckpointFile bounds the --published-checkpoint file.
-const maxCheckpointFile = 1 << 20
 
 // checkPublished enforces the fork rule against the last checkpoint the
 // operator knows was published (Config.PublishedCheckpoint): the stored log
@@ -24,14 +21,7 @@ func checkPublished(ctx context.Context, path string, v note.Verifier, b log.Bac
 	if path == "" {
 		return nil
 	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fmt.Errorf("failed to read --published-checkpoint: %w", err)
-	}
-	if fi.Size() > maxCheckpointFile {
-		return fmt.Errorf("failed to read --published-checkpoint: %s is %d bytes, not a checkpoint", path, fi.Size())
-	}
-	text, err := os.ReadFile(path)
+	text, err := keys.ReadConfig(path)
 	if err != nil {
 		return fmt.Errorf("failed to read --published-checkpoint: %w", err)
 	}

@@ -13,12 +13,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/govlog/govlog/internal/dirlock"
 	"github.com/govlog/govlog/internal/keys"
 	"github.com/govlog/govlog/log"
 	"github.com/govlog/govlog/server"
@@ -35,9 +38,12 @@ type Config struct {
 	// (SecurityConfig). Required.
 	Listen string
 	// DataDir holds the log database and its keys; created (0700) if
-	// missing. Required.
+	// missing. Run holds an exclusive lock on it (DataDir/lock) while it
+	// writes to it. Required.
 	DataDir string
-	// Origin is the log origin, the name of its note key. Required.
+	// Origin is the log origin, the name of its note key. Default: the
+	// name of the key in DataDir; for a new log, "<hostname>/govlog". Run
+	// refuses an Origin that is not the existing key's name.
 	Origin string
 	// ArtifactTTL is the lifetime of authorization artifacts, whole
 	// seconds. Default 300s.
@@ -72,6 +78,9 @@ type Config struct {
 	// start if the stored log is smaller or disagrees with it at its size
 	// (published.go). Default: no check.
 	PublishedCheckpoint string
+	// OPA configures the endpoint of OPA's decision-log uploads (opa.go).
+	// Default: the zero server.OPAConfig.
+	OPA server.OPAConfig
 
 	// listening, when set, is called with the listener's address once the
 	// server accepts connections (for tests).
@@ -91,7 +100,11 @@ const (
 // are answered, the sequencer commits what is queued, the storage closes.
 // It returns an error if the server cannot start or fails; nil after a
 // graceful shutdown.
-func Run(ctx context.Context, cfg Config) error {
+//
+// Every part Run starts is stopped by the closer it pushes on one stack,
+// in the reverse order of starting, whatever way Run ends: a refusal at
+// start, a failure of the HTTP server, or ctx.
+func Run(ctx context.Context, cfg Config) (err error) {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
@@ -99,6 +112,8 @@ func Run(ctx context.Context, cfg Config) error {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	var parts closers
+	defer func() { err = errors.Join(err, parts.close()) }()
 
 	// Everything that can refuse to start does so before anything is
 	// created or listened on.
@@ -110,12 +125,18 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	defer closeAuth()
+	parts.push(func() error { closeAuth(); return nil })
 
 	// The embedded log and the cosigned-checkpoint store write to the data
-	// directory; with Trillian alone it only holds the keys.
+	// directory: one process at a time. With Trillian alone it only holds
+	// the keys, which replicas may share.
 	writes := cfg.Backend == backendSQLite || cfg.WitnessConfig.policy != nil
-	k, err := openKeys(cfg.DataDir, cfg.Origin, writes, logger)
+	unlock, err := lockDataDir(cfg.DataDir, writes)
+	if err != nil {
+		return err
+	}
+	parts.push(unlock)
+	k, err := openKeys(cfg.DataDir, &cfg.Origin, logger)
 	if err != nil {
 		return err
 	}
@@ -131,12 +152,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	wrapped, err := withCrashPoint(backend, logger)
-	if err != nil {
-		backend.Close()
+	parts.push(backend.Close)
+	if backend, err = withCrashPoint(backend, logger); err != nil {
 		return err
 	}
-	backend = wrapped
 	l, err := log.New(ctx, log.Config{
 		Backend:       backend,
 		Signer:        k.Signer,
@@ -149,17 +168,19 @@ func Run(ctx context.Context, cfg Config) error {
 		OnBatch:       metrics.ObserveBatch,
 	})
 	if err != nil {
-		backend.Close()
 		return fmt.Errorf("failed to open the log: %w", err)
 	}
+	// The log owns the backend from here on.
+	parts.swap(func() error { return l.Close(context.Background()) })
 	if err := checkPublished(ctx, cfg.PublishedCheckpoint, k.Verifier, backend); err != nil {
-		l.Close(context.Background())
 		return err
 	}
 	witnessing, err := cfg.witnessing(ctx, cfg.DataDir, l, k, reg, logger)
 	if err != nil {
-		l.Close(context.Background())
 		return err
+	}
+	if witnessing != nil {
+		parts.push(func() error { witnessing.Distributor.Close(); return nil })
 	}
 	srv, err := server.New(server.Config{
 		Log:           l,
@@ -178,26 +199,41 @@ func Run(ctx context.Context, cfg Config) error {
 		RateLimit:           cfg.RateLimit,
 		RateBurst:           cfg.RateBurst,
 		RetiredArtifactKeys: k.Retired,
+		OPA:                 cfg.OPA,
 	})
 	if err != nil {
-		if witnessing != nil {
-			witnessing.Distributor.Close()
-		}
-		l.Close(context.Background())
 		return err
 	}
-	closeLog := func() error {
-		cctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-		defer cancel()
-		return srv.Close(cctx)
+	// The server owns the log and the distributor from here on: its Close
+	// answers the requests in flight, then closes them.
+	if witnessing != nil {
+		parts.pop()
 	}
+	parts.swap(func() error {
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := srv.Close(sctx); err != nil {
+			logger.Error("failed to close the log cleanly", "err", err)
+			return err
+		}
+		return nil
+	})
 
+	cp, err := l.Latest(ctx)
+	if err != nil {
+		return fmt.Errorf("failed to read the latest checkpoint: %w", err)
+	}
+	if cfg.PprofListen != "" {
+		stop, err := servePprof(cfg.PprofListen, logger)
+		if err != nil {
+			return err
+		}
+		parts.push(func() error { stop(); return nil })
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		closeLog()
 		return fmt.Errorf("failed to listen on %s: %w", cfg.Listen, err)
 	}
-	ln = cfg.limit(ln)
 	hs := &http.Server{
 		TLSConfig:         tlsCfg,
 		Handler:           srv,
@@ -207,65 +243,96 @@ func Run(ctx context.Context, cfg Config) error {
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// "OPTIONS *" is the API's to answer (405), like every OPTIONS.
+		DisableGeneralOptionsHandler: true,
 	}
-	cp, err := l.Latest(ctx)
-	if err != nil {
-		ln.Close()
-		closeLog()
-		return fmt.Errorf("failed to read the latest checkpoint: %w", err)
-	}
+	ln = cfg.limit(ln, hs, logger)
+	// Refuse new submissions, then let the ones in flight finish (the log
+	// keeps committing) while HTTP stops; the server's closer, next on the
+	// stack, then closes the log.
+	parts.push(func() error {
+		srv.Drain()
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := hs.Shutdown(sctx); err != nil {
+			logger.Warn("requests still in flight at the shutdown deadline", "err", err)
+			hs.Close()
+		}
+		return nil
+	})
 	logger.Info("govlogd serving", "addr", ln.Addr().String(), "origin", cfg.Origin,
 		"data", cfg.DataDir, "tree_size", cp.Size, "backend", cfg.Backend, "tls", tlsCfg != nil,
 		"retired_artifact_keys", len(k.Retired))
 	cfg.announce(logger, cfg.Listen)
 
-	if cfg.PprofListen != "" {
-		stop, err := servePprof(cfg.PprofListen, logger)
-		if err != nil {
-			hs.Close()
-			closeLog()
-			return err
-		}
-		defer stop()
-	}
-
-	served := make(chan error, 1)
-	go func() {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		var err error
 		if tlsCfg != nil {
-			served <- hs.ServeTLS(ln, "", "")
-			return
+			err = hs.ServeTLS(ln, "", "")
+		} else {
+			err = hs.Serve(ln)
 		}
-		served <- hs.Serve(ln)
-	}()
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		logger.Error("the HTTP server failed", "err", err)
+		return fmt.Errorf("failed to serve: %w", err)
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		logger.Info("shutting down")
+		err := parts.close()
+		logger.Info("stopped")
+		return err
+	})
 	if cfg.listening != nil {
 		cfg.listening(ln.Addr())
 	}
+	return g.Wait()
+}
 
-	var serveErr error
-	select {
-	case <-ctx.Done():
-		logger.Info("shutting down")
-	case serveErr = <-served:
-		logger.Error("the HTTP server failed", "err", serveErr)
+// closers are the functions that stop what Run started, called in the
+// reverse order of push, once: whichever of Run's return and its shutdown
+// goroutine comes first runs them.
+type closers struct {
+	mu  sync.Mutex
+	fns []func() error
+}
+
+// push adds the closer of a part just started.
+func (c *closers) push(f func() error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fns = append(c.fns, f)
+}
+
+// pop drops the last closer, without calling it: its part is now owned
+// (and closed) by another.
+func (c *closers) pop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fns = c.fns[:len(c.fns)-1]
+}
+
+// swap replaces the last closer: its part is now owned by one that closes
+// it with its own.
+func (c *closers) swap(f func() error) {
+	c.pop()
+	c.push(f)
+}
+
+// close calls every closer, the last pushed first, and returns their
+// errors joined.
+func (c *closers) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for i := len(c.fns) - 1; i >= 0; i-- {
+		errs = append(errs, c.fns[i]())
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	// Refuse new submissions, then let the ones in flight finish (the log
-	// keeps committing) while HTTP stops, then close the log.
-	srv.Drain()
-	if err := hs.Shutdown(sctx); err != nil {
-		logger.Warn("requests still in flight at the shutdown deadline", "err", err)
-		hs.Close()
-	}
-	if err := srv.Close(sctx); err != nil {
-		logger.Error("failed to close the log cleanly", "err", err)
-		return errors.Join(serveErr, err)
-	}
-	logger.Info("stopped")
-	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
-		return fmt.Errorf("failed to serve: %w", serveErr)
-	}
-	return nil
+	c.fns = nil
+	return errors.Join(errs...)
 }
 
 // servePprof serves the profiling endpoints on their own listener, never
@@ -312,8 +379,10 @@ func (cfg *Config) validate() error {
 	if err := cfg.WitnessConfig.validate(); err != nil {
 		return err
 	}
-	if err := keys.ValidName(cfg.Origin); err != nil {
-		return fmt.Errorf("invalid --origin: %w", err)
+	if cfg.Origin != "" {
+		if err := keys.ValidName(cfg.Origin); err != nil {
+			return fmt.Errorf("invalid --origin: %w", err)
+		}
 	}
 	if cfg.ArtifactTTL == 0 {
 		cfg.ArtifactTTL = 300 * time.Second
@@ -351,39 +420,65 @@ func checkLoopback(addr string) error {
 		"configure --auth-jwks or --auth-tokens to serve other addresses", addr)
 }
 
-// openKeys loads the log's keys from dir, creating dir and generating them
-// on first start, and checks that they are origin's. It refuses a dir it
-// cannot write to when writes is set or the keys are to be generated.
-func openKeys(dir, origin string, writes bool, logger *slog.Logger) (*keys.Keys, error) {
+// lockDataDir creates dir (0700) if missing and, when writes is set,
+// checks that it is writable and locks it for this process (released by
+// the returned function). A directory another process holds is refused,
+// naming that process.
+func lockDataDir(dir string, writes bool) (release func() error, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create the data directory: %w", err)
 	}
+	if !writes {
+		return func() error { return nil }, nil
+	}
+	if err := checkWritable(dir); err != nil {
+		return nil, err
+	}
+	lock, err := dirlock.Acquire(dir, "govlogd")
+	if err != nil {
+		return nil, err
+	}
+	return lock.Release, nil
+}
+
+// openKeys loads the log's keys from dir, generating them on first start,
+// and settles the origin: *origin, when set, must be the key's name; when
+// unset it becomes the key's name, or for new keys defaultOrigin(). It
+// refuses a dir it cannot write to when the keys are to be generated.
+func openKeys(dir string, origin *string, logger *slog.Logger) (*keys.Keys, error) {
+	keys.WarnOpenDir(logger, dir)
 	present, err := keys.Present(dir)
 	if err != nil {
 		return nil, err
 	}
-	if writes || !present {
+	if !present {
 		if err := checkWritable(dir); err != nil {
 			return nil, err
 		}
-	}
-	if !present {
 		if _, err := os.Stat(filepath.Join(dir, DBFile)); !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%s holds a log database but no keys: restore its keys (a log's key is its identity)", dir)
 		}
-		if err := keys.Generate(dir, origin); err != nil {
+		if *origin == "" {
+			*origin = defaultOrigin()
+		}
+		if err := keys.Generate(dir, *origin); err != nil {
 			return nil, err
 		}
-		logger.Info("generated the log's keys", "dir", dir, "origin", origin,
+		logger.Info("generated the log's keys: the origin is the log's identity from now on", "dir", dir, "origin", *origin,
 			"verifier_key_file", filepath.Join(dir, keys.VerifierFile))
 	}
 	k, err := keys.Load(dir)
 	if err != nil {
 		return nil, err
 	}
-	if name := k.Signer.Name(); name != origin {
-		return nil, fmt.Errorf("the log key %s is for origin %q, not %q: a log's key is its identity; "+
-			"pass --origin %q or use another --data directory", filepath.Join(dir, keys.SignerFile), name, origin, name)
+	name := k.Signer.Name()
+	switch *origin {
+	case "":
+		*origin = name
+	case name:
+	default:
+		return nil, fmt.Errorf("--origin %q contradicts the log key %s, which is for origin %q: a log's key is its identity; "+
+			"omit --origin (it defaults to the key's name) or use another --data directory", *origin, filepath.Join(dir, keys.SignerFile), name)
 	}
 	return k, nil
 }

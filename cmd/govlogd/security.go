@@ -8,16 +8,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"golang.org/x/net/netutil"
-
+	"github.com/govlog/govlog/internal/connlimit"
 	"github.com/govlog/govlog/internal/keys"
 	"github.com/govlog/govlog/server"
+	"github.com/lestrrat-go/jwx/v2/jwk"
 )
 
 // SecurityConfig is the part of Config that decides who may talk to the
@@ -52,8 +52,14 @@ type SecurityConfig struct {
 	RateLimit float64
 	RateBurst int
 	// MaxConns bounds the connections served at once; more wait to be
-	// accepted. Default 4096; negative: unbounded.
+	// accepted, and while more than half are open idle ones are closed
+	// after 5s (connlimit). Default 4096; negative: unbounded.
 	MaxConns int
+	// MaxConnsPerAddr bounds the connections of one client address (an
+	// IPv6 /64); more are closed at once. Behind a proxy every client has
+	// the proxy's address: raise it to MaxConns. Default: a quarter of
+	// MaxConns; negative: unbounded.
+	MaxConnsPerAddr int
 }
 
 // defaultMaxConns is MaxConns when unset.
@@ -85,6 +91,9 @@ func (c *SecurityConfig) validate() error {
 	}
 	if c.MaxConns == 0 {
 		c.MaxConns = defaultMaxConns
+	}
+	if c.MaxConnsPerAddr == 0 && c.MaxConns > 0 {
+		c.MaxConnsPerAddr = max(1, c.MaxConns/4)
 	}
 	return nil
 }
@@ -120,15 +129,14 @@ func (c *SecurityConfig) buildAuth(ctx context.Context, logger *slog.Logger) (se
 				return nil, noop, fmt.Errorf("%s: %w", c.AuthPermissionsFile, err)
 			}
 		}
+		// A JWKS without a usable key — emptied, garbage, unreadable,
+		// unreachable — does not stop the start: no token is accepted and
+		// /readyz says why until it has one, as after a reload (jwt.go).
 		if isURL(c.AuthJWKS) {
 			cfg.JWKSURL = c.AuthJWKS
 		} else {
 			f := &jwksFile{path: c.AuthJWKS}
-			set, err := f.load()
-			if err != nil {
-				return nil, noop, fmt.Errorf("failed to read --auth-jwks: %w", err)
-			}
-			cfg.KeySet, cfg.ReloadKeySet, cfg.KeySetChanged = set, f.load, f.changed
+			cfg.ReloadKeySet, cfg.KeySetChanged = f.load, f.changed
 		}
 		a, err := server.NewJWT(ctx, cfg)
 		if err != nil {
@@ -143,7 +151,8 @@ func (c *SecurityConfig) buildAuth(ctx context.Context, logger *slog.Logger) (se
 type jwksFile struct {
 	path string
 	mu   sync.Mutex
-	seen os.FileInfo // guarded by mu: the file as last read, nil before
+	read bool        // guarded by mu: load was called
+	seen os.FileInfo // guarded by mu: the file as last read, nil when it was missing
 }
 
 // load reads and parses the file, remembering what it read even when that
@@ -151,31 +160,34 @@ type jwksFile struct {
 func (f *jwksFile) load() (jwk.Set, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if fi, err := os.Stat(f.path); err == nil {
-		f.seen = fi
-	}
+	f.read = true
+	f.seen, _ = os.Stat(f.path)
 	data, err := keys.ReadConfig(f.path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("failed to read --auth-jwks: %w", err)
 	}
 	set, err := jwk.Parse(data)
 	if err != nil {
 		// The parser's error could quote the file.
-		return nil, fmt.Errorf("%s is not a JWKS (RFC 7517)", f.path)
+		return nil, fmt.Errorf("--auth-jwks %s is not a JWKS (RFC 7517)", f.path)
 	}
 	return set, nil
 }
 
-// changed reports whether the file is another file, or has another size
-// or modification time, than when it was last read.
+// changed reports whether the file is another file, is missing or back, or
+// has another size, modification time or mode than when it was last read.
 func (f *jwksFile) changed() bool {
-	fi, err := os.Stat(f.path)
+	fi, _ := os.Stat(f.path)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err != nil || f.seen == nil {
-		return err == nil
+	switch {
+	case !f.read:
+		return true
+	case fi == nil || f.seen == nil:
+		return (fi == nil) != (f.seen == nil)
 	}
-	return !os.SameFile(fi, f.seen) || !fi.ModTime().Equal(f.seen.ModTime()) || fi.Size() != f.seen.Size()
+	return !os.SameFile(fi, f.seen) || !fi.ModTime().Equal(f.seen.ModTime()) || fi.Size() != f.seen.Size() ||
+		fi.Mode() != f.seen.Mode()
 }
 
 // isURL reports whether s names a JWKS by URL rather than by file.
@@ -195,12 +207,9 @@ func (c *SecurityConfig) tlsConfig() (*tls.Config, error) {
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
-// limit bounds the connections ln serves at once.
-func (c *SecurityConfig) limit(ln net.Listener) net.Listener {
-	if c.MaxConns > 0 {
-		return netutil.LimitListener(ln, c.MaxConns)
-	}
-	return ln
+// limit bounds the connections hs serves on ln (connlimit).
+func (c *SecurityConfig) limit(ln net.Listener, hs *http.Server, logger *slog.Logger) net.Listener {
+	return connlimit.Wrap(ln, hs, connlimit.Config{Max: c.MaxConns, PerAddr: c.MaxConnsPerAddr, Logger: logger})
 }
 
 // announce logs how clients are authenticated, once the server listens.
@@ -234,5 +243,6 @@ func addSecurityFlags(fs *flag.FlagSet, c *SecurityConfig) {
 	fs.StringVar(&c.TLSKey, "tls-key", "", "the PEM private key `file` of --tls-cert (must be 0600 and owned by the user)")
 	fs.Float64Var(&c.RateLimit, "rate-limit", 0, "each identity's sustained submissions per second; a batch counts its items (default 0: unlimited)")
 	fs.IntVar(&c.RateBurst, "rate-burst", 0, "each identity's burst of submissions (default: --rate-limit rounded up)")
-	fs.IntVar(&c.MaxConns, "max-conns", defaultMaxConns, "most connections served at once; more wait to be accepted (negative: unbounded)")
+	fs.IntVar(&c.MaxConns, "max-conns", defaultMaxConns, "most connections served at once; more wait to be accepted, and over half of them idle ones are closed after 5s (negative: unbounded)")
+	fs.IntVar(&c.MaxConnsPerAddr, "max-conns-per-addr", 0, "most connections of one client address (an IPv6 /64); more are closed at once; behind a proxy raise it to --max-conns (default: a quarter of --max-conns; negative: unbounded)")
 }

@@ -6,12 +6,19 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
 
 	"github.com/govlog/govlog/server"
 )
@@ -43,7 +50,7 @@ func TestSecurityFlags(t *testing.T) {
 			data := filepath.Join(t.TempDir(), "data")
 			var stderr bytes.Buffer
 			args := append([]string{"--listen", "127.0.0.1:0", "--data", data}, tc.args...)
-			err := cli(context.Background(), args, &stderr)
+			err := cli(context.Background(), args, io.Discard, &stderr)
 			if err == nil || !strings.Contains(err.Error()+stderr.String(), tc.want) {
 				t.Fatalf("cli(%q) = %v, output %q; want %q", tc.args, err, stderr.String(), tc.want)
 			}
@@ -106,9 +113,6 @@ func TestBuildAuth(t *testing.T) {
 		{"tokens group-writable", SecurityConfig{AuthTokensFile: write("t1", "ci "+server.TokenHash("x")+"\n", 0o664)}, "0664"},
 		{"tokens missing", SecurityConfig{AuthTokensFile: filepath.Join(dir, "none")}, "--auth-tokens"},
 		{"tokens garbage", SecurityConfig{AuthTokensFile: write("t2", "ci XYZZY-secret\n", 0o600)}, "line 1"},
-		{"jwks not a JWKS", SecurityConfig{AuthJWKS: write("j1", "XYZZY-secret", 0o644), AuthIssuer: "i", AuthAudience: "a"}, "not a JWKS"},
-		{"jwks world-writable", SecurityConfig{AuthJWKS: write("j2", string(jwksJSON), 0o666), AuthIssuer: "i", AuthAudience: "a"}, "0666"},
-		{"jwks unreachable", SecurityConfig{AuthJWKS: "http://127.0.0.1:1/jwks", AuthIssuer: "i", AuthAudience: "a"}, "fetch"},
 		{"jwks plain http", SecurityConfig{AuthJWKS: "http://idp.example.com/jwks", AuthIssuer: "i", AuthAudience: "a"}, "https"},
 		{"permissions garbage", SecurityConfig{AuthJWKS: jwks, AuthIssuer: "i", AuthAudience: "a", AuthPermissionsFile: write("p1", "ci bogus\n", 0o644)}, "unknown permission"},
 	} {
@@ -120,6 +124,35 @@ func TestBuildAuth(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "XYZZY") {
 				t.Errorf("the error quotes the file: %v", err)
+			}
+		})
+	}
+	// A JWKS without a usable key starts refusing every token, saying why
+	// in the log, and in /readyz without naming the file.
+	for _, tc := range []struct {
+		name string
+		cfg  SecurityConfig
+		want string
+	}{
+		{"jwks not a JWKS", SecurityConfig{AuthJWKS: write("j1", "XYZZY-secret", 0o644), AuthIssuer: "i", AuthAudience: "a"}, "not a JWKS"},
+		{"jwks world-writable", SecurityConfig{AuthJWKS: write("j2", string(jwksJSON), 0o666), AuthIssuer: "i", AuthAudience: "a"}, "0666"},
+		{"jwks missing", SecurityConfig{AuthJWKS: filepath.Join(dir, "none.json"), AuthIssuer: "i", AuthAudience: "a"}, "no such file"},
+		{"jwks empty", SecurityConfig{AuthJWKS: write("j3", `{"keys":[]}`, 0o644), AuthIssuer: "i", AuthAudience: "a"}, "no usable key"},
+		{"jwks unreachable", SecurityConfig{AuthJWKS: "http://127.0.0.1:1/jwks", AuthIssuer: "i", AuthAudience: "a"}, "did not answer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			a, release, err := tc.cfg.buildAuth(context.Background(), slog.New(slog.NewTextHandler(&out, nil)))
+			defer release()
+			if err != nil {
+				t.Fatalf("buildAuth: %v", err)
+			}
+			ready := a.(server.Readier).Ready()
+			if ready == nil || !strings.Contains(ready.Error(), "JWKS") || strings.Contains(ready.Error(), dir) {
+				t.Errorf("Ready = %v", ready)
+			}
+			if !strings.Contains(out.String(), tc.want) || strings.Contains(out.String(), "XYZZY") {
+				t.Errorf("the log does not say %q (or quotes the file):\n%s", tc.want, out.String())
 			}
 		})
 	}
@@ -186,5 +219,134 @@ func TestJWKSFileChanged(t *testing.T) {
 	}
 	if f.changed() {
 		t.Error("a broken file reads as changed after it was read")
+	}
+	// Its mode, and whether it exists, are changes too.
+	write("a")
+	if _, err := f.load(); err != nil || f.changed() {
+		t.Fatalf("reload: %v", err)
+	}
+	if err := os.Chmod(path, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if !f.changed() {
+		t.Fatal("a file made writable by others is not changed")
+	}
+	if _, err := f.load(); err == nil || !strings.Contains(err.Error(), "0666") || f.changed() {
+		t.Fatalf("load of a file writable by others: %v", err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if !f.changed() {
+		t.Fatal("a removed file is not changed")
+	}
+	if _, err := f.load(); err == nil || f.changed() {
+		t.Fatalf("load of a removed file: %v", err)
+	}
+	write("a")
+	if !f.changed() {
+		t.Fatal("a file written again is not changed")
+	}
+}
+
+// TestJWKSFileRevocation runs govlogd with a JWKS file: emptying the file
+// revokes every key at once (every token 401, /readyz 503 saying why) —
+// the keys loaded before were kept — and a restart with the emptied file
+// starts in the same state (it refused to start) until a key is back.
+func TestJWKSFileRevocation(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "jwks.json")
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	pub, _ := jwk.FromRaw(priv.Public())
+	pub.Set(jwk.KeyIDKey, "k1")
+	good := jwk.NewSet()
+	good.AddKey(pub)
+	writeSet := func(set any) {
+		b, _ := json.Marshal(set)
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeSet(good)
+	hdr := jws.NewHeaders()
+	hdr.Set(jws.KeyIDKey, "k1")
+	now := time.Now()
+	claims, _ := json.Marshal(map[string]any{"iss": "https://idp.example", "aud": "govlog", "sub": "ci",
+		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()})
+	tok, err := jws.Sign(claims, jws.WithKey(jwa.EdDSA, priv, jws.WithProtectedHeaders(hdr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(filepath.Join(dir, "data"))
+	cfg.AuthJWKS, cfg.AuthIssuer, cfg.AuthAudience = path, "https://idp.example", "govlog"
+	n := 0
+	submit := func(t *testing.T, url string) int {
+		n++
+		req, _ := http.NewRequest(http.MethodPost, url+"/v1/decisions", strings.NewReader(fmt.Sprintf(
+			`{"id":"d-%d","outcome":"deny","decided_at":"%s","subject":"agent-7","action":"deploy","policy":{"id":"p"}}`,
+			n, time.Now().UTC().Format(time.RFC3339))))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+string(tok))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	ready := func(t *testing.T, url string) (int, string) {
+		resp, err := http.Get(url + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	wantRevoked := func(t *testing.T, url string) {
+		t.Helper()
+		if status := submit(t, url); status != http.StatusUnauthorized {
+			t.Errorf("a token of a revoked key: %d", status)
+		}
+		if status, body := ready(t, url); status != http.StatusServiceUnavailable || !strings.Contains(body, "JWKS") {
+			t.Errorf("/readyz without a usable key: %d %s", status, body)
+		}
+	}
+
+	s := start(t, cfg)
+	if status := submit(t, s.url); status != http.StatusCreated {
+		t.Fatalf("a token of the JWKS: %d", status)
+	}
+	for name, spoil := range map[string]func(){
+		"empty set": func() { writeSet(map[string]any{"keys": []any{}}) },
+		"garbage":   func() { os.WriteFile(path, []byte("XYZZY"), 0o644) },
+		"mode 0666": func() { os.Chmod(path, 0o666) },
+		"removed":   func() { os.Remove(path) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			writeSet(good)
+			if status := submit(t, s.url); status != http.StatusCreated {
+				t.Fatalf("a token of the JWKS: %d", status)
+			}
+			spoil()
+			wantRevoked(t, s.url)
+		})
+	}
+	writeSet(map[string]any{"keys": []any{}})
+	wantRevoked(t, s.url)
+	s.stop(t)
+
+	s = start(t, cfg)
+	wantRevoked(t, s.url)
+	writeSet(good)
+	if status := submit(t, s.url); status != http.StatusCreated {
+		t.Fatalf("a token once the key is back: %d", status)
+	}
+	if status, body := ready(t, s.url); status != http.StatusOK {
+		t.Fatalf("/readyz once the key is back: %d %s", status, body)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,7 +33,7 @@ func TestBackendFlags(t *testing.T) {
 			data := filepath.Join(t.TempDir(), "data")
 			var stderr bytes.Buffer
 			args := append([]string{"--listen", "127.0.0.1:0", "--data", data}, tc.args...)
-			err := cli(context.Background(), args, &stderr)
+			err := cli(context.Background(), args, io.Discard, &stderr)
 			if err == nil || !strings.Contains(err.Error()+stderr.String(), tc.want) {
 				t.Fatalf("cli(%q) = %v, output %q; want %q", tc.args, err, stderr.String(), tc.want)
 			}

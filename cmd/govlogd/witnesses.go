@@ -5,10 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/url"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -85,17 +83,12 @@ func (c *WitnessConfig) validate() error {
 		}
 		return nil
 	}
-	f, err := os.Open(c.WitnessPolicy)
+	text, err := keys.ReadConfig(c.WitnessPolicy)
 	if err != nil {
 		return fmt.Errorf("failed to read the witness policy: %w", err)
 	}
-	defer f.Close()
-	text, err := io.ReadAll(io.LimitReader(f, verifier.MaxPolicyBytes+1))
-	if err != nil {
-		return fmt.Errorf("failed to read the witness policy %s: %w", c.WitnessPolicy, err)
-	}
 	if c.policy, err = verifier.ParsePolicy(text); err != nil {
-		return fmt.Errorf("invalid --witness-policy %s: %w", c.WitnessPolicy, err)
+		return fmt.Errorf("a configuration error in --witness-policy %s: %w", c.WitnessPolicy, err)
 	}
 	for _, w := range c.policy.Witnesses() {
 		// A URL that is not an absolute http(s) URL would fail only at the

@@ -37,7 +37,7 @@ func TestWitnessConfig(t *testing.T) {
 		{"opaque URL", WitnessConfig{WitnessPolicy: noURL}, "not an http or https URL"},
 		{"negative interval", WitnessConfig{WitnessPolicy: good, WitnessInterval: -time.Second}, "--witness-interval must not be negative"},
 		{"missing file", WitnessConfig{WitnessPolicy: filepath.Join(dir, "missing")}, "failed to read the witness policy"},
-		{"not a policy", WitnessConfig{WitnessPolicy: bad}, "invalid --witness-policy"},
+		{"not a policy", WitnessConfig{WitnessPolicy: bad}, "a configuration error in --witness-policy " + bad + ": invalid witness policy: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.validate()

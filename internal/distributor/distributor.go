@@ -51,6 +51,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -177,8 +178,10 @@ type Distributor struct {
 type round struct {
 	cp      log.Checkpoint
 	started time.Time
-	// lines are the cosignature lines of each worker (nil when none).
+	// lines are the cosignature lines of each worker (nil when none), and
+	// results the result of its push ("" until it answered).
 	lines    [][]byte
+	results  []string
 	reported int
 	// satisfied is set once the lines satisfy the policy, with storedNote
 	// the note at that moment; stored once that note is in the store;
@@ -436,9 +439,65 @@ func (d *Distributor) WaitCovering(ctx context.Context, index uint64) (log.Check
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return log.Checkpoint{}, fmt.Errorf("%w: entry %d: %w", ErrNotCosigned, index, ctx.Err())
+			d.mu.Lock()
+			missing := d.missingLocked(index)
+			d.mu.Unlock()
+			return log.Checkpoint{}, &NotCosignedError{Index: index, Missing: missing, Err: ctx.Err()}
 		}
 	}
+}
+
+// NotCosignedError is the failure of WaitCovering: no checkpoint that
+// satisfies the policy covered the entry in time. It wraps ErrNotCosigned
+// and the context's error.
+type NotCosignedError struct {
+	// Index is the entry's.
+	Index uint64
+	// Missing names the witnesses whose cosignature the newest round
+	// covering the entry lacked, each with the result of its push, such
+	// as "witness.example/w1 (unreachable)"; every witness when no round
+	// covered the entry yet.
+	Missing []string
+	Err     error
+}
+
+func (e *NotCosignedError) Error() string {
+	return fmt.Sprintf("%v: entry %d: no cosignature from %s: %v", ErrNotCosigned, e.Index, strings.Join(e.Missing, ", "), e.Err)
+}
+
+func (e *NotCosignedError) Unwrap() []error { return []error{ErrNotCosigned, e.Err} }
+
+// missingLocked names the witnesses whose cosignature the newest round
+// covering index lacks, each with the result of its latest push. Called
+// with d.mu held.
+func (d *Distributor) missingLocked(index uint64) []string {
+	var r *round
+	for i := len(d.rounds) - 1; i >= 0; i-- {
+		if d.rounds[i].cp.Size > index {
+			r = d.rounds[i]
+			break
+		}
+	}
+	var names []string
+	for i, w := range d.workers {
+		if r != nil && r.lines[i] != nil {
+			continue
+		}
+		why := "no answer yet"
+		if r == nil {
+			why = "no checkpoint covering the entry pushed yet"
+		}
+		for j := len(d.rounds) - 1; j >= 0; j-- {
+			if res := d.rounds[j].results[i]; res != "" {
+				if res != "cosigned" {
+					why = "last push: " + strings.ReplaceAll(res, "_", " ")
+				}
+				break
+			}
+		}
+		names = append(names, w.key.Name()+" ("+why+")")
+	}
+	return names
 }
 
 // Latest returns the newest cosigned checkpoint, and false when there is
@@ -545,7 +604,7 @@ func (d *Distributor) maybeStartLocked() (wait time.Duration, drain bool) {
 			return wait, false
 		}
 	}
-	r := &round{cp: cp, started: time.Now(), lines: make([][]byte, len(d.workers))}
+	r := &round{cp: cp, started: time.Now(), lines: make([][]byte, len(d.workers)), results: make([]string, len(d.workers))}
 	d.round = r
 	d.rounds = append(d.rounds, r)
 	if len(d.rounds) > recentRounds {
@@ -572,10 +631,12 @@ func (d *Distributor) maybeStartLocked() (wait time.Duration, drain bool) {
 	return 0, false
 }
 
-// report records a worker's answer for a round (line is nil on failure).
-func (d *Distributor) report(r *round, w *worker, line []byte) {
+// report records a worker's answer for a round (line is nil on failure)
+// and the result of its push.
+func (d *Distributor) report(r *round, w *worker, line []byte, result string) {
 	d.mu.Lock()
 	r.lines[w.idx] = line
+	r.results[w.idx] = result
 	r.reported++
 	newly := false
 	switch {

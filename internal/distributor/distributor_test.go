@@ -290,8 +290,14 @@ func TestQuorumDown(t *testing.T) {
 			}
 			index, cp = l.add(3)
 			d.Notify(cp)
-			if _, err := waitCovering(t, d, index, 300*time.Millisecond); !errors.Is(err, ErrNotCosigned) {
+			_, err := waitCovering(t, d, index, 300*time.Millisecond)
+			var nce *NotCosignedError
+			if !errors.Is(err, ErrNotCosigned) || !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &nce) {
 				t.Fatalf("with the quorum down: %v", err)
+			}
+			// The error names the witness that did not cosign, and only it.
+			if len(nce.Missing) != 1 || !strings.HasPrefix(nce.Missing[0], "witness.test/w1 (") || nce.Index != index {
+				t.Fatalf("NotCosignedError %+v", nce)
 			}
 			// Sync mode's readiness: stuck for longer than asked.
 			if err := d.Ready(time.Hour); err != nil {

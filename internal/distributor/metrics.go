@@ -84,17 +84,23 @@ func (m *metrics) push(witness string, err error, took time.Duration) {
 	if m == nil {
 		return
 	}
-	result := "cosigned"
-	var pe *pushError
-	if errors.As(err, &pe) {
-		result = pe.result
-	} else if err != nil {
-		result = "error"
-	}
-	m.pushes.WithLabelValues(witness, result).Inc()
+	m.pushes.WithLabelValues(witness, pushResult(err)).Inc()
 	if took > 0 {
 		m.pushSeconds.WithLabelValues(witness).Observe(took.Seconds())
 	}
+}
+
+// pushResult is the result of a push, as the metrics label it: cosigned,
+// or the kind of failure.
+func pushResult(err error) string {
+	var pe *pushError
+	switch {
+	case err == nil:
+		return "cosigned"
+	case errors.As(err, &pe):
+		return pe.result
+	}
+	return "error"
 }
 
 // round records a finished round.

@@ -44,6 +44,9 @@ func openStore(ctx context.Context, path string) (*store, error) {
 	if fi, err := os.Stat(filepath.Dir(abs)); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("failed to open the cosigned checkpoint store %s: its directory does not exist", path)
 	}
+	if err := sqlitemigrate.Create(abs); err != nil {
+		return nil, fmt.Errorf("failed to open the cosigned checkpoint store %s: %w", path, err)
+	}
 	params := url.Values{
 		"_journal_mode": {"WAL"},
 		"_synchronous":  {"FULL"},

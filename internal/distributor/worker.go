@@ -102,7 +102,7 @@ func (w *worker) run() {
 			w.d.logger.Info("witness is cosigning again", "witness", w.key.Name(), "size", r.cp.Size, "after_failures", w.failures)
 			w.failures = 0
 		}
-		w.d.report(r, w, line)
+		w.d.report(r, w, line, pushResult(err))
 		if w.failures > 0 {
 			backoff := min(w.d.cfg.MaxBackoff, 50*time.Millisecond<<min(w.failures, 10))
 			select {

@@ -20,13 +20,14 @@
 // with "alg" "EdDSA", "use" "sig" and "kid" its RFC 7638 SHA-256 thumbprint
 // (base64url, no padding).
 //
-// Load refuses a private key file that the group or others may read or
-// write, or that the current user does not own: a key that leaked is an
-// identity that can be forged. A public file that decides what is trusted
-// (artifact-retired.jwks, and the files ReadConfig reads) must be owned by
+// Every file this package reads must be a regular file (or a symbolic
+// link to one: a FIFO or a device is refused, never waited on), owned by
 // the current user and not writable by the group or others: whoever can
-// add a key to it can forge artifacts or credentials. Errors name the file
-// and never carry key material.
+// write a key or a trust file (log.vkey, artifact-retired.jwks, and the
+// files ReadConfig reads) can forge artifacts or credentials. A file that
+// holds a secret (log.key, artifact.jwk, a TLS key, ReadPrivateFile) must
+// not be readable by them either: a key that leaked is an identity that
+// can be forged. Errors name the file and never carry key material.
 package keys
 
 import (
@@ -40,6 +41,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,6 +120,21 @@ func Present(dir string) (bool, error) {
 	}
 	return false, fmt.Errorf("%s holds %s but not %s: restore the missing key files or move the rest away",
 		dir, strings.Join(have, ", "), strings.Join(missing, ", "))
+}
+
+// WarnOpenDir logs a warning when the group or others may list, enter or
+// write dir, a data directory (created 0700): its files — the log, its
+// keys — are then only as private as their own modes, and whoever may
+// write it may replace them.
+func WarnOpenDir(logger *slog.Logger, dir string) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return // the caller fails on it
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		logger.Warn("the data directory lets the group or others in; make it 0700 (chmod 700 DIR)",
+			"dir", dir, "mode", fmt.Sprintf("%04o", perm))
+	}
 }
 
 // Generate creates dir (0700) if needed and writes new keys into it for a
@@ -343,55 +360,74 @@ func parseArtifactKey(data []byte) (jwk.Key, error) {
 	return key, nil
 }
 
-// readKeyFile reads dir/name; a private one must pass ReadPrivateFile's
-// checks.
+// readKeyFile reads dir/name, a secret one with ReadPrivateFile's checks,
+// a public one with ReadConfig's.
 func readKeyFile(dir, name string, private bool) ([]byte, error) {
-	path := filepath.Join(dir, name)
-	if private {
-		return ReadPrivateFile(path)
-	}
-	return readLimited(path, func(fs.FileInfo) error { return nil })
+	return readFile(filepath.Join(dir, name), maxKeyFile, private)
 }
 
-// ReadPrivateFile reads a private key file: a regular file of at most 4 KiB,
-// owned by the current user, that neither the group nor others may access.
-// Errors name the file and its mode, never its content.
+// ReadPrivateFile reads a file that holds a secret (a private key): a
+// regular file of at most 64 KiB, owned by the current user, that neither
+// the group nor others may access. Errors name the file and its mode,
+// never its content.
 func ReadPrivateFile(path string) ([]byte, error) {
-	return readLimited(path, func(fi fs.FileInfo) error {
-		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-			return fmt.Errorf("refusing key file %s: mode %04o lets the group or others access it; it must be 0600 (chmod 600 %s)", path, perm, path)
-		}
-		if err := checkOwner(fi); err != nil {
-			return fmt.Errorf("refusing key file %s: %w", path, err)
-		}
-		return nil
-	})
+	return readFile(path, maxKeyFile, true)
 }
 
-// readLimited reads a regular key file of at most maxKeyFile bytes that
-// passes check.
-func readLimited(path string, check func(fs.FileInfo) error) ([]byte, error) {
-	f, err := os.Open(path)
+// readFile reads path: a regular file, or a symbolic link to one, of at
+// most limit bytes, owned by the current user, that neither the group nor
+// others may write — nor, when secret, read. It opens the file without
+// blocking and checks what it opened, so a FIFO or a device is refused at
+// once instead of being waited on forever. A missing file is an error
+// wrapping fs.ErrNotExist. Errors name the file, never its content.
+func readFile(path string, limit int64, secret bool) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|openFlags, 0)
 	if err != nil {
-		return nil, fmt.Errorf("failed to open key file: %w", err)
+		// The path error would name the file a second time.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("failed to open %s: %w", path, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("failed to stat key file %s: %w", path, err)
+		return nil, fmt.Errorf("failed to stat %s: %w", path, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("refusing key file %s: not a regular file", path)
+		return nil, fmt.Errorf("refusing %s: it is %s, not a regular file", path, fileKind(fi.Mode()))
 	}
-	if err := check(fi); err != nil {
-		return nil, err
+	switch perm := fi.Mode().Perm(); {
+	case secret && perm&0o077 != 0:
+		return nil, fmt.Errorf("refusing %s: mode %04o lets the group or others access it; it holds a secret and must be 0600 (chmod 600 %s)", path, perm, path)
+	case perm&0o022 != 0:
+		return nil, fmt.Errorf("refusing %s: mode %04o lets the group or others write it; it must be 0644 or stricter (chmod go-w %s)", path, perm, path)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	if err := checkOwner(fi); err != nil {
+		return nil, fmt.Errorf("refusing %s: %w", path, err)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("failed to read key file %s: %w", path, err)
+		return nil, fmt.Errorf("failed to read %s: %w", path, err)
 	}
-	if len(data) > maxKeyFile {
-		return nil, fmt.Errorf("refusing key file %s: larger than %d bytes", path, maxKeyFile)
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("refusing %s: larger than %d bytes", path, limit)
 	}
 	return data, nil
+}
+
+// fileKind names the type of a file that is not a regular one.
+func fileKind(mode fs.FileMode) string {
+	switch {
+	case mode&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case mode.IsDir():
+		return "a directory"
+	case mode&fs.ModeSocket != 0:
+		return "a socket"
+	case mode&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "of type " + mode.Type().String()
 }

@@ -20,3 +20,7 @@ func checkOwner(fi fs.FileInfo) error {
 	}
 	return nil
 }
+
+// openFlags open a file without blocking on a FIFO and without making a
+// terminal the controlling one.
+const openFlags = syscall.O_NONBLOCK | syscall.O_NOCTTY

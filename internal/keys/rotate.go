@@ -7,9 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -75,7 +73,7 @@ type retiredSet struct {
 // loadRetired reads the retired keys of dir; none when the file is absent.
 func loadRetired(dir string) ([]retiredKey, error) {
 	path := filepath.Join(dir, RetiredFile)
-	data, err := readProtected(path, maxKeyFile)
+	data, err := readFile(path, maxKeyFile, false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -243,42 +241,12 @@ func PruneRetired(dir string, olderThan time.Duration, now time.Time) ([]string,
 }
 
 // ReadConfig reads a file that holds no secret but decides what is trusted
-// — an issuer's JWKS, a token file (hashes only), a permission file. It
-// must be a regular file of at most 1 MiB, owned by the current user,
-// that neither the group nor others may write: whoever can write it can
-// let themselves in.
+// — an issuer's JWKS, a token file (hashes only), a permission file, a
+// witness policy, a published checkpoint, a TLS certificate, a verifier
+// key. It must be a regular file of at most 1 MiB, owned by the current
+// user, that neither the group nor others may write: whoever can write it
+// can let themselves in. A missing file is an error wrapping
+// fs.ErrNotExist.
 func ReadConfig(path string) ([]byte, error) {
-	return readProtected(path, maxConfigFile)
-}
-
-// readProtected reads path, a regular file owned by the current user that
-// neither the group nor others may write, of at most limit bytes. A missing
-// file is an error wrapping fs.ErrNotExist.
-func readProtected(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("failed to open %s: %w", path, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("failed to stat %s: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("refusing %s: not a regular file", path)
-	}
-	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
-		return nil, fmt.Errorf("refusing %s: mode %04o lets the group or others write it; it must be 0644 or stricter (chmod go-w %s)", path, perm, path)
-	}
-	if err := checkOwner(fi); err != nil {
-		return nil, fmt.Errorf("refusing %s: %w", path, err)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("failed to read %s: %w", path, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("refusing %s: larger than %d bytes", path, limit)
-	}
-	return data, nil
+	return readFile(path, maxConfigFile, false)
 }

@@ -7,10 +7,11 @@ import (
 )
 
 // LoadTLS reads a PEM certificate chain and its PEM private key for
-// serving HTTPS. The key file gets the checks of every private key file
-// (owned by the current user, no access for the group or others); the
-// certificate is public. Errors name the files and never carry key
-// material (crypto/tls's errors are fixed strings).
+// serving HTTPS. The key file gets the checks of ReadPrivateFile (owned by
+// the current user, no access for the group or others), the certificate
+// those of ReadConfig (owned by the current user, not writable by the
+// group or others). Errors name the files and never carry key material
+// (crypto/tls's errors are fixed strings).
 func LoadTLS(certFile, keyFile string) (tls.Certificate, error) {
 	certPEM, err := readKeyFile(filepath.Dir(certFile), filepath.Base(certFile), false)
 	if err != nil {

@@ -63,6 +63,9 @@ type Config struct {
 	// Client sends the requests. Default: a client with keep-alive
 	// connections for every worker.
 	Client *http.Client
+	// Done, when set, counts the decisions (or proof lookups) answered so
+	// far, acknowledged or not, for a progress display. Default: none.
+	Done *atomic.Int64
 }
 
 // Report is the outcome of a run. Latencies are per request.
@@ -270,6 +273,14 @@ func (r *runner) fail(code string, n int) {
 	r.mu.Lock()
 	r.rep.Errors[code] += n
 	r.mu.Unlock()
+	r.answered(n)
+}
+
+// answered counts n answered decisions in Config.Done.
+func (r *runner) answered(n int) {
+	if r.cfg.Done != nil {
+		r.cfg.Done.Add(int64(n))
+	}
 }
 
 // check verifies one decoded receipt (err is the decoding error): the
@@ -279,6 +290,7 @@ func (r *runner) check(rc *receipt, err error, gen *generator) {
 	if err == nil {
 		err = r.verify(rc)
 	}
+	r.answered(1)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {

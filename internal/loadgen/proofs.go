@@ -88,6 +88,7 @@ func RunProofs(ctx context.Context, cfg Config) (*Report, error) {
 					r.rep.Acknowledged++
 				}
 				r.mu.Unlock()
+				r.answered(1)
 			}
 		}()
 	}

@@ -1,18 +1,41 @@
-// Package sqlitemigrate applies the versioned schema migrations of a SQLite
-// database: files schema/NNNN_name.sql of an embedded file system, version N
-// recorded in PRAGMA user_version, one transaction per migration, so a crash
-// leaves the file at the previous version, whose migration then runs again.
+// Package sqlitemigrate creates the files of govlog's SQLite databases and
+// applies their versioned schema migrations: files schema/NNNN_name.sql of
+// an embedded file system, version N recorded in PRAGMA user_version, one
+// transaction per migration, so a crash leaves the file at the previous
+// version, whose migration then runs again.
 package sqlitemigrate
 
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"sort"
 	"strings"
 )
+
+// Create creates the database file path, empty, with mode 0600 when it
+// does not exist; an existing file is left as it is. Call it before SQLite
+// opens path: SQLite would create the file with mode 0644 (less the
+// umask), and it gives the -wal and -shm files it creates later the mode
+// of the database file, so all three are 0600 this way, whatever the
+// umask, without changing the process's umask.
+func Create(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("failed to create the database file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("failed to create the database file: %w", err)
+	}
+	return nil
+}
 
 // Apply brings db's schema to the newest version found in schema (files
 // matching schema/*.sql, numbered from 0001 without gaps) and calls applied,

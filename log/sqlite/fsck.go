@@ -65,13 +65,14 @@ const checkProgressEvery = 1 << 14
 // root at every stored checkpoint's size against that checkpoint; and the
 // id, sequence and leaf-hash indexes against the entries they must point
 // at, with no extra rows. progress, when not nil, is called with the
-// number of entries checked so far, now and then and at the end.
+// number of entries checked so far and the number to check (the latest
+// checkpoint's size), now and then and at the end.
 //
 // The error names the first problem found (the entry index, the tile or
 // the checkpoint size); problems with the content wrap log.ErrFork.
 // Check is meant for a stopped log, but it reads in one transaction, so it
 // also checks a consistent snapshot of a running one.
-func Check(ctx context.Context, path string, v note.Verifier, progress func(n uint64)) (CheckResult, error) {
+func Check(ctx context.Context, path string, v note.Verifier, progress func(done, total uint64)) (CheckResult, error) {
 	if v == nil {
 		return CheckResult{}, errors.New("failed to check the log: no verifier key")
 	}
@@ -114,7 +115,7 @@ type fsckState struct {
 	ctx      context.Context
 	tx       *sql.Tx
 	v        note.Verifier
-	progress func(uint64)
+	progress func(done, total uint64)
 
 	// cps are the stored checkpoints not yet reached by the replay,
 	// ascending; latest is the last one.
@@ -212,7 +213,7 @@ func (c *fsckState) run() (CheckResult, error) {
 			}
 			if n%checkProgressEvery == 0 {
 				if c.progress != nil {
-					c.progress(n)
+					c.progress(n, size)
 				}
 				if err := c.ctx.Err(); err != nil {
 					return fmt.Errorf("failed to check the log: %w", err)
@@ -260,7 +261,7 @@ func (c *fsckState) run() (CheckResult, error) {
 		return CheckResult{}, fmt.Errorf("%w: entry %d is missing: the latest checkpoint has size %d", log.ErrFork, n, size)
 	}
 	if c.progress != nil && n%checkProgressEvery != 0 {
-		c.progress(n)
+		c.progress(n, size)
 	}
 	// The partial tiles of the right edge.
 	for level := range c.open {

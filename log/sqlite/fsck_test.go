@@ -174,7 +174,7 @@ func TestCheck(t *testing.T) {
 			path, key := buildLog(t, n)
 			tc.corrupt(t, path, key.sign)
 			var last uint64
-			res, err := Check(ctx, path, key.v, func(k uint64) { last = k })
+			res, err := Check(ctx, path, key.v, func(k, _ uint64) { last = k })
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("Check: %v", err)

@@ -300,6 +300,9 @@ func Open(ctx context.Context, path string, opts Options) (*Backend, error) {
 	if fi, err := os.Stat(filepath.Dir(abs)); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("failed to open log storage %s: its directory does not exist", path)
 	}
+	if err := sqlitemigrate.Create(abs); err != nil {
+		return nil, fmt.Errorf("failed to open log storage %s: %w", path, err)
+	}
 	busy := strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10)
 
 	b := &Backend{

@@ -170,6 +170,7 @@ func Files() (map[string][]byte, error) {
 		return nil, err
 	}
 	out["checkpoints/golden.note"] = cp.Note
+	golden := &goldenLog{checkpoint: cp, leaves: map[string][]byte{}, receipts: map[string]*log.Receipt{}, claims: map[string]*log.ArtifactClaims{}}
 	for i, e := range entries {
 		p, err := tree.InclusionProof(uint64(i), tree.Size())
 		if err != nil {
@@ -185,6 +186,8 @@ func Files() (map[string][]byte, error) {
 			return nil, fmt.Errorf("entry vector %q: %w", e.Name, err)
 		}
 		r := log.NewReceipt(pe.ID, uint64(i), leaf, cp, proof)
+		golden.names = append(golden.names, e.Name)
+		golden.leaves[e.Name], golden.receipts[e.Name] = leaf, r
 		if out["receipts/"+e.Name+".json"], err = encode(r); err != nil {
 			return nil, err
 		}
@@ -198,7 +201,11 @@ func Files() (map[string][]byte, error) {
 			if out["artifacts/"+e.Name+".claims.json"], err = claims.Payload(); err != nil {
 				return nil, err
 			}
+			golden.claims[e.Name] = claims
 		}
+	}
+	if err := verifyFiles(out, golden); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -706,6 +713,7 @@ execution reports may be dated up to five minutes after it.
 | checkpoints/golden.note | the signed checkpoint of the golden log: the leaves of entries/valid.json, in order |
 | receipts/NAME.json, receipts/NAME.tlog-proof | the receipt of each golden log entry against golden.note, and its C2SP tlog-proof |
 | artifacts/NAME.claims.json | the authorization artifact claims (the JWT payload) of each allow entry of the golden log, with aud ` + "`" + Audience + "`" + ` |
+| verify/FAMILY.json | the cases every verifier, in any language, must accept or refuse: checkpoints, policies, proofs, consistency, receipts, artifacts, entries, jcs (see verify/README.md) |
 
 Bodies of 64 KiB and more (too_large) and contexts of 16 KiB are built by
 the tests rather than stored here.

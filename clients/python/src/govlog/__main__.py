@@ -1,0 +1,5 @@
+"""python -m govlog: see govlog.cli."""
+
+from .cli import main
+
+main()

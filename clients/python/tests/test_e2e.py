@@ -1,0 +1,148 @@
+"""End to end: the client, the verifiers and python -m govlog against a real govlogd (the binary of
+GOVLOGD, or the repository's bin/govlogd from make build)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from datetime import datetime, timezone
+
+import pytest
+
+from govlog import Client, VerificationError, parse_note_key, verify_artifact, verify_receipt, verify_receipt_json
+from govlog.cli import run
+
+BINARY = os.environ.get("GOVLOGD") or os.path.join(os.path.dirname(__file__), "..", "..", "..", "bin", "govlogd")
+AUDIENCE = "runtime.e2e.test"
+
+# CI must run these tests, not skip them; locally, build the binary with make build.
+pytestmark = pytest.mark.skipif(not os.path.exists(BINARY) and os.environ.get("CI") != "true", reason="no govlogd at %s (make build)" % BINARY)
+
+
+@pytest.fixture(scope="module")
+def log():
+    data = tempfile.mkdtemp(prefix="govlog-py-e2e-")
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    addr = "127.0.0.1:%d" % s.getsockname()[1]
+    s.close()
+    p = subprocess.Popen(
+        [BINARY, "--listen", addr, "--data", data, "--origin", "e2e.govlog.test/py", "--artifact-audience", AUDIENCE],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    url = "http://" + addr
+    deadline = time.time() + 60
+    try:
+        while True:
+            if p.poll() is not None:
+                raise RuntimeError("govlogd exited:\n%s" % p.stdout.read().decode())
+            try:
+                if urllib.request.urlopen(url + "/readyz", timeout=2).status == 200:
+                    break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                raise RuntimeError("govlogd not ready after 60s")
+            time.sleep(0.05)
+        with open(os.path.join(data, "log.vkey")) as f:
+            vkey = f.read().strip()
+        yield url, vkey, data
+    finally:
+        p.kill()
+        p.wait()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def decision(id_, outcome):
+    return {
+        "id": id_, "outcome": outcome, "decided_at": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "subject": "agent-7", "action": "deploy", "resource": "svc/payments", "policy": {"id": "prod-deploy", "version": "7"},
+        "context": {"ticket": "OPS-1", "replicas": 3, "ratio": 0.25},
+    }
+
+
+def mangled(data: bytes):
+    for i in range(len(data)):
+        b = bytearray(data)
+        b[i] ^= 1
+        yield i, bytes(b)
+
+
+def test_live_allow(log):
+    url, vkey, data = log
+    key = parse_note_key(vkey)
+    c = Client(url, log_key=key, audience=AUDIENCE)
+    d = decision("py-allow-1", "allow")
+    got = c.submit_decision(d)
+    assert got.created and got.verified.entry.decision.outcome == "allow"
+    artifact = got.receipt["artifact"]
+    v = verify_receipt(got.receipt["tlog_proof"], key)
+    assert v.entry.id == "py-allow-1"
+    verify_receipt_json(got.body, key)
+    claims = c.verify_artifact(artifact, "deploy", "svc/payments", "agent-7", receipt=got.receipt["tlog_proof"])
+    assert claims.jti == "py-allow-1"
+    with pytest.raises(VerificationError) as e:
+        c.verify_artifact(artifact, "delete", "svc/payments")
+    assert e.value.code == "not_authorized"
+
+    # Every byte matters.
+    for i, m in mangled(got.receipt["tlog_proof"].encode()):
+        with pytest.raises(VerificationError):
+            verify_receipt(m, key)
+    jwks = c.jwks()
+    for i, m in mangled(artifact.encode()):
+        with pytest.raises(VerificationError):
+            verify_artifact(m.decode("utf-8", "replace"), jwks, receipt=v, audience=AUDIENCE)
+
+    # A resubmission gets the original receipt; the same id with other content is refused.
+    again = c.submit_decision(d)
+    assert not again.created and again.body == got.body
+    with pytest.raises(Exception) as e:
+        c.submit_decision(dict(d, action="delete"))
+    assert getattr(e.value, "code", "") == "id_conflict"
+
+    # python -m govlog, on the live evidence.
+    with tempfile.TemporaryDirectory() as tmp:
+        proof = os.path.join(tmp, "allow.tlog-proof")
+        with open(proof, "w") as f:
+            f.write(got.receipt["tlog_proof"])
+        receipt = os.path.join(tmp, "allow.receipt.json")
+        with open(receipt, "wb") as f:
+            f.write(got.body)
+        out, err = io.StringIO(), io.StringIO()
+        assert run(["verify", "--log-key", os.path.join(data, "log.vkey"), proof], stdout=out, stderr=err) == 0, err.getvalue()
+        assert "id: py-allow-1\n" in out.getvalue() and "outcome: allow\n" in out.getvalue()
+        jwks_file = os.path.join(tmp, "jwks.json")
+        with open(jwks_file, "wb") as f:
+            f.write(urllib.request.urlopen(url + "/.well-known/jwks.json").read())
+        args = ["verify-artifact", "--log-key", vkey, "--jwks", jwks_file, "--audience", AUDIENCE, "--receipt", receipt,
+                "--action", "deploy", "--resource", "svc/payments", "--subject", "agent-7", artifact]
+        assert run(args, stdout=io.StringIO(), stderr=err) == 0, err.getvalue()
+        assert run(args[:-5] + ["--action", "delete", artifact], stdout=io.StringIO(), stderr=io.StringIO()) == 1
+        assert run(["verify-artifact", "--log-key", vkey, "--url", url, "--audience", AUDIENCE, artifact], stdout=io.StringIO(), stderr=err) == 0, err.getvalue()
+
+
+def test_live_deny_execution_and_lookups(log):
+    url, vkey, _ = log
+    c = Client(url, log_key=parse_note_key(vkey), audience=AUDIENCE)
+    deny = c.submit_decision(decision("py-deny-1", "deny"))
+    assert "artifact" not in deny.receipt and deny.verified.entry.decision.outcome == "deny"
+    allow = c.submit_decision(decision("py-allow-2", "allow"))
+    report = c.report_execution({"id": "py-exec-1", "decision_id": "py-allow-2", "status": "started",
+                                 "at": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"), "runtime": "py-e2e"})
+    assert report.verified.entry.kind == "execution"
+    fetched = c.get_decision("py-allow-2")
+    assert fetched.verified.entry.id == "py-allow-2" and "artifact" not in fetched.receipt
+    assert fetched.verified.checkpoint.size >= allow.verified.checkpoint.size
+    assert c.checkpoint().size >= 3
+    with pytest.raises(Exception) as e:
+        c.get_decision("no-such-decision")
+    assert getattr(e.value, "status", 0) == 404
+    json.dumps(fetched.receipt)

@@ -1,0 +1,224 @@
+"""The verification vectors of testdata/verify, which the Go and TypeScript verifiers run too:
+every case must get its verdict. And the schema vectors of testdata/decisions, executions, entries."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+
+import pytest
+
+from govlog import (
+    JWKS,
+    FieldError,
+    VerificationError,
+    authorize,
+    canonical_json,
+    leaf_hash,
+    parse_cosignature_key,
+    parse_decision,
+    parse_entry,
+    parse_execution,
+    parse_note_key,
+    parse_policy,
+    parse_rfc3339,
+    verify_artifact,
+    verify_checkpoint,
+    verify_consistency,
+    verify_inclusion,
+    verify_receipt,
+    verify_receipt_json,
+    verify_signed_consistency,
+)
+from govlog._bytes import b64encode
+
+TESTDATA = os.environ.get("GOVLOG_TESTDATA") or os.path.join(os.path.dirname(__file__), "..", "..", "..", "testdata")
+
+
+def read(path: str) -> str:
+    with open(os.path.join(TESTDATA, path), encoding="utf-8") as f:
+        return f.read()
+
+
+def _bytes(c: dict, field: str):
+    if field in c:
+        return c[field].encode("utf-8")
+    if field + "_base64" in c:
+        return base64.b64decode(c[field + "_base64"])
+    return None
+
+
+PRIMARY = {"checkpoints": "checkpoint", "policies": "checkpoint", "receipts": "receipt", "artifacts": "token", "entries": "leaf", "jcs": "input"}
+
+
+def expand(family: str, c: dict):
+    """The case, and one failing case per mangling of its primary input."""
+    field = PRIMARY.get(family)
+    data = _bytes(c, field) if field else None
+    if family == "artifacts" and data is None:
+        data = b""  # an empty token is left out of the file
+    yield c["name"], c["want"], data
+    m = c.get("mangle")
+    if not m or data is None:
+        return
+    for i in range(len(data)):
+        for x in m["xor"]:
+            b = bytearray(data)
+            b[i] ^= x
+            yield "%s: byte %d xor 0x%02x" % (c["name"], i, x), "fail", bytes(b)
+        if m.get("delete"):
+            yield "%s: byte %d deleted" % (c["name"], i), "fail", data[:i] + data[i + 1 :]
+
+
+def expect_equal(what, got, want):
+    if want is not None and got != want:
+        raise AssertionError("%s is %r, want %r" % (what, got, want))
+
+
+def run_checkpoints(c, data):
+    cp = verify_checkpoint(data, parse_note_key(c["log_key"]))
+    e = c.get("expect") or {}
+    expect_equal("origin", cp.origin, e.get("origin"))
+    expect_equal("size", cp.size, e.get("size"))
+    expect_equal("root hash", b64encode(cp.root_hash), e.get("root_hash"))
+
+
+def run_policies(c, data):
+    p = parse_policy(c["policy"])
+    if data is None:
+        return
+    verify_checkpoint(data, parse_note_key(c["log_key"]))
+    p.check(data)
+
+
+def run_proofs(c, _):
+    proof = [base64.b64decode(h) for h in c.get("proof", [])]
+    if c["type"] == "inclusion":
+        verify_inclusion(c["index"], c["size"], base64.b64decode(c["leaf_hash"]), proof, base64.b64decode(c["root"]))
+    else:
+        verify_consistency(c["size1"], c["size2"], proof, base64.b64decode(c["root1"]), base64.b64decode(c["root2"]))
+
+
+def run_consistency(c, _):
+    verify_signed_consistency(c["old"], c["new"], [base64.b64decode(h) for h in c.get("proof", [])], parse_note_key(c["log_key"]))
+
+
+def run_receipts(c, data):
+    key = parse_note_key(c["log_key"])
+    v = verify_receipt_json(data, key) if c["format"] == "json" else verify_receipt(data, key)
+    e = c.get("expect") or {}
+    expect_equal("index", v.index, e.get("index"))
+    expect_equal("kind", v.entry.kind, e.get("kind"))
+    expect_equal("id", v.entry.id, e.get("id"))
+    expect_equal("leaf hash", b64encode(v.leaf_hash), e.get("leaf_hash"))
+    expect_equal("size", v.checkpoint.size, e.get("size"))
+    expect_equal("root hash", b64encode(v.checkpoint.root_hash), e.get("root_hash"))
+
+
+def run_artifacts(c, data):
+    key = parse_note_key(c["log_key"])
+    receipt = verify_receipt(c["receipt"], key) if "receipt" in c else None
+    token = data.decode("utf-8", "replace")
+    claims = verify_artifact(token, JWKS.parse(c["jwks"]), origin=key.name, audience=c.get("audience", ""), now=c["now"], receipt=receipt)
+    if "authorize" in c:
+        a = c["authorize"]
+        authorize(claims, a["action"], a["resource"], a.get("subject", ""))
+    want = (c.get("expect") or {}).get("claims")
+    if want is not None:
+        payload = base64.urlsafe_b64decode(token.split(".")[1] + "==").decode()
+        expect_equal("claims", payload, want)
+
+
+def run_entries(c, data):
+    e = parse_entry(data)
+    f = (c.get("expect") or {}).get("fields")
+    if not f:
+        return
+    got = {"kind": e.kind, "id": e.id, "submitter": e.submitter, "logged_at": e.logged_at}
+    if e.authorized_until:
+        got["authorized_until"] = e.authorized_until
+    d = e.decision
+    if d:
+        got.update(outcome=d.outcome, subject=d.subject, action=d.action, policy_id=d.policy_id, decided_at=d.decided_at)
+        if d.resource:
+            got["resource"] = d.resource
+        if d.parent_id:
+            got["parent_id"] = d.parent_id
+    x = e.execution
+    if x:
+        got.update(decision_id=x.decision_id, status=x.status, at=x.at)
+    expect_equal("fields", got, f)
+
+
+def run_jcs(c, data):
+    expect_equal("canonical form", canonical_json(data), c.get("canonical"))
+
+
+RUN = {
+    "checkpoints": run_checkpoints,
+    "policies": run_policies,
+    "proofs": run_proofs,
+    "consistency": run_consistency,
+    "receipts": run_receipts,
+    "artifacts": run_artifacts,
+    "entries": run_entries,
+    "jcs": run_jcs,
+}
+
+
+@pytest.mark.parametrize("family", list(RUN))
+def test_verify_vectors(family):
+    cases = json.loads(read("verify/%s.json" % family))["cases"]
+    wrong = []
+    n = 0
+    for c in cases:
+        for name, want, data in expand(family, c):
+            n += 1
+            try:
+                RUN[family](c, data)
+                err = None
+            except VerificationError as e:
+                err = e
+            except Exception as e:  # noqa: BLE001: a crash is a wrong answer, whatever the want
+                wrong.append("%s: crashed: %r" % (name, e))
+                continue
+            if want == "ok" and err is not None:
+                wrong.append("%s: want ok, got %s" % (name, err))
+            if want == "fail" and err is None:
+                wrong.append("%s: want fail, verified" % name)
+    assert n > 0
+    assert wrong == [], "%d of %d cases disagree:\n%s" % (len(wrong), n, "\n".join(wrong[:50]))
+
+
+NOW = parse_rfc3339("2026-11-25T18:00:00Z")
+
+
+@pytest.mark.parametrize("kind,parse", [("decisions", parse_decision), ("executions", parse_execution)])
+def test_schema_vectors(kind, parse):
+    for v in json.loads(read("%s/invalid.json" % kind)):
+        body = v["body"].encode("utf-8") if "body" in v else base64.b64decode(v["body_base64"])
+        with pytest.raises(VerificationError) as e:
+            parse(body, NOW)
+        if v.get("want_field"):
+            assert isinstance(e.value, FieldError) and e.value.field == v["want_field"], (v["name"], e.value)
+    names = sorted(n[: -len(".json")] for n in os.listdir(os.path.join(TESTDATA, kind, "valid")) if n.endswith(".json"))
+    assert names
+    for name in names:
+        assert parse(read("%s/valid/%s.json" % (kind, name)), NOW).canonical == read("%s/valid/%s.canonical" % (kind, name)), name
+
+
+def test_entry_vectors():
+    for v in json.loads(read("entries/valid.json")):
+        assert parse_entry(v["leaf"]).kind == v["kind"], v["name"]
+        assert leaf_hash(v["leaf"].encode()).hex() == v["leaf_hash"], v["name"]
+    for v in json.loads(read("entries/invalid.json")):
+        with pytest.raises(VerificationError):
+            parse_entry(v["leaf"])
+
+
+def test_keys():
+    k = parse_note_key(read("keys/log.vkey"))
+    assert k.name == "example.com/govlog"
+    with pytest.raises(VerificationError):
+        parse_cosignature_key(read("keys/log.vkey").strip())

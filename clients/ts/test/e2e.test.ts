@@ -1,0 +1,148 @@
+// End to end: the client and the verifiers against a real govlogd (the
+// binary of GOVLOGD, or the repository's bin/govlogd from make build).
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  Client,
+  VerificationError,
+  parseNoteKey,
+  verifyArtifact,
+  verifyReceipt,
+  verifyReceiptJSON,
+  type NoteVerifier,
+  type Submitted,
+} from "../src/index.js";
+
+const binary = process.env["GOVLOGD"] ?? fileURLToPath(new URL("../../../../bin/govlogd", import.meta.url));
+// CI must run this test, not skip it; locally, build the binary with make build.
+const skip = !existsSync(binary) && process.env["CI"] !== "true" ? `no govlogd at ${binary} (make build)` : false;
+
+const AUDIENCE = "runtime.e2e.test";
+let daemon: ChildProcess | undefined;
+let dataDir = "";
+let url = "";
+let logKey: NoteVerifier;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+}
+
+before(async () => {
+  if (skip) return;
+  dataDir = mkdtempSync(join(tmpdir(), "govlog-ts-e2e-"));
+  url = `http://127.0.0.1:${await freePort()}`;
+  let output = "";
+  daemon = spawn(binary, ["--listen", url.slice("http://".length), "--data", dataDir, "--origin", "e2e.govlog.test/ts", "--artifact-audience", AUDIENCE], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  daemon.stdout!.on("data", (d: Buffer) => (output += d.toString()));
+  daemon.stderr!.on("data", (d: Buffer) => (output += d.toString()));
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (daemon.exitCode !== null) throw new Error(`govlogd exited:\n${output}`);
+    try {
+      if ((await fetch(`${url}/readyz`)).status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`govlogd not ready after 60s:\n${output}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  logKey = parseNoteKey(readFileSync(join(dataDir, "log.vkey"), "utf8"));
+});
+
+after(() => {
+  daemon?.kill("SIGKILL");
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+function decision(id: string, outcome: "allow" | "deny"): object {
+  return {
+    id,
+    outcome,
+    decided_at: new Date().toISOString(),
+    subject: "agent-7",
+    action: "deploy",
+    resource: "svc/payments",
+    policy: { id: "prod-deploy", version: "7" },
+    context: { ticket: "OPS-1", replicas: 3, ratio: 0.25 },
+  };
+}
+
+/** mangled returns every copy of data with one byte XORed with 1. */
+function* mangled(data: Uint8Array): Generator<Uint8Array> {
+  for (let i = 0; i < data.length; i++) {
+    const m = data.slice();
+    m[i]! ^= 1;
+    yield m;
+  }
+}
+
+test("a live allow: receipt, tlog-proof and artifact verify; a flipped byte anywhere fails", { skip }, async () => {
+  const c = new Client(url, { logKey, audience: AUDIENCE });
+  const d = decision("ts-allow-1", "allow");
+  const got: Submitted = await c.submitDecision(d);
+  assert.equal(got.created, true);
+  assert.equal(got.verified?.entry.decision?.outcome, "allow");
+  const artifact = got.receipt.artifact!;
+  assert.ok(artifact, "an allow gets an artifact");
+
+  // The three forms of the evidence, offline.
+  const v = await verifyReceipt(got.receipt.tlog_proof, logKey);
+  assert.equal(v.entry.id, "ts-allow-1");
+  await verifyReceiptJSON(got.body, logKey);
+  const claims = await c.verifyArtifact(artifact, { action: "deploy", resource: "svc/payments", subject: "agent-7", receipt: got.receipt.tlog_proof });
+  assert.equal(claims.jti, "ts-allow-1");
+  await assert.rejects(c.verifyArtifact(artifact, { action: "delete", resource: "svc/payments" }), (e: unknown) => e instanceof VerificationError && e.code === "not_authorized");
+
+  // Every byte matters.
+  const tlog = new TextEncoder().encode(got.receipt.tlog_proof);
+  let n = 0;
+  for (const m of mangled(tlog)) {
+    await assert.rejects(verifyReceipt(m, logKey), VerificationError, `tlog-proof byte ${n++}`);
+  }
+  const jwks = await c.jwks();
+  n = 0;
+  for (const m of mangled(new TextEncoder().encode(artifact))) {
+    await assert.rejects(verifyArtifact(new TextDecoder().decode(m), jwks, { receipt: v, audience: AUDIENCE }), VerificationError, `artifact byte ${n++}`);
+  }
+
+  // A resubmission gets the original receipt, artifact included; the same
+  // id with other content is refused.
+  const again = await c.submitDecision(d);
+  assert.equal(again.created, false);
+  assert.equal(again.body, got.body);
+  const other = await c.submitDecision({ ...d, action: "delete" }).catch((e: unknown) => e);
+  assert.ok(other instanceof Error && (other as { code?: string }).code === "id_conflict", String(other));
+});
+
+test("a live deny has no artifact; an execution report and lookups verify", { skip }, async () => {
+  const c = new Client(url, { logKey, audience: AUDIENCE });
+  const deny = await c.submitDecision(decision("ts-deny-1", "deny"));
+  assert.equal(deny.receipt.artifact, undefined);
+  assert.equal(deny.verified?.entry.decision?.outcome, "deny");
+  const allow = await c.submitDecision(decision("ts-allow-2", "allow"));
+  const report = await c.reportExecution({ id: "ts-exec-1", decision_id: "ts-allow-2", status: "started", at: new Date().toISOString(), runtime: "ts-e2e" });
+  assert.equal(report.verified?.entry.kind, "execution");
+  const fetched = await c.getDecision("ts-allow-2");
+  assert.equal(fetched.verified?.entry.id, "ts-allow-2");
+  assert.equal(fetched.receipt.artifact, undefined);
+  assert.ok(fetched.verified!.checkpoint.size >= allow.verified!.checkpoint.size);
+  const cp = await c.checkpoint();
+  assert.ok(cp.size >= 4n);
+  await assert.rejects(c.getDecision("no-such-decision"), (e: unknown) => (e as { status?: number }).status === 404);
+});

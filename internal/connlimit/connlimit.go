@@ -1,0 +1,216 @@
+// Package connlimit bounds the connections an HTTP server serves, so that
+// clients that open connections and hold them idle cannot starve the
+// others. Wrap a listener and the server that serves it:
+//
+//   - at most Config.Max connections are served at once; more wait in the
+//     kernel's accept queue (netutil.LimitListener);
+//   - at most Config.PerAddr of them come from one client address (an
+//     IPv4 address, or an IPv6 /64 network: one host has many of those
+//     addresses); more are closed as soon as they are accepted;
+//   - while more than half of Max are open, a connection idle for longer
+//     than Config.IdleUnderPressure — between two requests, or before its
+//     first — is closed, whatever the server's own idle timeout. A
+//     connection serving a request is never closed.
+//
+// A legitimate client loses at most an idle keep-alive connection under
+// pressure (HTTP clients open another one); an address that holds its cap
+// of idle connections leaves the rest of the budget to everyone else.
+package connlimit
+
+import (
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/net/netutil"
+)
+
+// Config configures Wrap. The zero value of each field selects the
+// default named in its comment.
+type Config struct {
+	// Max bounds the connections served at once. Default 0: unbounded
+	// (and no pressure).
+	Max int
+	// PerAddr bounds the connections of one client address. Default 0:
+	// unbounded.
+	PerAddr int
+	// IdleUnderPressure is how long a connection may stay idle while more
+	// than half of Max are open. Default DefaultIdleUnderPressure.
+	IdleUnderPressure time.Duration
+	// Logger receives a line when connections are refused over PerAddr, at
+	// most one every logEvery. Default: discard.
+	Logger *slog.Logger
+}
+
+// DefaultIdleUnderPressure is Config.IdleUnderPressure when unset.
+const DefaultIdleUnderPressure = 5 * time.Second
+
+// logEvery is the least time between two log lines about refusals.
+const logEvery = 10 * time.Second
+
+// Wrap returns a listener that applies cfg to the connections of ln, and
+// sets hs.ConnState (calling the one set before, if any) to follow which
+// of them are idle. Serve hs on the listener Wrap returns; closing it
+// stops the watch on idle connections.
+func Wrap(ln net.Listener, hs *http.Server, cfg Config) net.Listener {
+	if cfg.IdleUnderPressure <= 0 {
+		cfg.IdleUnderPressure = DefaultIdleUnderPressure
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Max > 0 {
+		ln = netutil.LimitListener(ln, cfg.Max)
+	}
+	l := &listener{Listener: ln, cfg: cfg, done: make(chan struct{}),
+		conns: map[*conn]struct{}{}, perAddr: map[string]int{}}
+	next := hs.ConnState
+	hs.ConnState = func(c net.Conn, state http.ConnState) {
+		l.connState(c, state)
+		if next != nil {
+			next(c, state)
+		}
+	}
+	if cfg.Max > 0 {
+		go l.sweep()
+	}
+	return l
+}
+
+type listener struct {
+	net.Listener
+	cfg       Config
+	done      chan struct{} // closed by Close
+	closeOnce sync.Once
+
+	mu      sync.Mutex
+	conns   map[*conn]struct{} // guarded by mu: the open connections
+	perAddr map[string]int     // guarded by mu: open connections by client address
+	refused int                // guarded by mu: refusals not logged yet
+	logged  time.Time          // guarded by mu: when refusals were last logged
+}
+
+// conn is an accepted connection.
+type conn struct {
+	net.Conn
+	l         *listener
+	addr      string
+	closeOnce sync.Once
+	// idleSince, guarded by l.mu, is when the connection last became idle;
+	// zero while it serves a request.
+	idleSince time.Time
+}
+
+// Accept accepts the next connection within the bounds.
+func (l *listener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		addr := clientAddr(c.RemoteAddr())
+		now := time.Now()
+		l.mu.Lock()
+		if l.cfg.PerAddr > 0 && l.perAddr[addr] >= l.cfg.PerAddr {
+			l.refused++
+			if now.Sub(l.logged) >= logEvery {
+				l.cfg.Logger.Warn("closed connections at once: their client address holds its cap of connections",
+					"addr", addr, "cap", l.cfg.PerAddr, "closed", l.refused)
+				l.refused, l.logged = 0, now
+			}
+			l.mu.Unlock()
+			c.Close()
+			continue
+		}
+		// A new connection is idle until its first request.
+		tc := &conn{Conn: c, l: l, addr: addr, idleSince: now}
+		l.conns[tc] = struct{}{}
+		l.perAddr[addr]++
+		l.mu.Unlock()
+		return tc, nil
+	}
+}
+
+// Close closes the listener and stops the watch on idle connections.
+func (l *listener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+// Close closes the connection and gives its place back.
+func (c *conn) Close() error {
+	c.closeOnce.Do(func() {
+		l := c.l
+		l.mu.Lock()
+		delete(l.conns, c)
+		if l.perAddr[c.addr]--; l.perAddr[c.addr] <= 0 {
+			delete(l.perAddr, c.addr)
+		}
+		l.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// connState follows the idleness of the connections of l.
+func (l *listener) connState(nc net.Conn, state http.ConnState) {
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	c, ok := nc.(*conn)
+	if !ok || c.l != l {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch state {
+	case http.StateActive:
+		c.idleSince = time.Time{}
+	case http.StateIdle:
+		c.idleSince = time.Now()
+	}
+}
+
+// sweep closes the connections idle for longer than IdleUnderPressure
+// while more than half of Max are open, until l is closed.
+func (l *listener) sweep() {
+	tick := time.NewTicker(max(l.cfg.IdleUnderPressure/4, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		var now time.Time
+		select {
+		case <-l.done:
+			return
+		case now = <-tick.C:
+		}
+		var idle []*conn
+		l.mu.Lock()
+		if 2*len(l.conns) > l.cfg.Max {
+			for c := range l.conns {
+				if !c.idleSince.IsZero() && now.Sub(c.idleSince) >= l.cfg.IdleUnderPressure {
+					idle = append(idle, c)
+				}
+			}
+		}
+		l.mu.Unlock()
+		for _, c := range idle {
+			c.Close()
+		}
+	}
+}
+
+// clientAddr is the address a connection counts against: its IPv4
+// address, or the /64 network of its IPv6 address.
+func clientAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	if ip4 := tcp.IP.To4(); ip4 != nil {
+		return ip4.String()
+	}
+	return (&net.IPNet{IP: tcp.IP.Mask(net.CIDRMask(64, 128)), Mask: net.CIDRMask(64, 128)}).String()
+}

@@ -1,0 +1,164 @@
+package connlimit
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// serve serves handler with cfg on a loopback port and returns its address.
+func serve(t *testing.T, cfg Config, handler http.HandlerFunc) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The server's own idle timeout is long: only pressure closes.
+	hs := &http.Server{Handler: handler, IdleTimeout: time.Hour, ReadHeaderTimeout: time.Hour}
+	wrapped := Wrap(ln, hs, cfg)
+	go hs.Serve(wrapped)
+	t.Cleanup(func() { hs.Close() })
+	return ln.Addr().String()
+}
+
+func ok(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }
+
+// dialFrom connects to addr from the loopback address from (127.0.0.0/8
+// is all loopback on Linux), so that one test can be several clients.
+func dialFrom(t *testing.T, from, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Skipf("cannot connect from %s: %v", from, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// get sends a request on c, keeping it open, and reads the answer within
+// wait: false when c was closed instead.
+func get(c net.Conn, wait time.Duration) bool {
+	c.SetDeadline(time.Now().Add(wait))
+	defer c.SetDeadline(time.Time{})
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+		return false
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return false
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// closed reports whether the server closed c within wait.
+func closed(c net.Conn, wait time.Duration) bool {
+	c.SetReadDeadline(time.Now().Add(wait))
+	_, err := c.Read(make([]byte, 1))
+	ne, timeout := err.(net.Error)
+	return err != nil && !(timeout && ne.Timeout())
+}
+
+// TestPerAddr: an address gets PerAddr connections; more are closed at
+// once; one closed gives its place back.
+func TestPerAddr(t *testing.T) {
+	addr := serve(t, Config{Max: 100, PerAddr: 3}, ok)
+	var held []net.Conn
+	for i := range 5 {
+		c := dialFrom(t, "127.0.0.2", addr)
+		if got := get(c, 5*time.Second); got != (i < 3) {
+			t.Fatalf("connection %d served: %v", i, got)
+		}
+		if i < 3 {
+			held = append(held, c)
+		}
+	}
+	if c := dialFrom(t, "127.0.0.3", addr); !get(c, 5*time.Second) {
+		t.Fatal("another address was refused")
+	}
+	held[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for !get(dialFrom(t, "127.0.0.2", addr), 5*time.Second) {
+		if time.Now().After(deadline) {
+			t.Fatal("a closed connection did not give its place back")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestPressure: when Max connections are held idle by several addresses,
+// each within its cap, the idle ones are closed after IdleUnderPressure
+// and a new client is served: it waited for the server's idle timeout.
+func TestPressure(t *testing.T) {
+	const idle = 200 * time.Millisecond
+	addr := serve(t, Config{Max: 8, PerAddr: 2, IdleUnderPressure: idle}, ok)
+	var held []net.Conn
+	for i := range 8 {
+		c := dialFrom(t, fmt.Sprintf("127.0.0.%d", 2+i/2), addr)
+		if !get(c, 5*time.Second) {
+			t.Fatalf("connection %d was not served", i)
+		}
+		held = append(held, c)
+	}
+	begin := time.Now()
+	if c := dialFrom(t, "127.0.0.20", addr); !get(c, 10*time.Second) {
+		t.Fatal("a new client was not served while the budget is held idle")
+	}
+	took := time.Since(begin)
+	t.Logf("a new client served %v after the budget was held idle (IdleUnderPressure %v)", took, idle)
+	n := 0
+	for _, c := range held {
+		if closed(c, time.Second) {
+			n++
+		}
+	}
+	if n == 0 {
+		t.Error("no idle connection was closed")
+	}
+}
+
+// TestBusyNotClosed: under pressure, connections serving a request are
+// never closed, however long the request takes.
+func TestBusyNotClosed(t *testing.T) {
+	release := make(chan struct{})
+	addr := serve(t, Config{Max: 4, IdleUnderPressure: 50 * time.Millisecond}, func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		io.WriteString(w, "ok")
+	})
+	answers := make(chan bool, 3)
+	for range 3 {
+		c := dialFrom(t, "127.0.0.2", addr)
+		go func() { answers <- get(c, 10*time.Second) }()
+	}
+	time.Sleep(500 * time.Millisecond) // ten times IdleUnderPressure
+	close(release)
+	for range 3 {
+		if !<-answers {
+			t.Fatal("a connection serving a request was closed under pressure")
+		}
+	}
+}
+
+func TestClientAddr(t *testing.T) {
+	for _, tc := range []struct{ addr, want string }{
+		{"192.0.2.1:80", "192.0.2.1"},
+		{"[::ffff:192.0.2.1]:80", "192.0.2.1"},
+		{"[2001:db8:1:2:3:4:5:6]:80", "2001:db8:1:2::/64"},
+		{"[2001:db8:1:2:ffff::1]:443", "2001:db8:1:2::/64"},
+		{"[2001:db8:1:3::1]:443", "2001:db8:1:3::/64"},
+	} {
+		a, err := net.ResolveTCPAddr("tcp", tc.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := clientAddr(a); got != tc.want {
+			t.Errorf("clientAddr(%s) = %s, want %s", tc.addr, got, tc.want)
+		}
+	}
+}
