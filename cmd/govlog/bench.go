@@ -17,7 +17,7 @@ import (
 func bench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
 	f := newFlags("bench", "[flags]",
 		"Load-test a govlog server: submit decisions (or look up inclusion proofs) from concurrent clients, "+
-			"verify every receipt, and report throughput and latency.")
+			"verify every receipt, and report throughput, latency and the server's CPU per decision (from its /metrics).")
 	srv := addServerFlags(f)
 	f.Group("Load")
 	n := f.Int("n", 10000, "submit `N` decisions; with --duration, at most N when given")
