@@ -681,27 +681,32 @@ func appendJCSString[T string | []byte](out []byte, s T) []byte {
 		if b >= 0x20 && b != '"' && b != '\\' {
 			continue
 		}
-		out = append(out, s[start:i]...)
-		switch b {
-		case '"', '\\':
-			out = append(out, '\\', b)
-		case '\b':
-			out = append(out, '\\', 'b')
-		case '\f':
-			out = append(out, '\\', 'f')
-		case '\n':
-			out = append(out, '\\', 'n')
-		case '\r':
-			out = append(out, '\\', 'r')
-		case '\t':
-			out = append(out, '\\', 't')
-		default:
-			out = append(out, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xf])
-		}
+		out = appendEscaped(append(out, s[start:i]...), b)
 		start = i + 1
 	}
 	out = append(out, s[start:]...)
 	return append(out, '"')
+}
+
+// appendEscaped appends the escape of an ASCII byte that a JSON string
+// cannot hold as it is ('"', '\\', a control character), as RFC 8785 and
+// encoding/json both write it: \" \\ \b \f \n \r \t, else \u00xx.
+func appendEscaped(dst []byte, b byte) []byte {
+	switch b {
+	case '"', '\\':
+		return append(dst, '\\', b)
+	case '\b':
+		return append(dst, '\\', 'b')
+	case '\f':
+		return append(dst, '\\', 'f')
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	case '\t':
+		return append(dst, '\\', 't')
+	}
+	return append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xf])
 }
 
 const hexDigits = "0123456789abcdef"

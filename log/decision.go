@@ -147,13 +147,11 @@ var decisionMembers = []string{"id", "outcome", "decided_at", "subject", "action
 	"input_digest", "reasons", "parent_id", "max_executions", "executor", "context", "sequence"}
 
 func parseDecision(body []byte, now time.Time, r rules) (*Decision, error) {
-	obj, canon, err := readObject(body, decisionMembers, "")
+	v, canon, err := read(body, decisionMembers, "", ErrInvalidDecision, r)
 	if err != nil {
 		return nil, err
 	}
-	v := validator{kind: ErrInvalidDecision, obj: obj, rules: r, errs: new(FieldErrors)}
 	d := &Decision{}
-	v.allowOnly(decisionMembers)
 	d.ID = v.id("id", true)
 	d.Outcome = v.enum("outcome", outcomes)
 	d.DecidedAt = v.timestamp("decided_at", now)
@@ -181,8 +179,8 @@ func parseDecision(body []byte, now time.Time, r rules) (*Decision, error) {
 	}
 	v.context("context")
 	d.Sequence = v.integer("sequence", MaxSequence)
-	if len(*v.errs) > 0 {
-		return nil, *v.errs
+	if err := v.failed(); err != nil {
+		return nil, err
 	}
 	d.Canonical = canon
 	return d, nil
@@ -206,13 +204,11 @@ var executionMembers = []string{"id", "decision_id", "status", "at", "runtime", 
 	"artifact", "claim_id"}
 
 func parseExecution(body []byte, now time.Time, r rules) (*Execution, error) {
-	obj, canon, err := readObject(body, executionMembers, "artifact")
+	v, canon, err := read(body, executionMembers, "artifact", ErrInvalidExecution, r)
 	if err != nil {
 		return nil, err
 	}
-	v := validator{kind: ErrInvalidExecution, obj: obj, rules: r, errs: new(FieldErrors)}
 	e := &Execution{}
-	v.allowOnly(executionMembers)
 	e.ID = v.id("id", true)
 	e.DecisionID = v.id("decision_id", true)
 	e.Status = v.enum("status", ExecutionStatuses)
@@ -225,8 +221,8 @@ func parseExecution(body []byte, now time.Time, r rules) (*Execution, error) {
 	if e.ClaimID != "" && e.Status == "started" {
 		v.fail("claim_id", "is only for a terminal report (succeeded, failed or aborted)")
 	}
-	if len(*v.errs) > 0 {
-		return nil, *v.errs
+	if err := v.failed(); err != nil {
+		return nil, err
 	}
 	if e.Artifact != "" {
 		sum := sha256.Sum256([]byte(e.Artifact))
@@ -242,19 +238,17 @@ var revocationMembers = []string{"id", "decision_id", "revoked_at", "reason"}
 // wrap ErrInvalidJSON or ErrTooLarge, or are FieldErrors wrapping
 // ErrInvalidRevocation.
 func ParseRevocation(body []byte, now time.Time) (*Revocation, error) {
-	obj, canon, err := readObject(body, revocationMembers, "")
+	v, canon, err := read(body, revocationMembers, "", ErrInvalidRevocation, submitted)
 	if err != nil {
 		return nil, err
 	}
-	v := validator{kind: ErrInvalidRevocation, obj: obj, rules: submitted, errs: new(FieldErrors)}
 	rv := &Revocation{}
-	v.allowOnly(revocationMembers)
 	rv.ID = v.id("id", true)
 	rv.DecisionID = v.id("decision_id", true)
 	rv.RevokedAt = v.timestamp("revoked_at", now)
 	rv.Reason = v.str("reason", false, 1024)
-	if len(*v.errs) > 0 {
-		return nil, *v.errs
+	if err := v.failed(); err != nil {
+		return nil, err
 	}
 	rv.Canonical = canon
 	return rv, nil
@@ -291,6 +285,26 @@ func readObject(body []byte, known []string, omit string) ([]jsonMember, []byte,
 		return nil, nil, c.err
 	}
 	return members, c.out, nil
+}
+
+// read reads body (readObject) and returns a validator of its members,
+// which has checked that they are all known, and the canonical form.
+func read(body []byte, known []string, omit string, kind error, r rules) (*validator, []byte, error) {
+	obj, canon, err := readObject(body, known, omit)
+	if err != nil {
+		return nil, nil, err
+	}
+	v := &validator{kind: kind, obj: obj, rules: r, errs: new(FieldErrors)}
+	v.allowOnly(known)
+	return v, canon, nil
+}
+
+// failed returns the errors found, nil if none.
+func (v *validator) failed() error {
+	if len(*v.errs) == 0 {
+		return nil
+	}
+	return *v.errs
 }
 
 // validator checks the members of one JSON object and collects the errors.

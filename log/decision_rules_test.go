@@ -42,24 +42,7 @@ func revocationWith(changes ...string) []byte {
 }
 
 func withMembers(fields, changes []string) []byte {
-	fields = append([]string(nil), fields...)
-outer:
-	for i := 0; i < len(changes); i += 2 {
-		for j := 0; j < len(fields); j += 2 {
-			if fields[j] == changes[i] {
-				fields[j+1] = changes[i+1]
-				continue outer
-			}
-		}
-		fields = append(fields, changes[i], changes[i+1])
-	}
-	var parts []string
-	for i := 0; i < len(fields); i += 2 {
-		if fields[i+1] != "" {
-			parts = append(parts, fmt.Sprintf("%q:%s", fields[i], fields[i+1]))
-		}
-	}
-	return []byte("{" + strings.Join(parts, ",") + "}")
+	return []byte(vectors.With(fields, changes...))
 }
 
 // wantFieldError checks that err reports field (first when first is set)

@@ -326,6 +326,10 @@ func executionWith(changes ...string) string {
 	return with(fields, changes)
 }
 
+// With returns the JSON object of fields (names and raw JSON values, in
+// order) with changes: a member replaced ("" deletes it) or added.
+func With(fields []string, changes ...string) string { return with(fields, changes) }
+
 func with(fields, changes []string) string {
 	fields = append([]string(nil), fields...)
 outer:
