@@ -216,16 +216,18 @@ func (c *Client) submit(ctx context.Context, kind log.Kind, body []byte) (*log.R
 }
 
 // sameContent checks that a verified entry holds exactly the submitted
-// decision or execution report, canonicalized as the log does.
+// decision or execution report, canonicalized as the log does. The log
+// judged the submission; this compares contents, by the rules of logged
+// entries (a log of an earlier version may have accepted more).
 func sameContent(kind log.Kind, body []byte, v *verifier.Verified) error {
 	var canonical []byte
 	switch kind {
 	case log.KindDecision:
-		if d, err := log.ParseDecision(body, v.Entry.LoggedAt); err == nil {
+		if d, err := log.ParseLoggedDecision(body, v.Entry.LoggedAt); err == nil {
 			canonical = d.Canonical
 		}
 	case log.KindExecution:
-		if x, err := log.ParseExecution(body, v.Entry.LoggedAt); err == nil {
+		if x, err := log.ParseLoggedExecution(body, v.Entry.LoggedAt); err == nil {
 			canonical = x.Canonical
 		}
 	}

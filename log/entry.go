@@ -152,12 +152,7 @@ func canonicalString(s string) ([]byte, error) {
 	if !utf8.ValidString(s) {
 		return nil, fmt.Errorf("not valid UTF-8")
 	}
-	raw, err := json.Marshal(s)
-	if err != nil {
-		return nil, err
-	}
-	// json.Marshal escapes <, >, & and U+2028/9; RFC 8785 does not.
-	return jcs.Transform(raw)
+	return appendJCSString(nil, s), nil
 }
 
 // LeafHash is the RFC 6962 leaf hash SHA-256(0x00 ‖ leaf).
@@ -232,7 +227,7 @@ func ParseEntry(leaf []byte) (*ParsedEntry, error) {
 	switch {
 	case j.Decision != nil && j.Execution == nil:
 		p.Kind, p.Content = KindDecision, j.Decision
-		if p.Decision, err = ParseDecision(j.Decision, p.LoggedAt); err != nil {
+		if p.Decision, err = ParseLoggedDecision(j.Decision, p.LoggedAt); err != nil {
 			return nil, fmt.Errorf("entry holds an invalid decision: %w", err)
 		}
 		p.ID = p.Decision.ID
@@ -254,7 +249,7 @@ func ParseEntry(leaf []byte) (*ParsedEntry, error) {
 		if members["authorized_until"] != nil {
 			return nil, fmt.Errorf("an execution entry has no authorized_until")
 		}
-		if p.Execution, err = ParseExecution(j.Execution, p.LoggedAt); err != nil {
+		if p.Execution, err = ParseLoggedExecution(j.Execution, p.LoggedAt); err != nil {
 			return nil, fmt.Errorf("entry holds an invalid execution report: %w", err)
 		}
 		p.ID = p.Execution.ID

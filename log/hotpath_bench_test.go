@@ -2,7 +2,6 @@ package log_test
 
 import (
 	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -36,11 +35,13 @@ func BenchmarkParseDecision(b *testing.B) {
 		body := benchDecision(size)
 		b.Run(fmt.Sprintf("bytes=%d", size), func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
+			start := cpuTime()
 			for b.Loop() {
 				if _, err := log.ParseDecision(body, benchNow); err != nil {
 					b.Fatal(err)
 				}
 			}
+			reportCPU(b, start)
 		})
 	}
 }
@@ -100,9 +101,9 @@ func BenchmarkCheckpoint(b *testing.B) {
 	})
 }
 
-// BenchmarkReceipt assembles the receipt of an entry of a 1,000,000-entry
-// log (20 proof hashes) and encodes it as JSON, as the server answers it.
-func BenchmarkReceipt(b *testing.B) {
+// benchReceipt is the receipt of an entry of a 1,000,000-entry log (20
+// proof hashes).
+func benchReceipt(b *testing.B) *log.Receipt {
 	signer, err := note.NewSigner(logtest.SignerKey)
 	if err != nil {
 		b.Fatal(err)
@@ -116,9 +117,45 @@ func BenchmarkReceipt(b *testing.B) {
 	for i := range proof {
 		proof[i] = sha256.Sum256([]byte{byte(i)})
 	}
+	return log.NewReceipt("bench-0000001", 123_456, leaf, cp, proof)
+}
+
+// BenchmarkReceipt assembles the receipt of an entry of a 1,000,000-entry
+// log (20 proof hashes) and encodes it as JSON, as the server answers it.
+func BenchmarkReceipt(b *testing.B) {
+	r := benchReceipt(b)
+	leaf, cp := r.Entry, log.Checkpoint{Note: []byte(r.Checkpoint)}
+	proof := make([][32]byte, len(r.InclusionProof))
+	for i := range proof {
+		proof[i] = [32]byte(r.InclusionProof[i])
+	}
+	var buf []byte
 	for b.Loop() {
 		r := log.NewReceipt("bench-0000001", 123_456, leaf, cp, proof)
-		if _, err := json.Marshal(r); err != nil {
+		buf = r.AppendJSON(buf[:0])
+	}
+}
+
+// BenchmarkArtifactPayload builds the canonical claims of an allow's
+// artifact (the JWS payload).
+func BenchmarkArtifactPayload(b *testing.B) {
+	d, err := log.ParseDecision(benchDecision(800), benchNow)
+	if err != nil {
+		b.Fatal(err)
+	}
+	leaf := sha256.Sum256([]byte("leaf"))
+	res := &log.Result{
+		Receipt:         &log.Receipt{Index: 123_456, LeafHash: leaf[:]},
+		Checkpoint:      log.Checkpoint{Size: 123_457, Hash: sha256.Sum256([]byte("root"))},
+		LoggedAt:        benchNow,
+		AuthorizedUntil: benchNow.Add(300 * time.Second),
+	}
+	for b.Loop() {
+		c, err := log.NewArtifactClaims("example.com/govlog", "", d, res)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Payload(); err != nil {
 			b.Fatal(err)
 		}
 	}

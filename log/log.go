@@ -71,6 +71,8 @@ var (
 	ErrInvalidDecision = errors.New("invalid decision")
 	// ErrInvalidExecution: an execution report breaks the schema.
 	ErrInvalidExecution = errors.New("invalid execution")
+	// ErrInvalidRevocation: a revocation breaks the schema.
+	ErrInvalidRevocation = errors.New("invalid revocation")
 	// ErrTooLarge: the submission, or the entry it would make, is too large.
 	ErrTooLarge = errors.New("too large")
 	// ErrIDConflict: the id is already logged with other content or by

@@ -61,6 +61,31 @@ type errorBody struct {
 type errorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Details lists every broken field of a submission, the first being
+	// the message, at most maxDetails.
+	Details []fieldDetail `json:"details,omitempty"`
+}
+
+// fieldDetail is one broken field of a submission.
+type fieldDetail struct {
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+}
+
+// maxDetails bounds the fields an error body lists: a body may hold
+// thousands of unknown members.
+const maxDetails = 64
+
+// errorBodyOf is the body of the error err, which classify made ae.
+func errorBodyOf(ae *apiError, err error) errorBody {
+	b := errorBody{errorDetail{Code: ae.Code, Message: ae.Message}}
+	var fes log.FieldErrors
+	if errors.As(err, &fes) {
+		for _, fe := range fes[:min(len(fes), maxDetails)] {
+			b.Error.Details = append(b.Error.Details, fieldDetail{fe.Field, clip(fe.Reason)})
+		}
+	}
+	return b
 }
 
 // invalidRequest is a 400 invalid_request. The message is clipped: %q
@@ -189,7 +214,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case http.StatusServiceUnavailable:
 		c.Response().Header().Set("Retry-After", retryUnavailable)
 	}
-	if err := writeJSON(c, ae.Status, errorBody{errorDetail{ae.Code, ae.Message}}); err != nil {
+	if err := writeJSON(c, ae.Status, errorBodyOf(ae, err)); err != nil {
 		s.logger.Debug("failed to write an error response", "err", err)
 	}
 }

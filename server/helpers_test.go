@@ -246,8 +246,9 @@ func wantError(t *testing.T, r response, status int, code string) {
 	}
 	var e struct {
 		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
+			Code    string        `json:"code"`
+			Message string        `json:"message"`
+			Details []fieldDetail `json:"details"`
 		} `json:"error"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(r.body))
@@ -257,6 +258,11 @@ func wantError(t *testing.T, r response, status int, code string) {
 	}
 	if e.Error.Code != code || e.Error.Message == "" {
 		t.Fatalf("error %+v, want code %q: %s", e.Error, code, r.body)
+	}
+	// Details list the broken fields of a submission, the first being the
+	// message.
+	if d := e.Error.Details; len(d) > 0 && (!strings.HasSuffix(e.Error.Message, ": "+d[0].Field+": "+d[0].Reason) || d[0].Field == "") {
+		t.Errorf("details %+v do not start with the message %q", d, e.Error.Message)
 	}
 	retry := r.header.Get("Retry-After")
 	if (status == 429 || status == 503) != (retry != "") {

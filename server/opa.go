@@ -230,7 +230,7 @@ func (s *Server) processOPAEvents(ctx context.Context, events []json.RawMessage,
 		}
 		ids[i] = clip(ev.DecisionID)
 		if err != nil {
-			refused[i] = &errorDetail{codeInvalidDecision, clip(err.Error())}
+			refused[i] = &errorDetail{Code: codeInvalidDecision, Message: clip(err.Error())}
 			continue
 		}
 		bodies = append(bodies, body)

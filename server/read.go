@@ -37,7 +37,7 @@ func (s *Server) getReceipt(kind log.Kind) handlerFunc {
 		}
 		rec := *res.Receipt
 		rec.Artifact = ""
-		return writeJSON(c, http.StatusOK, &rec)
+		return writeReceipt(c, http.StatusOK, &rec)
 	}
 }
 

@@ -69,7 +69,6 @@ package server
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -193,8 +192,8 @@ type Server struct {
 	closeMu sync.Mutex
 	closed  bool
 
-	// signKey is the raw artifact signing key of cfg.ArtifactKey.
-	signKey ed25519.PrivateKey
+	// signer signs artifacts with cfg.ArtifactKey (artifact.go).
+	signer *artifactSigner
 	// tiles serves the tlog-tiles API (tiles.go).
 	tiles tileSource
 	// limiter enforces cfg.RateLimit; nil when there is none.
@@ -244,14 +243,12 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Sign with the raw key: converting the JWK at every signature costs
-	// more than the signature itself.
-	var signKey ed25519.PrivateKey
-	if err := cfg.ArtifactKey.Raw(&signKey); err != nil {
-		return nil, fmt.Errorf("failed to create server: failed to read the artifact key: %w", err)
+	signer, err := newArtifactSigner(cfg.ArtifactKey)
+	if err != nil {
+		return nil, fmt.Errorf("failed to create server: %w", err)
 	}
 	s := &Server{
-		signKey: signKey,
+		signer:  signer,
 		limiter: newRateLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Clock),
 		cfg:     cfg,
 		log:     cfg.Log,

@@ -13,8 +13,6 @@ import (
 	"sync"
 
 	"github.com/labstack/echo/v4"
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jws"
 
 	"github.com/govlog/govlog/log"
 )
@@ -34,7 +32,7 @@ func (s *Server) postDecision(c echo.Context, _ query) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(c, createdStatus(created), rec)
+	return writeReceipt(c, createdStatus(created), rec)
 }
 
 // postExecution handles POST /v1/executions.
@@ -52,13 +50,7 @@ func (s *Server) postExecution(c echo.Context, _ query) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(c, createdStatus(created), rec)
-}
-
-// batchResponse is the body of a batch answer: per item, a receipt or an
-// errorBody.
-type batchResponse struct {
-	Results []any `json:"results"`
+	return writeReceipt(c, createdStatus(created), rec)
 }
 
 // postBatch handles POST /v1/decisions/batch.
@@ -81,7 +73,7 @@ func (s *Server) postBatch(c echo.Context, _ query) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(c, http.StatusOK, batchResponse{results})
+	return writeResults(c, results)
 }
 
 func createdStatus(created bool) int {
@@ -257,7 +249,7 @@ func (s *Server) processBatch(ctx context.Context, raw []json.RawMessage, who st
 			continue
 		}
 		ae := classify(it.err)
-		results[i] = errorBody{errorDetail{ae.Code, ae.Message}}
+		results[i] = errorBodyOf(ae, it.err)
 		switch ae.Code {
 		case codeLogUnavailable:
 			if refusal == nil || !errors.Is(refusal, log.ErrUnavailable) {
@@ -327,30 +319,4 @@ func parseBatch(body []byte) ([]json.RawMessage, error) {
 		return nil, invalidRequest(`"decisions" is required`)
 	}
 	return items, nil
-}
-
-// artifact signs the authorization artifact of an allow decision logged
-// with res: a compact JWS over the canonical claims, so that the same entry
-// and checkpoint always give the same bytes.
-func (s *Server) artifact(d *log.Decision, res *log.Result) (string, error) {
-	claims, err := log.NewArtifactClaims(s.log.Origin(), s.cfg.Audience, d, res)
-	if err != nil {
-		return "", err
-	}
-	payload, err := claims.Payload()
-	if err != nil {
-		return "", err
-	}
-	hdr := jws.NewHeaders()
-	if err := hdr.Set(jws.TypeKey, log.ArtifactType); err != nil {
-		return "", fmt.Errorf("failed to set the artifact type: %w", err)
-	}
-	if err := hdr.Set(jws.KeyIDKey, s.cfg.ArtifactKey.KeyID()); err != nil {
-		return "", fmt.Errorf("failed to set the artifact key ID: %w", err)
-	}
-	tok, err := jws.Sign(payload, jws.WithKey(jwa.EdDSA, s.signKey, jws.WithProtectedHeaders(hdr)))
-	if err != nil {
-		return "", fmt.Errorf("failed to sign the artifact: %w", err)
-	}
-	return string(tok), nil
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -138,6 +139,47 @@ func TestSubmissionErrors(t *testing.T) {
 	var info logInfo
 	if err := json.Unmarshal(e.get("/v1/log").body, &info); err != nil || info.TreeSize != 2 {
 		t.Errorf("tree size %d after refusals (%v), want 2", info.TreeSize, err)
+	}
+}
+
+// TestFieldErrorDetails checks that a submission with several broken
+// fields gets all of them in one answer, single or in a batch.
+func TestFieldErrorDetails(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	body := []byte(`{"outcome":"maybe","policy":{},"extra":1}`)
+	want := `{"error":{"code":"invalid_decision","message":"invalid decision: extra: unknown field","details":[` +
+		`{"field":"extra","reason":"unknown field"},{"field":"id","reason":"is required"},` +
+		`{"field":"outcome","reason":"must be one of [\"allow\" \"deny\"]"},{"field":"decided_at","reason":"is required"},` +
+		`{"field":"subject","reason":"is required"},{"field":"action","reason":"is required"},{"field":"policy.id","reason":"is required"}]}}`
+	r := e.post("/v1/decisions", body)
+	wantError(t, r, http.StatusBadRequest, "invalid_decision")
+	if got := strings.TrimSpace(string(r.body)); got != want {
+		t.Fatalf("body\n%s\nwant\n%s", got, want)
+	}
+	b := e.post("/v1/decisions/batch", []byte(`{"decisions":[`+string(body)+`]}`))
+	if b.status != http.StatusOK || !strings.Contains(string(b.body), `{"results":[`+want+`]}`) {
+		t.Fatalf("batch: %s", b)
+	}
+	// A single broken field is listed too; other errors have no details.
+	r = e.post("/v1/decisions", decision("x-1", "allow", map[string]any{"subject": nil}))
+	if !strings.Contains(string(r.body), `"details":[{"field":"subject","reason":"is required"}]`) {
+		t.Fatalf("one field: %s", r)
+	}
+	if r := e.post("/v1/decisions", []byte(`{"id":"a","id":"a"}`)); strings.Contains(string(r.body), "details") {
+		t.Fatalf("invalid JSON with details: %s", r)
+	}
+	// Thousands of unknown fields: the list is bounded.
+	many := ""
+	for i := range 3000 {
+		many += fmt.Sprintf(`"u%d":1,`, i)
+	}
+	r = e.post("/v1/decisions", []byte(`{`+many+`"v":1}`))
+	wantError(t, r, http.StatusBadRequest, "invalid_decision")
+	var eb struct {
+		Error struct{ Details []fieldDetail } `json:"error"`
+	}
+	if err := json.Unmarshal(r.body, &eb); err != nil || len(eb.Error.Details) != maxDetails {
+		t.Fatalf("%d details (%v), want %d", len(eb.Error.Details), err, maxDetails)
 	}
 }
 

@@ -142,6 +142,9 @@ type fakeAPI struct {
 	index  map[string]uint64
 	orig   map[uint64]*log.Receipt
 	inject []http.HandlerFunc
+	// loggedRules judges decisions by the rules of entries already
+	// logged, not of new submissions.
+	loggedRules bool
 }
 
 func newFakeAPI(signer note.Signer) *fakeAPI {
@@ -197,7 +200,11 @@ func (f *fakeAPI) submit(w http.ResponseWriter, r *http.Request, kind log.Kind) 
 	now := f.log.tick()
 	var sub *log.Submission
 	if kind == log.KindDecision {
-		d, err := log.ParseDecision(body, now)
+		parse := log.ParseDecision
+		if f.loggedRules {
+			parse = log.ParseLoggedDecision
+		}
+		d, err := parse(body, now)
 		if err != nil {
 			writeParseError(w, err, "invalid_decision")
 			return

@@ -35,6 +35,9 @@ type apiKey struct{}
 //   - status N CMD ARGS...: runs CMD and requires exit status N;
 //   - failnext STATUS CODE [RETRY-AFTER]: the API answers the next request
 //     with this error;
+//   - loggedrules: the API accepts what a log accepted before the
+//     submission rules of wire contract v1.1 (log.ParseLoggedDecision):
+//     control characters in short fields, for one;
 //   - keyfiles DIR: checks that DIR holds keys govlogd can load, with
 //     private files of mode 0600.
 func TestScripts(t *testing.T) {
@@ -64,6 +67,12 @@ func TestScripts(t *testing.T) {
 			"replace":  cmdReplace,
 			"status":   cmdStatus,
 			"failnext": cmdFailNext,
+			"loggedrules": func(ts *testscript.TestScript, neg bool, args []string) {
+				api := ts.Value(apiKey{}).(*fakeAPI)
+				api.mu.Lock()
+				defer api.mu.Unlock()
+				api.loggedRules = true
+			},
 			"keyfiles": cmdKeyFiles,
 		},
 	})

@@ -32,6 +32,9 @@ type backendResult struct {
 	Fill []sample
 	// FillRate is the throughput of the whole fill.
 	FillRate float64
+	// FillCPU is the server's CPU per decision over the whole fill, in µs
+	// (0 when the server does not export its CPU time).
+	FillCPU float64
 	// Entries is the tree size after the fill.
 	Entries int
 	// ClosedFull is the closed-loop run again on the filled log.
@@ -168,6 +171,8 @@ func measure(ctx context.Context, logger *slog.Logger, name string, d *daemon, o
 	logger.Info("filling", "backend", name, "to", fill, "step", step)
 	start := time.Now()
 	filled := 0
+	var fillCPU float64
+	cpuKnown := true
 	for size < fill {
 		n := min(step, fill-size)
 		if fill-size-n < step/2 {
@@ -181,10 +186,15 @@ func measure(ctx context.Context, logger *slog.Logger, name string, d *daemon, o
 		}
 		size += rep.Acknowledged
 		filled += rep.Acknowledged
+		fillCPU += rep.ServerCPUSeconds
+		cpuKnown = cpuKnown && rep.ServerCPUError == ""
 		res.Fill = append(res.Fill, sample{Size: size, PerSecond: rep.PerSecond})
-		logger.Info("fill", "backend", name, "size", size, "decisions/s", int(rep.PerSecond))
+		logger.Info("fill", "backend", name, "size", size, "decisions/s", int(rep.PerSecond), "server CPU µs/decision", int(rep.ServerCPUPerDecision))
 	}
 	res.FillRate = float64(filled) / time.Since(start).Seconds()
+	if cpuKnown && filled > 0 {
+		res.FillCPU = fillCPU / float64(filled) * 1e6
+	}
 	res.Entries = size
 	logger.Info("closed loop on the filled log", "backend", name)
 	cfg = base

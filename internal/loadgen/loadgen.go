@@ -87,6 +87,16 @@ type Report struct {
 	PerSecond      float64        `json:"decisions_per_second"`
 	LatencyMS      Percentiles    `json:"latency_ms"`
 	FirstVerifyErr string         `json:"first_verify_error,omitempty"`
+	// ServerCPUSeconds is the CPU time (user and system) the server
+	// process used during the run: its process_cpu_seconds_total (GET
+	// /metrics) after the run less before. ServerCPUPerDecision divides it
+	// by Acknowledged, in µs (RunProofs: per verified proof). Both are 0,
+	// and ServerCPUError says why, when the server does not export it.
+	// Unlike throughput and latency, this figure hardly moves with what
+	// else the machine runs: it is the one to compare between versions.
+	ServerCPUSeconds     float64 `json:"server_cpu_seconds"`
+	ServerCPUPerDecision float64 `json:"server_cpu_us_per_decision"`
+	ServerCPUError       string  `json:"server_cpu_error,omitempty"`
 	// Latencies holds every request latency, sorted, for plotting.
 	Latencies []time.Duration `json:"-"`
 }
@@ -119,6 +129,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	var deadline time.Time
 	var next atomic.Int64
 	var wg sync.WaitGroup
+	r.startCPU(ctx)
 	start := time.Now()
 	if cfg.Duration > 0 {
 		deadline = start.Add(cfg.Duration)
@@ -147,6 +158,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 // finish completes the report of a run that took elapsed.
 func (r *runner) finish(elapsed time.Duration) *Report {
+	r.endCPU()
 	r.rep.Seconds = elapsed.Seconds()
 	r.rep.PerSecond = float64(r.rep.Acknowledged) / elapsed.Seconds()
 	slices.Sort(r.latencies)
@@ -192,6 +204,8 @@ type runner struct {
 	latencies []time.Duration
 	cpMu      sync.RWMutex
 	cps       map[string]log.Checkpoint // verified checkpoint notes
+	cpu0      float64                   // the server's CPU seconds at the start
+	cpuErr    error                     // why the server's CPU time is unknown
 }
 
 // request submits n decisions (n > 1: in one batch request) and verifies

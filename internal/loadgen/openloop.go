@@ -54,6 +54,7 @@ func late(due, taken time.Time) bool {
 func (r *runner) runOpen(ctx context.Context) (*Report, error) {
 	cfg := r.cfg
 	r.rep.Mode, r.rep.TargetRate = "open", cfg.Rate
+	r.startCPU(ctx)
 	start := time.Now()
 	s := newSchedule(start, cfg.Rate, cfg.Batch, cfg.N, cfg.Duration)
 	var next atomic.Int64

@@ -59,6 +59,7 @@ func RunProofs(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
+	r.startCPU(ctx)
 	start := time.Now()
 	for w := range cfg.Concurrency {
 		wg.Add(1)

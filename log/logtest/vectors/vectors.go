@@ -110,7 +110,11 @@ func Files() (map[string][]byte, error) {
 
 	canon := make(map[string][]byte) // decision name -> canonical
 	for _, v := range ValidDecisions() {
-		d, err := log.ParseDecision([]byte(v.Body), NowTime())
+		parse := log.ParseDecision
+		if LoggedOnly(v.Name) {
+			parse = log.ParseLoggedDecision
+		}
+		d, err := parse([]byte(v.Body), NowTime())
 		if err != nil {
 			return nil, fmt.Errorf("valid decision %q: %w", v.Name, err)
 		}
@@ -267,6 +271,15 @@ func ValidDecisions() []Body {
 	}
 }
 
+// LoggedOnly reports whether the valid decision vector name is valid only
+// as the content of a logged entry: accepted at submission before v1.1,
+// refused since (log.ParseDecision: control characters in short fields),
+// and still valid in every entry that holds it (log.ParseLoggedDecision,
+// log.ParseEntry). Its canonical form is the one those entries hold.
+func LoggedOnly(name string) bool {
+	return name == "escapes"
+}
+
 // ValidExecutions are the bodies of executions/valid/*.json.
 func ValidExecutions() []Body {
 	return []Body{
@@ -312,6 +325,10 @@ func executionWith(changes ...string) string {
 	}
 	return with(fields, changes)
 }
+
+// With returns the JSON object of fields (names and raw JSON values, in
+// order) with changes: a member replaced ("" deletes it) or added.
+func With(fields []string, changes ...string) string { return with(fields, changes) }
 
 func with(fields, changes []string) string {
 	fields = append([]string(nil), fields...)
@@ -606,17 +623,17 @@ func entryVectors(canon map[string][]byte) ([]Entry, error) {
 	return out, nil
 }
 
-// Submission parses content as a decision or execution report at now and
-// wraps it for submitter. It returns the kind's name too.
+// Submission parses content, the decision or execution report of an entry
+// logged at now, and wraps it for submitter. It returns the kind's name too.
 func Submission(content []byte, execution bool, submitter string, now time.Time) (*log.Submission, string, error) {
 	if execution {
-		e, err := log.ParseExecution(content, now)
+		e, err := log.ParseLoggedExecution(content, now)
 		if err != nil {
 			return nil, "", err
 		}
 		return log.ExecutionSubmission(e, submitter), "execution", nil
 	}
-	d, err := log.ParseDecision(content, now)
+	d, err := log.ParseLoggedDecision(content, now)
 	if err != nil {
 		return nil, "", err
 	}

@@ -1,0 +1,92 @@
+package loadgen
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// cpuMetric is the Prometheus process collector's counter of the CPU time
+// (user and system) a process has used, in seconds.
+const cpuMetric = "process_cpu_seconds_total"
+
+// serverCPU reads the server's process_cpu_seconds_total from GET /metrics.
+func serverCPU(ctx context.Context, c *http.Client, url, token string) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("failed to fetch /metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("failed to fetch /metrics: HTTP %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return 0, fmt.Errorf("failed to fetch /metrics: %w", err)
+	}
+	return parseCPU(body)
+}
+
+// parseCPU finds the value of process_cpu_seconds_total in a Prometheus
+// text exposition: the metric has no labels, so its sample line is the
+// name, white space and the value.
+func parseCPU(text []byte) (float64, error) {
+	s := bufio.NewScanner(bytes.NewReader(text))
+	s.Buffer(nil, 1<<20)
+	for s.Scan() {
+		rest, ok := bytes.CutPrefix(s.Bytes(), []byte(cpuMetric))
+		if !ok || len(rest) == 0 || (rest[0] != ' ' && rest[0] != '\t') {
+			continue
+		}
+		f := bytes.Fields(rest)
+		v, err := strconv.ParseFloat(string(f[0]), 64)
+		if err != nil || v < 0 {
+			return 0, fmt.Errorf("/metrics has a bad %s sample %q", cpuMetric, rest)
+		}
+		return v, nil
+	}
+	if err := s.Err(); err != nil {
+		return 0, fmt.Errorf("failed to read /metrics: %w", err)
+	}
+	return 0, errors.New("/metrics has no " + cpuMetric)
+}
+
+// startCPU reads the server's CPU time at the start of the measured part of
+// a run. A server that does not export it gets a report without the figure,
+// and the reason.
+func (r *runner) startCPU(ctx context.Context) {
+	r.cpu0, r.cpuErr = serverCPU(ctx, r.cfg.Client, r.cfg.URL, r.cfg.Token)
+}
+
+// endCPU reads the server's CPU time again once every request of the run
+// was answered, and fills in the report's figures.
+func (r *runner) endCPU() {
+	if r.cpuErr == nil {
+		var cpu1 float64
+		// The run's context may be over (a deadline): the reading is
+		// still wanted.
+		if cpu1, r.cpuErr = serverCPU(context.Background(), r.cfg.Client, r.cfg.URL, r.cfg.Token); r.cpuErr == nil {
+			r.rep.ServerCPUSeconds = cpu1 - r.cpu0
+			if r.rep.Acknowledged > 0 {
+				r.rep.ServerCPUPerDecision = r.rep.ServerCPUSeconds / float64(r.rep.Acknowledged) * 1e6
+			}
+			return
+		}
+	}
+	r.rep.ServerCPUError = r.cpuErr.Error()
+}

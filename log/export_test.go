@@ -1,0 +1,13 @@
+package log
+
+// CanonicalJSON reads a JSON object as the Parse functions do, in one pass,
+// and returns its RFC 8785 form: the tests compare it with other JCS
+// implementations on any object, not only on decisions.
+func CanonicalJSON(body []byte) ([]byte, error) {
+	c := newCanonicalizer(body, nil)
+	defer c.release()
+	if !c.document(nil) {
+		return nil, c.err
+	}
+	return c.out, nil
+}

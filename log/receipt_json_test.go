@@ -1,0 +1,102 @@
+package log_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/govlog/govlog/log"
+)
+
+// encodingJSON is how encoding/json writes v for the server: HTML escaping
+// off, without the trailing newline.
+func encodingJSON(t testing.TB, v any) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+func checkReceiptJSON(t testing.TB, r *log.Receipt) {
+	t.Helper()
+	want := encodingJSON(t, r)
+	prefix := []byte("prefix")
+	got := r.AppendJSON(prefix)
+	if !bytes.Equal(got[:len(prefix)], prefix) || !bytes.Equal(got[len(prefix):], want) {
+		t.Fatalf("AppendJSON\n%s\nencoding/json\n%s", got, want)
+	}
+}
+
+func TestReceiptAppendJSON(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(testdata, "receipts", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no receipt vectors: %v", err)
+	}
+	for _, f := range files {
+		var r log.Receipt
+		readJSON(t, "receipts/"+filepath.Base(f), &r)
+		checkReceiptJSON(t, &r)
+		r.Artifact = "eyJhbGciOiJFZERTQSJ9.e30.c2ln"
+		checkReceiptJSON(t, &r)
+	}
+	odd := "\x00\x01\b\f\n\r\t\x1f \x7f\"\\/<>&'\u2028\u2029\u0085\ufeff é€😀 \xff\xc0\xaf\xed\xa0\x80\xe2\x82 end"
+	for _, r := range []*log.Receipt{
+		{},
+		{InclusionProof: [][]byte{}, LeafHash: []byte{}, Entry: []byte{}},
+		{InclusionProof: [][]byte{nil, {}, {0}}},
+		{ID: odd, Index: 1<<64 - 1, LeafHash: []byte{0xff, 0xfe}, Entry: []byte(odd), Checkpoint: odd, TLogProof: odd, Artifact: odd,
+			InclusionProof: [][]byte{[]byte(strings.Repeat("\xfb", 32)), []byte("x")}},
+		{ID: strings.Repeat("a", 5000), Checkpoint: strings.Repeat("\n", 5000)},
+	} {
+		checkReceiptJSON(t, r)
+	}
+}
+
+func FuzzReceiptAppendJSON(f *testing.F) {
+	f.Add("d-1", uint64(7), []byte{1, 2}, []byte(`{"v":1}`), "example.com/govlog\n8\nabc=\n\n— x y\n", []byte("hash"), uint8(3), "c2sp.org/tlog-proof@v1\n", "")
+	f.Add("\u2028<&>\x00", uint64(0), []byte(nil), []byte{}, "\xff", []byte(nil), uint8(0), "", "a.b.c")
+	f.Fuzz(func(t *testing.T, id string, index uint64, leafHash, entry []byte, checkpoint string, hash []byte, hashes uint8, tlogProof, artifact string) {
+		r := &log.Receipt{ID: id, Index: index, LeafHash: leafHash, Entry: entry, Checkpoint: checkpoint, TLogProof: tlogProof, Artifact: artifact}
+		if hashes > 0 {
+			r.InclusionProof = make([][]byte, hashes%40)
+			for i := range r.InclusionProof {
+				if i%5 != 4 {
+					r.InclusionProof[i] = hash
+				}
+			}
+		}
+		checkReceiptJSON(t, r)
+	})
+}
+
+// BenchmarkReceiptJSON encodes the receipt of BenchmarkReceipt: by hand
+// and with encoding/json.
+func BenchmarkReceiptJSON(b *testing.B) {
+	r := benchReceipt(b)
+	b.Run("AppendJSON", func(b *testing.B) {
+		var buf []byte
+		start := cpuTime()
+		for b.Loop() {
+			buf = r.AppendJSON(buf[:0])
+		}
+		reportCPU(b, start)
+	})
+	b.Run("encoding/json", func(b *testing.B) {
+		start := cpuTime()
+		for b.Loop() {
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(r); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportCPU(b, start)
+	})
+}
