@@ -12,6 +12,7 @@ import (
 
 	"github.com/govlog/govlog/log"
 	"github.com/govlog/govlog/verifier"
+	"github.com/govlog/govlog/verifier/artifact"
 )
 
 // Defaults of the artifact key cache.
@@ -73,7 +74,7 @@ type Authorization struct {
 // the log's origin (the name of the log key, WithLogKey), the audience
 // (WithAudience) and the time, and checks that it authorizes exactly
 // want. It returns the artifact's claims. Errors wrap
-// verifier.ErrBadArtifact, verifier.ErrBadSignature or verifier.ErrBinding
+// artifact.ErrInvalid, verifier.ErrBadSignature or artifact.ErrBinding
 // for an artifact that is not valid, and ErrNotAuthorized for a valid one
 // that authorizes something else.
 func (c *Client) VerifyArtifact(ctx context.Context, token string, want Authorization) (*log.ArtifactClaims, error) {
@@ -83,7 +84,7 @@ func (c *Client) VerifyArtifact(ctx context.Context, token string, want Authoriz
 	if want.Action == "" {
 		return nil, errors.New("failed to verify the artifact: Authorization.Action is required")
 	}
-	opts := verifier.ArtifactOptions{Origin: c.logKey.Name(), Audience: c.audience, Now: want.Now}
+	opts := artifact.Options{Origin: c.logKey.Name(), Audience: c.audience, Now: want.Now}
 	if want.Receipt != nil {
 		v, err := c.VerifyReceipt(want.Receipt)
 		if err != nil {
@@ -95,11 +96,11 @@ func (c *Client) VerifyArtifact(ctx context.Context, token string, want Authoriz
 	if err != nil {
 		return nil, err
 	}
-	claims, err := verifier.Artifact(token, set, opts)
+	claims, err := artifact.Verify(token, set, opts)
 	if errors.Is(err, verifier.ErrBadSignature) && c.jwks.pinned == nil {
 		// Perhaps a key the cached set does not have yet.
 		if fresh, ferr := c.artifactKeys(ctx, true); ferr == nil && fresh != set {
-			claims, err = verifier.Artifact(token, fresh, opts)
+			claims, err = artifact.Verify(token, fresh, opts)
 		}
 	}
 	if err != nil {

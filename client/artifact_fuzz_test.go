@@ -24,6 +24,7 @@ import (
 	"github.com/govlog/govlog/client"
 	"github.com/govlog/govlog/log"
 	"github.com/govlog/govlog/verifier"
+	"github.com/govlog/govlog/verifier/artifact"
 )
 
 // goldenArtifacts are the allow entries of the golden log, whose artifact
@@ -202,8 +203,8 @@ func FuzzVerifyArtifact(f *testing.F) {
 			t.Fatalf("golden artifact %s is refused for what it authorizes: %v", goldenArtifacts[k], err)
 		}
 		if err != nil {
-			if !errors.Is(err, verifier.ErrBadArtifact) && !errors.Is(err, verifier.ErrBadSignature) &&
-				!errors.Is(err, verifier.ErrBinding) && !errors.Is(err, client.ErrNotAuthorized) {
+			if !errors.Is(err, artifact.ErrInvalid) && !errors.Is(err, verifier.ErrBadSignature) &&
+				!errors.Is(err, artifact.ErrBinding) && !errors.Is(err, client.ErrNotAuthorized) {
 				t.Fatalf("error %q wraps no sentinel", err)
 			}
 			return

@@ -13,6 +13,7 @@ import (
 
 	"github.com/govlog/govlog/client"
 	"github.com/govlog/govlog/verifier"
+	"github.com/govlog/govlog/verifier/artifact"
 )
 
 // countingTransport counts the JWKS fetches.
@@ -69,12 +70,12 @@ func TestVerifyArtifact(t *testing.T) {
 		{"other resource", receipt.Artifact, client.Authorization{Action: "deploy", Resource: "svc/db"}, client.ErrNotAuthorized},
 		{"no resource", receipt.Artifact, client.Authorization{Action: "deploy"}, client.ErrNotAuthorized},
 		{"other subject", receipt.Artifact, client.Authorization{Action: "deploy", Resource: "svc/api", Subject: "agent-8"}, client.ErrNotAuthorized},
-		{"expired", receipt.Artifact, client.Authorization{Action: "deploy", Resource: "svc/api", Now: time.Now().Add(time.Hour)}, verifier.ErrBadArtifact},
-		{"not yet valid", receipt.Artifact, client.Authorization{Action: "deploy", Resource: "svc/api", Now: time.Now().Add(-time.Hour)}, verifier.ErrBadArtifact},
+		{"expired", receipt.Artifact, client.Authorization{Action: "deploy", Resource: "svc/api", Now: time.Now().Add(time.Hour)}, artifact.ErrInvalid},
+		{"not yet valid", receipt.Artifact, client.Authorization{Action: "deploy", Resource: "svc/api", Now: time.Now().Add(-time.Hour)}, artifact.ErrInvalid},
 		{"another log's key", foreign.Artifact, want, verifier.ErrBadSignature},
 		{"flipped signature", flipLast(receipt.Artifact), want, verifier.ErrBadSignature},
-		{"another receipt", receipt.Artifact, client.Authorization{Action: "deploy", Resource: "svc/api", Receipt: []byte(deny.TLogProof)}, verifier.ErrBinding},
-		{"garbage", "a.b.c", want, verifier.ErrBadArtifact},
+		{"another receipt", receipt.Artifact, client.Authorization{Action: "deploy", Resource: "svc/api", Receipt: []byte(deny.TLogProof)}, artifact.ErrBinding},
+		{"garbage", "a.b.c", want, artifact.ErrInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := rt.VerifyArtifact(ctx, tc.token, tc.want)
@@ -89,7 +90,7 @@ func TestVerifyArtifact(t *testing.T) {
 		t.Fatalf("%d JWKS fetches", n)
 	}
 	// Without the audience configured, an artifact for one is refused.
-	if _, err := r.client(t).VerifyArtifact(ctx, receipt.Artifact, want); !errors.Is(err, verifier.ErrBadArtifact) {
+	if _, err := r.client(t).VerifyArtifact(ctx, receipt.Artifact, want); !errors.Is(err, artifact.ErrInvalid) {
 		t.Fatalf("audience: %v", err)
 	}
 	// Pinned keys: no request at all.

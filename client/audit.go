@@ -9,6 +9,7 @@ import (
 
 	"github.com/govlog/govlog/log"
 	"github.com/govlog/govlog/verifier"
+	"github.com/govlog/govlog/verifier/audit"
 )
 
 // AuditOptions configures Client.Audit. The zero value audits the whole
@@ -17,7 +18,7 @@ type AuditOptions struct {
 	// State is the state saved by the previous audit of this log, nil for
 	// a first audit: only the entries logged since are fetched and
 	// checked.
-	State *verifier.AuditState
+	State *audit.State
 	// Workers is the number of entry bundles fetched and checked at once.
 	// Default: twice the number of CPUs, plus 2.
 	Workers int
@@ -27,7 +28,7 @@ type AuditOptions struct {
 	// OnBundle, when set, is called with each bundle once it is applied,
 	// in log order. What it holds is proven only if the audit finishes
 	// without failures.
-	OnBundle func(*verifier.Bundle)
+	OnBundle func(*audit.Bundle)
 	// Checkpoint, when set, is the checkpoint note to audit up to, instead
 	// of the one the log serves at GET /checkpoint.
 	Checkpoint []byte
@@ -35,7 +36,7 @@ type AuditOptions struct {
 
 // Audit fetches the log through the C2SP tlog-tiles API (its checkpoint,
 // every entry bundle and hash tile not yet audited) and checks it with
-// verifier.Audit: every hash, the checkpoint and its consistency with
+// audit.Audit: every hash, the checkpoint and its consistency with
 // opts.State, every entry and every lineage link. It needs the log key
 // (WithLogKey).
 //
@@ -43,11 +44,11 @@ type AuditOptions struct {
 // is a failure in the report; the state is nil unless the log's tree
 // verified. The error is for the audit itself not running: no log key, or
 // ctx done.
-func (c *Client) Audit(ctx context.Context, opts AuditOptions) (*verifier.AuditReport, *verifier.AuditState, error) {
+func (c *Client) Audit(ctx context.Context, opts AuditOptions) (*audit.Report, *audit.State, error) {
 	if c.logKey == nil {
 		return nil, nil, fmt.Errorf("failed to audit: %w", ErrNoLogKey)
 	}
-	a, err := verifier.NewAudit(c.logKey, opts.State)
+	a, err := audit.New(c.logKey, opts.State)
 	if err != nil {
 		return nil, nil, fmt.Errorf("failed to audit: %w", err)
 	}
@@ -60,12 +61,12 @@ func (c *Client) Audit(ctx context.Context, opts AuditOptions) (*verifier.AuditR
 
 // audit runs the audit; an error means it stopped (the reason is in a's
 // report).
-func (c *Client) audit(ctx context.Context, a *verifier.Audit, opts AuditOptions) error {
+func (c *Client) audit(ctx context.Context, a *audit.Audit, opts AuditOptions) error {
 	note := opts.Checkpoint
 	if note == nil {
 		var err error
 		if note, err = c.TilesCheckpoint(ctx); err != nil {
-			a.Fail(verifier.ProblemFetch, err.Error())
+			a.Fail(audit.ProblemFetch, err.Error())
 			return err
 		}
 	}
@@ -80,7 +81,7 @@ func (c *Client) audit(ctx context.Context, a *verifier.Audit, opts AuditOptions
 			case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
 				proof = nil
 			case err != nil:
-				a.Fail(verifier.ProblemFetch, err.Error())
+				a.Fail(audit.ProblemFetch, err.Error())
 				return err
 			}
 		}
@@ -95,7 +96,7 @@ func (c *Client) audit(ctx context.Context, a *verifier.Audit, opts AuditOptions
 	for _, t := range a.PendingTiles() {
 		data, err := c.Tile(ctx, t.Level, t.Index, t.Width)
 		if err != nil {
-			a.Fail(verifier.ProblemFetch, err.Error())
+			a.Fail(audit.ProblemFetch, err.Error())
 			return err
 		}
 		a.CheckTile(t, data)
@@ -105,12 +106,12 @@ func (c *Client) audit(ctx context.Context, a *verifier.Audit, opts AuditOptions
 
 // fetched is a bundle fetched and scanned, or why not.
 type fetched struct {
-	b   *verifier.Bundle
+	b   *audit.Bundle
 	err error
 }
 
 // replay fetches and scans bundles concurrently, and applies them in order.
-func (c *Client) replay(ctx context.Context, a *verifier.Audit, size uint64, opts AuditOptions) error {
+func (c *Client) replay(ctx context.Context, a *audit.Audit, size uint64, opts AuditOptions) error {
 	start := a.Next()
 	if start >= size {
 		return nil
@@ -147,7 +148,7 @@ func (c *Client) replay(ctx context.Context, a *verifier.Audit, size uint64, opt
 			launch()
 		}
 		if r.err != nil {
-			a.Fail(verifier.ProblemFetch, r.err.Error())
+			a.Fail(audit.ProblemFetch, r.err.Error())
 			return r.err
 		}
 		if err := a.Apply(r.b); err != nil {
@@ -165,7 +166,7 @@ func (c *Client) replay(ctx context.Context, a *verifier.Audit, size uint64, opt
 
 // fetchBundle fetches entry bundle index and its level-0 tile, and scans
 // them.
-func (c *Client) fetchBundle(ctx context.Context, a *verifier.Audit, index uint64, width int) fetched {
+func (c *Client) fetchBundle(ctx context.Context, a *audit.Audit, index uint64, width int) fetched {
 	bundle, err := c.EntryBundle(ctx, index, width)
 	if err != nil {
 		return fetched{err: fmt.Errorf("the log did not serve entries %d to %d: %w", index*log.TileWidth, index*log.TileWidth+uint64(width)-1, err)}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/govlog/govlog/client"
 	"github.com/govlog/govlog/verifier"
+	"github.com/govlog/govlog/verifier/audit"
 )
 
 func TestAudit(t *testing.T) {
@@ -76,7 +77,7 @@ func TestAuditTamperedDatabase(t *testing.T) {
 	}
 	var named bool
 	for _, p := range rep.Failures {
-		if p.Code == verifier.ProblemLeafHashMismatch && p.Index != nil && *p.Index == 300 {
+		if p.Code == audit.ProblemLeafHashMismatch && p.Index != nil && *p.Index == 300 {
 			named = true
 		}
 	}
@@ -98,7 +99,7 @@ func TestAuditTamperedDatabase(t *testing.T) {
 	}
 	found := false
 	for _, p := range rep.Failures {
-		if p.Code == verifier.ProblemFetch && strings.Contains(p.Message, "entries 512 to 599") {
+		if p.Code == audit.ProblemFetch && strings.Contains(p.Message, "entries 512 to 599") {
 			found = true
 		}
 	}
@@ -126,7 +127,7 @@ func TestAuditFork(t *testing.T) {
 	if rep.OK || st2 != nil || rep.Inconsistency == nil {
 		t.Fatalf("a fork passes the audit: %+v", rep)
 	}
-	if rep.Failures[0].Code != verifier.ProblemInconsistent || !strings.Contains(rep.Inconsistency.OldCheckpoint, "\n300\n") ||
+	if rep.Failures[0].Code != audit.ProblemInconsistent || !strings.Contains(rep.Inconsistency.OldCheckpoint, "\n300\n") ||
 		!strings.Contains(rep.Inconsistency.NewCheckpoint, "\n400\n") || len(rep.Inconsistency.Proof) == 0 {
 		t.Fatalf("evidence %+v", rep.Inconsistency)
 	}
@@ -135,7 +136,7 @@ func TestAuditFork(t *testing.T) {
 	c := startLog(t, cloneKeys(t, dirA))
 	c.fill(t, "a", 200)
 	rep, _, _ = c.client(t).Audit(ctx, client.AuditOptions{State: st})
-	if rep.OK || rep.Failures[0].Code != verifier.ProblemRollback {
+	if rep.OK || rep.Failures[0].Code != audit.ProblemRollback {
 		t.Fatalf("a rollback passes: %+v", rep.Failures)
 	}
 }

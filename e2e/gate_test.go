@@ -18,6 +18,7 @@ import (
 
 	"github.com/govlog/govlog/internal/opatest"
 	"github.com/govlog/govlog/verifier"
+	"github.com/govlog/govlog/verifier/artifact"
 )
 
 // toolServer is the tool behind the gate: a real HTTP server that records
@@ -271,7 +272,7 @@ func TestGateExpired(t *testing.T) {
 	tool := newToolServer(t)
 	g := startGate(t, gateConfig(d, tool))
 	tok := allowDecision(t, d, "e2e-expiring", "agent-7", "tool.call", "tool/search")
-	time.Sleep(verifier.DefaultLeeway + 2*time.Second)
+	time.Sleep(artifact.DefaultLeeway + 2*time.Second)
 	status, body := g.send(t, "POST", "/tools/search", map[string]string{"Authorization": "GovLog " + tok})
 	wantRefused(t, status, body, 403, "artifact_invalid")
 	if n := len(tool.record()); n != 0 {

@@ -21,9 +21,20 @@ type AppendResult struct {
 	// Existing.
 	Leaf []byte
 	// Err is non-nil when the entry was refused and nothing was appended for
-	// it: ErrIDConflict, ErrSequenceConflict, ErrUnknownParent,
-	// ErrUnknownDecision or ErrNotAuthorized (possibly wrapped).
+	// it: the error of its Verdict (see Judge).
 	Err error
+	// Proof is the RFC 6962 inclusion proof of Index in the checkpoint
+	// Append returned, when that checkpoint is the first stored one to
+	// cover Index: the entry's receipt, with nothing more to read. It is
+	// set for every entry the batch appended (and for an Existing result
+	// whose original was appended by the same batch), except that a
+	// Backend whose storage has other writers MAY leave it nil when
+	// another writer stored a checkpoint covering the entry first; the
+	// Log then reads the receipt as it does for a resubmission of an
+	// entry logged earlier (Covering, InclusionProof). It MUST be nil for
+	// every other result: the receipt of an entry logged before the batch
+	// is its original one, on the first checkpoint that covered it.
+	Proof [][32]byte
 }
 
 // Backend is durable storage of one Merkle log. The Log sequencer is its only
@@ -52,28 +63,30 @@ type Backend interface {
 	// head with sign and stores it, atomically with the entries when the
 	// storage allows. It returns one result per entry, in batch order, and
 	// the latest checkpoint (the new one, or the previous one when nothing
-	// was appended), which covers every result's Index. On a log that has
+	// was appended), which covers every result's Index. The results of
+	// appended entries carry their inclusion proofs in that checkpoint,
+	// computed from the tree the Append just extended (see Prover), not
+	// read back from storage. On a log that has
 	// no checkpoint yet, Append signs and stores one even when nothing is
 	// appended (an empty batch creates the size-0 checkpoint).
 	//
 	// Order: every appended entry gets an index of its own, and the
 	// indices MUST be consistent with the batch's dependencies: an entry
-	// whose ParentID, or an execution report whose DecisionID, names an
-	// entry appended earlier in the same batch gets a higher index than
-	// that entry. Beyond that a Backend MAY give the entries of one batch
+	// that names (Submission.Refs) an entry appended earlier in the same
+	// batch gets a higher index than that entry. Beyond that a Backend MAY give the entries of one batch
 	// their indices in any order (the Trillian backend queues independent
 	// entries concurrently); the embedded backend keeps batch order. The
 	// new tree head MAY also hold entries appended by other writers of the
 	// same storage (other replicas), or by an earlier Append that failed.
 	//
-	// Per-entry checks, each against the log and against earlier entries of
-	// the same batch: an id already logged for this Kind with the same
-	// content and submitter is Existing; with other content or submitter it
-	// is ErrIDConflict. A decision's Sequence (when non-zero) already used by
-	// the same submitter is ErrSequenceConflict. A ParentID that names no
-	// decision is ErrUnknownParent. An execution's DecisionID that names no
-	// decision is ErrUnknownDecision, and one that names a deny is
-	// ErrNotAuthorized.
+	// Per-entry checks: what each entry becomes is the rule book's, not
+	// the Backend's. Inside its transaction, Append reads what it holds of
+	// NamesOf(batch) into Facts, calls Judge(batch, facts) and does what
+	// the verdicts say: FateAppend appends the verdict's leaf, with the
+	// entry's id (and sequence, if any) recorded for later lookups and
+	// later Judges; FateExisting is an identical resubmission (its result
+	// carries the original's index and leaf); FateRefused appends nothing
+	// and the result's Err is the verdict's.
 	//
 	// An error means the batch failed as a whole (storage unavailable); it
 	// wraps ErrUnavailable, or ErrFork.

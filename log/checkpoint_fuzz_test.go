@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/govlog/govlog/log"
@@ -11,24 +12,29 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// FuzzOpenCheckpoint feeds arbitrary notes to OpenCheckpoint (with the test
-// log's key) and ParseStoredCheckpoint. Neither may panic, and whatever
-// they accept must round-trip:
+// FuzzParseCheckpoint feeds arbitrary notes to ParseCheckpoint under each
+// of its rules (verified with the test log's key or not, extension lines
+// allowed or not) and to OpenCheckpoint. None may panic, and whatever they
+// accept must round-trip:
 //
+//   - the rules only add strictness: a note accepted by stricter rules is
+//     accepted by looser ones, as the same tree head; OpenCheckpoint
+//     accepts exactly what the verified rules without extensions accept,
+//     less empty trees whose root is not the empty root;
 //   - a checkpoint that opens is the test log's: its origin is the key's
 //     name, an empty tree has the empty root, the note's text is exactly
 //     Body(), and signing its size and hash again gives the very signature
 //     line the note carries (Ed25519 signatures are deterministic, and
 //     crypto/ed25519 accepts only one signature of a message), so nothing
 //     but the log can have made it;
-//   - whatever opens also parses as a stored checkpoint, to the same tree
-//     head;
-//   - a stored checkpoint that parses has a 32-byte root, and its tree head
-//     signed anew parses back to itself.
+//   - an accepted note keeps its bytes, and its text starts with Body()
+//     (and is Body() without extension lines);
+//   - a tree head read from a stored note has a 32-byte root, and its
+//     tree head signed anew parses back to itself.
 //
 // The seeds are the golden checkpoints of testdata/checkpoints (added
-// here) and mangled ones (testdata/fuzz/FuzzOpenCheckpoint).
-func FuzzOpenCheckpoint(f *testing.F) {
+// here) and mangled ones (testdata/fuzz/FuzzParseCheckpoint).
+func FuzzParseCheckpoint(f *testing.F) {
 	for _, name := range []string{"checkpoints/golden.note", "checkpoints/empty.note"} {
 		golden, err := os.ReadFile(filepath.Join(testdata, name))
 		if err != nil {
@@ -39,50 +45,92 @@ func FuzzOpenCheckpoint(f *testing.F) {
 	}
 	signer, v := logtest.Keys(f)
 	other, _ := logtest.OtherKeys(f)
+	type parsed struct {
+		cp  log.Checkpoint
+		n   *note.Note
+		err error
+	}
+	parse := func(text []byte, rules log.CheckpointRules) parsed {
+		cp, n, err := log.ParseCheckpoint(text, rules)
+		if err == nil && (!bytes.Equal(cp.Note, text) || n == nil) {
+			panic("ParseCheckpoint does not keep the note")
+		}
+		return parsed{cp, n, err}
+	}
 	f.Fuzz(func(t *testing.T, text []byte) {
+		verified := note.VerifierList(v)
+		strict := parse(text, log.CheckpointRules{Verifiers: verified})
+		verifiedExt := parse(text, log.CheckpointRules{Verifiers: verified, Extensions: true})
+		stored := parse(text, log.CheckpointRules{})
+		storedExt := parse(text, log.CheckpointRules{Extensions: true})
+		// Looser rules accept what stricter ones do, as the same head.
+		for _, pair := range [][2]parsed{{strict, verifiedExt}, {strict, stored}, {verifiedExt, storedExt}, {stored, storedExt}} {
+			stricter, looser := pair[0], pair[1]
+			if stricter.err != nil {
+				continue
+			}
+			if looser.err != nil {
+				t.Fatalf("looser rules refuse what stricter ones accept: %v\n%q", looser.err, text)
+			}
+			if looser.cp.Origin != stricter.cp.Origin || looser.cp.Size != stricter.cp.Size || looser.cp.Hash != stricter.cp.Hash {
+				t.Fatalf("the rules disagree on the tree head: %+v, %+v", stricter.cp, looser.cp)
+			}
+		}
+		for _, p := range []parsed{strict, verifiedExt, stored, storedExt} {
+			if p.err != nil {
+				if len(p.err.Error()) > 2000 {
+					t.Fatalf("error message of %d bytes", len(p.err.Error()))
+				}
+				continue
+			}
+			if !strings.HasPrefix(p.n.Text, string(p.cp.Body())) {
+				t.Fatalf("the note's text does not start with Body():\n%q\n%q", p.n.Text, p.cp.Body())
+			}
+		}
+		if stored.err == nil && stored.n.Text != string(stored.cp.Body()) {
+			t.Fatalf("accepted extension lines without Extensions: %q", stored.n.Text)
+		}
 		cp, err := log.OpenCheckpoint(text, v)
-		stored, serr := log.ParseStoredCheckpoint(text)
-		if err == nil {
+		switch {
+		case err == nil:
 			checkOpened(t, text, cp, signer, v)
-			if serr != nil {
-				t.Fatalf("a checkpoint that opens is refused as a stored one: %v\n%q", serr, text)
+			if strict.err != nil || strict.cp.Hash != cp.Hash || strict.cp.Size != cp.Size {
+				t.Fatalf("OpenCheckpoint accepts what ParseCheckpoint refuses (%v)", strict.err)
 			}
-			if stored.Origin != cp.Origin || stored.Size != cp.Size || stored.Hash != cp.Hash {
-				t.Fatalf("OpenCheckpoint and ParseStoredCheckpoint disagree: %+v, %+v", cp, stored)
-			}
-		} else if len(err.Error()) > 2000 {
-			t.Fatalf("error message of %d bytes", len(err.Error()))
+		case strict.err == nil && (strict.cp.Size != 0 || strict.cp.Hash == log.EmptyRoot):
+			t.Fatalf("OpenCheckpoint refuses (%v) what ParseCheckpoint accepts", err)
 		}
-		if serr != nil {
+		if storedExt.err != nil {
 			return
-		}
-		if !bytes.Equal(stored.Note, text) {
-			t.Fatal("ParseStoredCheckpoint does not keep the note")
 		}
 		// The stored tree head, signed anew by a key of its origin's name
 		// (when that is a valid key name), parses back to itself.
+		head := storedExt.cp
 		s := signer
-		if stored.Origin != signer.Name() {
-			if s, err = newSigner(stored.Origin); err != nil {
+		if head.Origin != signer.Name() {
+			if s, err = newSigner(head.Origin); err != nil {
 				return
 			}
 		}
-		again, err := log.SignCheckpoint(s, stored.Size, stored.Hash)
+		again, err := log.SignCheckpoint(s, head.Size, head.Hash)
 		if err != nil {
 			t.Fatalf("SignCheckpoint of a parsed tree head: %v", err)
 		}
-		back, err := log.ParseStoredCheckpoint(again.Note)
-		if err != nil || back.Origin != stored.Origin || back.Size != stored.Size || back.Hash != stored.Hash {
-			t.Fatalf("a re-signed stored checkpoint parses to %+v (%v), want %+v", back, err, stored)
+		back, _, err := log.ParseCheckpoint(again.Note, log.CheckpointRules{})
+		if err != nil || back.Origin != head.Origin || back.Size != head.Size || back.Hash != head.Hash {
+			t.Fatalf("a re-signed stored checkpoint parses to %+v (%v), want %+v", back, err, head)
 		}
 		// Another key of the log's name never opens as the log's.
-		if stored.Origin == v.Name() {
-			forged, err := log.SignCheckpoint(other, stored.Size, stored.Hash)
+		if head.Origin == v.Name() {
+			forged, err := log.SignCheckpoint(other, head.Size, head.Hash)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if _, err := log.OpenCheckpoint(forged.Note, v); err == nil {
 				t.Fatal("a checkpoint signed by another key opens as the log's")
+			}
+			if _, _, err := log.ParseCheckpoint(forged.Note, log.CheckpointRules{Verifiers: verified, Extensions: true}); err == nil {
+				t.Fatal("a checkpoint signed by another key verifies as the log's")
 			}
 		}
 	})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"strings"
 	"testing"
 
@@ -281,4 +282,106 @@ type zeroReader struct{}
 func (zeroReader) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+// TestParseCheckpointRules checks what each rule of ParseCheckpoint
+// accepts: extension lines only with Extensions (never an empty one),
+// signatures checked only with Verifiers (then canonical base64, and the
+// origin is a signer's name), and the canonical body always.
+func TestParseCheckpointRules(t *testing.T) {
+	s, v := testKeys(t)
+	os, _ := otherKeys(t)
+	root := sha256.Sum256([]byte("root"))
+	b64 := func(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+	body := "example.com/govlog\n3\n" + b64(root[:]) + "\n"
+	sign := func(signer note.Signer, text string) []byte {
+		n, err := note.Sign(&note.Note{Text: text}, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	good := sign(s, body)
+	// The same signature with stray low bits in its last base64 character.
+	i := bytes.LastIndexByte(good[:len(good)-1], ' ') + 1
+	sig := good[i : len(good)-1]
+	stray := bytes.Clone(good)
+	stray[i+len(sig)-2] = map[byte]byte{'A': 'B', 'Q': 'R', 'g': 'h', 'w': 'x'}[sig[len(sig)-2]]
+	// The same signature with a CR inside its base64.
+	withCR := append(bytes.Clone(good[:i+10]), append([]byte("\r"), good[i+10:]...)...)
+	verified := note.VerifierList(v)
+	type rules = log.CheckpointRules
+	tests := []struct {
+		name  string
+		note  []byte
+		rules log.CheckpointRules
+		ok    bool
+		// malformed: the refusal wraps ErrMalformedNote; unsigned: it is
+		// note.Open's *note.UnverifiedNoteError.
+		malformed, unsigned bool
+	}{
+		{name: "the log's checkpoint, verified", note: good, rules: rules{Verifiers: verified}, ok: true},
+		{name: "the log's checkpoint, unverified", note: good, rules: rules{}, ok: true},
+		{name: "signed by another key, unverified", note: sign(os, body), rules: rules{}, ok: true},
+		{name: "signed by another key, verified", note: sign(os, body), rules: rules{Verifiers: verified}, unsigned: true},
+		{name: "extension line", note: sign(s, body+"ext\n"), rules: rules{Verifiers: verified}},
+		{name: "extension line allowed", note: sign(s, body+"ext\none more\n"), rules: rules{Verifiers: verified, Extensions: true}, ok: true},
+		{name: "empty extension line", note: sign(s, body+"ext\n\nmore\n"), rules: rules{Extensions: true}},
+		{name: "size with a leading zero", note: sign(s, strings.Replace(body, "\n3\n", "\n03\n", 1)), rules: rules{}},
+		{name: "size 2^64-1", note: sign(s, strings.Replace(body, "\n3\n", "\n18446744073709551615\n", 1)), rules: rules{Verifiers: verified}, ok: true},
+		{name: "size beyond 2^64-1", note: sign(s, strings.Replace(body, "\n3\n", "\n18446744073709551616\n", 1)), rules: rules{}},
+		{name: "short root", note: sign(s, "example.com/govlog\n3\n"+b64(root[:31])+"\n"), rules: rules{}},
+		{name: "origin is not the signer's name", note: sign(s, strings.Replace(body, "example.com/govlog", "example.org/other", 1)), rules: rules{Verifiers: verified}},
+		{name: "non-canonical signature, verified", note: stray, rules: rules{Verifiers: verified}, malformed: true},
+		{name: "a carriage return in the signature, verified", note: withCR, rules: rules{Verifiers: verified}, malformed: true},
+		{name: "not a note", note: []byte(body), rules: rules{}, malformed: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cp, n, err := log.ParseCheckpoint(tt.note, tt.rules)
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if !bytes.Equal(cp.Note, tt.note) || n == nil || !strings.HasPrefix(n.Text, string(cp.Body())) {
+					t.Fatalf("accepted as %+v, note %+v", cp, n)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("accepted: %+v", cp)
+			}
+			if errors.Is(err, log.ErrMalformedNote) != tt.malformed {
+				t.Errorf("error %v: wraps ErrMalformedNote %v, want %v", err, !tt.malformed, tt.malformed)
+			}
+			var unverified *note.UnverifiedNoteError
+			if errors.As(err, &unverified) != tt.unsigned {
+				t.Errorf("error %v: an UnverifiedNoteError %v, want %v", err, !tt.unsigned, tt.unsigned)
+			}
+		})
+	}
+}
+
+func TestDecodeBase64(t *testing.T) {
+	for _, tt := range []struct {
+		enc  *base64.Encoding
+		in   string
+		want string // "" when refused
+	}{
+		{base64.StdEncoding, "AAAA", "\x00\x00\x00"},
+		{base64.StdEncoding, "AA==", "\x00"},
+		{base64.StdEncoding, "AAAA\nAAAA", ""},
+		{base64.StdEncoding, "AAAA\rAAAA", ""},
+		{base64.StdEncoding, "AAAA\r\n", ""},
+		{base64.StdEncoding, "AB==", ""}, // stray bits
+		{base64.StdEncoding, "AA", ""},   // no padding
+		{base64.RawURLEncoding, "_-8", "\xff\xef"},
+		{base64.RawURLEncoding, "_-8=", ""},
+		{base64.RawURLEncoding, "_-\n8", ""},
+	} {
+		got, err := log.DecodeBase64(tt.enc, tt.in)
+		if (err == nil) != (tt.want != "") || string(got) != tt.want {
+			t.Errorf("DecodeBase64(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
 }

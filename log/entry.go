@@ -20,6 +20,10 @@ const (
 	KindExecution Kind = 2
 )
 
+// Valid reports whether k is a kind of entry this package writes: a
+// backend stores any valid kind the same way.
+func (k Kind) Valid() bool { return k == KindDecision || k == KindExecution }
+
 func (k Kind) String() string {
 	switch k {
 	case KindDecision:

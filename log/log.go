@@ -9,7 +9,20 @@
 // entries is committed in one storage transaction and covered by one signed
 // C2SP checkpoint; every waiter then gets a Receipt: its entry, an inclusion
 // proof and the checkpoint, also packaged as a C2SP tlog-proof that verifies
-// offline with nothing but the log's note verifier key.
+// offline with nothing but the log's note verifier key. The proofs come out
+// of the commit: the Backend computes them from the compact range it just
+// extended (Prover), without reading storage again.
+//
+// # The rule book
+//
+// What each entry of a batch becomes (appended, an identical resubmission of
+// an entry already logged, or refused with ErrIDConflict,
+// ErrSequenceConflict, ErrUnknownParent, ErrUnknownDecision or
+// ErrNotAuthorized) is decided in one place: Judge, a pure function of the
+// batch and the Facts storage holds about the names the batch uses
+// (NamesOf). Backends gather the facts inside their transaction and store
+// what the verdicts say; they hold no rules. The auditor replays a log
+// through the same Judge (rules.go).
 //
 // # The entry
 //
@@ -83,6 +96,9 @@ var (
 	ErrUnavailable = errors.New("log unavailable")
 	// ErrOutOfRange: an index or tree size beyond the log.
 	ErrOutOfRange = errors.New("index or size out of range")
+	// ErrMalformedNote: a checkpoint is not a well-formed C2SP signed
+	// note, or (when verified) a signature line is not canonical base64.
+	ErrMalformedNote = errors.New("malformed signed note")
 	// ErrFork: storage disagrees with a checkpoint the log already signed.
 	// The log must not serve writes until an operator intervenes.
 	ErrFork = errors.New("storage does not match a signed checkpoint")

@@ -8,10 +8,15 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
 )
+
+// DefaultArtifactTTL is the authorization lifetime of allow entries (and
+// of their artifacts) when Config.ArtifactTTL is zero: wire contract §5.
+const DefaultArtifactTTL = 300 * time.Second
 
 // Config configures a Log. The zero value of each optional field selects
 // the default named in its comment.
@@ -25,12 +30,14 @@ type Config struct {
 	// checkpoints it does not verify (a log's key is its identity). Required.
 	Verifier note.Verifier
 	// ArtifactTTL is the authorization lifetime written into allow entries
-	// as authorized_until, rounded down to whole seconds. Default 300s.
+	// as authorized_until, rounded down to whole seconds, at least one.
+	// Default DefaultArtifactTTL.
 	ArtifactTTL time.Duration
 	// MaxBatch is the most entries committed in one batch. Default 1024.
 	MaxBatch int
 	// MaxPending is the most submissions waiting for the sequencer; beyond
-	// it Submit returns ErrPushback at once. Default 65536.
+	// it Submit and SubmitAll return ErrPushback at once (a SubmitAll of
+	// more is taken only when nothing else waits). Default 65536.
 	MaxPending int
 	// CommitTimeout bounds one Append of the backend. Default 30s.
 	CommitTimeout time.Duration
@@ -47,24 +54,31 @@ type Config struct {
 // Log sequences submissions into a Backend: one goroutine (the sequencer)
 // takes every submission waiting, stamps the batch with one logged_at,
 // appends it with one Backend.Append (one transaction, one checkpoint
-// signature), then resolves each waiter's future. Waiters build their own
-// receipts (the proof reads) concurrently, off the sequencer.
+// signature), then resolves each waiter's future with what Append
+// returned: its entry's index, leaf and inclusion proof in the new
+// checkpoint. Waiters assemble their receipts concurrently, off the
+// sequencer, without reading storage again (except for a resubmission
+// of an entry logged before its batch, whose receipt is the original
+// one).
 type Log struct {
 	cfg     Config
 	backend Backend
 	logger  *slog.Logger
 
-	// mu guards closed against the close of queue: Submit holds it shared
-	// while it enqueues, Close exclusively while it closes.
+	// mu guards closed against the close of queue: SubmitAll holds it
+	// shared while it enqueues, Close exclusively while it closes.
 	mu     sync.RWMutex
 	closed bool
-	queue  chan *pending
+	queue  chan *group
+	// queued counts the submissions of the groups in queue: SubmitAll
+	// adds, the sequencer subtracts as it takes a group.
+	queued atomic.Int64
 	done   chan struct{}
-	// inflight counts the Submit calls whose submission was queued and
-	// that have not returned: they read the backend to build their
-	// receipts, so Close waits for them before it closes the backend.
-	// Add happens in enqueue, under mu shared while closed is false, so
-	// every Add happens before Close's Wait.
+	// inflight counts the SubmitAll calls whose group was queued and that
+	// have not returned: they may read the backend to build receipts, so
+	// Close waits for them before it closes the backend. Add happens in
+	// enqueue, under mu shared while closed is false, so every Add
+	// happens before Close's Wait.
 	inflight sync.WaitGroup
 
 	// lastLoggedAt is owned by the sequencer goroutine (set in New before it
@@ -72,12 +86,20 @@ type Log struct {
 	lastLoggedAt time.Time
 }
 
-// pending is a future: the sequencer fills res or err, then closes done.
+// group is a future: the submissions of one Submit or SubmitAll, which
+// the sequencer appends together, in order, in one Append. It fills every
+// item, then closes done.
+type group struct {
+	items []pending
+	done  chan struct{}
+}
+
+// pending is one submission of a group.
 type pending struct {
 	sub   *Submission
-	done  chan struct{}
 	entry *Entry // the entry built for sub; its times are those of a new one
 	res   AppendResult
+	cp    Checkpoint // the checkpoint Append returned
 	err   error
 }
 
@@ -105,7 +127,7 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 		return nil, errors.New("failed to create log: Signer and Verifier are not one key pair")
 	}
 	if cfg.ArtifactTTL == 0 {
-		cfg.ArtifactTTL = 300 * time.Second
+		cfg.ArtifactTTL = DefaultArtifactTTL
 	}
 	if cfg.ArtifactTTL < time.Second {
 		return nil, fmt.Errorf("failed to create log: ArtifactTTL %v is shorter than one second", cfg.ArtifactTTL)
@@ -126,7 +148,7 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 		cfg:     cfg,
 		backend: cfg.Backend,
 		logger:  cfg.Logger,
-		queue:   make(chan *pending, cfg.MaxPending),
+		queue:   make(chan *group, cfg.MaxPending),
 		done:    make(chan struct{}),
 	}
 	if l.logger == nil {
@@ -166,34 +188,106 @@ func (l *Log) sign(size uint64, hash [32]byte) (Checkpoint, error) {
 // Origin is the log's origin: its checkpoints' first line and key name.
 func (l *Log) Origin() string { return l.cfg.Signer.Name() }
 
+// ArtifactTTL is the authorization lifetime the Log writes into allow
+// entries (authorized_until = logged_at truncated to the second + it): a
+// whole number of seconds.
+func (l *Log) ArtifactTTL() time.Duration { return l.cfg.ArtifactTTL.Truncate(time.Second) }
+
 // Submit logs a submission and returns its receipt once the entry is durable
 // and covered by a signed checkpoint. An identical resubmission returns the
 // original receipt with Created false. Errors: ErrPushback when too much is
 // waiting, ErrUnavailable when the log cannot append (nothing was
-// acknowledged), a per-entry error of Backend.Append, ErrTooLarge, or ctx's
-// error (the entry may still be logged; resubmitting is safe).
+// acknowledged), a refusal of the rule book (see Judge), ErrTooLarge, or
+// ctx's error (the entry may still be logged; resubmitting is safe).
 func (l *Log) Submit(ctx context.Context, s *Submission) (*Result, error) {
-	p := &pending{sub: s, done: make(chan struct{})}
-	if err := l.enqueue(p); err != nil {
+	out, err := l.SubmitAll(ctx, []*Submission{s})
+	if err != nil {
+		return nil, err
+	}
+	return out[0].Result, out[0].Err
+}
+
+// Submitted is the outcome of one submission of SubmitAll: its Result, or
+// the error Submit would have returned for it.
+type Submitted struct {
+	Result *Result
+	Err    error
+}
+
+// SubmitAll logs submissions together: they are appended in one
+// Backend.Append, contiguous and in order, so that the rule book judges
+// them as if they came one by one (a repeated id later in the list is a
+// resubmission, a parent earlier in the list counts). It returns one
+// outcome per submission, in order. Its error is ErrPushback when too
+// much is waiting, ErrUnavailable when the log is closing, or ctx's
+// error; nothing was acknowledged then (though entries may be logged:
+// resubmitting is safe).
+func (l *Log) SubmitAll(ctx context.Context, subs []*Submission) ([]Submitted, error) {
+	if len(subs) == 0 {
+		return []Submitted{}, nil
+	}
+	g := &group{items: make([]pending, len(subs)), done: make(chan struct{})}
+	for i, s := range subs {
+		g.items[i].sub = s
+	}
+	if err := l.enqueue(g); err != nil {
 		return nil, err
 	}
 	defer l.inflight.Done()
 	select {
-	case <-p.done:
+	case <-g.done:
 	case <-ctx.Done():
 		return nil, fmt.Errorf("failed to wait for the sequencer: %w", ctx.Err())
 	}
-	if p.err != nil {
-		return nil, p.err
+	out := make([]Submitted, len(subs))
+	for i := range g.items {
+		out[i].Result, out[i].Err = l.result(ctx, &g.items[i])
 	}
-	if p.res.Err != nil {
+	return out, nil
+}
+
+func (l *Log) enqueue(g *group) error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return fmt.Errorf("%w: shutting down", ErrUnavailable)
+	}
+	n := int64(len(g.items))
+	if q := l.queued.Add(n); q > int64(l.cfg.MaxPending) && q != n {
+		l.queued.Add(-n)
+		return ErrPushback
+	}
+	select {
+	case l.queue <- g:
+		l.inflight.Add(1)
+		return nil
+	default:
+		l.queued.Add(-n)
+		return ErrPushback
+	}
+}
+
+// result builds the Result of one submission the sequencer resolved.
+func (l *Log) result(ctx context.Context, p *pending) (*Result, error) {
+	switch {
+	case p.err != nil:
+		return nil, p.err
+	case p.res.Err != nil:
 		return nil, p.res.Err
 	}
 	var e *Entry
 	if !p.res.Existing {
 		e = p.entry
 	}
-	res, err := l.receipt(ctx, s.ID, p.res.Index, p.res.Leaf, nil, e)
+	var res *Result
+	var err error
+	if p.res.Proof != nil {
+		// Appended by this batch: the receipt came out of the commit.
+		res, err = l.receipt(ctx, p.sub.ID, p.res.Index, p.res.Leaf, &p.cp, p.res.Proof, e)
+	} else {
+		// Logged before: the original receipt.
+		res, err = l.receipt(ctx, p.sub.ID, p.res.Index, p.res.Leaf, nil, nil, e)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -201,25 +295,11 @@ func (l *Log) Submit(ctx context.Context, s *Submission) (*Result, error) {
 	return res, nil
 }
 
-func (l *Log) enqueue(p *pending) error {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.closed {
-		return fmt.Errorf("%w: shutting down", ErrUnavailable)
-	}
-	select {
-	case l.queue <- p:
-		l.inflight.Add(1)
-		return nil
-	default:
-		return ErrPushback
-	}
-}
-
 // receipt builds the receipt of the leaf at index against cp, or, when cp
-// is nil, against the checkpoint that first covered it. e, when known, is
-// the leaf's entry (saves parsing its times out of leaf).
-func (l *Log) receipt(ctx context.Context, id string, index uint64, leaf []byte, cp *Checkpoint, e *Entry) (*Result, error) {
+// is nil, against the checkpoint that first covered it. proof, when known,
+// is its inclusion proof in cp; e, when known, the leaf's entry (saves
+// parsing its times out of leaf).
+func (l *Log) receipt(ctx context.Context, id string, index uint64, leaf []byte, cp *Checkpoint, proof [][32]byte, e *Entry) (*Result, error) {
 	if cp == nil {
 		c, err := l.backend.Covering(ctx, index)
 		if err != nil {
@@ -227,15 +307,20 @@ func (l *Log) receipt(ctx context.Context, id string, index uint64, leaf []byte,
 		}
 		cp = &c
 	}
-	proof, err := l.backend.InclusionProof(ctx, index, cp.Size)
-	if err != nil {
-		return nil, fmt.Errorf("failed to build the inclusion proof of entry %d: %w", index, err)
+	if proof == nil {
+		var err error
+		if proof, err = l.backend.InclusionProof(ctx, index, cp.Size); err != nil {
+			return nil, fmt.Errorf("failed to build the inclusion proof of entry %d: %w", index, err)
+		}
 	}
 	res := &Result{Receipt: NewReceipt(id, index, leaf, *cp, proof), Checkpoint: *cp}
 	if e != nil {
 		res.LoggedAt, res.AuthorizedUntil = e.LoggedAt, e.AuthorizedUntil
-	} else if res.LoggedAt, res.AuthorizedUntil, err = entryTimes(leaf); err != nil {
-		return nil, fmt.Errorf("failed to read entry %d: %w", index, err)
+	} else {
+		var err error
+		if res.LoggedAt, res.AuthorizedUntil, err = entryTimes(leaf); err != nil {
+			return nil, fmt.Errorf("failed to read entry %d: %w", index, err)
+		}
 	}
 	return res, nil
 }
@@ -251,7 +336,7 @@ func (l *Log) Lookup(ctx context.Context, kind Kind, id string) (*Result, error)
 	if err != nil {
 		return nil, fmt.Errorf("%w: failed to read the latest checkpoint: %w", ErrUnavailable, err)
 	}
-	return l.receipt(ctx, id, index, leaf, &cp, nil)
+	return l.receipt(ctx, id, index, leaf, &cp, nil, nil)
 }
 
 // Latest returns the latest checkpoint.
@@ -302,19 +387,40 @@ func (l *Log) Close(ctx context.Context) error {
 }
 
 // run is the sequencer goroutine: natural batching, one commit at a time.
-// Whatever arrives during a commit is the next batch.
+// Whatever arrives during a commit is the next batch: whole groups, up to
+// MaxBatch submissions (a group is never split; one larger than MaxBatch
+// is a batch of its own).
 func (l *Log) run() {
 	defer close(l.done)
-	for p := range l.queue {
-		batch := []*pending{p}
+	var next *group // taken from the queue, for the next batch
+	take := func(g *group) *group {
+		l.queued.Add(-int64(len(g.items)))
+		return g
+	}
+	for {
+		g := next
+		next = nil
+		if g == nil {
+			var ok bool
+			if g, ok = <-l.queue; !ok {
+				return
+			}
+			take(g)
+		}
+		batch, n := []*group{g}, len(g.items)
 	fill:
-		for len(batch) < l.cfg.MaxBatch {
+		for n < l.cfg.MaxBatch {
 			select {
-			case p, ok := <-l.queue:
+			case g, ok := <-l.queue:
 				if !ok {
 					break fill
 				}
-				batch = append(batch, p)
+				take(g)
+				if n+len(g.items) > l.cfg.MaxBatch {
+					next = g
+					break fill
+				}
+				batch, n = append(batch, g), n+len(g.items)
 			default:
 				break fill
 			}
@@ -324,32 +430,41 @@ func (l *Log) run() {
 }
 
 // commit appends one batch and resolves its futures. Runs on the sequencer.
-func (l *Log) commit(batch []*pending) {
+func (l *Log) commit(batch []*group) {
+	defer func() {
+		for _, g := range batch {
+			close(g.done)
+		}
+	}()
 	now := l.cfg.Clock().UTC()
 	if now.Before(l.lastLoggedAt) {
 		// The clock went backwards: keep logged_at monotonic.
 		l.logger.Warn("clock is behind the last logged_at; holding logged_at", "clock", now, "last", l.lastLoggedAt)
 		now = l.lastLoggedAt
 	}
-	entries := make([]*Entry, 0, len(batch))
-	waiting := make([]*pending, 0, len(batch))
-	for _, p := range batch {
-		e, err := NewEntry(p.sub, now, l.cfg.ArtifactTTL)
-		if err != nil {
-			p.err = err
-			close(p.done)
-			continue
+	var (
+		entries []*Entry
+		waiting []*pending
+	)
+	for _, g := range batch {
+		for i := range g.items {
+			p := &g.items[i]
+			e, err := NewEntry(p.sub, now, l.cfg.ArtifactTTL)
+			if err != nil {
+				p.err = err
+				continue
+			}
+			p.entry = e
+			entries = append(entries, e)
+			waiting = append(waiting, p)
 		}
-		p.entry = e
-		entries = append(entries, e)
-		waiting = append(waiting, p)
 	}
 	if len(entries) == 0 {
 		return
 	}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.CommitTimeout)
-	results, _, err := l.backend.Append(ctx, entries, l.sign)
+	results, cp, err := l.backend.Append(ctx, entries, l.sign)
 	cancel()
 	if l.cfg.OnBatch != nil {
 		l.cfg.OnBatch(len(entries), time.Since(start), err)
@@ -364,14 +479,12 @@ func (l *Log) commit(batch []*pending) {
 		}
 		for _, p := range waiting {
 			p.err = err
-			close(p.done)
 		}
 		return
 	}
 	l.lastLoggedAt = now
 	for i, p := range waiting {
-		p.res = results[i]
-		close(p.done)
+		p.res, p.cp = results[i], cp
 	}
 }
 

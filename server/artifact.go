@@ -18,7 +18,7 @@ import (
 // with res: a compact JWS over the canonical claims, so that the same entry
 // and checkpoint always give the same bytes.
 func (s *Server) artifact(d *log.Decision, res *log.Result) (string, error) {
-	claims, err := log.NewArtifactClaims(s.cfg.Origin, s.cfg.Audience, d, res)
+	claims, err := log.NewArtifactClaims(s.log.Origin(), s.cfg.Audience, d, res)
 	if err != nil {
 		return "", err
 	}

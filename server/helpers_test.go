@@ -112,11 +112,15 @@ type env struct {
 	keys     *keys.Keys
 	verifier note.Verifier
 	reg      *prometheus.Registry
+	// ttl is the log's artifact lifetime; 0 for the default, 300s.
+	ttl time.Duration
 }
 
 type envOptions struct {
 	maxPending    int
 	submitTimeout time.Duration
+	// ttl is the log's artifact lifetime; default 300s.
+	ttl time.Duration
 }
 
 func newEnv(t testing.TB, opts envOptions) *env {
@@ -141,11 +145,12 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		t.Fatal(err)
 	}
 	l, err := log.New(ctx, log.Config{
-		Backend:    fb,
-		Signer:     k.Signer,
-		Verifier:   k.Verifier,
-		MaxPending: opts.maxPending,
-		OnBatch:    m.ObserveBatch,
+		Backend:     fb,
+		Signer:      k.Signer,
+		Verifier:    k.Verifier,
+		MaxPending:  opts.maxPending,
+		OnBatch:     m.ObserveBatch,
+		ArtifactTTL: opts.ttl,
 	})
 	if err != nil {
 		b.Close()
@@ -174,7 +179,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	return &env{t: t, srv: srv, url: hs.URL, backend: fb, keys: k, verifier: k.Verifier, reg: reg}
+	return &env{t: t, srv: srv, url: hs.URL, backend: fb, keys: k, verifier: k.Verifier, reg: reg, ttl: opts.ttl}
 }
 
 // with returns e reporting to t (for subtests).
@@ -413,7 +418,11 @@ func (e *env) verifyArtifact(r *receipt, body []byte) {
 	if c != want {
 		e.t.Errorf("artifact claims\n%+v\nwant\n%+v", c, want)
 	}
-	if c.Expiry-c.IssuedAt != 300 {
-		e.t.Errorf("artifact lifetime %ds, want 300", c.Expiry-c.IssuedAt)
+	ttl := e.ttl
+	if ttl == 0 { // an env of another constructor: the default
+		ttl = 300 * time.Second
+	}
+	if want := int64(ttl / time.Second); c.Expiry-c.IssuedAt != want {
+		e.t.Errorf("artifact lifetime %ds, want %d", c.Expiry-c.IssuedAt, want)
 	}
 }

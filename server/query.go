@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/govlog/govlog/log"
 )
 
 // query holds a request's query parameters, each given at most once.
@@ -94,9 +96,9 @@ func (q query) leafHash(name string) (h [32]byte, ok bool, err error) {
 	default:
 		enc = base64.RawURLEncoding
 	}
-	b, err := enc.Strict().DecodeString(v)
-	// Decoding skips \r and \n: the value must be the hash's exact encoding.
-	if err != nil || len(b) != len(h) || enc.EncodeToString(b) != v {
+	// The value must be the hash's one encoding.
+	b, err := log.DecodeBase64(enc, v)
+	if err != nil || len(b) != len(h) {
 		return h, true, invalidRequest("%s: must be a SHA-256 hash (32 bytes) in base64 or base64url", name)
 	}
 	copy(h[:], b)

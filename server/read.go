@@ -226,13 +226,13 @@ func (s *Server) getLogInfo(c echo.Context, _ query) error {
 		return err
 	}
 	return writeJSON(c, http.StatusOK, logInfo{
-		Origin:      s.cfg.Origin,
+		Origin:      s.log.Origin(),
 		VerifierKey: s.cfg.VerifierKey,
 		TreeSize:    size,
 		// "" means none.
 		WitnessPolicy:      s.witnessPolicy(),
 		JWKSURI:            JWKSPath,
-		ArtifactTTLSeconds: int64(s.cfg.ArtifactTTL / time.Second),
+		ArtifactTTLSeconds: int64(s.log.ArtifactTTL() / time.Second),
 	})
 }
 

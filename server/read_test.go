@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/transparency-dev/merkle/proof"
@@ -370,4 +371,27 @@ func TestMetrics(t *testing.T) {
 	}
 	wantError(t, e.get("/metrics?x=1"), 400, "invalid_request")
 	_ = http.StatusOK
+}
+
+// TestConfigFromLog checks that the server reports and signs with the
+// Log's own artifact lifetime and origin: it has no copy to disagree with.
+func TestConfigFromLog(t *testing.T) {
+	e := newEnv(t, envOptions{ttl: 90 * time.Second})
+	r := e.get("/v1/log")
+	var info struct {
+		Origin string `json:"origin"`
+		TTL    int64  `json:"artifact_ttl_seconds"`
+	}
+	if err := json.Unmarshal(r.body, &info); err != nil || r.status != 200 {
+		t.Fatalf("GET /v1/log: %s", r)
+	}
+	if info.TTL != 90 || info.Origin != testOrigin {
+		t.Fatalf("GET /v1/log says origin %q and a TTL of %ds, want %q and the log's 90s", info.Origin, info.TTL, testOrigin)
+	}
+	body := decision("ttl-1", "allow", nil)
+	resp := e.post("/v1/decisions", body)
+	if resp.status != 201 {
+		t.Fatalf("POST: %s", resp)
+	}
+	e.verifyArtifact(parseReceipt(t, resp.body), body)
 }

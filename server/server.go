@@ -111,15 +111,10 @@ type Config struct {
 	// ArtifactKey signs authorization artifacts: a private Ed25519 JWK with
 	// a key ID ("kid"). Required.
 	ArtifactKey jwk.Key
-	// Audience is the "aud" claim of artifacts. Default: none.
+	// Audience is the "aud" claim of artifacts. Default: none. (The
+	// artifacts' issuer and lifetime are the Log's: Log.Origin() and
+	// Log.ArtifactTTL().)
 	Audience string
-	// ArtifactTTL is the artifact lifetime, a whole number of seconds. It
-	// must be the Log's ArtifactTTL (it is only reported here; the Log
-	// writes it into entries). Default 300s.
-	ArtifactTTL time.Duration
-	// Origin is the log origin, the "iss" of artifacts. Default (and the
-	// only value New accepts): Log.Origin().
-	Origin string
 	// VerifierKey is the log's note verifier key text. Required.
 	VerifierKey string
 	// Logger receives operational logs; it never receives key material.
@@ -218,18 +213,6 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Witnessing != nil && cfg.Witnessing.Distributor == nil {
 		return nil, errors.New("failed to create server: Witnessing needs a Distributor")
-	}
-	if cfg.Origin == "" {
-		cfg.Origin = cfg.Log.Origin()
-	}
-	if cfg.Origin != cfg.Log.Origin() {
-		return nil, fmt.Errorf("failed to create server: Origin %q is not the log's origin %q", cfg.Origin, cfg.Log.Origin())
-	}
-	if cfg.ArtifactTTL == 0 {
-		cfg.ArtifactTTL = 300 * time.Second
-	}
-	if cfg.ArtifactTTL < time.Second || cfg.ArtifactTTL%time.Second != 0 {
-		return nil, fmt.Errorf("failed to create server: ArtifactTTL %v is not a whole number of seconds (at least 1s)", cfg.ArtifactTTL)
 	}
 	if cfg.AuthRead && cfg.Auth == nil {
 		return nil, errors.New("failed to create server: AuthRead needs Auth")

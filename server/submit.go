@@ -143,6 +143,13 @@ func (s *Server) processDecision(ctx context.Context, body []byte, who string) (
 
 func (s *Server) submitDecision(ctx context.Context, d *log.Decision, who string) (*log.Receipt, bool, error) {
 	res, err := s.log.Submit(ctx, log.DecisionSubmission(d, who))
+	return s.decisionReceipt(ctx, d, res, err)
+}
+
+// decisionReceipt turns the log's answer to a decision into the answer of
+// the API: the receipt, acknowledged (witnesses.go), with the artifact of
+// an allow.
+func (s *Server) decisionReceipt(ctx context.Context, d *log.Decision, res *log.Result, err error) (*log.Receipt, bool, error) {
 	if err != nil {
 		return nil, false, submitError(err)
 	}
@@ -194,24 +201,19 @@ type batchItem struct {
 	err error
 }
 
-// processBatch judges every item alone and logs the valid ones. Items are
-// submitted concurrently so that they share group commits, in waves: an
-// item whose id or parent_id names an earlier valid item waits for it
-// (lineage within a batch; a repeated id is then a resubmission). It
-// returns one receipt or errorBody per item, in order; or an error when
+// processBatch judges every item alone and logs the valid ones in one
+// SubmitAll: the log appends them together, in order, so that its rule
+// book judges the batch as if its items came one by one (a repeated id
+// later in the batch is a resubmission, a parent earlier in it counts).
+// It returns one receipt or errorBody per item, in order; or an error when
 // nothing was acknowledged because the log is unavailable or overloaded.
 func (s *Server) processBatch(ctx context.Context, raw []json.RawMessage, who string) ([]any, error) {
 	now := s.cfg.Clock()
 	items := make([]batchItem, len(raw))
-	wave := make([]int, len(raw))
-	var waves [][]int
-	// Items are submitted concurrently in waves; an item goes in a later
-	// wave than every earlier item it must follow, so that the log judges
-	// the batch as if its items came one by one, in order:
-	latest := make(map[string]int)  // id → latest item with that id (a repeat is a resubmission)
-	namedBy := make(map[string]int) // id → latest item naming it as parent (it must see the id absent)
-	bySeq := make(map[uint64]int)   // sequence → latest item using it (the first one wins)
-	after := func(i, j int) { wave[i] = max(wave[i], wave[j]+1) }
+	var (
+		subs  []*log.Submission
+		valid []int // the item of each submission
+	)
 	for i, r := range raw {
 		d, err := log.ParseDecision(r, now)
 		if err != nil {
@@ -219,38 +221,23 @@ func (s *Server) processBatch(ctx context.Context, raw []json.RawMessage, who st
 			continue
 		}
 		items[i].d = d
-		for _, dep := range []string{d.ID, d.ParentID} {
-			if j, ok := latest[dep]; ok && dep != "" {
-				after(i, j)
-			}
-		}
-		if j, ok := namedBy[d.ID]; ok {
-			after(i, j)
-		}
-		if j, ok := bySeq[d.Sequence]; ok && d.Sequence != 0 {
-			after(i, j)
-		}
-		latest[d.ID] = i
-		if d.ParentID != "" {
-			namedBy[d.ParentID] = i
-		}
-		if d.Sequence != 0 {
-			bySeq[d.Sequence] = i
-		}
-		if wave[i] == len(waves) {
-			waves = append(waves, nil)
-		}
-		waves[wave[i]] = append(waves[wave[i]], i)
+		subs = append(subs, log.DecisionSubmission(d, who))
+		valid = append(valid, i)
 	}
-	for _, w := range waves {
-		var wg sync.WaitGroup
-		for _, i := range w {
-			wg.Go(func() {
-				items[i].rec, _, items[i].err = s.submitDecision(ctx, items[i].d, who)
-			})
+	out, err := s.log.SubmitAll(ctx, subs)
+	var wg sync.WaitGroup
+	for k, i := range valid {
+		if err != nil {
+			items[i].err = err
+			continue
 		}
-		wg.Wait()
+		// The acknowledgements (a wait for witnesses in sync mode) and
+		// the artifacts of the allows, concurrently.
+		wg.Go(func() {
+			items[i].rec, _, items[i].err = s.decisionReceipt(ctx, items[i].d, out[k].Result, out[k].Err)
+		})
 	}
+	wg.Wait()
 
 	results := make([]any, len(items))
 	acked := 0

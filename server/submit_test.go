@@ -126,7 +126,13 @@ func TestSubmissionErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := e.with(t)
-			wantError(t, e.post(tc.path, tc.body), tc.status, tc.code)
+			r := e.post(tc.path, tc.body)
+			wantError(t, r, tc.status, tc.code)
+			// A refusal names what conflicts, never where it is: a writer
+			// may not have the read permission.
+			if bytes.Contains(r.body, []byte("index")) || bytes.Contains(r.body, []byte("at entry")) {
+				t.Errorf("the refusal reveals where the other entry is: %s", r.body)
+			}
 		})
 	}
 	// Nothing refused was logged.

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/govlog/govlog/internal/distributor"
 	"github.com/govlog/govlog/log"
+	"github.com/govlog/govlog/verifier"
 )
 
 // Witnessing configures witness cosigning (see docs/witness.md).
@@ -33,13 +33,40 @@ import (
 type Witnessing struct {
 	// Distributor pushes the checkpoints and holds the cosigned ones.
 	// Required. The Server owns it from New on: Close closes it.
-	Distributor *distributor.Distributor
+	Distributor Distributor
 	// Sync selects sync mode. Default: async.
 	Sync bool
 	// Timeout bounds how long a sync-mode submission waits for the quorum.
 	// Default 10s.
 	Timeout time.Duration
 }
+
+// Distributor pushes the log's checkpoints to the witnesses of a policy
+// and keeps those whose cosignatures satisfy it (govlogd's is
+// internal/distributor). Its methods are safe for concurrent use.
+type Distributor interface {
+	// Notify hands over a new checkpoint of the log. It never blocks.
+	Notify(cp log.Checkpoint)
+	// WaitCovering waits until a checkpoint that satisfies the policy
+	// covers index, and returns the first one; it fails when ctx ends
+	// first.
+	WaitCovering(ctx context.Context, index uint64) (log.Checkpoint, error)
+	// Latest returns the newest checkpoint that satisfies the policy, and
+	// false when there is none.
+	Latest() (log.Checkpoint, bool)
+	// Cosigned returns cp's note with every cosignature collected for it.
+	Cosigned(cp log.Checkpoint) []byte
+	// Policy is the witness policy.
+	Policy() *verifier.Policy
+	// Ready fails when the log has been ahead of the newest checkpoint
+	// that satisfies the policy for longer than stuck.
+	Ready(stuck time.Duration) error
+	// Close stops it.
+	Close() error
+}
+
+// errNotCosigned is why a sync-mode GET receipt is 503.
+var errNotCosigned = errors.New("no checkpoint that satisfies the witness policy covers it")
 
 // errNoQuorum is the reason of a sync-mode 503.
 var errNoQuorum = errors.New("the witness quorum did not cosign a checkpoint covering the entry in time")
@@ -89,7 +116,7 @@ func (s *Server) witnessedReceipt(ctx context.Context, res *log.Result) (*log.Re
 		return s.rebase(ctx, res, cp)
 	}
 	if w.Sync {
-		return nil, fmt.Errorf("%w: entry %d is logged but %w yet", log.ErrUnavailable, res.Receipt.Index, distributor.ErrNotCosigned)
+		return nil, fmt.Errorf("%w: entry %d is logged but %w yet", log.ErrUnavailable, res.Receipt.Index, errNotCosigned)
 	}
 	cp := res.Checkpoint
 	cp.Note = w.Distributor.Cosigned(cp)

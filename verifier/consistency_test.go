@@ -8,12 +8,13 @@ import (
 	"testing"
 
 	"github.com/govlog/govlog/verifier"
+	"github.com/govlog/govlog/verifier/internal/testlog"
 	"golang.org/x/mod/sumdb/note"
 )
 
 func TestConsistency(t *testing.T) {
-	l := newTestLog(t)
-	l.grow(40)
+	l := testlog.New(t)
+	l.Grow(40)
 	for _, from := range []uint64{0, 1, 2, 3, 7, 8, 9, 16, 17, 31, 40} {
 		for _, to := range []uint64{1, 2, 3, 8, 9, 15, 16, 17, 32, 33, 40} {
 			if from > to {
@@ -22,14 +23,14 @@ func TestConsistency(t *testing.T) {
 			t.Run(fmt.Sprintf("%d-%d", from, to), func(t *testing.T) {
 				var p [][]byte
 				if from > 0 && from < to {
-					p = l.consistency(from, to)
+					p = l.Consistency(from, to)
 				}
-				oldNote, newNote := l.checkpoint(from).Note, l.checkpoint(to).Note
-				oldCp, newCp, err := verifier.Consistency(oldNote, newNote, p, l.verifier)
+				oldNote, newNote := l.Checkpoint(from).Note, l.Checkpoint(to).Note
+				oldCp, newCp, err := verifier.Consistency(oldNote, newNote, p, l.Verifier)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if oldCp.Size != from || newCp.Size != to || newCp.Hash != [32]byte(l.tree.HashAt(to)) {
+				if oldCp.Size != from || newCp.Size != to || newCp.Hash != [32]byte(l.Tree.HashAt(to)) {
 					t.Fatalf("got sizes %d and %d", oldCp.Size, newCp.Size)
 				}
 				// Every bit of every proof hash matters: all are flipped for
@@ -48,7 +49,7 @@ func TestConsistency(t *testing.T) {
 							mangled[j] = bytes.Clone(p[j])
 						}
 						mangled[i][bit/8] ^= 1 << (bit % 8)
-						_, _, err := verifier.Consistency(oldNote, newNote, mangled, l.verifier)
+						_, _, err := verifier.Consistency(oldNote, newNote, mangled, l.Verifier)
 						var ie *verifier.InconsistencyError
 						if !errors.As(err, &ie) || !errors.Is(err, verifier.ErrInconsistent) {
 							t.Fatalf("hash %d bit %d flipped: error %v, want an InconsistencyError", i, bit, err)
@@ -61,16 +62,16 @@ func TestConsistency(t *testing.T) {
 }
 
 func TestConsistencyErrors(t *testing.T) {
-	l := newTestLog(t)
-	l.grow(20)
+	l := testlog.New(t)
+	l.Grow(20)
 	// fork is the same log with entry 12 replaced.
-	fork := newTestLog(t)
-	fork.grow(12)
-	fork.addDecision(decisionJSON(100))
-	fork.grow(20)
+	fork := testlog.New(t)
+	fork.Grow(12)
+	fork.AddDecision(testlog.DecisionJSON(100))
+	fork.Grow(20)
 
-	cp := func(size uint64) []byte { return l.checkpoint(size).Note }
-	_, wrongKey, _ := noteKey(t, testOrigin, 2)
+	cp := func(size uint64) []byte { return l.Checkpoint(size).Note }
+	_, wrongKey, _ := testlog.NoteKey(t, testlog.Origin, 2)
 
 	for _, tc := range []struct {
 		name         string
@@ -81,27 +82,27 @@ func TestConsistencyErrors(t *testing.T) {
 		contains     string
 		evidence     bool
 	}{
-		{name: "fork at the same size", oldCp: cp(15), newCp: fork.checkpoint(15).Note, want: verifier.ErrInconsistent,
+		{name: "fork at the same size", oldCp: cp(15), newCp: fork.Checkpoint(15).Note, want: verifier.ErrInconsistent,
 			contains: "two checkpoints of the same size have different root hashes", evidence: true},
-		{name: "a fork after the old size is consistent with it", oldCp: cp(10), newCp: fork.checkpoint(15).Note, proof: fork.consistency(10, 15)},
-		{name: "fork before the old size", oldCp: cp(14), newCp: fork.checkpoint(15).Note, proof: fork.consistency(14, 15),
+		{name: "a fork after the old size is consistent with it", oldCp: cp(10), newCp: fork.Checkpoint(15).Note, proof: fork.Consistency(10, 15)},
+		{name: "fork before the old size", oldCp: cp(14), newCp: fork.Checkpoint(15).Note, proof: fork.Consistency(14, 15),
 			want: verifier.ErrInconsistent, contains: "does not lead to the checkpoint roots", evidence: true},
-		{name: "proof of the fork", oldCp: cp(13), newCp: fork.checkpoint(15).Note, proof: fork.consistency(13, 15),
+		{name: "proof of the fork", oldCp: cp(13), newCp: fork.Checkpoint(15).Note, proof: fork.Consistency(13, 15),
 			want: verifier.ErrInconsistent, evidence: true},
-		{name: "proof for other sizes", oldCp: cp(10), newCp: cp(15), proof: l.consistency(11, 15),
+		{name: "proof for other sizes", oldCp: cp(10), newCp: cp(15), proof: l.Consistency(11, 15),
 			want: verifier.ErrInconsistent, evidence: true},
-		{name: "proof one hash short", oldCp: cp(10), newCp: cp(15), proof: l.consistency(10, 15)[1:],
+		{name: "proof one hash short", oldCp: cp(10), newCp: cp(15), proof: l.Consistency(10, 15)[1:],
 			want: verifier.ErrInconsistent, contains: "malformed", evidence: true},
 		{name: "empty proof", oldCp: cp(10), newCp: cp(15), want: verifier.ErrInconsistent, evidence: true},
-		{name: "proof from size 0", oldCp: cp(0), newCp: cp(15), proof: l.consistency(10, 15),
+		{name: "proof from size 0", oldCp: cp(0), newCp: cp(15), proof: l.Consistency(10, 15),
 			want: verifier.ErrInconsistent, evidence: true},
-		{name: "new smaller than old", oldCp: cp(15), newCp: cp(10), proof: l.consistency(10, 15),
+		{name: "new smaller than old", oldCp: cp(15), newCp: cp(10), proof: l.Consistency(10, 15),
 			want: verifier.ErrMalformed, contains: "smaller"},
-		{name: "same size with a proof", oldCp: cp(15), newCp: cp(15), proof: l.consistency(10, 15),
+		{name: "same size with a proof", oldCp: cp(15), newCp: cp(15), proof: l.Consistency(10, 15),
 			want: verifier.ErrBadProof, contains: "must be empty"},
 		{name: "short hash", oldCp: cp(10), newCp: cp(15), proof: [][]byte{make([]byte, 31)},
 			want: verifier.ErrMalformed, contains: "31 bytes"},
-		{name: "wrong key", oldCp: cp(10), newCp: cp(15), proof: l.consistency(10, 15), key: wrongKey,
+		{name: "wrong key", oldCp: cp(10), newCp: cp(15), proof: l.Consistency(10, 15), key: wrongKey,
 			want: verifier.ErrBadSignature, contains: "old checkpoint: bad signature: checkpoint is not signed by example.com/govlog"},
 		{name: "new checkpoint not a note", oldCp: cp(10), newCp: []byte("example.com/govlog\n15\n"),
 			want: verifier.ErrMalformed, contains: "new checkpoint"},
@@ -109,7 +110,7 @@ func TestConsistencyErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			key := tc.key
 			if key == nil {
-				key = l.verifier
+				key = l.Verifier
 			}
 			_, _, err := verifier.Consistency(tc.oldCp, tc.newCp, tc.proof, key)
 			if tc.want == nil {
@@ -135,7 +136,7 @@ func TestConsistencyErrors(t *testing.T) {
 					t.Fatalf("the evidence is not what was given")
 				}
 				for _, n := range [][]byte{ie.Old.Note, ie.New.Note} {
-					if _, err := verifier.Checkpoint(n, l.verifier); err != nil {
+					if _, err := verifier.Checkpoint(n, l.Verifier); err != nil {
 						t.Fatalf("evidence checkpoint: %v", err)
 					}
 				}

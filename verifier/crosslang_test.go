@@ -21,6 +21,7 @@ import (
 	"github.com/govlog/govlog/log"
 	"github.com/govlog/govlog/log/logtest/vectors"
 	"github.com/govlog/govlog/verifier"
+	"github.com/govlog/govlog/verifier/artifact"
 )
 
 // TestVerifyVectors runs the verification vectors of testdata/verify, the
@@ -265,13 +266,13 @@ func runArtifact(c *vectors.VerifyCase, input []byte) error {
 			return err
 		}
 	} else {
-		opts := verifier.ArtifactOptions{Origin: key.Name(), Audience: c.Audience, Now: now}
+		opts := artifact.Options{Origin: key.Name(), Audience: c.Audience, Now: now}
 		if c.Receipt != nil {
 			if opts.Receipt, err = verifier.Receipt([]byte(*c.Receipt), key); err != nil {
 				return err
 			}
 		}
-		if claims, err = verifier.Artifact(string(input), set, opts); err != nil {
+		if claims, err = artifact.Verify(string(input), set, opts); err != nil {
 			return err
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	fnote "github.com/transparency-dev/formats/note"
 
 	"github.com/govlog/govlog/verifier"
+	"github.com/govlog/govlog/verifier/internal/testlog"
 )
 
 // FuzzParsePolicy feeds arbitrary text to ParsePolicy. It never panics,
@@ -32,8 +33,8 @@ import (
 // The seeds are policies over the four witnesses (added here) and mangled
 // ones (testdata/fuzz/FuzzParsePolicy).
 func FuzzParsePolicy(f *testing.F) {
-	l := newTestLog(f)
-	l.grow(3)
+	l := testlog.New(f)
+	l.Grow(3)
 	ws := []testWitness{
 		newTestWitness(f, "witness.example/w0", 10),
 		newTestWitness(f, "witness.example/w1", 11),
@@ -56,7 +57,7 @@ func FuzzParsePolicy(f *testing.F) {
 
 	// The checkpoint cosigned by each subset of the witnesses (bit i:
 	// witness i), and one cosigned by all of them on another body.
-	cp := l.checkpoint(3).Note
+	cp := l.Checkpoint(3).Note
 	var subsets [16][]byte
 	for s := range subsets {
 		var signers []testWitness
@@ -67,7 +68,7 @@ func FuzzParsePolicy(f *testing.F) {
 		}
 		subsets[s] = cosign(f, cp, signers...)
 	}
-	other := l.checkpoint(2).Note
+	other := l.Checkpoint(2).Note
 	misplaced := append(bytes.Clone(cp), cosign(f, other, ws...)[len(other):]...)
 
 	f.Fuzz(func(t *testing.T, text []byte) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/govlog/govlog/log"
 	"github.com/govlog/govlog/verifier"
+	"github.com/govlog/govlog/verifier/internal/testlog"
 )
 
 // testWitness is a cosignature/v1 key pair with a fixed seed.
@@ -67,8 +68,8 @@ func policyText(ws []testWitness, rest string) string {
 }
 
 func TestPolicy(t *testing.T) {
-	l := newTestLog(t)
-	l.grow(5)
+	l := testlog.New(t)
+	l.Grow(5)
 	ws := []testWitness{
 		newTestWitness(t, "witness.example/w0", 10),
 		newTestWitness(t, "witness.example/w1", 11),
@@ -76,8 +77,8 @@ func TestPolicy(t *testing.T) {
 		newTestWitness(t, "witness.example/w3", 13),
 	}
 	stranger := newTestWitness(t, "witness.example/w0", 99) // same name, other key
-	cp := l.checkpoint(5).Note
-	other := l.checkpoint(4).Note
+	cp := l.Checkpoint(5).Note
+	other := l.Checkpoint(4).Note
 
 	tampered := cosign(t, cp, ws[0], ws[1])
 	tampered[len(tampered)-10] ^= 1 // w1's signature
@@ -126,18 +127,18 @@ func TestPolicy(t *testing.T) {
 }
 
 func TestPolicyReceipt(t *testing.T) {
-	l := newTestLog(t)
-	l.grow(7)
+	l := testlog.New(t)
+	l.Grow(7)
 	ws := []testWitness{newTestWitness(t, "witness.example/w0", 10), newTestWitness(t, "witness.example/w1", 11)}
 	p, err := verifier.ParsePolicy([]byte(policyText(ws, "group g all w0 w1\nquorum g\n")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := l.receipt(3, 7)
-	cp := l.checkpoint(7)
+	r := l.Receipt(3, 7)
+	cp := l.Checkpoint(7)
 	cp.Note = cosign(t, cp.Note, ws...)
 	r = withCheckpoint(t, l, r, cp)
-	v, err := verifier.Receipt([]byte(r.TLogProof), l.verifier)
+	v, err := verifier.Receipt([]byte(r.TLogProof), l.Verifier)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,8 +146,8 @@ func TestPolicyReceipt(t *testing.T) {
 		t.Fatalf("a cosigned receipt: %v", err)
 	}
 	// Without w1's cosignature.
-	cp.Note = cosign(t, l.checkpoint(7).Note, ws[0])
-	v, err = verifier.Receipt([]byte(withCheckpoint(t, l, r, cp).TLogProof), l.verifier)
+	cp.Note = cosign(t, l.Checkpoint(7).Note, ws[0])
+	v, err = verifier.Receipt([]byte(withCheckpoint(t, l, r, cp).TLogProof), l.Verifier)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,9 +207,9 @@ func TestParsePolicy(t *testing.T) {
 }
 
 // withCheckpoint rebuilds a receipt on another note of its checkpoint.
-func withCheckpoint(t testing.TB, l *testLog, r *log.Receipt, cp log.Checkpoint) *log.Receipt {
+func withCheckpoint(t testing.TB, l *testlog.Log, r *log.Receipt, cp log.Checkpoint) *log.Receipt {
 	t.Helper()
-	return log.NewReceipt(r.ID, r.Index, r.Entry, cp, l.inclusion(r.Index, cp.Size))
+	return log.NewReceipt(r.ID, r.Index, r.Entry, cp, l.Inclusion(r.Index, cp.Size))
 }
 
 // plainCosig is w's key as a plain Ed25519 vkey (type 0x01), which

@@ -10,50 +10,39 @@ import (
 
 	"github.com/govlog/govlog/log"
 	"github.com/govlog/govlog/verifier"
+	"github.com/govlog/govlog/verifier/internal/testlog"
 	"github.com/transparency-dev/formats/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/merkle/testonly"
 	"golang.org/x/mod/sumdb/note"
 )
 
-var sentinels = []error{
-	verifier.ErrMalformed, verifier.ErrBadSignature, verifier.ErrBadCheckpoint, verifier.ErrBadProof,
-	verifier.ErrBadEntry, verifier.ErrMismatch, verifier.ErrInconsistent, verifier.ErrBadArtifact, verifier.ErrBinding,
-}
-
-// wrapsOneSentinel reports whether err wraps exactly one of the sentinels.
-func wrapsOneSentinel(err error) bool {
-	n := 0
-	for _, s := range sentinels {
-		if errors.Is(err, s) {
-			n++
-		}
-	}
-	return n == 1
-}
+// wrapsOneSentinel reports whether err wraps exactly one of the
+// verifier's errors.
+func wrapsOneSentinel(err error) bool { return testlog.WrapsOne(err, testlog.Sentinels...) }
 
 func TestReceiptTreeSizes(t *testing.T) {
-	l := newTestLog(t)
-	l.grow(70)
+	l := testlog.New(t)
+	l.Grow(70)
 	sizes := []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 70}
 	for _, size := range sizes {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			for index := range size {
-				r := l.receipt(index, size)
-				v, err := verifier.Receipt([]byte(r.TLogProof), l.verifier)
+				r := l.Receipt(index, size)
+				v, err := verifier.Receipt([]byte(r.TLogProof), l.Verifier)
 				if err != nil {
 					t.Fatalf("index %d: %v", index, err)
 				}
-				e := l.entries[index]
-				if v.Index != index || v.Checkpoint.Size != size || v.Checkpoint.Origin != testOrigin ||
+				e := l.Entries[index]
+				if v.Index != index || v.Checkpoint.Size != size || v.Checkpoint.Origin != testlog.Origin ||
 					v.LeafHash != log.LeafHash(e.Leaf) || !bytes.Equal(v.Leaf, e.Leaf) || v.Entry.ID != e.ID ||
 					v.Entry.Kind != e.Kind || !v.Entry.LoggedAt.Equal(e.LoggedAt) || len(v.InclusionProof) != len(r.InclusionProof) {
 					t.Fatalf("index %d: verified %+v does not describe entry %q", index, v, e.ID)
 				}
-				if v.Checkpoint.Hash != [32]byte(l.tree.HashAt(size)) {
-					t.Fatalf("index %d: root %x, want %x", index, v.Checkpoint.Hash, l.tree.HashAt(size))
+				if v.Checkpoint.Hash != [32]byte(l.Tree.HashAt(size)) {
+					t.Fatalf("index %d: root %x, want %x", index, v.Checkpoint.Hash, l.Tree.HashAt(size))
 				}
-				vj, err := verifier.ReceiptJSON(receiptJSON(t, r), l.verifier)
+				vj, err := verifier.ReceiptJSON(testlog.ReceiptJSON(t, r), l.Verifier)
 				if err != nil {
 					t.Fatalf("index %d: JSON receipt: %v", index, err)
 				}
@@ -66,13 +55,13 @@ func TestReceiptTreeSizes(t *testing.T) {
 }
 
 func TestReceiptEntryKinds(t *testing.T) {
-	l := newTestLog(t)
-	l.grow(5)
+	l := testlog.New(t)
+	l.Grow(5)
 	for i, want := range []struct {
 		kind    log.Kind
 		outcome string
 	}{{log.KindDecision, "allow"}, {log.KindDecision, "deny"}, {log.KindDecision, "allow"}, {log.KindDecision, "deny"}, {log.KindExecution, ""}} {
-		v, err := verifier.Receipt([]byte(l.receipt(uint64(i), 5).TLogProof), l.verifier)
+		v, err := verifier.Receipt([]byte(l.Receipt(uint64(i), 5).TLogProof), l.Verifier)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,11 +86,11 @@ func TestReceiptLargeEntry(t *testing.T) {
 	}
 	body := fmt.Appendf(nil, `{"id":"big","outcome":"deny","decided_at":"2026-11-25T18:00:00Z","subject":"a","action":"b",`+
 		`"policy":{"id":"p"},"reasons":[%s]}`, strings.Join(reasons, ","))
-	l := newTestLog(t)
-	l.grow(2)
-	e := l.addDecision(body)
-	l.grow(5)
-	r := l.receipt(2, 5)
+	l := testlog.New(t)
+	l.Grow(2)
+	e := l.AddDecision(body)
+	l.Grow(5)
+	r := l.Receipt(2, 5)
 	if n := len(base64.StdEncoding.EncodeToString(e.Leaf)); n <= 64<<10 {
 		t.Fatalf("the extra line is only %d bytes", n)
 	}
@@ -109,7 +98,7 @@ func TestReceiptLargeEntry(t *testing.T) {
 	if err := p.Unmarshal([]byte(r.TLogProof)); err == nil {
 		t.Log("formats now parses long extra lines; the workaround in parseTLogProof can go")
 	}
-	v, err := verifier.Receipt([]byte(r.TLogProof), l.verifier)
+	v, err := verifier.Receipt([]byte(r.TLogProof), l.Verifier)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,13 +108,13 @@ func TestReceiptLargeEntry(t *testing.T) {
 }
 
 func TestReceiptErrors(t *testing.T) {
-	l := newTestLog(t)
-	l.grow(8)
-	r := l.receipt(5, 7)
+	l := testlog.New(t)
+	l.Grow(8)
+	r := l.Receipt(5, 7)
 	good := r.TLogProof
-	cp := l.checkpoint(7)
-	hashes := l.inclusion(5, 7)
-	leaf := l.entries[5].Leaf
+	cp := l.Checkpoint(7)
+	hashes := l.Inclusion(5, 7)
+	leaf := l.Entries[5].Leaf
 	tp := func(index uint64, hashes [][32]byte, cp []byte, extra []byte) string {
 		return string(proof.TLogProof{Index: index, Hashes: hashes, Checkpoint: cp, ExtraData: extra}.Marshal())
 	}
@@ -133,24 +122,24 @@ func TestReceiptErrors(t *testing.T) {
 	// A log that signs a leaf that is not a govlog entry.
 	junk := testonly.New(rfc6962.DefaultHasher)
 	junk.AppendData([]byte(`{"hello":"world"}`), leaf)
-	junkCP, err := log.SignCheckpoint(l.signer, 2, [32]byte(junk.Hash()))
+	junkCP, err := log.SignCheckpoint(l.Signer, 2, [32]byte(junk.Hash()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	junkProof, _ := junk.InclusionProof(0, 2)
 
 	// A checkpoint whose body names another origin, signed by the log key.
-	otherOrigin, err := note.Sign(&note.Note{Text: "other.example/log\n7\n" + base64.StdEncoding.EncodeToString(cp.Hash[:]) + "\n"}, l.signer)
+	otherOrigin, err := note.Sign(&note.Note{Text: "other.example/log\n7\n" + base64.StdEncoding.EncodeToString(cp.Hash[:]) + "\n"}, l.Signer)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A checkpoint with an extension line.
-	extension, err := note.Sign(&note.Note{Text: string(cp.Body()) + "extension\n"}, l.signer)
+	extension, err := note.Sign(&note.Note{Text: string(cp.Body()) + "extension\n"}, l.Signer)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A size-0 checkpoint.
-	empty := l.checkpoint(0)
+	empty := l.Checkpoint(0)
 	// The log signature with the unused low bits of its last base64 digit set.
 	sigLine := good[strings.LastIndex(good, " ")+1 : len(good)-1]
 	last := strings.Index(base64Alphabet, sigLine[len(sigLine)-2:len(sigLine)-1])
@@ -159,8 +148,8 @@ func TestReceiptErrors(t *testing.T) {
 	// A receipt whose extra line has base64 padding.
 	var padded string
 	for i := range uint64(7) {
-		if len(l.entries[i].Leaf)%3 != 0 {
-			padded = l.receipt(i, 7).TLogProof
+		if len(l.Entries[i].Leaf)%3 != 0 {
+			padded = l.Receipt(i, 7).TLogProof
 			break
 		}
 	}
@@ -168,8 +157,8 @@ func TestReceiptErrors(t *testing.T) {
 		t.Fatal("no test entry has padded base64")
 	}
 
-	_, wrongKey, _ := noteKey(t, testOrigin, 2)
-	_, wrongOrigin, _ := noteKey(t, "other.example/log", 1)
+	_, wrongKey, _ := testlog.NoteKey(t, testlog.Origin, 2)
+	_, wrongOrigin, _ := testlog.NoteKey(t, "other.example/log", 1)
 
 	for _, tc := range []struct {
 		name     string
@@ -180,27 +169,27 @@ func TestReceiptErrors(t *testing.T) {
 	}{
 		{"another key of the same name: the key differs", good, wrongKey, verifier.ErrBadSignature, "checkpoint is not signed by example.com/govlog: it is signed by a key of that name with key ID"},
 		{"key of another origin", good, wrongOrigin, verifier.ErrBadSignature, "checkpoint is not signed by other.example/log"},
-		{"checkpoint body names another origin", tp(5, hashes, otherOrigin, leaf), l.verifier, verifier.ErrBadCheckpoint, `"other.example/log"`},
-		{"checkpoint with extension line", tp(5, hashes, extension, leaf), l.verifier, verifier.ErrBadCheckpoint, "extension"},
-		{"no extra line", tp(5, hashes, cp.Note, nil), l.verifier, verifier.ErrMalformed, "no extra line"},
-		{"empty", "", l.verifier, verifier.ErrMalformed, "does not start with"},
-		{"other header", strings.Replace(good, "@v1", "@v2", 1), l.verifier, verifier.ErrMalformed, "does not start with"},
-		{"index of another entry", tp(4, hashes, cp.Note, leaf), l.verifier, verifier.ErrBadProof, "inclusion proof does not lead to the checkpoint root"},
-		{"index = size", tp(7, hashes, cp.Note, leaf), l.verifier, verifier.ErrBadProof, "index 7 is not below the checkpoint size 7"},
-		{"index in empty tree", tp(0, nil, empty.Note, leaf), l.verifier, verifier.ErrBadProof, "not below the checkpoint size 0"},
-		{"proof one hash short", tp(5, hashes[:len(hashes)-1], cp.Note, leaf), l.verifier, verifier.ErrBadProof, "malformed"},
-		{"proof one hash long", tp(5, append(hashes, hashes[0]), cp.Note, leaf), l.verifier, verifier.ErrBadProof, "malformed"},
-		{"hashes swapped", tp(5, [][32]byte{hashes[1], hashes[0], hashes[2]}, cp.Note, leaf), l.verifier, verifier.ErrBadProof, "does not lead"},
-		{"entry of another leaf", tp(5, hashes, cp.Note, l.entries[4].Leaf), l.verifier, verifier.ErrBadProof, "does not lead"},
-		{"checkpoint of another size", tp(5, hashes, l.checkpoint(8).Note, leaf), l.verifier, verifier.ErrBadProof, "does not lead"},
-		{"leaf is not an entry", tp(0, [][32]byte{[32]byte(junkProof[0])}, junkCP.Note, []byte(`{"hello":"world"}`)), l.verifier, verifier.ErrBadEntry, "entry 0"},
-		{"CRLF", strings.ReplaceAll(good, "\n", "\r\n"), l.verifier, verifier.ErrMalformed, ""},
-		{"no final newline", strings.TrimSuffix(good, "\n"), l.verifier, verifier.ErrMalformed, "canonical"},
-		{"trailing newline", good + "\n", l.verifier, verifier.ErrMalformed, ""},
-		{"leading zero index", strings.Replace(good, "\nindex 5\n", "\nindex 05\n", 1), l.verifier, verifier.ErrMalformed, "canonical"},
-		{"unpadded extra", strings.Replace(padded, "=\nindex", "\nindex", 1), l.verifier, verifier.ErrMalformed, ""},
-		{"non-canonical signature base64", nonCanonicalSig, l.verifier, verifier.ErrMalformed, "not canonical base64"},
-		{"too large", good + strings.Repeat("x", verifier.MaxTLogProofBytes), l.verifier, verifier.ErrMalformed, "limit"},
+		{"checkpoint body names another origin", tp(5, hashes, otherOrigin, leaf), l.Verifier, verifier.ErrBadCheckpoint, `"other.example/log"`},
+		{"checkpoint with extension line", tp(5, hashes, extension, leaf), l.Verifier, verifier.ErrBadCheckpoint, "extension"},
+		{"no extra line", tp(5, hashes, cp.Note, nil), l.Verifier, verifier.ErrMalformed, "no extra line"},
+		{"empty", "", l.Verifier, verifier.ErrMalformed, "does not start with"},
+		{"other header", strings.Replace(good, "@v1", "@v2", 1), l.Verifier, verifier.ErrMalformed, "does not start with"},
+		{"index of another entry", tp(4, hashes, cp.Note, leaf), l.Verifier, verifier.ErrBadProof, "inclusion proof does not lead to the checkpoint root"},
+		{"index = size", tp(7, hashes, cp.Note, leaf), l.Verifier, verifier.ErrBadProof, "index 7 is not below the checkpoint size 7"},
+		{"index in empty tree", tp(0, nil, empty.Note, leaf), l.Verifier, verifier.ErrBadProof, "not below the checkpoint size 0"},
+		{"proof one hash short", tp(5, hashes[:len(hashes)-1], cp.Note, leaf), l.Verifier, verifier.ErrBadProof, "malformed"},
+		{"proof one hash long", tp(5, append(hashes, hashes[0]), cp.Note, leaf), l.Verifier, verifier.ErrBadProof, "malformed"},
+		{"hashes swapped", tp(5, [][32]byte{hashes[1], hashes[0], hashes[2]}, cp.Note, leaf), l.Verifier, verifier.ErrBadProof, "does not lead"},
+		{"entry of another leaf", tp(5, hashes, cp.Note, l.Entries[4].Leaf), l.Verifier, verifier.ErrBadProof, "does not lead"},
+		{"checkpoint of another size", tp(5, hashes, l.Checkpoint(8).Note, leaf), l.Verifier, verifier.ErrBadProof, "does not lead"},
+		{"leaf is not an entry", tp(0, [][32]byte{[32]byte(junkProof[0])}, junkCP.Note, []byte(`{"hello":"world"}`)), l.Verifier, verifier.ErrBadEntry, "entry 0"},
+		{"CRLF", strings.ReplaceAll(good, "\n", "\r\n"), l.Verifier, verifier.ErrMalformed, ""},
+		{"no final newline", strings.TrimSuffix(good, "\n"), l.Verifier, verifier.ErrMalformed, "canonical"},
+		{"trailing newline", good + "\n", l.Verifier, verifier.ErrMalformed, ""},
+		{"leading zero index", strings.Replace(good, "\nindex 5\n", "\nindex 05\n", 1), l.Verifier, verifier.ErrMalformed, "canonical"},
+		{"unpadded extra", strings.Replace(padded, "=\nindex", "\nindex", 1), l.Verifier, verifier.ErrMalformed, ""},
+		{"non-canonical signature base64", nonCanonicalSig, l.Verifier, verifier.ErrMalformed, "not canonical base64"},
+		{"too large", good + strings.Repeat("x", verifier.MaxTLogProofBytes), l.Verifier, verifier.ErrMalformed, "limit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v, err := verifier.Receipt([]byte(tc.tlog), tc.key)
@@ -221,11 +210,11 @@ const base64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 
 // TestReceiptTruncated checks every proper prefix of a tlog-proof.
 func TestReceiptTruncated(t *testing.T) {
-	l := newTestLog(t)
-	l.grow(11)
-	good := l.receipt(9, 11).TLogProof
+	l := testlog.New(t)
+	l.Grow(11)
+	good := l.Receipt(9, 11).TLogProof
 	for n := range len(good) {
-		if v, err := verifier.Receipt([]byte(good[:n]), l.verifier); err == nil {
+		if v, err := verifier.Receipt([]byte(good[:n]), l.Verifier); err == nil {
 			t.Fatalf("the first %d of %d bytes verified as %+v", n, len(good), v)
 		}
 	}
@@ -238,27 +227,27 @@ func TestReceiptTruncated(t *testing.T) {
 // a witness policy; there, a change must either fail or verify the very
 // same entry in the very same tree.
 func TestReceiptMangled(t *testing.T) {
-	l := newTestLog(t)
-	l.grow(7)
+	l := testlog.New(t)
+	l.Grow(7)
 	// A second signature by another key: to Receipt, it is the same as a
 	// witness cosignature.
-	cosigner, _, _ := noteKey(t, "witness.example/w1", 9)
-	cp := l.checkpoint(7)
-	cosigned, err := note.Sign(&note.Note{Text: string(cp.Body())}, l.signer, cosigner)
+	cosigner, _, _ := testlog.NoteKey(t, "witness.example/w1", 9)
+	cp := l.Checkpoint(7)
+	cosigned, err := note.Sign(&note.Note{Text: string(cp.Body())}, l.Signer, cosigner)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cosignedProof := proof.TLogProof{Index: 6, Hashes: l.inclusion(6, 7), Checkpoint: cosigned, ExtraData: l.entries[6].Leaf}.Marshal()
+	cosignedProof := proof.TLogProof{Index: 6, Hashes: l.Inclusion(6, 7), Checkpoint: cosigned, ExtraData: l.Entries[6].Leaf}.Marshal()
 	for _, tc := range []struct {
 		name string
 		tlog []byte
 	}{
-		{"size 1", []byte(l.receipt(0, 1).TLogProof)},
-		{"index 5 of 7", []byte(l.receipt(5, 7).TLogProof)},
+		{"size 1", []byte(l.Receipt(0, 1).TLogProof)},
+		{"index 5 of 7", []byte(l.Receipt(5, 7).TLogProof)},
 		{"cosigned", cosignedProof},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			want, err := verifier.Receipt(tc.tlog, l.verifier)
+			want, err := verifier.Receipt(tc.tlog, l.Verifier)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -268,7 +257,7 @@ func TestReceiptMangled(t *testing.T) {
 				lo, hi = i, i+bytes.IndexByte(tc.tlog[i:], '\n')
 			}
 			check := func(what string, i int, mangled []byte) {
-				v, err := verifier.Receipt(mangled, l.verifier)
+				v, err := verifier.Receipt(mangled, l.Verifier)
 				if err != nil {
 					if !wrapsOneSentinel(err) {
 						t.Fatalf("%s byte %d: error %q wraps no sentinel", what, i, err)
@@ -305,10 +294,10 @@ func TestReceiptMangled(t *testing.T) {
 // JSON receipt but tlog_proof (which TestReceiptMangled covers): all must
 // fail.
 func TestReceiptJSONMangled(t *testing.T) {
-	l := newTestLog(t)
-	l.grow(6)
-	body := receiptJSON(t, l.receipt(2, 6))
-	if _, err := verifier.ReceiptJSON(body, l.verifier); err != nil {
+	l := testlog.New(t)
+	l.Grow(6)
+	body := testlog.ReceiptJSON(t, l.Receipt(2, 6))
+	if _, err := verifier.ReceiptJSON(body, l.Verifier); err != nil {
 		t.Fatal(err)
 	}
 	for _, field := range []string{"id", "index", "leaf_hash", "entry", "checkpoint", "inclusion_proof"} {
@@ -319,7 +308,7 @@ func TestReceiptJSONMangled(t *testing.T) {
 				for bit := range 8 {
 					copy(buf, body)
 					buf[i] ^= 1 << bit
-					if v, err := verifier.ReceiptJSON(buf, l.verifier); err == nil {
+					if v, err := verifier.ReceiptJSON(buf, l.Verifier); err == nil {
 						t.Fatalf("bit %d of byte %d (%q) flipped: verified %+v", bit, i, body[i], v)
 					} else if !wrapsOneSentinel(err) {
 						t.Fatalf("error %q wraps no sentinel", err)
@@ -363,16 +352,16 @@ func valueSpan(t *testing.T, body []byte, field string) (int, int) {
 }
 
 func TestReceiptJSONErrors(t *testing.T) {
-	l := newTestLog(t)
-	l.grow(6)
-	r := l.receipt(2, 6)
-	other := l.receipt(3, 6)
-	later := l.receipt(2, 5) // the same entry against another checkpoint
-	good := receiptJSON(t, r)
+	l := testlog.New(t)
+	l.Grow(6)
+	r := l.Receipt(2, 6)
+	other := l.Receipt(3, 6)
+	later := l.Receipt(2, 5) // the same entry against another checkpoint
+	good := testlog.ReceiptJSON(t, r)
 	with := func(f func(r *log.Receipt)) []byte {
 		c := *r
 		f(&c)
-		return receiptJSON(t, &c)
+		return testlog.ReceiptJSON(t, &c)
 	}
 	replace := func(old, new string) []byte {
 		if !bytes.Contains(good, []byte(old)) {
@@ -413,7 +402,7 @@ func TestReceiptJSONErrors(t *testing.T) {
 		{"null artifact", replace(`"id":"d-2",`, `"id":"d-2","artifact":null,`), verifier.ErrMalformed, "null"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v, err := verifier.ReceiptJSON(tc.body, l.verifier)
+			v, err := verifier.ReceiptJSON(tc.body, l.Verifier)
 			if err == nil {
 				t.Fatalf("verified %+v", v)
 			}
@@ -427,7 +416,7 @@ func TestReceiptJSONErrors(t *testing.T) {
 	}
 
 	t.Run("with artifact", func(t *testing.T) {
-		if _, err := verifier.ReceiptJSON(with(func(r *log.Receipt) { r.Artifact = "a.b.c" }), l.verifier); err != nil {
+		if _, err := verifier.ReceiptJSON(with(func(r *log.Receipt) { r.Artifact = "a.b.c" }), l.Verifier); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/govlog/govlog/log"
+	"github.com/govlog/govlog/verifier/internal/testlog"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/merkle/testonly"
 )
@@ -12,7 +13,7 @@ import (
 // exampleVector builds the receipt of ExampleReceipt from fixed keys and
 // timestamps: entry 1 of a three-entry log, against the checkpoint of size 3.
 func exampleVector(t testing.TB) (vkey, tlogProof string) {
-	signer, _, vkey := noteKey(t, "example.com/govlog", 1)
+	signer, _, vkey := testlog.NoteKey(t, "example.com/govlog", 1)
 	tree := testonly.New(rfc6962.DefaultHasher)
 	var leaves [][]byte
 	for i, body := range []string{

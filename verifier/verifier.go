@@ -1,8 +1,14 @@
 // Package verifier checks govlog evidence offline: receipts, checkpoints,
-// consistency between checkpoints, and authorization artifacts. It does no
-// network and no storage I/O; its only inputs are the bytes of the evidence
-// and the keys the caller trusts. It is meant to be read, audited and
-// vendored by third parties, so it stays small.
+// consistency between checkpoints, and witness policies. It does no network
+// and no storage I/O; its only inputs are the bytes of the evidence and the
+// keys the caller trusts. It is meant to be read, audited and vendored by
+// third parties, so it stays small: it depends on the standard library,
+// golang.org/x/mod, transparency-dev/merkle and formats (and package log)
+// only.
+//
+// Two packages build on it: verifier/artifact checks authorization
+// artifacts (it needs a JWKS implementation, which brings net/http), and
+// verifier/audit replays a whole log.
 //
 // # Receipts
 //
@@ -72,25 +78,8 @@
 // that the log forked; for different sizes, the failing proof is evidence
 // when the log served it.
 //
-// # Artifacts
-//
-// An authorization artifact is a compact JWS (JWT) with the protected
-// header {"alg":"EdDSA","kid":…,"typ":"govlog-authz+jwt"} and the claims of
-// log.ArtifactClaims. Artifact verifies its Ed25519 signature with the key
-// of its kid in a JWKS (never "none", never HMAC), its issuer, lifetime and
-// audience, and, given the verified receipt it came with, that it is bound
-// to exactly that entry and checkpoint.
-//
-// # Audits
-//
-// An Audit replays a whole log, or what is new since an AuditState, from
-// the resources of the C2SP tlog-tiles API that the caller fetches: it
-// rehashes every entry and tile up to a verified checkpoint, checks
-// consistency with the previous state, validates every entry, and checks
-// lineage (ids unique per kind, parents and authorizing allows earlier in
-// the log, sequence numbers unique per submitter), reporting failures with
-// their evidence (audit.go, auditstate.go). ReceiptVerifier verifies many
-// receipts of one log, checking each shared checkpoint's signature once.
+// ReceiptVerifier verifies many receipts of one log, checking each shared
+// checkpoint's signature once.
 package verifier
 
 import (
@@ -99,12 +88,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
-	"strconv"
-	"unicode/utf8"
 
 	"github.com/govlog/govlog/log"
+	"github.com/govlog/govlog/verifier/internal/fastentry"
+	"github.com/govlog/govlog/verifier/internal/strictjson"
 	"github.com/transparency-dev/formats/proof"
 	mproof "github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -134,12 +122,6 @@ var (
 	// ErrInconsistent: two checkpoints of the log are not consistent; the
 	// error is an *InconsistencyError.
 	ErrInconsistent = errors.New("log is inconsistent")
-	// ErrBadArtifact: an artifact is malformed, not signed by a key of the
-	// JWKS, not valid at the given time, or not for this issuer or
-	// audience.
-	ErrBadArtifact = errors.New("bad authorization artifact")
-	// ErrBinding: a valid artifact is not bound to the given receipt.
-	ErrBinding = errors.New("artifact is not bound to the receipt")
 )
 
 // Size limits of the evidence this package reads.
@@ -199,7 +181,7 @@ func Receipt(tlogProof []byte, logKey note.Verifier) (*Verified, error) {
 	if err := verifyInclusion(p.Index, leafHash, p.Hashes, cp); err != nil {
 		return nil, err
 	}
-	entry, err := parseEntry(p.ExtraData) // log.ParseEntry, fast (entryfast.go)
+	entry, err := fastentry.Parse(p.ExtraData) // log.ParseEntry, fast
 	if err != nil {
 		return nil, fmt.Errorf("%w: entry %d: %w", ErrBadEntry, p.Index, err)
 	}
@@ -285,7 +267,7 @@ func Checkpoint(text []byte, logKey note.Verifier) (log.Checkpoint, error) {
 	if len(text) > MaxCheckpointBytes {
 		return log.Checkpoint{}, fmt.Errorf("%w: checkpoint is %d bytes, the limit is %d", ErrMalformed, len(text), MaxCheckpointBytes)
 	}
-	n, err := note.Open(text, note.VerifierList(logKey))
+	cp, err := log.OpenCheckpoint(text, logKey)
 	var unverified *note.UnverifiedNoteError
 	var invalid *note.InvalidSignatureError
 	switch {
@@ -300,18 +282,9 @@ func Checkpoint(text []byte, logKey note.Verifier) (log.Checkpoint, error) {
 		return log.Checkpoint{}, fmt.Errorf("%w: checkpoint is not signed by %s", ErrBadSignature, origin)
 	case errors.As(err, &invalid):
 		return log.Checkpoint{}, fmt.Errorf("%w: checkpoint signature by %s is invalid", ErrBadSignature, origin)
-	default:
+	case errors.Is(err, log.ErrMalformedNote):
 		return log.Checkpoint{}, fmt.Errorf("%w: checkpoint is not a signed note: %w", ErrMalformed, err)
-	}
-	// base64 decoding ignores the unused low bits of a final character;
-	// require the one encoding that the signer wrote.
-	for _, s := range slices.Concat(n.Sigs, n.UnverifiedSigs) {
-		if _, err := base64.StdEncoding.Strict().DecodeString(s.Base64); err != nil {
-			return log.Checkpoint{}, fmt.Errorf("%w: checkpoint signature by %s is not canonical base64", ErrMalformed, s.Name)
-		}
-	}
-	cp, err := log.OpenCheckpoint(text, logKey)
-	if err != nil {
+	default:
 		return log.Checkpoint{}, fmt.Errorf("%w: checkpoint signed by %s: %w", ErrBadCheckpoint, origin, err)
 	}
 	return cp, nil
@@ -342,7 +315,7 @@ func ReceiptJSON(body []byte, logKey note.Verifier) (*Verified, error) {
 	if len(body) > MaxReceiptBytes {
 		return nil, fmt.Errorf("%w: receipt is %d bytes, the limit is %d", ErrMalformed, len(body), MaxReceiptBytes)
 	}
-	keys, err := objectKeys(body)
+	keys, err := strictjson.ObjectKeys(body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: receipt: %w", ErrMalformed, err)
 	}
@@ -370,11 +343,11 @@ func ReceiptJSON(body []byte, logKey note.Verifier) (*Verified, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tlog_proof: %w", err)
 	}
-	entry, err := decodeBase64(r.Entry)
+	entry, err := log.DecodeBase64(base64.StdEncoding, r.Entry)
 	if err != nil {
 		return nil, fmt.Errorf("%w: receipt entry is not base64", ErrMalformed)
 	}
-	leafHash, err := decodeBase64(r.LeafHash)
+	leafHash, err := log.DecodeBase64(base64.StdEncoding, r.LeafHash)
 	if err != nil {
 		return nil, fmt.Errorf("%w: receipt leaf_hash is not base64", ErrMalformed)
 	}
@@ -391,7 +364,7 @@ func ReceiptJSON(body []byte, logKey note.Verifier) (*Verified, error) {
 		return nil, fmt.Errorf("%w: receipt inclusion_proof has %d hashes, the tlog_proof %d", ErrMismatch, len(r.InclusionProof), len(p.Hashes))
 	}
 	for i, s := range r.InclusionProof {
-		h, err := decodeBase64(s)
+		h, err := log.DecodeBase64(base64.StdEncoding, s)
 		if err != nil {
 			return nil, fmt.Errorf("%w: receipt inclusion_proof[%d] is not base64", ErrMalformed, i)
 		}
@@ -407,127 +380,4 @@ func ReceiptJSON(body []byte, logKey note.Verifier) (*Verified, error) {
 		return nil, fmt.Errorf("%w: receipt id %q is not the id of its entry, %q", ErrMismatch, r.ID, v.Entry.ID)
 	}
 	return v, nil
-}
-
-// decodeBase64 decodes canonical standard base64: the strict decoder
-// still skips CR and LF, so that "AAAA\nAAAA" would be read as "AAAAAAAA".
-func decodeBase64(s string) ([]byte, error) {
-	b, err := base64.StdEncoding.Strict().DecodeString(s)
-	if err == nil && base64.StdEncoding.EncodedLen(len(b)) != len(s) {
-		err = errors.New("not canonical base64")
-	}
-	return b, err
-}
-
-// loneSurrogate reports whether JSON text has a \u escape of a UTF-16
-// surrogate that is not half of a pair (encoding/json reads it as U+FFFD).
-func loneSurrogate(data []byte) bool {
-	surrogate := func(i int) (uint64, bool) {
-		if i+6 > len(data) || data[i] != '\\' || data[i+1] != 'u' {
-			return 0, false
-		}
-		v, err := strconv.ParseUint(string(data[i+2:i+6]), 16, 32)
-		return v, err == nil && v >= 0xd800 && v <= 0xdfff
-	}
-	for i := 0; i < len(data); i++ {
-		if data[i] != '\\' {
-			continue
-		}
-		v, ok := surrogate(i)
-		switch {
-		case !ok:
-			i++ // skip the escaped character
-		case v >= 0xdc00:
-			return true
-		default:
-			if w, ok := surrogate(i + 6); !ok || w < 0xdc00 {
-				return true
-			}
-			i += 11
-		}
-	}
-	return false
-}
-
-// objectKeys returns the member names of the JSON object in data, in
-// order. It fails when data is not one JSON object, or when any object in
-// it, at any depth, has a member name twice: encoding/json keeps the last
-// of duplicate members silently, another parser may keep the first, and
-// evidence must read the same to all of them. For the same reason it fails
-// on invalid UTF-8 and lone surrogates (encoding/json reads both as
-// U+FFFD) and on null values (encoding/json reads null as a zero value:
-// "index":null as 0).
-func objectKeys(data []byte) ([]string, error) {
-	if !utf8.Valid(data) {
-		return nil, errors.New("invalid UTF-8")
-	}
-	if bytes.Contains(data, []byte(`\u`)) && loneSurrogate(data) {
-		return nil, errors.New("a lone UTF-16 surrogate")
-	}
-	type frame struct {
-		object    bool
-		names     map[string]bool
-		expectKey bool
-		member    string // the name of the member being read
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	var (
-		stack []*frame
-		top   []string
-	)
-	// valueDone records that the value of the enclosing object's member
-	// (if any) is complete, so the next string there is a member name.
-	valueDone := func() {
-		if n := len(stack); n > 0 && stack[n-1].object {
-			stack[n-1].expectKey = true
-		}
-	}
-	for i := 0; ; i++ {
-		tok, err := dec.Token()
-		if err == io.EOF && i > 0 && len(stack) == 0 {
-			return top, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if i == 0 && tok != json.Delim('{') {
-			return nil, errors.New("not a JSON object")
-		}
-		if i > 0 && len(stack) == 0 {
-			return nil, errors.New("data after the JSON object")
-		}
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{':
-				stack = append(stack, &frame{object: true, names: map[string]bool{}, expectKey: true})
-			case '[':
-				stack = append(stack, &frame{})
-			default:
-				stack = stack[:len(stack)-1]
-				valueDone()
-			}
-		default:
-			f := stack[len(stack)-1]
-			if f.object && f.expectKey {
-				name := t.(string)
-				if f.names[name] {
-					return nil, fmt.Errorf("duplicate member %q", name)
-				}
-				f.names[name] = true
-				f.expectKey, f.member = false, name
-				if len(stack) == 1 {
-					top = append(top, name)
-				}
-				continue
-			}
-			if t == nil {
-				if f.object {
-					return nil, fmt.Errorf("member %q is null", f.member)
-				}
-				return nil, errors.New("an array holds a null")
-			}
-			valueDone()
-		}
-	}
 }

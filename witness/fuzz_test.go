@@ -17,6 +17,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/govlog/govlog/log"
 )
 
 // The fuzz targets use fixed keys, so that the seeds under
@@ -264,11 +266,7 @@ func (fw *fuzzWitness) checkAdd(t *testing.T, body []byte, rec *httptest.Respons
 	switch code {
 	case http.StatusOK:
 		// A checkpoint of the log, signed by it, that extends size 5.
-		n, err := note.Open(checkpoint, note.VerifierList(fw.logV))
-		if err != nil {
-			t.Fatalf("cosigned a checkpoint that does not verify: %v\n%q", err, checkpoint)
-		}
-		cp, err := parseCheckpoint(n.Text)
+		cp, n, err := log.ParseCheckpoint(checkpoint, log.CheckpointRules{Verifiers: note.VerifierList(fw.logV), Extensions: true})
 		if err != nil || cp.Origin != fuzzOrigin || cp.Size < fuzzCosigned || cp.Size > uint64(fw.lg.size) ||
 			cp.Hash != [32]byte(fw.lg.root(int64(cp.Size))) {
 			t.Fatalf("cosigned a checkpoint that is not the log's (%v): %q", err, n.Text)

@@ -99,7 +99,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	flog "github.com/transparency-dev/formats/log"
 	fnote "github.com/transparency-dev/formats/note"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -310,7 +309,11 @@ func (w *Witness) update(ctx context.Context, oldSize uint64, checkpoint []byte,
 	// "403 Forbidden" HTTP status code if either no signature from a
 	// trusted key for the origin is present, or a signature line's key name
 	// and ID match a trusted key but the signature itself fails to verify".
-	n, err := note.Open(checkpoint, keys.verifiers)
+	//
+	// The checkpoint body is parsed strictly (canonical decimal size,
+	// canonical base64 of a 32-byte hash), with extension lines allowed
+	// but not empty ones.
+	cp, n, err := log.ParseCheckpoint(checkpoint, log.CheckpointRules{Verifiers: keys.verifiers, Extensions: true})
 	var unverified *note.UnverifiedNoteError
 	var invalid *note.InvalidSignatureError
 	switch {
@@ -319,11 +322,10 @@ func (w *Witness) update(ctx context.Context, oldSize uint64, checkpoint []byte,
 	case errors.As(err, &invalid):
 		return fail(fmt.Errorf("%w: the signature by %s+%08x does not verify", ErrNoSignature, invalid.Name, invalid.Hash))
 	case err != nil:
-		return fail(fmt.Errorf("%w: the checkpoint is not a signed note: %w", ErrMalformed, err))
-	}
-	cp, err := parseCheckpoint(n.Text)
-	if err != nil {
-		return fail(err)
+		return fail(fmt.Errorf("%w: %w", ErrMalformed, err))
+	case cp.Size > math.MaxInt64:
+		// The state stores sizes as SQLite integers.
+		return fail(fmt.Errorf("%w: the tree size %d is beyond 2^63-1", ErrMalformed, cp.Size))
 	}
 
 	// SPEC: "The old size MUST be equal to or lower than the checkpoint
@@ -442,41 +444,6 @@ func (w *Witness) cosign(n *note.Note) (cosig, stored []byte, err error) {
 		return nil, nil, fmt.Errorf("failed to serialize the checkpoint: %w", err)
 	}
 	return cosig, append(logSigned, cosig...), nil
-}
-
-// checkpoint is a parsed checkpoint body.
-type checkpoint struct {
-	Origin string
-	Size   uint64
-	Hash   [32]byte
-}
-
-// parseCheckpoint parses a C2SP tlog-checkpoint body strictly: canonical
-// decimal size, canonical base64 of a 32-byte hash, non-empty extension
-// lines.
-func parseCheckpoint(text string) (checkpoint, error) {
-	var c flog.Checkpoint
-	rest, err := c.Unmarshal([]byte(text))
-	if err != nil {
-		return checkpoint{}, fmt.Errorf("%w: the note is not a checkpoint: %w", ErrMalformed, err)
-	}
-	if len(c.Hash) != sha256.Size {
-		return checkpoint{}, fmt.Errorf("%w: the checkpoint root hash is %d bytes, want 32", ErrMalformed, len(c.Hash))
-	}
-	if !strings.HasPrefix(text, string(c.Marshal())) {
-		return checkpoint{}, fmt.Errorf("%w: the checkpoint is not in canonical form (size with leading zeros, or non-canonical base64)", ErrMalformed)
-	}
-	if len(rest) != 0 {
-		for _, line := range strings.Split(strings.TrimSuffix(string(rest), "\n"), "\n") {
-			if line == "" {
-				return checkpoint{}, fmt.Errorf("%w: the checkpoint has an empty extension line", ErrMalformed)
-			}
-		}
-	}
-	if c.Size > math.MaxInt64 {
-		return checkpoint{}, fmt.Errorf("%w: the tree size %d is beyond 2^63-1", ErrMalformed, c.Size)
-	}
-	return checkpoint{Origin: c.Origin, Size: c.Size, Hash: [32]byte(c.Hash)}, nil
 }
 
 // LogState is what the witness knows of one log.

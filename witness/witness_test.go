@@ -56,6 +56,7 @@ func TestUpdate(t *testing.T) {
 		{name: "not a checkpoint", old: 0, cp: lg.sign("example.com/log\nfive\nAAAA\n"), want: ErrMalformed},
 		{name: "size with a leading zero", old: 0, cp: lg.sign(strings.Replace(lg.body(5), "\n5\n", "\n05\n", 1)), want: ErrMalformed},
 		{name: "short root hash", old: 0, cp: lg.sign("example.com/log\n5\nAAAA\n"), want: ErrMalformed},
+		{name: "size beyond 2^63-1", old: 0, cp: lg.sign(strings.Replace(lg.body(5), "\n5\n", "\n9223372036854775808\n", 1)), want: ErrMalformed},
 		{name: "old larger than size", old: 6, cp: lg.checkpoint(5), want: ErrOldSize},
 		{name: "size 0 with another root", old: 0, cp: lg.sign("example.com/log\n0\n" + base64.StdEncoding.EncodeToString(make([]byte, 32)) + "\n"), want: ErrInconsistent},
 		{name: "old 0 with a proof", old: 0, cp: lg.checkpoint(5), proof: lg.proof(3, 5), want: ErrInconsistent},

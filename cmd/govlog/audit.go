@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/govlog/govlog/client"
-	"github.com/govlog/govlog/verifier"
+	vaudit "github.com/govlog/govlog/verifier/audit"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -70,7 +70,7 @@ func useGzip(mode, rawURL string) (bool, error) {
 
 // client returns the client of the audited log, and the previous state
 // (nil when --state is unset or the file does not exist yet).
-func (a *auditFlags) client(f *flags) (*client.Client, *verifier.AuditState, error) {
+func (a *auditFlags) client(f *flags) (*client.Client, *vaudit.State, error) {
 	if err := a.check(f); err != nil {
 		return nil, nil, err
 	}
@@ -117,7 +117,7 @@ func (a *auditFlags) client(f *flags) (*client.Client, *verifier.AuditState, err
 }
 
 // loadState reads an audit state file; a missing file is no state.
-func loadState(path string, key note.Verifier) (*verifier.AuditState, error) {
+func loadState(path string, key note.Verifier) (*vaudit.State, error) {
 	if path == "" {
 		return nil, nil
 	}
@@ -128,7 +128,7 @@ func loadState(path string, key note.Verifier) (*verifier.AuditState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to read the state file: %w", err)
 	}
-	st, err := verifier.UnmarshalAuditState(data, key)
+	st, err := vaudit.UnmarshalState(data, key)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -136,7 +136,7 @@ func loadState(path string, key note.Verifier) (*verifier.AuditState, error) {
 }
 
 // saveState writes the audit state file atomically.
-func saveState(path string, st *verifier.AuditState) error {
+func saveState(path string, st *vaudit.State) error {
 	if path == "" || st == nil {
 		return nil
 	}
@@ -149,7 +149,7 @@ func saveState(path string, st *verifier.AuditState) error {
 
 // auditReport is the JSON report of govlog audit.
 type auditReport struct {
-	*verifier.AuditReport
+	*vaudit.Report
 	URL              string  `json:"url"`
 	Seconds          float64 `json:"seconds"`
 	EntriesPerSecond float64 `json:"entries_per_second"`
@@ -197,7 +197,7 @@ func audit(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 		return err
 	}
 	elapsed := time.Since(start)
-	out := auditReport{AuditReport: rep, URL: *af.url, Seconds: elapsed.Seconds()}
+	out := auditReport{Report: rep, URL: *af.url, Seconds: elapsed.Seconds()}
 	if elapsed > 0 {
 		out.EntriesPerSecond = float64(rep.Audited.Entries) / elapsed.Seconds()
 	}
@@ -225,7 +225,7 @@ func audit(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 
 // printAudit prints the human summary of an audit.
 func printAudit(w io.Writer, r *auditReport, statePath string) {
-	rep := r.AuditReport
+	rep := r.Report
 	line := func(name, format string, args ...any) {
 		fmt.Fprintf(w, "%-11s %s\n", name, fmt.Sprintf(format, args...))
 	}
@@ -283,7 +283,7 @@ func printAudit(w io.Writer, r *auditReport, statePath string) {
 	}
 }
 
-func printProblem(w io.Writer, label string, p verifier.Problem) {
+func printProblem(w io.Writer, label string, p vaudit.Problem) {
 	where := ""
 	if p.Index != nil {
 		where = fmt.Sprintf(" entry %d", *p.Index)
@@ -305,7 +305,7 @@ func printProblem(w io.Writer, label string, p verifier.Problem) {
 
 // printInconsistency prints the evidence of a fork: both checkpoints and
 // the consistency proof, one line of the log's text a line of output.
-func printInconsistency(w io.Writer, ev *verifier.InconsistencyEvidence) {
+func printInconsistency(w io.Writer, ev *vaudit.InconsistencyEvidence) {
 	fmt.Fprintf(w, "EVIDENCE    %s\nold checkpoint:\n%s\nnew checkpoint:\n%s\n", escapeText(ev.Reason), lines(ev.OldCheckpoint, ""), lines(ev.NewCheckpoint, ""))
 	if len(ev.Proof) > 0 {
 		fmt.Fprintf(w, "consistency proof:\n%s\n", lines(strings.Join(ev.Proof, "\n"), ""))

@@ -13,7 +13,7 @@ import (
 
 	"github.com/govlog/govlog/client"
 	"github.com/govlog/govlog/log"
-	"github.com/govlog/govlog/verifier"
+	vaudit "github.com/govlog/govlog/verifier/audit"
 )
 
 // monitor follows a log: each round it audits what is new (checkpoint,
@@ -47,8 +47,8 @@ func monitor(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 		matched: map[string]bool{}, webhook: *webhook, url: *af.url,
 	}
 	for {
-		var pending []verifier.ScannedEntry
-		rep, newState, err := c.Audit(ctx, auditOptionsFor(st, *af.workers, func(b *verifier.Bundle) {
+		var pending []vaudit.ScannedEntry
+		rep, newState, err := c.Audit(ctx, auditOptionsFor(st, *af.workers, func(b *vaudit.Bundle) {
 			for _, e := range b.Entries() {
 				if m.matches(e) {
 					pending = append(pending, e)
@@ -93,13 +93,13 @@ func monitor(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) 
 	}
 }
 
-func auditOptionsFor(st *verifier.AuditState, workers int, onBundle func(*verifier.Bundle)) client.AuditOptions {
+func auditOptionsFor(st *vaudit.State, workers int, onBundle func(*vaudit.Bundle)) client.AuditOptions {
 	return client.AuditOptions{State: st, Workers: workers, OnBundle: onBundle}
 }
 
 // newFailures returns the failures found by this round.
-func newFailures(rep *verifier.AuditReport) []verifier.Problem {
-	var out []verifier.Problem
+func newFailures(rep *vaudit.Report) []vaudit.Problem {
+	var out []vaudit.Problem
 	for _, p := range rep.Failures {
 		if !p.Earlier {
 			out = append(out, p)
@@ -110,9 +110,9 @@ func newFailures(rep *verifier.AuditReport) []verifier.Problem {
 
 // onlyFetch reports whether every failure is a resource the log did not
 // serve: perhaps a transient outage.
-func onlyFetch(ps []verifier.Problem) bool {
+func onlyFetch(ps []vaudit.Problem) bool {
 	for _, p := range ps {
-		if p.Code != verifier.ProblemFetch {
+		if p.Code != vaudit.ProblemFetch {
 			return false
 		}
 	}
@@ -131,7 +131,7 @@ type monitorState struct {
 }
 
 // matches reports whether an entry is to be printed.
-func (m *monitorState) matches(e verifier.ScannedEntry) bool {
+func (m *monitorState) matches(e vaudit.ScannedEntry) bool {
 	if e.Entry == nil {
 		return false
 	}
@@ -152,7 +152,7 @@ func (m *monitorState) matches(e verifier.ScannedEntry) bool {
 	return false
 }
 
-func (m *monitorState) print(e verifier.ScannedEntry) {
+func (m *monitorState) print(e vaudit.ScannedEntry) {
 	if m.asJSON {
 		fmt.Fprintf(m.out, "{\"index\":%d,\"entry\":%s}\n", e.Index, e.Leaf)
 		return
@@ -178,15 +178,15 @@ func (m *monitorState) print(e verifier.ScannedEntry) {
 
 // alertBody is what the webhook receives.
 type alertBody struct {
-	Event  string                `json:"event"`
-	Origin string                `json:"origin"`
-	URL    string                `json:"url"`
-	Time   string                `json:"time"`
-	Report *verifier.AuditReport `json:"report"`
+	Event  string         `json:"event"`
+	Origin string         `json:"origin"`
+	URL    string         `json:"url"`
+	Time   string         `json:"time"`
+	Report *vaudit.Report `json:"report"`
 }
 
 // alert prints the failures and POSTs them to the webhook.
-func (m *monitorState) alert(ctx context.Context, rep *verifier.AuditReport, failed []verifier.Problem) {
+func (m *monitorState) alert(ctx context.Context, rep *vaudit.Report, failed []vaudit.Problem) {
 	body := alertBody{Event: "govlog.monitor.failure", Origin: rep.Origin, URL: m.url, Time: time.Now().UTC().Format(time.RFC3339), Report: rep}
 	if rep.Inconsistency != nil {
 		body.Event = "govlog.monitor.inconsistency"

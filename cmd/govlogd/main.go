@@ -57,6 +57,7 @@ import (
 
 	"github.com/govlog/govlog/internal/cmdline"
 	"github.com/govlog/govlog/internal/keys"
+	"github.com/govlog/govlog/log"
 )
 
 // gcPercent is the garbage collector's target unless GOGC is set: the
@@ -126,7 +127,7 @@ func parseCLI(args []string, stdout, stderr io.Writer) (*Config, error) {
 	fs.StringVar(&cfg.PprofListen, "pprof", "", "serve Go profiling endpoints on this loopback `address` (default off)")
 	fs.ServerFlags()
 	fs.Group("Log and artifacts")
-	fs.DurationVar(&cfg.ArtifactTTL, "artifact-ttl", 300*time.Second, "authorization artifact lifetime (whole seconds, at least 1s)")
+	fs.DurationVar(&cfg.ArtifactTTL, "artifact-ttl", log.DefaultArtifactTTL, "authorization artifact lifetime (whole seconds, at least 1s)")
 	fs.StringVar(&cfg.Audience, "artifact-audience", "", "\"aud\" claim of authorization artifacts (default none)")
 	fs.IntVar(&cfg.MaxBatch, "max-batch", 1024, "most entries in one group commit")
 	fs.IntVar(&cfg.MaxPending, "max-pending", 65536, "most submissions waiting for a commit; beyond it submissions get 429")

@@ -46,7 +46,7 @@ type Config struct {
 	// refuses an Origin that is not the existing key's name.
 	Origin string
 	// ArtifactTTL is the lifetime of authorization artifacts, whole
-	// seconds. Default 300s.
+	// seconds. Default log.DefaultArtifactTTL.
 	ArtifactTTL time.Duration
 	// Audience is the "aud" claim of artifacts. Default: none.
 	Audience string
@@ -186,7 +186,6 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		Log:           l,
 		ArtifactKey:   k.Artifact,
 		Audience:      cfg.Audience,
-		ArtifactTTL:   cfg.ArtifactTTL,
 		VerifierKey:   k.VerifierKey,
 		Logger:        logger,
 		Registry:      reg,
@@ -385,7 +384,7 @@ func (cfg *Config) validate() error {
 		}
 	}
 	if cfg.ArtifactTTL == 0 {
-		cfg.ArtifactTTL = 300 * time.Second
+		cfg.ArtifactTTL = log.DefaultArtifactTTL
 	}
 	if cfg.ArtifactTTL < time.Second || cfg.ArtifactTTL%time.Second != 0 {
 		return fmt.Errorf("--artifact-ttl must be a whole number of seconds, at least 1s; got %v", cfg.ArtifactTTL)

@@ -127,7 +127,7 @@ func (s *store) query(ctx context.Context, q string, args ...any) ([]log.Checkpo
 		if err := rows.Scan(&size, &note); err != nil {
 			return nil, fmt.Errorf("failed to read the cosigned checkpoints: %w", err)
 		}
-		cp, err := log.ParseStoredCheckpoint(note)
+		cp, _, err := log.ParseCheckpoint(note, log.CheckpointRules{})
 		if err != nil {
 			return nil, fmt.Errorf("failed to read the cosigned checkpoint of size %d: %w", size, err)
 		}

@@ -88,6 +88,7 @@ import (
 	"github.com/govlog/govlog/internal/keys"
 	"github.com/govlog/govlog/log"
 	"github.com/govlog/govlog/verifier"
+	"github.com/govlog/govlog/verifier/artifact"
 )
 
 // Error codes of the gate's own refusals (the log's violation codes pass
@@ -344,7 +345,7 @@ func (g *Gate) authorize(req *request) (*log.ArtifactClaims, string, error) {
 	switch {
 	case errors.Is(err, client.ErrNotAuthorized):
 		return nil, "", &refusal{http.StatusForbidden, codeNotAuthorized, err.Error(), nil}
-	case errors.Is(err, verifier.ErrBadArtifact), errors.Is(err, verifier.ErrBadSignature), errors.Is(err, verifier.ErrBinding):
+	case errors.Is(err, artifact.ErrInvalid), errors.Is(err, verifier.ErrBadSignature), errors.Is(err, artifact.ErrBinding):
 		return nil, "", &refusal{http.StatusForbidden, codeArtifactInvalid, err.Error(), nil}
 	case err != nil:
 		return nil, "", &refusal{http.StatusServiceUnavailable, codeLogUnavailable, err.Error(), nil}

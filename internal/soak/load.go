@@ -26,6 +26,7 @@ import (
 	"github.com/govlog/govlog/internal/loadgen"
 	"github.com/govlog/govlog/log"
 	"github.com/govlog/govlog/verifier"
+	"github.com/govlog/govlog/verifier/audit"
 )
 
 // load runs the background parts of the mixed load (batches, executions,
@@ -47,7 +48,7 @@ type load struct {
 	latest atomic.Pointer[log.Checkpoint] // newest verified checkpoint
 	known  leafPool
 	// auditState is the state of the last audit (one audit at a time).
-	auditState *verifier.AuditState
+	auditState *audit.State
 
 	mu  sync.Mutex
 	cur counts // since the last sample
@@ -553,9 +554,9 @@ func (l *load) audit(ctx context.Context) error {
 		if err == nil {
 			data, err = os.ReadFile(path)
 		}
-		var next *verifier.AuditState
+		var next *audit.State
 		if err == nil {
-			next, err = verifier.UnmarshalAuditState(data, l.logKey)
+			next, err = audit.UnmarshalState(data, l.logKey)
 		}
 		if err != nil {
 			run.Failure = "failed to save and reload the audit state: " + err.Error()

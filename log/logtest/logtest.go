@@ -17,7 +17,10 @@
 // Run checks the contract documented on log.Backend both directly and
 // through the log.Log sequencer: appends of single entries and batches
 // (distinct indices, all covered by the returned checkpoint, in any order
-// consistent with the batch's parent and decision links),
+// consistent with the batch's parent and decision links, each appended
+// entry with its inclusion proof in that checkpoint), the rule book's
+// verdicts as the backend applies them, groups of submissions (SubmitAll)
+// appended whole,
 // idempotent resubmission, id and sequence conflicts, lineage (parent_id)
 // and execution reports, RFC 6962 inclusion and consistency proofs verified
 // against the signed checkpoints, paging, lookups, durability across close
@@ -85,6 +88,7 @@ func Run(t *testing.T, newLog func(t *testing.T) Opener) {
 		{"Log/Config", testLogConfig},
 		{"Log/Submit", testLogSubmit},
 		{"Log/Resubmission", testLogResubmission},
+		{"Log/SubmitAll", testLogSubmitAll},
 		{"Log/Refusals", testLogRefusals},
 		{"Log/Lookup", testLogLookup},
 		{"Log/Concurrent", testLogConcurrent},
@@ -264,6 +268,25 @@ func (h *harness) appendEntries(t *testing.T, b log.Backend, batch []*log.Entry)
 	}
 	if cp.Size != next {
 		t.Fatalf("Append returned a checkpoint of size %d, want %d", cp.Size, next)
+	}
+	// SPEC: the results of the entries the batch appended (and of their
+	// repeats in it) carry their inclusion proofs in the checkpoint
+	// returned, which is the first to cover them (a single writer); the
+	// others carry none.
+	for i, r := range res {
+		switch {
+		case r.Err != nil || r.Index < before.Size:
+			if r.Proof != nil {
+				t.Errorf("result %d (index %d, err %v): a proof, but the batch did not append the entry", i, r.Index, r.Err)
+			}
+		case r.Proof == nil:
+			t.Errorf("result %d: appended at index %d without its inclusion proof", i, r.Index)
+		default:
+			lh := log.LeafHash(r.Leaf)
+			if err := mproof.VerifyInclusion(rfc6962.DefaultHasher, r.Index, cp.Size, lh[:], slices32(r.Proof), cp.Hash[:]); err != nil {
+				t.Errorf("result %d: the inclusion proof of index %d in the checkpoint of size %d does not verify: %v", i, r.Index, cp.Size, err)
+			}
+		}
 	}
 	if next == before.Size && err == nil && before.Note != nil && !bytes.Equal(cp.Note, before.Note) {
 		t.Errorf("Append appended nothing but returned a new checkpoint:\n%s\nwant the previous one:\n%s", cp.Note, before.Note)

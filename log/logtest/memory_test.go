@@ -53,7 +53,7 @@ type memBackend struct {
 	failAppend bool
 	// reorder, when set, gives the entries a batch appends their indices
 	// in another order than the batch's: deps[k] is the position among
-	// them of the entry the k-th names as parent or decision, or -1; it
+	// them of the entry the k-th names (Submission.Refs), or -1; it
 	// returns the positions in the order of their new indices.
 	reorder func(deps []int) []int
 }
@@ -89,56 +89,54 @@ func (b *memBackend) Append(ctx context.Context, batch []*log.Entry, sign log.Si
 		deps  []int // see memBackend.reorder
 	)
 	size := uint64(len(s.leaves))
-	results := make([]log.AppendResult, len(batch))
-	for i, e := range batch {
-		r := &results[i]
-		if idx, ok := ids[kindID{e.Kind, e.ID}]; ok {
-			leaf := leafAt(s.leaves, added, idx)
-			if log.SameSubmission(leaf, e.Submission) {
-				r.Index, r.Existing, r.Leaf = idx, true, leaf
-			} else {
-				r.Err = log.ErrIDConflict
-			}
-			continue
+	// The rule book judges the batch against what the store holds of its
+	// names.
+	names := log.NamesOf(batch)
+	facts := &log.Facts{IDs: make(map[log.EntryID]log.Stored), Sequences: make(map[log.SequenceKey]bool)}
+	for _, k := range names.IDs {
+		if idx, ok := ids[kindID{k.Kind, k.ID}]; ok {
+			facts.IDs[k] = log.Stored{Leaf: s.leaves[idx], Allow: k.Kind == log.KindDecision && allow[k.ID]}
 		}
-		switch e.Kind {
-		case log.KindDecision:
-			if e.Sequence != 0 && sequences[submitterSeq{e.Submitter, e.Sequence}] {
-				r.Err = log.ErrSequenceConflict
-				continue
+	}
+	for _, k := range names.Sequences {
+		if sequences[submitterSeq{k.Submitter, k.Sequence}] {
+			facts.Sequences[k] = true
+		}
+	}
+	results := make([]log.AppendResult, len(batch))
+	for i, v := range log.Judge(batch, facts) {
+		e, r := batch[i], &results[i]
+		switch v.Fate {
+		case log.FateRefused:
+			r.Err = v.Err
+			continue
+		case log.FateExisting:
+			if v.Of >= 0 {
+				*r = results[v.Of]
+			} else {
+				r.Index = ids[kindID{e.Kind, e.ID}]
+				r.Leaf = s.leaves[r.Index]
 			}
-			if e.ParentID != "" {
-				if _, ok := ids[kindID{log.KindDecision, e.ParentID}]; !ok {
-					r.Err = log.ErrUnknownParent
-					continue
-				}
-			}
-			if e.Sequence != 0 {
-				sequences[submitterSeq{e.Submitter, e.Sequence}] = true
-			}
-			allow[e.ID] = e.Allow
-		case log.KindExecution:
-			ok, found := allow[e.DecisionID]
-			if !found {
-				r.Err = log.ErrUnknownDecision
-				continue
-			}
-			if !ok {
-				r.Err = log.ErrNotAuthorized
-				continue
-			}
+			r.Existing = true
+			continue
 		}
 		idx := size + uint64(len(added))
 		ids[kindID{e.Kind, e.ID}] = idx
+		if e.Kind == log.KindDecision {
+			allow[e.ID] = e.Allow
+		}
+		if k, ok := e.SequenceKey(); ok {
+			sequences[submitterSeq{k.Submitter, k.Sequence}] = true
+		}
 		dep := -1
-		if d := e.ParentID + e.DecisionID; d != "" {
-			if di, ok := ids[kindID{log.KindDecision, d}]; ok && di >= size {
-				dep = int(di - size)
+		for _, ref := range e.Refs() {
+			if di, ok := ids[kindID{ref.Kind, ref.ID}]; ok && di >= size {
+				dep = max(dep, int(di-size))
 			}
 		}
-		added = append(added, e.Leaf)
+		added = append(added, v.Leaf)
 		deps = append(deps, dep)
-		r.Index, r.Leaf = idx, e.Leaf
+		r.Index, r.Leaf = idx, v.Leaf
 	}
 	if b.reorder != nil && len(added) > 1 {
 		order := b.reorder(deps)
@@ -170,6 +168,17 @@ func (b *memBackend) Append(ctx context.Context, batch []*log.Entry, sign log.Si
 	if err != nil {
 		return nil, log.Checkpoint{}, fmt.Errorf("%w: failed to sign: %w", log.ErrUnavailable, err)
 	}
+	// The receipts of the entries this batch appended (and of their
+	// repeats in it).
+	for i := range results {
+		if r := &results[i]; r.Err == nil && r.Index >= size {
+			p, err := tree.InclusionProof(r.Index, tree.Size())
+			if err != nil {
+				return nil, log.Checkpoint{}, fmt.Errorf("%w: %w", log.ErrUnavailable, err)
+			}
+			r.Proof = to32(p)
+		}
+	}
 	// Commit.
 	s.tree = tree
 	for _, leaf := range added {
@@ -190,13 +199,6 @@ func clone[K comparable, V any](m map[K]V) map[K]V {
 		out[k] = v
 	}
 	return out
-}
-
-func leafAt(leaves, added [][]byte, idx uint64) []byte {
-	if idx < uint64(len(leaves)) {
-		return leaves[idx]
-	}
-	return added[idx-uint64(len(leaves))]
 }
 
 func (b *memBackend) Latest(ctx context.Context) (log.Checkpoint, error) {
@@ -382,8 +384,10 @@ func brokenBackends() map[string]struct {
 		"forgetful": {func(t *testing.T) Opener {
 			return func(t *testing.T) log.Backend { return &memBackend{s: newMemStore()} }
 		}, []string{"Durability", "Log/Reopen", "Log/CloseDrains"}},
-		"no-sequences":    {wrap(func(b *memBackend) log.Backend { return &noSeq{b} }), []string{"SequenceConflict", "Log/Refusals"}},
-		"bad-proofs":      {wrap(func(b *memBackend) log.Backend { return &badProof{b} }), []string{"Proofs", "AppendBatch", "Log/Concurrent"}},
+		"no-sequences": {wrap(func(b *memBackend) log.Backend { return &noSeq{b} }), []string{"SequenceConflict", "Log/Refusals"}},
+		"bad-proofs":   {wrap(func(b *memBackend) log.Backend { return &badProof{b} }), []string{"Proofs", "AppendBatch"}},
+		"bad-receipts": {wrap(func(b *memBackend) log.Backend { return &badAppendProof{b} }),
+			[]string{"AppendSingle", "AppendBatch", "Log/Submit", "Log/Concurrent"}},
 		"latest-covering": {wrap(func(b *memBackend) log.Backend { return &latestCovering{b} }), []string{"Resubmission", "Log/Resubmission", "Proofs"}},
 		"short-pages":     {wrap(func(b *memBackend) log.Backend { return &shortPages{b} }), []string{"Entries"}},
 		"fork":            {wrap(func(b *memBackend) log.Backend { return &forking{memBackend: b} }), []string{"Proofs"}},
@@ -458,6 +462,21 @@ func (b *badProof) InclusionProof(ctx context.Context, index, size uint64) ([][3
 		p[0], p[1] = p[1], p[0]
 	}
 	return p, err
+}
+
+// badAppendProof returns wrong inclusion proofs from Append.
+type badAppendProof struct{ *memBackend }
+
+func (b *badAppendProof) Append(ctx context.Context, batch []*log.Entry, sign log.SignFunc) ([]log.AppendResult, log.Checkpoint, error) {
+	res, cp, err := b.memBackend.Append(ctx, batch, sign)
+	for i, r := range res {
+		if len(r.Proof) > 0 {
+			r.Proof[0][0] ^= 1
+		} else if r.Err == nil && !r.Existing {
+			res[i].Proof = [][32]byte{{}}
+		}
+	}
+	return res, cp, err
 }
 
 type latestCovering struct{ *memBackend }

@@ -265,6 +265,78 @@ func testLogResubmission(t *testing.T, h *harness) {
 	wantErr(t, "Submit of another decision with a logged id", err, log.ErrIDConflict)
 }
 
+func testLogSubmitAll(t *testing.T, h *harness) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	var batches []int
+	// MaxBatch 2: a group is appended whole all the same.
+	l := h.newLog(t, h.backend(t), log.Config{MaxBatch: 2, OnBatch: func(entries int, _ time.Duration, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err == nil {
+			batches = append(batches, entries)
+		}
+	}})
+	if out, err := l.SubmitAll(ctx, nil); err != nil || len(out) != 0 {
+		t.Fatalf("SubmitAll of nothing: %v, %v", out, err)
+	}
+	h.submit(t, l, allow(t, "before"))
+	subs := []*log.Submission{
+		allow(t, "a-1"),
+		decision(t, "anonymous", "c-1", log.OutcomeAllow, map[string]any{"parent_id": "a-1"}), // a parent earlier in the group
+		allow(t, "a-1"), // a repeat: a resubmission of the first
+		deny(t, "a-1"),  // the same id, other content
+		decision(t, "anonymous", "c-2", log.OutcomeAllow, map[string]any{"parent_id": "later"}), // a parent later in the group
+		allow(t, "later"),
+		execution(t, "rt", "e-1", "c-1", "started"), // a decision earlier in the group
+		allow(t, "before"),                          // a resubmission of an entry logged before
+	}
+	out, err := l.SubmitAll(ctx, subs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != len(subs) {
+		t.Fatalf("%d outcomes for %d submissions", len(out), len(subs))
+	}
+	wantErrs := map[int]error{3: log.ErrIDConflict, 4: log.ErrUnknownParent}
+	for i, o := range out {
+		if want, ok := wantErrs[i]; ok {
+			wantErr(t, fmt.Sprintf("submission %d (%q)", i, subs[i].ID), o.Err, want)
+			continue
+		}
+		if o.Err != nil {
+			t.Fatalf("submission %d (%q): %v", i, subs[i].ID, o.Err)
+		}
+		h.checkResult(t, o.Result, subs[i])
+		if created := i != 2 && i != 7; o.Result.Created != created {
+			t.Errorf("submission %d (%q): Created %v, want %v", i, subs[i].ID, o.Result.Created, created)
+		}
+	}
+	// The group was one Append, whatever MaxBatch says.
+	mu.Lock()
+	if last := batches[len(batches)-1]; last != len(subs) {
+		t.Errorf("the group of %d was appended in batches of %v", len(subs), batches)
+	}
+	mu.Unlock()
+	// The repeat got the first one's receipt; the entries it appended are
+	// all in the one checkpoint, each after what it names.
+	if !reflect.DeepEqual(out[2].Result.Receipt, out[0].Result.Receipt) {
+		t.Errorf("the repeat got another receipt than the first:\n%+v\n%+v", out[2].Result.Receipt, out[0].Result.Receipt)
+	}
+	for _, i := range []int{0, 1, 5, 6} {
+		if out[i].Result.Receipt.Checkpoint != out[0].Result.Receipt.Checkpoint {
+			t.Errorf("submission %d is not on the group's checkpoint", i)
+		}
+	}
+	if idx := func(i int) uint64 { return out[i].Result.Receipt.Index }; idx(1) <= idx(0) || idx(6) <= idx(1) {
+		t.Errorf("indices %d, %d, %d: an entry before what it names", idx(0), idx(1), idx(6))
+	}
+	cp, err := l.Latest(ctx)
+	if err != nil || cp.Size != 5 {
+		t.Fatalf("size %d, %v; want the entry before and the 4 the group appended", cp.Size, err)
+	}
+}
+
 func testLogRefusals(t *testing.T, h *harness) {
 	l := h.newLog(t, h.backend(t), log.Config{})
 	h.submit(t, l, allow(t, "ok"))
@@ -568,6 +640,16 @@ func testLogPushback(t *testing.T, h *harness) {
 		t.Fatalf("size %d, %v; want the held and the 2 queued submissions", cp.Size, err)
 	}
 	h.submit(t, l, allow(t, "after"))
+	// A group larger than MaxPending is taken when nothing else waits.
+	group, err := l.SubmitAll(ctx, []*log.Submission{next(), next(), next()})
+	if err != nil {
+		t.Fatalf("SubmitAll of 3 with MaxPending 2 on an empty queue: %v", err)
+	}
+	for i, o := range group {
+		if o.Err != nil {
+			t.Fatalf("SubmitAll item %d: %v", i, o.Err)
+		}
+	}
 }
 
 func testLogCloseDrains(t *testing.T, h *harness) {

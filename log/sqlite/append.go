@@ -27,8 +27,7 @@ import (
 // Append signs again for whatever it commits.
 func (b *Backend) Append(ctx context.Context, batch []*log.Entry, sign log.SignFunc) ([]log.AppendResult, log.Checkpoint, error) {
 	for i, e := range batch {
-		if e == nil || e.Submission == nil || len(e.Leaf) == 0 || e.ID == "" ||
-			(e.Kind != log.KindDecision && e.Kind != log.KindExecution) {
+		if e == nil || e.Submission == nil || len(e.Leaf) == 0 || e.ID == "" || !e.Kind.Valid() {
 			return nil, log.Checkpoint{}, fmt.Errorf("%w: failed to append: entry %d of the batch is incomplete", log.ErrUnavailable, i)
 		}
 	}
@@ -80,11 +79,13 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 		return nil, log.Checkpoint{}, fmt.Errorf("%w: the latest stored checkpoint changed under this process (size %d, expected %d): is another process writing to the log?", log.ErrUnavailable, stored.Int64, old.size())
 	}
 
-	// What the log already holds of the ids and sequences the batch names.
-	c, err := prefetch(ctx, tx, batch)
+	// What the log already holds of the ids and sequences the batch
+	// names, and the rule book's verdict on each entry.
+	facts, indices, err := prefetch(ctx, tx, log.NamesOf(batch))
 	if err != nil {
 		return nil, log.Checkpoint{}, err
 	}
+	verdicts := log.Judge(batch, facts)
 
 	// The tree grows in a copy of the compact range; its visitor collects
 	// every new node hash on a tile level into that tile, starting from
@@ -93,10 +94,16 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 	if err != nil {
 		return nil, log.Checkpoint{}, fmt.Errorf("%w: failed to copy the compact range: %w", log.ErrUnavailable, err)
 	}
+	// The prover keeps every node too, for the receipts.
+	prover, err := log.NewProver(rng)
+	if err != nil {
+		return nil, log.Checkpoint{}, fmt.Errorf("%w: %w", log.ErrUnavailable, err)
+	}
 	touched := make(map[tileKey][]byte)
 	var order []tileKey
 	var visitErr error
 	visit := func(id compact.NodeID, hash []byte) {
+		prover.Visit(id, hash)
 		if id.Level%tileHeight != 0 || visitErr != nil {
 			return
 		}
@@ -119,19 +126,27 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 	results := make([]log.AppendResult, len(batch))
 	var rows newRows
 	size := old.size()
-	for i, e := range batch {
-		if res := c.check(e); res.Existing || res.Err != nil {
-			results[i] = res
-			continue
+	for i, v := range verdicts {
+		switch v.Fate {
+		case log.FateRefused:
+			results[i] = log.AppendResult{Err: v.Err}
+		case log.FateExisting:
+			if v.Of >= 0 {
+				results[i] = results[v.Of]
+			} else {
+				id := batch[i].EntryID()
+				results[i] = log.AppendResult{Index: indices[id], Leaf: facts.IDs[id].Leaf}
+			}
+			results[i].Existing = true
+		case log.FateAppend:
+			lh := log.LeafHash(v.Leaf)
+			rows.add(batch[i], v.Leaf, lh, size)
+			if err := rng.Append(lh[:], visit); err != nil {
+				return nil, log.Checkpoint{}, fmt.Errorf("%w: failed to extend the tree: %w", log.ErrUnavailable, err)
+			}
+			results[i] = log.AppendResult{Index: size, Leaf: v.Leaf}
+			size++
 		}
-		lh := log.LeafHash(e.Leaf)
-		c.accept(e, size)
-		rows.add(e, lh, size)
-		if err := rng.Append(lh[:], visit); err != nil {
-			return nil, log.Checkpoint{}, fmt.Errorf("%w: failed to extend the tree: %w", log.ErrUnavailable, err)
-		}
-		results[i] = log.AppendResult{Index: size, Leaf: e.Leaf}
-		size++
 	}
 	if visitErr != nil {
 		return nil, log.Checkpoint{}, fmt.Errorf("%w: failed to build tiles: %w", log.ErrUnavailable, visitErr)
@@ -150,12 +165,25 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 			return nil, log.Checkpoint{}, unavailable(fmt.Sprintf("write tile %v", k), err)
 		}
 	}
+	// The receipts, from the nodes the batch computed, before anything
+	// is acknowledged.
+	for i, v := range verdicts {
+		switch {
+		case v.Fate == log.FateAppend:
+			if results[i].Proof, err = prover.Proof(results[i].Index, size); err != nil {
+				return nil, log.Checkpoint{}, fmt.Errorf("%w: %w", log.ErrUnavailable, err)
+			}
+		case v.Fate == log.FateExisting && v.Of >= 0:
+			results[i].Proof = results[v.Of].Proof
+		}
+	}
+
 	root := rootHash(rng)
 	cp, err := sign(size, root)
 	if err != nil {
 		return nil, log.Checkpoint{}, fmt.Errorf("%w: failed to sign the checkpoint of size %d: %w", log.ErrUnavailable, size, err)
 	}
-	if parsed, err := log.ParseStoredCheckpoint(cp.Note); err != nil || parsed.Size != size || parsed.Hash != root || cp.Size != size || cp.Hash != root {
+	if parsed, _, err := log.ParseCheckpoint(cp.Note, log.CheckpointRules{}); err != nil || parsed.Size != size || parsed.Hash != root || cp.Size != size || cp.Hash != root {
 		return nil, log.Checkpoint{}, fmt.Errorf("%w: the signer returned a checkpoint that is not for size %d and root %x (%w)", log.ErrUnavailable, size, root, err)
 	}
 	if _, err := tx.StmtContext(ctx, b.w.insertCheckpoint).ExecContext(ctx, int64(size), cp.Note); err != nil {
@@ -183,7 +211,6 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 
 	// Durable: publish. Readers see the new entries from here on.
 	next := &snapshot{has: true, cp: cp}
-	next.recent, next.floor = old.withRecent(cp)
 	for level, pos := range rightEdge(size) {
 		k := tileKey{level: uint(level), index: pos.index}
 		e := edgeTile{index: pos.index}
@@ -205,109 +232,19 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 	return results, cp, nil
 }
 
-// idKey names an id in its kind's namespace.
-type idKey struct {
-	kind log.Kind
-	id   string
-}
-
-type seqKey struct {
-	submitter string
-	sequence  uint64
-}
-
-// logged is a logged entry, as the checks need it.
-type logged struct {
-	index uint64
-	allow bool
-	leaf  []byte
-}
-
-// checker runs the per-entry checks of one batch. ids and seqs start with
-// what the log holds of every id and sequence the batch names (prefetch),
-// and accept adds each entry accepted: a miss is a miss in the log and in
-// the batch so far.
-type checker struct {
-	ids  map[idKey]logged
-	seqs map[seqKey]uint64
-}
-
-// check returns a result with Existing or Err set for an entry that is not
-// to be appended, or the zero result for one that is.
-func (c *checker) check(e *log.Entry) log.AppendResult {
-	if prev, ok := c.ids[idKey{e.Kind, e.ID}]; ok {
-		if log.SameSubmission(prev.leaf, e.Submission) {
-			return log.AppendResult{Index: prev.index, Existing: true, Leaf: prev.leaf}
-		}
-		return log.AppendResult{Err: fmt.Errorf("%w: %v %q is logged at index %d", log.ErrIDConflict, e.Kind, e.ID, prev.index)}
-	}
-	switch e.Kind {
-	case log.KindDecision:
-		if e.Sequence != 0 {
-			if index, ok := c.seqs[seqKey{e.Submitter, e.Sequence}]; ok {
-				return log.AppendResult{Err: fmt.Errorf("%w: sequence %d of submitter %q is logged at index %d", log.ErrSequenceConflict, e.Sequence, e.Submitter, index)}
-			}
-		}
-		if e.ParentID != "" {
-			if _, ok := c.ids[idKey{log.KindDecision, e.ParentID}]; !ok {
-				return log.AppendResult{Err: fmt.Errorf("%w: %q", log.ErrUnknownParent, e.ParentID)}
-			}
-		}
-	case log.KindExecution:
-		d, ok := c.ids[idKey{log.KindDecision, e.DecisionID}]
-		if !ok {
-			return log.AppendResult{Err: fmt.Errorf("%w: %q", log.ErrUnknownDecision, e.DecisionID)}
-		}
-		if !d.allow {
-			return log.AppendResult{Err: fmt.Errorf("%w: %q", log.ErrNotAuthorized, e.DecisionID)}
-		}
-	}
-	return log.AppendResult{}
-}
-
-// accept records an entry appended at index.
-func (c *checker) accept(e *log.Entry, index uint64) {
-	c.ids[idKey{e.Kind, e.ID}] = logged{index: index, allow: isAllow(e), leaf: e.Leaf}
-	if e.Kind == log.KindDecision && e.Sequence != 0 {
-		c.seqs[seqKey{e.Submitter, e.Sequence}] = index
-	}
-}
-
-func isAllow(e *log.Entry) bool { return e.Kind == log.KindDecision && e.Allow }
-
 // chunk is the most rows one prefetch query or bulk insert statement
 // names: a few hundred bound parameters at most.
 const chunk = 128
 
-// prefetch reads, in a few queries, what the log holds of every id and
-// sequence the batch names: its own ids, parents and decision ids, and its
-// (submitter, sequence) pairs.
-func prefetch(ctx context.Context, tx *sql.Tx, batch []*log.Entry) (*checker, error) {
-	c := &checker{ids: make(map[idKey]logged), seqs: make(map[seqKey]uint64)}
-	idSet := make(map[idKey]bool)
-	var seqs []seqKey
-	seqSet := make(map[seqKey]bool)
-	addID := func(k idKey) {
-		if k.id != "" && !idSet[k] {
-			idSet[k] = true
-		}
-	}
-	for _, e := range batch {
-		addID(idKey{e.Kind, e.ID})
-		switch e.Kind {
-		case log.KindDecision:
-			addID(idKey{log.KindDecision, e.ParentID})
-			if k := (seqKey{e.Submitter, e.Sequence}); e.Sequence != 0 && !seqSet[k] {
-				seqSet[k] = true
-				seqs = append(seqs, k)
-			}
-		case log.KindExecution:
-			addID(idKey{log.KindDecision, e.DecisionID})
-		}
-	}
+// prefetch reads, in a few queries, what the log holds of the names of a
+// batch (log.NamesOf): the facts the rule book judges it by, and the index
+// of each id found.
+func prefetch(ctx context.Context, tx *sql.Tx, names log.Names) (*log.Facts, map[log.EntryID]uint64, error) {
+	facts := &log.Facts{IDs: make(map[log.EntryID]log.Stored, len(names.IDs)), Sequences: make(map[log.SequenceKey]bool)}
+	stored := make(map[log.EntryID]uint64, len(names.IDs))
 	byKind := make(map[log.Kind][]any)
-	for k := range idSet {
-		byKind[k.kind] = append(byKind[k.kind], k.id)
+	for _, k := range names.IDs {
+		byKind[k.Kind] = append(byKind[k.Kind], k.ID)
 	}
 	for kind, ids := range byKind {
 		for len(ids) > 0 {
@@ -316,60 +253,61 @@ func prefetch(ctx context.Context, tx *sql.Tx, batch []*log.Entry) (*checker, er
 				strings.Repeat(",?", n-1) + `)`
 			rows, err := tx.QueryContext(ctx, q, append([]any{int64(kind)}, ids[:n]...)...)
 			if err != nil {
-				return nil, unavailable("look up ids", err)
+				return nil, nil, unavailable("look up ids", err)
 			}
 			for rows.Next() {
 				var (
 					id  string
 					idx int64
-					l   logged
+					s   log.Stored
 				)
-				if err := rows.Scan(&id, &idx, &l.allow, &l.leaf); err != nil {
+				if err := rows.Scan(&id, &idx, &s.Allow, &s.Leaf); err != nil {
 					rows.Close()
-					return nil, unavailable("look up ids", err)
+					return nil, nil, unavailable("look up ids", err)
 				}
-				l.index = uint64(idx)
-				c.ids[idKey{kind, id}] = l
+				k := log.EntryID{Kind: kind, ID: id}
+				facts.IDs[k] = s
+				stored[k] = uint64(idx)
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
-				return nil, unavailable("look up ids", err)
+				return nil, nil, unavailable("look up ids", err)
 			}
 			ids = ids[n:]
 		}
 	}
-	for len(seqs) > 0 {
+	for seqs := names.Sequences; len(seqs) > 0; {
 		n := min(len(seqs), chunk)
 		args := make([]any, 0, 2*n)
 		for _, k := range seqs[:n] {
 			// Sequences are at most 2^53-1; the cast keeps any uint64 distinct.
-			args = append(args, k.submitter, int64(k.sequence))
+			args = append(args, k.Submitter, int64(k.Sequence))
 		}
-		q := `SELECT submitter, sequence, idx FROM sequences WHERE (submitter, sequence) IN (VALUES (?, ?)` +
+		q := `SELECT submitter, sequence FROM sequences WHERE (submitter, sequence) IN (VALUES (?, ?)` +
 			strings.Repeat(", (?, ?)", n-1) + `)`
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
-			return nil, unavailable("look up sequences", err)
+			return nil, nil, unavailable("look up sequences", err)
 		}
 		for rows.Next() {
 			var (
-				k        seqKey
-				seq, idx int64
+				k   log.SequenceKey
+				seq int64
 			)
-			if err := rows.Scan(&k.submitter, &seq, &idx); err != nil {
+			if err := rows.Scan(&k.Submitter, &seq); err != nil {
 				rows.Close()
-				return nil, unavailable("look up sequences", err)
+				return nil, nil, unavailable("look up sequences", err)
 			}
-			k.sequence = uint64(seq)
-			c.seqs[k] = uint64(idx)
+			k.Sequence = uint64(seq)
+			facts.Sequences[k] = true
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, unavailable("look up sequences", err)
+			return nil, nil, unavailable("look up sequences", err)
 		}
 		seqs = seqs[n:]
 	}
-	return c, nil
+	return facts, stored, nil
 }
 
 // newRows are the rows of the entries a batch appends, for bulk inserts.
@@ -377,12 +315,12 @@ type newRows struct {
 	entries, ids, sequences, leafHashes []any
 }
 
-func (r *newRows) add(e *log.Entry, lh [32]byte, index uint64) {
+func (r *newRows) add(e *log.Entry, leaf []byte, lh [32]byte, index uint64) {
 	idx := int64(index)
-	r.entries = append(r.entries, idx, e.Leaf)
-	r.ids = append(r.ids, int64(e.Kind), e.ID, idx, isAllow(e))
-	if e.Kind == log.KindDecision && e.Sequence != 0 {
-		r.sequences = append(r.sequences, e.Submitter, int64(e.Sequence), idx)
+	r.entries = append(r.entries, idx, leaf)
+	r.ids = append(r.ids, int64(e.Kind), e.ID, idx, e.Kind == log.KindDecision && e.Allow)
+	if k, ok := e.SequenceKey(); ok {
+		r.sequences = append(r.sequences, k.Submitter, int64(k.Sequence), idx)
 	}
 	r.leafHashes = append(r.leafHashes, hashPrefix(lh), idx)
 }

@@ -86,7 +86,7 @@ func (b *Backend) verify(ctx context.Context, tx *sql.Tx) (*snapshot, *compact.R
 	if err != nil {
 		return nil, nil, unavailable("read the latest checkpoint", err)
 	}
-	cp, err := log.ParseStoredCheckpoint(text)
+	cp, _, err := log.ParseCheckpoint(text, log.CheckpointRules{})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: the checkpoint stored for size %d: %w", log.ErrFork, rowSize, err)
 	}

@@ -32,9 +32,6 @@ func (b *Backend) Covering(ctx context.Context, index uint64) (log.Checkpoint, e
 	if !s.has || index >= s.size() {
 		return log.Checkpoint{}, fmt.Errorf("failed to find the checkpoint covering entry %d: %w", index, log.ErrNotFound)
 	}
-	if cp, ok := s.covering(index); ok {
-		return cp, nil
-	}
 	var (
 		size int64
 		text []byte
@@ -46,7 +43,7 @@ func (b *Backend) Covering(ctx context.Context, index uint64) (log.Checkpoint, e
 	if err != nil {
 		return log.Checkpoint{}, unavailable(fmt.Sprintf("read the checkpoint covering entry %d", index), err)
 	}
-	cp, err := log.ParseStoredCheckpoint(text)
+	cp, _, err := log.ParseCheckpoint(text, log.CheckpointRules{})
 	if err != nil || cp.Size != uint64(size) {
 		return log.Checkpoint{}, fmt.Errorf("%w: the checkpoint stored for size %d is corrupt: %w", log.ErrUnavailable, size, err)
 	}

@@ -124,7 +124,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -217,43 +216,6 @@ type snapshot struct {
 	// edge[k] is the partial tile of tile level k of the tree of size
 	// cp.Size, for every level that has a node hash.
 	edge []edgeTile
-	// recent holds the latest checkpoints stored since this process
-	// loaded the log (ascending, at most recentCheckpoints, ending with
-	// cp), and floor the size of the one stored before recent[0]: Covering
-	// answers an index >= floor from memory, so building a receipt right
-	// after a commit costs no query.
-	recent []log.Checkpoint
-	floor  uint64
-}
-
-// recentCheckpoints is how many checkpoints a snapshot keeps in memory.
-const recentCheckpoints = 256
-
-// covering returns the first checkpoint of recent with size > index, if
-// recent is sure to hold the first one stored.
-func (s *snapshot) covering(index uint64) (log.Checkpoint, bool) {
-	if len(s.recent) == 0 || index < s.floor || index >= s.cp.Size {
-		return log.Checkpoint{}, false
-	}
-	i := sort.Search(len(s.recent), func(i int) bool { return s.recent[i].Size > index })
-	return s.recent[i], true
-}
-
-// withRecent returns recent with cp appended, trimmed to the window, and
-// the floor that goes with it.
-func (s *snapshot) withRecent(cp log.Checkpoint) ([]log.Checkpoint, uint64) {
-	if len(s.recent) == 0 {
-		// Right after loading: the previous checkpoint's size is unknown
-		// here, but every entry at or above the old size is new.
-		return []log.Checkpoint{cp}, s.cp.Size
-	}
-	recent := append(s.recent[:len(s.recent):len(s.recent)], cp)
-	floor := s.floor
-	if len(recent) > recentCheckpoints {
-		floor = recent[0].Size
-		recent = recent[1:]
-	}
-	return recent, floor
 }
 
 func (s *snapshot) size() uint64 { return s.cp.Size }

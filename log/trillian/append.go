@@ -42,8 +42,7 @@ func (b *Backend) Append(ctx context.Context, batch []*log.Entry, sign log.SignF
 		return nil, log.Checkpoint{}, fmt.Errorf("%w: the Trillian backend is closed", log.ErrUnavailable)
 	}
 	for i, e := range batch {
-		if e == nil || e.Submission == nil || len(e.Leaf) == 0 || e.ID == "" ||
-			(e.Kind != log.KindDecision && e.Kind != log.KindExecution) {
+		if e == nil || e.Submission == nil || len(e.Leaf) == 0 || e.ID == "" || !e.Kind.Valid() {
 			return nil, log.Checkpoint{}, fmt.Errorf("%w: failed to append: entry %d of the batch is incomplete", log.ErrUnavailable, i)
 		}
 	}
@@ -58,16 +57,15 @@ func (b *Backend) Append(ctx context.Context, batch []*log.Entry, sign log.SignF
 	return results, cp, nil
 }
 
-// idKey names an id in its kind's namespace.
-type idKey struct {
-	kind log.Kind
-	id   string
+// seqKey is a govlog_sequences key: a submitter's sequence number, the
+// submitter by its SHA-256.
+type seqKey struct {
+	submitter [32]byte
+	sequence  uint64
 }
 
-// seqKey names a submitter's sequence number.
-type seqKey struct {
-	submitter [32]byte // SHA-256 of the submitter
-	sequence  uint64
+func newSeqKey(k log.SequenceKey) seqKey {
+	return seqKey{sha256.Sum256([]byte(k.Submitter)), k.Sequence}
 }
 
 // idRow is a govlog_ids row, read or about to be inserted.
@@ -81,7 +79,7 @@ type idRow struct {
 
 // pending is a leaf this Append queues and waits for.
 type pending struct {
-	key      idKey
+	key      log.EntryID
 	leaf     []byte
 	hash     [32]byte
 	identity [32]byte
@@ -149,8 +147,8 @@ func (b *Backend) append(ctx context.Context, batch []*log.Entry, sign log.SignF
 	if err != nil {
 		return nil, log.Checkpoint{}, err
 	}
-	// The compact range of r0 lets this Append remember the nodes its
-	// submitters' inclusion proofs need (see receipts.go).
+	// The compact range of r0 lets this Append prove its own leaves in
+	// the tree head it signs (see receipts.go).
 	rng := b.catchUp(ctx, r0)
 	w := b.newIntegration(p.queue, r0)
 	for i, wave := range waves {
@@ -192,13 +190,12 @@ func (b *Backend) append(ctx context.Context, batch []*log.Entry, sign log.SignF
 	// With the compact range of r0 and every leaf since, r is known to
 	// extend r0: no consistency proof is needed from r0 to r.
 	var (
-		nodes    map[compact.NodeID][]byte
+		prover   *log.Prover
 		next     *compact.Range
 		extended *root
 	)
-	if rng != nil && w.complete {
-		var ok bool
-		if nodes, next, ok = advance(rng, w.leaves, r); ok {
+	if rng != nil && w.complete && !b.hooks.noRange {
+		if prover, next = advance(rng, w.leaves, r); prover != nil {
 			extended = &r0
 		}
 	}
@@ -207,8 +204,8 @@ func (b *Backend) append(ctx context.Context, batch []*log.Entry, sign log.SignF
 	if err != nil {
 		return nil, log.Checkpoint{}, err
 	}
-	if nodes != nil && cp.Size == r.size && covers < cp.Size {
-		b.remember(&recent{cp: cp, from: r0.size, covers: covers, nodes: nodes})
+	if err := b.receipts(ctx, p, cp, covers, prover); err != nil {
+		return nil, log.Checkpoint{}, err
 	}
 	b.logger.Debug("appended a batch", "tree", b.treeID, "entries", len(batch), "queued", len(p.queue), "waves", len(waves), "size", cp.Size,
 		"reserve", t1.Sub(t0), "queue", t2.Sub(t1), "integrate", t3.Sub(t2), "checkpoint", time.Since(t3))
@@ -237,51 +234,49 @@ func (b *Backend) tryReserve(ctx context.Context, batch []*log.Entry) (*plan, er
 	}
 	defer func() { _ = tx.Rollback() }() // a no-op after COMMIT
 
-	// Everything the checks may read, in a few statements.
-	keys := make(map[idKey]bool)
-	seqKeys := make(map[seqKey]bool)
-	for _, e := range batch {
-		keys[idKey{e.Kind, e.ID}] = true
-		switch {
-		case e.Kind == log.KindDecision && e.ParentID != "":
-			keys[idKey{log.KindDecision, e.ParentID}] = true
-		case e.Kind == log.KindExecution:
-			keys[idKey{log.KindDecision, e.DecisionID}] = true
-		}
-		if e.Kind == log.KindDecision && e.Sequence != 0 {
-			seqKeys[seqKey{sha256.Sum256([]byte(e.Submitter)), e.Sequence}] = true
-		}
-	}
-	rows, err := b.fetchIDs(ctx, tx, keys)
+	// What govlog's tables hold of the batch's names, in a few
+	// statements, and the rule book's verdict on each entry.
+	names := log.NamesOf(batch)
+	rows, err := b.fetchIDs(ctx, tx, names.IDs)
 	if err != nil {
 		return nil, err
 	}
-	seqs, err := b.fetchSequences(ctx, tx, seqKeys)
-	if err != nil {
+	facts := &log.Facts{IDs: make(map[log.EntryID]log.Stored, len(rows))}
+	for k, row := range rows {
+		facts.IDs[k] = log.Stored{Leaf: row.leaf, Allow: row.allow}
+	}
+	if facts.Sequences, err = b.fetchSequences(ctx, tx, names.Sequences); err != nil {
 		return nil, err
 	}
+	verdicts := log.Judge(batch, facts)
 
 	p := &plan{results: make([]log.AppendResult, len(batch))}
-	queued := make(map[idKey]*pending)
+	queued := make(map[log.EntryID]*pending)
 	// await queues the leaf of a row whose index is not known yet (once).
-	await := func(key idKey, row *idRow) *pending {
+	await := func(key log.EntryID, row *idRow) *pending {
 		if pd, ok := queued[key]; ok {
 			return pd
 		}
-		pd := &pending{key: key, leaf: row.leaf, hash: row.hash, identity: identityHash(key.kind, key.id), index: -1}
+		pd := &pending{key: key, leaf: row.leaf, hash: row.hash, identity: identityHash(key.Kind, key.ID), index: -1}
 		queued[key] = pd
 		p.queue = append(p.queue, pd)
 		return pd
 	}
-	var newIDs []*log.Entry
-	var newSeqs []seqKey
-	for i, e := range batch {
-		key := idKey{e.Kind, e.ID}
-		if row, ok := rows[key]; ok {
-			if !log.SameSubmission(row.leaf, e.Submission) {
-				p.results[i] = log.AppendResult{Err: fmt.Errorf("%w: %v %q", log.ErrIDConflict, e.Kind, e.ID)}
-				continue
-			}
+	var (
+		newIDs  []*log.Entry
+		newSeqs []seqRow
+	)
+	for i, v := range verdicts {
+		e := batch[i]
+		key := e.EntryID()
+		switch v.Fate {
+		case log.FateRefused:
+			p.results[i] = log.AppendResult{Err: v.Err}
+			continue
+		case log.FateExisting:
+			// The row of the original: stored before, or reserved for
+			// an entry earlier in the batch.
+			row := rows[key]
 			p.results[i] = log.AppendResult{Existing: true, Leaf: row.leaf}
 			if row.index >= 0 {
 				p.results[i].Index = uint64(row.index)
@@ -292,100 +287,63 @@ func (b *Backend) tryReserve(ctx context.Context, batch []*log.Entry) (*plan, er
 			}
 			continue
 		}
-		var sk seqKey
-		// dep is the parent or decision this entry must follow in the
-		// tree, when its index is not known yet.
-		var dep *pending
-		switch e.Kind {
-		case log.KindDecision:
-			if e.Sequence != 0 {
-				sk = seqKey{sha256.Sum256([]byte(e.Submitter)), e.Sequence}
-				if seqs[sk] {
-					p.results[i] = log.AppendResult{Err: fmt.Errorf("%w: sequence %d of submitter %q", log.ErrSequenceConflict, e.Sequence, e.Submitter)}
-					continue
-				}
-			}
-			if e.ParentID != "" {
-				pk := idKey{log.KindDecision, e.ParentID}
-				parent, ok := rows[pk]
-				if !ok {
-					p.results[i] = log.AppendResult{Err: fmt.Errorf("%w: %q", log.ErrUnknownParent, e.ParentID)}
-					continue
-				}
-				if parent.index < 0 {
-					dep = await(pk, parent)
-				}
-			}
-		case log.KindExecution:
-			dk := idKey{log.KindDecision, e.DecisionID}
-			d, ok := rows[dk]
-			if !ok {
-				p.results[i] = log.AppendResult{Err: fmt.Errorf("%w: %q", log.ErrUnknownDecision, e.DecisionID)}
-				continue
-			}
-			if !d.allow {
-				p.results[i] = log.AppendResult{Err: fmt.Errorf("%w: %q", log.ErrNotAuthorized, e.DecisionID)}
-				continue
-			}
-			if d.index < 0 {
-				dep = await(dk, d)
-			}
-		}
-		row := &idRow{leaf: e.Leaf, hash: log.LeafHash(e.Leaf), allow: e.Kind == log.KindDecision && e.Allow, index: -1}
+		row := &idRow{leaf: v.Leaf, hash: log.LeafHash(v.Leaf), allow: e.Kind == log.KindDecision && e.Allow, index: -1}
 		rows[key] = row
 		pd := await(key, row)
 		pd.fresh = true
-		if dep != nil {
-			pd.after = append(pd.after, dep)
+		// It must follow in the tree the entries it names whose index
+		// is not known yet.
+		for _, ref := range e.Refs() {
+			if r, ok := rows[ref]; ok && r.index < 0 {
+				pd.after = append(pd.after, await(ref, r))
+			}
 		}
 		pd.results = append(pd.results, i)
-		p.results[i] = log.AppendResult{Leaf: e.Leaf}
+		p.results[i] = log.AppendResult{Leaf: v.Leaf}
 		newIDs = append(newIDs, e)
-		if sk.sequence != 0 {
-			seqs[sk] = true
-			newSeqs = append(newSeqs, sk)
+		if k, ok := e.SequenceKey(); ok {
+			newSeqs = append(newSeqs, seqRow{newSeqKey(k), e.ID})
 		}
 	}
 	// A row reserved earlier whose index is not known yet (its Append
-	// failed, or runs on another replica) is queued again here; its own
-	// parent or decision may be such a row too, and must be queued and
+	// failed, or runs on another replica) is queued again here; the
+	// entries it names may be such rows too, and must be queued and
 	// integrated first.
 	for i := 0; i < len(p.queue); i++ { // p.queue grows in the loop
 		pd := p.queue[i]
 		if pd.fresh {
-			continue // its dependency was found above
+			continue // its dependencies were found above
 		}
-		dk, ok, err := leafDependency(pd.leaf)
+		refs, err := log.LeafRefs(pd.leaf)
 		if err != nil {
-			return nil, fmt.Errorf("the govlog_ids row of %v %q holds a leaf that does not parse: %w", pd.key.kind, pd.key.id, err)
+			return nil, fmt.Errorf("the govlog_ids row of %v holds a leaf that does not parse: %w", pd.key, err)
 		}
-		if !ok {
-			continue
-		}
-		row, found := rows[dk]
-		if !found {
-			more, err := b.fetchIDs(ctx, tx, map[idKey]bool{dk: true})
-			if err != nil {
-				return nil, err
+		for _, ref := range refs {
+			row, found := rows[ref]
+			if !found {
+				more, err := b.fetchIDs(ctx, tx, []log.EntryID{ref})
+				if err != nil {
+					return nil, err
+				}
+				if row, found = more[ref]; found {
+					rows[ref] = row
+				}
 			}
-			if row, found = more[dk]; found {
-				rows[dk] = row
+			if !found {
+				// Reservations are judged, so this is not expected; the
+				// audit of the log would report the broken link.
+				b.logger.Warn("a reserved entry names an entry that has no row", "tree", b.treeID, "entry", pd.key, "names", ref)
+				continue
 			}
-		}
-		if !found {
-			// Reservations check links, so this is not expected; the audit
-			// of the log would report the broken link.
-			b.logger.Warn("a reserved entry names a decision that has no row", "tree", b.treeID, "kind", pd.key.kind, "id", pd.key.id, "names", dk.id)
-			continue
-		}
-		if row.index < 0 {
-			pd.after = append(pd.after, await(dk, row))
+			if row.index < 0 {
+				pd.after = append(pd.after, await(ref, row))
+			}
 		}
 	}
 	if err := b.insertIDs(ctx, tx, newIDs, rows); err != nil {
 		return nil, err
 	}
-	if err := b.insertSequences(ctx, tx, newSeqs, batch); err != nil {
+	if err := b.insertSequences(ctx, tx, newSeqs); err != nil {
 		return nil, err
 	}
 	// From COMMIT on, the ids are taken (see the package comment).
@@ -396,12 +354,12 @@ func (b *Backend) tryReserve(ctx context.Context, batch []*log.Entry) (*plan, er
 }
 
 // fetchIDs reads the govlog_ids rows of keys that exist.
-func (b *Backend) fetchIDs(ctx context.Context, tx *sql.Tx, keys map[idKey]bool) (map[idKey]*idRow, error) {
+func (b *Backend) fetchIDs(ctx context.Context, tx *sql.Tx, keys []log.EntryID) (map[log.EntryID]*idRow, error) {
 	byKind := make(map[log.Kind][]string)
-	for k := range keys {
-		byKind[k.kind] = append(byKind[k.kind], k.id)
+	for _, k := range keys {
+		byKind[k.Kind] = append(byKind[k.Kind], k.ID)
 	}
-	out := make(map[idKey]*idRow, len(keys))
+	out := make(map[log.EntryID]*idRow, len(keys))
 	for kind, ids := range byKind {
 		sort.Strings(ids)
 		for len(ids) > 0 {
@@ -438,7 +396,7 @@ func (b *Backend) fetchIDs(ctx context.Context, tx *sql.Tx, keys map[idKey]bool)
 				if index.Valid {
 					row.index = index.Int64
 				}
-				out[idKey{kind, id}] = &row
+				out[log.EntryID{Kind: kind, ID: id}] = &row
 			}
 			if err := rows.Close(); err != nil {
 				return nil, err
@@ -452,12 +410,15 @@ func (b *Backend) fetchIDs(ctx context.Context, tx *sql.Tx, keys map[idKey]bool)
 }
 
 // fetchSequences reads which of keys are taken.
-func (b *Backend) fetchSequences(ctx context.Context, tx *sql.Tx, keys map[seqKey]bool) (map[seqKey]bool, error) {
+func (b *Backend) fetchSequences(ctx context.Context, tx *sql.Tx, keys []log.SequenceKey) (map[log.SequenceKey]bool, error) {
 	bySubmitter := make(map[[32]byte][]uint64)
-	for k := range keys {
-		bySubmitter[k.submitter] = append(bySubmitter[k.submitter], k.sequence)
+	submitters := make(map[[32]byte]string)
+	for _, k := range keys {
+		h := newSeqKey(k).submitter
+		submitters[h] = k.Submitter
+		bySubmitter[h] = append(bySubmitter[h], k.Sequence)
 	}
-	out := make(map[seqKey]bool)
+	out := make(map[log.SequenceKey]bool)
 	for sub, seqs := range bySubmitter {
 		for len(seqs) > 0 {
 			n := min(len(seqs), rowsPerStatement)
@@ -479,7 +440,7 @@ func (b *Backend) fetchSequences(ctx context.Context, tx *sql.Tx, keys map[seqKe
 					rows.Close()
 					return nil, err
 				}
-				out[seqKey{sub, s}] = true
+				out[log.SequenceKey{Submitter: submitters[sub], Sequence: s}] = true
 			}
 			if err := rows.Close(); err != nil {
 				return nil, err
@@ -494,7 +455,7 @@ func (b *Backend) fetchSequences(ctx context.Context, tx *sql.Tx, keys map[seqKe
 
 // insertIDs inserts the rows of new entries, in key order (so that racing
 // replicas lock rows in the same order), in multi-row statements.
-func (b *Backend) insertIDs(ctx context.Context, tx *sql.Tx, entries []*log.Entry, rows map[idKey]*idRow) error {
+func (b *Backend) insertIDs(ctx context.Context, tx *sql.Tx, entries []*log.Entry, rows map[log.EntryID]*idRow) error {
 	sorted := append([]*log.Entry(nil), entries...)
 	sort.Slice(sorted, func(i, j int) bool {
 		if sorted[i].Kind != sorted[j].Kind {
@@ -510,7 +471,7 @@ func (b *Backend) insertIDs(ctx context.Context, tx *sql.Tx, entries []*log.Entr
 		}
 		args := make([]any, 0, 6*n)
 		for _, e := range sorted[:n] {
-			row := rows[idKey{e.Kind, e.ID}]
+			row := rows[e.EntryID()]
 			args = append(args, b.treeID, uint8(e.Kind), e.ID, row.leaf, row.hash[:], row.allow)
 		}
 		q := "INSERT INTO govlog_ids (tree_id, kind, id, leaf, leaf_hash, allow) VALUES " + placeholders(n, 6)
@@ -522,32 +483,27 @@ func (b *Backend) insertIDs(ctx context.Context, tx *sql.Tx, entries []*log.Entr
 	return nil
 }
 
-// insertSequences inserts the sequence rows of new decisions.
-func (b *Backend) insertSequences(ctx context.Context, tx *sql.Tx, keys []seqKey, batch []*log.Entry) error {
-	if len(keys) == 0 {
-		return nil
-	}
-	ids := make(map[seqKey]string, len(keys))
-	for _, e := range batch {
-		if e.Kind == log.KindDecision && e.Sequence != 0 {
-			k := seqKey{sha256.Sum256([]byte(e.Submitter)), e.Sequence}
-			if _, ok := ids[k]; !ok {
-				ids[k] = e.ID
-			}
-		}
-	}
-	sorted := append([]seqKey(nil), keys...)
+// seqRow is a govlog_sequences row to insert.
+type seqRow struct {
+	key seqKey
+	id  string
+}
+
+// insertSequences inserts the sequence rows of new decisions, in key
+// order (so that racing replicas lock rows in the same order).
+func (b *Backend) insertSequences(ctx context.Context, tx *sql.Tx, rows []seqRow) error {
+	sorted := append([]seqRow(nil), rows...)
 	sort.Slice(sorted, func(i, j int) bool {
-		if c := bytes.Compare(sorted[i].submitter[:], sorted[j].submitter[:]); c != 0 {
+		if c := bytes.Compare(sorted[i].key.submitter[:], sorted[j].key.submitter[:]); c != 0 {
 			return c < 0
 		}
-		return sorted[i].sequence < sorted[j].sequence
+		return sorted[i].key.sequence < sorted[j].key.sequence
 	})
 	for len(sorted) > 0 {
 		n := min(len(sorted), rowsPerStatement)
 		args := make([]any, 0, 4*n)
-		for _, k := range sorted[:n] {
-			args = append(args, b.treeID, k.submitter[:], k.sequence, ids[k])
+		for _, r := range sorted[:n] {
+			args = append(args, b.treeID, r.key.submitter[:], r.key.sequence, r.id)
 		}
 		q := "INSERT INTO govlog_sequences (tree_id, submitter_hash, sequence, id) VALUES " + placeholders(n, 4)
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
@@ -581,11 +537,11 @@ func (b *Backend) queueLeaf(ctx context.Context, pd *pending) error {
 		if c := status.Code(err); attempt == maxQueueAttempts || (c != codes.Unknown && c != codes.Aborted) || ctx.Err() != nil {
 			break
 		}
-		b.logger.Debug("retrying QueueLeaf", "tree", b.treeID, "kind", pd.key.kind, "id", pd.key.id, "err", err)
+		b.logger.Debug("retrying QueueLeaf", "tree", b.treeID, "entry", pd.key, "err", err)
 		time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
 	}
 	if err != nil {
-		return rpcError(fmt.Sprintf("queue the leaf of %v %q", pd.key.kind, pd.key.id), err)
+		return rpcError(fmt.Sprintf("queue the leaf of %v", pd.key), err)
 	}
 	q := resp.GetQueuedLeaf()
 	switch code := codes.Code(q.GetStatus().GetCode()); code {
@@ -593,30 +549,14 @@ func (b *Backend) queueLeaf(ctx context.Context, pd *pending) error {
 	case codes.AlreadyExists:
 		pd.existed = true
 		if held := q.GetLeaf().GetLeafValue(); !bytes.Equal(held, pd.leaf) {
-			return fmt.Errorf("%w: Trillian holds another leaf for %v %q than govlog_ids (leaf hash %x, govlog_ids has %x): the tables do not belong to this tree",
-				log.ErrFork, pd.key.kind, pd.key.id, log.LeafHash(held), pd.hash)
+			return fmt.Errorf("%w: Trillian holds another leaf for %v than govlog_ids (leaf hash %x, govlog_ids has %x): the tables do not belong to this tree",
+				log.ErrFork, pd.key, log.LeafHash(held), pd.hash)
 		}
 	default:
-		return fmt.Errorf("%w: failed to queue the leaf of %v %q: Trillian answered %v: %s", log.ErrUnavailable, pd.key.kind, pd.key.id, code, q.GetStatus().GetMessage())
+		return fmt.Errorf("%w: failed to queue the leaf of %v: Trillian answered %v: %s", log.ErrUnavailable, pd.key, code, q.GetStatus().GetMessage())
 	}
 	pd.queued = true
 	return nil
-}
-
-// leafDependency returns the decision a stored leaf names, as parent_id
-// or as an execution report's decision_id; ok is false when it names none.
-func leafDependency(leaf []byte) (key idKey, ok bool, err error) {
-	p, err := log.ParseEntry(leaf)
-	if err != nil {
-		return idKey{}, false, err
-	}
-	switch {
-	case p.Decision != nil && p.Decision.ParentID != "":
-		return idKey{log.KindDecision, p.Decision.ParentID}, true, nil
-	case p.Execution != nil:
-		return idKey{log.KindDecision, p.Execution.DecisionID}, true, nil
-	}
-	return idKey{}, false, nil
 }
 
 // inWaves splits the leaves to queue into waves: the first holds every
@@ -629,7 +569,7 @@ func inWaves(queue []*pending) ([][]*pending, error) {
 	visit = func(pd *pending) (int, error) {
 		if d, ok := depth[pd]; ok {
 			if d < 0 {
-				return 0, fmt.Errorf("%w: govlog_ids holds a cycle of parent and decision links through %v %q", log.ErrFork, pd.key.kind, pd.key.id)
+				return 0, fmt.Errorf("%w: govlog_ids holds a cycle of parent and decision links through %v", log.ErrFork, pd.key)
 			}
 			return d, nil
 		}
@@ -824,7 +764,7 @@ func (w *integration) scan(ctx context.Context, r root, left int) error {
 		}
 		if !bytes.Equal(l.GetMerkleLeafHash(), pd.hash[:]) {
 			return fmt.Errorf("%w: Trillian integrated another leaf (hash %x) for %v %q than govlog_ids holds (%x)",
-				log.ErrFork, l.GetMerkleLeafHash(), pd.key.kind, pd.key.id, pd.hash)
+				log.ErrFork, l.GetMerkleLeafHash(), pd.key.Kind, pd.key.ID, pd.hash)
 		}
 		pd.index = l.GetLeafIndex()
 	}
@@ -877,7 +817,7 @@ func (b *Backend) storeCheckpoint(ctx context.Context, p *plan, r, extended *roo
 		if err != nil {
 			return log.Checkpoint{}, 0, fmt.Errorf("%w: failed to sign the checkpoint of size %d: %w", log.ErrUnavailable, r.size, err)
 		}
-		if parsed, err := log.ParseStoredCheckpoint(signed.Note); err != nil || parsed.Size != r.size || parsed.Hash != r.hash || signed.Size != r.size || signed.Hash != r.hash {
+		if parsed, _, err := log.ParseCheckpoint(signed.Note, log.CheckpointRules{}); err != nil || parsed.Size != r.size || parsed.Hash != r.hash || signed.Size != r.size || signed.Hash != r.hash {
 			return log.Checkpoint{}, 0, fmt.Errorf("%w: the signer returned a checkpoint that is not for size %d and root %x (%w)", log.ErrUnavailable, r.size, r.hash, err)
 		}
 		if _, err := tx.ExecContext(ctx, sqlInsertCheckpoint, b.treeID, r.size, r.hash[:], signed.Note); err != nil {
@@ -901,10 +841,10 @@ func (b *Backend) storeCheckpoint(ctx context.Context, p *plan, r, extended *roo
 func (b *Backend) setIndices(ctx context.Context, tx *sql.Tx, queue []*pending) error {
 	byKind := make(map[log.Kind][]*pending)
 	for _, pd := range queue {
-		byKind[pd.key.kind] = append(byKind[pd.key.kind], pd)
+		byKind[pd.key.Kind] = append(byKind[pd.key.Kind], pd)
 	}
 	for kind, pds := range byKind {
-		sort.Slice(pds, func(i, j int) bool { return pds[i].key.id < pds[j].key.id })
+		sort.Slice(pds, func(i, j int) bool { return pds[i].key.ID < pds[j].key.ID })
 		for len(pds) > 0 {
 			n := min(len(pds), rowsPerStatement)
 			var q strings.Builder
@@ -912,14 +852,14 @@ func (b *Backend) setIndices(ctx context.Context, tx *sql.Tx, queue []*pending) 
 			q.WriteString("UPDATE govlog_ids SET leaf_index = CASE id")
 			for _, pd := range pds[:n] {
 				q.WriteString(" WHEN ? THEN ?")
-				args = append(args, pd.key.id, pd.index)
+				args = append(args, pd.key.ID, pd.index)
 			}
 			q.WriteString(" END WHERE tree_id = ? AND kind = ? AND leaf_index IS NULL AND id IN (")
 			q.WriteString(strings.TrimSuffix(strings.Repeat("?, ", n), ", "))
 			q.WriteString(")")
 			args = append(args, b.treeID, uint8(kind))
 			for _, pd := range pds[:n] {
-				args = append(args, pd.key.id)
+				args = append(args, pd.key.ID)
 			}
 			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 				return unavailable("record the indices of the batch", err)

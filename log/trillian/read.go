@@ -52,9 +52,6 @@ func (b *Backend) bound(ctx context.Context, want uint64) (uint64, error) {
 // Covering implements log.Backend. Checkpoints are stored in increasing
 // size, so the first one that covers an entry never changes.
 func (b *Backend) Covering(ctx context.Context, index uint64) (log.Checkpoint, error) {
-	if cp, ok := b.cachedCovering(index); ok {
-		return cp, nil
-	}
 	cp, err := scanCheckpoint(b.db.QueryRowContext(ctx, sqlCovering, b.treeID, index))
 	if errors.Is(err, sql.ErrNoRows) {
 		return log.Checkpoint{}, fmt.Errorf("failed to find the checkpoint covering entry %d: %w", index, log.ErrNotFound)
@@ -74,9 +71,12 @@ func (b *Backend) InclusionProof(ctx context.Context, index, size uint64) ([][32
 	if index >= size || size > latest {
 		return nil, fmt.Errorf("%w: no inclusion proof of entry %d in a tree of size %d (the log has %d entries)", log.ErrOutOfRange, index, size, latest)
 	}
-	if p, ok := b.cachedProof(index, size); ok {
-		return p, nil
-	}
+	return b.inclusion(ctx, index, size)
+}
+
+// inclusion asks Trillian for the inclusion proof of entry index in the
+// tree of size, which Trillian's tree must have.
+func (b *Backend) inclusion(ctx context.Context, index, size uint64) ([][32]byte, error) {
 	rctx, cancel := context.WithTimeout(ctx, b.rpcTimeout)
 	defer cancel()
 	resp, err := b.client.GetInclusionProof(rctx, &trillian.GetInclusionProofRequest{

@@ -3,36 +3,29 @@ package trillian
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/google/trillian"
 	"github.com/transparency-dev/merkle/compact"
-	"github.com/transparency-dev/merkle/proof"
+	mproof "github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/govlog/govlog/log"
 )
 
-// Receipts without round trips.
+// Receipts out of the commit.
 //
-// Once Append returns, every submitter of the batch asks for its receipt:
-// Covering (a database read) and InclusionProof (a Trillian RPC, which
-// reads Trillian's tables). At a thousand entries a second that is as much
-// work for the database as queueing them. But Append has already read
-// every leaf Trillian integrated since the tree head it started from (to
-// find its leaves' indices): with the compact range of the tree before
-// them, it knows every node hash that an inclusion proof of those leaves
-// needs. So the Backend keeps the compact range of Trillian's tree up to
-// date across Appends, and remembers for each of its last few checkpoints
-// the node hashes right of where its batch started; InclusionProof and
-// Covering answer from them, and ask Trillian and the database otherwise.
-// Every node hash comes from leaf hashes that Trillian returned, and the
-// root they make is checked against Trillian's tree head before anything
-// is remembered.
-
-// recentCheckpoints is how many checkpoints' receipts are kept: Append
-// may run again while the submitters of the previous batch read theirs.
-const recentCheckpoints = 4
+// Append returns, with its checkpoint, the inclusion proof of every entry
+// it appended. To find its leaves' indices it reads every leaf Trillian
+// integrated since the tree head it started from; with the compact range
+// of the tree before them it knows every node hash those proofs need (see
+// log.Prover). So the Backend keeps the compact range of Trillian's tree
+// up to date across Appends. Every node hash comes from leaf hashes that
+// Trillian returned, and the root they make is checked against Trillian's
+// tree head before any proof is taken from them. When the range is not
+// known (other replicas appended too much meanwhile), Append asks Trillian
+// for the proofs and verifies them against the tree head it signed.
 
 // maxCatchUp is the most leaves Append reads to bring its compact range up
 // to the tree head it starts from (leaves other replicas appended); beyond
@@ -41,95 +34,61 @@ const maxCatchUp = 4 * leavesPerCall
 
 var factory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
 
-// recent is what a stored checkpoint's batch knows: the node hashes of the
-// tree of cp.Size that are right of from (and the compact range of
-// [0, from)), and that cp was the first stored checkpoint to cover
-// [covers, cp.Size).
-type recent struct {
-	cp     log.Checkpoint
-	from   uint64
-	covers uint64
-	nodes  map[compact.NodeID][]byte
-}
-
-// proof builds the inclusion proof of index in the tree of r.cp.Size from
-// the remembered nodes; ok is false when a node is missing.
-func (r *recent) proof(index uint64) ([][32]byte, bool) {
-	if index < r.from || index >= r.cp.Size {
-		return nil, false
-	}
-	nodes, err := proof.Inclusion(index, r.cp.Size)
-	if err != nil {
-		return nil, false
-	}
-	hashes := make([][]byte, len(nodes.IDs))
-	for i, id := range nodes.IDs {
-		h, ok := r.nodes[id]
-		if !ok {
-			return nil, false
+// receipts sets the inclusion proof of every entry the Append appended
+// whose first covering checkpoint is cp, the one it returns: cp was stored
+// by this Append (the one before it had size covers) and holds the entry.
+// prover, when set, holds every node of cp's tree right of where the
+// Append started; otherwise the proofs come from Trillian.
+func (b *Backend) receipts(ctx context.Context, p *plan, cp log.Checkpoint, covers uint64, prover *log.Prover) error {
+	for _, pd := range p.queue {
+		if !pd.fresh || pd.index < 0 || uint64(pd.index) < covers || uint64(pd.index) >= cp.Size {
+			continue
 		}
-		hashes[i] = h
-	}
-	p, err := nodes.Rehash(hashes, rfc6962.DefaultHasher.HashChildren)
-	if err != nil {
-		return nil, false
-	}
-	out := make([][32]byte, len(p))
-	for i, h := range p {
-		out[i] = [32]byte(h)
-	}
-	return out, true
-}
-
-// cachedProof returns a remembered inclusion proof.
-func (b *Backend) cachedProof(index, size uint64) ([][32]byte, bool) {
-	b.recentMu.Lock()
-	defer b.recentMu.Unlock()
-	for _, r := range b.recent {
-		if r.cp.Size == size {
-			return r.proof(index)
+		index := uint64(pd.index)
+		var proof [][32]byte
+		var err error
+		if prover != nil {
+			proof, err = prover.Proof(index, cp.Size)
+		}
+		if prover == nil || err != nil {
+			if proof, err = b.inclusion(ctx, index, cp.Size); err != nil {
+				return err
+			}
+			if err := mproof.VerifyInclusion(rfc6962.DefaultHasher, index, cp.Size, pd.hash[:], slices32(proof), cp.Hash[:]); err != nil {
+				return fmt.Errorf("%w: Trillian's inclusion proof of entry %d in its tree head of size %d (root %x) does not verify: %w",
+					log.ErrUnavailable, index, cp.Size, cp.Hash, err)
+			}
+		}
+		for _, i := range pd.results {
+			p.results[i].Proof = proof
 		}
 	}
-	return nil, false
+	return nil
 }
 
-// cachedCovering returns the remembered first checkpoint covering index.
-func (b *Backend) cachedCovering(index uint64) (log.Checkpoint, bool) {
-	b.recentMu.Lock()
-	defer b.recentMu.Unlock()
-	for _, r := range b.recent {
-		if index >= r.covers && index < r.cp.Size {
-			return r.cp, true
-		}
+func slices32(hs [][32]byte) [][]byte {
+	out := make([][]byte, len(hs))
+	for i := range hs {
+		out[i] = hs[i][:]
 	}
-	return log.Checkpoint{}, false
+	return out
 }
 
 // setRange records the compact range of Trillian's tree the next Append
 // starts from, nil when unknown.
 func (b *Backend) setRange(rng *compact.Range) {
-	b.recentMu.Lock()
-	defer b.recentMu.Unlock()
+	b.rngMu.Lock()
+	defer b.rngMu.Unlock()
 	b.rng = rng
-}
-
-// remember keeps what a batch knows of the checkpoint it stored.
-func (b *Backend) remember(r *recent) {
-	b.recentMu.Lock()
-	defer b.recentMu.Unlock()
-	b.recent = append(b.recent, r)
-	if len(b.recent) > recentCheckpoints {
-		b.recent = slices.Delete(b.recent, 0, len(b.recent)-recentCheckpoints)
-	}
 }
 
 // catchUp returns the compact range of Trillian's tree of r0 (nil when it
 // cannot be had): the one the last Append left, extended by the leaves
 // appended since, or rebuilt from Trillian. Runs on the Append goroutine.
 func (b *Backend) catchUp(ctx context.Context, r0 root) *compact.Range {
-	b.recentMu.Lock()
+	b.rngMu.Lock()
 	rng := b.rng
-	b.recentMu.Unlock()
+	b.rngMu.Unlock()
 	if rng != nil && rng.End() == r0.size {
 		return rng
 	}
@@ -168,22 +127,22 @@ func (b *Backend) catchUp(ctx context.Context, r0 root) *compact.Range {
 	return rng
 }
 
-// advance computes, from the compact range of [0, r0.size) and the leaves
-// Trillian integrated up to r, every node right of r0.size, and the
-// compact range of r; ok is false when the leaves do not make r's root.
-func advance(rng *compact.Range, leaves []*trillian.LogLeaf, r root) (nodes map[compact.NodeID][]byte, next *compact.Range, ok bool) {
+// advance extends the compact range of [0, r0.size) by the leaves
+// Trillian integrated up to r, recording every node in a Prover; it
+// returns nil when the leaves do not make r's root.
+func advance(rng *compact.Range, leaves []*trillian.LogLeaf, r root) (*log.Prover, *compact.Range) {
 	if rng.End()+uint64(len(leaves)) != r.size {
-		return nil, nil, false
-	}
-	nodes = make(map[compact.NodeID][]byte, 2*len(leaves)+64)
-	for i, id := range compact.RangeNodes(0, rng.End(), nil) {
-		nodes[id] = rng.Hashes()[i]
+		return nil, nil
 	}
 	next, err := cloneRange(rng)
-	if err != nil || appendLeaves(next, leaves, func(id compact.NodeID, hash []byte) { nodes[id] = hash }) != nil || !rootIs(next, r) {
-		return nil, nil, false
+	if err != nil {
+		return nil, nil
 	}
-	return nodes, next, true
+	prover, err := log.NewProver(next)
+	if err != nil || appendLeaves(next, leaves, prover.Visit) != nil || !rootIs(next, r) {
+		return nil, nil
+	}
+	return prover, next
 }
 
 // cloneRange copies a compact range: Append reuses its hash slice.

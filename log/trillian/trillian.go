@@ -42,14 +42,15 @@
 // One Append runs these steps; a crash between any two leaves the log
 // consistent, and an identical resubmission repairs it:
 //
-//  1. Reserve. One database transaction checks every entry (id, sequence,
-//     parent and decision links) against govlog's tables and earlier
-//     entries of the batch, and inserts a govlog_ids row with the leaf for
-//     each new entry (and its govlog_sequences row). The primary keys make
-//     racing replicas safe: the loser's transaction fails on the duplicate
-//     key and is retried from scratch, and then finds the winner's row
-//     (Existing or ErrIDConflict). From here on, the id is taken: an
-//     identical resubmission is Existing, other content is ErrIDConflict.
+//  1. Reserve. One database transaction reads the govlog_ids and
+//     govlog_sequences rows of every name the batch uses (log.NamesOf),
+//     has the rule book judge the batch against them (log.Judge), and
+//     inserts a govlog_ids row with the leaf of each entry to append (and
+//     its govlog_sequences row). The primary keys make racing replicas
+//     safe: the loser's transaction fails on the duplicate key and is
+//     retried from scratch, and is then judged against the winner's row.
+//     From here on, the id is taken: the rule book judges any later entry
+//     with that id against the reserved leaf.
 //
 //  2. Queue. Every new leaf, and the stored leaf of every row this batch
 //     relies on whose index is not known yet (an identical resubmission,
@@ -96,17 +97,17 @@
 //
 // # Receipts
 //
-// Once Append returns, each submitter of the batch reads its receipt
-// (Covering, InclusionProof). Append has read every leaf Trillian
-// integrated since the tree head it started from; with the compact range
-// of the tree before them, which the Backend keeps up to date across
-// Appends and checks against Trillian's root, it knows every node hash
-// those inclusion proofs need. It remembers them, and the checkpoint it
-// stored, for its last few batches, so the receipts of a new batch cost
-// neither an RPC nor a query (see receipts.go); the same compact range
-// proves that the new tree head extends the previous checkpoint without a
-// consistency proof from Trillian. Everything else is read from Trillian
-// and the database.
+// Append returns the inclusion proof of each entry it appended in the
+// checkpoint it stored, the first to cover it: the receipts come out of
+// the commit. Append has read every leaf Trillian integrated since the
+// tree head it started from; with the compact range of the tree before
+// them, which the Backend keeps up to date across Appends and checks
+// against Trillian's root, it knows every node hash those proofs need
+// (log.Prover; see receipts.go). The same compact range proves that the
+// new tree head extends the previous checkpoint without a consistency
+// proof from Trillian. When another replica stored a checkpoint covering
+// an entry first, that entry gets no proof from Append and its receipt
+// is read as a resubmission's is (Covering, InclusionProof).
 //
 // # Reads
 //
@@ -248,12 +249,10 @@ type Backend struct {
 	mu    sync.Mutex
 	stall *stall
 
-	// recentMu guards rng, the compact range of Trillian's tree as the
-	// last Append left it (nil when unknown), and recent, what the last
-	// few Appends know of the checkpoints they stored (see receipts.go).
-	recentMu sync.Mutex
-	rng      *compact.Range
-	recent   []*recent
+	// rngMu guards rng, the compact range of Trillian's tree as the last
+	// Append left it (nil when unknown; see receipts.go).
+	rngMu sync.Mutex
+	rng   *compact.Range
 
 	// hooks are fault-injection points for tests; zero in production.
 	hooks testHooks
@@ -274,6 +273,9 @@ type testHooks struct {
 	// afterQueue runs once every leaf is queued, before the wait for
 	// integration; an error fails the Append there.
 	afterQueue func() error
+	// noRange makes Append prove its entries with Trillian's proofs, as
+	// when it does not know the compact range of the tree.
+	noRange bool
 }
 
 // Open connects to Trillian and to the database, creates or migrates
@@ -619,7 +621,7 @@ func scanCheckpoint(row *sql.Row) (log.Checkpoint, error) {
 	if err := row.Scan(&size, &hash, &text); err != nil {
 		return log.Checkpoint{}, err
 	}
-	cp, err := log.ParseStoredCheckpoint(text)
+	cp, _, err := log.ParseCheckpoint(text, log.CheckpointRules{})
 	if err != nil {
 		return log.Checkpoint{}, fmt.Errorf("the checkpoint stored for size %d is corrupt: %w", size, err)
 	}

@@ -1,4 +1,7 @@
-package verifier
+// Package fastentry parses govlog entries exactly as log.ParseEntry does,
+// fast: the verifiers check every entry of a receipt and, in an audit,
+// every entry of a log.
+package fastentry
 
 import (
 	"bytes"
@@ -12,7 +15,7 @@ import (
 	"github.com/govlog/govlog/log"
 )
 
-// parseEntry parses and validates a leaf exactly as log.ParseEntry does,
+// Parse parses and validates a leaf exactly as log.ParseEntry does,
 // fast. log.ParseEntry canonicalizes the leaf with a general RFC 8785
 // implementation and decodes it several times, which costs tens of
 // microseconds; replaying a log of millions of entries needs a few.
@@ -27,7 +30,7 @@ import (
 // decides and explains. So an accepted leaf is one log.ParseEntry accepts,
 // with the same result; the differential tests and the fuzz target check
 // that.
-func parseEntry(leaf []byte) (*log.ParsedEntry, error) {
+func Parse(leaf []byte) (*log.ParsedEntry, error) {
 	if p, ok := fastEntry(leaf); ok {
 		return p, nil
 	}
@@ -513,7 +516,7 @@ func status(raw []byte, ok bool) (string, bool) {
 	return "", false
 }
 
-// fastEntry is the fast path of parseEntry: ok is false when it cannot
+// fastEntry is the fast path of Parse: ok is false when it cannot
 // prove the leaf valid by itself.
 func fastEntry(leaf []byte) (*log.ParsedEntry, bool) {
 	if len(leaf) > log.MaxEntryBytes {

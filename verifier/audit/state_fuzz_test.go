@@ -1,4 +1,4 @@
-package verifier_test
+package audit_test
 
 import (
 	"bytes"
@@ -11,7 +11,8 @@ import (
 	"testing"
 
 	"github.com/govlog/govlog/log"
-	"github.com/govlog/govlog/verifier"
+	"github.com/govlog/govlog/verifier/audit"
+	"github.com/govlog/govlog/verifier/internal/testlog"
 )
 
 // FuzzAuditState feeds arbitrary files to UnmarshalAuditState, either as
@@ -34,31 +35,31 @@ import (
 // numbers (added here, framed and not) and mangled ones
 // (testdata/fuzz/FuzzAuditState).
 func FuzzAuditState(f *testing.F) {
-	l := newTestLog(f)
-	growClean(l, 10)
+	l := testlog.New(f)
+	l.GrowClean(10)
 	dec := func(id, extra string) []byte {
 		return fmt.Appendf(nil, `{"id":%q,"outcome":"allow","decided_at":"2026-11-25T18:00:00Z","subject":"s","action":"a","policy":{"id":"p"}%s}`, id, extra)
 	}
-	l.addDecision(dec("d-0", ""))                      // 10: repeats d-0
-	l.addDecision(dec("c-1", `,"parent_id":"nope"`))   // 11: unknown parent
-	l.addDecision(dec("s-1", `,"sequence":1`))         // 12
-	l.addDecision(dec("s-5", `,"sequence":5`))         // 13
-	l.addDecision(dec("s-9", `,"sequence":9`))         // 14
-	l.addExecution("x-b", "nope")                      // 15: names nothing
-	l.addDecision(dec("s-3", `,"sequence":3`))         // 16
-	l.addDecision(dec("s-5b", `,"sequence":5`))        // 17: repeats 5
-	l.addDecision(dec("s-big", `,"sequence":1000000`)) // 18
-	l.addDecision(dec("s-2", `,"sequence":2`))         // 19
-	growClean(l, 300)
+	l.AddDecision(dec("d-0", ""))                      // 10: repeats d-0
+	l.AddDecision(dec("c-1", `,"parent_id":"nope"`))   // 11: unknown parent
+	l.AddDecision(dec("s-1", `,"sequence":1`))         // 12
+	l.AddDecision(dec("s-5", `,"sequence":5`))         // 13
+	l.AddDecision(dec("s-9", `,"sequence":9`))         // 14
+	l.AddExecution("x-b", "nope")                      // 15: names nothing
+	l.AddDecision(dec("s-3", `,"sequence":3`))         // 16
+	l.AddDecision(dec("s-5b", `,"sequence":5`))        // 17: repeats 5
+	l.AddDecision(dec("s-big", `,"sequence":1000000`)) // 18
+	l.AddDecision(dec("s-2", `,"sequence":2`))         // 19
+	l.GrowClean(300)
 	const size = 300
 	s := newTiles(l)
-	var prev *verifier.AuditState
+	var prev *audit.State
 	for _, n := range []uint64{0, 3, 12, 17, 20, 256, 299} {
 		var proof [][]byte
 		if prev != nil && prev.Checkpoint().Size > 0 {
-			proof = l.consistency(prev.Checkpoint().Size, n)
+			proof = l.Consistency(prev.Checkpoint().Size, n)
 		}
-		_, st := s.audit(f, l.checkpoint(n), prev, proof)
+		_, st := s.audit(f, l.Checkpoint(n), prev, proof)
 		if st == nil {
 			f.Fatalf("no state at size %d", n)
 		}
@@ -71,12 +72,12 @@ func FuzzAuditState(f *testing.F) {
 		f.Add(header, ids, true)
 		prev = st
 	}
-	final := l.checkpoint(size)
+	final := l.Checkpoint(size)
 	// The consistency proofs to the final size (l is not for use inside
 	// the fuzz function: it fails f).
 	proofs := make([][][]byte, size)
 	for n := uint64(1); n < size; n++ {
-		proofs[n] = l.consistency(n, size)
+		proofs[n] = l.Consistency(n, size)
 	}
 
 	f.Fuzz(func(t *testing.T, header, ids []byte, framed bool) {
@@ -86,7 +87,7 @@ func FuzzAuditState(f *testing.F) {
 		} else if len(ids) > 0 {
 			return // the same as header ‖ ids, unframed
 		}
-		st, err := verifier.UnmarshalAuditState(data, l.verifier)
+		st, err := audit.UnmarshalState(data, l.Verifier)
 		if err != nil {
 			if msg := err.Error(); !strings.HasPrefix(msg, "failed to read the audit state") {
 				t.Fatalf("error %q", msg)
@@ -107,7 +108,7 @@ func FuzzAuditState(f *testing.F) {
 		if err != nil {
 			t.Fatalf("an accepted state does not marshal: %v", err)
 		}
-		st2, err := verifier.UnmarshalAuditState(m1, l.verifier)
+		st2, err := audit.UnmarshalState(m1, l.Verifier)
 		if err != nil {
 			t.Fatalf("a re-marshalled state does not parse: %v", err)
 		}
@@ -118,7 +119,7 @@ func FuzzAuditState(f *testing.F) {
 		if !bytes.Equal(m1, m2) {
 			t.Fatalf("marshalling is not a fixed point:\n%q\n%q", m1, m2)
 		}
-		st3, err := verifier.UnmarshalAuditState(m2, l.verifier)
+		st3, err := audit.UnmarshalState(m2, l.Verifier)
 		if err != nil || !reflect.DeepEqual(st2, st3) {
 			t.Fatalf("the same encoding parses to another state (%v)", err)
 		}
@@ -135,7 +136,7 @@ func FuzzAuditState(f *testing.F) {
 			if from > 0 && to.Size > from {
 				proof = proofs[from]
 			}
-			a, err := verifier.UnmarshalAuditState(data, l.verifier)
+			a, err := audit.UnmarshalState(data, l.Verifier)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -156,7 +157,7 @@ func FuzzAuditState(f *testing.F) {
 }
 
 // checkReport checks that an audit report is consistent with itself.
-func checkReport(t *testing.T, rep *verifier.AuditReport) {
+func checkReport(t *testing.T, rep *audit.Report) {
 	t.Helper()
 	if rep.FailureCount < uint64(len(rep.Failures)) || rep.OK != (rep.FailureCount == 0) {
 		t.Fatalf("OK %v with %d failures, %d listed", rep.OK, rep.FailureCount, len(rep.Failures))

@@ -1,10 +1,20 @@
-package verifier
+// Package audit replays a govlog log, or the part of it that is new since
+// an earlier audit, from the resources of the C2SP tlog-tiles API that the
+// caller fetches: it rehashes every entry and tile up to a verified
+// checkpoint, checks consistency with the previous state, validates every
+// entry, and judges each one with the log's own rule book (log.Judge):
+// ids unique per kind, parents and authorizing allows earlier in the log,
+// sequence numbers unique per submitter. It reports failures with their
+// evidence (Audit, Report) and remembers what the next audit needs
+// (State).
+package audit
 
 import (
 	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -14,6 +24,8 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/govlog/govlog/log"
+	"github.com/govlog/govlog/verifier"
+	"github.com/govlog/govlog/verifier/internal/fastentry"
 )
 
 // An Audit replays a log, or the part of it that is new since an earlier
@@ -28,9 +40,12 @@ import (
 //     higher hash tile holds the hashes of the subtrees below it, and the
 //     entries hash to the checkpoint's root;
 //   - every entry is valid (log.ParseEntry's rules);
-//   - no decision id and no execution id repeats;
-//   - every parent_id names an earlier decision, every execution report
-//     names an earlier allow, and no submitter repeats a sequence number.
+//   - every entry is one the log's rule book (log.Judge) appends, judged
+//     against the entries before it: no decision id and no execution id
+//     repeats, every parent_id names an earlier decision, every
+//     execution report names an earlier allow, and no submitter repeats
+//     a sequence number. An entry that breaks several rules is reported
+//     for the first, as the log would have refused it.
 //
 // It also reports findings that are not failures of the log: execution
 // reports logged at or after their authorization's authorized_until, and
@@ -45,7 +60,7 @@ import (
 // by the caller with Fail; Finish then reports it.
 type Audit struct {
 	logKey  note.Verifier
-	prev    *AuditState
+	prev    *State
 	factory *compact.RangeFactory
 
 	cp    log.Checkpoint
@@ -58,18 +73,22 @@ type Audit struct {
 	rng, alt *compact.Range
 	ids      map[idKey]idRecord
 	seqs     map[string]*seqSet
+	// facts is the rule book's view of the names of the entry being
+	// judged, and judged that entry: both reused from entry to entry.
+	facts  log.Facts
+	judged [1]log.Entry
 	// nodes are the hashes of the subtrees completed in this run whose
 	// hash tiles (level 1 and up) have not been checked yet.
 	nodes map[compact.NodeID][32]byte
 	// mismatched lists, in order, the entries that do not hash to their
 	// level-0 tile hash: the subtrees over them are expected to differ.
 	mismatched []uint64
-	audited    AuditTotals
-	rep        AuditReport
+	audited    Totals
+	rep        Report
 }
 
-// AuditTotals counts entries.
-type AuditTotals struct {
+// Totals counts entries.
+type Totals struct {
 	Entries    uint64 `json:"entries"`
 	Decisions  uint64 `json:"decisions"`
 	Allows     uint64 `json:"allows"`
@@ -77,7 +96,7 @@ type AuditTotals struct {
 	Executions uint64 `json:"executions"`
 }
 
-func (t *AuditTotals) add(o AuditTotals) {
+func (t *Totals) add(o Totals) {
 	t.Entries += o.Entries
 	t.Decisions += o.Decisions
 	t.Allows += o.Allows
@@ -163,8 +182,8 @@ type InconsistencyEvidence struct {
 	Proof         []string `json:"proof,omitempty"`
 }
 
-// AuditReport is the outcome of an audit.
-type AuditReport struct {
+// Report is the outcome of an audit.
+type Report struct {
 	// OK is true when no failure was found, now or by an earlier audit.
 	OK     bool   `json:"ok"`
 	Origin string `json:"origin"`
@@ -174,9 +193,9 @@ type AuditReport struct {
 	Previous   *CheckpointSummary `json:"previous,omitempty"`
 	// Start is the first entry replayed by this audit; Audited counts the
 	// entries it replayed, Totals every entry audited so far.
-	Start   uint64      `json:"start"`
-	Audited AuditTotals `json:"audited"`
-	Totals  AuditTotals `json:"totals"`
+	Start   uint64 `json:"start"`
+	Audited Totals `json:"audited"`
+	Totals  Totals `json:"totals"`
 	// Failures lists failures (at most 1000; FailureCount counts all of
 	// them, with those of earlier audits).
 	Failures     []Problem `json:"failures"`
@@ -193,10 +212,10 @@ type AuditReport struct {
 // errAuditStopped is returned by Apply once the audit cannot go on.
 var errAuditStopped = errors.New("the audit has stopped after a failure")
 
-// NewAudit returns an audit of the log whose note verifier key is logKey,
+// New returns an audit of the log whose note verifier key is logKey,
 // continuing from prev (nil for a first audit). prev must have been
 // produced for the same log.
-func NewAudit(logKey note.Verifier, prev *AuditState) (*Audit, error) {
+func New(logKey note.Verifier, prev *State) (*Audit, error) {
 	if logKey == nil {
 		return nil, errors.New("failed to start the audit: no log key")
 	}
@@ -209,8 +228,9 @@ func NewAudit(logKey note.Verifier, prev *AuditState) (*Audit, error) {
 		factory: &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren},
 		ids:     make(map[idKey]idRecord),
 		seqs:    make(map[string]*seqSet),
+		facts:   log.Facts{IDs: make(map[log.EntryID]log.Stored), Sequences: make(map[log.SequenceKey]bool)},
 		nodes:   make(map[compact.NodeID][32]byte),
-		rep:     AuditReport{Origin: logKey.Name(), Failures: []Problem{}, Findings: []Problem{}, SequenceGaps: []SequenceGap{}},
+		rep:     Report{Origin: logKey.Name(), Failures: []Problem{}, Findings: []Problem{}, SequenceGaps: []SequenceGap{}},
 	}
 	if prev != nil {
 		for sub, s := range prev.seqs {
@@ -233,7 +253,7 @@ func (a *Audit) Begin(checkpoint []byte, proof [][]byte) error {
 		return errors.New("failed to begin the audit: it has begun already")
 	}
 	a.begun = true
-	cp, err := Checkpoint(checkpoint, a.logKey)
+	cp, err := verifier.Checkpoint(checkpoint, a.logKey)
 	if err != nil {
 		return a.stop(Problem{Code: ProblemBadCheckpoint, Message: fmt.Sprintf("the log's checkpoint does not verify: %v", err),
 			Evidence: map[string]string{"checkpoint": string(checkpoint)}})
@@ -272,8 +292,8 @@ func (a *Audit) Begin(checkpoint []byte, proof [][]byte) error {
 	case cp.Size == old.Size && cp.Hash != old.Hash:
 		return inconsistent(fmt.Sprintf("the log signed two checkpoints of size %d with different root hashes", cp.Size), nil)
 	case cp.Size > old.Size && old.Size > 0 && proof != nil:
-		if _, _, err := Consistency(old.Note, cp.Note, proof, a.logKey); err != nil {
-			var ie *InconsistencyError
+		if _, _, err := verifier.Consistency(old.Note, cp.Note, proof, a.logKey); err != nil {
+			var ie *verifier.InconsistencyError
 			if errors.As(err, &ie) {
 				return inconsistent(fmt.Sprintf("the log's consistency proof from size %d to %d does not verify: %s", old.Size, cp.Size, ie.Reason), proof)
 			}
@@ -281,7 +301,7 @@ func (a *Audit) Begin(checkpoint []byte, proof [][]byte) error {
 		}
 	}
 	a.rng, err = a.factory.NewRange(0, old.Size, slices.Clone(a.prev.hashes))
-	if err != nil { // unreachable: UnmarshalAuditState checked it
+	if err != nil { // unreachable: UnmarshalState checked it
 		return a.stop(Problem{Code: ProblemRootMismatch, Message: fmt.Sprintf("the saved compact range is corrupt: %v", err)})
 	}
 	a.next = old.Size
@@ -387,7 +407,7 @@ func (a *Audit) Scan(index uint64, width int, bundle, tile []byte) *Bundle {
 			}
 		})
 		e := ScannedEntry{Index: start + uint64(i), Leaf: leaf}
-		e.Entry, e.Err = parseEntry(leaf)
+		e.Entry, e.Err = fastentry.Parse(leaf)
 		if e.Err == nil {
 			b.keys[i] = keyOf(e.Entry.Kind, e.Entry.ID)
 		}
@@ -501,7 +521,10 @@ func (a *Audit) lookup(k idKey) (idRecord, bool) {
 	return idRecord{}, false
 }
 
-// entry checks one entry against the log before it.
+// entry checks one entry against the log before it: the rule book
+// (log.Judge) judges it as the log would have judged it, with what the
+// audit knows of the log so far as the facts; anything but an append is
+// a failure of the log.
 func (a *Audit) entry(s *ScannedEntry, key idKey) {
 	idx := s.Index
 	a.audited.Entries++
@@ -510,64 +533,110 @@ func (a *Audit) entry(s *ScannedEntry, key idKey) {
 			Evidence: map[string]string{"entry": b64(s.Leaf)}})
 		return
 	}
-	e := s.Entry
-	var until int64
-	if !e.AuthorizedUntil.IsZero() {
-		until = e.AuthorizedUntil.Unix()
-	}
-	if r, ok := a.lookup(key); ok {
-		a.fail(Problem{Code: ProblemDuplicateID, Index: at(idx), ID: e.ID,
-			Message:  fmt.Sprintf("%v id %q of entry %d was already logged at entry %d", e.Kind, e.ID, idx, r.index),
-			Evidence: map[string]string{"earlier_index": fmt.Sprint(r.index)}})
-	} else {
-		a.ids[key] = idRecord{index: idx, until: until}
-	}
+	p := s.Entry
+	e := &a.judged[0]
+	*e = log.Entry{Submission: p.Submission(), LoggedAt: p.LoggedAt, AuthorizedUntil: p.AuthorizedUntil, Leaf: s.Leaf}
+	batch := []*log.Entry{e}
 	switch e.Kind {
 	case log.KindDecision:
-		d := e.Decision
 		a.audited.Decisions++
-		if d.Outcome == log.OutcomeAllow {
+		if e.Allow {
 			a.audited.Allows++
 		} else {
 			a.audited.Denies++
 		}
-		if d.ParentID != "" {
-			if _, ok := a.lookup(keyOf(log.KindDecision, d.ParentID)); !ok {
-				a.fail(Problem{Code: ProblemUnknownParent, Index: at(idx), ID: e.ID,
-					Message: fmt.Sprintf("decision %q (entry %d) names parent %q, which is not an earlier decision", e.ID, idx, d.ParentID)})
-			}
-		}
-		if d.Sequence != 0 {
-			set := a.seqs[e.Submitter]
-			if set == nil {
-				set = &seqSet{}
-				a.seqs[e.Submitter] = set
-			}
-			if set.add(d.Sequence) {
-				a.fail(Problem{Code: ProblemDuplicateSequence, Index: at(idx), ID: e.ID,
-					Message: fmt.Sprintf("submitter %q used sequence number %d again (entry %d)", e.Submitter, d.Sequence, idx)})
-			}
-		}
 	case log.KindExecution:
-		x := e.Execution
 		a.audited.Executions++
-		r, ok := a.lookup(keyOf(log.KindDecision, x.DecisionID))
-		switch {
-		case !ok:
-			a.fail(Problem{Code: ProblemUnauthorized, Index: at(idx), ID: e.ID,
-				Message: fmt.Sprintf("execution %q (entry %d) names decision %q, which is not an earlier decision: executed without an authorization", e.ID, idx, x.DecisionID)})
-		case r.until == 0:
-			a.fail(Problem{Code: ProblemUnauthorized, Index: at(idx), ID: e.ID,
-				Message:  fmt.Sprintf("execution %q (entry %d) names decision %q (entry %d), a deny: executed without an authorization", e.ID, idx, x.DecisionID, r.index),
-				Evidence: map[string]string{"decision_index": fmt.Sprint(r.index)}})
-		case !e.LoggedAt.Before(time.Unix(r.until, 0)):
-			until := time.Unix(r.until, 0).UTC()
+	}
+
+	// The facts: what the audit knows of the entry's names. The audit
+	// keeps no leaves, so a repeated id is a repeat, never a
+	// resubmission.
+	names := log.NamesOf(batch)
+	clear(a.facts.IDs)
+	clear(a.facts.Sequences)
+	// record finds what the audit knows of one of the names.
+	var known [4]struct {
+		id log.EntryID
+		r  idRecord
+	}
+	records := known[:0]
+	record := func(id log.EntryID) (idRecord, bool) {
+		for _, k := range records {
+			if k.id == id {
+				return k.r, true
+			}
+		}
+		return idRecord{}, false
+	}
+	for _, k := range names.IDs {
+		hk := key
+		if k != e.EntryID() {
+			hk = keyOf(k.Kind, k.ID)
+		}
+		if r, ok := a.lookup(hk); ok {
+			records = append(records, struct {
+				id log.EntryID
+				r  idRecord
+			}{k, r})
+			a.facts.IDs[k] = log.Stored{Allow: k.Kind == log.KindDecision && r.until != 0}
+		}
+	}
+	for _, k := range names.Sequences {
+		if set := a.seqs[k.Submitter]; set != nil && set.has(k.Sequence) {
+			a.facts.Sequences[k] = true
+		}
+	}
+	v := log.Judge(batch, &a.facts)[0]
+	switch {
+	case v.Fate == log.FateExisting || errors.Is(v.Err, log.ErrIDConflict):
+		r, _ := record(e.EntryID())
+		a.fail(Problem{Code: ProblemDuplicateID, Index: at(idx), ID: e.ID,
+			Message:  fmt.Sprintf("%v id %q of entry %d was already logged at entry %d", e.Kind, e.ID, idx, r.index),
+			Evidence: map[string]string{"earlier_index": fmt.Sprint(r.index)}})
+	case errors.Is(v.Err, log.ErrSequenceConflict):
+		a.fail(Problem{Code: ProblemDuplicateSequence, Index: at(idx), ID: e.ID,
+			Message: fmt.Sprintf("submitter %q used sequence number %d again (entry %d)", e.Submitter, e.Sequence, idx)})
+	case errors.Is(v.Err, log.ErrUnknownParent):
+		a.fail(Problem{Code: ProblemUnknownParent, Index: at(idx), ID: e.ID,
+			Message: fmt.Sprintf("decision %q (entry %d) names parent %q, which is not an earlier decision", e.ID, idx, e.ParentID)})
+	case errors.Is(v.Err, log.ErrUnknownDecision):
+		a.fail(Problem{Code: ProblemUnauthorized, Index: at(idx), ID: e.ID,
+			Message: fmt.Sprintf("execution %q (entry %d) names decision %q, which is not an earlier decision: executed without an authorization", e.ID, idx, e.DecisionID)})
+	case errors.Is(v.Err, log.ErrNotAuthorized):
+		r, _ := record(log.EntryID{Kind: log.KindDecision, ID: e.DecisionID})
+		a.fail(Problem{Code: ProblemUnauthorized, Index: at(idx), ID: e.ID,
+			Message:  fmt.Sprintf("execution %q (entry %d) names decision %q (entry %d), a deny: executed without an authorization", e.ID, idx, e.DecisionID, r.index),
+			Evidence: map[string]string{"decision_index": fmt.Sprint(r.index)}})
+	case v.Err != nil:
+		a.fail(Problem{Code: ProblemInvalidEntry, Index: at(idx), ID: e.ID, Message: fmt.Sprintf("entry %d breaks a rule of the log: %v", idx, v.Err)})
+	case e.Kind == log.KindExecution:
+		r, _ := record(log.EntryID{Kind: log.KindDecision, ID: e.DecisionID})
+		if until := time.Unix(r.until, 0).UTC(); !e.LoggedAt.Before(until) {
 			a.find(Problem{Code: FindingLateExecution, Index: at(idx), ID: e.ID,
 				Message: fmt.Sprintf("execution %q (entry %d) was logged at %s, after decision %q (entry %d) expired at %s",
-					e.ID, idx, e.LoggedAt.Format(log.LoggedAtLayout), x.DecisionID, r.index, until.Format(log.AuthorizedUntilLayout)),
+					e.ID, idx, e.LoggedAt.Format(log.LoggedAtLayout), e.DecisionID, r.index, until.Format(log.AuthorizedUntilLayout)),
 				Evidence: map[string]string{"decision_index": fmt.Sprint(r.index), "authorized_until": until.Format(log.AuthorizedUntilLayout),
 					"logged_at": e.LoggedAt.Format(log.LoggedAtLayout)}})
 		}
+	}
+
+	// Whatever the verdict, the entry is in the log: later entries are
+	// judged with it (its id, unless it repeats one, and its sequence).
+	if _, ok := record(e.EntryID()); !ok {
+		var until int64
+		if !e.AuthorizedUntil.IsZero() {
+			until = e.AuthorizedUntil.Unix()
+		}
+		a.ids[key] = idRecord{index: idx, until: until}
+	}
+	if k, ok := e.SequenceKey(); ok {
+		set := a.seqs[k.Submitter]
+		if set == nil {
+			set = &seqSet{}
+			a.seqs[k.Submitter] = set
+		}
+		set.add(k.Sequence)
 	}
 }
 
@@ -626,7 +695,7 @@ func (a *Audit) CheckTile(t log.TileID, data []byte) {
 
 // Finish checks the root, and returns the report and, when the log's tree
 // verified, the state to continue from next time (nil otherwise).
-func (a *Audit) Finish() (*AuditReport, *AuditState) {
+func (a *Audit) Finish() (*Report, *State) {
 	rep := &a.rep
 	rep.Start = a.startIndex()
 	rep.Audited = a.audited
@@ -671,12 +740,7 @@ func (a *Audit) Finish() (*AuditReport, *AuditState) {
 	rep.FailureCount += earlierCount
 
 	// Sequence gaps, over everything audited.
-	subs := make([]string, 0, len(a.seqs))
-	for sub := range a.seqs {
-		subs = append(subs, sub)
-	}
-	sort.Strings(subs)
-	for _, sub := range subs {
+	for _, sub := range slices.Sorted(maps.Keys(a.seqs)) {
 		set := a.seqs[sub]
 		missing, count := set.gaps()
 		if count == 0 {
@@ -691,7 +755,7 @@ func (a *Audit) Finish() (*AuditReport, *AuditState) {
 	if !treeOK {
 		return rep, nil
 	}
-	st := &AuditState{
+	st := &State{
 		cp:           a.cp,
 		hashes:       slices.Clone(a.rng.Hashes()),
 		seqs:         a.seqs,

@@ -1,4 +1,4 @@
-package verifier
+package audit
 
 import (
 	"bytes"
@@ -15,9 +15,10 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/govlog/govlog/log"
+	"github.com/govlog/govlog/verifier"
 )
 
-// AuditState is what an audit remembers for the next one, so that it only
+// State is what an audit remembers for the next one, so that it only
 // fetches and checks what is new: the last audited checkpoint, the compact
 // range of its tree (the hashes of at most 64 perfect subtrees, from which
 // the next root is computed), every id logged (to find repeats and to
@@ -25,7 +26,7 @@ import (
 // each submitter (to report gaps), running totals, and the failures found
 // so far (an audit keeps failing once it has found one).
 //
-// An AuditState is produced by Audit.Finish and by UnmarshalAuditState,
+// An State is produced by Audit.Finish and by UnmarshalState,
 // which verifies it (the checkpoint signature, and that the compact range
 // hashes to the checkpoint's root). It is not safe for concurrent use.
 //
@@ -43,7 +44,7 @@ import (
 // big-endian) and, for an allow decision, its authorized_until in Unix
 // seconds (int64 big-endian; 0 otherwise). A log of a million entries has
 // a state of about 32 MB, which is read and searched in place.
-type AuditState struct {
+type State struct {
 	cp     log.Checkpoint
 	hashes [][]byte // the compact range [0, cp.Size)
 	ids    []byte   // sorted records
@@ -51,21 +52,21 @@ type AuditState struct {
 	// done when the table is needed, not by every audit.
 	added  map[idKey]idRecord
 	seqs   map[string]*seqSet
-	totals AuditTotals
+	totals Totals
 	// failures holds the first failures ever found (at most maxProblems),
 	// failureCount all of them.
 	failures     []Problem
 	failureCount uint64
 }
 
-// stateMagic starts an encoded AuditState.
+// stateMagic starts an encoded State.
 const stateMagic = "govlog-audit-state/v1\n"
 
 // recordSize is the size of one id table record.
 const recordSize = 32
 
 // table returns the sorted id table, merging what was added.
-func (s *AuditState) table() []byte {
+func (s *State) table() []byte {
 	if len(s.added) > 0 {
 		s.ids = mergeTable(s.ids, s.added)
 		s.added = nil
@@ -74,25 +75,25 @@ func (s *AuditState) table() []byte {
 }
 
 // Checkpoint returns the last audited checkpoint.
-func (s *AuditState) Checkpoint() log.Checkpoint { return s.cp }
+func (s *State) Checkpoint() log.Checkpoint { return s.cp }
 
 // Totals returns the running totals of every audited entry.
-func (s *AuditState) Totals() AuditTotals { return s.totals }
+func (s *State) Totals() Totals { return s.totals }
 
-// stateHeader is the JSON part of an encoded AuditState.
+// stateHeader is the JSON part of an encoded State.
 type stateHeader struct {
 	Origin       string                 `json:"origin"`
 	Checkpoint   string                 `json:"checkpoint"`
 	Range        [][]byte               `json:"range"`
 	IDs          uint64                 `json:"ids"`
 	Sequences    map[string][][2]uint64 `json:"sequences"`
-	Totals       AuditTotals            `json:"totals"`
+	Totals       Totals                 `json:"totals"`
 	Failures     []Problem              `json:"failures"`
 	FailureCount uint64                 `json:"failure_count"`
 }
 
-// MarshalBinary encodes the state (see AuditState).
-func (s *AuditState) MarshalBinary() ([]byte, error) {
+// MarshalBinary encodes the state (see State).
+func (s *State) MarshalBinary() ([]byte, error) {
 	h := stateHeader{
 		Origin:       s.cp.Origin,
 		Checkpoint:   string(s.cp.Note),
@@ -119,12 +120,12 @@ func (s *AuditState) MarshalBinary() ([]byte, error) {
 	return append(out, sum[:]...), nil
 }
 
-// UnmarshalAuditState decodes a state written by MarshalBinary and
+// UnmarshalState decodes a state written by MarshalBinary and
 // verifies it: its checkpoint must be signed by logKey, its compact range
 // must hash to the checkpoint's root, and its counts (totals, ids,
 // failures) and sequence intervals must be those an audit can leave.
-func UnmarshalAuditState(data []byte, logKey note.Verifier) (*AuditState, error) {
-	bad := func(format string, args ...any) (*AuditState, error) {
+func UnmarshalState(data []byte, logKey note.Verifier) (*State, error) {
+	bad := func(format string, args ...any) (*State, error) {
 		return nil, fmt.Errorf("failed to read the audit state: "+format, args...)
 	}
 	if len(data) < len(stateMagic)+4+sha256.Size || !bytes.HasPrefix(data, []byte(stateMagic)) {
@@ -158,7 +159,7 @@ func UnmarshalAuditState(data []byte, logKey note.Verifier) (*AuditState, error)
 			return bad("the id table is not sorted")
 		}
 	}
-	cp, err := Checkpoint([]byte(h.Checkpoint), logKey)
+	cp, err := verifier.Checkpoint([]byte(h.Checkpoint), logKey)
 	if err != nil {
 		return bad("its checkpoint does not verify with the log key: %w", err)
 	}
@@ -177,7 +178,7 @@ func UnmarshalAuditState(data []byte, logKey note.Verifier) (*AuditState, error)
 	if h.FailureCount < uint64(len(h.Failures)) {
 		return bad("it counts %d failures and lists %d", h.FailureCount, len(h.Failures))
 	}
-	s := &AuditState{cp: cp, hashes: h.Range, ids: ids, seqs: make(map[string]*seqSet, len(h.Sequences)),
+	s := &State{cp: cp, hashes: h.Range, ids: ids, seqs: make(map[string]*seqSet, len(h.Sequences)),
 		totals: h.Totals, failures: h.Failures, failureCount: h.FailureCount}
 	for sub, iv := range h.Sequences {
 		set := &seqSet{iv: iv}
@@ -311,6 +312,12 @@ func (s *seqSet) add(n uint64) (dup bool) {
 		s.iv = slices.Insert(s.iv, i, [2]uint64{n, n})
 	}
 	return false
+}
+
+// has reports whether n is in the set.
+func (s *seqSet) has(n uint64) bool {
+	i := sort.Search(len(s.iv), func(i int) bool { return s.iv[i][1] >= n })
+	return i < len(s.iv) && s.iv[i][0] <= n
 }
 
 func (s *seqSet) valid() bool {

@@ -1,4 +1,4 @@
-package verifier_test
+package audit_test
 
 import (
 	"bytes"
@@ -13,20 +13,22 @@ import (
 
 	"github.com/govlog/govlog/log"
 	"github.com/govlog/govlog/verifier"
+	"github.com/govlog/govlog/verifier/audit"
+	"github.com/govlog/govlog/verifier/internal/testlog"
 )
 
-// tiles serves a testLog's tiles and entry bundles from memory, computed
+// tiles serves a testlog.Log's tiles and entry bundles from memory, computed
 // by an independent implementation (golang.org/x/mod/sumdb/tlog), with
 // hooks to tamper with what is served.
 type tiles struct {
-	l      *testLog
+	l      *testlog.Log
 	stored []tlog.Hash
 	n      int
 	// tamper, when set, may change a resource before it is served.
 	tamper func(id log.TileID, data []byte) []byte
 }
 
-func newTiles(l *testLog) *tiles { return &tiles{l: l} }
+func newTiles(l *testlog.Log) *tiles { return &tiles{l: l} }
 
 func (s *tiles) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, len(indexes))
@@ -38,8 +40,8 @@ func (s *tiles) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 
 func (s *tiles) sync(t testing.TB) {
 	t.Helper()
-	for ; s.n < len(s.l.entries); s.n++ {
-		hs, err := tlog.StoredHashes(int64(s.n), s.l.entries[s.n].Leaf, s)
+	for ; s.n < len(s.l.Entries); s.n++ {
+		hs, err := tlog.StoredHashes(int64(s.n), s.l.Entries[s.n].Leaf, s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,7 +56,7 @@ func (s *tiles) get(t testing.TB, id log.TileID) []byte {
 	if id.Entries {
 		for i := range id.Width {
 			var err error
-			data, err = log.AppendEntryBundle(data, s.l.entries[int(id.Index)*log.TileWidth+i].Leaf)
+			data, err = log.AppendEntryBundle(data, s.l.Entries[int(id.Index)*log.TileWidth+i].Leaf)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -74,18 +76,18 @@ func (s *tiles) get(t testing.TB, id log.TileID) []byte {
 
 // audit runs an audit of the log up to the checkpoint cp, from prev (which
 // goes through its binary encoding first), the way a client does.
-func (s *tiles) audit(t testing.TB, cp log.Checkpoint, prev *verifier.AuditState, proof [][]byte) (*verifier.AuditReport, *verifier.AuditState) {
+func (s *tiles) audit(t testing.TB, cp log.Checkpoint, prev *audit.State, proof [][]byte) (*audit.Report, *audit.State) {
 	t.Helper()
 	if prev != nil {
 		data, err := prev.MarshalBinary()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if prev, err = verifier.UnmarshalAuditState(data, s.l.verifier); err != nil {
+		if prev, err = audit.UnmarshalState(data, s.l.Verifier); err != nil {
 			t.Fatal(err)
 		}
 	}
-	a, err := verifier.NewAudit(s.l.verifier, prev)
+	a, err := audit.New(s.l.Verifier, prev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,26 +109,9 @@ func (s *tiles) audit(t testing.TB, cp log.Checkpoint, prev *verifier.AuditState
 	return a.Finish()
 }
 
-// growClean logs decisions (and every fifth an execution report of an
-// allow before it) until the log has n entries.
-func growClean(l *testLog, n int) {
-	l.t.Helper()
-	for i := len(l.entries); i < n; i++ {
-		if i%5 == 4 {
-			j := i - 1
-			if j%2 == 1 {
-				j = i - 2
-			}
-			l.addExecution(fmt.Sprintf("x-%d", i), fmt.Sprintf("d-%d", j))
-		} else {
-			l.addDecision(decisionJSON(i))
-		}
-	}
-}
-
 // problem returns the problems with code, in order.
-func problems(ps []verifier.Problem, code string) []verifier.Problem {
-	var out []verifier.Problem
+func problems(ps []audit.Problem, code string) []audit.Problem {
+	var out []audit.Problem
 	for _, p := range ps {
 		if p.Code == code {
 			out = append(out, p)
@@ -135,7 +120,7 @@ func problems(ps []verifier.Problem, code string) []verifier.Problem {
 	return out
 }
 
-func wantProblem(t *testing.T, ps []verifier.Problem, code string, index int64, contains string) verifier.Problem {
+func wantProblem(t *testing.T, ps []audit.Problem, code string, index int64, contains string) audit.Problem {
 	t.Helper()
 	for _, p := range problems(ps, code) {
 		if index >= 0 && (p.Index == nil || *p.Index != uint64(index)) {
@@ -147,14 +132,14 @@ func wantProblem(t *testing.T, ps []verifier.Problem, code string, index int64, 
 		return p
 	}
 	t.Fatalf("no %s problem at index %d in %+v", code, index, ps)
-	return verifier.Problem{}
+	return audit.Problem{}
 }
 
 func TestAuditClean(t *testing.T) {
-	l := newTestLog(t)
-	growClean(l, 600)
+	l := testlog.New(t)
+	l.GrowClean(600)
 	s := newTiles(l)
-	rep, st := s.audit(t, l.checkpoint(600), nil, nil)
+	rep, st := s.audit(t, l.Checkpoint(600), nil, nil)
 	if !rep.OK || st == nil || rep.FailureCount != 0 || len(rep.Failures) != 0 {
 		t.Fatalf("a clean log fails the audit: %+v", rep.Failures)
 	}
@@ -167,8 +152,8 @@ func TestAuditClean(t *testing.T) {
 	}
 
 	// Incremental: only the new entries.
-	growClean(l, 70000/64)
-	size := uint64(len(l.entries))
+	l.GrowClean(70000 / 64)
+	size := uint64(len(l.Entries))
 	var served int
 	s.tamper = func(id log.TileID, data []byte) []byte {
 		if id.Entries {
@@ -176,7 +161,7 @@ func TestAuditClean(t *testing.T) {
 		}
 		return data
 	}
-	rep, st2 := s.audit(t, l.checkpoint(size), st, l.consistency(600, size))
+	rep, st2 := s.audit(t, l.Checkpoint(size), st, l.Consistency(600, size))
 	if !rep.OK || st2 == nil {
 		t.Fatalf("incremental audit fails: %+v", rep.Failures)
 	}
@@ -187,21 +172,21 @@ func TestAuditClean(t *testing.T) {
 		t.Fatalf("served %d entries for %d new ones", served, size-600)
 	}
 	// Nothing new.
-	rep, st3 := s.audit(t, l.checkpoint(size), st2, nil)
+	rep, st3 := s.audit(t, l.Checkpoint(size), st2, nil)
 	if !rep.OK || st3 == nil || rep.Audited.Entries != 0 || rep.Totals.Entries != size {
 		t.Fatalf("audit with nothing new: %+v %+v", rep.Audited, rep.Failures)
 	}
 	// The same, without the state: the same totals.
-	rep, _ = s.audit(t, l.checkpoint(size), nil, nil)
+	rep, _ = s.audit(t, l.Checkpoint(size), nil, nil)
 	if !rep.OK || rep.Totals != st3.Totals() {
 		t.Fatalf("from scratch: %+v, incremental %+v", rep.Totals, st3.Totals())
 	}
 }
 
 func TestAuditTamperedEntry(t *testing.T) {
-	l := newTestLog(t)
-	growClean(l, 600)
-	cp := l.checkpoint(600)
+	l := testlog.New(t)
+	l.GrowClean(600)
+	cp := l.Checkpoint(600)
 	flip := func(data []byte, entry int) {
 		// The byte after the entry's first '"' of its id value.
 		off := 0
@@ -225,11 +210,11 @@ func TestAuditTamperedEntry(t *testing.T) {
 		if rep.OK || st != nil {
 			t.Fatal("a modified entry passes the audit")
 		}
-		p := wantProblem(t, rep.Failures, verifier.ProblemLeafHashMismatch, 300, "entry 300 does not hash to its leaf hash in tile tile/0/001")
+		p := wantProblem(t, rep.Failures, audit.ProblemLeafHashMismatch, 300, "entry 300 does not hash to its leaf hash in tile tile/0/001")
 		if p.Evidence["entry_leaf_hash"] == p.Evidence["tile_leaf_hash"] || p.Evidence["entry"] == "" {
 			t.Fatalf("evidence %v", p.Evidence)
 		}
-		wantProblem(t, rep.Failures, verifier.ProblemRootMismatch, -1, "modified after they were logged")
+		wantProblem(t, rep.Failures, audit.ProblemRootMismatch, -1, "modified after they were logged")
 	})
 	t.Run("entry and its leaf hash", func(t *testing.T) {
 		// A tamperer who also rewrites the level-0 tile is caught by the
@@ -256,8 +241,8 @@ func TestAuditTamperedEntry(t *testing.T) {
 		if rep.OK || st != nil {
 			t.Fatal("a modified entry and tile pass the audit")
 		}
-		wantProblem(t, rep.Failures, verifier.ProblemTileMismatch, -1, "hash 1 of tile tile/1/000.p/2 is not the hash of entries 256 to 511")
-		wantProblem(t, rep.Failures, verifier.ProblemRootMismatch, -1, "do not hash to the root")
+		wantProblem(t, rep.Failures, audit.ProblemTileMismatch, -1, "hash 1 of tile tile/1/000.p/2 is not the hash of entries 256 to 511")
+		wantProblem(t, rep.Failures, audit.ProblemRootMismatch, -1, "do not hash to the root")
 	})
 	t.Run("tile only", func(t *testing.T) {
 		s := newTiles(l)
@@ -271,8 +256,8 @@ func TestAuditTamperedEntry(t *testing.T) {
 		if rep.OK {
 			t.Fatal("a modified tile passes the audit")
 		}
-		wantProblem(t, rep.Failures, verifier.ProblemLeafHashMismatch, 512+5, "entry 517")
-		if len(problems(rep.Failures, verifier.ProblemRootMismatch)) != 0 || st == nil {
+		wantProblem(t, rep.Failures, audit.ProblemLeafHashMismatch, 512+5, "entry 517")
+		if len(problems(rep.Failures, audit.ProblemRootMismatch)) != 0 || st == nil {
 			t.Fatalf("the entries are right, the root must verify: %+v", rep.Failures)
 		}
 	})
@@ -288,119 +273,119 @@ func TestAuditTamperedEntry(t *testing.T) {
 		if rep.OK || st != nil {
 			t.Fatal("a truncated bundle passes the audit")
 		}
-		wantProblem(t, rep.Failures, verifier.ProblemMalformedBundle, 512, "tile/entries/002.p/88")
+		wantProblem(t, rep.Failures, audit.ProblemMalformedBundle, 512, "tile/entries/002.p/88")
 	})
 }
 
 func TestAuditInconsistent(t *testing.T) {
-	a := newTestLog(t)
-	a.grow(300)
+	a := testlog.New(t)
+	a.Grow(300)
 	s := newTiles(a)
-	_, st := s.audit(t, a.checkpoint(300), nil, nil)
+	_, st := s.audit(t, a.Checkpoint(300), nil, nil)
 	if st == nil {
 		t.Fatal("no state")
 	}
 
 	// b is a fork of a: the same key, the same first 200 entries.
-	b := newTestLog(t)
-	for _, e := range a.entries[:200] {
-		b.append(e, nil)
+	b := testlog.New(t)
+	for _, e := range a.Entries[:200] {
+		b.Append(e, nil)
 	}
 	for i := 200; i < 400; i++ {
-		b.addDecision(fmt.Appendf(nil, `{"id":"fork-%d","outcome":"deny","decided_at":"2026-11-25T18:00:00Z","subject":"s","action":"a","policy":{"id":"p"}}`, i))
+		b.AddDecision(fmt.Appendf(nil, `{"id":"fork-%d","outcome":"deny","decided_at":"2026-11-25T18:00:00Z","subject":"s","action":"a","policy":{"id":"p"}}`, i))
 	}
 	bs := newTiles(b)
 
 	t.Run("fork with the log's proof", func(t *testing.T) {
-		rep, st2 := bs.audit(t, b.checkpoint(400), st, b.consistency(300, 400))
+		rep, st2 := bs.audit(t, b.Checkpoint(400), st, b.Consistency(300, 400))
 		if rep.OK || st2 != nil || rep.Inconsistency == nil {
 			t.Fatalf("a fork passes: %+v", rep)
 		}
-		wantProblem(t, rep.Failures, verifier.ProblemInconsistent, -1, "consistency proof from size 300 to 400 does not verify")
+		wantProblem(t, rep.Failures, audit.ProblemInconsistent, -1, "consistency proof from size 300 to 400 does not verify")
 		// The evidence convinces a third party on its own.
 		ev := rep.Inconsistency
 		var proof [][]byte
 		for _, h := range ev.Proof {
 			proof = append(proof, mustB64(t, h))
 		}
-		_, _, err := verifier.Consistency([]byte(ev.OldCheckpoint), []byte(ev.NewCheckpoint), proof, a.verifier)
+		_, _, err := verifier.Consistency([]byte(ev.OldCheckpoint), []byte(ev.NewCheckpoint), proof, a.Verifier)
 		var ie *verifier.InconsistencyError
 		if !errors.As(err, &ie) {
 			t.Fatalf("the evidence does not prove a fork: %v", err)
 		}
 	})
 	t.Run("fork without a proof", func(t *testing.T) {
-		rep, st2 := bs.audit(t, b.checkpoint(400), st, nil)
+		rep, st2 := bs.audit(t, b.Checkpoint(400), st, nil)
 		if rep.OK || st2 != nil {
 			t.Fatal("a fork passes")
 		}
-		wantProblem(t, rep.Failures, verifier.ProblemRootMismatch, -1, "do not hash to the root of the checkpoint of size 400")
+		wantProblem(t, rep.Failures, audit.ProblemRootMismatch, -1, "do not hash to the root of the checkpoint of size 400")
 	})
 	t.Run("same size", func(t *testing.T) {
-		rep, _ := bs.audit(t, b.checkpoint(300), st, nil)
-		wantProblem(t, rep.Failures, verifier.ProblemInconsistent, -1, "two checkpoints of size 300 with different root hashes")
+		rep, _ := bs.audit(t, b.Checkpoint(300), st, nil)
+		wantProblem(t, rep.Failures, audit.ProblemInconsistent, -1, "two checkpoints of size 300 with different root hashes")
 		if rep.Inconsistency == nil || rep.Inconsistency.OldCheckpoint == rep.Inconsistency.NewCheckpoint {
 			t.Fatalf("evidence %+v", rep.Inconsistency)
 		}
 	})
 	t.Run("rollback", func(t *testing.T) {
-		rep, st2 := s.audit(t, a.checkpoint(250), st, nil)
+		rep, st2 := s.audit(t, a.Checkpoint(250), st, nil)
 		if rep.OK || st2 != nil {
 			t.Fatal("a rollback passes")
 		}
-		wantProblem(t, rep.Failures, verifier.ProblemRollback, -1, "size 250, smaller than the size 300 audited before")
+		wantProblem(t, rep.Failures, audit.ProblemRollback, -1, "size 250, smaller than the size 300 audited before")
 	})
 	t.Run("another key", func(t *testing.T) {
-		other, _, _ := noteKey(t, testOrigin, 9)
-		cp, err := log.SignCheckpoint(other, 300, [32]byte(a.tree.HashAt(300)))
+		other, _, _ := testlog.NoteKey(t, testlog.Origin, 9)
+		cp, err := log.SignCheckpoint(other, 300, [32]byte(a.Tree.HashAt(300)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		rep, _ := s.audit(t, cp, nil, nil)
-		wantProblem(t, rep.Failures, verifier.ProblemBadCheckpoint, -1, "not signed by")
+		wantProblem(t, rep.Failures, audit.ProblemBadCheckpoint, -1, "not signed by")
 	})
 }
 
 func TestAuditLineage(t *testing.T) {
-	l := newTestLog(t)
-	growClean(l, 10) // d-0 allow, d-1 deny, d-2 allow, d-3 deny, x-4 of d-2, …
+	l := testlog.New(t)
+	l.GrowClean(10) // d-0 allow, d-1 deny, d-2 allow, d-3 deny, x-4 of d-2, …
 	dec := func(id, outcome, extra string) []byte {
 		return fmt.Appendf(nil, `{"id":%q,"outcome":%q,"decided_at":"2026-11-25T18:00:00Z","subject":"s","action":"a","policy":{"id":"p"}%s}`, id, outcome, extra)
 	}
-	l.addDecision(dec("d-0", "deny", ""))                        // 10: repeats d-0
-	l.addDecision(dec("c-1", "allow", `,"parent_id":"d-2"`))     // 11: fine
-	l.addDecision(dec("c-2", "allow", `,"parent_id":"nope"`))    // 12: unknown parent
-	l.addDecision(dec("c-3", "allow", `,"parent_id":"x-4"`))     // 13: parent is an execution
-	l.addExecution("x-a", "d-1")                                 // 14: names a deny
-	l.addExecution("x-b", "nope")                                // 15: names nothing
-	l.addExecution("x-4", "d-0")                                 // 16: repeats x-4
-	l.addDecision(dec("c-4", "allow", `,"parent_id":"c-5"`))     // 17: names a later decision
-	l.addDecision(dec("c-5", "allow", ""))                       // 18
-	l.addDecision(dec("s-1", "allow", `,"sequence":1`))          // 19
-	l.addDecision(dec("s-2", "allow", `,"sequence":2`))          // 20
-	l.addDecision(dec("s-5", "allow", `,"sequence":5`))          // 21
-	l.addDecision(dec("s-9", "allow", `,"sequence":9`))          // 22
-	l.addDecision(dec("s-2b", "allow", `,"sequence":2`))         // 23: repeats 2
-	l.addExecution("x-late", "c-1")                              // 24: fine for now
-	l.addExecutionAt("x-late2", "c-1", testStart.Add(time.Hour)) // 25: after authorized_until
+	l.AddDecision(dec("d-0", "deny", ""))                             // 10: repeats d-0
+	l.AddDecision(dec("c-1", "allow", `,"parent_id":"d-2"`))          // 11: fine
+	l.AddDecision(dec("c-2", "allow", `,"parent_id":"nope"`))         // 12: unknown parent
+	l.AddDecision(dec("c-3", "allow", `,"parent_id":"x-4"`))          // 13: parent is an execution
+	l.AddExecution("x-a", "d-1")                                      // 14: names a deny
+	l.AddExecution("x-b", "nope")                                     // 15: names nothing
+	l.AddExecution("x-4", "d-0")                                      // 16: repeats x-4
+	l.AddDecision(dec("c-4", "allow", `,"parent_id":"c-5"`))          // 17: names a later decision
+	l.AddDecision(dec("c-5", "allow", ""))                            // 18
+	l.AddDecision(dec("s-1", "allow", `,"sequence":1`))               // 19
+	l.AddDecision(dec("s-2", "allow", `,"sequence":2`))               // 20
+	l.AddDecision(dec("s-5", "allow", `,"sequence":5`))               // 21
+	l.AddDecision(dec("s-9", "allow", `,"sequence":9`))               // 22
+	l.AddDecision(dec("s-2b", "allow", `,"sequence":2`))              // 23: repeats 2
+	l.AddExecution("x-late", "c-1")                                   // 24: fine for now
+	addExecutionAt(l, "x-late2", "c-1", testlog.Start.Add(time.Hour)) // 25: after authorized_until
 	s := newTiles(l)
-	size := uint64(len(l.entries))
-	rep, st := s.audit(t, l.checkpoint(size), nil, nil)
+	size := uint64(len(l.Entries))
+	rep, st := s.audit(t, l.Checkpoint(size), nil, nil)
 	if rep.OK || st == nil {
 		t.Fatalf("OK %v, state %v", rep.OK, st != nil)
 	}
-	wantProblem(t, rep.Failures, verifier.ProblemDuplicateID, 10, `decision id "d-0" of entry 10 was already logged at entry 0`)
-	wantProblem(t, rep.Failures, verifier.ProblemUnknownParent, 12, `names parent "nope"`)
-	wantProblem(t, rep.Failures, verifier.ProblemUnknownParent, 13, `names parent "x-4"`)
-	wantProblem(t, rep.Failures, verifier.ProblemUnauthorized, 14, `a deny`)
-	wantProblem(t, rep.Failures, verifier.ProblemUnauthorized, 15, `not an earlier decision`)
-	wantProblem(t, rep.Failures, verifier.ProblemDuplicateID, 16, `execution id "x-4" of entry 16 was already logged at entry 4`)
-	wantProblem(t, rep.Failures, verifier.ProblemUnknownParent, 17, `names parent "c-5"`)
-	wantProblem(t, rep.Failures, verifier.ProblemDuplicateSequence, 23, `used sequence number 2 again`)
+	wantProblem(t, rep.Failures, audit.ProblemDuplicateID, 10, `decision id "d-0" of entry 10 was already logged at entry 0`)
+	wantProblem(t, rep.Failures, audit.ProblemUnknownParent, 12, `names parent "nope"`)
+	wantProblem(t, rep.Failures, audit.ProblemUnknownParent, 13, `names parent "x-4"`)
+	wantProblem(t, rep.Failures, audit.ProblemUnauthorized, 14, `a deny`)
+	wantProblem(t, rep.Failures, audit.ProblemUnauthorized, 15, `not an earlier decision`)
+	wantProblem(t, rep.Failures, audit.ProblemDuplicateID, 16, `execution id "x-4" of entry 16 was already logged at entry 4`)
+	wantProblem(t, rep.Failures, audit.ProblemUnknownParent, 17, `names parent "c-5"`)
+	wantProblem(t, rep.Failures, audit.ProblemDuplicateSequence, 23, `used sequence number 2 again`)
 	if n := rep.FailureCount; n != 8 {
 		t.Errorf("%d failures, want 8: %+v", n, rep.Failures)
 	}
-	wantProblem(t, rep.Findings, verifier.FindingLateExecution, 25, `after decision "c-1" (entry 11) expired at`)
+	wantProblem(t, rep.Findings, audit.FindingLateExecution, 25, `after decision "c-1" (entry 11) expired at`)
 	if rep.FindingCount != 1 {
 		t.Errorf("findings %+v", rep.Findings)
 	}
@@ -414,20 +399,20 @@ func TestAuditLineage(t *testing.T) {
 
 	// The next audit still fails (the failures are carried), and resolves
 	// lineage into the audited part; filling the gaps closes them.
-	l.addDecision(dec("c-6", "allow", `,"parent_id":"c-5"`)) // 26: fine, parent audited before
-	l.addDecision(dec("s-3", "allow", `,"sequence":3`))      // 27
-	l.addDecision(dec("s-4", "allow", `,"sequence":4`))      // 28
-	l.addExecution("x-c", "c-6")                             // 29: fine
-	l.addDecision(dec("c-1", "allow", ""))                   // 30: repeats c-1 (audited before)
-	size2 := uint64(len(l.entries))
-	rep, st2 := s.audit(t, l.checkpoint(size2), st, l.consistency(size, size2))
+	l.AddDecision(dec("c-6", "allow", `,"parent_id":"c-5"`)) // 26: fine, parent audited before
+	l.AddDecision(dec("s-3", "allow", `,"sequence":3`))      // 27
+	l.AddDecision(dec("s-4", "allow", `,"sequence":4`))      // 28
+	l.AddExecution("x-c", "c-6")                             // 29: fine
+	l.AddDecision(dec("c-1", "allow", ""))                   // 30: repeats c-1 (audited before)
+	size2 := uint64(len(l.Entries))
+	rep, st2 := s.audit(t, l.Checkpoint(size2), st, l.Consistency(size, size2))
 	if rep.OK || st2 == nil {
 		t.Fatal("carried failures are forgotten")
 	}
-	if rep.FailureCount != 9 || len(problems(rep.Failures, verifier.ProblemDuplicateID)) != 3 {
+	if rep.FailureCount != 9 || len(problems(rep.Failures, audit.ProblemDuplicateID)) != 3 {
 		t.Fatalf("failures %d: %+v", rep.FailureCount, rep.Failures)
 	}
-	wantProblem(t, rep.Failures, verifier.ProblemDuplicateID, 30, `decision id "c-1" of entry 30 was already logged at entry 11`)
+	wantProblem(t, rep.Failures, audit.ProblemDuplicateID, 30, `decision id "c-1" of entry 30 was already logged at entry 11`)
 	earlier := 0
 	for _, p := range rep.Failures {
 		if p.Earlier {
@@ -443,17 +428,17 @@ func TestAuditLineage(t *testing.T) {
 }
 
 // addExecutionAt logs an execution report of decision id at loggedAt.
-func (l *testLog) addExecutionAt(id, decisionID string, loggedAt time.Time) *log.Entry {
-	l.t.Helper()
+func addExecutionAt(l *testlog.Log, id, decisionID string, loggedAt time.Time) *log.Entry {
+	l.T.Helper()
 	x, err := log.ParseExecution(fmt.Appendf(nil, `{"id":%q,"decision_id":%q,"status":"succeeded","at":"2026-11-25T18:00:01Z"}`, id, decisionID), loggedAt)
 	if err != nil {
-		l.t.Fatal(err)
+		l.T.Fatal(err)
 	}
-	e, err := log.NewEntry(log.ExecutionSubmission(x, "runtime-1"), loggedAt, testTTL)
+	e, err := log.NewEntry(log.ExecutionSubmission(x, "runtime-1"), loggedAt, testlog.TTL)
 	if err != nil {
-		l.t.Fatal(err)
+		l.T.Fatal(err)
 	}
-	l.append(e, nil)
+	l.Append(e, nil)
 	return e
 }
 
@@ -467,34 +452,69 @@ func mustB64(t *testing.T, s string) []byte {
 }
 
 func TestAuditState(t *testing.T) {
-	l := newTestLog(t)
-	growClean(l, 300)
+	l := testlog.New(t)
+	l.GrowClean(300)
 	s := newTiles(l)
-	_, st := s.audit(t, l.checkpoint(300), nil, nil)
+	_, st := s.audit(t, l.Checkpoint(300), nil, nil)
 	data, err := st.MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := verifier.UnmarshalAuditState(data, l.verifier); err != nil {
+	if _, err := audit.UnmarshalState(data, l.Verifier); err != nil {
 		t.Fatal(err)
 	}
 	// Every byte matters.
 	for i := 0; i < len(data); i += 1 + i/16 {
 		bad := bytes.Clone(data)
 		bad[i] ^= 1
-		if _, err := verifier.UnmarshalAuditState(bad, l.verifier); err == nil {
+		if _, err := audit.UnmarshalState(bad, l.Verifier); err == nil {
 			t.Fatalf("a state with byte %d flipped is accepted", i)
 		}
 	}
-	if _, err := verifier.UnmarshalAuditState(data[:len(data)-1], l.verifier); err == nil {
+	if _, err := audit.UnmarshalState(data[:len(data)-1], l.Verifier); err == nil {
 		t.Fatal("a truncated state is accepted")
 	}
-	_, other, _ := noteKey(t, testOrigin, 9)
-	if _, err := verifier.UnmarshalAuditState(data, other); err == nil {
+	_, other, _ := testlog.NoteKey(t, testlog.Origin, 9)
+	if _, err := audit.UnmarshalState(data, other); err == nil {
 		t.Fatal("a state of another log's key is accepted")
 	}
-	_, otherName, _ := noteKey(t, "example.com/other", 1)
-	if _, err := verifier.NewAudit(otherName, st); err == nil {
+	_, otherName, _ := testlog.NoteKey(t, "example.com/other", 1)
+	if _, err := audit.New(otherName, st); err == nil {
 		t.Fatal("NewAudit takes the state of another log")
 	}
+}
+
+// BenchmarkAudit replays a clean log of 4,096 entries (every fifth an
+// execution report) from bundles and tiles fetched beforehand: the
+// auditor's own cost per entry, without the network.
+func BenchmarkAudit(b *testing.B) {
+	const n = 4096
+	l := testlog.New(b)
+	l.GrowClean(n)
+	s := newTiles(l)
+	cp := l.Checkpoint(n)
+	var bundles, tiles [][]byte
+	for i := range n / log.TileWidth {
+		bundles = append(bundles, s.get(b, log.TileID{Entries: true, Index: uint64(i), Width: log.TileWidth}))
+		tiles = append(tiles, s.get(b, log.TileID{Index: uint64(i), Width: log.TileWidth}))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		a, err := audit.New(l.Verifier, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := a.Begin(cp.Note, nil); err != nil {
+			b.Fatal(err)
+		}
+		for i := range bundles {
+			if err := a.Apply(a.Scan(uint64(i), log.TileWidth, bundles[i], tiles[i])); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if rep, _ := a.Finish(); !rep.OK {
+			b.Fatalf("audit failed: %+v", rep.Failures)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/entry")
 }

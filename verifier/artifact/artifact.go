@@ -1,10 +1,22 @@
-package verifier
+// Package artifact verifies govlog authorization artifacts offline.
+//
+// An authorization artifact is a compact JWS (JWT) with the protected
+// header {"alg":"EdDSA","kid":…,"typ":"govlog-authz+jwt"} and the claims
+// of log.ArtifactClaims. Verify checks its Ed25519 signature with the key
+// of its kid in a JWKS (never "none", never HMAC), its issuer, lifetime
+// and audience, and, given the verified receipt it came with
+// (verifier.Receipt), that it is bound to exactly that entry and
+// checkpoint.
+//
+// It is a package of its own because JWKS handling (github.com/lestrrat-go/jwx)
+// brings net/http with it: the receipt and checkpoint verifier of package
+// verifier does without.
+package artifact
 
 import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,19 +24,32 @@ import (
 	"time"
 
 	"github.com/govlog/govlog/log"
+	"github.com/govlog/govlog/verifier"
+	"github.com/govlog/govlog/verifier/internal/strictjson"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
 )
 
-// DefaultLeeway is the clock skew Artifact tolerates on exp and nbf.
+// Errors of Verify, besides verifier.ErrBadSignature for an artifact not
+// signed by a key of the JWKS. Every error it returns wraps exactly one of
+// the three; test with errors.Is.
+var (
+	// ErrInvalid: an artifact is malformed, not valid at the given time,
+	// or not for this issuer or audience.
+	ErrInvalid = errors.New("bad authorization artifact")
+	// ErrBinding: a valid artifact is not bound to the given receipt.
+	ErrBinding = errors.New("artifact is not bound to the receipt")
+)
+
+// DefaultLeeway is the clock skew Verify tolerates on exp and nbf.
 const DefaultLeeway = 30 * time.Second
 
-// MaxArtifactBytes bounds an artifact token.
-const MaxArtifactBytes = 8 << 10
+// MaxBytes bounds an artifact token.
+const MaxBytes = 8 << 10
 
-// ArtifactOptions says what Artifact requires of an artifact.
-type ArtifactOptions struct {
+// Options says what Verify requires of an artifact.
+type Options struct {
 	// Origin is the log origin: the required iss. When empty, the origin of
 	// Receipt's checkpoint is used; one of the two is required.
 	Origin string
@@ -43,7 +68,7 @@ type ArtifactOptions struct {
 	// be bound to it: jti, sub, action and resource are its decision's, exp
 	// is its authorized_until, iat and nbf its logged_at, and the govlog
 	// claim names its index, leaf hash, tree size and root hash.
-	Receipt *Verified
+	Receipt *verifier.Verified
 }
 
 // artifactHeader is the whole protected header an artifact may have.
@@ -55,14 +80,14 @@ type artifactHeader struct {
 
 var artifactClaimNames = []string{"iss", "sub", "jti", "iat", "nbf", "exp", "action", "govlog"}
 
-// Artifact verifies an authorization artifact and returns its claims. The
+// Verify verifies an authorization artifact and returns its claims. The
 // token must be a compact JWS in canonical base64url whose protected header
 // has exactly alg "EdDSA", typ "govlog-authz+jwt" and a kid naming an
 // Ed25519 key of jwks that verifies the signature. Its claims must be those
 // of log.ArtifactClaims, each once, with iss the origin, aud as configured,
 // and opts.Now within [nbf, exp) give or take the leeway; and, given
-// opts.Receipt, bound to it. See ArtifactOptions.
-func Artifact(token string, jwks jwk.Set, opts ArtifactOptions) (*log.ArtifactClaims, error) {
+// opts.Receipt, bound to it. See Options.
+func Verify(token string, jwks jwk.Set, opts Options) (*log.ArtifactClaims, error) {
 	origin := opts.Origin
 	if opts.Receipt != nil {
 		if origin == "" {
@@ -72,64 +97,61 @@ func Artifact(token string, jwks jwk.Set, opts ArtifactOptions) (*log.ArtifactCl
 		}
 	}
 	if origin == "" {
-		return nil, errors.New("failed to verify artifact: ArtifactOptions needs an Origin or a Receipt")
+		return nil, errors.New("failed to verify artifact: Options needs an Origin or a Receipt")
 	}
 	if jwks == nil {
 		return nil, errors.New("failed to verify artifact: no JWKS")
 	}
-	if len(token) > MaxArtifactBytes {
-		return nil, fmt.Errorf("%w: artifact is %d bytes, the limit is %d", ErrBadArtifact, len(token), MaxArtifactBytes)
+	if len(token) > MaxBytes {
+		return nil, fmt.Errorf("%w: artifact is %d bytes, the limit is %d", ErrInvalid, len(token), MaxBytes)
 	}
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
-		return nil, fmt.Errorf("%w: artifact is not a compact JWS of three parts", ErrBadArtifact)
+		return nil, fmt.Errorf("%w: artifact is not a compact JWS of three parts", ErrInvalid)
 	}
 	var segs [3][]byte
 	for i, p := range parts {
 		var err error
-		// The decoder skips CR and LF even when strict: only the
-		// canonical encoding of what it decoded is the token's.
-		if segs[i], err = base64.RawURLEncoding.Strict().DecodeString(p); err != nil ||
-			base64.RawURLEncoding.EncodeToString(segs[i]) != p {
-			return nil, fmt.Errorf("%w: artifact part %d is not canonical unpadded base64url", ErrBadArtifact, i+1)
+		if segs[i], err = log.DecodeBase64(base64.RawURLEncoding, p); err != nil {
+			return nil, fmt.Errorf("%w: artifact part %d is not canonical unpadded base64url", ErrInvalid, i+1)
 		}
 	}
 
 	var hdr artifactHeader
-	if err := decodeStrict(segs[0], &hdr); err != nil {
-		return nil, fmt.Errorf("%w: artifact header: %w", ErrBadArtifact, err)
+	if err := strictjson.DecodeStrict(segs[0], &hdr); err != nil {
+		return nil, fmt.Errorf("%w: artifact header: %w", ErrInvalid, err)
 	}
 	// encoding/json matches member names without regard to case: "ALG"
 	// would be read as alg.
-	if keys, _ := objectKeys(segs[0]); slices.ContainsFunc(keys, func(k string) bool { return k != "alg" && k != "kid" && k != "typ" }) {
-		return nil, fmt.Errorf("%w: artifact header has members other than alg, kid and typ", ErrBadArtifact)
+	if keys, _ := strictjson.ObjectKeys(segs[0]); slices.ContainsFunc(keys, func(k string) bool { return k != "alg" && k != "kid" && k != "typ" }) {
+		return nil, fmt.Errorf("%w: artifact header has members other than alg, kid and typ", ErrInvalid)
 	}
 	// Anything but EdDSA ("none", HMAC with the public key as secret, …) is
 	// refused before any key is looked at.
 	if hdr.Alg != jwa.EdDSA.String() {
-		return nil, fmt.Errorf("%w: artifact algorithm is %q, only EdDSA is accepted", ErrBadArtifact, hdr.Alg)
+		return nil, fmt.Errorf("%w: artifact algorithm is %q, only EdDSA is accepted", ErrInvalid, hdr.Alg)
 	}
 	if hdr.Typ != log.ArtifactType {
-		return nil, fmt.Errorf("%w: artifact typ is %q, want %q", ErrBadArtifact, hdr.Typ, log.ArtifactType)
+		return nil, fmt.Errorf("%w: artifact typ is %q, want %q", ErrInvalid, hdr.Typ, log.ArtifactType)
 	}
 	if hdr.Kid == "" {
-		return nil, fmt.Errorf("%w: artifact header has no kid", ErrBadArtifact)
+		return nil, fmt.Errorf("%w: artifact header has no kid", ErrInvalid)
 	}
 	key, ok := jwks.LookupKeyID(hdr.Kid)
 	if !ok {
-		return nil, fmt.Errorf("%w: the JWKS has no key %q", ErrBadSignature, hdr.Kid)
+		return nil, fmt.Errorf("%w: the JWKS has no key %q", verifier.ErrBadSignature, hdr.Kid)
 	}
 	pub, err := ed25519Key(key)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := jws.Verify([]byte(token), jws.WithKey(jwa.EdDSA, pub), jws.WithCompact()); err != nil {
-		return nil, fmt.Errorf("%w: artifact signature does not verify with key %q", ErrBadSignature, hdr.Kid)
+		return nil, fmt.Errorf("%w: artifact signature does not verify with key %q", verifier.ErrBadSignature, hdr.Kid)
 	}
 
 	var c log.ArtifactClaims
-	if err := decodeStrict(segs[1], &c); err != nil {
-		return nil, fmt.Errorf("%w: artifact claims: %w", ErrBadArtifact, err)
+	if err := strictjson.DecodeStrict(segs[1], &c); err != nil {
+		return nil, fmt.Errorf("%w: artifact claims: %w", ErrInvalid, err)
 	}
 	if err := checkClaims(&c, segs[1], origin, opts); err != nil {
 		return nil, err
@@ -138,7 +160,7 @@ func Artifact(token string, jwks jwk.Set, opts ArtifactOptions) (*log.ArtifactCl
 	// .Payload), byte for byte: one artifact, one encoding, read the same
 	// by every JSON parser (encoding/json alone would take "ISS" for iss).
 	if p, err := c.Payload(); err != nil || !bytes.Equal(p, segs[1]) {
-		return nil, fmt.Errorf("%w: artifact claims are not the canonical JSON of govlog claims", ErrBadArtifact)
+		return nil, fmt.Errorf("%w: artifact claims are not the canonical JSON of govlog claims", ErrInvalid)
 	}
 	if opts.Receipt != nil {
 		if err := checkBinding(&c, opts.Receipt); err != nil {
@@ -153,50 +175,50 @@ func Artifact(token string, jwks jwk.Set, opts ArtifactOptions) (*log.ArtifactCl
 func ed25519Key(key jwk.Key) (ed25519.PublicKey, error) {
 	kid := key.KeyID()
 	if alg := key.Algorithm().String(); alg != "" && alg != jwa.EdDSA.String() {
-		return nil, fmt.Errorf("%w: JWKS key %q is for %s, not EdDSA", ErrBadSignature, kid, alg)
+		return nil, fmt.Errorf("%w: JWKS key %q is for %s, not EdDSA", verifier.ErrBadSignature, kid, alg)
 	}
 	if use := key.KeyUsage(); use != "" && use != string(jwk.ForSignature) {
-		return nil, fmt.Errorf("%w: JWKS key %q is for use %q, not signatures", ErrBadSignature, kid, use)
+		return nil, fmt.Errorf("%w: JWKS key %q is for use %q, not signatures", verifier.ErrBadSignature, kid, use)
 	}
 	pk, err := key.PublicKey()
 	if err != nil {
-		return nil, fmt.Errorf("%w: JWKS key %q has no public key: %w", ErrBadSignature, kid, err)
+		return nil, fmt.Errorf("%w: JWKS key %q has no public key: %w", verifier.ErrBadSignature, kid, err)
 	}
 	var raw any
 	if err := pk.Raw(&raw); err != nil {
-		return nil, fmt.Errorf("%w: JWKS key %q: %w", ErrBadSignature, kid, err)
+		return nil, fmt.Errorf("%w: JWKS key %q: %w", verifier.ErrBadSignature, kid, err)
 	}
 	pub, ok := raw.(ed25519.PublicKey)
 	if !ok {
-		return nil, fmt.Errorf("%w: JWKS key %q is not an Ed25519 key", ErrBadSignature, kid)
+		return nil, fmt.Errorf("%w: JWKS key %q is not an Ed25519 key", verifier.ErrBadSignature, kid)
 	}
 	// ed25519.Verify panics on a key of another length, and jwk.Parse
 	// takes any length of x.
 	if len(pub) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("%w: JWKS key %q is %d bytes, an Ed25519 key is %d", ErrBadSignature, kid, len(pub), ed25519.PublicKeySize)
+		return nil, fmt.Errorf("%w: JWKS key %q is %d bytes, an Ed25519 key is %d", verifier.ErrBadSignature, kid, len(pub), ed25519.PublicKeySize)
 	}
 	return pub, nil
 }
 
 // checkClaims checks the claims that do not depend on a receipt.
-func checkClaims(c *log.ArtifactClaims, raw []byte, origin string, opts ArtifactOptions) error {
-	keys, err := objectKeys(raw)
-	if err != nil { // unreachable: decodeStrict checked it
-		return fmt.Errorf("%w: artifact claims: %w", ErrBadArtifact, err)
+func checkClaims(c *log.ArtifactClaims, raw []byte, origin string, opts Options) error {
+	keys, err := strictjson.ObjectKeys(raw)
+	if err != nil { // unreachable: DecodeStrict checked it
+		return fmt.Errorf("%w: artifact claims: %w", ErrInvalid, err)
 	}
 	for _, name := range artifactClaimNames {
 		if !slices.Contains(keys, name) {
-			return fmt.Errorf("%w: artifact has no %s claim", ErrBadArtifact, name)
+			return fmt.Errorf("%w: artifact has no %s claim", ErrInvalid, name)
 		}
 	}
 	if c.Issuer != origin {
-		return fmt.Errorf("%w: artifact issuer is %q, want %q", ErrBadArtifact, c.Issuer, origin)
+		return fmt.Errorf("%w: artifact issuer is %q, want %q", ErrInvalid, c.Issuer, origin)
 	}
 	switch {
 	case opts.Audience == "" && c.Audience != "":
-		return fmt.Errorf("%w: artifact is for audience %q, and no audience is configured", ErrBadArtifact, c.Audience)
+		return fmt.Errorf("%w: artifact is for audience %q, and no audience is configured", ErrInvalid, c.Audience)
 	case c.Audience != opts.Audience:
-		return fmt.Errorf("%w: artifact audience is %q, want %q", ErrBadArtifact, c.Audience, opts.Audience)
+		return fmt.Errorf("%w: artifact audience is %q, want %q", ErrInvalid, c.Audience, opts.Audience)
 	}
 	now := opts.Now
 	if now.IsZero() {
@@ -211,17 +233,17 @@ func checkClaims(c *log.ArtifactClaims, raw []byte, origin string, opts Artifact
 	}
 	exp, nbf := time.Unix(c.Expiry, 0), time.Unix(c.NotBefore, 0)
 	if !now.Before(exp.Add(leeway)) {
-		return fmt.Errorf("%w: artifact expired at %s", ErrBadArtifact, exp.UTC().Format(time.RFC3339))
+		return fmt.Errorf("%w: artifact expired at %s", ErrInvalid, exp.UTC().Format(time.RFC3339))
 	}
 	if now.Before(nbf.Add(-leeway)) {
-		return fmt.Errorf("%w: artifact is not valid before %s", ErrBadArtifact, nbf.UTC().Format(time.RFC3339))
+		return fmt.Errorf("%w: artifact is not valid before %s", ErrInvalid, nbf.UTC().Format(time.RFC3339))
 	}
 	return nil
 }
 
 // checkBinding checks that the claims are those of the artifact for the
 // receipt's entry and checkpoint (wire contract §5).
-func checkBinding(c *log.ArtifactClaims, v *Verified) error {
+func checkBinding(c *log.ArtifactClaims, v *verifier.Verified) error {
 	d := v.Entry.Decision
 	if v.Entry.Kind != log.KindDecision || d == nil || d.Outcome != log.OutcomeAllow {
 		return fmt.Errorf("%w: the receipt's entry is not an allow decision", ErrBinding)
@@ -248,17 +270,4 @@ func checkBinding(c *log.ArtifactClaims, v *Verified) error {
 		}
 	}
 	return nil
-}
-
-// decodeStrict decodes one JSON object into v, refusing duplicate members,
-// unknown members, null values (encoding/json leaves a field as it is for
-// a null: a null exp would read as 0; SPEC: RFC 7519 §4.1.4: "Its value
-// MUST be a number containing a NumericDate value.") and trailing data.
-func decodeStrict(data []byte, v any) error {
-	if _, err := objectKeys(data); err != nil {
-		return err
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	return dec.Decode(v)
 }

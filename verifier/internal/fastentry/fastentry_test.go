@@ -1,4 +1,4 @@
-package verifier
+package fastentry
 
 import (
 	"bytes"
@@ -23,7 +23,7 @@ func sameParse(t testing.TB, leaf []byte) (fast bool) {
 	got, ok := fastEntry(leaf)
 	want, err := log.ParseEntry(leaf)
 	if !ok {
-		// parseEntry then defers to log.ParseEntry: nothing to compare.
+		// Parse then defers to log.ParseEntry: nothing to compare.
 		return false
 	}
 	if err != nil {
@@ -89,7 +89,7 @@ func parsedDiff(a, b *log.ParsedEntry) string {
 // JSON at all).
 func seedLeaves(t testing.TB) [][]byte {
 	t.Helper()
-	root := filepath.Join("..", "testdata")
+	root := filepath.Join("..", "..", "..", "testdata")
 	var leaves [][]byte
 	for _, name := range []string{"valid.json", "invalid.json"} {
 		var vecs []struct {
@@ -247,6 +247,7 @@ func BenchmarkParseEntry(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
 		for b.Loop() {
 			if _, ok := fastEntry(e.Leaf); !ok {
 				b.Fatal("not fast")
@@ -254,6 +255,7 @@ func BenchmarkParseEntry(b *testing.B) {
 		}
 	})
 	b.Run("log.ParseEntry", func(b *testing.B) {
+		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := log.ParseEntry(e.Leaf); err != nil {
 				b.Fatal(err)
