@@ -405,6 +405,18 @@ func TestGarbageCosignatures(t *testing.T) {
 			plain := append(sig[:4:4], ed25519.Sign(ed25519.NewKeyFromSeed(raw[1:]), body)...)
 			return fmt.Appendf(nil, "%s%s\n", line[:i], base64.StdEncoding.EncodeToString(plain))
 		}, false},
+		{"non-canonical base64", func(t *testing.T, bw *badWitness, body []byte) []byte {
+			// The same cosignature with the unused low bits of its last
+			// base64 character set: x/mod's note decoder accepts it, and
+			// a checkpoint served with it would fail strict verifiers.
+			line := bw.cosign(t, body, now())
+			i := bytes.LastIndexByte(line, ' ') + 1
+			enc := []byte(string(line[i : len(line)-1]))
+			j := bytes.IndexByte(enc, '=') - 1
+			const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+			enc[j] = alphabet[strings.IndexByte(alphabet, enc[j])|0x0f]
+			return fmt.Appendf(nil, "%s%s\n", line[:i], enc)
+		}, false},
 		{"timestamp zero", func(t *testing.T, bw *badWitness, body []byte) []byte { return bw.cosign(t, body, 0) }, false},
 		{"timestamp a day ahead", func(t *testing.T, bw *badWitness, body []byte) []byte {
 			return bw.cosign(t, body, now()+86400)

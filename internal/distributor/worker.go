@@ -247,8 +247,11 @@ func (w *worker) verify(cp log.Checkpoint, resp []byte, sent time.Time) ([]byte,
 	}
 	// SPEC: "timestamp is the time at which the cosignature was generated,
 	// as a POSIX timestamp. It MUST NOT exceed 2^63 - 1". The verifier
-	// checked key ID || timestamp || signature.
-	sig, err := base64.StdEncoding.DecodeString(n.Sigs[0].Base64)
+	// checked key ID || timestamp || signature. The cosignature is stored
+	// and served as the witness wrote it, so it must be the one canonical
+	// base64 of its bytes: x/mod's note decoder also takes the encodings
+	// whose unused low bits are set, which strict verifiers refuse.
+	sig, err := log.DecodeBase64(base64.StdEncoding, n.Sigs[0].Base64)
 	if err != nil || len(sig) < 12 {
 		return nil, fmt.Errorf("the witness's cosignature is not key ID, timestamp and signature: %q", clip(resp))
 	}
