@@ -41,6 +41,7 @@
 //	GET /v1/proofs/inclusion?index=I&tree_size=N  (or leaf_hash=<base64 or base64url> in place of index)
 //	GET /v1/proofs/consistency?from=M&to=N
 //	GET /v1/entries?start=S&count=C
+//	GET /v1/search?filters&after=CURSOR&limit=N    entries matching filters, in index order
 //	GET /v1/log, /.well-known/jwks.json, /healthz, /readyz, /metrics
 //	GET /checkpoint, /tile/<L>/<N>[.p/<W>], /tile/entries/<N>[.p/<W>]   C2SP tlog-tiles
 //
@@ -74,6 +75,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -288,6 +290,7 @@ func New(cfg Config) (*Server, error) {
 	s.handle(http.MethodGet, "/v1/proofs/inclusion", s.getInclusion, "index", "leaf_hash", "tree_size")
 	s.handle(http.MethodGet, "/v1/proofs/consistency", s.getConsistency, "from", "to")
 	s.handle(http.MethodGet, "/v1/entries", s.getEntries, "start", "count")
+	s.handle(http.MethodGet, "/v1/search", s.getSearch, append(slices.Clone(searchFilters), "after", "limit")...)
 	s.handle(http.MethodGet, "/v1/log", s.getLogInfo)
 	s.handle(http.MethodGet, JWKSPath, s.getJWKS)
 	s.handle(http.MethodGet, "/healthz", s.getHealthz)
