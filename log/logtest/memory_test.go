@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +26,7 @@ type memStore struct {
 	leaves      [][]byte
 	ids         map[kindID]uint64
 	allow       map[string]bool // decision id -> outcome is allow
+	auths       map[string]log.Authorization
 	sequences   map[submitterSeq]bool
 	hashes      map[[32]byte]uint64
 	checkpoints []log.Checkpoint // in order of size
@@ -40,6 +42,7 @@ func newMemStore() *memStore {
 		tree:      testonly.New(rfc6962.DefaultHasher),
 		ids:       make(map[kindID]uint64),
 		allow:     make(map[string]bool),
+		auths:     make(map[string]log.Authorization),
 		sequences: make(map[submitterSeq]bool),
 		hashes:    make(map[[32]byte]uint64),
 	}
@@ -92,7 +95,13 @@ func (b *memBackend) Append(ctx context.Context, batch []*log.Entry, sign log.Si
 	// The rule book judges the batch against what the store holds of its
 	// names.
 	names := log.NamesOf(batch)
-	facts := &log.Facts{IDs: make(map[log.EntryID]log.Stored), Sequences: make(map[log.SequenceKey]bool)}
+	facts := &log.Facts{IDs: make(map[log.EntryID]log.Stored), Sequences: make(map[log.SequenceKey]bool),
+		Authorizations: make(map[string]*log.Authorization)}
+	for _, id := range names.Authorizations {
+		if a, ok := s.auths[id]; ok {
+			facts.Authorizations[id] = &a
+		}
+	}
 	for _, k := range names.IDs {
 		if idx, ok := ids[kindID{k.Kind, k.ID}]; ok {
 			facts.IDs[k] = log.Stored{Leaf: s.leaves[idx], Allow: k.Kind == log.KindDecision && allow[k.ID]}
@@ -161,6 +170,13 @@ func (b *memBackend) Append(ctx context.Context, batch []*log.Entry, sign log.Si
 	if len(added) == 0 && len(s.checkpoints) > 0 {
 		return results, s.checkpoints[len(s.checkpoints)-1], nil
 	}
+	auths := clone(s.auths)
+	for id, a := range facts.Authorizations {
+		if a.Dirty {
+			a.Dirty = false
+			auths[id] = *a
+		}
+	}
 	tree := testonly.New(rfc6962.DefaultHasher)
 	tree.AppendData(s.leaves...)
 	tree.AppendData(added...)
@@ -188,9 +204,22 @@ func (b *memBackend) Append(ctx context.Context, batch []*log.Entry, sign log.Si
 		}
 		s.leaves = append(s.leaves, leaf)
 	}
-	s.ids, s.allow, s.sequences = ids, allow, sequences
+	s.ids, s.allow, s.sequences, s.auths = ids, allow, sequences, auths
 	s.checkpoints = append(s.checkpoints, cp)
 	return results, cp, nil
+}
+
+func (b *memBackend) Authorization(ctx context.Context, decisionID string) (*log.Authorization, error) {
+	if err := b.lock(); err != nil {
+		return nil, fmt.Errorf("%w: %w", log.ErrUnavailable, err)
+	}
+	defer b.s.mu.Unlock()
+	a, ok := b.s.auths[decisionID]
+	if !ok {
+		return nil, log.ErrNotFound
+	}
+	a.Entries = slices.Clone(a.Entries)
+	return &a, nil
 }
 
 func clone[K comparable, V any](m map[K]V) map[K]V {
