@@ -177,9 +177,20 @@ def run_entries(c, data):
             got["resource"] = d.resource
         if d.parent_id:
             got["parent_id"] = d.parent_id
+        if d.executor:
+            got["executor"] = d.executor
     x = e.execution
     if x:
         got.update(decision_id=x.decision_id, status=x.status, at=x.at)
+        if x.claim_id:
+            got["claim_id"] = x.claim_id
+    if e.artifact_digest:
+        got["artifact_digest"] = e.artifact_digest
+    if e.violation:
+        got["violation"] = e.violation
+    r = e.revocation
+    if r:
+        got.update(decision_id=r.decision_id, revoked_at=r.revoked_at)
     expect_equal("fields", got, f)
 
 

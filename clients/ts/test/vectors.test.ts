@@ -217,8 +217,14 @@ const families: Record<string, (c: Case, input: Uint8Array | undefined) => Promi
       if (d.resource) got["resource"] = d.resource;
       if (d.parentId) got["parent_id"] = d.parentId;
     }
+    if (d?.executor) got["executor"] = d.executor;
     const x = e.execution;
     if (x) Object.assign(got, { decision_id: x.decisionId, status: x.status, at: x.at });
+    if (x?.claimId) got["claim_id"] = x.claimId;
+    if (e.artifactDigest) got["artifact_digest"] = e.artifactDigest;
+    if (e.violation) got["violation"] = e.violation;
+    const r = e.revocation;
+    if (r) Object.assign(got, { decision_id: r.decisionId, revoked_at: r.revokedAt });
     assert.deepEqual(got, f);
   },
   async jcs(c, input) {

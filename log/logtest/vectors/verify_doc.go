@@ -43,7 +43,8 @@ const aboutKeyArtifacts = "Verify an authorization artifact (token) with nothing
 	"that subject when given. ok: it verifies to expect.claims. Mangle applies to token, or to key_receipt when its field says so."
 
 const aboutEntries = "Parse and validate an entry (a leaf): RFC 8785 canonical JSON of the entry shape, v 1, " +
-	"holding a decision or an execution report that obeys the schema, timestamps as Go's time.Parse reads " +
+	"holding exactly one of a decision, an execution report (with the artifact_digest and violation the log sets, never " +
+	"the artifact), a revocation or a key, that obeys the schema, timestamps as Go's time.Parse reads " +
 	"RFC 3339, decided_at or at at most 5 minutes after logged_at. Input: leaf. ok: the entry reports expect.fields."
 
 const aboutJCS = "Canonicalize JSON per RFC 8785 (JCS): strict JSON (no duplicate member names, valid UTF-8, " +
@@ -85,11 +86,13 @@ Each file is one family: ` + "`" + `{"about": "...", "cases": [...]}` + "`" + `.
 | entries.json | leaf | ` + aboutEntries + ` |
 | jcs.json | input | ` + aboutJCS + ` |
 
-expect.fields of an entry: kind (decision, execution), id, submitter,
-logged_at, and for a decision outcome, subject, action, resource,
-policy_id, parent_id, decided_at and (allow) authorized_until, for an
-execution report decision_id, status and at; timestamps as written in the
-entry; a field the entry lacks is absent.
+expect.fields of an entry: kind (decision, execution, revocation, key),
+id (a key's kid), submitter, logged_at, and for a decision outcome,
+subject, action, resource, policy_id, parent_id, decided_at, executor and
+(allow) authorized_until, for an execution report decision_id, status, at,
+claim_id, artifact_digest and violation, for a revocation decision_id and
+revoked_at; timestamps as written in the entry; a field the entry lacks is
+absent.
 
 The keys: log_key is testdata/keys/log.vkey (the test log,
 example.com/govlog) unless a case says otherwise; the witnesses
