@@ -221,6 +221,21 @@ RUN = {
 }
 
 
+#: With GOVLOG_VERDICTS set to a file name, every case's verdict is written there, one
+#: "family<TAB>case<TAB>ok|fail" line each, as the Go and TypeScript vector tests do: make
+#: test-compare checks that the three are the same.
+verdicts = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _write_verdicts():
+    yield
+    path = os.environ.get("GOVLOG_VERDICTS")
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("".join(verdicts))
+
+
 @pytest.mark.parametrize("family", list(RUN))
 def test_verify_vectors(family):
     cases = json.loads(read("verify/%s.json" % family))["cases"]
@@ -236,7 +251,9 @@ def test_verify_vectors(family):
                 err = e
             except Exception as e:  # noqa: BLE001: a crash is a wrong answer, whatever the want
                 wrong.append("%s: crashed: %r" % (name, e))
+                verdicts.append("%s\t%s\tcrash\n" % (family, name))
                 continue
+            verdicts.append("%s\t%s\t%s\n" % (family, name, "ok" if err is None else "fail"))
             if want == "ok" and err is not None:
                 wrong.append("%s: want ok, got %s" % (name, err))
             if want == "fail" and err is None:

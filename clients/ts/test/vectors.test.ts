@@ -2,9 +2,9 @@
 // verifiers run too: every case must get its verdict. And the schema
 // vectors of testdata/decisions, executions and entries.
 
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { testdata } from "./helpers.js";
 import {
   JWKS,
@@ -245,6 +245,15 @@ function b64url(s: string): Uint8Array {
   return b64(s.replace(/-/g, "+").replace(/_/g, "/"));
 }
 
+// With GOVLOG_VERDICTS set to a file name, every case's verdict is written
+// there, one "family<TAB>case<TAB>ok|fail" line each, as the Go and Python
+// vector tests do: make test-compare checks that the three are the same.
+const verdicts: string[] = [];
+after(() => {
+  const path = process.env["GOVLOG_VERDICTS"];
+  if (path) writeFileSync(path, verdicts.join(""));
+});
+
 for (const family of Object.keys(families)) {
   test(`verify/${family}.json`, async () => {
     const file = readVectors(`verify/${family}.json`) as { cases: Case[] };
@@ -263,6 +272,7 @@ for (const family of Object.keys(families)) {
           // A failure must be a VerificationError (or a thrown key error), not a crash.
           if (!(err instanceof Error) || /is not a function|Cannot read|undefined/.test(err.message)) wrong.push(`${sub.name}: crashed: ${String(err)}`);
         }
+        verdicts.push(`${family}\t${sub.name}\t${err === undefined ? "ok" : "fail"}\n`);
         if (sub.want === "ok" && err !== undefined) wrong.push(`${sub.name}: want ok, got ${String(err)}`);
         if (sub.want === "fail" && err === undefined) wrong.push(`${sub.name}: want fail, verified`);
       }
