@@ -7,6 +7,14 @@
 // sequence numbers unique per submitter. It reports failures with their
 // evidence (Audit, Report) and remembers what the next audit needs
 // (State).
+//
+// A replay proves that a log is internally consistent, not that it is the
+// log seen before: a log rebuilt from scratch with the same key, an
+// entry left out, replays as cleanly. An audit is anchored (Report.Anchored)
+// when something outside the log vouches for it: the State of an earlier
+// audit, a witness policy whose cosignatures the checkpoint carries
+// (Audit.CheckWitnesses, which also reports the cosignatures' times), or
+// a checkpoint held from elsewhere (Audit.CheckTrusted).
 package audit
 
 import (
@@ -207,6 +215,17 @@ type Report struct {
 	SequenceGaps []SequenceGap `json:"sequence_gaps"`
 	// Inconsistency is set when the log is proven inconsistent.
 	Inconsistency *InconsistencyEvidence `json:"inconsistency,omitempty"`
+	// Anchored is true when the audit found no failure and is anchored
+	// (Anchors lists by what: AnchorState, AnchorWitnesses,
+	// AnchorTrusted). An audit that is OK but not anchored proves only
+	// that the log is internally consistent: a log rebuilt from scratch
+	// with the same key would pass too.
+	Anchored bool     `json:"anchored"`
+	Anchors  []string `json:"anchors"`
+	// Cosignatures are the valid cosignatures of the witness policy's
+	// witnesses on the audited checkpoint (CheckWitnesses), earliest
+	// first: every entry audited was in the log by each one's time.
+	Cosignatures []verifier.Cosignature `json:"cosignatures,omitempty"`
 }
 
 // errAuditStopped is returned by Apply once the audit cannot go on.
@@ -230,7 +249,7 @@ func New(logKey note.Verifier, prev *State) (*Audit, error) {
 		seqs:    make(map[string]*seqSet),
 		facts:   log.Facts{IDs: make(map[log.EntryID]log.Stored), Sequences: make(map[log.SequenceKey]bool)},
 		nodes:   make(map[compact.NodeID][32]byte),
-		rep:     Report{Origin: logKey.Name(), Failures: []Problem{}, Findings: []Problem{}, SequenceGaps: []SequenceGap{}},
+		rep:     Report{Origin: logKey.Name(), Failures: []Problem{}, Findings: []Problem{}, SequenceGaps: []SequenceGap{}, Anchors: []string{}},
 	}
 	if prev != nil {
 		for sub, s := range prev.seqs {
@@ -752,6 +771,10 @@ func (a *Audit) Finish() (*Report, *State) {
 		rep.SequenceGaps = append(rep.SequenceGaps, SequenceGap{Submitter: sub, Highest: set.iv[len(set.iv)-1][1], Missing: missing, Count: count})
 	}
 	rep.OK = rep.FailureCount == 0
+	if a.prev != nil && a.prev.cp.Size > 0 {
+		rep.Anchors = append([]string{AnchorState}, rep.Anchors...)
+	}
+	rep.Anchored = rep.OK && len(rep.Anchors) > 0
 	if !treeOK {
 		return rep, nil
 	}
