@@ -4,8 +4,8 @@
 //
 //	govlog keygen --name ORIGIN [--out DIR]
 //	govlog submit [--url URL] [--log-key VKEY] [--execution] [--json] [FILE|-]
-//	govlog verify --log-key VKEY [--witness-policy FILE] [--json] RECEIPT|BUNDLE|DIR|-...
-//	govlog audit [--url URL] --log-key VKEY [--state FILE] [--json] [--fail-on-findings]
+//	govlog verify --log-key VKEY [--witness-policy FILE] [--against URL] [--json] RECEIPT|BUNDLE|DIR|-...
+//	govlog audit [--url URL] --log-key VKEY [--state FILE] [--witness-policy FILE] [--trusted-checkpoint FILE] [--require-anchor] [--json] [--fail-on-findings]
 //	govlog monitor [--url URL] --log-key VKEY [--state FILE] [--subject S] [--action A] [--once]
 //	govlog fsck --data DIR [--db FILE] [--json]
 //	govlog backup --data DIR --out FILE [--json]
