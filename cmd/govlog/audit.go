@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/govlog/govlog/client"
+	"github.com/govlog/govlog/log"
 	"github.com/govlog/govlog/verifier"
 	vaudit "github.com/govlog/govlog/verifier/audit"
 	"golang.org/x/mod/sumdb/note"
@@ -164,7 +165,7 @@ func audit(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 		"Replay a log through its tiles API, trusting nothing but its verifier key, and check everything: "+
 			"the checkpoint, consistency with the last audit, every hash and entry, and the log's rules.")
 	af := addAuditFlags(f)
-	failOnFindings := f.Bool("fail-on-findings", false, "exit with status 1 on findings too (late executions, sequence gaps)")
+	failOnFindings := f.Bool("fail-on-findings", false, "exit with status 1 on findings too (violations the log recorded, claims without artifact, reports after a revocation, late executions, sequence gaps)")
 	policyArg := f.String("witness-policy", "", "a witness policy `file`: the audited checkpoint must carry the cosignatures it requires; "+
 		"this anchors the audit, and the report gives the witnesses' times")
 	trustedArg := f.String("trusted-checkpoint", "", "a checkpoint of this log held from elsewhere (a checkpoint note, or a receipt: its checkpoint) in `FILE`: "+
@@ -310,7 +311,37 @@ func printAudit(w io.Writer, r *auditReport, statePath string) {
 		line("replayed", "nothing new (%.2fs)", r.Seconds)
 	}
 	t := rep.Totals
-	line("totals", "%d entries: %d decisions (%d allow, %d deny), %d execution reports", t.Entries, t.Decisions, t.Allows, t.Denies, t.Executions)
+	totals := fmt.Sprintf("%d entries: %d decisions (%d allow, %d deny), %d execution reports", t.Entries, t.Decisions, t.Allows, t.Denies, t.Executions)
+	if t.Revocations > 0 || t.Keys > 0 {
+		totals += fmt.Sprintf(", %d revocations, %d artifact keys", t.Revocations, t.Keys)
+	}
+	line("totals", "%s", totals)
+	if len(rep.Violations) > 0 {
+		var parts []string
+		var n uint64
+		for _, code := range log.Violations {
+			if c := rep.Violations[code]; c > 0 {
+				parts = append(parts, fmt.Sprintf("%s %d", code, c))
+				n += c
+			}
+		}
+		line("violations", "%d recorded by the log: %s", n, strings.Join(parts, ", "))
+	}
+	const maxAuthLines = 20
+	for i, u := range rep.Authorizations {
+		if i == maxAuthLines {
+			line("authorized", "… and %d more (see --json)", rep.AuthorizationCount-maxAuthLines)
+			break
+		}
+		more := ""
+		if u.Violations > 0 {
+			more += fmt.Sprintf(", %d violations", u.Violations)
+		}
+		if u.Revoked {
+			more += ", revoked"
+		}
+		line("authorized", "%s (entry %d): %d of %d executions used%s", field(u.DecisionID), u.Index, u.Uses, u.MaxExecutions, more)
+	}
 	for _, p := range rep.Failures {
 		printProblem(w, "FAIL", p)
 	}
@@ -379,7 +410,11 @@ func printProblem(w io.Writer, label string, p vaudit.Problem) {
 	if p.Earlier {
 		earlier = " (found by an earlier audit)"
 	}
-	fmt.Fprintf(w, "%-11s [%s]%s: %s%s\n", label, p.Code, where, escapeText(p.Message), earlier)
+	code := p.Code
+	if p.Violation != "" {
+		code += " " + p.Violation
+	}
+	fmt.Fprintf(w, "%-11s [%s]%s: %s%s\n", label, code, where, escapeText(p.Message), earlier)
 	keys := make([]string, 0, len(p.Evidence))
 	for k := range p.Evidence {
 		keys = append(keys, k)

@@ -86,6 +86,9 @@ type Audit struct {
 	// report replayed in this run to its decision.
 	auths   map[string]*log.Authorization
 	started map[idKey]string
+	// violationsOf counts the recorded violations of each decision
+	// replayed in this run.
+	violationsOf map[string]uint64
 	// facts is the rule book's view of the names of the entry being
 	// judged, and judged that entry: both reused from entry to entry.
 	facts  log.Facts
@@ -107,6 +110,11 @@ type Totals struct {
 	Allows     uint64 `json:"allows"`
 	Denies     uint64 `json:"denies"`
 	Executions uint64 `json:"executions"`
+	// Revocations and Keys count revocation and key entries; Violations
+	// the execution reports the log recorded with a violation.
+	Revocations uint64 `json:"revocations"`
+	Keys        uint64 `json:"keys"`
+	Violations  uint64 `json:"violations"`
 }
 
 func (t *Totals) add(o Totals) {
@@ -115,6 +123,9 @@ func (t *Totals) add(o Totals) {
 	t.Allows += o.Allows
 	t.Denies += o.Denies
 	t.Executions += o.Executions
+	t.Revocations += o.Revocations
+	t.Keys += o.Keys
+	t.Violations += o.Violations
 }
 
 // Problem is one failure or finding of an audit, with its evidence.
@@ -131,6 +142,9 @@ type Problem struct {
 	Evidence map[string]string `json:"evidence,omitempty"`
 	// Earlier is true for a failure found by an earlier audit.
 	Earlier bool `json:"earlier,omitempty"`
+	// Violation is, for a FindingViolation or ProblemViolationMismatch,
+	// the violation code the log recorded in the entry.
+	Violation string `json:"violation,omitempty"`
 }
 
 // Codes of audit failures.
@@ -149,6 +163,13 @@ const (
 	ProblemUnknownParent     = "unknown_parent"     // parent_id names no earlier decision
 	ProblemUnauthorized      = "unauthorized_execution"
 	ProblemDuplicateSequence = "duplicate_sequence" // a submitter used a sequence number twice
+	// ProblemViolationMismatch: the violation the log recorded in an
+	// execution report's entry is not the one the rule book finds (none
+	// where it finds one, or another).
+	ProblemViolationMismatch = "violation_mismatch"
+	ProblemParentDenied      = "parent_denied"  // a decision whose parent is a deny
+	ProblemParentRevoked     = "parent_revoked" // a decision whose parent is an allow revoked before it
+	ProblemBadRevocation     = "bad_revocation" // a revocation of an unknown decision or of a deny
 )
 
 // Codes of audit findings.
@@ -156,6 +177,17 @@ const (
 	// FindingLateExecution: an execution report logged at or after its
 	// decision's authorized_until.
 	FindingLateExecution = "execution_after_authorization"
+	// FindingViolation: an execution report the log recorded with a
+	// violation (Problem.Violation says which): a runtime acted, or tried
+	// to, outside its authorization, and the log kept the evidence.
+	FindingViolation = "violation"
+	// FindingClaimWithoutArtifact: a claim that carries no artifact
+	// binding (no artifact_digest) and no violation, as logs accepted
+	// before claims had to carry the artifact.
+	FindingClaimWithoutArtifact = "claim_without_artifact"
+	// FindingAfterRevocation: an execution report (ending a claim made
+	// before) logged after its authorization was revoked.
+	FindingAfterRevocation = "report_after_revocation"
 )
 
 // maxProblems bounds the failures and the findings a report lists (all
@@ -220,6 +252,14 @@ type Report struct {
 	SequenceGaps []SequenceGap `json:"sequence_gaps"`
 	// Inconsistency is set when the log is proven inconsistent.
 	Inconsistency *InconsistencyEvidence `json:"inconsistency,omitempty"`
+	// Violations counts, by code, the violations recorded in the entries
+	// this audit replayed.
+	Violations map[string]uint64 `json:"violations"`
+	// Authorizations lists the allows replayed by this audit that were
+	// used, revoked or reported on with a violation (at most 1000, in log
+	// order; AuthorizationCount counts them).
+	Authorizations     []AuthorizationUse `json:"authorizations"`
+	AuthorizationCount uint64             `json:"authorization_count"`
 	// Anchored is true when the audit found no failure and is anchored
 	// (Anchors lists by what: AnchorState, AnchorWitnesses,
 	// AnchorTrusted). An audit that is OK but not anchored proves only
@@ -231,6 +271,18 @@ type Report struct {
 	// witnesses on the audited checkpoint (CheckWitnesses), earliest
 	// first: every entry audited was in the log by each one's time.
 	Cosignatures []verifier.Cosignature `json:"cosignatures,omitempty"`
+}
+
+// AuthorizationUse is what the log's entries say of one authorization:
+// its claims (accepted ones use it, up to MaxExecutions), its violations
+// and its revocation.
+type AuthorizationUse struct {
+	DecisionID    string `json:"decision_id"`
+	Index         uint64 `json:"index"`
+	MaxExecutions int    `json:"max_executions"`
+	Uses          int    `json:"uses"`
+	Violations    uint64 `json:"violations"`
+	Revoked       bool   `json:"revoked"`
 }
 
 // errAuditStopped is returned by Apply once the audit cannot go on.
@@ -257,7 +309,9 @@ func New(logKey note.Verifier, prev *State) (*Audit, error) {
 		auths:   make(map[string]*log.Authorization),
 		started: make(map[idKey]string),
 		nodes:   make(map[compact.NodeID][32]byte),
-		rep:     Report{Origin: logKey.Name(), Failures: []Problem{}, Findings: []Problem{}, SequenceGaps: []SequenceGap{}, Anchors: []string{}},
+		rep: Report{Origin: logKey.Name(), Failures: []Problem{}, Findings: []Problem{}, SequenceGaps: []SequenceGap{}, Anchors: []string{},
+			Violations: map[string]uint64{}, Authorizations: []AuthorizationUse{}},
+		violationsOf: make(map[string]uint64),
 	}
 	if prev != nil {
 		for sub, s := range prev.seqs {
@@ -574,6 +628,10 @@ func (a *Audit) entry(s *ScannedEntry, key idKey) {
 		}
 	case log.KindExecution:
 		a.audited.Executions++
+	case log.KindRevocation:
+		a.audited.Revocations++
+	case log.KindKey:
+		a.audited.Keys++
 	}
 
 	// The facts: what the audit knows of the entry's names. The audit
@@ -651,33 +709,22 @@ func (a *Audit) entry(s *ScannedEntry, key idKey) {
 	case errors.Is(v.Err, log.ErrUnknownParent):
 		a.fail(Problem{Code: ProblemUnknownParent, Index: at(idx), ID: e.ID,
 			Message: fmt.Sprintf("decision %q (entry %d) names parent %q, which is not an earlier decision", e.ID, idx, e.ParentID)})
-	case e.Kind == log.KindExecution && v.Violation == log.ViolationUnknownDecision && e.LoggedViolation != v.Violation:
-		a.fail(Problem{Code: ProblemUnauthorized, Index: at(idx), ID: e.ID,
-			Message: fmt.Sprintf("execution %q (entry %d) names decision %q, which is not an earlier decision: executed without an authorization", e.ID, idx, e.DecisionID)})
-	case e.Kind == log.KindExecution && v.Violation == log.ViolationNotAuthorized && e.LoggedViolation != v.Violation:
-		r, _ := record(log.EntryID{Kind: log.KindDecision, ID: e.DecisionID})
-		a.fail(Problem{Code: ProblemUnauthorized, Index: at(idx), ID: e.ID,
-			Message:  fmt.Sprintf("execution %q (entry %d) names decision %q (entry %d), a deny: executed without an authorization", e.ID, idx, e.DecisionID, r.index),
-			Evidence: map[string]string{"decision_index": fmt.Sprint(r.index)}})
-	case errors.Is(v.Err, log.ErrUnknownDecision):
-		a.fail(Problem{Code: ProblemUnauthorized, Index: at(idx), ID: e.ID,
-			Message: fmt.Sprintf("execution %q (entry %d) names decision %q, which is not an earlier decision: executed without an authorization", e.ID, idx, e.DecisionID)})
-	case errors.Is(v.Err, log.ErrNotAuthorized):
-		r, _ := record(log.EntryID{Kind: log.KindDecision, ID: e.DecisionID})
-		a.fail(Problem{Code: ProblemUnauthorized, Index: at(idx), ID: e.ID,
-			Message:  fmt.Sprintf("execution %q (entry %d) names decision %q (entry %d), a deny: executed without an authorization", e.ID, idx, e.DecisionID, r.index),
-			Evidence: map[string]string{"decision_index": fmt.Sprint(r.index)}})
+	case errors.Is(v.Err, log.ErrParentDenied), errors.Is(v.Err, log.ErrParentRevoked):
+		code, what := ProblemParentDenied, "a deny"
+		if errors.Is(v.Err, log.ErrParentRevoked) {
+			code, what = ProblemParentRevoked, "an allow revoked before it"
+		}
+		r, _ := record(log.EntryID{Kind: log.KindDecision, ID: e.ParentID})
+		a.fail(Problem{Code: code, Index: at(idx), ID: e.ID,
+			Message:  fmt.Sprintf("decision %q (entry %d) names parent %q (entry %d), %s: lineage must stop there", e.ID, idx, e.ParentID, r.index, what),
+			Evidence: map[string]string{"parent_index": fmt.Sprint(r.index)}})
+	case e.Kind == log.KindRevocation && v.Err != nil:
+		a.fail(Problem{Code: ProblemBadRevocation, Index: at(idx), ID: e.ID,
+			Message: fmt.Sprintf("revocation %q (entry %d) of decision %q: %v", e.ID, idx, e.DecisionID, v.Err)})
 	case v.Err != nil:
 		a.fail(Problem{Code: ProblemInvalidEntry, Index: at(idx), ID: e.ID, Message: fmt.Sprintf("entry %d breaks a rule of the log: %v", idx, v.Err)})
 	case e.Kind == log.KindExecution:
-		r, _ := record(log.EntryID{Kind: log.KindDecision, ID: e.DecisionID})
-		if until := time.Unix(r.until, 0).UTC(); !e.LoggedAt.Before(until) {
-			a.find(Problem{Code: FindingLateExecution, Index: at(idx), ID: e.ID,
-				Message: fmt.Sprintf("execution %q (entry %d) was logged at %s, after decision %q (entry %d) expired at %s",
-					e.ID, idx, e.LoggedAt.Format(log.LoggedAtLayout), e.DecisionID, r.index, until.Format(log.AuthorizedUntilLayout)),
-				Evidence: map[string]string{"decision_index": fmt.Sprint(r.index), "authorized_until": until.Format(log.AuthorizedUntilLayout),
-					"logged_at": e.LoggedAt.Format(log.LoggedAtLayout)}})
-		}
+		a.report(e, idx, v, record)
 	}
 
 	// Whatever the verdict, the entry is in the log: later entries are
@@ -810,6 +857,7 @@ func (a *Audit) Finish() (*Report, *State) {
 		}
 		rep.SequenceGaps = append(rep.SequenceGaps, SequenceGap{Submitter: sub, Highest: set.iv[len(set.iv)-1][1], Missing: missing, Count: count})
 	}
+	a.authorizationUses()
 	rep.OK = rep.FailureCount == 0
 	if a.prev != nil && a.prev.cp.Size > 0 {
 		rep.Anchors = append([]string{AnchorState}, rep.Anchors...)
