@@ -52,4 +52,15 @@ export {
   type ArtifactOptions,
   type Authorization,
 } from "./artifact.js";
+export {
+  parseKeyEntry,
+  verifyKeyReceipt,
+  verifyKeyBound,
+  verifyWithKeys,
+  keyReceiptFor,
+  keyIndexOf,
+  type KeyEntry,
+  type VerifiedKey,
+  type KeyBoundOptions,
+} from "./keys.js";
 export { Client, APIError, parseRetryAfter, type ClientOptions, type CallOptions, type Receipt, type Submitted } from "./client.js";
