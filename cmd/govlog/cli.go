@@ -28,6 +28,7 @@ func commands() []command {
 		{"keygen", "generate a log's keys (log.key, log.vkey, artifact.jwk), rotate its artifact key, or make a bearer token", keygen},
 		{"submit", "submit a decision or execution report and save its receipt", submit},
 		{"verify", "verify receipts offline (files, directories, bundles)", verify},
+		{"verify-artifact", "check an authorization artifact offline: its logged key, signature, claims and expiry", verifyArtifact},
 		{"audit", "replay a log through its tiles API and check everything", audit},
 		{"monitor", "follow a log, print matching decisions, alert on any inconsistency", monitor},
 		{"bench", "load-test a server, verifying every receipt", bench},
