@@ -110,17 +110,17 @@ func VerifyKeyBound(token string, keyReceipt []byte, logKey note.Verifier, opts 
 
 // keySet is the JWKS of one logged key. An artifact whose kid is another
 // fails Verify with verifier.ErrBadSignature.
-func keySet(k *log.KeyEntry) (jwk.Set, error) {
-	key, err := jwk.FromRaw(k.PublicKey)
+func keySet(k *log.KeyContent) (jwk.Set, error) {
+	key, err := jwk.FromRaw(k.Public)
 	if err != nil {
-		return nil, fmt.Errorf("failed to use the logged key %q: %w", k.Kid, err)
+		return nil, fmt.Errorf("failed to use the logged key %q: %w", k.KID, err)
 	}
-	if err := key.Set(jwk.KeyIDKey, k.Kid); err != nil {
-		return nil, fmt.Errorf("failed to use the logged key %q: %w", k.Kid, err)
+	if err := key.Set(jwk.KeyIDKey, k.KID); err != nil {
+		return nil, fmt.Errorf("failed to use the logged key %q: %w", k.KID, err)
 	}
 	set := jwk.NewSet()
 	if err := set.AddKey(key); err != nil {
-		return nil, fmt.Errorf("failed to use the logged key %q: %w", k.Kid, err)
+		return nil, fmt.Errorf("failed to use the logged key %q: %w", k.KID, err)
 	}
 	return set, nil
 }

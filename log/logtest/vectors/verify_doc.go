@@ -34,13 +34,13 @@ const aboutArtifacts = "Verify an authorization artifact (token, a compact JWS) 
 
 const aboutKeyArtifacts = "Verify an authorization artifact (token) with nothing but log_key: verify key_receipt " +
 	"(the receipt of the signing key's key entry: a tlog-proof, or a JSON receipt whose id is the kid) with log_key, " +
-	"and, when policy is given, that its checkpoint satisfies the witness policy; the entry must be a key entry " +
-	"(RFC 8785 canonical {\"key\":{\"jwk\",\"kid\"},\"logged_at\",\"submitter\",\"v\":1}, the jwk a public Ed25519 key: " +
-	"kty OKP, crv Ed25519, x canonical base64url of 32 bytes, alg EdDSA and use sig when present, kid when present the entry's, " +
-	"no other member). Then verify the token as in artifacts.json with that one key (the header's kid must be the entry's kid), " +
-	"at Unix time now, for audience, without a decision receipt; its govlog.key_index must be present and equal to the " +
-	"key receipt's index. With authorize, it must authorize exactly that action and resource, and that subject when given. " +
-	"ok: it verifies to expect.claims. Mangle applies to token, or to key_receipt when its field says so."
+	"and, when policy is given, that its checkpoint satisfies the witness policy; the entry must be a key entry: " +
+	"RFC 8785 canonical {\"key\":{\"jwk\":{\"crv\":\"Ed25519\",\"kty\":\"OKP\",\"x\":…},\"kid\":…},\"logged_at\",\"submitter\",\"v\":1}, " +
+	"the jwk with exactly these members, x the canonical unpadded base64url of 32 bytes, kid with the syntax of an id, " +
+	"logged_at and submitter as in any entry. Then verify the token as in artifacts.json with that one key (the header's kid " +
+	"must be the entry's kid), at Unix time now, for audience, without a decision receipt; its govlog.key_index must be " +
+	"present and equal to the key receipt's index. With authorize, it must authorize exactly that action and resource, and " +
+	"that subject when given. ok: it verifies to expect.claims. Mangle applies to token, or to key_receipt when its field says so."
 
 const aboutEntries = "Parse and validate an entry (a leaf): RFC 8785 canonical JSON of the entry shape, v 1, " +
 	"holding a decision or an execution report that obeys the schema, timestamps as Go's time.Parse reads " +

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/govlog/govlog/log"
 )
@@ -19,8 +20,22 @@ type keyLog struct {
 
 const keyLoggedAt = "2026-11-25T17:00:00.000000000Z"
 
+// keyEntry is the leaf of the key entry of kid, as govlogd logs it
+// (log.NewKeyContent, log.KeySubmission with the origin as submitter).
 func keyEntry(kid string, pub ed25519.PublicKey) []byte {
-	return []byte(`{"key":{"jwk":` + jwk(kid, pub, `"alg":"EdDSA",`) + `,"kid":` + q(kid) + `},"logged_at":"` + keyLoggedAt + `","submitter":"govlog","v":1}`)
+	k, err := log.NewKeyContent(kid, pub)
+	if err != nil {
+		panic(err)
+	}
+	at, err := time.Parse(log.LoggedAtLayout, keyLoggedAt)
+	if err != nil {
+		panic(err)
+	}
+	e, err := log.NewEntry(log.KeySubmission(k, "example.com/govlog"), at, 0)
+	if err != nil {
+		panic(err)
+	}
+	return e.Leaf
 }
 
 func newKeyLog(k *verifyKeys, g *goldenLog) *keyLog {
@@ -151,26 +166,36 @@ func keyArtifactCases(k *verifyKeys, g *goldenLog) ([]VerifyCase, error) {
 		add("key entry: "+name, "fail", why, token, with(func(o *opts) { o.keyReceipt = kl2.receipt(0, k.log) }))
 	}
 	pub := k.artifact.Public().(ed25519.PublicKey)
-	entryWith := func(jwkText, kid string) string {
-		return `{"key":{"jwk":` + jwkText + `,"kid":` + q(kid) + `},"logged_at":"` + keyLoggedAt + `","submitter":"govlog","v":1}`
+	x := b64url(pub)
+	entryWith := func(content string) string {
+		return `{"key":` + content + `,"logged_at":"` + keyLoggedAt + `","submitter":"example.com/govlog","v":1}`
 	}
-	bad("a private key", "a logged key is public: d is refused", entryWith(`{"crv":"Ed25519","d":"`+b64url(k.artifact.Seed())+`","kid":"test-artifact-1","kty":"OKP","x":"`+b64url(pub)+`"}`, k.kid))
-	bad("jwk kid differs", "", entryWith(jwk("test-artifact-0", pub), k.kid))
-	bad("an X25519 key", "", entryWith(`{"crv":"X25519","kid":"test-artifact-1","kty":"OKP","x":"`+b64url(pub)+`"}`, k.kid))
-	bad("alg ES256", "", entryWith(jwk(k.kid, pub, `"alg":"ES256",`), k.kid))
-	bad("use enc", "", entryWith(jwk(k.kid, pub, `"use":"enc",`), k.kid))
-	bad("x of 31 bytes", "", entryWith(`{"crv":"Ed25519","kid":"test-artifact-1","kty":"OKP","x":"`+b64url(pub[:31])+`"}`, k.kid))
-	bad("x padded", "", entryWith(`{"crv":"Ed25519","kid":"test-artifact-1","kty":"OKP","x":"`+b64url(pub)+`="}`, k.kid))
-	bad("not canonical", "", strings.Replace(string(kl.leaves[0]), `,"kid"`, `, "kid"`, 1))
-	bad("v 2", "", strings.Replace(string(kl.leaves[0]), `"v":1`, `"v":2`, 1))
-	bad("an unknown member", "", strings.Replace(string(kl.leaves[0]), `{"key"`, `{"a":1,"key"`, 1))
-	bad("an unknown member of key", "", strings.Replace(string(kl.leaves[0]), `{"key":{`, `{"key":{"a":1,`, 1))
-	bad("no submitter", "", strings.Replace(string(kl.leaves[0]), `,"submitter":"govlog"`, ``, 1))
-	bad("logged_at without nanoseconds", "", strings.Replace(string(kl.leaves[0]), `.000000000Z`, `Z`, 1))
-	bad("a key entry that is also a decision", "", strings.Replace(string(kl.leaves[0]), `,"logged_at"`, `,"decision":{},"logged_at"`, 1))
-	add("a key entry without alg", "ok", "alg and use are optional in the JWK", token, with(func(o *opts) {
+	good0 := string(kl.leaves[0])
+	bad("a private key", "a logged key is public: d is refused", entryWith(`{"jwk":{"crv":"Ed25519","d":"`+b64url(k.artifact.Seed())+`","kty":"OKP","x":"`+x+`"},"kid":"test-artifact-1"}`))
+	bad("jwk with a kid", "the jwk is exactly crv, kty and x", entryWith(`{"jwk":{"crv":"Ed25519","kid":"test-artifact-1","kty":"OKP","x":"`+x+`"},"kid":"test-artifact-1"}`))
+	bad("jwk with alg", "", entryWith(`{"jwk":{"alg":"EdDSA","crv":"Ed25519","kty":"OKP","x":"`+x+`"},"kid":"test-artifact-1"}`))
+	bad("jwk with use", "", entryWith(`{"jwk":{"crv":"Ed25519","kty":"OKP","use":"sig","x":"`+x+`"},"kid":"test-artifact-1"}`))
+	bad("an X25519 key", "", entryWith(`{"jwk":{"crv":"X25519","kty":"OKP","x":"`+x+`"},"kid":"test-artifact-1"}`))
+	bad("an EC key", "", entryWith(`{"jwk":{"crv":"Ed25519","kty":"EC","x":"`+x+`"},"kid":"test-artifact-1"}`))
+	bad("x of 31 bytes", "", entryWith(`{"jwk":{"crv":"Ed25519","kty":"OKP","x":"`+b64url(pub[:31])+`"},"kid":"test-artifact-1"}`))
+	bad("x padded", "", entryWith(`{"jwk":{"crv":"Ed25519","kty":"OKP","x":"`+x+`="},"kid":"test-artifact-1"}`))
+	bad("x in standard base64", "", entryWith(`{"jwk":{"crv":"Ed25519","kty":"OKP","x":"`+b64(pub)+`"},"kid":"test-artifact-1"}`))
+	bad("x not canonical", "the last character carries unused bits", entryWith(`{"jwk":{"crv":"Ed25519","kty":"OKP","x":"`+x[:len(x)-1]+string(nonCanonicalURL(x[len(x)-1]))+`"},"kid":"test-artifact-1"}`))
+	bad("kid empty", "", entryWith(`{"jwk":{"crv":"Ed25519","kty":"OKP","x":"`+x+`"},"kid":""}`))
+	bad("kid not an id", "a kid has the syntax of an id", entryWith(`{"jwk":{"crv":"Ed25519","kty":"OKP","x":"`+x+`"},"kid":"-test-artifact-1"}`))
+	bad("kid a number", "", entryWith(`{"jwk":{"crv":"Ed25519","kty":"OKP","x":"`+x+`"},"kid":1}`))
+	bad("no jwk", "", entryWith(`{"kid":"test-artifact-1"}`))
+	bad("not canonical", "", strings.Replace(good0, `,"kid"`, `, "kid"`, 1))
+	bad("v 2", "", strings.Replace(good0, `"v":1`, `"v":2`, 1))
+	bad("an unknown member", "", strings.Replace(good0, `{"key"`, `{"a":1,"key"`, 1))
+	bad("an unknown member of key", "", strings.Replace(good0, `{"key":{`, `{"key":{"a":1,`, 1))
+	bad("no submitter", "", strings.Replace(good0, `,"submitter":"example.com/govlog"`, ``, 1))
+	bad("logged_at without nanoseconds", "", strings.Replace(good0, `.000000000Z`, `Z`, 1))
+	bad("authorized_until", "only an allow has authorized_until", `{"authorized_until":"2026-11-25T17:05:00Z",`+good0[1:])
+	bad("a key entry that is also a revocation", "", strings.Replace(good0, `,"submitter"`, `,"revocation":{},"submitter"`, 1))
+	add("a key entry logged by another submitter", "ok", "the submitter of a key entry is not checked", token, with(func(o *opts) {
 		kl2 := *kl
-		kl2.leaves = append([][]byte{[]byte(entryWith(jwk(k.kid, pub), k.kid))}, kl.leaves[1:]...)
+		kl2.leaves = append([][]byte{[]byte(strings.Replace(good0, `"submitter":"example.com/govlog"`, `"submitter":"govlog"`, 1))}, kl.leaves[1:]...)
 		o.keyReceipt = kl2.receipt(0, k.log)
 	}))
 
