@@ -158,7 +158,7 @@ func verifyArtifact(ctx context.Context, args []string, stdin io.Reader, stdout 
 	}
 	res.OK = true
 	if vk != nil {
-		res.Key = &artifactKey{Kid: vk.Key.Kid, Index: vk.Index, CheckpointSize: vk.Checkpoint.Size}
+		res.Key = &artifactKey{Kid: vk.Key.KID, Index: vk.Index, CheckpointSize: vk.Checkpoint.Size}
 	}
 	if *asJSON {
 		return printJSON(stdout, res)
@@ -177,7 +177,7 @@ func verifyArtifact(ctx context.Context, args []string, stdin io.Reader, stdout 
 	line("audience", c.Audience)
 	fmt.Fprintf(stdout, "index: %d (the decision's entry)\n", c.Govlog.Index)
 	if vk != nil {
-		fmt.Fprintf(stdout, "key: %s, logged at index %d (receipt against the checkpoint of size %d)\n", field(vk.Key.Kid), vk.Index, vk.Checkpoint.Size)
+		fmt.Fprintf(stdout, "key: %s, logged at index %d (receipt against the checkpoint of size %d)\n", field(vk.Key.KID), vk.Index, vk.Checkpoint.Size)
 	} else {
 		fmt.Fprintln(stdout, "key: from the JWKS given; not checked against the log (use --keys, --key-receipt or --url for that)")
 	}
