@@ -32,6 +32,7 @@ func commands() []command {
 		{"audit", "replay a log through its tiles API and check everything", audit},
 		{"monitor", "follow a log, print matching decisions, alert on any inconsistency", monitor},
 		{"bench", "load-test a server, verifying every receipt", bench},
+		{"demo", "play the governed-execution story against a running server, printing how to verify each step", demo},
 		{"fsck", "check a data directory of the embedded log offline", fsck},
 		{"backup", "copy the embedded log's database online and check the copy", backup},
 		{"trillian-createtree", "create a Trillian log tree for govlogd --backend trillian", trillianCreateTree},
