@@ -37,7 +37,7 @@ func demo(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) err
 	sf := addServerFlags(f)
 	keyArg := f.String("log-key", "", "the log's note verifier `key` (a file or the key text); default: the one GET /v1/log "+
 		"serves, which proves nothing about that log (a demo only)")
-	out := f.String("out", "govlog-demo", "save the receipts, artifacts and keys in `DIR`")
+	out := f.String("out", "govlog-demo", "save the receipts (in DIR/receipts), the artifacts, the key list and the log key in `DIR`")
 	f.Example("govlog demo --url http://127.0.0.1:8080 --log-key data/log.vkey", "against make run's server")
 	if err := f.parse(args, stdout); err != nil {
 		return err
@@ -57,7 +57,7 @@ func demo(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) err
 		return f.usagef("--url: %q is not an http(s) URL", *sf.url)
 	}
 	d := &demoRun{ctx: ctx, w: stdout, base: base, token: token, dir: *out, http: &http.Client{Timeout: 30 * time.Second}}
-	if err := os.MkdirAll(d.dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(d.dir, "receipts"), 0o755); err != nil {
 		return fmt.Errorf("failed to create %s: %w", d.dir, err)
 	}
 	var key note.Verifier
@@ -230,8 +230,8 @@ func (d *demoRun) save(id string, receipt json.RawMessage) {
 	_ = json.Unmarshal(receipt, &r)
 	var clean bytes.Buffer
 	_ = json.Indent(&clean, receipt, "", "  ")
-	proof := filepath.Join(d.dir, id+".tlog-proof")
-	if err := os.WriteFile(filepath.Join(d.dir, id+".receipt.json"), append(clean.Bytes(), '\n'), 0o644); err != nil {
+	proof := filepath.Join(d.dir, "receipts", id+".tlog-proof")
+	if err := os.WriteFile(filepath.Join(d.dir, "receipts", id+".receipt.json"), append(clean.Bytes(), '\n'), 0o644); err != nil {
 		d.fail("%v", err)
 	}
 	if err := os.WriteFile(proof, []byte(r.TLogProof), 0o644); err != nil {
@@ -420,7 +420,7 @@ func (d *demoRun) play() error {
 	d.say("7. The auditor's proof: replay the whole log with nothing but its verifier key.")
 	d.audit()
 	d.say("   verify:  govlog audit --url %s --log-key %s", d.base.String(), d.keyFile)
-	d.say("   verify:  govlog verify --log-key %s %s", d.keyFile, d.dir)
+	d.say("   verify:  govlog verify --log-key %s %s", d.keyFile, filepath.Join(d.dir, "receipts"))
 	d.say("")
 	d.say("The tool was called %d time(s): only for the allow, once.", d.tool.Load())
 	if d.tool.Load() != 1 {
