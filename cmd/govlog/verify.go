@@ -206,6 +206,16 @@ func printVerified(w io.Writer, v *verifier.Verified) {
 		line("decision_id", x.DecisionID)
 		line("status", x.Status)
 		line("at", x.At.Format(timeLayout))
+		line("claim_id", x.ClaimID)
+		line("artifact_digest", e.ArtifactDigest)
+		line("violation", e.Violation)
+	case e.Revocation != nil:
+		r := e.Revocation
+		line("decision_id", r.DecisionID)
+		line("revoked_at", r.RevokedAt.Format(timeLayout))
+		line("reason", r.Reason)
+	case e.Key != nil:
+		line("kid", e.Key.KID)
 	}
 	line("submitter", e.Submitter)
 	line("logged_at", e.LoggedAt.Format(log.LoggedAtLayout))
