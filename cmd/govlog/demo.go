@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -283,7 +284,7 @@ func (d *demoRun) runtime(runID, decisionID, art, resource string, wantCode stri
 			d.say("   POST /v1/executions %s (started) → 409 %s: recorded, the runtime must not run the tool", runID, a.code)
 			d.save(runID, a.receipt)
 		}
-		d.say("   the tool is not called: %d calls so far", d.tool.Load())
+		d.say("   the tool is not called (calls so far: %d)", d.tool.Load())
 		return
 	}
 	if !d.want("the claim "+runID, a, http.StatusCreated, "") {
@@ -293,13 +294,42 @@ func (d *demoRun) runtime(runID, decisionID, art, resource string, wantCode stri
 	d.save(runID, a.receipt)
 	result := fmt.Sprintf("deployed %s, call %d", resource, d.tool.Add(1))
 	sum := sha256.Sum256([]byte(result))
-	d.say("   the tool runs: %q (%d call so far)", result, d.tool.Load())
+	d.say("   the tool runs: %q (calls so far: %d)", result, d.tool.Load())
 	done := d.post("/v1/executions", map[string]any{"id": runID + "-done", "decision_id": decisionID, "status": "succeeded",
 		"at": d.now(), "claim_id": runID, "result_digest": "sha256:" + hex.EncodeToString(sum[:])})
 	if d.want("the report "+runID+"-done", done, http.StatusCreated, "") {
 		d.say("   POST /v1/executions %s-done (succeeded, claim_id %s, result digest) → 201", runID, runID)
 		d.save(runID+"-done", done.receipt)
 	}
+}
+
+// authorization checks GET /v1/authorizations/{id}: the status, and every
+// receipt it carries, verified offline against the one checkpoint.
+func (d *demoRun) authorization(id, want string) {
+	status, body, err := d.call(http.MethodGet, "/v1/authorizations/"+url.PathEscape(id), nil)
+	if err != nil || status != 200 {
+		d.fail("GET /v1/authorizations/%s: %d %v", id, status, err)
+		return
+	}
+	var a struct {
+		Status   string            `json:"status"`
+		Uses     int               `json:"uses"`
+		Max      int               `json:"max_executions"`
+		Receipts []json.RawMessage `json:"receipts"`
+	}
+	if err := json.Unmarshal(body, &a); err != nil {
+		d.fail("GET /v1/authorizations/%s: %v", id, err)
+		return
+	}
+	if a.Status != want {
+		d.fail("GET /v1/authorizations/%s: status %q, want %q", id, a.Status, want)
+	}
+	for _, r := range a.Receipts {
+		if _, err := verifier.ReceiptJSON(r, d.key); err != nil {
+			d.fail("GET /v1/authorizations/%s: a receipt does not verify: %v", id, err)
+		}
+	}
+	d.say("   GET /v1/authorizations/%s → %s, %d of %d uses, %d receipts that verify offline", id, a.Status, a.Uses, a.Max, len(a.Receipts))
 }
 
 // treeSize returns the size of the log's latest checkpoint.
@@ -318,7 +348,9 @@ func (d *demoRun) treeSize() uint64 {
 }
 
 func (d *demoRun) play() error {
-	d.prefix = fmt.Sprintf("demo-%d", time.Now().Unix())
+	var nonce [3]byte
+	_, _ = rand.Read(nonce[:])
+	d.prefix = fmt.Sprintf("demo-%d-%x", time.Now().Unix(), nonce)
 	p := d.prefix
 	d.say("govlog demo: governed execution against %s (the log %s)", field(d.base.String()), field(d.key.Name()))
 	d.say("evidence is saved in %s/; the log's verifier key is %s", d.dir, d.keyFile)
@@ -401,6 +433,7 @@ func (d *demoRun) play() error {
 		d.say("   the runtime, holding a still unexpired artifact, claims it:")
 		d.runtime(p+"-late", revokeID, art2, resource2, log.ViolationRevoked, false)
 	}
+	d.authorization(revokeID, "revoked")
 	d.say("   verify:  curl -s %s", d.base.JoinPath("/v1/authorizations", revokeID))
 	d.say("")
 

@@ -22,7 +22,7 @@ func (a *Audit) report(e *log.Entry, idx uint64, v log.Verdict, record func(log.
 		a.rep.Violations[judged]++
 		a.violationsOf[e.DecisionID]++
 		p := Problem{Code: FindingViolation, Violation: judged, Index: at(idx), ID: e.ID,
-			Message: fmt.Sprintf("execution %q (entry %d, %s) on decision %q: %s, recorded by the log: %s", e.ID, idx, e.Status, e.DecisionID, judged, v.Reason)}
+			Message: fmt.Sprintf("execution %q (%s) on decision %q, recorded by the log: %s", e.ID, e.Status, e.DecisionID, v.Reason)}
 		if judged != log.ViolationUnknownDecision {
 			p.Evidence = map[string]string{"decision_index": fmt.Sprint(d.index)}
 		}
