@@ -36,7 +36,9 @@ func newJudgedLog(t *testing.T) *judgedLog {
 	return j
 }
 
-func (j *judgedLog) now() time.Time { return testlog.Start.Add(time.Duration(len(j.l.Entries)) * time.Second) }
+func (j *judgedLog) now() time.Time {
+	return testlog.Start.Add(time.Duration(len(j.l.Entries)) * time.Second)
+}
 
 // add judges a submission and appends it unless the rule book refuses it;
 // it returns the entry and the verdict.
