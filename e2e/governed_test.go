@@ -178,3 +178,57 @@ func TestDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestVerifyArtifactEndToEnd checks an allow's artifact from a real
+// govlogd with govlog verify-artifact: its key's receipt fetched from GET
+// /v1/keys, or from a saved key list, bound to its receipt; a changed
+// signature, another action or a key list of another log fail it.
+func TestVerifyArtifactEndToEnd(t *testing.T) {
+	data, work := t.TempDir(), t.TempDir()
+	d := startDaemon(t, data, "")
+	vkey := filepath.Join(data, "log.vkey")
+	status, body, err := postJSON(t.Context(), d.url+"/v1/decisions", decision("va-1", "allow", "", 0))
+	if err != nil || status != 201 {
+		t.Fatalf("POST: %d %v %s", status, err, body)
+	}
+	var r struct {
+		Artifact string `json:"artifact"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil || r.Artifact == "" {
+		t.Fatalf("no artifact: %s", body)
+	}
+	receipt := writeFile(t, filepath.Join(work, "va-1.receipt.json"), body, 0o644)
+	jwt := writeFile(t, filepath.Join(work, "va-1.jwt"), []byte(r.Artifact+"\n"), 0o644)
+	_, keys, _, err := call(t.Context(), http.MethodGet, d.url+"/v1/keys", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keysFile := writeFile(t, filepath.Join(work, "keys.json"), keys, 0o644)
+
+	ok := [][]string{
+		{"--url", d.url, "--action", "deploy", "--resource", "svc/va-1", "--subject", "agent-1", r.Artifact},
+		{"--keys", keysFile, "--receipt", receipt, "--action", "deploy", "--resource", "svc/va-1", jwt},
+		{"--keys", keysFile, "--json", jwt},
+	}
+	for _, args := range ok {
+		code, out := govlog(t, work, nil, append([]string{"verify-artifact", "--log-key", vkey}, args...)...)
+		if code != 0 || !(strings.Contains(out, "OK: artifact of decision va-1") || strings.Contains(out, `"ok": true`)) {
+			t.Fatalf("%q: exit %d\n%s", args, code, out)
+		}
+	}
+	forged := r.Artifact[:len(r.Artifact)-4] + map[bool]string{true: "AAAA", false: "BBBB"}[strings.HasSuffix(r.Artifact, "BBBB")]
+	other := logKeys(t) // another log's key
+	bad := [][]string{
+		{"--keys", keysFile, forged},
+		{"--keys", keysFile, "--action", "delete", "--resource", "svc/va-1", jwt},
+		{"--keys", keysFile, "--at", time.Now().Add(time.Hour).UTC().Format(time.RFC3339), jwt},
+	}
+	for _, args := range bad {
+		if code, out := govlog(t, work, nil, append([]string{"verify-artifact", "--log-key", vkey}, args...)...); code != 1 || !strings.Contains(out, "does NOT verify") {
+			t.Fatalf("%q: exit %d\n%s", args, code, out)
+		}
+	}
+	if code, out := govlog(t, work, nil, "verify-artifact", "--log-key", filepath.Join(other, "log.vkey"), "--keys", keysFile, jwt); code != 1 {
+		t.Fatalf("another log's key: exit %d\n%s", code, out)
+	}
+}
