@@ -27,6 +27,7 @@ func commands() []command {
 	return []command{
 		{"keygen", "generate a log's keys (log.key, log.vkey, artifact.jwk), rotate its artifact key, or make a bearer token", keygen},
 		{"submit", "submit a decision or execution report and save its receipt", submit},
+		{"revoke", "withdraw an allow: log a revocation", revoke},
 		{"verify", "verify receipts offline (files, directories, bundles)", verify},
 		{"verify-artifact", "check an authorization artifact offline: its logged key, signature, claims and expiry", verifyArtifact},
 		{"audit", "replay a log through its tiles API and check everything", audit},
