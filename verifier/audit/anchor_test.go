@@ -116,6 +116,11 @@ func TestAnchors(t *testing.T) {
 	if rep.OK || len(problems(rep.Failures, audit.ProblemRollback)) != 1 {
 		t.Fatalf("rebuilt log with a larger trusted checkpoint: %v", rep.Failures)
 	}
+	// The empty tree anchors nothing.
+	rep = s.auditAnchored(t, cp, nil, func(a *audit.Audit) error { return a.CheckTrusted(real.Checkpoint(0).Note, nil) })
+	if !rep.OK || rep.Anchored {
+		t.Fatalf("a trusted empty checkpoint: ok %v anchored %v %v", rep.OK, rep.Anchored, rep.Failures)
+	}
 	// A trusted checkpoint that is not the log's.
 	other := testlog.New(t)
 	other.Signer, other.Verifier, _ = testlog.NoteKey(t, testlog.Origin, 2)
