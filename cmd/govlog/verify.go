@@ -20,9 +20,10 @@ import (
 
 // verify checks a receipt offline and prints the entry it proves.
 func verify(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
-	f := newFlags("verify", "[flags] RECEIPT.tlog-proof|RECEIPT.receipt.json|BUNDLE.json|DIR|-...",
+	f := newFlags("verify", "[flags] RECEIPT.tlog-proof|RECEIPT.receipt.json|BUNDLE.json|EVIDENCE.json|DIR|-...",
 		"Verify receipts offline with nothing but the log's verifier key: tlog-proof files, JSON receipts, "+
-			"bundles (JSON arrays of receipts) and directories of them; - reads one from stdin.")
+			"bundles (JSON arrays of receipts) and directories of them; - reads one from stdin. "+
+			"An evidence bundle (govlog export) is verified whole and summarised per subject.")
 	keyArg := f.String("log-key", "", "the log's note verifier `key`: a file holding it (such as log.vkey), or the key text (required)")
 	policyArg := f.String("witness-policy", "", "a witness policy `file`: the checkpoint must also carry the cosignatures it requires")
 	asJSON := f.Bool("json", false, "print a JSON report: one item per receipt, and the counts")
@@ -32,6 +33,7 @@ func verify(ctx context.Context, args []string, stdin io.Reader, stdout io.Write
 	f.Example("govlog verify --log-key log.vkey --witness-policy policy.txt deploy-42.tlog-proof", "also the witness cosignatures and the time they give")
 	f.Example("govlog verify --log-key log.vkey --against https://govlog.example receipts/", "old receipts: are they still in today's log?")
 	f.Example("govlog verify --log-key log.vkey receipts/ today.json --json", "a directory and a bundle, a JSON report")
+	f.Example("govlog verify --log-key log.vkey agent-7.evidence.json", "an evidence bundle: what was allowed, denied, executed, violated, revoked, per subject")
 	if err := f.parse(args, stdout); err != nil {
 		return err
 	}
@@ -50,6 +52,12 @@ func verify(ctx context.Context, args []string, stdin io.Reader, stdout io.Write
 		if policy, err = readPolicy(*policyArg); err != nil {
 			return f.usagef("--witness-policy: %v", err)
 		}
+	}
+	if f.NArg() == 1 && isEvidenceBundle(f.Arg(0)) {
+		if *againstURL != "" {
+			return f.usagef("--against checks receipts, not an evidence bundle")
+		}
+		return verifyBundle(f.Arg(0), key, policy, *asJSON, stdout)
 	}
 	var anc *against
 	if *againstURL != "" {

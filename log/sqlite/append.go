@@ -125,7 +125,7 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 	}
 
 	results := make([]log.AppendResult, len(batch))
-	var rows newRows
+	rows := newRows{noSearch: b.hooks.noSearchIndex}
 	size := old.size()
 	for i, v := range verdicts {
 		switch v.Fate {
@@ -141,7 +141,9 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 			results[i].Existing = true
 		case log.FateAppend:
 			lh := log.LeafHash(v.Leaf)
-			rows.add(batch[i], v.Leaf, lh, size)
+			if err := rows.add(batch[i], v.Leaf, lh, size); err != nil {
+				return nil, log.Checkpoint{}, fmt.Errorf("%w: %w", log.ErrUnavailable, err)
+			}
 			if err := rng.Append(lh[:], visit); err != nil {
 				return nil, log.Checkpoint{}, fmt.Errorf("%w: failed to extend the tree: %w", log.ErrUnavailable, err)
 			}
@@ -384,10 +386,19 @@ func putAuthorizations(ctx context.Context, tx *sql.Tx, auths map[string]*log.Au
 
 // newRows are the rows of the entries a batch appends, for bulk inserts.
 type newRows struct {
-	entries, ids, sequences, leafHashes []any
+	entries, ids, sequences, leafHashes, terms []any
+	size                                       int64 // the tree size after the batch
+	noSearch                                   bool  // testHooks.noSearchIndex
 }
 
-func (r *newRows) add(e *log.Entry, leaf []byte, lh [32]byte, index uint64) {
+func (r *newRows) add(e *log.Entry, leaf []byte, lh [32]byte, index uint64) error {
+	var terms []log.Term
+	if !r.noSearch {
+		var err error
+		if terms, err = log.EntryTerms(e, leaf); err != nil {
+			return fmt.Errorf("failed to index entry %d: %w", index, err)
+		}
+	}
 	idx := int64(index)
 	r.entries = append(r.entries, idx, leaf)
 	r.ids = append(r.ids, int64(e.Kind), e.ID, idx, e.Kind == log.KindDecision && e.Allow)
@@ -395,6 +406,11 @@ func (r *newRows) add(e *log.Entry, leaf []byte, lh [32]byte, index uint64) {
 		r.sequences = append(r.sequences, k.Submitter, int64(k.Sequence), idx)
 	}
 	r.leafHashes = append(r.leafHashes, hashPrefix(lh), idx)
+	for _, t := range terms {
+		r.terms = append(r.terms, int64(t), idx)
+	}
+	r.size = idx + 1
+	return nil
 }
 
 // insert writes the rows, chunk rows per INSERT statement.
@@ -408,6 +424,7 @@ func (r *newRows) insert(ctx context.Context, tx *sql.Tx) error {
 		{"ids", "kind, id, idx, allow", 4, r.ids},
 		{"sequences", "submitter, sequence, idx", 3, r.sequences},
 		{"leaf_hashes", "prefix, idx", 2, r.leafHashes},
+		{"search_terms", "term, idx", 2, r.terms},
 	} {
 		row := "(?" + strings.Repeat(", ?", t.n-1) + ")"
 		for args := t.args; len(args) > 0; {
@@ -418,6 +435,9 @@ func (r *newRows) insert(ctx context.Context, tx *sql.Tx) error {
 			}
 			args = args[n*t.n:]
 		}
+	}
+	if _, err := tx.ExecContext(ctx, sqlSetIndexed, r.size); err != nil {
+		return unavailable("update the search index size", err)
 	}
 	return nil
 }

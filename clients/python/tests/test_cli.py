@@ -158,3 +158,19 @@ def test_verify_artifact_key_bound(tmp_path):
     assert code == 2, err
     code, _, err = govlog(*base, "--keys", str(tmp_path / "keys.json"), "--witness-policy", "no-such-policy", c["token"])
     assert code == 2 and "witness-policy" in err, err
+
+
+def test_verify_evidence_bundle(tmp_path):
+    cases = {c["name"]: c for c in json.load(open(os.path.join(TESTDATA, "verify", "bundles.json")))["cases"]}
+    (tmp_path / "good.json").write_text(cases["good"]["bundle"])
+    code, out, err = govlog("verify", "--log-key", KEY, str(tmp_path / "good.json"))
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("OK: evidence bundle") and "5 entries of the log example.com/govlog" in out
+    assert "artifact keys: test-artifact-1 (each with a verified receipt)" in out and "key: 1" in out, out
+    code, out, err = govlog("verify", "--log-key", KEY, "--json", str(tmp_path / "good.json"))
+    assert code == 0 and json.loads(out)["entries"] == 5
+    (tmp_path / "bad.json").write_text(cases["proof: a hash changed"]["bundle"])
+    code, out, err = govlog("verify", "--log-key", KEY, str(tmp_path / "bad.json"))
+    assert (code, out) == (1, "") and "does NOT verify" in err
+    code, out, err = govlog("verify", "--log-key", OTHER, str(tmp_path / "good.json"))
+    assert code == 1 and "does NOT verify" in err

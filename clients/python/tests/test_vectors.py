@@ -24,6 +24,7 @@ from govlog import (
     parse_policy,
     parse_rfc3339,
     verify_artifact,
+    verify_bundle,
     verify_checkpoint,
     verify_consistency,
     verify_inclusion,
@@ -162,6 +163,14 @@ def run_key_artifacts(c, data):
         expect_equal("claims", payload, want)
 
 
+def run_bundles(c, _):
+    policy = parse_policy(c["policy"]) if "policy" in c else None
+    b = verify_bundle(c["bundle"], parse_note_key(c["log_key"]), policy)
+    e = c.get("expect") or {}
+    expect_equal("size", b.checkpoint.size, e.get("size"))
+    expect_equal("entries", len(b.entries), e.get("entries"))
+
+
 def run_entries(c, data):
     e = parse_entry(data)
     f = (c.get("expect") or {}).get("fields")
@@ -177,9 +186,20 @@ def run_entries(c, data):
             got["resource"] = d.resource
         if d.parent_id:
             got["parent_id"] = d.parent_id
+        if d.executor:
+            got["executor"] = d.executor
     x = e.execution
     if x:
         got.update(decision_id=x.decision_id, status=x.status, at=x.at)
+        if x.claim_id:
+            got["claim_id"] = x.claim_id
+    if e.artifact_digest:
+        got["artifact_digest"] = e.artifact_digest
+    if e.violation:
+        got["violation"] = e.violation
+    r = e.revocation
+    if r:
+        got.update(decision_id=r.decision_id, revoked_at=r.revoked_at)
     expect_equal("fields", got, f)
 
 
@@ -195,9 +215,25 @@ RUN = {
     "receipts": run_receipts,
     "artifacts": run_artifacts,
     "key-artifacts": run_key_artifacts,
+    "bundles": run_bundles,
     "entries": run_entries,
     "jcs": run_jcs,
 }
+
+
+#: With GOVLOG_VERDICTS set to a file name, every case's verdict is written there, one
+#: "family<TAB>case<TAB>ok|fail" line each, as the Go and TypeScript vector tests do: make
+#: test-compare checks that the three are the same.
+verdicts = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _write_verdicts():
+    yield
+    path = os.environ.get("GOVLOG_VERDICTS")
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("".join(verdicts))
 
 
 @pytest.mark.parametrize("family", list(RUN))
@@ -215,7 +251,9 @@ def test_verify_vectors(family):
                 err = e
             except Exception as e:  # noqa: BLE001: a crash is a wrong answer, whatever the want
                 wrong.append("%s: crashed: %r" % (name, e))
+                verdicts.append("%s\t%s\tcrash\n" % (family, name))
                 continue
+            verdicts.append("%s\t%s\t%s\n" % (family, name, "ok" if err is None else "fail"))
             if want == "ok" and err is not None:
                 wrong.append("%s: want ok, got %s" % (name, err))
             if want == "fail" and err is None:

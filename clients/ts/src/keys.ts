@@ -4,107 +4,32 @@
 // JWT with that key. As the Go package verifier/artifact (VerifyKeyBound)
 // and verifier.KeyReceipt.
 
-import { asBytes, base64urlStrict, fromUTF8, type Input } from "./bytes.js";
+import { asBytes, base64url, base64urlStrict, type Input } from "./bytes.js";
 import { authorize, JWKS, verifyArtifact, type ArtifactClaims, type Authorization } from "./artifact.js";
-import type { Checkpoint } from "./checkpoint.js";
-import { fail, VerificationError } from "./errors.js";
-import { canonicalize, JSONNumber, JSONObject, parseJSON, quoteJCS, type JSONValue } from "./json.js";
+import type { KeyContent } from "./entry.js";
+import { fail } from "./errors.js";
+import { canonicalize, JSONNumber, JSONObject, parseJSON, quoteJCS } from "./json.js";
 import type { NoteVerifier } from "./note.js";
 import type { Policy } from "./policy.js";
-import { checkReceiptJSON, parseTLogProof, verifyLeaf, type TLogProof } from "./receipt.js";
-import { parseUTC } from "./time.js";
-
-/** MAX_ENTRY_BYTES bounds an entry (the tlog-tiles entry bundle limit). */
-const MAX_ENTRY_BYTES = 65535;
-
-/** A key entry: an artifact signing key the log published before using it. */
-export interface KeyEntry {
-  /** kid is the key id artifacts signed with the key name in their header. */
-  readonly kid: string;
-  /** jwk is the public JWK, as in the entry (RFC 8785 canonical JSON). */
-  readonly jwk: string;
-  /** publicKey is the 32-byte Ed25519 public key. */
-  readonly publicKey: Uint8Array;
-  readonly loggedAt: string;
-  readonly submitter: string;
-}
+import { verifyReceipt, verifyReceiptJSON, type Verified } from "./receipt.js";
 
 /** What a verified key receipt proves: the key entry is at index in the log whose checkpoint covers it. */
-export interface VerifiedKey {
-  readonly checkpoint: Checkpoint;
-  readonly index: bigint;
-  readonly leafHash: Uint8Array;
-  readonly leaf: Uint8Array;
-  readonly key: KeyEntry;
-}
-
-function exact(o: JSONValue | undefined, names: string[], what: string): JSONObject {
-  if (!(o instanceof JSONObject)) fail("bad_entry", `${what} is not a JSON object`);
-  for (const [k] of o.members) if (!names.includes(k)) fail("bad_entry", `${what} has an unknown member ${JSON.stringify(k)}`);
-  for (const n of names) if (!o.has(n)) fail("bad_entry", `${what} has no ${n}`);
-  return o;
-}
-
-const ID = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
-
-/**
- * parseKeyEntry parses and validates the leaf of a key entry, as the Go
- * log.ParseEntry does: RFC 8785 canonical JSON with exactly the members
- * key, logged_at (UTC, 9 fractional digits), submitter (non-empty) and v
- * (1); key is exactly {"jwk":{"crv":"Ed25519","kty":"OKP","x":X},"kid":K}
- * with X the canonical unpadded base64url of 32 bytes and K with the
- * syntax of an id. It throws `bad_entry`.
- */
-export function parseKeyEntry(leaf: Input): KeyEntry {
-  const bytes = asBytes(leaf);
-  if (bytes.length > MAX_ENTRY_BYTES) fail("bad_entry", `the entry is ${bytes.length} bytes, the limit is ${MAX_ENTRY_BYTES}`);
-  let v: JSONValue;
-  try {
-    v = parseJSON(bytes);
-  } catch (e) {
-    fail("bad_entry", `the entry is not valid JSON: ${(e as Error).message}`);
-  }
-  if (canonicalize(v) !== fromUTF8(bytes)) fail("bad_entry", "the entry is not in RFC 8785 canonical form");
-  const e = exact(v, ["key", "logged_at", "submitter", "v"], "the key entry");
-  const ver = e.get("v");
-  if (!(ver instanceof JSONNumber) || ver.raw !== "1") fail("bad_entry", "the entry's v is not 1");
-  const loggedAt = e.get("logged_at");
-  if (typeof loggedAt !== "string" || !parseUTC(loggedAt, true)) fail("bad_entry", "the entry has a bad logged_at");
-  const submitter = e.get("submitter");
-  if (typeof submitter !== "string" || submitter === "") fail("bad_entry", "the entry has no submitter");
-  const key = exact(e.get("key"), ["jwk", "kid"], "the entry's key");
-  const kid = key.get("kid");
-  if (typeof kid !== "string" || !ID.test(kid)) fail("bad_entry", "the entry's kid is not an id");
-  const jwk = exact(key.get("jwk"), ["crv", "kty", "x"], "the entry's jwk");
-  if (jwk.get("kty") !== "OKP" || jwk.get("crv") !== "Ed25519") fail("bad_entry", "the entry's jwk is not an Ed25519 OKP key");
-  const xv = jwk.get("x");
-  const x = typeof xv === "string" ? base64urlStrict(xv) : undefined;
-  if (!x || x.length !== 32) fail("bad_entry", "the entry's jwk x is not the unpadded base64url of a 32-byte key");
-  return { kid, jwk: canonicalize(jwk), publicKey: x, loggedAt, submitter };
+export interface VerifiedKey extends Verified {
+  /** key is the key entry's content: kid and Ed25519 public key. */
+  readonly key: KeyContent;
 }
 
 /**
  * verifyKeyReceipt verifies the receipt of a key entry against the log's
- * note verifier key: a tlog-proof, or a JSON receipt (as GET /v1/keys
- * serves them) whose id is the kid. Every check of
- * verifyReceipt is made, except that the entry must be a key entry
- * (parseKeyEntry). It throws a VerificationError.
+ * note verifier key: a tlog-proof (verifyReceipt), or a JSON receipt as
+ * GET /v1/keys serves them (verifyReceiptJSON: its id is the kid). The
+ * entry must be a key entry. It throws a VerificationError.
  */
 export async function verifyKeyReceipt(receipt: Input, logKey: NoteVerifier): Promise<VerifiedKey> {
   const b = asBytes(receipt);
-  let p: TLogProof;
-  let id: string | undefined;
-  if (b[0] === 0x7b /* { */) ({ id, proof: p } = checkReceiptJSON(b, true));
-  else p = parseTLogProof(b);
-  const { checkpoint, leafHash, leaf } = await verifyLeaf(p, logKey);
-  let key: KeyEntry;
-  try {
-    key = parseKeyEntry(leaf);
-  } catch (e) {
-    throw new VerificationError("bad_entry", `entry ${p.index}: ${(e as Error).message}`);
-  }
-  if (id !== undefined && id !== key.kid) fail("mismatch", `the receipt's id ${JSON.stringify(id)} is not the kid of its key entry, ${JSON.stringify(key.kid)}`);
-  return { checkpoint, index: p.index, leafHash, leaf, key };
+  const v = b[0] === 0x7b /* { */ ? await verifyReceiptJSON(b, logKey) : await verifyReceipt(b, logKey);
+  if (v.entry.kind !== "key" || !v.entry.key) fail("bad_entry", `entry ${v.index} is a ${v.entry.kind} entry, not a key`);
+  return { ...v, key: v.entry.key };
 }
 
 /** What verifyKeyBound requires of an artifact. */
@@ -144,8 +69,7 @@ export async function verifyKeyBound(
 ): Promise<{ claims: ArtifactClaims; key: VerifiedKey }> {
   const key = await verifyKeyReceipt(keyReceipt, logKey);
   if (opts.policy) await opts.policy.check(key.checkpoint.note);
-  const x = key.key.jwk.match(/"x":("[^"]*")/)![1]!;
-  const jwks = JWKS.parse(`{"keys":[{"crv":"Ed25519","kid":${quoteJCS(key.key.kid)},"kty":"OKP","x":${x}}]}`);
+  const jwks = JWKS.parse(`{"keys":[{"crv":"Ed25519","kid":${quoteJCS(key.key.kid)},"kty":"OKP","x":"${base64url(key.key.publicKey)}"}]}`);
   const claims = await verifyArtifact(token, jwks, {
     origin: logKey.name,
     ...(opts.audience !== undefined ? { audience: opts.audience } : {}),
@@ -194,7 +118,7 @@ export function keyIndexOf(token: string): bigint | undefined {
 }
 
 /** verifyWithKeys is verifyKeyBound with the key receipt taken from a GET /v1/keys answer. */
-export function verifyWithKeys(token: string, keys: Input, logKey: NoteVerifier, opts: KeyBoundOptions = {}): Promise<{ claims: ArtifactClaims; key: VerifiedKey }> {
+export async function verifyWithKeys(token: string, keys: Input, logKey: NoteVerifier, opts: KeyBoundOptions = {}): Promise<{ claims: ArtifactClaims; key: VerifiedKey }> {
   const i = keyIndexOf(token);
   if (i === undefined) fail("bad_artifact", "the artifact names no govlog.key_index");
   return verifyKeyBound(token, keyReceiptFor(keys, i), logKey, opts);

@@ -108,23 +108,12 @@ export async function verifyReceipt(tlogProof: Input, logKey: NoteVerifier): Pro
   return verifyParsed(p, logKey);
 }
 
-/**
- * verifyLeaf checks steps 1–3 of verifyReceipt on a parsed tlog-proof: the
- * extra data (not parsed) is proven at index in the checkpoint signed by
- * the log key.
- */
-export async function verifyLeaf(p: TLogProof, logKey: NoteVerifier): Promise<{ checkpoint: Checkpoint; leafHash: Uint8Array; leaf: Uint8Array }> {
+async function verifyParsed(p: TLogProof, logKey: NoteVerifier): Promise<Verified> {
   if (p.extra === undefined) fail("malformed", "the tlog-proof has no extra line, so it does not carry the entry");
   const checkpoint = await verifyCheckpoint(p.checkpoint, logKey);
   if (p.index >= checkpoint.size) fail("bad_proof", `index ${p.index} is not below the checkpoint size ${checkpoint.size}`);
   const lh = leafHash(p.extra);
   verifyInclusion(p.index, checkpoint.size, lh, p.hashes, checkpoint.rootHash);
-  return { checkpoint, leafHash: lh, leaf: p.extra };
-}
-
-async function verifyParsed(p: TLogProof, logKey: NoteVerifier): Promise<Verified> {
-  const { checkpoint, leafHash: lh } = await verifyLeaf(p, logKey);
-  if (p.extra === undefined) fail("malformed", "the tlog-proof has no extra line, so it does not carry the entry");
   let entry: Entry;
   try {
     entry = parseEntry(p.extra);
@@ -147,25 +136,13 @@ const RECEIPT_FIELDS = ["id", "index", "leaf_hash", "entry", "checkpoint", "incl
  * throws a VerificationError.
  */
 export async function verifyReceiptJSON(body: Input, logKey: NoteVerifier): Promise<Verified> {
-  const { id, proof: p } = checkReceiptJSON(body, true);
-  const verified = await verifyParsed(p, logKey);
-  if (id !== verified.entry.id) fail("mismatch", `the receipt's id ${JSON.stringify(id)} is not its entry's, ${JSON.stringify(verified.entry.id)}`);
-  return verified;
-}
-
-/**
- * checkReceiptJSON makes the checks of verifyReceiptJSON that need no key:
- * the JSON shape, and that every member says what the tlog_proof says. It
- * returns the id and the parsed tlog_proof, not verified.
- */
-export function checkReceiptJSON(body: Input, artifact: boolean): { id: string; proof: TLogProof } {
   const bytes = asBytes(body);
   if (bytes.length > MAX_RECEIPT_BYTES) fail("malformed", `the receipt is ${bytes.length} bytes, the limit is ${MAX_RECEIPT_BYTES}`);
   const v = parseJSON(bytes);
   if (!(v instanceof JSONObject)) fail("malformed", "the receipt is not a JSON object");
   for (const f of RECEIPT_FIELDS) if (!v.has(f)) fail("malformed", `the receipt has no ${f}`);
   for (const [k, m] of v.members) {
-    if ((k !== "artifact" || !artifact) && !RECEIPT_FIELDS.includes(k)) fail("malformed", `the receipt has an unknown member ${JSON.stringify(k)}`);
+    if (k !== "artifact" && !RECEIPT_FIELDS.includes(k)) fail("malformed", `the receipt has an unknown member ${JSON.stringify(k)}`);
     if (m === null) fail("malformed", `the receipt's ${k} is null`);
   }
   const str = (k: string): string => {
@@ -197,7 +174,9 @@ export function checkReceiptJSON(body: Input, artifact: boolean): { id: string; 
     const h = base64Strict(s as string) ?? fail("malformed", `the receipt's inclusion_proof[${i}] is not canonical base64`);
     if (!equalBytes(h, p.hashes[i]!)) fail("mismatch", `the receipt's inclusion_proof[${i}] is not the tlog_proof's`);
   });
-  return { id, proof: p };
+  const verified = await verifyParsed(p, logKey);
+  if (id !== verified.entry.id) fail("mismatch", `the receipt's id ${JSON.stringify(id)} is not its entry's, ${JSON.stringify(verified.entry.id)}`);
+  return verified;
 }
 
 /**

@@ -2,9 +2,9 @@
 // verifiers run too: every case must get its verdict. And the schema
 // vectors of testdata/decisions, executions and entries.
 
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { testdata } from "./helpers.js";
 import {
   JWKS,
@@ -20,6 +20,7 @@ import {
   parseRFC3339,
   verifyArtifact,
   verifyKeyBound,
+  verifyBundle,
   type KeyBoundOptions,
   verifyCheckpoint,
   verifyConsistency,
@@ -86,6 +87,7 @@ interface Case {
   expect?: Record<string, unknown> & { fields?: Record<string, string> };
   canonical?: string;
   key_receipt?: string;
+  bundle?: string;
   /** key_receipt_bytes is a mangled key_receipt (not in the files). */
   key_receipt_bytes?: Uint8Array;
   mangle?: { xor: number[]; delete?: boolean; field?: string };
@@ -205,6 +207,12 @@ const families: Record<string, (c: Case, input: Uint8Array | undefined) => Promi
     const want = c.expect?.["claims"];
     if (want !== undefined) expectEqual("claims", new TextDecoder().decode(b64url(new TextDecoder().decode(input!).split(".")[1]!)), want);
   },
+  async bundles(c) {
+    const key = parseNoteKey(c.log_key!);
+    const b = await verifyBundle(c.bundle!, key, c.policy !== undefined ? parsePolicy(c.policy) : undefined);
+    expectEqual("size", b.checkpoint.size, big(c.expect?.["size"]));
+    expectEqual("entries", BigInt(b.entries.length), big(c.expect?.["entries"]));
+  },
   async entries(c, input) {
     const e = parseEntry(input!);
     const f = c.expect?.fields;
@@ -217,8 +225,14 @@ const families: Record<string, (c: Case, input: Uint8Array | undefined) => Promi
       if (d.resource) got["resource"] = d.resource;
       if (d.parentId) got["parent_id"] = d.parentId;
     }
+    if (d?.executor) got["executor"] = d.executor;
     const x = e.execution;
     if (x) Object.assign(got, { decision_id: x.decisionId, status: x.status, at: x.at });
+    if (x?.claimId) got["claim_id"] = x.claimId;
+    if (e.artifactDigest) got["artifact_digest"] = e.artifactDigest;
+    if (e.violation) got["violation"] = e.violation;
+    const r = e.revocation;
+    if (r) Object.assign(got, { decision_id: r.decisionId, revoked_at: r.revokedAt });
     assert.deepEqual(got, f);
   },
   async jcs(c, input) {
@@ -230,6 +244,15 @@ const families: Record<string, (c: Case, input: Uint8Array | undefined) => Promi
 function b64url(s: string): Uint8Array {
   return b64(s.replace(/-/g, "+").replace(/_/g, "/"));
 }
+
+// With GOVLOG_VERDICTS set to a file name, every case's verdict is written
+// there, one "family<TAB>case<TAB>ok|fail" line each, as the Go and Python
+// vector tests do: make test-compare checks that the three are the same.
+const verdicts: string[] = [];
+after(() => {
+  const path = process.env["GOVLOG_VERDICTS"];
+  if (path) writeFileSync(path, verdicts.join(""));
+});
 
 for (const family of Object.keys(families)) {
   test(`verify/${family}.json`, async () => {
@@ -249,6 +272,7 @@ for (const family of Object.keys(families)) {
           // A failure must be a VerificationError (or a thrown key error), not a crash.
           if (!(err instanceof Error) || /is not a function|Cannot read|undefined/.test(err.message)) wrong.push(`${sub.name}: crashed: ${String(err)}`);
         }
+        verdicts.push(`${family}\t${sub.name}\t${err === undefined ? "ok" : "fail"}\n`);
         if (sub.want === "ok" && err !== undefined) wrong.push(`${sub.name}: want ok, got ${String(err)}`);
         if (sub.want === "fail" && err === undefined) wrong.push(`${sub.name}: want fail, verified`);
       }

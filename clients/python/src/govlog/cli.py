@@ -1,6 +1,6 @@
 """python -m govlog: the offline checks of the govlog CLI.
 
-    python -m govlog verify --log-key VKEY [--witness-policy FILE] [--json] RECEIPT...
+    python -m govlog verify --log-key VKEY [--witness-policy FILE] [--json] RECEIPT...|BUNDLE
     python -m govlog verify-artifact --log-key VKEY (--keys FILE | --key-receipt FILE | --jwks FILE | --url URL)
         [--witness-policy FILE] [--audience AUD] [--receipt RECEIPT] [--action A --resource R --subject S]
         [--at TIME] ARTIFACT
@@ -24,6 +24,7 @@ from typing import List, NamedTuple, Optional, Sequence, TextIO
 from ._bytes import b64encode
 from .artifact import JWKS, authorize, verify_artifact
 from .errors import VerificationError
+from .bundle import verify_bundle
 from .keys import key_index_of, key_receipt_for, verify_key_bound
 from .note import NoteVerifier, parse_note_key
 from .policy import MAX_POLICY_BYTES, Policy
@@ -231,6 +232,45 @@ def _collect(path: str, stdin) -> List[_Item]:
     return _bundle(path, data) if _is_bundle(data) else [_Item(path, data, "")]
 
 
+def _is_evidence_bundle(path: str) -> bool:
+    """Whether the file at path starts like an evidence bundle: a JSON object whose first member is
+    "format" (as govlog verify tells them)."""
+    if path == "-" or not os.path.isfile(path):
+        return False
+    with open(path, "rb") as f:
+        head = f.read(64).lstrip(b" \t\r\n")
+    return head.startswith(b"{") and head[1:].lstrip(b" \t\r\n").startswith(b'"format"')
+
+
+def _verify_evidence_bundle(path: str, key: NoteVerifier, policy: Optional[Policy], as_json: bool, stdin, stdout: TextIO) -> int:
+    """Verify an evidence bundle (GET /v1/export) and print what it holds."""
+    try:
+        b = verify_bundle(_read(path, _MAX_BUNDLE_BYTES, stdin), key, policy)
+    except VerificationError as e:
+        if as_json:
+            stdout.write(json.dumps({"verified": False, "file": path, "error": str(e)}, ensure_ascii=False) + "\n")
+        raise VerificationError(e.code, "%s does NOT verify: %s" % (path, e)) from None
+    kinds: dict = {}
+    for e in b.entries:
+        kinds[e.entry.kind] = kinds.get(e.entry.kind, 0) + 1
+    root = b64encode(b.checkpoint.root_hash)
+    if as_json:
+        stdout.write(json.dumps({"verified": True, "file": path, "origin": b.origin, "tree_size": b.checkpoint.size, "root_hash": root,
+                                 "entries": len(b.entries), "kinds": kinds, "query": b.query, "keys": [k.kid for k in b.keys],
+                                 "witness_policy_checked": policy is not None}, ensure_ascii=False) + "\n")
+        return 0
+    stdout.write("OK: evidence bundle %s: %d entries of the log %s, each proven in its checkpoint of size %d (root %s)\n"
+                 % (path, len(b.entries), b.origin, b.checkpoint.size, root))
+    if policy is not None:
+        stdout.write("witness_policy: satisfied (%s)\n" % ", ".join(sorted(w.key.name for w in policy.cosigners(b.checkpoint.note))))
+    stdout.write("query: %s\n" % (" ".join("%s=%s" % (k, b.query[k]) for k in sorted(b.query)) or "(everything)"))
+    if b.keys:
+        stdout.write("artifact keys: %s (each with a verified receipt)\n" % ", ".join(k.kid for k in b.keys))
+    for kind in sorted(kinds):
+        stdout.write("%s: %d\n" % (kind, kinds[kind]))
+    return 0
+
+
 def verify(args: Sequence[str], stdin, stdout: TextIO) -> int:
     p = _Parser(prog="python -m govlog verify", description="Verify receipts offline (files, directories, bundles, - for stdin).")
     p.add_argument("--log-key", required=True, help="the log's note verifier key: a file holding it, or the key text")
@@ -247,6 +287,8 @@ def verify(args: Sequence[str], stdin, stdout: TextIO) -> int:
             policy = Policy.parse(_read(a.witness_policy, MAX_POLICY_BYTES, stdin))
         except (OSError, VerificationError) as e:
             raise UsageError("--witness-policy: %s" % e) from None
+    if len(a.receipts) == 1 and _is_evidence_bundle(a.receipts[0]):
+        return _verify_evidence_bundle(a.receipts[0], key, policy, a.json, stdin, stdout)
     many = a.json or len(a.receipts) > 1 or os.path.isdir(a.receipts[0])
     if not many:
         data = _read(a.receipts[0], _MAX_BUNDLE_BYTES, stdin)

@@ -9,117 +9,41 @@ import re
 from datetime import datetime
 from typing import NamedTuple, Optional, Tuple, Union
 
-from ._bytes import as_bytes, b64url_strict, utf8
+from ._bytes import as_bytes, b64url_encode, b64url_strict
 from .artifact import JWKS, ArtifactClaims, authorize, verify_artifact
 from .checkpoint import Checkpoint
+from .entry import KeyContent
 from .errors import VerificationError
 from .jcs import JSONNumber, JSONObject, canonicalize, parse_json, quote_jcs
 from .note import NoteVerifier
 from .policy import Policy
-from .receipt import check_receipt_json, parse_tlog_proof, verify_leaf
-from .timefmt import parse_utc
-
-MAX_ENTRY_BYTES = 65535
-
-
-class KeyEntry(NamedTuple):
-    """An artifact signing key the log published before using it."""
-
-    kid: str
-    jwk: str  # the public JWK, RFC 8785 canonical, as in the entry
-    public_key: bytes  # the 32-byte Ed25519 public key
-    logged_at: str
-    submitter: str
-
+from .receipt import Verified, verify_receipt, verify_receipt_json
 
 class VerifiedKey(NamedTuple):
     """What a verified key receipt proves: the key entry is at index in the log whose checkpoint
     covers it."""
 
-    checkpoint: Checkpoint
-    index: int
-    leaf_hash: bytes
-    leaf: bytes
-    key: KeyEntry
+    verified: Verified
+    key: KeyContent
 
+    @property
+    def index(self) -> int:
+        return self.verified.index
 
-def _bad(msg: str) -> "NoReturn":  # noqa: F821
-    raise VerificationError("bad_entry", msg)
-
-
-def _exact(o, names: Tuple[str, ...], what: str) -> JSONObject:
-    if not isinstance(o, JSONObject):
-        _bad("%s is not a JSON object" % what)
-    for k, _ in o.members:
-        if k not in names:
-            _bad("%s has an unknown member %r" % (what, k))
-    for n in names:
-        if n not in o:
-            _bad("%s has no %s" % (what, n))
-    return o
-
-
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*\Z")
-
-
-def parse_key_entry(leaf: Union[bytes, str]) -> KeyEntry:
-    """Parse and validate the leaf of a key entry, as the Go log.ParseEntry does: RFC 8785 canonical
-    JSON with exactly the members key, logged_at (UTC, 9 fractional digits), submitter (non-empty)
-    and v (1); key is exactly {"jwk":{"crv":"Ed25519","kty":"OKP","x":X},"kid":K} with X the
-    canonical unpadded base64url of 32 bytes and K with the syntax of an id.
-    Raises VerificationError("bad_entry")."""
-    raw = as_bytes(leaf)
-    if len(raw) > MAX_ENTRY_BYTES:
-        _bad("the entry is %d bytes, the limit is %d" % (len(raw), MAX_ENTRY_BYTES))
-    try:
-        v = parse_json(raw)
-    except VerificationError as e:
-        _bad("the entry is not valid JSON: %s" % e)
-    if canonicalize(v) != utf8(raw):
-        _bad("the entry is not in RFC 8785 canonical form")
-    e = _exact(v, ("key", "logged_at", "submitter", "v"), "the key entry")
-    ver = e["v"]
-    if not isinstance(ver, JSONNumber) or ver.raw != "1":
-        _bad("the entry's v is not 1")
-    logged_at = e["logged_at"]
-    if not isinstance(logged_at, str) or parse_utc(logged_at, True) is None:
-        _bad("the entry has a bad logged_at")
-    submitter = e["submitter"]
-    if not isinstance(submitter, str) or submitter == "":
-        _bad("the entry has no submitter")
-    key = _exact(e["key"], ("jwk", "kid"), "the entry's key")
-    kid = key["kid"]
-    if not isinstance(kid, str) or not _ID.match(kid):
-        _bad("the entry's kid is not an id")
-    jwk = _exact(key["jwk"], ("crv", "kty", "x"), "the entry's jwk")
-    if jwk["kty"] != "OKP" or jwk["crv"] != "Ed25519":
-        _bad("the entry's jwk is not an Ed25519 OKP key")
-    x = b64url_strict(jwk["x"]) if isinstance(jwk["x"], str) else None
-    if x is None or len(x) != 32:
-        _bad("the entry's jwk x is not the unpadded base64url of a 32-byte key")
-    return KeyEntry(kid, canonicalize(jwk), x, logged_at, submitter)
+    @property
+    def checkpoint(self) -> Checkpoint:
+        return self.verified.checkpoint
 
 
 def verify_key_receipt(receipt: Union[bytes, str], log_key: NoteVerifier) -> VerifiedKey:
-    """Verify the receipt of a key entry with the log's note verifier key: a tlog-proof, or a JSON
-    receipt (as GET /v1/keys serves them) whose id is the kid. Every check of
-    verify_receipt is made, except that the entry must be a key entry (parse_key_entry).
-    Raises VerificationError."""
+    """Verify the receipt of a key entry with the log's note verifier key: a tlog-proof
+    (verify_receipt), or a JSON receipt as GET /v1/keys serves them (verify_receipt_json: its id is
+    the kid). The entry must be a key entry. Raises VerificationError."""
     raw = as_bytes(receipt)
-    id_: Optional[str] = None
-    if raw.startswith(b"{"):
-        id_, p = check_receipt_json(raw, True)
-    else:
-        p = parse_tlog_proof(raw)
-    cp, lh = verify_leaf(p, log_key)
-    assert p.extra is not None
-    try:
-        key = parse_key_entry(p.extra)
-    except VerificationError as e:
-        raise VerificationError("bad_entry", "entry %d: %s" % (p.index, e)) from None
-    if id_ is not None and id_ != key.kid:
-        raise VerificationError("mismatch", "the receipt's id %r is not the kid of its key entry, %r" % (id_, key.kid))
-    return VerifiedKey(cp, p.index, lh, p.extra, key)
+    v = verify_receipt_json(raw, log_key) if raw.startswith(b"{") else verify_receipt(raw, log_key)
+    if v.entry.kind != "key" or v.entry.key is None:
+        raise VerificationError("bad_entry", "entry %d is a %s entry, not a key" % (v.index, v.entry.kind))
+    return VerifiedKey(v, v.entry.key)
 
 
 def verify_key_bound(
@@ -146,8 +70,8 @@ def verify_key_bound(
     key = verify_key_receipt(key_receipt, log_key)
     if policy is not None:
         policy.check(key.checkpoint.note)
-    x = re.search(r'"x":("[^"]*")', key.key.jwk).group(1)  # type: ignore[union-attr]
-    jwks = JWKS.parse('{"keys":[{"crv":"Ed25519","kid":%s,"kty":"OKP","x":%s}]}' % (quote_jcs(key.key.kid), x))
+    x = b64url_encode(key.key.public_key)
+    jwks = JWKS.parse('{"keys":[{"crv":"Ed25519","kid":%s,"kty":"OKP","x":"%s"}]}' % (quote_jcs(key.key.kid), x))
     claims = verify_artifact(token, jwks, origin=log_key.name, audience=audience, now=now, leeway_seconds=leeway_seconds)
     ki = claims.govlog.key_index
     if ki is None:
