@@ -89,6 +89,11 @@ type Audit struct {
 	// violationsOf counts the recorded violations of each decision
 	// replayed in this run.
 	violationsOf map[string]uint64
+	// prior holds the allows replayed by an earlier audit whose
+	// authorization this run knows only in part (the state keeps their
+	// authorized_until, not their decided_at, executor, uses or
+	// revocation).
+	prior map[string]bool
 	// facts is the rule book's view of the names of the entry being
 	// judged, and judged that entry: both reused from entry to entry.
 	facts  log.Facts
@@ -312,6 +317,7 @@ func New(logKey note.Verifier, prev *State) (*Audit, error) {
 		rep: Report{Origin: logKey.Name(), Failures: []Problem{}, Findings: []Problem{}, SequenceGaps: []SequenceGap{}, Anchors: []string{},
 			Violations: map[string]uint64{}, Authorizations: []AuthorizationUse{}},
 		violationsOf: make(map[string]uint64),
+		prior:        make(map[string]bool),
 	}
 	if prev != nil {
 		for sub, s := range prev.seqs {
@@ -680,6 +686,7 @@ func (a *Audit) entry(s *ScannedEntry, key idKey) {
 			// An allow replayed before this run (the state keeps only its
 			// authorized_until): its uses are not known here.
 			a.facts.Authorizations[id] = &log.Authorization{AuthorizedUntil: time.Unix(r.until, 0).UTC(), MaxExecutions: log.MaxExecutions}
+			a.prior[id] = true
 		}
 	}
 	for _, k := range names.Sequences {

@@ -192,6 +192,22 @@ func TestAuditEvidence(t *testing.T) {
 		t.Errorf("authorizations %s", got)
 	}
 
+	// Audited in two parts, split anywhere: the second knows the first
+	// only through the state, and takes the log's word where its verdict
+	// depends on what the state does not keep (uses, revocations,
+	// executors, the decision of a claim started before).
+	for split := uint64(1); split < clean; split++ {
+		rep1, st := s.audit(t, j.l.Checkpoint(split), nil, nil)
+		rep2, _ := s.audit(t, j.l.Checkpoint(clean), st, j.l.Consistency(split, clean))
+		if !rep1.OK || !rep2.OK {
+			t.Fatalf("split at %d: failures %+v %+v", split, rep1.Failures, rep2.Failures)
+		}
+		n := len(problems(rep1.Findings, audit.FindingViolation)) + len(problems(rep2.Findings, audit.FindingViolation))
+		if n != len(log.Violations) {
+			t.Fatalf("split at %d: %d violations found, want %d: %+v %+v", split, n, len(log.Violations), rep1.Findings, rep2.Findings)
+		}
+	}
+
 	// A log that breaks its rules: a child of a deny and of a revoked
 	// allow appended, a claim beyond max_executions without violation, a
 	// violation the rule book does not find, a claim on a deny with no
