@@ -289,29 +289,18 @@ func prefetch(ctx context.Context, tx *sql.Tx, names log.Names) (*log.Facts, map
 		for i, id := range ids[:n] {
 			args[i] = id
 		}
-		q := `SELECT decision_id, decided_at, authorized_until, max_executions, executor, leaf_hash, uses, revoked
-			FROM authorizations WHERE decision_id IN (?` + strings.Repeat(",?", n-1) + `)`
+		q := `SELECT ` + authorizationColumns + ` FROM authorizations WHERE decision_id IN (?` + strings.Repeat(",?", n-1) + `)`
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return nil, nil, unavailable("look up authorizations", err)
 		}
 		for rows.Next() {
-			var (
-				id             string
-				decided, until int64
-				hash           []byte
-				a              log.Authorization
-			)
-			if err := rows.Scan(&id, &decided, &until, &a.MaxExecutions, &a.Executor, &hash, &a.Uses, &a.Revoked); err != nil {
+			id, a, err := scanAuthorization(rows)
+			if err != nil {
 				rows.Close()
 				return nil, nil, unavailable("look up authorizations", err)
 			}
-			if len(hash) != len(a.LeafHash) {
-				rows.Close()
-				return nil, nil, fmt.Errorf("%w: the authorization of %q has a leaf hash of %d bytes", log.ErrUnavailable, id, len(hash))
-			}
-			a.DecidedAt, a.AuthorizedUntil, a.LeafHash = time.Unix(0, decided).UTC(), time.Unix(until, 0).UTC(), [32]byte(hash)
-			facts.Authorizations[id] = &a
+			facts.Authorizations[id] = a
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -353,20 +342,51 @@ func prefetch(ctx context.Context, tx *sql.Tx, names log.Names) (*log.Facts, map
 	return facts, stored, nil
 }
 
+// authorizationColumns are the columns scanAuthorization reads.
+const authorizationColumns = `decision_id, decided_at, authorized_until, max_executions, executor, leaf_hash, uses, revoked, entries`
+
+// scanAuthorization reads one authorizations row.
+func scanAuthorization(rows interface{ Scan(...any) error }) (string, *log.Authorization, error) {
+	var (
+		id, entries    string
+		decided, until int64
+		hash           []byte
+		a              log.Authorization
+	)
+	if err := rows.Scan(&id, &decided, &until, &a.MaxExecutions, &a.Executor, &hash, &a.Uses, &a.Revoked, &entries); err != nil {
+		return "", nil, err
+	}
+	if len(hash) != len(a.LeafHash) {
+		return "", nil, fmt.Errorf("the authorization of %q has a leaf hash of %d bytes", id, len(hash))
+	}
+	a.DecidedAt, a.AuthorizedUntil, a.LeafHash = time.Unix(0, decided).UTC(), time.Unix(until, 0).UTC(), [32]byte(hash)
+	if err := a.DecodeEntries(entries); err != nil {
+		return "", nil, err
+	}
+	return id, &a, nil
+}
+
 // putAuthorizations writes every authorization the rule book created or
-// changed (Dirty).
+// changed (Dirty), chunk rows per statement: a batch of allows costs one
+// statement, not one per allow.
 func putAuthorizations(ctx context.Context, tx *sql.Tx, auths map[string]*log.Authorization) error {
+	const width = 9
+	var args []any
 	for id, a := range auths {
-		if !a.Dirty {
-			continue
+		if a.Dirty {
+			args = append(args, id, a.DecidedAt.UnixNano(), a.AuthorizedUntil.Unix(), a.MaxExecutions, a.Executor, a.LeafHash[:],
+				a.Uses, a.Revoked, a.EncodeEntries())
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO authorizations
-			(decision_id, decided_at, authorized_until, max_executions, executor, leaf_hash, uses, revoked)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (decision_id) DO UPDATE SET uses = excluded.uses, revoked = excluded.revoked`,
-			id, a.DecidedAt.UnixNano(), a.AuthorizedUntil.Unix(), a.MaxExecutions, a.Executor, a.LeafHash[:], a.Uses, a.Revoked); err != nil {
-			return unavailable("write the authorization of "+id, err)
+	}
+	row := "(?" + strings.Repeat(", ?", width-1) + ")"
+	for len(args) > 0 {
+		n := min(len(args)/width, chunk)
+		q := `INSERT INTO authorizations (` + authorizationColumns + `) VALUES ` + row + strings.Repeat(", "+row, n-1) +
+			` ON CONFLICT (decision_id) DO UPDATE SET uses = excluded.uses, revoked = excluded.revoked, entries = excluded.entries`
+		if _, err := tx.ExecContext(ctx, q, args[:n*width]...); err != nil {
+			return unavailable("write authorizations", err)
 		}
+		args = args[n*width:]
 	}
 	return nil
 }
