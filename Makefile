@@ -35,6 +35,14 @@ run: build
 	@echo
 	exec ./$(BIN)/govlogd --listen $(LISTEN) --data $(DATA) $(if $(filter command line environment,$(origin ORIGIN)),--origin '$(ORIGIN)')
 
+# The governed-execution demo (docs/governed-execution.md): govlogd on a
+# new temporary data directory, and govlog demo playing the story against
+# it (an allow executed once, a deny never executed, a reuse and a claim
+# after a revocation recorded as violations, the auditor's proof).
+.PHONY: demo
+demo: build
+	BIN=$(BIN) ./scripts/demo.sh
+
 # Every test: static checks, golden vectors, the TypeScript and Python
 # verifiers, unit, conformance, end-to-end and crash tests.
 test: lint vectors test-ts test-py test-compare
