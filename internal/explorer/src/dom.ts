@@ -59,3 +59,10 @@ export function code(text: string): HTMLElement {
 export function link(href: string, ...children: Child[]): HTMLAnchorElement {
   return h("a", { href }, ...children);
 }
+
+/** clip shortens text to at most n code points, with an ellipsis; the full text is in the element's title. */
+export function clip(text: string, n = 120): HTMLElement {
+  const cps = Array.from(text);
+  if (cps.length <= n) return code(text);
+  return h("code", { title: text }, cps.slice(0, n).join("") + "…");
+}

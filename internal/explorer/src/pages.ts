@@ -3,11 +3,12 @@
 
 import { base64, leafHash, parseNoteKey, parseTLogProof, verifyCheckpoint, verifyInclusion, verifyReceipt, verifyReceiptJSON, type NoteVerifier } from "../../../clients/ts/src/index.js";
 import { APIError, NeedToken, getJSON, getText, q, status } from "./api.js";
-import { badge, code, facts, h, link, replace, type Child } from "./dom.js";
+import { badge, clip, code, facts, h, link, replace, type Child } from "./dom.js";
 import {
   Checks,
   checkCheckpoint,
   checkConsistency,
+  checkKeyContinuity,
   decodeB64,
   entryKind,
   errText,
@@ -32,7 +33,7 @@ function checkList(checks: Checks): HTMLElement {
   return h(
     "ul",
     { class: "checks" },
-    checks.list.map((c) => h("li", { class: c.ok === true ? "ok" : c.ok === false ? "bad" : "skip" }, c.what)),
+    checks.list.map((c) => h("li", { class: c.ok === true ? "ok" : c.ok === false ? "bad" : "na" }, c.what)),
   );
 }
 
@@ -44,7 +45,7 @@ function verdict(checks: Checks, okTitle: string, failTitle: string, ...body: Ch
     { class: `verdict ${failed ? "bad" : "ok"}`, role: failed ? "alert" : "status", "data-verdict": failed ? "failed" : "verified", "aria-live": "polite" },
     h("h2", {}, failed ? `FAILED — ${failTitle}` : `Verified — ${okTitle}`),
     ...body,
-    h("details", { open: failed }, h("summary", {}, "What your browser checked"), checkList(checks)),
+    h("details", { open: true }, h("summary", {}, "What your browser checked"), checkList(checks)),
   );
 }
 
@@ -116,7 +117,7 @@ function rowBadges(r: Row): Child[] {
 
 function rowSummary(r: Row): Child[] {
   if (r.kind === "decision")
-    return [code(String(r.subject ?? "")), " → ", code(String(r.action ?? "")), r.resource ? [" on ", code(r.resource)] : null];
+    return [clip(String(r.subject ?? ""), 60), " → ", clip(String(r.action ?? ""), 60), r.resource ? [" on ", clip(r.resource, 80)] : null];
   if (r.kind === "execution")
     return [`${r.status ?? "report"} of decision `, code(String(r.decision_id ?? "")), r.violation ? [" — violation: ", h("strong", {}, r.violation)] : null];
   if (r.kind === "revocation") return ["revokes decision ", code(String(r.decision_id ?? ""))];
@@ -129,7 +130,7 @@ function rowsTable(rows: Row[], caption: string): HTMLElement {
     "table",
     { class: "results" },
     h("caption", { class: "muted" }, caption),
-    h("thead", {}, h("tr", {}, h("th", { class: "num", scope: "col" }, "#"), h("th", { class: "badgecol", scope: "col" }, "what"), h("th", { scope: "col" }, "id"), h("th", { scope: "col" }, "summary"), h("th", { scope: "col" }, "logged at"))),
+    h("thead", {}, h("tr", {}, h("th", { class: "num", scope: "col" }, "#"), h("th", { class: "badgecol", scope: "col" }, "what"), h("th", { scope: "col" }, "id"), h("th", { scope: "col" }, "summary"), h("th", { class: "when", scope: "col" }, "logged at"))),
     h(
       "tbody",
       {},
@@ -141,7 +142,7 @@ function rowsTable(rows: Row[], caption: string): HTMLElement {
           h("td", { class: "badgecol" }, rowBadges(r)),
           h("td", {}, link(`/entries/${r.index}`, code(r.id))),
           h("td", {}, rowSummary(r)),
-          h("td", {}, r.logged_at ?? ""),
+          h("td", { class: "when" }, r.logged_at ?? ""),
         ),
       ),
     ),
@@ -166,6 +167,7 @@ export async function overviewPage(main: HTMLElement): Promise<void> {
   title("The log");
   const trust = await loadTrust();
   const checks = new Checks();
+  checkKeyContinuity(trust, checks);
   const cp = await checkCheckpoint(await getText("/v1/checkpoint"), trust, checks);
   await consistencyWithSeen(trust, cp, checks);
   const [healthz, readyz] = await Promise.all([status("/healthz"), status("/readyz")]);
@@ -369,10 +371,10 @@ function plainWords(e: Obj, kind: string): Child[] {
       ` at ${d.decided_at}`,
       pol,
       ": ",
-      code(String(d.subject)),
+      clip(String(d.subject)),
       " asked to ",
-      code(String(d.action)),
-      d.resource ? [" on ", code(String(d.resource))] : "",
+      clip(String(d.action)),
+      d.resource ? [" on ", clip(String(d.resource))] : "",
       `. The log recorded it at ${e.logged_at}.`,
     ];
   }
@@ -513,6 +515,7 @@ export async function checkpointPage(main: HTMLElement): Promise<void> {
   title("Checkpoint");
   const trust = await loadTrust();
   const checks = new Checks();
+  checkKeyContinuity(trust, checks);
   const text = await getText("/v1/checkpoint");
   const cp = await checkCheckpoint(text, trust, checks);
   await consistencyWithSeen(trust, cp, checks);

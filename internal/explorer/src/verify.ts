@@ -167,6 +167,7 @@ export async function verifyEntry(index: bigint): Promise<EntryVerification> {
   try {
     trust = await loadTrust();
     checks.pass(`log key ${trust.key.name} read from /v1/log`);
+    checkKeyContinuity(trust, checks);
   } catch (e) {
     if (e instanceof NeedToken) throw e; // the page asks for a token
     checks.fail(`the log's key (/v1/log): ${errText(e)}`);
@@ -280,4 +281,25 @@ export async function checkConsistency(older: string, newer: string, trust: Trus
     checks.fail(`consistency with the earlier checkpoint: ${errText(e)}`);
     return false;
   }
+}
+
+const KEY_SEEN = "govlog-seen-log-key";
+
+/**
+ * checkKeyContinuity compares the log key the server names with the one it
+ * named on this browser's first visit (localStorage is per origin): a
+ * server that swapped its key, to sign a rewritten history, fails here.
+ * Someone who holds the key from elsewhere compares it with the one shown.
+ */
+export function checkKeyContinuity(trust: Trust, checks: Checks): void {
+  let seen: string | null = null;
+  try {
+    seen = localStorage.getItem(KEY_SEEN);
+    if (!seen) localStorage.setItem(KEY_SEEN, trust.info.verifier_key);
+  } catch {
+    // storage off
+  }
+  if (!seen) checks.skip("first visit of this browser: the log key is remembered, and later visits check it has not changed");
+  else if (seen === trust.info.verifier_key) checks.pass("the log key is the one this browser saw on its first visit");
+  else checks.fail(`the log key changed since this browser's first visit (it was ${seen}): a log cannot change its key without it being noticed`);
 }

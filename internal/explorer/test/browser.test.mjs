@@ -9,7 +9,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, request } from "node:http";
@@ -40,30 +40,46 @@ function freePort() {
   });
 }
 
-async function startLog(extra = []) {
-  const dir = mkdtempSync(join(tmpdir(), "govlog-explorer-"));
-  const url = `http://127.0.0.1:${await freePort()}`;
-  const daemon = spawn(binary, ["--listen", url.slice(7), "--data", dir, "--origin", "demo.govlog.example/log", ...extra.map((a) => a.replace("$DIR", dir))], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+const bin = (name) => join(binary, "..", name);
+const ORIGIN = "demo.govlog.example/log";
+
+// start runs a binary until the tests end and waits for its probe.
+async function start(what, path, args, url, probe) {
+  const p = spawn(path, args, { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
-  daemon.stdout.on("data", (d) => (output += d));
-  daemon.stderr.on("data", (d) => (output += d));
-  cleanups.push(() => {
-    daemon.kill("SIGKILL");
-    rmSync(dir, { recursive: true, force: true });
-  });
+  p.stdout.on("data", (d) => (output += d));
+  p.stderr.on("data", (d) => (output += d));
+  cleanups.push(() => p.kill("SIGKILL"));
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (daemon.exitCode !== null) throw new Error(`govlogd exited:\n${output}`);
+    if (p.exitCode !== null) throw new Error(`${what} exited:\n${output}`);
     try {
-      if ((await fetch(`${url}/readyz`)).status === 200) break;
+      if ((await fetch(url + probe)).status === 200) return;
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`govlogd not ready:\n${output}`);
+    if (Date.now() > deadline) throw new Error(`${what} not ready:\n${output}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+// startLog runs govlogd on a new log; with a witness, a govlog-witness
+// cosigns its checkpoints (sync mode: every receipt is cosigned).
+async function startLog({ extra = [], witness = false } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "govlog-explorer-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const url = `http://127.0.0.1:${await freePort()}`;
+  const args = ["--listen", url.slice(7), "--data", join(dir, "log"), "--origin", ORIGIN, ...extra];
+  if (witness) {
+    const keygen = spawnSync(bin("govlog"), ["keygen", "--name", ORIGIN, "--out", join(dir, "log")]);
+    assert.equal(keygen.status, 0, String(keygen.stderr));
+    const wurl = `http://127.0.0.1:${await freePort()}`;
+    await start("govlog-witness", bin("govlog-witness"), ["--listen", wurl.slice(7), "--data", join(dir, "witness"), "--name", "witness.demo.example/w1", "--log-key", join(dir, "log", "log.vkey")], wurl, "/healthz");
+    const wkey = readFileSync(join(dir, "witness", "witness.vkey"), "utf8").trim();
+    writeFileSync(join(dir, "policy.txt"), `witness w1 ${wkey} ${wurl}\nquorum w1\n`);
+    args.push("--witness-policy", join(dir, "policy.txt"), "--witness-mode", "sync");
+  }
+  await start("govlogd", binary, args, url, "/readyz");
   return { url, dir };
 }
 
@@ -108,7 +124,7 @@ const longResource = "bucket/" + "x".repeat(1017);
 
 before(async () => {
   browser = await chromium.launch({ executablePath: browserPath, headless: true, args: ["--no-sandbox"] });
-  log = await startLog();
+  log = await startLog({ witness: true });
   const allow = await post(log.url, "/v1/decisions", {
     id: "deploy-1", outcome: "allow", decided_at: now(), subject: "agent-7", action: "deploy", resource: "svc/payments",
     policy: { id: "prod-deploy", version: "v3" }, reasons: ["change window open"],
@@ -171,6 +187,7 @@ test("the log at a glance verifies the latest checkpoint and lists decisions", a
   await ready(page);
   assert.equal(await page.getAttribute("[data-verdict]", "data-verdict"), "verified");
   assert.equal(await page.textContent("[data-size]"), "8");
+  assert.match(await page.textContent(".cards"), /w1 cosigned at 20\d\d-/);
   assert.ok(await page.locator('tr[data-outcome="deny"]').count() >= 1);
   assert.equal(await page.locator('tr[data-violation="artifact_missing"]').count(), violations);
   await shot(page, "overview.png");
@@ -204,6 +221,8 @@ test("search finds a deny, and its entry page verifies it in the browser", async
   assert.match(text, /This log could not have hidden or changed it since/);
   assert.match(text, /inclusion proof/);
   assert.match(text, /signed by the log key demo\.govlog\.example\/log/);
+  assert.match(text, /witness policy satisfied: cosigned by w1/);
+  assert.match(text, /and the witnesses w1 \(cosigned at 20\d\d-/);
   // Logged text is text, never markup.
   assert.equal(await page.locator("main script").count(), 0);
   assert.match(text, /<script>alert\(1\)<\/script>/);
@@ -265,7 +284,7 @@ test("a dropped .tlog-proof verifies in the page, a damaged one fails", async ()
 
 test("the checkpoint page checks consistency with a pasted earlier checkpoint", async () => {
   const { page, ctx } = await newPage();
-  const earlier = readFileSync(join(log.dir, "log.vkey"), "utf8") && (await (await fetch(log.url + "/v1/checkpoint")).text());
+  const earlier = await (await fetch(log.url + "/v1/checkpoint")).text();
   await post(log.url, "/v1/decisions", { id: "later-2", outcome: "deny", decided_at: now(), subject: "agent-9", action: "write", policy: { id: "reads" } });
   await page.goto(log.url + "/checkpoints");
   await ready(page);
@@ -317,7 +336,7 @@ test("with read authentication the page asks for a token and nothing is read wit
   const tokens = mkdtempSync(join(tmpdir(), "govlog-explorer-tokens-"));
   cleanups.push(() => rmSync(tokens, { recursive: true, force: true }));
   writeFileSync(join(tokens, "tokens"), `auditor ${createHash("sha256").update(secret).digest("hex")} read,decisions\n`, { mode: 0o600 });
-  const authed = await startLog(["--auth-tokens", join(tokens, "tokens"), "--auth-read"]);
+  const authed = await startLog({ extra: ["--auth-tokens", join(tokens, "tokens"), "--auth-read"] });
   const r = await post(authed.url, "/v1/decisions", { id: "d-1", outcome: "deny", decided_at: now(), subject: "a", action: "b", policy: { id: "p" } }, { Authorization: `Bearer ${secret}` });
   assert.equal(r.status, 201);
   assert.equal((await fetch(authed.url + "/v1/log")).status, 401);
