@@ -140,7 +140,9 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 			results[i].Existing = true
 		case log.FateAppend:
 			lh := log.LeafHash(v.Leaf)
-			rows.add(batch[i], v.Leaf, lh, size)
+			if err := rows.add(batch[i], v.Leaf, lh, size); err != nil {
+				return nil, log.Checkpoint{}, fmt.Errorf("%w: %w", log.ErrUnavailable, err)
+			}
 			if err := rng.Append(lh[:], visit); err != nil {
 				return nil, log.Checkpoint{}, fmt.Errorf("%w: failed to extend the tree: %w", log.ErrUnavailable, err)
 			}
@@ -312,10 +314,15 @@ func prefetch(ctx context.Context, tx *sql.Tx, names log.Names) (*log.Facts, map
 
 // newRows are the rows of the entries a batch appends, for bulk inserts.
 type newRows struct {
-	entries, ids, sequences, leafHashes []any
+	entries, ids, sequences, leafHashes, terms []any
+	size                                       int64 // the tree size after the batch
 }
 
-func (r *newRows) add(e *log.Entry, leaf []byte, lh [32]byte, index uint64) {
+func (r *newRows) add(e *log.Entry, leaf []byte, lh [32]byte, index uint64) error {
+	terms, err := log.EntryTerms(e, leaf)
+	if err != nil {
+		return fmt.Errorf("failed to index entry %d: %w", index, err)
+	}
 	idx := int64(index)
 	r.entries = append(r.entries, idx, leaf)
 	r.ids = append(r.ids, int64(e.Kind), e.ID, idx, e.Kind == log.KindDecision && e.Allow)
@@ -323,6 +330,11 @@ func (r *newRows) add(e *log.Entry, leaf []byte, lh [32]byte, index uint64) {
 		r.sequences = append(r.sequences, k.Submitter, int64(k.Sequence), idx)
 	}
 	r.leafHashes = append(r.leafHashes, hashPrefix(lh), idx)
+	for _, t := range terms {
+		r.terms = append(r.terms, int64(t), idx)
+	}
+	r.size = idx + 1
+	return nil
 }
 
 // insert writes the rows, chunk rows per INSERT statement.
@@ -336,6 +348,7 @@ func (r *newRows) insert(ctx context.Context, tx *sql.Tx) error {
 		{"ids", "kind, id, idx, allow", 4, r.ids},
 		{"sequences", "submitter, sequence, idx", 3, r.sequences},
 		{"leaf_hashes", "prefix, idx", 2, r.leafHashes},
+		{"search_terms", "term, idx", 2, r.terms},
 	} {
 		row := "(?" + strings.Repeat(", ?", t.n-1) + ")"
 		for args := t.args; len(args) > 0; {
@@ -346,6 +359,9 @@ func (r *newRows) insert(ctx context.Context, tx *sql.Tx) error {
 			}
 			args = args[n*t.n:]
 		}
+	}
+	if _, err := tx.ExecContext(ctx, sqlSetIndexed, r.size); err != nil {
+		return unavailable("update the search index size", err)
 	}
 	return nil
 }

@@ -329,6 +329,9 @@ func Open(ctx context.Context, path string, opts Options) (*Backend, error) {
 	}
 	b.snap.Store(snap)
 	b.rng = rng
+	if err := b.reindex(ctx, snap.size()); err != nil {
+		return nil, fmt.Errorf("failed to open log storage %s: %w", path, err)
+	}
 	ok = true
 	b.logger.Info("opened log storage", "path", path, "size", snap.size(), "checkpoint", snap.has)
 	return b, nil
