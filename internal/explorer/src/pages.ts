@@ -25,6 +25,10 @@ type Obj = Record<string, any>;
 
 // ---- shared pieces ----
 
+function plural(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
 function title(text: string): void {
   document.title = `${text} · govlog explorer`;
 }
@@ -130,7 +134,7 @@ function rowsTable(rows: Row[], caption: string): HTMLElement {
     "table",
     { class: "results" },
     h("caption", { class: "muted" }, caption),
-    h("thead", {}, h("tr", {}, h("th", { class: "num", scope: "col" }, "#"), h("th", { class: "badgecol", scope: "col" }, "what"), h("th", { scope: "col" }, "id"), h("th", { scope: "col" }, "summary"), h("th", { class: "when", scope: "col" }, "logged at"))),
+    h("thead", {}, h("tr", {}, h("th", { class: "num", scope: "col" }, "#"), h("th", { class: "badgecol", scope: "col" }, "what"), h("th", { class: "idcol", scope: "col" }, "id"), h("th", { scope: "col" }, "summary"), h("th", { class: "when", scope: "col" }, "logged at"))),
     h(
       "tbody",
       {},
@@ -259,10 +263,35 @@ export async function searchPage(main: HTMLElement, params: URLSearchParams): Pr
   try {
     const ans = await getJSON<{ results: Row[]; next?: string }>(`/v1/search${q({ ...filters, after, limit: 100 })}`);
     const nextHref = ans.next ? `/search${q({ ...filters, after: ans.next })}` : undefined;
+    const exportStatus = h("span", { class: "muted", "aria-live": "polite" });
+    const exportButton = h(
+      "button",
+      {
+        type: "button",
+        class: "secondary",
+        id: "export",
+        onclick: async () => {
+          // Fetched with the read token, then saved: a plain link would not carry it.
+          replace(exportStatus, "Exporting…");
+          try {
+            const text = await getText(`/v1/export${q(filters)}`);
+            const a = h("a", { href: URL.createObjectURL(new Blob([text], { type: "application/json" })), download: "evidence.json" });
+            document.body.append(a);
+            a.click();
+            a.remove();
+            replace(exportStatus, "Saved evidence.json: verify it offline with ", code("govlog verify evidence.json"), ", or drop it on ", link("/verify", "Verify a file"), ".");
+          } catch (e) {
+            replace(exportStatus, h("span", { class: "error" }, errText(e)));
+          }
+        },
+      },
+      "Export these results as an evidence bundle",
+    );
     replace(
       out,
-      ans.results.length ? rowsTable(ans.results, `${ans.results.length} entries${ans.next ? " (more on the next page)" : ""}. Open one to verify it in your browser.`) : h("p", {}, "No entry matches."),
+      ans.results.length ? rowsTable(ans.results, `${plural(ans.results.length, "entry", "entries")}${ans.next ? " (more on the next page)" : ""}. Open one to verify it in your browser.`) : h("p", {}, "No entry matches."),
       nextHref ? h("p", {}, link(nextHref, "Next page →")) : null,
+      ans.results.length ? h("p", { class: "row" }, exportButton, exportStatus) : null,
     );
   } catch (e) {
     if (e instanceof APIError && e.status === 404 && e.code === "not_found") {
@@ -271,7 +300,7 @@ export async function searchPage(main: HTMLElement, params: URLSearchParams): Pr
       replace(
         out,
         h("p", { class: "muted" }, "This server has no search endpoint: these are the matches among its latest 1,000 entries, filtered in your browser."),
-        rows.length ? rowsTable(rows, `${rows.length} entries`) : h("p", {}, "No entry matches."),
+        rows.length ? rowsTable(rows, plural(rows.length, "entry", "entries")) : h("p", {}, "No entry matches."),
       );
       return;
     }
@@ -445,7 +474,7 @@ function entryFacts(e: Obj, kind: string, failed: boolean): HTMLElement {
 
 /** entryContext adds what other endpoints say about the entry: lineage, executions, authorization status, receipt. */
 async function entryContext(main: HTMLElement, e: Obj, kind: string, trust: Trust | undefined): Promise<void> {
-  const section = h("section", { "aria-label": "Related entries" });
+  const section = h("section", { id: "related", "aria-label": "Related entries" });
   main.append(section);
   const decisionId: string | undefined = kind === "decision" ? e.decision?.id : kind === "execution" ? e.execution?.decision_id : kind === "revocation" ? e.revocation?.decision_id : undefined;
   const parentId: string | undefined = kind === "decision" ? e.decision?.parent_id : decisionId;
@@ -499,7 +528,7 @@ async function entryContext(main: HTMLElement, e: Obj, kind: string, trust: Trus
       }
       const url = URL.createObjectURL(new Blob([proof], { type: "text/plain" }));
       section.append(
-        checkList(checks),
+        h("div", { id: "receipt-checks" }, checkList(checks)),
         h("p", {}, h("a", { href: url, download: `${id}.tlog-proof` }, `Download ${id}.tlog-proof`), " — verify it offline with ", code("govlog verify"), ", or drop it on ", link("/verify", "Verify a file"), "."),
         h("details", {}, h("summary", {}, "The receipt (c2sp.org/tlog-proof@v1)"), h("pre", {}, proof)),
       );

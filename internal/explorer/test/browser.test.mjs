@@ -120,6 +120,8 @@ let log; // { url, dir }
 let denyIndex;
 let denyReceipt;
 let violations = 0;
+let allowIndex;
+let childIndex;
 const longResource = "bucket/" + "x".repeat(1017);
 
 before(async () => {
@@ -135,6 +137,8 @@ before(async () => {
     policy: { id: "prod-deploy" }, parent_id: "deploy-1",
   });
   assert.equal(child.status, 201, JSON.stringify(child.body));
+  allowIndex = allow.body.index;
+  childIndex = child.body.index;
   const claim = await post(log.url, "/v1/executions", { id: "run-1", decision_id: "deploy-1", status: "started", at: now(), runtime: "runner-a", artifact: allow.body.artifact });
   assert.equal(claim.status, 201, JSON.stringify(claim.body));
   const noArtifact = await post(log.url, "/v1/executions", { id: "run-2", decision_id: "deploy-1.migrate", status: "started", at: now(), runtime: "runner-b" });
@@ -210,6 +214,14 @@ test("search finds a deny, and its entry page verifies it in the browser", async
   await ready(page);
   const row = page.locator('tr[data-outcome="deny"]');
   assert.equal(await row.count(), 1);
+  assert.doesNotMatch(await page.textContent("#results"), /no search endpoint/);
+  // The results as an evidence bundle, saved by the page.
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
+  const saved = join(log.dir, "evidence.json");
+  await download.saveAs(saved);
+  const bundle = JSON.parse(readFileSync(saved, "utf8"));
+  assert.equal(bundle.format, "govlog-evidence/v1");
+  assert.deepEqual(bundle.entries.map((e) => e.index), [denyIndex]);
   await shot(page, "search.png");
   await Promise.all([page.waitForURL(/\/entries\/\d+$/), row.locator("td.num a").click()]);
   assert.ok(page.url().endsWith(`/entries/${denyIndex}`));
@@ -228,6 +240,20 @@ test("search finds a deny, and its entry page verifies it in the browser", async
   assert.match(text, /<script>alert\(1\)<\/script>/);
   assert.match(text, /the receipt verifies/);
   await shot(page, "entry.png");
+  assert.deepEqual(problems, []);
+  await ctx.close();
+});
+
+test("an entry page links its lineage and lists the reports that name it", async () => {
+  const { page, problems, ctx } = await newPage();
+  await page.goto(`${log.url}/entries/${allowIndex}`);
+  await page.waitForSelector("#related table, #related p");
+  await page.waitForFunction(() => document.querySelector("#receipt-checks") !== null);
+  assert.equal(await page.getAttribute("[data-verdict]", "data-verdict"), "verified");
+  const related = await page.textContent("#related");
+  assert.match(related, /run-1/);
+  await page.goto(`${log.url}/entries/${childIndex}`);
+  await page.waitForSelector(`#parent a[href="/entries/${allowIndex}"]`);
   assert.deepEqual(problems, []);
   await ctx.close();
 });
@@ -273,6 +299,13 @@ test("a dropped .tlog-proof verifies in the page, a damaged one fails", async ()
   const bad = lines.slice();
   bad[i] = bad[i].slice(0, -3) + (bad[i].at(-3) === "A" ? "B" : "A") + bad[i].slice(-2);
   assert.equal(await drop("bad.tlog-proof", bad.join("\n")), "failed");
+  // An evidence bundle: every entry's inclusion proof against its checkpoint.
+  const bundle = await (await fetch(log.url + "/v1/export?subject=agent-7")).text();
+  assert.equal(await drop("evidence.json", bundle), "verified");
+  assert.match(await page.textContent("#result"), /1 × deny/);
+  const b = JSON.parse(bundle);
+  b.entries[0].entry = Buffer.from(Buffer.from(b.entries[0].entry, "base64").toString().replace("agent-7", "agent-8")).toString("base64");
+  assert.equal(await drop("evidence.json", JSON.stringify(b)), "failed");
   // The file input works too (keyboard users).
   const file = join(log.dir, "receipt.tlog-proof");
   writeFileSync(file, denyReceipt);
