@@ -153,9 +153,10 @@ func (q *Query) Match(s *Summary) bool {
 	return true
 }
 
-// Term is one posting list key of the search index: a 47-bit hash of a
-// field and its value (non-negative, so it is stored in 6 bytes by
-// SQLite and fits any signed 64-bit column).
+// Term is one posting list key of the search index: a 31-bit hash of a
+// field and its value (non-negative, so SQLite stores it in 4 bytes and it
+// fits any signed column). Two values may share a term: that costs a
+// candidate that Match drops.
 type Term int64
 
 // Term fields, in the order a backend prefers to drive a query: the most
@@ -184,7 +185,7 @@ func TermOf(field, value string) Term {
 	h.Write([]byte(value))
 	var sum [32]byte
 	h.Sum(sum[:0])
-	return Term(binary.BigEndian.Uint64(sum[:8]) >> 17)
+	return Term(binary.BigEndian.Uint32(sum[:4]) >> 1)
 }
 
 // Terms lists the postings an entry is indexed under.
@@ -195,7 +196,11 @@ func (s *Summary) Terms() []Term {
 			out = append(out, TermOf(field, value))
 		}
 	}
-	add(termKind, s.Kind)
+	// Decisions are most of a log: their kind is no use to drive a
+	// search (a kind=decision query scans entries), so it is not indexed.
+	if s.Kind != SearchDecision {
+		add(termKind, s.Kind)
+	}
 	add(termSubject, s.Subject)
 	add(termAction, s.Action)
 	add(termResource, s.Resource)
@@ -253,7 +258,9 @@ func (q *Query) Plan() Plan {
 		add(termViolation, ViolationAny)
 	}
 	add(termOutcome, q.Outcome)
-	add(termKind, q.Kind)
+	if q.Kind != SearchDecision {
+		add(termKind, q.Kind)
+	}
 	if len(p.All) > 0 || q.From.IsZero() || q.To.IsZero() || !q.From.Before(q.To) {
 		return p
 	}

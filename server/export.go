@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/govlog/govlog/log"
 	"github.com/govlog/govlog/verifier"
 )
 
@@ -76,7 +78,7 @@ func (s *Server) getExport(c echo.Context, q query) error {
 	if err != nil {
 		return err
 	}
-	keys, err := s.bundleKeys(c)
+	keys, err := s.bundleKeys(ctx, cp.Size)
 	if err != nil {
 		return err
 	}
@@ -152,9 +154,53 @@ func (s *Server) getExport(c echo.Context, q query) error {
 	return nil
 }
 
-// bundleKeys returns the keys member of a bundle: the log's artifact keys
-// with their receipts (wire contract §2e), as GET /v1/keys lists them. A
-// log that logs no key entries has none.
-func (s *Server) bundleKeys(_ echo.Context) ([]byte, error) {
-	return []byte("[]"), nil
+// bundleKeys returns the keys member of a bundle: every artifact key the
+// log holds below size (its key entries, wire contract §2e), each with
+// its JWK and its receipt (without artifact) against the latest
+// checkpoint.
+func (s *Server) bundleKeys(ctx context.Context, size uint64) ([]byte, error) {
+	found, err := s.log.Backend().Search(ctx, &log.Query{Kind: log.SearchKey}, 0, size, maxBundleKeys)
+	if err != nil {
+		return nil, err
+	}
+	out := []byte{'['}
+	for i, f := range found {
+		p, err := log.ParseEntry(f.Leaf)
+		if err != nil || p.Key == nil {
+			return nil, fmt.Errorf("%w: key entry %d does not parse: %w", log.ErrUnavailable, f.Index, err)
+		}
+		var content struct {
+			JWK json.RawMessage `json:"jwk"`
+		}
+		if err := json.Unmarshal(p.Key.Canonical, &content); err != nil {
+			return nil, fmt.Errorf("%w: key entry %d: %w", log.ErrUnavailable, f.Index, err)
+		}
+		res, err := s.log.Lookup(ctx, log.KindKey, p.Key.KID)
+		if err != nil {
+			return nil, err
+		}
+		if res, err = s.witnessedReceipt(ctx, res); err != nil {
+			return nil, err
+		}
+		rec := *res.Receipt
+		rec.Artifact = ""
+		if i > 0 {
+			out = append(out, ',')
+		}
+		kid, _ := json.Marshal(p.Key.KID)
+		out = append(out, `{"kid":`...)
+		out = append(out, kid...)
+		out = append(out, `,"jwk":`...)
+		out = append(out, content.JWK...)
+		out = append(out, `,"index":`...)
+		out = strconv.AppendUint(out, f.Index, 10)
+		out = append(out, `,"receipt":`...)
+		out = rec.AppendJSON(out)
+		out = append(out, '}')
+	}
+	return append(out, ']'), nil
 }
+
+// maxBundleKeys is the most artifact keys a bundle lists (the verifier's
+// limit).
+const maxBundleKeys = 1000

@@ -2,6 +2,8 @@ package server
 
 import (
 	"bytes"
+	"context"
+	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -15,6 +17,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/govlog/govlog/log"
 	"github.com/govlog/govlog/verifier"
 )
 
@@ -56,6 +59,32 @@ func TestExport(t *testing.T) {
 		rep, err := verifier.Bundle(bytes.NewReader(r.body), e.verifier, nil, nil)
 		if err != nil || rep.Entries != 1 || rep.Kinds["execution"] != 1 {
 			t.Fatalf("decision_id export: %v %+v (%s)", err, rep, r)
+		}
+	})
+
+	t.Run("keys", func(t *testing.T) {
+		pub, _, _ := ed25519.GenerateKey(nil)
+		kc, err := log.NewKeyContent("k-export", pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.srv.log.Submit(context.Background(), log.KeySubmission(kc, e.srv.log.Origin())); err != nil {
+			t.Fatal(err)
+		}
+		r := e.get("/v1/export?kind=key")
+		rep, err := verifier.Bundle(bytes.NewReader(r.body), e.verifier, nil, nil)
+		if err != nil || rep.Entries != 1 || len(rep.Keys) != 1 || rep.Keys[0].KID != "k-export" {
+			t.Fatalf("key export: %v %+v (%s)", err, rep, r)
+		}
+		// A key's JWK that is not the logged one is refused.
+		x := base64.RawURLEncoding.EncodeToString(pub)
+		other := base64.RawURLEncoding.EncodeToString(make([]byte, 32))
+		tampered := bytes.Replace(r.body, []byte(`"keys":[{"kid":"k-export","jwk":{"crv":"Ed25519","kty":"OKP","x":"`+x), []byte(`"keys":[{"kid":"k-export","jwk":{"crv":"Ed25519","kty":"OKP","x":"`+other), 1)
+		if bytes.Equal(tampered, r.body) {
+			t.Fatalf("no key to tamper with in %s", r.body)
+		}
+		if _, err := verifier.Bundle(bytes.NewReader(tampered), e.verifier, nil, nil); !errors.Is(err, verifier.ErrMismatch) {
+			t.Fatalf("a bundle with another JWK: %v, want ErrMismatch", err)
 		}
 	})
 

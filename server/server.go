@@ -169,15 +169,15 @@ type Config struct {
 
 // Server serves the API. It is an http.Handler. Create it with New.
 type Server struct {
-	cfg     Config
+	cfg Config
 	// exportLimit, when > 0, replaces the export limit
 	// (verifier.MaxBundleEntries); a test hook.
 	exportLimit int
-	log     *log.Log
-	echo    *echo.Echo
-	logger  *slog.Logger
-	metrics *Metrics
-	jwks    []byte
+	log         *log.Log
+	echo        *echo.Echo
+	logger      *slog.Logger
+	metrics     *Metrics
+	jwks        []byte
 	// promHandler serves the registry for GET /metrics.
 	promHandler http.Handler
 	// routes maps each registered route path to its Allow header, the

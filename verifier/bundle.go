@@ -100,7 +100,7 @@ func (r *BundleReport) SubjectNames() []string {
 // Err values); a bundle is evidence only as a whole.
 func Bundle(rd io.Reader, logKey note.Verifier, policy *Policy, each func(*BundleEntry) error) (*BundleReport, error) {
 	b := &bundleReader{dec: json.NewDecoder(rd), key: logKey, policy: policy, each: each,
-		report: &BundleReport{Subjects: map[string]*SubjectCounts{}, Kinds: map[string]int{}},
+		report:    &BundleReport{Subjects: map[string]*SubjectCounts{}, Kinds: map[string]int{}},
 		subjectOf: map[string]string{}}
 	b.dec.UseNumber()
 	if err := b.read(); err != nil {
@@ -439,4 +439,3 @@ func jwkInEntry(leaf []byte, jwk json.RawMessage) bool {
 	}
 	return bytes.Equal(a.Bytes(), c.Bytes())
 }
-

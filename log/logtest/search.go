@@ -32,8 +32,11 @@ func testSearch(t *testing.T, h *harness) {
 	}
 	h.append(t, b, subs[:10]...)
 	h.append(t, b, subs[10:]...)
+	// Claims without an artifact: recorded with the violation
+	// artifact_missing; one names no decision (unknown_decision).
 	h.append(t, b, execution(t, "anonymous", "x-1", "s-1", "started"), execution(t, "anonymous", "x-2", "s-1", "succeeded"),
-		execution(t, "anonymous", "x-3", "s-2", "started"))
+		execution(t, "anonymous", "x-3", "nope", "started"))
+	h.append(t, b, revocation(t, "anonymous", "r-1", "s-2"), newArtifactKey("k-1").submission(t, h.signer.Name()))
 	_, cp := h.append(t, b, allow(t, "s-last"))
 
 	leaves, err := b.Entries(ctx, 0, int(cp.Size))
@@ -52,7 +55,7 @@ func testSearch(t *testing.T, h *harness) {
 		q    log.Query
 		want int // how many entries match, as a check on the fixture
 	}{
-		{"all", log.Query{}, 28},
+		{"all", log.Query{}, 30},
 		{"subject", log.Query{Subject: "agent-1"}, 6},
 		{"subject+outcome", log.Query{Subject: "agent-0", Outcome: log.OutcomeDeny}, 2},
 		{"action", log.Query{Action: "read"}, 12},
@@ -61,13 +64,18 @@ func testSearch(t *testing.T, h *harness) {
 		{"kind execution", log.Query{Kind: log.SearchExecution}, 3},
 		{"kind decision", log.Query{Kind: log.SearchDecision}, 25},
 		{"decision_id", log.Query{DecisionID: "s-1"}, 2},
+		{"revocation of a decision", log.Query{DecisionID: "s-2"}, 1},
+		{"kind revocation", log.Query{Kind: log.SearchRevocation}, 1},
+		{"kind key", log.Query{Kind: log.SearchKey}, 1},
+		{"violation any", log.Query{Violation: log.ViolationAny}, 3},
+		{"violation code", log.Query{Violation: log.ViolationUnknownDecision}, 1},
+		{"violation and decision", log.Query{Violation: log.ViolationAny, DecisionID: "s-1"}, 2},
 		{"nothing", log.Query{Subject: "nobody"}, 0},
 		// A backend may order a batch's entries otherwise than their
 		// logged_at: the time bounds pick whatever they pick (-1).
 		{"time", log.Query{From: at(5), To: at(9)}, -1},
 		{"time+subject", log.Query{From: at(5), To: at(20), Subject: "agent-2"}, -1},
 		{"from", log.Query{From: at(26)}, -1},
-		{"violation any", log.Query{Violation: log.ViolationAny}, 0},
 		{"all filters", log.Query{Kind: log.SearchDecision, Subject: "agent-1", Action: "read", Resource: "repo/0", Outcome: log.OutcomeAllow, PolicyID: "p-c"}, 1},
 	}
 	for _, tt := range queries {

@@ -137,9 +137,10 @@ func TestTreeEverySize(t *testing.T) {
 
 // want is the expected result of one entry of a batch.
 type want struct {
-	err      error
-	existing bool
-	index    uint64 // for existing: the original index
+	err       error
+	existing  bool
+	index     uint64 // for existing: the original index
+	violation string // for created: the violation recorded
 }
 
 var created = want{}
@@ -177,7 +178,7 @@ func TestAppendChecks(t *testing.T) {
 		{"decision and execution namespaces",
 			nil,
 			[]*log.Entry{d("x", decisionOpts{}), ex("x", "x")},
-			[]want{created, created}},
+			[]want{created, {violation: log.ViolationArtifactMissing}}},
 		{"sequence conflict",
 			[][]*log.Entry{{d("a", decisionOpts{sequence: 7})}},
 			[]*log.Entry{d("b", decisionOpts{sequence: 7}), d("c", decisionOpts{sequence: 7, submitter: "bob"}), d("e", decisionOpts{sequence: 8})},
@@ -205,21 +206,21 @@ func TestAppendChecks(t *testing.T) {
 		{"deny parent",
 			[][]*log.Entry{{d("p", decisionOpts{outcome: log.OutcomeDeny})}},
 			[]*log.Entry{d("c", decisionOpts{parent: "p"})},
-			[]want{created}},
+			[]want{{err: log.ErrParentDenied}}},
 		{"executions",
 			[][]*log.Entry{{d("a", decisionOpts{}), d("n", decisionOpts{outcome: log.OutcomeDeny})}},
 			[]*log.Entry{ex("e1", "a"), ex("e2", "n"), ex("e3", "missing"),
 				d("a2", decisionOpts{}), ex("e4", "a2"), d("n2", decisionOpts{outcome: log.OutcomeDeny}), ex("e5", "n2"), ex("e6", "e1")},
-			[]want{created, {err: log.ErrNotAuthorized}, {err: log.ErrUnknownDecision},
-				created, created, created, {err: log.ErrNotAuthorized}, {err: log.ErrUnknownDecision}}},
+			[]want{{violation: log.ViolationArtifactMissing}, {violation: log.ViolationNotAuthorized}, {violation: log.ViolationUnknownDecision},
+				created, {violation: log.ViolationArtifactMissing}, created, {violation: log.ViolationNotAuthorized}, {violation: log.ViolationUnknownDecision}}},
 		{"execution resubmission",
 			[][]*log.Entry{{d("a", decisionOpts{}), ex("e", "a")}},
 			[]*log.Entry{ex("e", "a"), execution(t, "e", "a", "bob")},
 			[]want{{existing: true, index: 1}, {err: log.ErrIDConflict}}},
 		{"nothing new",
 			[][]*log.Entry{{d("a", decisionOpts{})}},
-			[]*log.Entry{d("a", decisionOpts{}), d("a", decisionOpts{action: "x"}), ex("e", "nope")},
-			[]want{{existing: true, index: 0}, {err: log.ErrIDConflict}, {err: log.ErrUnknownDecision}}},
+			[]*log.Entry{d("a", decisionOpts{}), d("a", decisionOpts{action: "x"}), d("c", decisionOpts{parent: "nope"}), d("c2", decisionOpts{parent: "c"})},
+			[]want{{existing: true, index: 0}, {err: log.ErrIDConflict}, {err: log.ErrUnknownParent}, {err: log.ErrUnknownParent}}},
 	}
 	for _, tc := range tcs {
 		t.Run(tc.name, func(t *testing.T) {
@@ -234,7 +235,7 @@ func TestAppendChecks(t *testing.T) {
 					if r.Err != nil || r.Existing {
 						t.Fatalf("setup entry %d: %+v", i, r)
 					}
-					ref.add(batch[i].Leaf)
+					ref.add(r.Leaf)
 				}
 				prev = cp
 			}
@@ -257,10 +258,14 @@ func TestAppendChecks(t *testing.T) {
 						t.Errorf("entry %d: %+v, want existing at %d", i, r, w.index)
 					}
 				default:
-					if r.Err != nil || r.Existing || r.Index != next || !bytes.Equal(r.Leaf, tc.batch[i].Leaf) {
-						t.Errorf("entry %d: %+v, want created at %d", i, r, next)
+					leaf := tc.batch[i].Leaf
+					if w.violation != "" {
+						leaf = log.WithViolation(leaf, w.violation)
 					}
-					ref.add(tc.batch[i].Leaf)
+					if r.Err != nil || r.Existing || r.Index != next || !bytes.Equal(r.Leaf, leaf) {
+						t.Errorf("entry %d: %+v, want created at %d with violation %q", i, r, next, w.violation)
+					}
+					ref.add(leaf)
 					next++
 				}
 			}
@@ -870,19 +875,39 @@ func readOnce(ctx context.Context, b *Backend, n uint64) error {
 }
 
 // TestStorageSize measures the database size per entry: at most the raw
-// entry bytes × 1.2 + 100 bytes per entry.
+// entry bytes × 1.2 + 100 bytes per entry without the search index, and
+// the search index at most 25% more (measured side by side).
 func TestStorageSize(t *testing.T) {
 	if testing.Short() {
-		t.Skip("appends 5,000 entries")
+		t.Skip("appends 5,000 entries twice")
 	}
+	const n = 5000
+	raw, without := storageSize(t, n, true)
+	_, with := storageSize(t, n, false)
+	limit := raw*12/10 + 100*n
+	t.Logf("%d entries, %d raw bytes (%.0f B/entry): database %d bytes without the search index (%.0f B/entry, %.0f B/entry over raw), limit %d; "+
+		"%d bytes with it (%.0f B/entry more, +%.1f%%)",
+		n, raw, float64(raw)/n, without, float64(without)/n, float64(without-raw)/n, limit,
+		with, float64(with-without)/n, 100*float64(with-without)/float64(without))
+	if without > limit {
+		t.Errorf("database is %d bytes without the search index, the limit is %d", without, limit)
+	}
+	if with > without*125/100 {
+		t.Errorf("the search index costs %d bytes, more than 25%% of %d", with-without, without)
+	}
+}
+
+// storageSize appends n 500-byte entries to a new log, with or without
+// the search index, and returns the raw entry bytes and the file size.
+func storageSize(t *testing.T, n int, noSearch bool) (raw, size int64) {
 	path := tempDB(t)
 	b, err := Open(context.Background(), path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.hooks.noSearchIndex = noSearch
 	sign, _ := newSign(t)
-	const n, batchSize, entrySize = 5000, 250, 500
-	var raw int64
+	const batchSize, entrySize = 250, 500
 	for i := 0; i < n; i += batchSize {
 		var batch []*log.Entry
 		for j := i; j < i+batchSize; j++ {
@@ -899,10 +924,5 @@ func TestStorageSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	limit := raw*12/10 + 100*n
-	t.Logf("%d entries, %d raw bytes (%.0f B/entry): database %d bytes (%.0f B/entry, %.0f B/entry over raw), limit %d",
-		n, raw, float64(raw)/n, fi.Size(), float64(fi.Size())/n, float64(fi.Size()-raw)/n, limit)
-	if fi.Size() > limit {
-		t.Errorf("database is %d bytes, the limit is %d", fi.Size(), limit)
-	}
+	return raw, fi.Size()
 }
