@@ -27,6 +27,7 @@ from govlog import (
     verify_checkpoint,
     verify_consistency,
     verify_inclusion,
+    verify_key_bound,
     verify_receipt,
     verify_receipt_json,
     verify_signed_consistency,
@@ -49,26 +50,44 @@ def _bytes(c: dict, field: str):
     return None
 
 
-PRIMARY = {"checkpoints": "checkpoint", "policies": "checkpoint", "receipts": "receipt", "artifacts": "token", "entries": "leaf", "jcs": "input"}
+PRIMARY = {
+    "checkpoints": "checkpoint",
+    "policies": "checkpoint",
+    "receipts": "receipt",
+    "artifacts": "token",
+    "key-artifacts": "token",
+    "entries": "leaf",
+    "jcs": "input",
+}
 
 
 def expand(family: str, c: dict):
     """The case, and one failing case per mangling of its primary input."""
     field = PRIMARY.get(family)
     data = _bytes(c, field) if field else None
-    if family == "artifacts" and data is None:
+    if family in ("artifacts", "key-artifacts") and data is None:
         data = b""  # an empty token is left out of the file
-    yield c["name"], c["want"], data
+    yield c["name"], c["want"], data, c
     m = c.get("mangle")
     if not m or data is None:
         return
-    for i in range(len(data)):
+    other = m.get("field")
+    if other is not None and (other != "key_receipt" or "key_receipt" not in c):
+        raise AssertionError("%s: mangle of unknown field %r" % (c["name"], other))
+    target = data if other is None else c["key_receipt"].encode("utf-8")
+
+    def sub(name, b):
+        if other is None:
+            return name, "fail", b, c
+        return name, "fail", data, dict(c, key_receipt=b)  # bytes: a mangled receipt need not be UTF-8
+
+    for i in range(len(target)):
         for x in m["xor"]:
-            b = bytearray(data)
+            b = bytearray(target)
             b[i] ^= x
-            yield "%s: byte %d xor 0x%02x" % (c["name"], i, x), "fail", bytes(b)
+            yield sub("%s: byte %d xor 0x%02x" % (c["name"], i, x), bytes(b))
         if m.get("delete"):
-            yield "%s: byte %d deleted" % (c["name"], i), "fail", data[:i] + data[i + 1 :]
+            yield sub("%s: byte %d deleted" % (c["name"], i), target[:i] + target[i + 1 :])
 
 
 def expect_equal(what, got, want):
@@ -130,6 +149,19 @@ def run_artifacts(c, data):
         expect_equal("claims", payload, want)
 
 
+def run_key_artifacts(c, data):
+    key = parse_note_key(c["log_key"])
+    token = data.decode("utf-8", "replace")
+    a = c.get("authorize") or {}
+    policy = parse_policy(c["policy"]) if "policy" in c else None
+    verify_key_bound(token, c.get("key_receipt", ""), key, audience=c.get("audience", ""), now=c["now"], policy=policy,
+                     action=a.get("action"), resource=a.get("resource", ""), subject=a.get("subject", ""))
+    want = (c.get("expect") or {}).get("claims")
+    if want is not None:
+        payload = base64.urlsafe_b64decode(token.split(".")[1] + "==").decode()
+        expect_equal("claims", payload, want)
+
+
 def run_entries(c, data):
     e = parse_entry(data)
     f = (c.get("expect") or {}).get("fields")
@@ -145,9 +177,20 @@ def run_entries(c, data):
             got["resource"] = d.resource
         if d.parent_id:
             got["parent_id"] = d.parent_id
+        if d.executor:
+            got["executor"] = d.executor
     x = e.execution
     if x:
         got.update(decision_id=x.decision_id, status=x.status, at=x.at)
+        if x.claim_id:
+            got["claim_id"] = x.claim_id
+    if e.artifact_digest:
+        got["artifact_digest"] = e.artifact_digest
+    if e.violation:
+        got["violation"] = e.violation
+    r = e.revocation
+    if r:
+        got.update(decision_id=r.decision_id, revoked_at=r.revoked_at)
     expect_equal("fields", got, f)
 
 
@@ -162,6 +205,7 @@ RUN = {
     "consistency": run_consistency,
     "receipts": run_receipts,
     "artifacts": run_artifacts,
+    "key-artifacts": run_key_artifacts,
     "entries": run_entries,
     "jcs": run_jcs,
 }
@@ -173,10 +217,10 @@ def test_verify_vectors(family):
     wrong = []
     n = 0
     for c in cases:
-        for name, want, data in expand(family, c):
+        for name, want, data, case in expand(family, c):
             n += 1
             try:
-                RUN[family](c, data)
+                RUN[family](case, data)
                 err = None
             except VerificationError as e:
                 err = e

@@ -48,6 +48,7 @@ type VerifyCase struct {
 	Receipt          *string  `json:"receipt,omitempty"`
 	ReceiptBase64    []byte   `json:"receipt_base64,omitempty"`
 	Token            string   `json:"token,omitempty"`
+	KeyReceipt       *string  `json:"key_receipt,omitempty"`
 	Leaf             *string  `json:"leaf,omitempty"`
 	LeafBase64       []byte   `json:"leaf_base64,omitempty"`
 	Input            *string  `json:"input,omitempty"`
@@ -115,6 +116,9 @@ type Authorize struct {
 type Mangle struct {
 	XOR    []int `json:"xor"`
 	Delete bool  `json:"delete,omitempty"`
+	// Field names the input changed when it is not the family's primary
+	// input (key-artifacts.json: "key_receipt").
+	Field string `json:"field,omitempty"`
 }
 
 // verifyFile is the layout of a vector file.
@@ -247,6 +251,7 @@ func verifyFiles(out map[string][]byte, golden *goldenLog) error {
 		{"consistency", aboutConsistency, func() ([]VerifyCase, error) { return consistencyCases(k) }},
 		{"receipts", aboutReceipts, func() ([]VerifyCase, error) { return receiptCases(k, golden) }},
 		{"artifacts", aboutArtifacts, func() ([]VerifyCase, error) { return artifactCases(k, golden) }},
+		{"key-artifacts", aboutKeyArtifacts, func() ([]VerifyCase, error) { return keyArtifactCases(k, golden) }},
 		{"entries", aboutEntries, func() ([]VerifyCase, error) { return entryCases() }},
 		{"jcs", aboutJCS, func() ([]VerifyCase, error) { return jcsCases(), nil }},
 	}

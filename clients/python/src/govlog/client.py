@@ -216,6 +216,12 @@ class Client:
         _, data = self._request("GET", "/v1/checkpoint")
         return verify_checkpoint(data, self.log_key)
 
+    def keys(self) -> bytes:
+        """The answer of GET /v1/keys: the logged artifact keys with their receipts (API §2e), as
+        bytes for key_receipt_for / verify_with_keys, which verify them."""
+        _, data = self._request("GET", "/v1/keys")
+        return data
+
     def jwks(self, refresh: bool = False) -> JWKS:
         """The artifact keys: pinned, cached (5 minutes), or fetched."""
         if self._jwks_pinned is not None:
