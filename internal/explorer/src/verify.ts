@@ -208,7 +208,7 @@ export async function verifyEntry(index: bigint): Promise<EntryVerification> {
     checks.pass("entry is a valid govlog entry (RFC 8785 canonical JSON, every field as the wire contract says)");
   } catch (e) {
     const kind = entryKind(leaf);
-    if (kind === "decision" || kind === "execution") checks.fail(`entry format: ${errText(e)}`);
+    if (["decision", "execution", "revocation", "key"].includes(kind)) checks.fail(`entry format: ${errText(e)}`);
     else checks.skip(`entry format of a ${kind} entry: not checked by this version of the verifier`);
   }
   return { checks, trust, checkpoint: cp, leaf, leafHash: lh, pending: false };

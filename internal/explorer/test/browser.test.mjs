@@ -120,6 +120,7 @@ let log; // { url, dir }
 let denyIndex;
 let denyReceipt;
 let violations = 0;
+let violationIndex;
 let allowIndex;
 let logSize; // after the setup's submissions
 let childIndex;
@@ -146,7 +147,9 @@ before(async () => {
   // A claim without its artifact: recorded as a violation (409) where the
   // log judges executions (API v1.1), accepted by a log that does not yet.
   assert.ok([201, 409].includes(noArtifact.status), JSON.stringify(noArtifact.body));
-  violations = noArtifact.status === 409 ? 1 : 0;
+  const recorded = noArtifact.body.receipt ?? noArtifact.body;
+  violationIndex = recorded.index;
+  violations = JSON.parse(Buffer.from(recorded.entry, "base64").toString()).violation === "artifact_missing" ? 1 : 0;
   const deny = await post(log.url, "/v1/decisions", {
     id: "drop-table-9", outcome: "deny", decided_at: now(), subject: "agent-7", action: "db.drop_table", resource: longResource,
     policy: { id: "prod-data-safety", version: "2026-11" }, reasons: ["destructive action outside a change window", "<script>alert(1)</script>"],
@@ -256,6 +259,12 @@ test("an entry page links its lineage and lists the reports that name it", async
   assert.match(related, /run-1/);
   await page.goto(`${log.url}/entries/${childIndex}`);
   await page.waitForSelector(`#parent a[href="/entries/${allowIndex}"]`);
+  // An execution report the log recorded with a violation: verified, and said.
+  await page.goto(`${log.url}/entries/${violationIndex}`);
+  await ready(page);
+  assert.equal(await page.getAttribute("[data-verdict]", "data-verdict"), "verified");
+  if (violations) assert.match(await page.textContent("[data-verdict]"), /recorded it as a violation: artifact_missing/);
+  await page.waitForSelector(`#parent a[href="/entries/${childIndex}"]`);
   assert.deepEqual(problems, []);
   await ctx.close();
 });
