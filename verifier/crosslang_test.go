@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,6 +40,7 @@ func TestVerifyVectors(t *testing.T) {
 		{"receipts", runReceipt},
 		{"artifacts", runArtifact},
 		{"key-artifacts", runKeyArtifact},
+		{"bundles", runBundle},
 		{"entries", runEntry},
 		{"jcs", runJCS},
 	} {
@@ -307,6 +309,30 @@ func runArtifact(c *vectors.VerifyCase, input []byte) error {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func runBundle(c *vectors.VerifyCase, _ []byte) error {
+	key, err := note.NewVerifier(c.LogKey)
+	if err != nil {
+		return err
+	}
+	var policy *verifier.Policy
+	if c.Policy != nil {
+		if policy, err = verifier.ParsePolicy([]byte(*c.Policy)); err != nil {
+			return err
+		}
+	}
+	r, err := verifier.Bundle(strings.NewReader(*c.Bundle), key, policy, nil)
+	if err != nil {
+		return err
+	}
+	if e := c.Expect; e != nil {
+		if e.Entries != nil && uint64(r.Entries) != *e.Entries {
+			return fmt.Errorf("%d entries, want %d", r.Entries, *e.Entries)
+		}
+		return expectCheckpoint(&vectors.Expect{Size: e.Size}, r.Checkpoint)
+	}
+	return nil
+}
 
 func runKeyArtifact(c *vectors.VerifyCase, input []byte) error {
 	key, err := note.NewVerifier(c.LogKey)

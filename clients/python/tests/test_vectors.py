@@ -24,6 +24,7 @@ from govlog import (
     parse_policy,
     parse_rfc3339,
     verify_artifact,
+    verify_bundle,
     verify_checkpoint,
     verify_consistency,
     verify_inclusion,
@@ -162,6 +163,14 @@ def run_key_artifacts(c, data):
         expect_equal("claims", payload, want)
 
 
+def run_bundles(c, _):
+    policy = parse_policy(c["policy"]) if "policy" in c else None
+    b = verify_bundle(c["bundle"], parse_note_key(c["log_key"]), policy)
+    e = c.get("expect") or {}
+    expect_equal("size", b.checkpoint.size, e.get("size"))
+    expect_equal("entries", len(b.entries), e.get("entries"))
+
+
 def run_entries(c, data):
     e = parse_entry(data)
     f = (c.get("expect") or {}).get("fields")
@@ -206,6 +215,7 @@ RUN = {
     "receipts": run_receipts,
     "artifacts": run_artifacts,
     "key-artifacts": run_key_artifacts,
+    "bundles": run_bundles,
     "entries": run_entries,
     "jcs": run_jcs,
 }

@@ -72,4 +72,11 @@ export {
   type VerifiedKey,
   type KeyBoundOptions,
 } from "./keys.js";
+export { verifyBundle, BUNDLE_FORMAT, MAX_BUNDLE_ENTRIES, type VerifiedBundle } from "./bundle.js";
+export {
+  ViolationError,
+  type BatchResult,
+  type AuthorizationStatus,
+  type LoggedKey,
+} from "./client.js";
 export { Client, APIError, parseRetryAfter, type ClientOptions, type CallOptions, type Receipt, type Submitted } from "./client.js";

@@ -118,7 +118,7 @@ export function keyIndexOf(token: string): bigint | undefined {
 }
 
 /** verifyWithKeys is verifyKeyBound with the key receipt taken from a GET /v1/keys answer. */
-export function verifyWithKeys(token: string, keys: Input, logKey: NoteVerifier, opts: KeyBoundOptions = {}): Promise<{ claims: ArtifactClaims; key: VerifiedKey }> {
+export async function verifyWithKeys(token: string, keys: Input, logKey: NoteVerifier, opts: KeyBoundOptions = {}): Promise<{ claims: ArtifactClaims; key: VerifiedKey }> {
   const i = keyIndexOf(token);
   if (i === undefined) fail("bad_artifact", "the artifact names no govlog.key_index");
   return verifyKeyBound(token, keyReceiptFor(keys, i), logKey, opts);

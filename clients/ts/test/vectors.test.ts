@@ -20,6 +20,7 @@ import {
   parseRFC3339,
   verifyArtifact,
   verifyKeyBound,
+  verifyBundle,
   type KeyBoundOptions,
   verifyCheckpoint,
   verifyConsistency,
@@ -86,6 +87,7 @@ interface Case {
   expect?: Record<string, unknown> & { fields?: Record<string, string> };
   canonical?: string;
   key_receipt?: string;
+  bundle?: string;
   /** key_receipt_bytes is a mangled key_receipt (not in the files). */
   key_receipt_bytes?: Uint8Array;
   mangle?: { xor: number[]; delete?: boolean; field?: string };
@@ -204,6 +206,12 @@ const families: Record<string, (c: Case, input: Uint8Array | undefined) => Promi
     await verifyKeyBound(new TextDecoder().decode(input!), c.key_receipt_bytes ?? c.key_receipt ?? "", key, opts);
     const want = c.expect?.["claims"];
     if (want !== undefined) expectEqual("claims", new TextDecoder().decode(b64url(new TextDecoder().decode(input!).split(".")[1]!)), want);
+  },
+  async bundles(c) {
+    const key = parseNoteKey(c.log_key!);
+    const b = await verifyBundle(c.bundle!, key, c.policy !== undefined ? parsePolicy(c.policy) : undefined);
+    expectEqual("size", b.checkpoint.size, big(c.expect?.["size"]));
+    expectEqual("entries", BigInt(b.entries.length), big(c.expect?.["entries"]));
   },
   async entries(c, input) {
     const e = parseEntry(input!);

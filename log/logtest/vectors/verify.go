@@ -53,6 +53,7 @@ type VerifyCase struct {
 	LeafBase64       []byte   `json:"leaf_base64,omitempty"`
 	Input            *string  `json:"input,omitempty"`
 	InputBase64      []byte   `json:"input_base64,omitempty"`
+	Bundle           *string  `json:"bundle,omitempty"`
 	Old              string   `json:"old,omitempty"`
 	New              string   `json:"new,omitempty"`
 	Proof            []string `json:"proof,omitempty"`
@@ -94,6 +95,8 @@ type Expect struct {
 	Kind     string  `json:"kind,omitempty"`
 	ID       string  `json:"id,omitempty"`
 	LeafHash string  `json:"leaf_hash,omitempty"`
+	// Bundles: how many entries an "ok" bundle holds.
+	Entries *uint64 `json:"entries,omitempty"`
 	// Artifacts: the claims an "ok" artifact verifies to: its payload,
 	// the RFC 8785 canonical JSON of the claims.
 	Claims string `json:"claims,omitempty"`
@@ -252,6 +255,7 @@ func verifyFiles(out map[string][]byte, golden *goldenLog) error {
 		{"receipts", aboutReceipts, func() ([]VerifyCase, error) { return receiptCases(k, golden) }},
 		{"artifacts", aboutArtifacts, func() ([]VerifyCase, error) { return artifactCases(k, golden) }},
 		{"key-artifacts", aboutKeyArtifacts, func() ([]VerifyCase, error) { return keyArtifactCases(k, golden) }},
+		{"bundles", aboutBundles, func() ([]VerifyCase, error) { return bundleCases(k, golden) }},
 		{"entries", aboutEntries, func() ([]VerifyCase, error) { return entryCases() }},
 		{"jcs", aboutJCS, func() ([]VerifyCase, error) { return jcsCases(), nil }},
 	}

@@ -42,6 +42,15 @@ const aboutKeyArtifacts = "Verify an authorization artifact (token) with nothing
 	"present and equal to the key receipt's index. With authorize, it must authorize exactly that action and resource, and " +
 	"that subject when given. ok: it verifies to expect.claims. Mangle applies to token, or to key_receipt when its field says so."
 
+const aboutBundles = "Verify an evidence bundle (GET /v1/export, format govlog-evidence/v1) with log_key, and, when " +
+	"policy is given, the witness policy: a JSON object with exactly the members format (govlog-evidence/v1), origin " +
+	"(log_key's name), verifier_key (log_key itself), checkpoint (verified with log_key, and the policy), query (an object " +
+	"of strings, not evidence), entries and keys, in this order. entries: objects of exactly index (a canonical decimal, " +
+	"increasing, below the checkpoint's size), entry (canonical standard base64 of a valid entry) and inclusion_proof " +
+	"(at most 64 canonical base64 hashes) that leads to the checkpoint's root. keys: objects of exactly kid, jwk, index and " +
+	"receipt, a JSON receipt of the key entry of kid at index that verifies with log_key, whose jwk is jwk. " +
+	"ok: it verifies to expect (the checkpoint's size, the number of entries)."
+
 const aboutEntries = "Parse and validate an entry (a leaf): RFC 8785 canonical JSON of the entry shape, v 1, " +
 	"holding exactly one of a decision, an execution report (with the artifact_digest and violation the log sets, never " +
 	"the artifact), a revocation or a key, that obeys the schema, timestamps as Go's time.Parse reads " +
@@ -83,6 +92,7 @@ Each file is one family: ` + "`" + `{"about": "...", "cases": [...]}` + "`" + `.
 | receipts.json | log_key, format, receipt | ` + aboutReceipts + ` |
 | artifacts.json | log_key, jwks, token, now, audience, receipt, authorize | ` + aboutArtifacts + ` |
 | key-artifacts.json | log_key, key_receipt, policy, token, now, audience, authorize | ` + aboutKeyArtifacts + ` |
+| bundles.json | log_key, policy, bundle | ` + aboutBundles + ` |
 | entries.json | leaf | ` + aboutEntries + ` |
 | jcs.json | input | ` + aboutJCS + ` |
 
