@@ -16,7 +16,15 @@ import (
 // hold no log data, and every API request the page makes carries the
 // token the page asked for.
 func (s *Server) handleExplorer() {
-	h := echo.WrapHandler(explorer.Handler())
+	files := echo.WrapHandler(explorer.Handler())
+	h := func(c echo.Context) error {
+		// What the explorer does not serve is the API's 404: JSON, as
+		// every error.
+		if !explorer.Serves(c.Request().URL.Path) {
+			return &apiError{http.StatusNotFound, codeNotFound, "no such resource"}
+		}
+		return files(c)
+	}
 	for _, p := range explorer.Pages {
 		if strings.HasSuffix(p, "/") && p != "/" {
 			p += "*"

@@ -72,6 +72,19 @@ func IsPage(p string) bool {
 	return false
 }
 
+// Serves reports whether Handler answers path with a page or an asset (and
+// not 404): a server answers every other path with its own error.
+func Serves(p string) bool {
+	if name, ok := strings.CutPrefix(p, AssetPrefix); ok {
+		if name == "" || name == "index.html" || path.Clean("/"+name) != "/"+name {
+			return false
+		}
+		st, err := fs.Stat(assets, "assets/"+name)
+		return err == nil && !st.IsDir()
+	}
+	return IsPage(p)
+}
+
 // Handler serves the pages and the assets. Every answer carries the CSP
 // and X-Content-Type-Options: nosniff; a path that is neither a page nor
 // an asset is 404 (plain text: the server's router answers its own paths).

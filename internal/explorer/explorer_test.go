@@ -20,6 +20,18 @@ func TestIsPage(t *testing.T) {
 	}
 }
 
+func TestServes(t *testing.T) {
+	for p, want := range map[string]bool{
+		"/": true, "/entries/3": true, "/explorer/app.js": true, "/explorer/app.css": true,
+		"/explorer/": false, "/explorer/index.html": false, "/explorer/nope.js": false, "/explorer/../explorer.go": false,
+		"/explorer/./app.js": false, "/entries/": false, "/v1/log": false,
+	} {
+		if got := Serves(p); got != want {
+			t.Errorf("Serves(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
+
 func TestHandler(t *testing.T) {
 	h := Handler()
 	get := func(method, path string) *http.Response {
