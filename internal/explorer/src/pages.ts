@@ -1,7 +1,7 @@
 // The pages of the explorer. Everything from the log is shown as text
 // (dom.ts); everything shown as verified was checked here (verify.ts).
 
-import { base64, leafHash, parseNoteKey, parseTLogProof, verifyCheckpoint, verifyInclusion, verifyReceipt, verifyReceiptJSON, type NoteVerifier } from "../../../clients/ts/src/index.js";
+import { base64, parseNoteKey, parseTLogProof, verifyBundle, verifyReceipt, verifyReceiptJSON, type NoteVerifier, type VerifiedBundle } from "../../../clients/ts/src/index.js";
 import { APIError, NeedToken, getJSON, getText, q, status } from "./api.js";
 import { badge, clip, code, facts, h, link, replace, type Child } from "./dom.js";
 import {
@@ -658,7 +658,7 @@ async function verifyFile(name: string, bytes: Uint8Array, keyText: string, trus
   } catch {
     json = undefined;
   }
-  if (json && json.format === "govlog-evidence/v1") return verifyBundle(name, json, keyText, key, policy, checks);
+  if (json && json.format === "govlog-evidence/v1") return verifyEvidenceBundle(name, bytes, json, key, policy, checks);
   if (json && typeof json.tlog_proof === "string") {
     try {
       const v = await verifyReceiptJSON(bytes, key);
@@ -701,51 +701,37 @@ async function verifyProofFile(name: string, bytes: Uint8Array, key: NoteVerifie
   }
 }
 
-async function verifyBundle(name: string, b: Obj, keyText: string, key: NoteVerifier, policy: Trust["policy"], checks: Checks): Promise<HTMLElement> {
-  if (b.verifier_key !== keyText) checks.fail(`the bundle names the log key ${String(b.verifier_key)}, not the trusted one`);
-  let root: Uint8Array;
-  let size: bigint;
+async function verifyEvidenceBundle(name: string, bytes: Uint8Array, b: Obj, key: NoteVerifier, policy: Trust["policy"], checks: Checks): Promise<HTMLElement> {
+  // The checks are clients/ts's verifyBundle: the same as Go's
+  // verifier.Bundle and the Python package, on the shared vectors.
+  let vb: VerifiedBundle;
   try {
-    const cp = await verifyCheckpoint(String(b.checkpoint), key);
-    root = cp.rootHash;
-    size = cp.size;
-    checks.pass(`the bundle's checkpoint (size ${size}) is signed by ${key.name}`);
-    if (policy) {
-      if (await policy.satisfied(cp.note)) checks.pass("witness policy satisfied");
-      else checks.fail("witness policy not satisfied by the bundle's checkpoint");
-    }
+    vb = await verifyBundle(bytes, key, policy);
   } catch (e) {
-    checks.fail(`the bundle's checkpoint: ${errText(e)}`);
+    checks.fail(`evidence bundle: ${errText(e)}`);
     return verdict(checks, "", `${name} did not verify`);
   }
-  const entries: Obj[] = Array.isArray(b.entries) ? b.entries : [];
+  checks.pass(`the bundle's checkpoint (size ${vb.checkpoint.size}, root ${base64(vb.checkpoint.rootHash)}) is signed by ${key.name}`);
+  if (policy) checks.pass("the checkpoint satisfies this log's witness policy");
+  checks.pass(`${vb.entries.length} entries: each entry hash computed here, each inclusion proof leads to that checkpoint's root, each entry valid`);
+  checks.pass(`${vb.keys.length} artifact keys, each with its receipt`);
   const rows: Row[] = [];
   const tally = new Map<string, number>();
-  let bad = 0;
-  for (const it of entries) {
-    try {
-      const leaf = decodeB64(String(it.entry));
-      const idx = BigInt(it.index);
-      const proof = (it.inclusion_proof as string[]).map(decodeB64);
-      verifyInclusion(idx, size, leafHash(leaf), proof, root);
-      const o = parseLeaf(leaf);
-      if (!o) throw new Error("the entry is not JSON");
-      const r = rowFromEntry(Number(idx), o);
-      rows.push(r);
-      const label = r.kind === "decision" ? String(r.outcome) : r.kind === "execution" ? (r.violation ? `violation (${r.violation})` : String(r.status)) : r.kind;
-      tally.set(label, (tally.get(label) ?? 0) + 1);
-    } catch (e) {
-      bad++;
-      if (bad <= 10) checks.fail(`entry ${String(it.index)}: ${errText(e)}`);
-    }
+  for (const it of Array.isArray(b.entries) ? (b.entries as Obj[]) : []) {
+    const o = parseLeaf(decodeB64(String(it.entry)));
+    if (!o) continue;
+    const r = rowFromEntry(Number(it.index), o);
+    rows.push(r);
+    const label = r.kind === "decision" ? String(r.outcome) : r.kind === "execution" ? (r.violation ? `violation (${r.violation})` : String(r.status)) : r.kind;
+    tally.set(label, (tally.get(label) ?? 0) + 1);
   }
-  if (bad === 0) checks.pass(`${entries.length} entries, each with its inclusion proof against that checkpoint`);
-  else checks.fail(`${bad} of ${entries.length} entries did not verify`);
+  const query = Object.entries(vb.query).map(([k, v]) => `${k}=${v}`).join(", ");
   return verdict(
     checks,
-    `${name}: ${entries.length} entries of ${String(b.origin)}`,
+    `${name}: ${vb.entries.length} entries of ${vb.origin}`,
     `${name} did not verify`,
+    h("p", {}, query ? `The query: ${query}.` : "The query: every entry."),
     h("ul", {}, [...tally].map(([k, n]) => h("li", {}, `${n} × ${k}`))),
-    rows.length ? rowsTable(rows.slice(0, 500), rows.length > 500 ? `The first 500 of ${rows.length} entries` : `${rows.length} entries`) : null,
+    rows.length ? rowsTable(rows.slice(0, 500), rows.length > 500 ? `The first 500 of ${rows.length} entries` : plural(rows.length, "entry", "entries")) : null,
   );
 }
