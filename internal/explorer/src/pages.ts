@@ -513,11 +513,11 @@ async function entryContext(main: HTMLElement, e: Obj, kind: string, trust: Trus
     }
   }
   // The receipt: a tlog-proof anyone can keep and verify offline.
-  const id: string | undefined = kind === "decision" ? e.decision?.id : kind === "execution" ? e.execution?.id : undefined;
+  const id: string | undefined = kind === "decision" ? e.decision?.id : kind === "execution" ? e.execution?.id : kind === "revocation" ? e.revocation?.id : undefined;
   if (id && trust) {
     section.append(h("h2", {}, "Receipt"));
     try {
-      const r = await getJSON<Obj>(`/v1/${kind === "decision" ? "decisions" : "executions"}/${encodeURIComponent(id)}`);
+      const r = await getJSON<Obj>(`/v1/${kind === "decision" ? "decisions" : kind === "execution" ? "executions" : "revocations"}/${encodeURIComponent(id)}`);
       const proof = String(r.tlog_proof);
       const checks = new Checks();
       try {

@@ -121,6 +121,7 @@ let denyIndex;
 let denyReceipt;
 let violations = 0;
 let violationIndex;
+let revocationIndex;
 let allowIndex;
 let logSize; // after the setup's submissions
 let childIndex;
@@ -157,6 +158,10 @@ before(async () => {
   assert.equal(deny.status, 201, JSON.stringify(deny.body));
   denyIndex = deny.body.index;
   denyReceipt = deny.body.tlog_proof;
+  // A revocation (API v1.1), where the log takes them.
+  const rev = await post(log.url, "/v1/revocations", { id: "rev-1", decision_id: "deploy-1.migrate", revoked_at: now(), reason: "change window closed" });
+  assert.ok([201, 404].includes(rev.status), JSON.stringify(rev.body));
+  revocationIndex = rev.status === 201 ? rev.body.index : undefined;
   for (let i = 0; i < 3; i++) {
     const r = await post(log.url, "/v1/decisions", { id: `read-${i}`, outcome: "allow", decided_at: now(), subject: `agent-${i}`, action: "read", resource: `doc/${i}`, policy: { id: "reads" } });
     assert.equal(r.status, 201);
@@ -259,6 +264,18 @@ test("an entry page links its lineage and lists the reports that name it", async
   assert.match(related, /run-1/);
   await page.goto(`${log.url}/entries/${childIndex}`);
   await page.waitForSelector(`#parent a[href="/entries/${allowIndex}"]`);
+  if (revocationIndex !== undefined) {
+    // The revoked decision says so; the revocation's page verifies and links it.
+    await page.goto(`${log.url}/entries/${childIndex}`);
+    await page.waitForFunction(() => document.querySelector("#receipt-checks") !== null);
+    assert.match(await page.textContent("#related"), /status\s*revoked/i);
+    await page.goto(`${log.url}/entries/${revocationIndex}`);
+    await page.waitForFunction(() => document.querySelector("#receipt-checks") !== null);
+    assert.equal(await page.getAttribute("[data-verdict]", "data-verdict"), "verified");
+    assert.match(await page.textContent("[data-verdict]"), /The authorization of decision deploy-1\.migrate was revoked at/);
+    assert.match(await page.textContent("#receipt-checks"), /the receipt verifies/);
+    await page.waitForSelector(`#parent a[href="/entries/${childIndex}"]`);
+  }
   // An execution report the log recorded with a violation: verified, and said.
   await page.goto(`${log.url}/entries/${violationIndex}`);
   await ready(page);
