@@ -146,7 +146,7 @@ function rowsTable(rows: Row[], caption: string): HTMLElement {
           h("td", { class: "badgecol" }, rowBadges(r)),
           h("td", {}, link(`/entries/${r.index}`, code(r.id))),
           h("td", {}, rowSummary(r)),
-          h("td", { class: "when" }, r.logged_at ?? ""),
+          h("td", { class: "when" }, r.logged_at ? h("time", { datetime: r.logged_at, title: r.logged_at }, r.logged_at.replace(/\.\d+Z$/, "Z")) : ""),
         ),
       ),
     ),
