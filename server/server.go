@@ -47,6 +47,7 @@
 //	GET /v1/search?filters&after=CURSOR&limit=N    entries matching filters, in index order
 //	GET /v1/export?filters                        their evidence bundle (govlog-evidence/v1), streamed
 //	GET /v1/log, /.well-known/jwks.json, /healthz, /readyz, /metrics
+//	GET /openapi.json                             the OpenAPI 3.1 description of this API (docs/openapi.json)
 //	GET /checkpoint, /tile/<L>/<N>[.p/<W>], /tile/entries/<N>[.p/<W>]   C2SP tlog-tiles
 //
 // Query parameters are parsed strictly: unknown or repeated parameters and
@@ -311,6 +312,7 @@ func New(cfg Config) (*Server, error) {
 	s.handle(http.MethodGet, "/v1/search", s.getSearch, append(slices.Clone(searchFilters), "after", "limit")...)
 	s.handle(http.MethodGet, "/v1/export", s.getExport, searchFilters...)
 	s.handle(http.MethodGet, "/v1/log", s.getLogInfo)
+	s.handle(http.MethodGet, "/openapi.json", s.getOpenAPI)
 	s.handle(http.MethodGet, JWKSPath, s.getJWKS)
 	s.handle(http.MethodGet, "/healthz", s.getHealthz)
 	s.handle(http.MethodGet, "/readyz", s.getReadyz)

@@ -367,19 +367,26 @@ func scanAuthorization(rows interface{ Scan(...any) error }) (string, *log.Autho
 }
 
 // putAuthorizations writes every authorization the rule book created or
-// changed (Dirty).
+// changed (Dirty), chunk rows per statement: a batch of allows costs one
+// statement, not one per allow.
 func putAuthorizations(ctx context.Context, tx *sql.Tx, auths map[string]*log.Authorization) error {
+	const width = 9
+	var args []any
 	for id, a := range auths {
-		if !a.Dirty {
-			continue
+		if a.Dirty {
+			args = append(args, id, a.DecidedAt.UnixNano(), a.AuthorizedUntil.Unix(), a.MaxExecutions, a.Executor, a.LeafHash[:],
+				a.Uses, a.Revoked, a.EncodeEntries())
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO authorizations
-			(`+authorizationColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (decision_id) DO UPDATE SET uses = excluded.uses, revoked = excluded.revoked, entries = excluded.entries`,
-			id, a.DecidedAt.UnixNano(), a.AuthorizedUntil.Unix(), a.MaxExecutions, a.Executor, a.LeafHash[:], a.Uses, a.Revoked, a.EncodeEntries()); err != nil {
-			return unavailable("write the authorization of "+id, err)
+	}
+	row := "(?" + strings.Repeat(", ?", width-1) + ")"
+	for len(args) > 0 {
+		n := min(len(args)/width, chunk)
+		q := `INSERT INTO authorizations (` + authorizationColumns + `) VALUES ` + row + strings.Repeat(", "+row, n-1) +
+			` ON CONFLICT (decision_id) DO UPDATE SET uses = excluded.uses, revoked = excluded.revoked, entries = excluded.entries`
+		if _, err := tx.ExecContext(ctx, q, args[:n*width]...); err != nil {
+			return unavailable("write authorizations", err)
 		}
+		args = args[n*width:]
 	}
 	return nil
 }

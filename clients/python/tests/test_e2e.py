@@ -11,13 +11,15 @@ import socket
 import subprocess
 import tempfile
 import time
+import re
+import urllib.error
 import urllib.request
 from datetime import datetime, timezone
 
 import pytest
 
 from govlog import (APIError, Client, VerificationError, ViolationError, parse_note_key, verify_artifact, verify_receipt,
-                    verify_receipt_json, verify_with_keys)
+                    verify_bundle, verify_receipt_json, verify_with_keys)
 from govlog.cli import run
 
 BINARY = os.environ.get("GOVLOGD") or os.path.join(os.path.dirname(__file__), "..", "..", "..", "bin", "govlogd")
@@ -172,10 +174,23 @@ def test_live_execution_evidence(log):
         c.claim({"id": "py-exec-2", "decision_id": "py-allow-3", "status": "started", "at": _now(), "artifact": token})
     assert e.value.code == "uses_exhausted" and e.value.verified.entry.id == "py-exec-2"
     st = c.authorization("py-allow-3")
-    assert st["status"] == "exhausted" and len(st["verified"]) == 3
+    assert st["status"] == "exhausted" and [v.entry.id for v in st["verified"]] == ["py-allow-3", "py-exec-1"]  # the decision, its accepted claim
     allow4 = c.submit_decision(decision("py-allow-4", "allow"))
     rev = c.revoke({"id": "py-rev-1", "decision_id": "py-allow-4", "revoked_at": _now()})
     assert rev.verified.entry.kind == "revocation"
     with pytest.raises(ViolationError) as e:
         c.claim({"id": "py-exec-3", "decision_id": "py-allow-4", "status": "started", "at": _now(), "artifact": allow4.receipt["artifact"]})
     assert e.value.code == "revoked"
+    # An evidence bundle of all that (GET /v1/export) verifies; a flipped byte of any proof hash does not.
+    try:
+        bundle = urllib.request.urlopen(url + "/v1/export?decision_id=py-allow-3").read()
+    except urllib.error.HTTPError as err:
+        if err.code == 404:
+            return
+        raise
+    b = verify_bundle(bundle, parse_note_key(vkey))
+    assert [x.entry.id for x in b.entries] == ["py-exec-1", "py-exec-2"] and b.keys
+    h = re.search(rb'"inclusion_proof":\["([^"]+)"', bundle).group(1)
+    flipped = h[:5] + (b"B" if h[5:6] == b"A" else b"A") + h[6:]
+    with pytest.raises(VerificationError):
+        verify_bundle(bundle.replace(h, flipped), parse_note_key(vkey))

@@ -19,6 +19,7 @@ import {
   type NoteVerifier,
   type Submitted,
   ViolationError,
+  verifyBundle,
   verifyWithKeys,
 } from "../src/index.js";
 
@@ -174,9 +175,20 @@ test("live execution evidence: the artifact checked with only the log key, a cla
   });
   const st = await c.authorization("ts-allow-3");
   assert.equal(st.status, "exhausted");
-  assert.equal(st.verified?.length, 3);
+  assert.deepEqual(st.verified?.map((v) => v.entry.id), ["ts-allow-3", "ts-exec-1"]); // the decision and its accepted claim
   const allow4 = await c.submitDecision(decision("ts-allow-4", "allow"));
   const rev = await c.revoke({ id: "ts-rev-1", decision_id: "ts-allow-4", revoked_at: new Date().toISOString() });
   assert.equal(rev.verified?.entry.kind, "revocation");
   await assert.rejects(c.claim({ id: "ts-exec-3", decision_id: "ts-allow-4", status: "started", at: new Date().toISOString(), artifact: allow4.receipt.artifact }), (e: unknown) => e instanceof ViolationError && e.code === "revoked");
+
+  // An evidence bundle of all that (GET /v1/export) verifies; a flipped byte of any proof hash does not.
+  const resp = await fetch(`${url}/v1/export?decision_id=ts-allow-3`);
+  if (resp.status === 404) return;
+  const bundle = await resp.text();
+  const b = await verifyBundle(bundle, logKey);
+  assert.deepEqual(b.entries.map((e) => e.entry.id), ["ts-exec-1", "ts-exec-2"]);
+  assert.ok(b.keys.length >= 1);
+  const hash = /"inclusion_proof":\["([^"]+)"/.exec(bundle)![1]!;
+  const flipped = hash.slice(0, 5) + (hash[5] === "A" ? "B" : "A") + hash.slice(6);
+  await assert.rejects(verifyBundle(bundle.replace(hash, flipped), logKey), (e: unknown) => e instanceof VerificationError);
 });
