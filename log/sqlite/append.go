@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strings"
 
@@ -233,8 +234,36 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 }
 
 // chunk is the most rows one prefetch query or bulk insert statement
-// names: a few hundred bound parameters at most.
+// names: a few hundred bound parameters at most. It is a power of two.
 const chunk = 128
+
+// A batch's lookups and inserts name a varying number of rows. So that the
+// writer connection's statement cache (_stmt_cache_size) holds every
+// statement it runs, they come in a few shapes only: 1, 2, 4, … chunk
+// rows. A lookup of n names is padded to the next shape by repeating its
+// last name (a name twice in an IN list finds its row once); an insert of n
+// rows is split into shapes by the bits of n (41 = 32 + 8 + 1).
+var (
+	sqlLookupIDs       = shapes(`SELECT i.id, i.idx, i.allow, e.leaf FROM ids AS i JOIN entries AS e ON e.idx = i.idx WHERE i.kind = ? AND i.id IN (`, `?`, `)`)
+	sqlLookupSequences = shapes(`SELECT submitter, sequence FROM sequences WHERE (submitter, sequence) IN (VALUES `, `(?, ?)`, `)`)
+	sqlInsertEntries   = shapes(`INSERT OR FAIL INTO entries (idx, leaf) VALUES `, `(?, ?)`, ``)
+	sqlInsertIDs       = shapes(`INSERT OR FAIL INTO ids (kind, id, idx, allow) VALUES `, `(?, ?, ?, ?)`, ``)
+	sqlInsertSequences = shapes(`INSERT OR FAIL INTO sequences (submitter, sequence, idx) VALUES `, `(?, ?, ?)`, ``)
+	sqlInsertLeafs     = shapes(`INSERT OR FAIL INTO leaf_hashes (prefix, idx) VALUES `, `(?, ?)`, ``)
+)
+
+// shapes returns the statement naming 1<<k rows at index k, k = 0 … log2(chunk).
+func shapes(head, row, tail string) []string {
+	var out []string
+	for n := 1; n <= chunk; n *= 2 {
+		out = append(out, head+row+strings.Repeat(", "+row, n-1)+tail)
+	}
+	return out
+}
+
+// shapeUp is the index in shapes of the smallest shape of at least n rows
+// (0 < n <= chunk).
+func shapeUp(n int) int { return bits.Len(uint(n - 1)) }
 
 // prefetch reads, in a few queries, what the log holds of the names of a
 // batch (log.NamesOf): the facts the rule book judges it by, and the index
@@ -246,12 +275,16 @@ func prefetch(ctx context.Context, tx *sql.Tx, names log.Names) (*log.Facts, map
 	for _, k := range names.IDs {
 		byKind[k.Kind] = append(byKind[k.Kind], k.ID)
 	}
+	args := make([]any, 0, 2*chunk+1)
 	for kind, ids := range byKind {
 		for len(ids) > 0 {
 			n := min(len(ids), chunk)
-			q := `SELECT i.id, i.idx, i.allow, e.leaf FROM ids AS i JOIN entries AS e ON e.idx = i.idx WHERE i.kind = ? AND i.id IN (?` +
-				strings.Repeat(",?", n-1) + `)`
-			rows, err := tx.QueryContext(ctx, q, append([]any{int64(kind)}, ids[:n]...)...)
+			shape := shapeUp(n)
+			args = append(append(args[:0], int64(kind)), ids[:n]...)
+			for range 1<<shape - n {
+				args = append(args, ids[n-1])
+			}
+			rows, err := tx.QueryContext(ctx, sqlLookupIDs[shape], args...)
 			if err != nil {
 				return nil, nil, unavailable("look up ids", err)
 			}
@@ -278,14 +311,16 @@ func prefetch(ctx context.Context, tx *sql.Tx, names log.Names) (*log.Facts, map
 	}
 	for seqs := names.Sequences; len(seqs) > 0; {
 		n := min(len(seqs), chunk)
-		args := make([]any, 0, 2*n)
+		shape := shapeUp(n)
+		args = args[:0]
 		for _, k := range seqs[:n] {
 			// Sequences are at most 2^53-1; the cast keeps any uint64 distinct.
 			args = append(args, k.Submitter, int64(k.Sequence))
 		}
-		q := `SELECT submitter, sequence FROM sequences WHERE (submitter, sequence) IN (VALUES (?, ?)` +
-			strings.Repeat(", (?, ?)", n-1) + `)`
-		rows, err := tx.QueryContext(ctx, q, args...)
+		for range 1<<shape - n {
+			args = append(args, args[len(args)-2], args[len(args)-1])
+		}
+		rows, err := tx.QueryContext(ctx, sqlLookupSequences[shape], args...)
 		if err != nil {
 			return nil, nil, unavailable("look up sequences", err)
 		}
@@ -325,23 +360,32 @@ func (r *newRows) add(e *log.Entry, leaf []byte, lh [32]byte, index uint64) {
 	r.leafHashes = append(r.leafHashes, hashPrefix(lh), idx)
 }
 
-// insert writes the rows, chunk rows per INSERT statement.
+// insert writes the rows in statements of 1, 2, 4, … chunk rows (see
+// shapes).
+//
+// OR FAIL: a multi-row INSERT with the default conflict resolution
+// (ABORT) must be able to undo its own rows, so SQLite keeps a statement
+// journal of every page it changes, and spills it to a temporary file
+// beyond 64 KiB, which a batch's random-keyed index rows reach at once.
+// FAIL keeps no statement journal. A failed INSERT fails the batch, whose
+// whole transaction is rolled back, so nothing else changes.
 func (r *newRows) insert(ctx context.Context, tx *sql.Tx) error {
 	for _, t := range []struct {
-		table, columns string
-		n              int
-		args           []any
+		table string
+		stmts []string
+		n     int
+		args  []any
 	}{
-		{"entries", "idx, leaf", 2, r.entries},
-		{"ids", "kind, id, idx, allow", 4, r.ids},
-		{"sequences", "submitter, sequence, idx", 3, r.sequences},
-		{"leaf_hashes", "prefix, idx", 2, r.leafHashes},
+		{"entries", sqlInsertEntries, 2, r.entries},
+		{"ids", sqlInsertIDs, 4, r.ids},
+		{"sequences", sqlInsertSequences, 3, r.sequences},
+		{"leaf_hashes", sqlInsertLeafs, 2, r.leafHashes},
 	} {
-		row := "(?" + strings.Repeat(", ?", t.n-1) + ")"
 		for args := t.args; len(args) > 0; {
-			n := min(len(args)/t.n, chunk)
-			q := "INSERT INTO " + t.table + " (" + t.columns + ") VALUES " + row + strings.Repeat(", "+row, n-1)
-			if _, err := tx.ExecContext(ctx, q, args[:n*t.n]...); err != nil {
+			rows := len(args) / t.n
+			shape := min(bits.Len(uint(rows))-1, len(t.stmts)-1) // the largest shape of at most rows
+			n := 1 << shape
+			if _, err := tx.ExecContext(ctx, t.stmts[shape], args[:n*t.n]...); err != nil {
 				return unavailable("insert into "+t.table, err)
 			}
 			args = args[n*t.n:]

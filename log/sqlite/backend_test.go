@@ -906,3 +906,64 @@ func TestStorageSize(t *testing.T) {
 		t.Errorf("database is %d bytes, the limit is %d", fi.Size(), limit)
 	}
 }
+
+// TestBatchShapes appends batches of every size around the statement
+// shapes (1, 2, 4, … 128 rows, split or padded), each half resubmissions
+// of the previous batch and half new entries with sequences, and checks
+// every result and every stored row.
+func TestBatchShapes(t *testing.T) {
+	b := openAt(t, tempDB(t), Options{})
+	sign, _ := newSign(t)
+	var prev []*log.Entry
+	next, seq := 0, uint64(0)
+	var size uint64
+	for _, n := range []int{1, 2, 3, 5, 64, 127, 128, 129, 255, 256, 300} {
+		batch := append([]*log.Entry(nil), prev[:min(len(prev), n/2)]...)
+		for len(batch) < n {
+			seq++
+			batch = append(batch, decision(t, fmt.Sprintf("s-%d", next), decisionOpts{sequence: seq, submitter: fmt.Sprintf("sub-%d", next%3)}))
+			next++
+		}
+		res, _ := mustAppend(t, b, sign, batch...)
+		fresh := 0
+		for i, r := range res {
+			if r.Err != nil {
+				t.Fatalf("batch of %d, entry %d: %v", n, i, r.Err)
+			}
+			if wantExisting := i < min(len(prev), n/2); r.Existing != wantExisting {
+				t.Fatalf("batch of %d, entry %d: existing %v", n, i, r.Existing)
+			}
+			if !r.Existing {
+				if r.Index != size+uint64(fresh) {
+					t.Fatalf("batch of %d, entry %d: index %d, want %d", n, i, r.Index, size+uint64(fresh))
+				}
+				fresh++
+			}
+			idx, leaf, err := b.Lookup(context.Background(), log.KindDecision, batch[i].ID)
+			if err != nil || idx != r.Index || !bytes.Equal(leaf, batch[i].Leaf) {
+				t.Fatalf("batch of %d, entry %d: Lookup = %d, %v; want %d", n, i, idx, err, r.Index)
+			}
+			if got, err := b.LookupHash(context.Background(), log.LeafHash(batch[i].Leaf)); err != nil || got != r.Index {
+				t.Fatalf("batch of %d, entry %d: LookupHash = %d, %v; want %d", n, i, got, err, r.Index)
+			}
+		}
+		size += uint64(fresh)
+		// The same sequences under new ids conflict: the sequence rows
+		// were all written, however the batch was split.
+		again := make([]*log.Entry, 0, n)
+		for i, e := range batch {
+			if res[i].Existing {
+				continue
+			}
+			k, _ := e.SequenceKey()
+			again = append(again, decision(t, "again-"+e.ID, decisionOpts{sequence: k.Sequence, submitter: k.Submitter}))
+		}
+		res, _ = mustAppend(t, b, sign, again...)
+		for i, r := range res {
+			if !errors.Is(r.Err, log.ErrSequenceConflict) {
+				t.Fatalf("batch of %d, reused sequence %d: %v", n, i, r.Err)
+			}
+		}
+		prev = batch[len(batch)-fresh:]
+	}
+}

@@ -46,8 +46,8 @@ func (s *readStmts) close() error {
 
 // writeStmts are prepared on the writer connection and used inside its
 // transactions (sql.Tx.StmtContext reuses them on the same connection).
-// The batch's lookups and row inserts are built per batch (see prefetch and
-// newRows), a few rows per statement.
+// The batch's lookups and row inserts come in a few shapes (see shapes),
+// kept prepared by the connection's statement cache.
 type writeStmts struct {
 	putTile, insertCheckpoint *sql.Stmt
 }
