@@ -125,7 +125,10 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 	}
 
 	results := make([]log.AppendResult, len(batch))
-	var rows newRows
+	var (
+		rows   newRows
+		hashes [][32]byte // of the appended entries, for leaf_hashes
+	)
 	size := old.size()
 	for i, v := range verdicts {
 		switch v.Fate {
@@ -141,7 +144,8 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 			results[i].Existing = true
 		case log.FateAppend:
 			lh := log.LeafHash(v.Leaf)
-			rows.add(batch[i], v.Leaf, lh, size)
+			rows.add(batch[i], v.Leaf, size)
+			hashes = append(hashes, lh)
 			if err := rng.Append(lh[:], visit); err != nil {
 				return nil, log.Checkpoint{}, fmt.Errorf("%w: failed to extend the tree: %w", log.ErrUnavailable, err)
 			}
@@ -157,6 +161,12 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 		return results, old.cp, nil
 	}
 
+	// The leaf_hashes rows wait in memory until the entries without them
+	// reach hashMerge (see pendingHashes).
+	merge := size-old.pending.from >= b.hashMerge
+	if merge {
+		rows.leafHashes = old.pending.rows(old.size(), hashes)
+	}
 	if err := rows.insert(ctx, tx); err != nil {
 		return nil, log.Checkpoint{}, err
 	}
@@ -211,7 +221,12 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 	}
 
 	// Durable: publish. Readers see the new entries from here on.
-	next := &snapshot{has: true, cp: cp}
+	next := &snapshot{has: true, cp: cp, pending: old.pending}
+	if merge {
+		next.pending = newPendingHashes(size)
+	} else {
+		old.pending.add(old.size(), hashes)
+	}
 	for level, pos := range rightEdge(size) {
 		k := tileKey{level: uint(level), index: pos.index}
 		e := edgeTile{index: pos.index}
@@ -350,14 +365,13 @@ type newRows struct {
 	entries, ids, sequences, leafHashes []any
 }
 
-func (r *newRows) add(e *log.Entry, leaf []byte, lh [32]byte, index uint64) {
+func (r *newRows) add(e *log.Entry, leaf []byte, index uint64) {
 	idx := int64(index)
 	r.entries = append(r.entries, idx, leaf)
 	r.ids = append(r.ids, int64(e.Kind), e.ID, idx, e.Kind == log.KindDecision && e.Allow)
 	if k, ok := e.SequenceKey(); ok {
 		r.sequences = append(r.sequences, k.Submitter, int64(k.Sequence), idx)
 	}
-	r.leafHashes = append(r.leafHashes, hashPrefix(lh), idx)
 }
 
 // insert writes the rows in statements of 1, 2, 4, … chunk rows (see
