@@ -233,14 +233,14 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 		if pos.width > 0 {
 			e.t = old.edgeTile(k)
 			if h, ok := touched[k]; ok {
-				e.t = newTile(h)
+				e.t = extendTile(e.t, h)
 			}
 		}
 		next.edge = append(next.edge, e)
 	}
 	for _, k := range order {
 		if h := touched[k]; len(h) == fullTileBytes {
-			b.cache.put(k, newTile(h))
+			b.cache.put(k, extendTile(old.edgeTile(k), h))
 		}
 	}
 	b.rng = rng
