@@ -238,7 +238,17 @@ var revocationMembers = []string{"id", "decision_id", "revoked_at", "reason"}
 // wrap ErrInvalidJSON or ErrTooLarge, or are FieldErrors wrapping
 // ErrInvalidRevocation.
 func ParseRevocation(body []byte, now time.Time) (*Revocation, error) {
-	v, canon, err := read(body, revocationMembers, "", ErrInvalidRevocation, submitted)
+	return parseRevocation(body, now, submitted)
+}
+
+// ParseLoggedRevocation validates the revocation of a logged entry, as
+// ParseLoggedDecision does decisions.
+func ParseLoggedRevocation(content []byte, loggedAt time.Time) (*Revocation, error) {
+	return parseRevocation(content, loggedAt, logged)
+}
+
+func parseRevocation(body []byte, now time.Time, r rules) (*Revocation, error) {
+	v, canon, err := read(body, revocationMembers, "", ErrInvalidRevocation, r)
 	if err != nil {
 		return nil, err
 	}

@@ -85,8 +85,18 @@ var (
 	// ErrUnknownDecision: an execution's decision_id names no decision in
 	// the log.
 	ErrUnknownDecision = errors.New("decision_id names no decision in the log")
-	// ErrNotAuthorized: an execution's decision_id names a deny.
+	// ErrNotAuthorized: an execution's decision_id names a deny. (The log
+	// records such a report with the violation not_authorized; the error
+	// is for clients and auditors.)
 	ErrNotAuthorized = errors.New("decision_id names a deny decision")
+	// ErrParentDenied: a decision's parent_id names a deny: lineage stops
+	// there.
+	ErrParentDenied = errors.New("parent_id names a deny decision")
+	// ErrParentRevoked: a decision's parent_id names a revoked allow.
+	ErrParentRevoked = errors.New("parent_id names a revoked allow")
+	// ErrNotRevocable: a revocation names a deny: only an allow can be
+	// revoked.
+	ErrNotRevocable = errors.New("only an allow can be revoked")
 	// ErrNotFound: no such entry, id, leaf hash or checkpoint.
 	ErrNotFound = errors.New("not found")
 	// ErrPushback: too many submissions are waiting; retry later.

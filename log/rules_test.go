@@ -21,7 +21,13 @@ func ruleEntry(t *testing.T, submitter, members string) *log.Entry {
 	t.Helper()
 	body := []byte("{" + members + "}")
 	var s *log.Submission
-	if strings.Contains(members, `"decision_id"`) {
+	if strings.Contains(members, `"revoked_at"`) {
+		r, err := log.ParseRevocation(body, ruleTime)
+		if err != nil {
+			t.Fatalf("ParseRevocation(%s): %v", body, err)
+		}
+		s = log.RevocationSubmission(r, submitter)
+	} else if strings.Contains(members, `"decision_id"`) {
 		x, err := log.ParseExecution(body, ruleTime)
 		if err != nil {
 			t.Fatalf("ParseExecution(%s): %v", body, err)
@@ -52,6 +58,16 @@ func exe(id, decisionID string) string {
 	return fmt.Sprintf(`"id":%q,"decision_id":%q,"status":"started","at":%q`, id, decisionID, ruleTime.Format(time.RFC3339))
 }
 
+// fin is a terminal report of claim (not a claim itself) at the given
+// offset from ruleTime.
+func fin(id, decisionID, claim string, offset time.Duration) string {
+	return fmt.Sprintf(`"id":%q,"decision_id":%q,"status":"succeeded","at":%q,"claim_id":%q`, id, decisionID, ruleTime.Add(offset).Format(time.RFC3339), claim)
+}
+
+func rev(id, decisionID string) string {
+	return fmt.Sprintf(`"id":%q,"decision_id":%q,"revoked_at":%q`, id, decisionID, ruleTime.Format(time.RFC3339))
+}
+
 // ruleSub is one entry of a table case: its submitter and members.
 type ruleSub struct{ who, members string }
 
@@ -62,15 +78,19 @@ func alice(members string) ruleSub   { return ruleSub{"alice", members} }
 // (N the batch position it repeats, -1 for a stored one) or the error it
 // is refused with.
 type verdict struct {
-	fate log.Fate
-	of   int
-	err  error
+	fate      log.Fate
+	of        int
+	err       error
+	violation string
 }
 
 var (
 	appended = verdict{fate: log.FateAppend, of: -1}
 	stored   = verdict{fate: log.FateExisting, of: -1}
 )
+
+// violated is an appended execution report that records a violation.
+func violated(code string) verdict { return verdict{fate: log.FateAppend, of: -1, violation: code} }
 
 func existing(of int) verdict { return verdict{fate: log.FateExisting, of: of} }
 func refused(err error) verdict {
@@ -157,8 +177,47 @@ func TestJudge(t *testing.T) {
 				alice(dec("c-6", "allow", `,"parent_id":"nope"`)), // nothing
 				alice(dec("c-7", "allow", `,"parent_id":"c-6"`)),  // a refused decision
 			},
-			want: []verdict{appended, appended, refused(log.ErrUnknownParent), appended,
+			want: []verdict{refused(log.ErrParentDenied), refused(log.ErrUnknownParent), refused(log.ErrUnknownParent), appended,
 				refused(log.ErrUnknownParent), refused(log.ErrUnknownParent), refused(log.ErrUnknownParent)}},
+		{name: "lineage stops at a deny or a revoked allow",
+			logged: []ruleSub{alice(dec("p-0", "allow", "")), alice(dec("p-1", "deny", "")), alice(dec("p-2", "allow", "")), alice(rev("r-0", "p-2"))},
+			batch: []ruleSub{
+				alice(dec("c-0", "allow", `,"parent_id":"p-0"`)),
+				alice(dec("c-1", "allow", `,"parent_id":"p-1"`)),
+				alice(dec("c-2", "allow", `,"parent_id":"p-2"`)),
+				alice(rev("r-1", "p-0")),
+				alice(dec("c-3", "allow", `,"parent_id":"p-0"`)), // revoked earlier in the batch
+				alice(dec("c-4", "deny", `,"parent_id":"c-0"`)),
+				alice(dec("c-5", "allow", `,"parent_id":"c-4"`)), // a deny earlier in the batch
+			},
+			want: []verdict{appended, refused(log.ErrParentDenied), refused(log.ErrParentRevoked), appended,
+				refused(log.ErrParentRevoked), appended, refused(log.ErrParentDenied)}},
+		{name: "revocations",
+			logged: []ruleSub{alice(dec("a-1", "allow", "")), alice(dec("n-1", "deny", "")), alice(rev("r-1", "a-1"))},
+			batch: []ruleSub{
+				alice(rev("r-1", "a-1")),  // a resubmission
+				alice(rev("r-2", "a-1")),  // again, another id: logged
+				alice(rev("r-3", "n-1")),  // a deny
+				alice(rev("r-4", "nope")), // nothing
+				alice(rev("a-1", "a-1")),  // its own namespace
+			},
+			want: []verdict{stored, appended, refused(log.ErrNotRevocable), refused(log.ErrUnknownDecision), appended}},
+		{name: "report violations without artifact",
+			logged: []ruleSub{alice(dec("a-1", "allow", `,"executor":"rt"`)), alice(dec("a-2", "allow", ""))},
+			batch: []ruleSub{
+				by("rt", fin("f-1", "a-1", "nope", -time.Second)), // dated before its decision
+				by("mallory", fin("f-2", "a-1", "nope", 0)),       // another identity than the executor
+				by("anonymous", fin("f-3", "a-1", "nope", 0)),     // unauthenticated: the executor binds nothing
+				by("mallory", fin("f-4", "a-2", "nope", 0)),       // no executor
+				by("rt", exe("s-1", "a-1")),                       // a claim without artifact
+				by("rt", fin("f-5", "a-1", "s-1", 0)),             // ends a started report
+				by("rt", fin("f-6", "a-2", "s-1", 0)),             // a started report of another decision
+				by("rt", fin("f-7", "a-1", "f-5", 0)),             // not a started report
+				by("rt", fin("f-8", "n-1", "s-1", -time.Second)),  // an unknown decision first
+			},
+			want: []verdict{violated(log.ViolationBeforeDecision), violated(log.ViolationWrongExecutor),
+				violated(log.ViolationUnknownClaim), violated(log.ViolationUnknownClaim), violated(log.ViolationArtifactMissing),
+				appended, violated(log.ViolationUnknownClaim), violated(log.ViolationUnknownClaim), violated(log.ViolationUnknownDecision)}},
 		{name: "execution reports",
 			logged: []ruleSub{alice(dec("a-1", "allow", "")), alice(dec("n-1", "deny", "")), alice(exe("x-1", "a-1"))},
 			batch: []ruleSub{
@@ -173,11 +232,12 @@ func TestJudge(t *testing.T) {
 				by("rt", exe("e-7", "a-3")), // an allow later in the batch
 				alice(dec("a-3", "allow", "")),
 				by("rt", exe("e-1", "a-1")), // a repeat
-				by("rt", exe("e-2", "a-1")), // the id of a refused report
+				by("rt", exe("e-2", "a-1")), // the id of a report recorded with a violation
 			},
-			want: []verdict{appended, refused(log.ErrNotAuthorized), refused(log.ErrUnknownDecision), refused(log.ErrUnknownDecision),
-				appended, appended, appended, refused(log.ErrNotAuthorized), refused(log.ErrUnknownDecision), appended,
-				existing(0), appended}},
+			want: []verdict{violated(log.ViolationArtifactMissing), violated(log.ViolationNotAuthorized),
+				violated(log.ViolationUnknownDecision), violated(log.ViolationUnknownDecision),
+				appended, appended, violated(log.ViolationArtifactMissing), violated(log.ViolationNotAuthorized),
+				violated(log.ViolationUnknownDecision), appended, existing(0), refused(log.ErrIDConflict)}},
 		{name: "an id conflict comes before the decision's checks",
 			logged: []ruleSub{alice(dec("a-1", "allow", "")), by("rt", exe("e-1", "a-1"))},
 			batch:  []ruleSub{by("rt", exe("e-1", "nope"))},
@@ -185,12 +245,13 @@ func TestJudge(t *testing.T) {
 		{name: "decisions and executions have their own namespaces",
 			logged: []ruleSub{alice(dec("x", "allow", ""))},
 			batch:  []ruleSub{by("rt", exe("x", "x")), alice(dec("y", "allow", "")), by("rt", exe("y", "y"))},
-			want:   []verdict{appended, appended, appended}},
+			want:   []verdict{violated(log.ViolationArtifactMissing), appended, violated(log.ViolationArtifactMissing)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// What storage holds: the logged entries, judged one by one.
-			facts := log.Facts{IDs: map[log.EntryID]log.Stored{}, Sequences: map[log.SequenceKey]bool{}}
+			facts := log.Facts{IDs: map[log.EntryID]log.Stored{}, Sequences: map[log.SequenceKey]bool{},
+				Authorizations: map[string]*log.Authorization{}}
 			for _, s := range tt.logged {
 				v := log.Judge([]*log.Entry{ruleEntry(t, s.who, s.members)}, &facts)
 				if v[0].Fate != log.FateAppend {
@@ -199,7 +260,8 @@ func TestJudge(t *testing.T) {
 			}
 			if tt.noLeaves {
 				for k, s := range facts.IDs {
-					facts.IDs[k] = log.Stored{Allow: s.Allow}
+					s.Leaf = nil
+					facts.IDs[k] = s
 				}
 			}
 			for _, n := range tt.sequences {
@@ -212,7 +274,15 @@ func TestJudge(t *testing.T) {
 			// Storage hands Judge exactly what it holds of the batch's
 			// names.
 			names := log.NamesOf(batch)
-			held := log.Facts{IDs: map[log.EntryID]log.Stored{}, Sequences: map[log.SequenceKey]bool{}}
+			held := log.Facts{IDs: map[log.EntryID]log.Stored{}, Sequences: map[log.SequenceKey]bool{},
+				Authorizations: map[string]*log.Authorization{}}
+			for _, id := range names.Authorizations {
+				if a, ok := facts.Authorizations[id]; ok {
+					c := *a
+					c.Dirty = false
+					held.Authorizations[id] = &c
+				}
+			}
 			for _, k := range names.IDs {
 				if s, ok := facts.IDs[k]; ok {
 					held.IDs[k] = s
@@ -229,11 +299,22 @@ func TestJudge(t *testing.T) {
 			}
 			for i, v := range got {
 				w := tt.want[i]
-				if v.Fate != w.fate || v.Of != w.of || !errors.Is(v.Err, w.err) || (w.err == nil) != (v.Err == nil) {
-					t.Errorf("entry %d (%s): got %v of %d err %v, want %v of %d err %v", i, tt.batch[i].members, v.Fate, v.Of, v.Err, w.fate, w.of, w.err)
+				if v.Fate != w.fate || v.Of != w.of || !errors.Is(v.Err, w.err) || (w.err == nil) != (v.Err == nil) || v.Violation != w.violation {
+					t.Errorf("entry %d (%s): got %v of %d err %v violation %q, want %v of %d err %v violation %q",
+						i, tt.batch[i].members, v.Fate, v.Of, v.Err, v.Violation, w.fate, w.of, w.err, w.violation)
+				}
+				want := batch[i].Leaf
+				if v.Violation != "" {
+					want = log.WithViolation(want, v.Violation)
+					if log.LeafViolation(v.Leaf) != v.Violation {
+						t.Errorf("entry %d: LeafViolation of the verdict's leaf is %q, want %q", i, log.LeafViolation(v.Leaf), v.Violation)
+					}
+					if _, err := log.ParseEntry(v.Leaf); err != nil {
+						t.Errorf("entry %d: the leaf with its violation does not parse: %v", i, err)
+					}
 				}
 				switch {
-				case v.Fate == log.FateAppend && string(v.Leaf) != string(batch[i].Leaf):
+				case v.Fate == log.FateAppend && string(v.Leaf) != string(want):
 					t.Errorf("entry %d: the verdict's leaf is not the entry's", i)
 				case v.Fate != log.FateAppend && v.Leaf != nil:
 					t.Errorf("entry %d: %v with a leaf", i, v.Fate)
@@ -245,7 +326,7 @@ func TestJudge(t *testing.T) {
 				}
 				// The facts now hold exactly the entries appended.
 				s, ok := held.IDs[batch[i].EntryID()]
-				if v.Fate == log.FateAppend && (!ok || string(s.Leaf) != string(batch[i].Leaf)) {
+				if v.Fate == log.FateAppend && (!ok || string(s.Leaf) != string(want)) {
 					t.Errorf("entry %d: appended, but the facts do not hold its leaf", i)
 				}
 			}
@@ -269,6 +350,7 @@ func TestNamesOf(t *testing.T) {
 		IDs: []log.EntryID{d("d-1"), d("d-2"), x("e-1"), d("d-0"), x("d-1"), d("p"), d("d-3")},
 		Sequences: []log.SequenceKey{{Submitter: "alice", Sequence: 1}, {Submitter: "alice", Sequence: 2},
 			{Submitter: "bob", Sequence: 1}},
+		Authorizations: []string{"d-1", "d-0", "p"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("NamesOf = %+v\nwant %+v", got, want)
@@ -291,6 +373,8 @@ func TestRefs(t *testing.T) {
 		{dec("d-1", "allow", ""), nil},
 		{dec("d-1", "allow", `,"parent_id":"p"`), []log.EntryID{{Kind: log.KindDecision, ID: "p"}}},
 		{exe("e-1", "d-1"), []log.EntryID{{Kind: log.KindDecision, ID: "d-1"}}},
+		{fin("e-2", "d-1", "c-1", 0), []log.EntryID{{Kind: log.KindDecision, ID: "d-1"}, {Kind: log.KindExecution, ID: "c-1"}}},
+		{rev("r-1", "d-1"), []log.EntryID{{Kind: log.KindDecision, ID: "d-1"}}},
 	} {
 		e := ruleEntry(t, "alice", tt.members)
 		if got := e.Refs(); !reflect.DeepEqual(got, tt.want) {

@@ -114,6 +114,10 @@ type Result struct {
 	// LoggedAt and AuthorizedUntil are the entry's (AuthorizedUntil is zero
 	// unless an allow decision).
 	LoggedAt, AuthorizedUntil time.Time
+	// Violation is the violation the log recorded in an execution
+	// report's entry, "" when none: the report is logged, and its
+	// submitter must not execute.
+	Violation string
 }
 
 // New opens a Log on cfg.Backend, checks that the backend's latest
@@ -313,7 +317,7 @@ func (l *Log) receipt(ctx context.Context, id string, index uint64, leaf []byte,
 			return nil, fmt.Errorf("failed to build the inclusion proof of entry %d: %w", index, err)
 		}
 	}
-	res := &Result{Receipt: NewReceipt(id, index, leaf, *cp, proof), Checkpoint: *cp}
+	res := &Result{Receipt: NewReceipt(id, index, leaf, *cp, proof), Checkpoint: *cp, Violation: LeafViolation(leaf)}
 	if e != nil {
 		res.LoggedAt, res.AuthorizedUntil = e.LoggedAt, e.AuthorizedUntil
 	} else {
@@ -454,6 +458,7 @@ func (l *Log) commit(batch []*group) {
 				p.err = err
 				continue
 			}
+			e.Origin = l.Origin()
 			p.entry = e
 			entries = append(entries, e)
 			waiting = append(waiting, p)

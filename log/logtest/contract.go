@@ -172,7 +172,7 @@ func testResubmission(t *testing.T, h *harness) {
 	}
 	res2, cp := h.appendEntries(t, b, again)
 	for i, r := range res2 {
-		if r.Err != nil || !r.Existing || r.Index != res[i].Index || !bytes.Equal(r.Leaf, orig[i].Leaf) {
+		if r.Err != nil || !r.Existing || r.Index != res[i].Index || !bytes.Equal(r.Leaf, res[i].Leaf) {
 			t.Fatalf("resubmission %d: %+v; want Existing at %d with the original leaf", i, r, res[i].Index)
 		}
 	}
@@ -292,6 +292,12 @@ func testSequenceConflict(t *testing.T, h *harness) {
 // errExisting marks an expected Existing result in tables.
 var errExisting = errors.New("existing")
 
+// violation marks, in tables, an expected new entry that records this
+// violation.
+type violation string
+
+func (v violation) Error() string { return "violation " + string(v) }
+
 func checkResult(t *testing.T, r log.AppendResult, want error) {
 	t.Helper()
 	switch want {
@@ -304,6 +310,12 @@ func checkResult(t *testing.T, r log.AppendResult, want error) {
 			t.Fatalf("got %+v, want Existing", r)
 		}
 	default:
+		if v, ok := want.(violation); ok {
+			if r.Err != nil || r.Existing || log.LeafViolation(r.Leaf) != string(v) {
+				t.Fatalf("got error %v, existing %v, violation %q; want a new entry with violation %q", r.Err, r.Existing, log.LeafViolation(r.Leaf), v)
+			}
+			return
+		}
 		if !errors.Is(r.Err, want) {
 			t.Fatalf("got error %v, want %v", r.Err, want)
 		}
@@ -325,7 +337,7 @@ func testParent(t *testing.T, h *harness) {
 		want error
 	}{
 		{"parent in the log", child("c-1", "root"), nil},
-		{"parent is a deny", child("c-2", "denied"), nil},
+		{"parent is a deny", child("c-2", "denied"), log.ErrParentDenied},
 		{"unknown parent", child("c-3", "nope"), log.ErrUnknownParent},
 		{"parent is an execution id", child("c-4", "exec-only"), log.ErrUnknownParent},
 		{"grandchild", child("c-5", "c-1"), nil},
@@ -377,17 +389,19 @@ func testParent(t *testing.T, h *harness) {
 func testExecutions(t *testing.T, h *harness) {
 	b := h.backend(t)
 	h.append(t, b, allow(t, "ok"), deny(t, "no"))
+	// Reports without artifact: the rules that need none.
 	tests := []struct {
 		name string
 		sub  *log.Submission
 		want error
 	}{
-		{"allow", execution(t, "rt", "e-1", "ok", "started"), nil},
-		{"second report of one allow", execution(t, "rt", "e-2", "ok", "succeeded"), nil},
+		{"claim without artifact", execution(t, "rt", "e-1", "ok", "started"), violation(log.ViolationArtifactMissing)},
+		{"terminal report of an unknown claim", terminal(t, "rt", "e-2", "ok", "succeeded", "no-such-claim"), violation(log.ViolationUnknownClaim)},
 		{"identical resubmission", execution(t, "rt", "e-1", "ok", "started"), errExisting},
-		{"deny", execution(t, "rt", "e-3", "no", "started"), log.ErrNotAuthorized},
-		{"unknown decision", execution(t, "rt", "e-4", "nope", "started"), log.ErrUnknownDecision},
-		{"decision_id names an execution", execution(t, "rt", "e-5", "e-1", "started"), log.ErrUnknownDecision},
+		{"other content", execution(t, "rt", "e-1", "ok", "aborted"), log.ErrIDConflict},
+		{"deny", execution(t, "rt", "e-3", "no", "started"), violation(log.ViolationNotAuthorized)},
+		{"unknown decision", execution(t, "rt", "e-4", "nope", "started"), violation(log.ViolationUnknownDecision)},
+		{"decision_id names an execution", execution(t, "rt", "e-5", "e-1", "started"), violation(log.ViolationUnknownDecision)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -405,13 +419,13 @@ func testExecutions(t *testing.T, h *harness) {
 			deny(t, "ok"), // conflict: refused, "ok" stays an allow
 			execution(t, "rt", "s-3", "ok", "aborted"),
 		)
-		checkResult(t, res[0], log.ErrUnknownDecision)
+		checkResult(t, res[0], violation(log.ViolationUnknownDecision))
 		checkResult(t, res[1], nil)
 		checkResult(t, res[2], nil)
-		checkResult(t, res[3], nil)
-		checkResult(t, res[4], log.ErrNotAuthorized)
+		checkResult(t, res[3], violation(log.ViolationArtifactMissing))
+		checkResult(t, res[4], violation(log.ViolationNotAuthorized))
 		checkResult(t, res[5], log.ErrIDConflict)
-		checkResult(t, res[6], nil)
+		checkResult(t, res[6], violation(log.ViolationArtifactMissing))
 	})
 }
 
@@ -680,7 +694,7 @@ func testDurability(t *testing.T, h *harness) {
 	checkResult(t, res[0], errExisting)
 	checkResult(t, res[1], log.ErrIDConflict)
 	checkResult(t, res[2], log.ErrSequenceConflict)
-	checkResult(t, res[3], log.ErrNotAuthorized)
+	checkResult(t, res[3], violation(log.ViolationNotAuthorized))
 	checkResult(t, res[4], nil)
 	next, _ := b.Latest(ctx)
 	verifyConsistency(t, b, cp.Size, next.Size, cp.Hash, next.Hash)

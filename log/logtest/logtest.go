@@ -78,6 +78,8 @@ func Run(t *testing.T, newLog func(t *testing.T) Opener) {
 		{"SequenceConflict", testSequenceConflict},
 		{"Parent", testParent},
 		{"Executions", testExecutions},
+		{"Evidence", testEvidence},
+		{"Evidence/Batch", testEvidenceBatch},
 		{"Namespaces", testNamespaces},
 		{"Proofs", testProofs},
 		{"OutOfRange", testOutOfRange},
@@ -195,6 +197,7 @@ func (h *harness) entries(t *testing.T, subs ...*log.Submission) []*log.Entry {
 		if err != nil {
 			t.Fatalf("NewEntry(%s %q): %v", s.Kind, s.ID, err)
 		}
+		e.Origin = h.signer.Name()
 		out[i] = e
 	}
 	return out
@@ -249,7 +252,8 @@ func (h *harness) appendEntries(t *testing.T, b log.Backend, batch []*log.Entry)
 				t.Errorf("results %d and %d: both appended at index %d", other, i, r.Index)
 			}
 			taken[r.Index] = i
-			if !bytes.Equal(r.Leaf, batch[i].Leaf) {
+			if v := log.LeafViolation(r.Leaf); !bytes.Equal(r.Leaf, batch[i].Leaf) &&
+				(v == "" || !bytes.Equal(r.Leaf, log.WithViolation(batch[i].Leaf, v))) {
 				t.Errorf("result %d: Leaf is not the appended entry's leaf", i)
 			}
 			// SPEC: an entry whose parent or decision is appended earlier
@@ -498,6 +502,28 @@ func execution(t *testing.T, submitter, id, decisionID, status string) *log.Subm
 		t.Fatalf("ParseExecution(%s): %v", body, err)
 	}
 	return log.ExecutionSubmission(e, submitter)
+}
+
+// terminal returns the submission of a terminal report that ends claim.
+func terminal(t *testing.T, submitter, id, decisionID, status, claim string) *log.Submission {
+	t.Helper()
+	body := fmt.Sprintf(`{"id":%q,"decision_id":%q,"status":%q,"at":%q,"claim_id":%q}`, id, decisionID, status, baseTime().Format(time.RFC3339), claim)
+	e, err := log.ParseExecution([]byte(body), baseTime())
+	if err != nil {
+		t.Fatalf("ParseExecution(%s): %v", body, err)
+	}
+	return log.ExecutionSubmission(e, submitter)
+}
+
+// revocation returns the submission of a valid revocation.
+func revocation(t *testing.T, submitter, id, decisionID string) *log.Submission {
+	t.Helper()
+	body := fmt.Sprintf(`{"id":%q,"decision_id":%q,"revoked_at":%q}`, id, decisionID, baseTime().Format(time.RFC3339))
+	r, err := log.ParseRevocation([]byte(body), baseTime())
+	if err != nil {
+		t.Fatalf("ParseRevocation(%s): %v", body, err)
+	}
+	return log.RevocationSubmission(r, submitter)
 }
 
 // bigDecision returns an allow whose canonical form is exactly n bytes

@@ -25,6 +25,7 @@ type memStore struct {
 	leaves      [][]byte
 	ids         map[kindID]uint64
 	allow       map[string]bool // decision id -> outcome is allow
+	auths       map[string]log.Authorization
 	sequences   map[submitterSeq]bool
 	hashes      map[[32]byte]uint64
 	checkpoints []log.Checkpoint // in order of size
@@ -40,6 +41,7 @@ func newMemStore() *memStore {
 		tree:      testonly.New(rfc6962.DefaultHasher),
 		ids:       make(map[kindID]uint64),
 		allow:     make(map[string]bool),
+		auths:     make(map[string]log.Authorization),
 		sequences: make(map[submitterSeq]bool),
 		hashes:    make(map[[32]byte]uint64),
 	}
@@ -92,7 +94,13 @@ func (b *memBackend) Append(ctx context.Context, batch []*log.Entry, sign log.Si
 	// The rule book judges the batch against what the store holds of its
 	// names.
 	names := log.NamesOf(batch)
-	facts := &log.Facts{IDs: make(map[log.EntryID]log.Stored), Sequences: make(map[log.SequenceKey]bool)}
+	facts := &log.Facts{IDs: make(map[log.EntryID]log.Stored), Sequences: make(map[log.SequenceKey]bool),
+		Authorizations: make(map[string]*log.Authorization)}
+	for _, id := range names.Authorizations {
+		if a, ok := s.auths[id]; ok {
+			facts.Authorizations[id] = &a
+		}
+	}
 	for _, k := range names.IDs {
 		if idx, ok := ids[kindID{k.Kind, k.ID}]; ok {
 			facts.IDs[k] = log.Stored{Leaf: s.leaves[idx], Allow: k.Kind == log.KindDecision && allow[k.ID]}
@@ -161,6 +169,13 @@ func (b *memBackend) Append(ctx context.Context, batch []*log.Entry, sign log.Si
 	if len(added) == 0 && len(s.checkpoints) > 0 {
 		return results, s.checkpoints[len(s.checkpoints)-1], nil
 	}
+	auths := clone(s.auths)
+	for id, a := range facts.Authorizations {
+		if a.Dirty {
+			a.Dirty = false
+			auths[id] = *a
+		}
+	}
 	tree := testonly.New(rfc6962.DefaultHasher)
 	tree.AppendData(s.leaves...)
 	tree.AppendData(added...)
@@ -188,7 +203,7 @@ func (b *memBackend) Append(ctx context.Context, batch []*log.Entry, sign log.Si
 		}
 		s.leaves = append(s.leaves, leaf)
 	}
-	s.ids, s.allow, s.sequences = ids, allow, sequences
+	s.ids, s.allow, s.sequences, s.auths = ids, allow, sequences, auths
 	s.checkpoints = append(s.checkpoints, cp)
 	return results, cp, nil
 }

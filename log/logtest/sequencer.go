@@ -350,8 +350,9 @@ func testLogRefusals(t *testing.T, h *harness) {
 		{"id conflict", decision(t, "mallory", "ok", log.OutcomeAllow, nil), log.ErrIDConflict},
 		{"sequence conflict", decision(t, "alice", "s-2", log.OutcomeAllow, map[string]any{"sequence": 1}), log.ErrSequenceConflict},
 		{"unknown parent", decision(t, "alice", "c-1", log.OutcomeAllow, map[string]any{"parent_id": "nope"}), log.ErrUnknownParent},
-		{"unknown decision", execution(t, "rt", "e-1", "nope", "started"), log.ErrUnknownDecision},
-		{"not authorized", execution(t, "rt", "e-2", "no", "started"), log.ErrNotAuthorized},
+		{"parent denied", decision(t, "alice", "c-2", log.OutcomeAllow, map[string]any{"parent_id": "no"}), log.ErrParentDenied},
+		{"revocation of a deny", revocation(t, "anonymous", "r-1", "no"), log.ErrNotRevocable},
+		{"revocation of an unknown decision", revocation(t, "anonymous", "r-2", "nope"), log.ErrUnknownDecision},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

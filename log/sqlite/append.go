@@ -8,6 +8,7 @@ import (
 	"math/bits"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/transparency-dev/merkle/compact"
 
@@ -170,6 +171,9 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 	if err := rows.insert(ctx, tx); err != nil {
 		return nil, log.Checkpoint{}, err
 	}
+	if err := putAuthorizations(ctx, tx, facts.Authorizations); err != nil {
+		return nil, log.Checkpoint{}, err
+	}
 	putTile := tx.StmtContext(ctx, b.w.putTile)
 	for _, k := range order {
 		if _, err := putTile.ExecContext(ctx, int64(k.level), int64(k.index), touched[k]); err != nil {
@@ -284,7 +288,8 @@ func shapeUp(n int) int { return bits.Len(uint(n - 1)) }
 // batch (log.NamesOf): the facts the rule book judges it by, and the index
 // of each id found.
 func prefetch(ctx context.Context, tx *sql.Tx, names log.Names) (*log.Facts, map[log.EntryID]uint64, error) {
-	facts := &log.Facts{IDs: make(map[log.EntryID]log.Stored, len(names.IDs)), Sequences: make(map[log.SequenceKey]bool)}
+	facts := &log.Facts{IDs: make(map[log.EntryID]log.Stored, len(names.IDs)), Sequences: make(map[log.SequenceKey]bool),
+		Authorizations: make(map[string]*log.Authorization, len(names.Authorizations))}
 	stored := make(map[log.EntryID]uint64, len(names.IDs))
 	byKind := make(map[log.Kind][]any)
 	for _, k := range names.IDs {
@@ -324,6 +329,42 @@ func prefetch(ctx context.Context, tx *sql.Tx, names log.Names) (*log.Facts, map
 			ids = ids[n:]
 		}
 	}
+	for ids := names.Authorizations; len(ids) > 0; {
+		n := min(len(ids), chunk)
+		args := make([]any, n)
+		for i, id := range ids[:n] {
+			args[i] = id
+		}
+		q := `SELECT decision_id, decided_at, authorized_until, max_executions, executor, leaf_hash, uses, revoked
+			FROM authorizations WHERE decision_id IN (?` + strings.Repeat(",?", n-1) + `)`
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, nil, unavailable("look up authorizations", err)
+		}
+		for rows.Next() {
+			var (
+				id             string
+				decided, until int64
+				hash           []byte
+				a              log.Authorization
+			)
+			if err := rows.Scan(&id, &decided, &until, &a.MaxExecutions, &a.Executor, &hash, &a.Uses, &a.Revoked); err != nil {
+				rows.Close()
+				return nil, nil, unavailable("look up authorizations", err)
+			}
+			if len(hash) != len(a.LeafHash) {
+				rows.Close()
+				return nil, nil, fmt.Errorf("%w: the authorization of %q has a leaf hash of %d bytes", log.ErrUnavailable, id, len(hash))
+			}
+			a.DecidedAt, a.AuthorizedUntil, a.LeafHash = time.Unix(0, decided).UTC(), time.Unix(until, 0).UTC(), [32]byte(hash)
+			facts.Authorizations[id] = &a
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, unavailable("look up authorizations", err)
+		}
+		ids = ids[n:]
+	}
 	for seqs := names.Sequences; len(seqs) > 0; {
 		n := min(len(seqs), chunk)
 		shape := shapeUp(n)
@@ -358,6 +399,24 @@ func prefetch(ctx context.Context, tx *sql.Tx, names log.Names) (*log.Facts, map
 		seqs = seqs[n:]
 	}
 	return facts, stored, nil
+}
+
+// putAuthorizations writes every authorization the rule book created or
+// changed (Dirty).
+func putAuthorizations(ctx context.Context, tx *sql.Tx, auths map[string]*log.Authorization) error {
+	for id, a := range auths {
+		if !a.Dirty {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO authorizations
+			(decision_id, decided_at, authorized_until, max_executions, executor, leaf_hash, uses, revoked)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (decision_id) DO UPDATE SET uses = excluded.uses, revoked = excluded.revoked`,
+			id, a.DecidedAt.UnixNano(), a.AuthorizedUntil.Unix(), a.MaxExecutions, a.Executor, a.LeafHash[:], a.Uses, a.Revoked); err != nil {
+			return unavailable("write the authorization of "+id, err)
+		}
+	}
+	return nil
 }
 
 // newRows are the rows of the entries a batch appends, for bulk inserts.

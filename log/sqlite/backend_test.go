@@ -138,9 +138,10 @@ func TestTreeEverySize(t *testing.T) {
 
 // want is the expected result of one entry of a batch.
 type want struct {
-	err      error
-	existing bool
-	index    uint64 // for existing: the original index
+	err       error
+	existing  bool
+	index     uint64 // for existing: the original index
+	violation string // for created: the violation recorded
 }
 
 var created = want{}
@@ -178,7 +179,7 @@ func TestAppendChecks(t *testing.T) {
 		{"decision and execution namespaces",
 			nil,
 			[]*log.Entry{d("x", decisionOpts{}), ex("x", "x")},
-			[]want{created, created}},
+			[]want{created, {violation: log.ViolationArtifactMissing}}},
 		{"sequence conflict",
 			[][]*log.Entry{{d("a", decisionOpts{sequence: 7})}},
 			[]*log.Entry{d("b", decisionOpts{sequence: 7}), d("c", decisionOpts{sequence: 7, submitter: "bob"}), d("e", decisionOpts{sequence: 8})},
@@ -206,21 +207,21 @@ func TestAppendChecks(t *testing.T) {
 		{"deny parent",
 			[][]*log.Entry{{d("p", decisionOpts{outcome: log.OutcomeDeny})}},
 			[]*log.Entry{d("c", decisionOpts{parent: "p"})},
-			[]want{created}},
+			[]want{{err: log.ErrParentDenied}}},
 		{"executions",
 			[][]*log.Entry{{d("a", decisionOpts{}), d("n", decisionOpts{outcome: log.OutcomeDeny})}},
 			[]*log.Entry{ex("e1", "a"), ex("e2", "n"), ex("e3", "missing"),
 				d("a2", decisionOpts{}), ex("e4", "a2"), d("n2", decisionOpts{outcome: log.OutcomeDeny}), ex("e5", "n2"), ex("e6", "e1")},
-			[]want{created, {err: log.ErrNotAuthorized}, {err: log.ErrUnknownDecision},
-				created, created, created, {err: log.ErrNotAuthorized}, {err: log.ErrUnknownDecision}}},
+			[]want{{violation: log.ViolationArtifactMissing}, {violation: log.ViolationNotAuthorized}, {violation: log.ViolationUnknownDecision},
+				created, {violation: log.ViolationArtifactMissing}, created, {violation: log.ViolationNotAuthorized}, {violation: log.ViolationUnknownDecision}}},
 		{"execution resubmission",
 			[][]*log.Entry{{d("a", decisionOpts{}), ex("e", "a")}},
 			[]*log.Entry{ex("e", "a"), execution(t, "e", "a", "bob")},
 			[]want{{existing: true, index: 1}, {err: log.ErrIDConflict}}},
 		{"nothing new",
 			[][]*log.Entry{{d("a", decisionOpts{})}},
-			[]*log.Entry{d("a", decisionOpts{}), d("a", decisionOpts{action: "x"}), ex("e", "nope")},
-			[]want{{existing: true, index: 0}, {err: log.ErrIDConflict}, {err: log.ErrUnknownDecision}}},
+			[]*log.Entry{d("a", decisionOpts{}), d("a", decisionOpts{action: "x"}), d("c", decisionOpts{parent: "nope"}), d("c2", decisionOpts{parent: "c"})},
+			[]want{{existing: true, index: 0}, {err: log.ErrIDConflict}, {err: log.ErrUnknownParent}, {err: log.ErrUnknownParent}}},
 	}
 	for _, tc := range tcs {
 		t.Run(tc.name, func(t *testing.T) {
@@ -235,7 +236,7 @@ func TestAppendChecks(t *testing.T) {
 					if r.Err != nil || r.Existing {
 						t.Fatalf("setup entry %d: %+v", i, r)
 					}
-					ref.add(batch[i].Leaf)
+					ref.add(r.Leaf)
 				}
 				prev = cp
 			}
@@ -258,10 +259,14 @@ func TestAppendChecks(t *testing.T) {
 						t.Errorf("entry %d: %+v, want existing at %d", i, r, w.index)
 					}
 				default:
-					if r.Err != nil || r.Existing || r.Index != next || !bytes.Equal(r.Leaf, tc.batch[i].Leaf) {
-						t.Errorf("entry %d: %+v, want created at %d", i, r, next)
+					leaf := tc.batch[i].Leaf
+					if w.violation != "" {
+						leaf = log.WithViolation(leaf, w.violation)
 					}
-					ref.add(tc.batch[i].Leaf)
+					if r.Err != nil || r.Existing || r.Index != next || !bytes.Equal(r.Leaf, leaf) {
+						t.Errorf("entry %d: %+v, want created at %d with violation %q", i, r, next, w.violation)
+					}
+					ref.add(leaf)
 					next++
 				}
 			}

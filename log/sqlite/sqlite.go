@@ -25,7 +25,7 @@
 //
 // # Storage layout
 //
-// Schema version 1 (PRAGMA user_version; migrations are the embedded
+// Schema version 2 (PRAGMA user_version; migrations are the embedded
 // schema/NNNN_*.sql files, applied in order in one transaction each):
 //
 //	entries(idx INTEGER PRIMARY KEY, leaf BLOB)
@@ -38,8 +38,9 @@
 //	    a partial tile of width W is the prefix of the full tile, so the
 //	    tlog-tiles resource tile/L/N.p/W is served by truncation.
 //	ids(kind, id, idx, allow) WITHOUT ROWID
-//	    Primary key (kind, id): the entry index of each decision (kind 1)
-//	    and execution report (kind 2), and whether a decision is an allow.
+//	    Primary key (kind, id): the entry index of each decision (kind 1),
+//	    execution report (2), revocation (3) and key (4), and whether a
+//	    decision is an allow.
 //	sequences(submitter, sequence, idx) WITHOUT ROWID
 //	    Decisions with a non-zero sequence, per submitter.
 //	leaf_hashes(prefix, idx) WITHOUT ROWID
@@ -57,6 +58,11 @@
 //	    is the first one with size > i.
 //	probe(id, at)
 //	    One row, rewritten by Ready's health probe after a failure.
+//	authorizations(decision_id, decided_at, authorized_until,
+//	               max_executions, executor, leaf_hash, uses, revoked)
+//	    What the rule book needs of each allow (log.Authorization): its
+//	    accepted claims (uses) and whether it is revoked, written with the
+//	    batch that changes them.
 //
 // With 500-byte entries the file takes about 600 bytes an entry: the leaf,
 // its 32-byte hash in a tile, and its index rows.

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -237,11 +238,17 @@ func (b *Backend) tryReserve(ctx context.Context, batch []*log.Entry) (*plan, er
 	// What govlog's tables hold of the batch's names, in a few
 	// statements, and the rule book's verdict on each entry.
 	names := log.NamesOf(batch)
+	// The authorizations first, locked: a replica judging a claim on the
+	// same authorization waits here for this transaction.
+	auths, err := b.fetchAuthorizations(ctx, tx, names.Authorizations)
+	if err != nil {
+		return nil, err
+	}
 	rows, err := b.fetchIDs(ctx, tx, names.IDs)
 	if err != nil {
 		return nil, err
 	}
-	facts := &log.Facts{IDs: make(map[log.EntryID]log.Stored, len(rows))}
+	facts := &log.Facts{IDs: make(map[log.EntryID]log.Stored, len(rows)), Authorizations: auths}
 	for k, row := range rows {
 		facts.IDs[k] = log.Stored{Leaf: row.leaf, Allow: row.allow}
 	}
@@ -346,11 +353,85 @@ func (b *Backend) tryReserve(ctx context.Context, batch []*log.Entry) (*plan, er
 	if err := b.insertSequences(ctx, tx, newSeqs); err != nil {
 		return nil, err
 	}
+	if err := b.putAuthorizations(ctx, tx, facts.Authorizations); err != nil {
+		return nil, err
+	}
 	// From COMMIT on, the ids are taken (see the package comment).
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// fetchAuthorizations reads and locks (FOR UPDATE, in id order) the
+// govlog_authorizations rows of ids that exist.
+func (b *Backend) fetchAuthorizations(ctx context.Context, tx *sql.Tx, ids []string) (map[string]*log.Authorization, error) {
+	out := make(map[string]*log.Authorization, len(ids))
+	sorted := slices.Clone(ids)
+	slices.Sort(sorted)
+	for len(sorted) > 0 {
+		n := min(len(sorted), rowsPerStatement)
+		args := []any{b.treeID}
+		for _, id := range sorted[:n] {
+			args = append(args, id)
+		}
+		sorted = sorted[n:]
+		q := "SELECT decision_id, decided_at, authorized_until, max_executions, executor, leaf_hash, uses, revoked FROM govlog_authorizations WHERE tree_id = ? AND decision_id IN (" +
+			strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ") ORDER BY decision_id FOR UPDATE"
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var (
+				id             string
+				decided, until int64
+				executor, hash []byte
+				a              log.Authorization
+			)
+			if err := rows.Scan(&id, &decided, &until, &a.MaxExecutions, &executor, &hash, &a.Uses, &a.Revoked); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if len(hash) != len(a.LeafHash) {
+				rows.Close()
+				return nil, fmt.Errorf("the govlog_authorizations row of %q is corrupt: its leaf hash has %d bytes", id, len(hash))
+			}
+			a.DecidedAt, a.AuthorizedUntil = time.Unix(0, decided).UTC(), time.Unix(until, 0).UTC()
+			a.Executor, a.LeafHash = string(executor), [32]byte(hash)
+			out[id] = &a
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// putAuthorizations writes the authorizations the rule book created or
+// changed (Dirty), in id order.
+func (b *Backend) putAuthorizations(ctx context.Context, tx *sql.Tx, auths map[string]*log.Authorization) error {
+	var ids []string
+	for id, a := range auths {
+		if a.Dirty {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		a := auths[id]
+		if _, err := tx.ExecContext(ctx, `INSERT INTO govlog_authorizations
+			(tree_id, decision_id, decided_at, authorized_until, max_executions, executor, leaf_hash, uses, revoked)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON DUPLICATE KEY UPDATE uses = VALUES(uses), revoked = VALUES(revoked)`,
+			b.treeID, id, a.DecidedAt.UnixNano(), a.AuthorizedUntil.Unix(), a.MaxExecutions, []byte(a.Executor), a.LeafHash[:], a.Uses, a.Revoked); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fetchIDs reads the govlog_ids rows of keys that exist.

@@ -13,12 +13,21 @@
 //
 //	govlog_ids(tree_id, kind, id, leaf, leaf_hash, allow, leaf_index)
 //	    Primary key (tree_id, kind, id). The reservation and index of each
-//	    decision (kind 1) and execution report (kind 2): its leaf bytes,
+//	    decision (kind 1), execution report (2), revocation (3) and
+//	    artifact key (4): its leaf bytes,
 //	    their RFC 6962 leaf hash, whether a decision is an allow, and its
 //	    index in the tree (NULL until it is known to be covered by a stored
 //	    checkpoint).
 //	govlog_sequences(tree_id, submitter_hash, sequence, id)
 //	    Primary key (tree_id, SHA-256 of the submitter, sequence).
+//	govlog_authorizations(tree_id, decision_id, decided_at,
+//	                      authorized_until, max_executions, executor,
+//	                      leaf_hash, uses, revoked)
+//	    Primary key (tree_id, decision_id): what the rule book needs of each
+//	    allow (log.Authorization), its accepted claims and revocation.
+//	    The reservation locks the rows of the decisions a batch names
+//	    before it judges the batch, so replicas claiming one authorization
+//	    at once are judged one after the other.
 //	govlog_checkpoints(tree_id, size, root_hash, note)
 //	    Primary key (tree_id, size): every checkpoint signed for the tree,
 //	    at most one per size.

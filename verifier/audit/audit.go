@@ -73,6 +73,11 @@ type Audit struct {
 	rng, alt *compact.Range
 	ids      map[idKey]idRecord
 	seqs     map[string]*seqSet
+	// auths are the authorizations of the allows replayed in this run
+	// (uses, revocation), by decision id; started maps each started
+	// report replayed in this run to its decision.
+	auths   map[string]*log.Authorization
+	started map[idKey]string
 	// facts is the rule book's view of the names of the entry being
 	// judged, and judged that entry: both reused from entry to entry.
 	facts  log.Facts
@@ -228,7 +233,10 @@ func New(logKey note.Verifier, prev *State) (*Audit, error) {
 		factory: &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren},
 		ids:     make(map[idKey]idRecord),
 		seqs:    make(map[string]*seqSet),
-		facts:   log.Facts{IDs: make(map[log.EntryID]log.Stored), Sequences: make(map[log.SequenceKey]bool)},
+		facts: log.Facts{IDs: make(map[log.EntryID]log.Stored), Sequences: make(map[log.SequenceKey]bool),
+			Authorizations: make(map[string]*log.Authorization)},
+		auths:   make(map[string]*log.Authorization),
+		started: make(map[idKey]string),
 		nodes:   make(map[compact.NodeID][32]byte),
 		rep:     Report{Origin: logKey.Name(), Failures: []Problem{}, Findings: []Problem{}, SequenceGaps: []SequenceGap{}},
 	}
@@ -579,7 +587,22 @@ func (a *Audit) entry(s *ScannedEntry, key idKey) {
 				id log.EntryID
 				r  idRecord
 			}{k, r})
-			a.facts.IDs[k] = log.Stored{Allow: k.Kind == log.KindDecision && r.until != 0}
+			st := log.Stored{Allow: k.Kind == log.KindDecision && r.until != 0}
+			if k.Kind == log.KindExecution {
+				st.DecisionID = a.started[hk]
+				st.Started = st.DecisionID != ""
+			}
+			a.facts.IDs[k] = st
+		}
+	}
+	clear(a.facts.Authorizations)
+	for _, id := range names.Authorizations {
+		if au := a.auths[id]; au != nil {
+			a.facts.Authorizations[id] = au
+		} else if r, ok := record(log.EntryID{Kind: log.KindDecision, ID: id}); ok && r.until != 0 {
+			// An allow replayed before this run (the state keeps only its
+			// authorized_until): its uses are not known here.
+			a.facts.Authorizations[id] = &log.Authorization{AuthorizedUntil: time.Unix(r.until, 0).UTC(), MaxExecutions: log.MaxExecutions}
 		}
 	}
 	for _, k := range names.Sequences {
@@ -588,6 +611,15 @@ func (a *Audit) entry(s *ScannedEntry, key idKey) {
 		}
 	}
 	v := log.Judge(batch, &a.facts)[0]
+	for id, au := range a.facts.Authorizations {
+		if au.Dirty {
+			au.Dirty = false
+			a.auths[id] = au
+		}
+	}
+	if v.Fate == log.FateAppend && e.Kind == log.KindExecution && e.Status == log.StatusStarted {
+		a.started[key] = e.DecisionID
+	}
 	switch {
 	case v.Fate == log.FateExisting || errors.Is(v.Err, log.ErrIDConflict):
 		r, _ := record(e.EntryID())
@@ -600,6 +632,14 @@ func (a *Audit) entry(s *ScannedEntry, key idKey) {
 	case errors.Is(v.Err, log.ErrUnknownParent):
 		a.fail(Problem{Code: ProblemUnknownParent, Index: at(idx), ID: e.ID,
 			Message: fmt.Sprintf("decision %q (entry %d) names parent %q, which is not an earlier decision", e.ID, idx, e.ParentID)})
+	case e.Kind == log.KindExecution && v.Violation == log.ViolationUnknownDecision && e.LoggedViolation != v.Violation:
+		a.fail(Problem{Code: ProblemUnauthorized, Index: at(idx), ID: e.ID,
+			Message: fmt.Sprintf("execution %q (entry %d) names decision %q, which is not an earlier decision: executed without an authorization", e.ID, idx, e.DecisionID)})
+	case e.Kind == log.KindExecution && v.Violation == log.ViolationNotAuthorized && e.LoggedViolation != v.Violation:
+		r, _ := record(log.EntryID{Kind: log.KindDecision, ID: e.DecisionID})
+		a.fail(Problem{Code: ProblemUnauthorized, Index: at(idx), ID: e.ID,
+			Message:  fmt.Sprintf("execution %q (entry %d) names decision %q (entry %d), a deny: executed without an authorization", e.ID, idx, e.DecisionID, r.index),
+			Evidence: map[string]string{"decision_index": fmt.Sprint(r.index)}})
 	case errors.Is(v.Err, log.ErrUnknownDecision):
 		a.fail(Problem{Code: ProblemUnauthorized, Index: at(idx), ID: e.ID,
 			Message: fmt.Sprintf("execution %q (entry %d) names decision %q, which is not an earlier decision: executed without an authorization", e.ID, idx, e.DecisionID)})

@@ -1,0 +1,243 @@
+package log
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Execution evidence (wire contract §2b–§2e): what the rule book needs to
+// judge execution reports, revocations and artifact keys.
+
+// Violations the log records in an execution report's entry (the
+// "violation" member), in the order the rule book tests them: the first
+// that applies is the one recorded.
+const (
+	ViolationUnknownDecision = "unknown_decision"
+	ViolationNotAuthorized   = "not_authorized"
+	ViolationArtifactMissing = "artifact_missing"
+	ViolationArtifactInvalid = "artifact_invalid"
+	ViolationBeforeDecision  = "before_decision"
+	ViolationRevoked         = "revoked"
+	ViolationExpired         = "expired"
+	ViolationWrongExecutor   = "wrong_executor"
+	ViolationUsesExhausted   = "uses_exhausted"
+	ViolationUnknownClaim    = "unknown_claim"
+)
+
+// Violations lists every violation code, in the rule book's order.
+var Violations = []string{ViolationUnknownDecision, ViolationNotAuthorized, ViolationArtifactMissing,
+	ViolationArtifactInvalid, ViolationBeforeDecision, ViolationRevoked, ViolationExpired,
+	ViolationWrongExecutor, ViolationUsesExhausted, ViolationUnknownClaim}
+
+// Anonymous is the submitter of an unauthenticated submission. An allow's
+// executor binds only authenticated reports: the log cannot tell who sent
+// an anonymous one.
+const Anonymous = "anonymous"
+
+// StatusStarted is the status of a report that starts an execution.
+const StatusStarted = "started"
+
+// Authorization is what storage holds of one allow decision: what the rule
+// book judges its reports, revocations and children by. Backends keep one
+// per allow (written when the allow is appended, from its Entry) and
+// update Uses and Revoked as Judge says (Dirty).
+type Authorization struct {
+	// DecidedAt is the decision's decided_at.
+	DecidedAt time.Time
+	// AuthorizedUntil is the entry's authorized_until.
+	AuthorizedUntil time.Time
+	// MaxExecutions is how many claims the allow permits (at least 1).
+	MaxExecutions int
+	// Executor is the identity that may execute the allow, "" for any.
+	Executor string
+	// LeafHash is the RFC 6962 leaf hash of the decision's entry: an
+	// artifact's govlog.leaf_hash must be it.
+	LeafHash [32]byte
+	// Uses counts the accepted claims.
+	Uses int
+	// Revoked is true once a revocation of the allow is logged.
+	Revoked bool
+	// Dirty is set by Judge when it created or changed the authorization
+	// (an allow appended, a claim accepted, a revocation appended): the
+	// backend writes it with the batch.
+	Dirty bool
+}
+
+// NewAuthorization returns the authorization an appended allow entry
+// starts with.
+func NewAuthorization(e *Entry) *Authorization {
+	return &Authorization{DecidedAt: e.DecidedAt, AuthorizedUntil: e.AuthorizedUntil,
+		MaxExecutions: max(e.MaxExecutions, 1), Executor: e.Executor, LeafHash: LeafHash(e.Leaf)}
+}
+
+// IsClaim reports whether an execution report is a claim: a started report,
+// or a terminal one that names no claim.
+func (s *Submission) IsClaim() bool {
+	return s.Kind == KindExecution && (s.Status == StatusStarted || s.ClaimID == "")
+}
+
+// AuthorizationStatus is what GET /v1/authorizations answers about an
+// authorization at time now: "denied" for a deny, else "revoked",
+// "exhausted", "expired" or "active", first match.
+func AuthorizationStatus(a *Authorization, now time.Time) string {
+	switch {
+	case a == nil:
+		return "denied"
+	case a.Revoked:
+		return "revoked"
+	case a.Uses >= a.MaxExecutions:
+		return "exhausted"
+	case now.After(a.AuthorizedUntil):
+		return "expired"
+	}
+	return "active"
+}
+
+// KeyContent is the content of a key entry (wire contract §2e): an
+// artifact signing key's id and its public JWK.
+type KeyContent struct {
+	KID string
+	// Public is the Ed25519 public key.
+	Public ed25519.PublicKey
+	// Canonical is {"jwk":{"crv":"Ed25519","kty":"OKP","x":…},"kid":…} in
+	// RFC 8785 form.
+	Canonical []byte
+}
+
+// NewKeyContent returns the key entry content of an Ed25519 artifact key.
+func NewKeyContent(kid string, pub ed25519.PublicKey) (*KeyContent, error) {
+	if !validID(kid) {
+		return nil, fmt.Errorf("failed to build a key entry: kid %q is not a valid id", clip(kid))
+	}
+	if len(pub) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("failed to build a key entry: the public key is %d bytes", len(pub))
+	}
+	b := []byte(`{"jwk":{"crv":"Ed25519","kty":"OKP","x":"`)
+	b = base64.RawURLEncoding.AppendEncode(b, pub)
+	b = append(b, `"},"kid":`...)
+	b = appendJCSString(b, kid)
+	b = append(b, '}')
+	return &KeyContent{KID: kid, Public: pub, Canonical: b}, nil
+}
+
+// KeySubmission wraps a key entry; submitter is the log's own name for
+// itself (govlogd uses the log origin).
+func KeySubmission(k *KeyContent, submitter string) *Submission {
+	return &Submission{Kind: KindKey, ID: k.KID, Submitter: submitter, Content: k.Canonical}
+}
+
+// ParseKeyContent parses the content of a key entry, which must be exactly
+// what NewKeyContent writes.
+func ParseKeyContent(content []byte) (*KeyContent, error) {
+	var j struct {
+		JWK struct {
+			Crv string `json:"crv"`
+			Kty string `json:"kty"`
+			X   string `json:"x"`
+		} `json:"jwk"`
+		KID string `json:"kid"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(content))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
+		return nil, fmt.Errorf("key entry: %w", err)
+	}
+	if j.JWK.Crv != "Ed25519" || j.JWK.Kty != "OKP" {
+		return nil, fmt.Errorf("key entry: the jwk is not an Ed25519 OKP key")
+	}
+	pub, err := base64.RawURLEncoding.Strict().DecodeString(j.JWK.X)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("key entry: the jwk's x is not a base64url Ed25519 public key")
+	}
+	k, err := NewKeyContent(j.KID, pub)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(k.Canonical, content) {
+		return nil, fmt.Errorf("key entry: the content is not in canonical form")
+	}
+	return k, nil
+}
+
+// artifactKID returns the kid of a compact JWS's protected header, "" when
+// it has none or the header does not decode.
+func artifactKID(token string) string {
+	h, _, ok := strings.Cut(token, ".")
+	if !ok {
+		return ""
+	}
+	hdr, err := decodeArtifactHeader(h)
+	if err != nil {
+		return ""
+	}
+	return hdr.KID
+}
+
+type artifactHeader struct {
+	Alg string `json:"alg"`
+	KID string `json:"kid"`
+	Typ string `json:"typ"`
+}
+
+func decodeArtifactHeader(h string) (*artifactHeader, error) {
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(h)
+	if err != nil {
+		return nil, fmt.Errorf("the header is not base64url")
+	}
+	var hdr artifactHeader
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&hdr); err != nil {
+		return nil, fmt.Errorf("the header is not the artifact header: %w", err)
+	}
+	return &hdr, nil
+}
+
+// checkArtifact verifies an artifact presented with a report on decision
+// decisionID: an EdDSA compact JWS of type ArtifactType, signed by key (the
+// public key of the logged key entry its kid names, nil when none is
+// logged), whose claims name the decision (jti), this log (iss = origin,
+// when known) and the decision's entry (govlog.leaf_hash). It returns why
+// the artifact is invalid, "" when it is valid.
+func checkArtifact(token, decisionID, origin string, key ed25519.PublicKey, a *Authorization) string {
+	h, rest, _ := strings.Cut(token, ".")
+	p, s, _ := strings.Cut(rest, ".")
+	hdr, err := decodeArtifactHeader(h)
+	if err != nil {
+		return err.Error()
+	}
+	if hdr.Alg != "EdDSA" || hdr.Typ != ArtifactType {
+		return fmt.Sprintf("the header says alg %q, typ %q; want EdDSA, %s", clip(hdr.Alg), clip(hdr.Typ), ArtifactType)
+	}
+	if key == nil {
+		return fmt.Sprintf("no artifact key %q is logged", clip(hdr.KID))
+	}
+	sig, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	if err != nil || !ed25519.Verify(key, []byte(token[:len(h)+1+len(p)]), sig) {
+		return fmt.Sprintf("the signature does not verify with the logged key %q", clip(hdr.KID))
+	}
+	payload, err := base64.RawURLEncoding.Strict().DecodeString(p)
+	if err != nil {
+		return "the payload is not base64url"
+	}
+	var c ArtifactClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return "the payload is not the artifact claims"
+	}
+	switch {
+	case c.ID != decisionID:
+		return fmt.Sprintf("it is the artifact of decision %q", clip(c.ID))
+	case origin != "" && c.Issuer != origin:
+		return fmt.Sprintf("it was issued by %q, not this log", clip(c.Issuer))
+	case c.Govlog.LeafHash != base64.StdEncoding.EncodeToString(a.LeafHash[:]):
+		return "its govlog.leaf_hash is not the decision's entry"
+	case c.Expiry != a.AuthorizedUntil.Unix():
+		return "its exp is not the decision's authorized_until"
+	}
+	return ""
+}
