@@ -263,12 +263,20 @@ const chunk = 128
 // last name (a name twice in an IN list finds its row once); an insert of n
 // rows is split into shapes by the bits of n (41 = 32 + 8 + 1).
 var (
-	sqlLookupIDs       = shapes(`SELECT i.id, i.idx, i.allow, e.leaf FROM ids AS i JOIN entries AS e ON e.idx = i.idx WHERE i.kind = ? AND i.id IN (`, `?`, `)`)
+	sqlLookupIDs            = shapes(`SELECT i.id, i.idx, i.allow, e.leaf FROM ids AS i JOIN entries AS e ON e.idx = i.idx WHERE i.kind = ? AND i.id IN (`, `?`, `)`)
+	sqlLookupAuthorizations = shapes(`SELECT decision_id, decided_at, authorized_until, max_executions, executor, leaf_hash, uses, revoked
+		FROM authorizations WHERE decision_id IN (`, `?`, `)`)
 	sqlLookupSequences = shapes(`SELECT submitter, sequence FROM sequences WHERE (submitter, sequence) IN (VALUES `, `(?, ?)`, `)`)
 	sqlInsertEntries   = shapes(`INSERT OR FAIL INTO entries (idx, leaf) VALUES `, `(?, ?)`, ``)
 	sqlInsertIDs       = shapes(`INSERT OR FAIL INTO ids (kind, id, idx, allow) VALUES `, `(?, ?, ?, ?)`, ``)
 	sqlInsertSequences = shapes(`INSERT OR FAIL INTO sequences (submitter, sequence, idx) VALUES `, `(?, ?, ?)`, ``)
 	sqlInsertLeafs     = shapes(`INSERT OR FAIL INTO leaf_hashes (prefix, idx) VALUES `, `(?, ?)`, ``)
+	// An authorization's uses and revocation change as claims and
+	// revocations are accepted.
+	sqlPutAuthorizations = shapes(`INSERT OR FAIL INTO authorizations
+		(decision_id, decided_at, authorized_until, max_executions, executor, leaf_hash, uses, revoked) VALUES `,
+		`(?, ?, ?, ?, ?, ?, ?, ?)`,
+		` ON CONFLICT (decision_id) DO UPDATE SET uses = excluded.uses, revoked = excluded.revoked`)
 )
 
 // shapes returns the statement naming 1<<k rows at index k, k = 0 … log2(chunk).
@@ -331,13 +339,15 @@ func prefetch(ctx context.Context, tx *sql.Tx, names log.Names) (*log.Facts, map
 	}
 	for ids := names.Authorizations; len(ids) > 0; {
 		n := min(len(ids), chunk)
-		args := make([]any, n)
-		for i, id := range ids[:n] {
-			args[i] = id
+		shape := shapeUp(n)
+		args = args[:0]
+		for _, id := range ids[:n] {
+			args = append(args, id)
 		}
-		q := `SELECT decision_id, decided_at, authorized_until, max_executions, executor, leaf_hash, uses, revoked
-			FROM authorizations WHERE decision_id IN (?` + strings.Repeat(",?", n-1) + `)`
-		rows, err := tx.QueryContext(ctx, q, args...)
+		for range 1<<shape - n {
+			args = append(args, ids[n-1])
+		}
+		rows, err := tx.QueryContext(ctx, sqlLookupAuthorizations[shape], args...)
 		if err != nil {
 			return nil, nil, unavailable("look up authorizations", err)
 		}
@@ -402,19 +412,29 @@ func prefetch(ctx context.Context, tx *sql.Tx, names log.Names) (*log.Facts, map
 }
 
 // putAuthorizations writes every authorization the rule book created or
-// changed (Dirty).
+// changed (Dirty), in key order, in statements of 1, 2, 4, … chunk rows
+// (see shapes).
 func putAuthorizations(ctx context.Context, tx *sql.Tx, auths map[string]*log.Authorization) error {
+	ids := make([]string, 0, len(auths))
 	for id, a := range auths {
-		if !a.Dirty {
-			continue
+		if a.Dirty {
+			ids = append(ids, id)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO authorizations
-			(decision_id, decided_at, authorized_until, max_executions, executor, leaf_hash, uses, revoked)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (decision_id) DO UPDATE SET uses = excluded.uses, revoked = excluded.revoked`,
-			id, a.DecidedAt.UnixNano(), a.AuthorizedUntil.Unix(), a.MaxExecutions, a.Executor, a.LeafHash[:], a.Uses, a.Revoked); err != nil {
-			return unavailable("write the authorization of "+id, err)
+	}
+	slices.Sort(ids)
+	args := make([]any, 0, 8*min(len(ids), chunk))
+	for len(ids) > 0 {
+		shape := min(bits.Len(uint(len(ids)))-1, len(sqlPutAuthorizations)-1)
+		n := 1 << shape
+		args = args[:0]
+		for _, id := range ids[:n] {
+			a := auths[id]
+			args = append(args, id, a.DecidedAt.UnixNano(), a.AuthorizedUntil.Unix(), a.MaxExecutions, a.Executor, a.LeafHash[:], a.Uses, a.Revoked)
 		}
+		if _, err := tx.ExecContext(ctx, sqlPutAuthorizations[shape], args...); err != nil {
+			return unavailable(fmt.Sprintf("write the authorizations of %q and %d more", ids[0], n-1), err)
+		}
+		ids = ids[n:]
 	}
 	return nil
 }

@@ -315,7 +315,7 @@ func Open(ctx context.Context, path string, opts Options) (*Backend, error) {
 		"_busy_timeout": {busy},
 		"_txlock":       {"immediate"},
 		// Every statement a batch runs stays prepared (see shapes).
-		"_stmt_cache_size": {"64"},
+		"_stmt_cache_size": {"128"},
 	}))
 	if err != nil {
 		return nil, fmt.Errorf("failed to open log storage %s: %w", path, err)
