@@ -19,14 +19,16 @@ import (
 
 // verify checks a receipt offline and prints the entry it proves.
 func verify(_ context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
-	f := newFlags("verify", "[flags] RECEIPT.tlog-proof|RECEIPT.receipt.json|BUNDLE.json|DIR|-...",
+	f := newFlags("verify", "[flags] RECEIPT.tlog-proof|RECEIPT.receipt.json|BUNDLE.json|EVIDENCE.json|DIR|-...",
 		"Verify receipts offline with nothing but the log's verifier key: tlog-proof files, JSON receipts, "+
-			"bundles (JSON arrays of receipts) and directories of them; - reads one from stdin.")
+			"bundles (JSON arrays of receipts) and directories of them; - reads one from stdin. "+
+			"An evidence bundle (govlog export) is verified whole and summarised per subject.")
 	keyArg := f.String("log-key", "", "the log's note verifier `key`: a file holding it (such as log.vkey), or the key text (required)")
 	policyArg := f.String("witness-policy", "", "a witness policy `file`: the checkpoint must also carry the cosignatures it requires")
 	asJSON := f.Bool("json", false, "print a JSON report: one item per receipt, and the counts")
 	f.Example("govlog verify --log-key data/log.vkey deploy-42.tlog-proof", "one receipt: what it proves, one field a line")
 	f.Example("govlog verify --log-key log.vkey receipts/ today.json --json", "a directory and a bundle, a JSON report")
+	f.Example("govlog verify --log-key log.vkey agent-7.evidence.json", "an evidence bundle: what was allowed, denied, executed, violated, revoked, per subject")
 	if err := f.parse(args, stdout); err != nil {
 		return err
 	}
@@ -45,6 +47,9 @@ func verify(_ context.Context, args []string, stdin io.Reader, stdout io.Writer)
 		if policy, err = readPolicy(*policyArg); err != nil {
 			return f.usagef("--witness-policy: %v", err)
 		}
+	}
+	if f.NArg() == 1 && isEvidenceBundle(f.Arg(0)) {
+		return verifyBundle(f.Arg(0), key, policy, *asJSON, stdout)
 	}
 	if fi, err := os.Stat(f.Arg(0)); *asJSON || f.NArg() > 1 || (err == nil && fi.IsDir()) || isBundleFile(f.Arg(0)) {
 		return verifyMany(f.Args(), key, policy, *asJSON, stdin, stdout)

@@ -126,10 +126,8 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 	}
 
 	results := make([]log.AppendResult, len(batch))
-	var (
-		rows   newRows
-		hashes [][32]byte // of the appended entries, for leaf_hashes
-	)
+	rows := newRows{noSearch: b.hooks.noSearchIndex}
+	var hashes [][32]byte // of the appended entries, for leaf_hashes
 	size := old.size()
 	for i, v := range verdicts {
 		switch v.Fate {
@@ -145,7 +143,9 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 			results[i].Existing = true
 		case log.FateAppend:
 			lh := log.LeafHash(v.Leaf)
-			rows.add(batch[i], v.Leaf, size)
+			if err := rows.add(batch[i], v.Leaf, size); err != nil {
+				return nil, log.Checkpoint{}, fmt.Errorf("%w: %w", log.ErrUnavailable, err)
+			}
 			hashes = append(hashes, lh)
 			if err := rng.Append(lh[:], visit); err != nil {
 				return nil, log.Checkpoint{}, fmt.Errorf("%w: failed to extend the tree: %w", log.ErrUnavailable, err)
@@ -271,6 +271,7 @@ var (
 	sqlInsertIDs       = shapes(`INSERT OR FAIL INTO ids (kind, id, idx, allow) VALUES `, `(?, ?, ?, ?)`, ``)
 	sqlInsertSequences = shapes(`INSERT OR FAIL INTO sequences (submitter, sequence, idx) VALUES `, `(?, ?, ?)`, ``)
 	sqlInsertLeafs     = shapes(`INSERT OR FAIL INTO leaf_hashes (prefix, idx) VALUES `, `(?, ?)`, ``)
+	sqlInsertTerms     = shapes(`INSERT OR FAIL INTO search_terms (term, idx) VALUES `, `(?, ?)`, ``)
 	// An authorization's uses and revocation change as claims and
 	// revocations are accepted.
 	sqlPutAuthorizations = shapes(`INSERT OR FAIL INTO authorizations
@@ -441,16 +442,30 @@ func putAuthorizations(ctx context.Context, tx *sql.Tx, auths map[string]*log.Au
 
 // newRows are the rows of the entries a batch appends, for bulk inserts.
 type newRows struct {
-	entries, ids, sequences, leafHashes []any
+	entries, ids, sequences, leafHashes, terms []any
+	size                                       int64 // the tree size after the batch
+	noSearch                                   bool  // testHooks.noSearchIndex
 }
 
-func (r *newRows) add(e *log.Entry, leaf []byte, index uint64) {
+func (r *newRows) add(e *log.Entry, leaf []byte, index uint64) error {
+	var terms []log.Term
+	if !r.noSearch {
+		var err error
+		if terms, err = log.EntryTerms(e, leaf); err != nil {
+			return fmt.Errorf("failed to index entry %d: %w", index, err)
+		}
+	}
 	idx := int64(index)
 	r.entries = append(r.entries, idx, leaf)
 	r.ids = append(r.ids, int64(e.Kind), e.ID, idx, e.Kind == log.KindDecision && e.Allow)
 	if k, ok := e.SequenceKey(); ok {
 		r.sequences = append(r.sequences, k.Submitter, int64(k.Sequence), idx)
 	}
+	for _, t := range terms {
+		r.terms = append(r.terms, int64(t), idx)
+	}
+	r.size = idx + 1
+	return nil
 }
 
 // insert writes the rows in statements of 1, 2, 4, … chunk rows (see
@@ -473,6 +488,7 @@ func (r *newRows) insert(ctx context.Context, tx *sql.Tx) error {
 		{"ids", sqlInsertIDs, 4, r.ids},
 		{"sequences", sqlInsertSequences, 3, r.sequences},
 		{"leaf_hashes", sqlInsertLeafs, 2, r.leafHashes},
+		{"search_terms", sqlInsertTerms, 2, r.terms},
 	} {
 		for args := t.args; len(args) > 0; {
 			rows := len(args) / t.n
@@ -483,6 +499,9 @@ func (r *newRows) insert(ctx context.Context, tx *sql.Tx) error {
 			}
 			args = args[n*t.n:]
 		}
+	}
+	if _, err := tx.ExecContext(ctx, sqlSetIndexed, r.size); err != nil {
+		return unavailable("update the search index size", err)
 	}
 	return nil
 }

@@ -877,19 +877,39 @@ func readOnce(ctx context.Context, b *Backend, n uint64) error {
 }
 
 // TestStorageSize measures the database size per entry: at most the raw
-// entry bytes × 1.2 + 100 bytes per entry.
+// entry bytes × 1.2 + 100 bytes per entry without the search index, and
+// the search index at most 25% more (measured side by side).
 func TestStorageSize(t *testing.T) {
 	if testing.Short() {
-		t.Skip("appends 5,000 entries")
+		t.Skip("appends 5,000 entries twice")
 	}
+	const n = 5000
+	raw, without := storageSize(t, n, true)
+	_, with := storageSize(t, n, false)
+	limit := raw*12/10 + 100*n
+	t.Logf("%d entries, %d raw bytes (%.0f B/entry): database %d bytes without the search index (%.0f B/entry, %.0f B/entry over raw), limit %d; "+
+		"%d bytes with it (%.0f B/entry more, +%.1f%%)",
+		n, raw, float64(raw)/n, without, float64(without)/n, float64(without-raw)/n, limit,
+		with, float64(with-without)/n, 100*float64(with-without)/float64(without))
+	if without > limit {
+		t.Errorf("database is %d bytes without the search index, the limit is %d", without, limit)
+	}
+	if with > without*125/100 {
+		t.Errorf("the search index costs %d bytes, more than 25%% of %d", with-without, without)
+	}
+}
+
+// storageSize appends n 500-byte entries to a new log, with or without
+// the search index, and returns the raw entry bytes and the file size.
+func storageSize(t *testing.T, n int, noSearch bool) (raw, size int64) {
 	path := tempDB(t)
 	b, err := Open(context.Background(), path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.hooks.noSearchIndex = noSearch
 	sign, _ := newSign(t)
-	const n, batchSize, entrySize = 5000, 250, 500
-	var raw int64
+	const batchSize, entrySize = 250, 500
 	for i := 0; i < n; i += batchSize {
 		var batch []*log.Entry
 		for j := i; j < i+batchSize; j++ {
@@ -906,12 +926,7 @@ func TestStorageSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	limit := raw*12/10 + 100*n
-	t.Logf("%d entries, %d raw bytes (%.0f B/entry): database %d bytes (%.0f B/entry, %.0f B/entry over raw), limit %d",
-		n, raw, float64(raw)/n, fi.Size(), float64(fi.Size())/n, float64(fi.Size()-raw)/n, limit)
-	if fi.Size() > limit {
-		t.Errorf("database is %d bytes, the limit is %d", fi.Size(), limit)
-	}
+	return raw, fi.Size()
 }
 
 // TestBatchShapes appends batches of every size around the statement

@@ -25,7 +25,7 @@
 //
 // # Storage layout
 //
-// Schema version 2 (PRAGMA user_version; migrations are the embedded
+// Schema version 3 (PRAGMA user_version; migrations are the embedded
 // schema/NNNN_*.sql files, applied in order in one transaction each):
 //
 //	entries(idx INTEGER PRIMARY KEY, leaf BLOB)
@@ -63,6 +63,11 @@
 //	    What the rule book needs of each allow (log.Authorization): its
 //	    accepted claims (uses) and whether it is revoked, written with the
 //	    batch that changes them.
+//	search_terms(term, idx) WITHOUT ROWID, search_indexed(id, size)
+//	    The search index (log.Searcher): one row per term of each entry's
+//	    summary (log.Summary.Terms, a 31-bit hash of a field and its
+//	    value), written with the entry; search_indexed is how many entries
+//	    it covers (a log from before version 3 is indexed by Open).
 //
 // With 500-byte entries the file takes about 600 bytes an entry: the leaf,
 // its 32-byte hash in a tile, and its index rows.
@@ -253,6 +258,9 @@ type testHooks struct {
 	// afterCommit runs after a successful COMMIT; an error is reported as
 	// a failed COMMIT (which may or may not have committed).
 	afterCommit func() error
+	// noSearchIndex makes appends write no search postings: only for
+	// measuring what the index costs (BenchmarkSearchIndex).
+	noSearchIndex bool
 }
 
 //go:embed schema/*.sql
@@ -359,6 +367,9 @@ func Open(ctx context.Context, path string, opts Options) (*Backend, error) {
 	}
 	b.snap.Store(snap)
 	b.rng = rng
+	if err := b.reindex(ctx, snap.size()); err != nil {
+		return nil, fmt.Errorf("failed to open log storage %s: %w", path, err)
+	}
 	ok = true
 	b.logger.Info("opened log storage", "path", path, "size", snap.size(), "checkpoint", snap.has)
 	return b, nil

@@ -22,6 +22,8 @@ const (
 	sqlCountTiles       = `SELECT count(*) FROM tiles`
 	sqlPutTile          = `INSERT INTO tiles (level, idx, hashes) VALUES (?, ?, ?) ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes`
 	sqlInsertCheckpoint = `INSERT INTO checkpoints (size, note) VALUES (?, ?)`
+	sqlSetIndexed       = `UPDATE search_indexed SET size = ? WHERE id = 1`
+	sqlIndexedSize      = `SELECT size FROM search_indexed WHERE id = 1`
 	sqlProbe            = `INSERT INTO probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at`
 )
 
