@@ -188,10 +188,20 @@ func (c *Client) SubmitExecution(ctx context.Context, report []byte) (r *log.Rec
 	return c.submit(ctx, log.KindExecution, report)
 }
 
+// Revoke logs a revocation of an allow (wire contract §2c: {"id",
+// "decision_id", "revoked_at", "reason"?}) and returns its receipt, as
+// Submit does, with the same retries.
+func (c *Client) Revoke(ctx context.Context, revocation []byte) (r *log.Receipt, created bool, err error) {
+	return c.submit(ctx, log.KindRevocation, revocation)
+}
+
 func (c *Client) submit(ctx context.Context, kind log.Kind, body []byte) (*log.Receipt, bool, error) {
 	path := "/v1/decisions"
-	if kind == log.KindExecution {
+	switch kind {
+	case log.KindExecution:
 		path = "/v1/executions"
+	case log.KindRevocation:
+		path = "/v1/revocations"
 	}
 	res, err := c.roundTrip(ctx, http.MethodPost, path, body)
 	if err != nil {
@@ -229,6 +239,10 @@ func sameContent(kind log.Kind, body []byte, v *verifier.Verified) error {
 	case log.KindExecution:
 		if x, err := log.ParseLoggedExecution(body, v.Entry.LoggedAt); err == nil {
 			canonical = x.Canonical
+		}
+	case log.KindRevocation:
+		if r, err := log.ParseLoggedRevocation(body, v.Entry.LoggedAt); err == nil {
+			canonical = r.Canonical
 		}
 	}
 	if v.Entry.Kind != kind || canonical == nil || !bytes.Equal(canonical, v.Entry.Content) {

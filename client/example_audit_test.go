@@ -58,7 +58,7 @@ func ExampleClient_VerifyArtifact() {
 	_, err = runtime.VerifyArtifact(ctx, receipt.Artifact, client.Authorization{Action: "delete", Resource: "svc/api"})
 	fmt.Println("delete refused:", errors.Is(err, client.ErrNotAuthorized))
 	// Output:
-	// authorized: agent-7 may deploy svc/api (decision deploy-42, entry 0)
+	// authorized: agent-7 may deploy svc/api (decision deploy-42, entry 1)
 	// delete refused: true
 }
 
@@ -88,8 +88,8 @@ func ExampleClient_Audit() {
 	}
 	fmt.Printf("ok=%v: entries %d to %d replayed\n", report.OK, report.Start, report.Start+report.Audited.Entries-1)
 	// Output:
-	// ok=true: 600 entries, 400 allows, 200 denies, tree size 600
-	// ok=true: entries 600 to 699 replayed
+	// ok=true: 601 entries, 400 allows, 200 denies, tree size 601
+	// ok=true: entries 601 to 700 replayed
 }
 
 // A client that keeps a trusted checkpoint catches a log that shows it
@@ -98,7 +98,7 @@ func ExampleWithTrustedState() {
 	l, stop := exampleLog()
 	defer stop()
 	ctx := context.Background()
-	l.fill(&panicTB{}, "d", 10)
+	l.fill(&panicTB{}, "d", 9) // and the artifact key's entry
 
 	dir, _ := os.MkdirTemp("", "govlog-example-state-")
 	defer os.RemoveAll(dir)
@@ -114,7 +114,7 @@ func ExampleWithTrustedState() {
 	// The operator forks the log: the same key signs another history.
 	fork, stopFork := exampleForkOf(l)
 	defer stopFork()
-	fork.fill(&panicTB{}, "other", 12)
+	fork.fill(&panicTB{}, "other", 11)
 	c2, _ := client.New(fork.url, client.WithLogKey(l.keys.Verifier), client.WithTrustedState(state))
 	_, err = c2.Checkpoint(ctx)
 	var split *verifier.InconsistencyError

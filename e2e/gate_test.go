@@ -225,7 +225,6 @@ func TestGate(t *testing.T) {
 		wantRefused(t, status, body, 403, "not_authorized")
 	})
 	t.Run("allowed once, replay refused", func(t *testing.T) {
-		t.Skip("needs claims: issue 13")
 		ok := allowDecision(t, d, "e2e-allow", "agent-7", "tool.call", "tool/search")
 		hdr := map[string]string{"Authorization": "GovLog " + ok}
 		if status, body := art.send(t, "POST", "/tools/search", hdr); status != 200 || body["ran"] != "/tools/search" {

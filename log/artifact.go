@@ -28,10 +28,14 @@ type ArtifactClaims struct {
 // ArtifactBinding ties an artifact to its entry and the checkpoint of its
 // receipt; hashes are standard base64, byte-identical to the receipt's.
 type ArtifactBinding struct {
-	Index    uint64 `json:"index"`
-	LeafHash string `json:"leaf_hash"`
-	TreeSize uint64 `json:"tree_size"`
-	RootHash string `json:"root_hash"`
+	Index uint64 `json:"index"`
+	// KeyIndex is the index of the key entry of the artifact's signing
+	// key (wire contract §2e); nil in artifacts issued before keys were
+	// logged.
+	KeyIndex *uint64 `json:"key_index,omitempty"`
+	LeafHash string  `json:"leaf_hash"`
+	TreeSize uint64  `json:"tree_size"`
+	RootHash string  `json:"root_hash"`
 }
 
 // NewArtifactClaims returns the claims of the artifact for an allow decision
@@ -89,6 +93,10 @@ func (c *ArtifactClaims) Payload() ([]byte, error) {
 	num(`,"exp":`, c.Expiry)
 	b = append(b, `,"govlog":{"index":`...)
 	b = strconv.AppendUint(b, c.Govlog.Index, 10)
+	if c.Govlog.KeyIndex != nil {
+		b = append(b, `,"key_index":`...)
+		b = strconv.AppendUint(b, *c.Govlog.KeyIndex, 10)
+	}
 	str(`,"leaf_hash":`, c.Govlog.LeafHash)
 	str(`,"root_hash":`, c.Govlog.RootHash)
 	b = append(b, `,"tree_size":`...)

@@ -118,6 +118,13 @@ type Backend interface {
 	// or ErrNotFound.
 	Lookup(ctx context.Context, kind Kind, id string) (uint64, []byte, error)
 
+	// Authorization returns the stored authorization of an allow (what
+	// Judge marked Dirty for it, as last written), or ErrNotFound when
+	// there is none (a deny, an unknown decision, or an allow logged
+	// before authorizations were kept). Its Entries may name entries not
+	// yet covered by the latest checkpoint.
+	Authorization(ctx context.Context, decisionID string) (*Authorization, error)
+
 	// LookupHash returns the index of the first leaf with this RFC 6962 leaf
 	// hash, or ErrNotFound.
 	LookupHash(ctx context.Context, leafHash [32]byte) (uint64, error)

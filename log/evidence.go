@@ -2,9 +2,11 @@ package log
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -62,6 +64,9 @@ type Authorization struct {
 	Uses int
 	// Revoked is true once a revocation of the allow is logged.
 	Revoked bool
+	// Entries are the accepted claims and the revocations of the allow,
+	// in the order the log judged them: the evidence of its status.
+	Entries []EntryID
 	// Dirty is set by Judge when it created or changed the authorization
 	// (an allow appended, a claim accepted, a revocation appended): the
 	// backend writes it with the batch.
@@ -73,6 +78,35 @@ type Authorization struct {
 func NewAuthorization(e *Entry) *Authorization {
 	return &Authorization{DecidedAt: e.DecidedAt, AuthorizedUntil: e.AuthorizedUntil,
 		MaxExecutions: max(e.MaxExecutions, 1), Executor: e.Executor, LeafHash: LeafHash(e.Leaf)}
+}
+
+// EncodeEntries writes Entries for storage: "KIND:ID" lines (KIND the
+// kind's number).
+func (a *Authorization) EncodeEntries() string {
+	var b strings.Builder
+	for i, e := range a.Entries {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		fmt.Fprintf(&b, "%d:%s", e.Kind, e.ID)
+	}
+	return b.String()
+}
+
+// DecodeEntries reads what EncodeEntries wrote into Entries.
+func (a *Authorization) DecodeEntries(s string) error {
+	a.Entries = nil
+	if s == "" {
+		return nil
+	}
+	for line := range strings.SplitSeq(s, "\n") {
+		k, id, ok := strings.Cut(line, ":")
+		if !ok || len(k) != 1 || k[0] < '1' || k[0] > '9' || id == "" {
+			return fmt.Errorf("failed to read the entries of an authorization: %q", clip(line))
+		}
+		a.Entries = append(a.Entries, EntryID{Kind(k[0] - '0'), id})
+	}
+	return nil
 }
 
 // IsClaim reports whether an execution report is a claim: a started report,
@@ -111,8 +145,8 @@ type KeyContent struct {
 
 // NewKeyContent returns the key entry content of an Ed25519 artifact key.
 func NewKeyContent(kid string, pub ed25519.PublicKey) (*KeyContent, error) {
-	if !validID(kid) {
-		return nil, fmt.Errorf("failed to build a key entry: kid %q is not a valid id", clip(kid))
+	if !validKID(kid) {
+		return nil, fmt.Errorf("failed to build a key entry: kid %q is not 1 to 128 characters of A-Z a-z 0-9 . _ : -", clip(kid))
 	}
 	if len(pub) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("failed to build a key entry: the public key is %d bytes", len(pub))
@@ -123,6 +157,22 @@ func NewKeyContent(kid string, pub ed25519.PublicKey) (*KeyContent, error) {
 	b = appendJCSString(b, kid)
 	b = append(b, '}')
 	return &KeyContent{KID: kid, Public: pub, Canonical: b}, nil
+}
+
+// validKID reports whether kid may name a key entry: an id's characters
+// and "_" (an RFC 7638 thumbprint in base64url may start with "-" or "_").
+func validKID(kid string) bool {
+	if kid == "" || len(kid) > 128 {
+		return false
+	}
+	for _, c := range []byte(kid) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == ':', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // KeySubmission wraps a key entry; submitter is the log's own name for
@@ -240,4 +290,104 @@ func checkArtifact(token, decisionID, origin string, key ed25519.PublicKey, a *A
 		return "its exp is not the decision's authorized_until"
 	}
 	return ""
+}
+
+// AuthorizationEvidence is the status of one decision's authorization with
+// the receipts that prove it, all against one checkpoint (wire contract
+// §2d).
+type AuthorizationEvidence struct {
+	DecisionID string
+	// Status is AuthorizationStatus at the time of the answer.
+	Status string
+	// Authorization is nil for a deny. Its Uses, Revoked and Entries count
+	// only what Checkpoint covers.
+	Authorization *Authorization
+	Checkpoint    Checkpoint
+	// Receipts are those of the decision, then of each entry of
+	// Authorization.Entries, against Checkpoint, without artifact.
+	Receipts []*Receipt
+}
+
+// Authorization returns the status of decision decisionID's authorization
+// with its proof, or ErrNotFound when no such decision is logged.
+func (l *Log) Authorization(ctx context.Context, decisionID string) (*AuthorizationEvidence, error) {
+	_, leaf, err := l.backend.Lookup(ctx, KindDecision, decisionID)
+	if err != nil {
+		return nil, err
+	}
+	p, err := ParseEntry(leaf)
+	if err != nil || p.Decision == nil {
+		return nil, fmt.Errorf("%w: the entry of decision %q does not parse: %v", ErrUnavailable, decisionID, err)
+	}
+	ev := &AuthorizationEvidence{DecisionID: decisionID}
+	var stored *Authorization
+	if p.Decision.Outcome == OutcomeAllow {
+		if stored, err = l.backend.Authorization(ctx, decisionID); err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		if stored == nil {
+			// Logged before authorizations were kept: no claims counted.
+			stored = &Authorization{DecidedAt: p.Decision.DecidedAt, AuthorizedUntil: p.AuthorizedUntil,
+				MaxExecutions: max(p.Decision.MaxExecutions, 1), Executor: p.Decision.Executor, LeafHash: LeafHash(leaf)}
+		}
+	}
+	// The checkpoint is read after the authorization: every entry the
+	// authorization names that it covers gets a receipt; later ones are
+	// left out, and out of the counts.
+	cp, err := l.backend.Latest(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: failed to read the latest checkpoint: %w", ErrUnavailable, err)
+	}
+	ev.Checkpoint = cp
+	rec, err := l.receiptAt(ctx, KindDecision, decisionID, cp)
+	if err != nil {
+		return nil, err
+	}
+	ev.Receipts = append(ev.Receipts, rec)
+	if stored != nil {
+		a := *stored
+		a.Uses, a.Revoked, a.Entries = 0, false, nil
+		for _, id := range stored.Entries {
+			rec, err := l.receiptAt(ctx, id.Kind, id.ID, cp)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			ev.Receipts = append(ev.Receipts, rec)
+			a.Entries = append(a.Entries, id)
+			if id.Kind == KindRevocation {
+				a.Revoked = true
+			} else {
+				a.Uses++
+			}
+		}
+		ev.Authorization = &a
+	}
+	ev.Status = AuthorizationStatus(ev.Authorization, l.cfg.Clock())
+	return ev, nil
+}
+
+// LookupAt returns the receipt of a logged entry against cp (without
+// artifact), ErrNotFound when cp does not cover it.
+func (l *Log) LookupAt(ctx context.Context, kind Kind, id string, cp Checkpoint) (*Receipt, error) {
+	return l.receiptAt(ctx, kind, id, cp)
+}
+
+// receiptAt returns the receipt of a logged entry against cp, ErrNotFound
+// when cp does not cover it.
+func (l *Log) receiptAt(ctx context.Context, kind Kind, id string, cp Checkpoint) (*Receipt, error) {
+	index, leaf, err := l.backend.Lookup(ctx, kind, id)
+	if err != nil {
+		return nil, err
+	}
+	if index >= cp.Size {
+		return nil, fmt.Errorf("%v %q is not covered by the checkpoint of size %d: %w", kind, id, cp.Size, ErrNotFound)
+	}
+	proof, err := l.backend.InclusionProof(ctx, index, cp.Size)
+	if err != nil {
+		return nil, fmt.Errorf("failed to build the inclusion proof of entry %d: %w", index, err)
+	}
+	return NewReceipt(id, index, leaf, cp, proof), nil
 }

@@ -340,11 +340,13 @@ func Judge(batch []*Entry, facts *Facts) []Verdict {
 				if v.Claim {
 					a := facts.Authorizations[e.DecisionID]
 					a.Uses++
+					a.Entries = append(slices.Clip(a.Entries), id)
 					a.Dirty = true
 				}
 			case KindRevocation:
 				a := facts.Authorizations[e.DecisionID]
 				a.Revoked = true
+				a.Entries = append(slices.Clip(a.Entries), id)
 				a.Dirty = true
 			case KindKey:
 				if k, err := ParseKeyContent(e.Content); err == nil {

@@ -18,10 +18,15 @@ import (
 // with res: a compact JWS over the canonical claims, so that the same entry
 // and checkpoint always give the same bytes.
 func (s *Server) artifact(d *log.Decision, res *log.Result) (string, error) {
-	claims, err := log.NewArtifactClaims(s.log.Origin(), s.cfg.Audience, d, res)
+	audience := s.cfg.Audience
+	if d.Executor != "" {
+		audience = d.Executor
+	}
+	claims, err := log.NewArtifactClaims(s.log.Origin(), audience, d, res)
 	if err != nil {
 		return "", err
 	}
+	claims.Govlog.KeyIndex = &s.signer.keyIndex
 	payload, err := claims.Payload()
 	if err != nil {
 		return "", err
@@ -41,6 +46,8 @@ func (s *Server) artifact(d *log.Decision, res *log.Result) (string, error) {
 type artifactSigner struct {
 	header string // BASE64URL(UTF8(protected header))
 	key    ed25519.PrivateKey
+	// keyIndex is the index of the key's entry in the log (govlog.key_index).
+	keyIndex uint64
 }
 
 // newArtifactSigner returns the signer of artifacts with key, a private

@@ -31,6 +31,10 @@ const (
 	codeUnsupportedMediaType = "unsupported_media_type"
 	codeUnknownParent        = "unknown_parent"
 	codeUnknownDecision      = "unknown_decision"
+	codeInvalidRevocation    = "invalid_revocation"
+	codeParentDenied         = "parent_denied"
+	codeParentRevoked        = "parent_revoked"
+	codeNotRevocable         = "not_revocable"
 	codeOverloaded           = "overloaded"
 	codeLogUnavailable       = "log_unavailable"
 )
@@ -140,6 +144,10 @@ func classify(err error) *apiError {
 		{log.ErrInvalidJSON, http.StatusBadRequest, codeInvalidJSON},
 		{log.ErrInvalidDecision, http.StatusBadRequest, codeInvalidDecision},
 		{log.ErrInvalidExecution, http.StatusBadRequest, codeInvalidExecution},
+		{log.ErrInvalidRevocation, http.StatusBadRequest, codeInvalidRevocation},
+		{log.ErrParentDenied, http.StatusConflict, codeParentDenied},
+		{log.ErrParentRevoked, http.StatusConflict, codeParentRevoked},
+		{log.ErrNotRevocable, http.StatusConflict, codeNotRevocable},
 		{log.ErrOutOfRange, http.StatusBadRequest, codeInvalidRequest},
 		{log.ErrTooLarge, http.StatusRequestEntityTooLarge, codeTooLarge},
 		{log.ErrIDConflict, http.StatusConflict, codeIDConflict},

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -308,6 +309,26 @@ func execution(id, decisionID string) []byte {
 	return b
 }
 
+// claim is the body of a started report that claims an execution of
+// decisionID with its artifact.
+func claim(id, decisionID, artifact string) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"id": id, "decision_id": decisionID, "status": "started", "artifact": artifact,
+		"at": time.Now().UTC().Format(time.RFC3339Nano), "runtime": "runner-1",
+	})
+	return b
+}
+
+// revocation is the body of a revocation; fields override or add members.
+func revocation(id, decisionID string, fields map[string]any) []byte {
+	m := map[string]any{"id": id, "decision_id": decisionID, "revoked_at": time.Now().UTC().Format(time.RFC3339Nano)}
+	for k, v := range fields {
+		m[k] = v
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
 // receipt is the JSON receipt.
 type receipt struct {
 	ID             string   `json:"id"`
@@ -409,12 +430,18 @@ func (e *env) verifyArtifact(r *receipt, body []byte) {
 	want := log.ArtifactClaims{
 		Issuer: testOrigin, Subject: d.Subject, ID: d.ID,
 		IssuedAt: entry.LoggedAt.Unix(), NotBefore: entry.LoggedAt.Unix(), Expiry: entry.AuthorizedUntil.Unix(),
-		Audience: testAudience, Action: d.Action, Resource: d.Resource,
+		Audience: cmp.Or(d.Executor, testAudience), Action: d.Action, Resource: d.Resource,
 		Govlog: log.ArtifactBinding{
 			Index: r.Index, LeafHash: base64.StdEncoding.EncodeToString(r.LeafHash),
 			TreeSize: cp.Size, RootHash: base64.StdEncoding.EncodeToString(cp.Hash[:]),
 		},
 	}
+	// govlog.key_index is the index of the signing key's entry, logged
+	// before the decision (TestKeys checks that entry).
+	if k := e.srv.signer.keyIndex; c.Govlog.KeyIndex == nil || *c.Govlog.KeyIndex != k || k >= r.Index {
+		e.t.Errorf("artifact govlog.key_index %v, want %d, before the decision's entry %d", c.Govlog.KeyIndex, k, r.Index)
+	}
+	c.Govlog.KeyIndex = nil
 	if c != want {
 		e.t.Errorf("artifact claims\n%+v\nwant\n%+v", c, want)
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -39,14 +40,22 @@ func metricValue(t *testing.T, e *env, series string) float64 {
 	return -1
 }
 
-// filled returns an env whose log holds n decisions d-0 … d-n-1.
+// filled returns an env whose log holds n entries: the artifact key's
+// entry, which New logs first, then decisions d-1 … d-n-1; recs[i] is the
+// receipt of entry i.
 func filled(t *testing.T, n int) (*env, []*receipt) {
 	e := newEnv(t, envOptions{})
 	var items [][]byte
-	for i := range n {
+	for i := 1; i < n; i++ {
 		items = append(items, decision(fmt.Sprintf("d-%d", i), "deny", nil))
 	}
 	recs := make([]*receipt, n)
+	key, err := e.srv.log.Lookup(context.Background(), log.KindKey, e.keys.Artifact.KeyID())
+	if err != nil || key.Receipt.Index != 0 {
+		t.Fatalf("the artifact key's entry: %v", err)
+	}
+	recs[0] = &receipt{ID: key.Receipt.ID, Index: 0, LeafHash: key.Receipt.LeafHash, Entry: key.Receipt.Entry,
+		Checkpoint: string(key.Receipt.Checkpoint)}
 	for len(items) > 0 {
 		chunk := items[:min(len(items), MaxBatchItems)]
 		items = items[len(chunk):]
@@ -356,15 +365,15 @@ func TestMetrics(t *testing.T) {
 		`govlog_http_requests_total{code="404",route="other"}`:               1,
 		`govlog_http_request_duration_seconds_count{route="/v1/decisions"}`:  2,
 		`govlog_batch_request_items_sum`:                                     2,
-		`govlog_tree_size`:                                                   3,
+		`govlog_tree_size`:                                                   4, // with the key's entry
 		`govlog_commit_errors_total`:                                         0,
 	} {
 		if got := metricValue(t, e, series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
 		}
 	}
-	if got := metricValue(t, e, "govlog_commit_entries_sum"); got != 4 {
-		t.Errorf("govlog_commit_entries_sum = %v, want 4 (3 appended, 1 refused)", got)
+	if got := metricValue(t, e, "govlog_commit_entries_sum"); got != 5 {
+		t.Errorf("govlog_commit_entries_sum = %v, want 5 (the key and 3 appended, 1 refused)", got)
 	}
 	if got := metricValue(t, e, "govlog_commit_duration_seconds_count"); got < 1 {
 		t.Errorf("no commit duration observed")

@@ -43,7 +43,7 @@ func TestAnswersAsEncodingJSON(t *testing.T) {
 		t.Fatal(again)
 	}
 	same("resubmission", again.body, receiptOf(again.body))
-	x := e.post("/v1/executions", execution("x-1", "j-1"))
+	x := e.post("/v1/executions", claim("x-1", "j-1", receiptOf(allow.body).Artifact))
 	same("execution", x.body, receiptOf(x.body))
 	g := e.get("/v1/decisions/j-1")
 	same("GET", g.body, receiptOf(g.body))

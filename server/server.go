@@ -18,7 +18,10 @@
 //
 //	POST /v1/decisions          one decision → 201 receipt (200 for an identical resubmission)
 //	POST /v1/decisions/batch    {"decisions":[…]} → 200 {"results":[receipt or {"error":…}, …]}
-//	POST /v1/executions         one execution report → 201 / 200 receipt
+//	POST /v1/executions         one execution report → 201 / 200 receipt; 409 {"error","receipt"} for a recorded violation
+//	POST /v1/revocations        one revocation of an allow → 201 / 200 receipt
+//	GET /v1/authorizations/{id} the status of a decision's authorization, with receipts on one checkpoint
+//	GET /v1/keys                the logged artifact keys, with receipts
 //	POST /v1/opa/decision-logs  OPA's decision-log upload → 200 (opa.go)
 //
 // The request body must be application/json (a charset parameter, when
@@ -254,6 +257,13 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to create server: %w", err)
 	}
+	// The artifact key is logged before anything is signed with it.
+	keyCtx, cancel := context.WithTimeout(context.Background(), keyTimeout)
+	signer.keyIndex, err = logKey(keyCtx, cfg.Log, cfg.ArtifactKey)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("failed to create server: %w", err)
+	}
 	s := &Server{
 		signer:  signer,
 		limiter: newRateLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Clock),
@@ -291,6 +301,10 @@ func New(cfg Config) (*Server, error) {
 	s.handle(http.MethodGet, "/v1/decisions/:id", s.getReceipt(log.KindDecision))
 	s.handle(http.MethodPost, "/v1/executions", s.postExecution)
 	s.handle(http.MethodGet, "/v1/executions/:id", s.getReceipt(log.KindExecution))
+	s.handle(http.MethodPost, "/v1/revocations", s.postRevocation)
+	s.handle(http.MethodGet, "/v1/revocations/:id", s.getReceipt(log.KindRevocation))
+	s.handle(http.MethodGet, "/v1/authorizations/:id", s.getAuthorization)
+	s.handle(http.MethodGet, "/v1/keys", s.getKeys)
 	s.handle(http.MethodGet, "/v1/checkpoint", s.getCheckpoint)
 	s.handle(http.MethodGet, "/v1/proofs/inclusion", s.getInclusion, "index", "leaf_hash", "tree_size")
 	s.handle(http.MethodGet, "/v1/proofs/consistency", s.getConsistency, "from", "to")

@@ -46,11 +46,14 @@ func (s *Server) postExecution(c echo.Context, _ query) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.SubmitTimeout)
 	defer cancel()
-	rec, created, err := s.processExecution(ctx, body, who)
+	res, err := s.processExecution(ctx, body, who)
 	if err != nil {
 		return err
 	}
-	return writeReceipt(c, createdStatus(created), rec)
+	if res.Violation != "" {
+		return writeViolation(c, res.Violation, res.Receipt)
+	}
+	return writeReceipt(c, createdStatus(res.Created), res.Receipt)
 }
 
 // postBatch handles POST /v1/decisions/batch.
@@ -168,21 +171,23 @@ func (s *Server) decisionReceipt(ctx context.Context, d *log.Decision, res *log.
 	return &rec, res.Created, nil
 }
 
-// processExecution validates and logs one execution report.
-func (s *Server) processExecution(ctx context.Context, body []byte, who string) (*log.Receipt, bool, error) {
+// processExecution validates and logs one execution report. The result's
+// Violation is the one the log recorded, if any: the report is logged
+// either way.
+func (s *Server) processExecution(ctx context.Context, body []byte, who string) (*log.Result, error) {
 	e, err := log.ParseExecution(body, s.cfg.Clock())
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	res, err := s.log.Submit(ctx, log.ExecutionSubmission(e, who))
 	if err != nil {
-		return nil, false, submitError(err)
+		return nil, submitError(err)
 	}
 	s.noteTreeSize(res.Checkpoint.Size)
 	if res, err = s.acknowledge(ctx, res); err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	return res.Receipt, res.Created, nil
+	return res, nil
 }
 
 // submitError makes the errors of Submit that cannot be the client's

@@ -22,8 +22,9 @@ func TestDecisionAllow(t *testing.T) {
 	}
 	rec := parseReceipt(t, r.body)
 	cp := e.verifyReceipt(rec, "d-1")
-	if cp.Size != 1 || rec.Index != 0 {
-		t.Errorf("index %d in tree %d, want 0 in 1", rec.Index, cp.Size)
+	// Entry 0 is the artifact key's.
+	if cp.Size != 2 || rec.Index != 1 {
+		t.Errorf("index %d in tree %d, want 1 in 2", rec.Index, cp.Size)
 	}
 	if rec.Artifact == "" {
 		t.Fatal("an allow got no artifact")
@@ -67,7 +68,7 @@ func TestDecisionAllow(t *testing.T) {
 	}
 	grec := parseReceipt(t, g.body)
 	gcp := e.verifyReceipt(grec, "d-1")
-	if gcp.Size != 2 || grec.Index != 0 || !bytes.Equal(grec.Entry, rec.Entry) {
+	if gcp.Size != 3 || grec.Index != 1 || !bytes.Equal(grec.Entry, rec.Entry) {
 		t.Errorf("GET receipt index %d in tree %d", grec.Index, gcp.Size)
 	}
 }
@@ -121,8 +122,12 @@ func TestSubmissionErrors(t *testing.T) {
 		{"unknown parent", "/v1/decisions", decision("c-1", "allow", map[string]any{"parent_id": "nope"}), 422, "unknown_parent"},
 		{"execution not JSON", "/v1/executions", []byte(`nope`), 400, "invalid_json"},
 		{"execution invalid", "/v1/executions", []byte(`{"id":"x-1"}`), 400, "invalid_execution"},
-		{"execution unknown decision", "/v1/executions", execution("x-2", "nope"), 422, "unknown_decision"},
-		{"execution of a deny", "/v1/executions", execution("x-3", "deny-1"), 409, "not_authorized"},
+		{"parent is a deny", "/v1/decisions", decision("c-2", "allow", map[string]any{"parent_id": "deny-1"}), 409, "parent_denied"},
+		{"revocation not JSON", "/v1/revocations", []byte(`[`), 400, "invalid_json"},
+		{"revocation invalid", "/v1/revocations", []byte(`{"id":"r-1"}`), 400, "invalid_revocation"},
+		{"revocation with a violation member", "/v1/revocations", revocation("r-1", "p-1", map[string]any{"extra": 1}), 400, "invalid_revocation"},
+		{"revocation of a deny", "/v1/revocations", revocation("r-2", "deny-1", nil), 409, "not_revocable"},
+		{"revocation of an unknown decision", "/v1/revocations", revocation("r-3", "nope", nil), 422, "unknown_decision"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := e.with(t)
@@ -137,8 +142,8 @@ func TestSubmissionErrors(t *testing.T) {
 	}
 	// Nothing refused was logged.
 	var info logInfo
-	if err := json.Unmarshal(e.get("/v1/log").body, &info); err != nil || info.TreeSize != 2 {
-		t.Errorf("tree size %d after refusals (%v), want 2", info.TreeSize, err)
+	if err := json.Unmarshal(e.get("/v1/log").body, &info); err != nil || info.TreeSize != 3 {
+		t.Errorf("tree size %d after refusals (%v), want 3 (the key and two decisions)", info.TreeSize, err)
 	}
 }
 
@@ -185,10 +190,12 @@ func TestFieldErrorDetails(t *testing.T) {
 
 func TestExecution(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	if r := e.post("/v1/decisions", decision("d-1", "allow", nil)); r.status != http.StatusCreated {
-		t.Fatalf("setup: %s", r)
+	d := e.post("/v1/decisions", decision("d-1", "allow", map[string]any{"max_executions": 2}))
+	if d.status != http.StatusCreated {
+		t.Fatalf("setup: %s", d)
 	}
-	body := execution("x-1", "d-1")
+	artifact := parseReceipt(t, d.body).Artifact
+	body := claim("x-1", "d-1", artifact)
 	r := e.post("/v1/executions", body)
 	if r.status != http.StatusCreated {
 		t.Fatalf("POST: %s", r)
@@ -202,7 +209,7 @@ func TestExecution(t *testing.T) {
 		t.Errorf("resubmission: %s", again)
 	}
 	// Executions have their own namespace.
-	if r := e.post("/v1/executions", execution("d-1", "d-1")); r.status != http.StatusCreated {
+	if r := e.post("/v1/executions", claim("d-1", "d-1", artifact)); r.status != http.StatusCreated {
 		t.Errorf("execution with a decision's id: %s", r)
 	}
 	g := e.get("/v1/executions/x-1")

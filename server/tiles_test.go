@@ -147,7 +147,8 @@ func checkLogThroughTiles(t *testing.T, e *env) log.Checkpoint {
 
 func TestTilesAPI(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	// The log of size 0 has a checkpoint and no tiles.
+	// The log of size 1 (the artifact key's entry) has a checkpoint and
+	// one partial tile.
 	r := e.get("/checkpoint")
 	if r.status != 200 || r.header.Get("Content-Type") != "text/plain; charset=utf-8" || r.header.Get("Cache-Control") != "no-cache" {
 		t.Fatalf("GET /checkpoint: %s %v", r, r.header)
@@ -155,7 +156,7 @@ func TestTilesAPI(t *testing.T) {
 	if v1 := e.get("/v1/checkpoint"); !bytes.Equal(v1.body, r.body) {
 		t.Fatalf("/checkpoint and /v1/checkpoint differ")
 	}
-	wantError(t, e.get("/tile/0/000.p/1"), 404, "not_found")
+	wantError(t, e.get("/tile/0/000.p/2"), 404, "not_found")
 
 	for i, n := range []int{1, 255, 1, 300, 600} {
 		e.fill(fmt.Sprintf("t%d-%d", i, n), n)
@@ -166,7 +167,7 @@ func TestTilesAPI(t *testing.T) {
 
 func TestTilesHeaders(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	e.fill("h", 300) // tile 0/000 full, 0/001.p/44, 1/000.p/1
+	e.fill("h", 299) // with the key's entry: tile 0/000 full, 0/001.p/44, 1/000.p/1
 	for _, tc := range []struct {
 		path string
 		size int
@@ -288,7 +289,7 @@ func TestTilesDerived(t *testing.T) {
 		srv.Close(ctx)
 	})
 	e := &env{t: t, url: hs.URL, verifier: k.Verifier}
-	wantError(t, e.get("/tile/0/000.p/1"), 404, "not_found")
+	wantError(t, e.get("/tile/0/000.p/2"), 404, "not_found") // beyond the key's entry
 	for i, n := range []int{3, 300} {
 		e.fill(fmt.Sprintf("d%d", i), n)
 		checkLogThroughTiles(t, e)

@@ -172,7 +172,7 @@ func TestWitnessSync(t *testing.T) {
 	if again.status != 200 || !bytes.Equal(again.body, r.body) {
 		t.Fatalf("resubmission: %d, same body %v", again.status, bytes.Equal(again.body, r.body))
 	}
-	x := e.post("/v1/executions", execution("x-1", "sync-1"))
+	x := e.post("/v1/executions", claim("x-1", "sync-1", rec.Artifact))
 	if x.status != 201 {
 		t.Fatalf("POST execution: %s", x)
 	}

@@ -26,6 +26,8 @@ func bench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 	c := f.Int("c", 64, "`C` concurrent clients (open loop: at most C requests in flight)")
 	batch := f.Int("batch", 0, "submit through the batch endpoint, `B` decisions per request (default: one decision per request)")
 	proofs := f.Bool("proofs", false, "measure inclusion proof lookups (-n of them, each verified) instead of submitting")
+	claims := f.Bool("claims", false, "governed executions: each of the N operations is an allow, then a claim of it with its artifact "+
+		"(both verified); the server's CPU is then per allow and claim")
 	keyArg := f.String("log-key", "", "verify checkpoints with this note verifier `key` (default: the key the server publishes)")
 	f.Group("Output")
 	asJSON := f.Bool("json", false, "print the report as JSON")
@@ -46,6 +48,8 @@ func bench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 		return f.usagef("need --duration ≥ 0 and --rate ≥ 0")
 	case *proofs && (*duration > 0 || *rate > 0):
 		return f.usagef("--proofs takes -n, not --duration or --rate")
+	case *claims && (*batch > 1 || *rate > 0 || *proofs):
+		return f.usagef("--claims runs closed loop with single submissions: not with --batch, --rate or --proofs")
 	case f.NArg() != 0:
 		return f.usagef("unexpected argument %q", f.Arg(0))
 	}
@@ -53,7 +57,7 @@ func bench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
-	cfg := loadgen.Config{URL: *srv.url, N: *n, Duration: *duration, Rate: *rate, Concurrency: *c, Batch: *batch, Token: token}
+	cfg := loadgen.Config{URL: *srv.url, N: *n, Duration: *duration, Rate: *rate, Concurrency: *c, Batch: *batch, Token: token, Claims: *claims}
 	if *duration > 0 && !f.IsSet("n") {
 		cfg.N = 0
 	}

@@ -27,6 +27,7 @@ func commands() []command {
 	return []command{
 		{"keygen", "generate a log's keys (log.key, log.vkey, artifact.jwk), rotate its artifact key, or make a bearer token", keygen},
 		{"submit", "submit a decision or execution report and save its receipt", submit},
+		{"revoke", "withdraw an allow: log a revocation", revoke},
 		{"verify", "verify receipts offline (files, directories, bundles)", verify},
 		{"search", "find entries by subject, action, resource, outcome, policy, violation, time", search},
 		{"get", "print one decision or execution report by id, with its receipt", get},

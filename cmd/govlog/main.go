@@ -4,6 +4,7 @@
 //
 //	govlog keygen --name ORIGIN [--out DIR]
 //	govlog submit [--url URL] [--log-key VKEY] [--execution] [--json] [FILE|-]
+//	govlog revoke [--url URL] --decision ID [--reason TEXT] [--id ID] [--json]
 //	govlog verify --log-key VKEY [--witness-policy FILE] [--json] RECEIPT|BUNDLE|DIR|-...
 //	govlog audit [--url URL] --log-key VKEY [--state FILE] [--json] [--fail-on-findings]
 //	govlog monitor [--url URL] --log-key VKEY [--state FILE] [--subject S] [--action A] [--once]

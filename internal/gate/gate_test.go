@@ -82,7 +82,7 @@ type fixture struct {
 	url    string
 	reg    *prometheus.Registry
 	dir    string
-	claims *claimShim
+	claims *reportRecorder
 }
 
 func newFixture(t testing.TB, edit func(*Config)) *fixture {
@@ -134,7 +134,7 @@ func newFixture(t testing.TB, edit func(*Config)) *fixture {
 	if f.gate, err = New(cfg, Options{Registry: f.reg}); err != nil {
 		t.Fatal(err)
 	}
-	f.claims = &claimShim{log: f.log, used: map[string]bool{}}
+	f.claims = &reportRecorder{log: f.log}
 	f.gate.submitExecution = f.claims.submit
 	gs := httptest.NewServer(f.gate)
 	t.Cleanup(gs.Close)
@@ -142,45 +142,27 @@ func newFixture(t testing.TB, edit func(*Config)) *fixture {
 	return f
 }
 
-// claimShim stands in for the log's side of claims until issue 13 lands:
-// today POST /v1/executions refuses the artifact and claim_id members and
-// accepts any number of reports per decision. It takes them out, refuses
-// a second claim on a decision with 409 uses_exhausted, and logs the rest
-// with the real server.
-type claimShim struct {
+// reportRecorder keeps every execution report the gate sends to the log,
+// and sends it on unchanged: the log judges the claims (a second claim on
+// a single-use authorization is a recorded 409 uses_exhausted).
+type reportRecorder struct {
 	log  *client.Client
 	mu   sync.Mutex
-	used map[string]bool
 	sent []map[string]any // every report, as the gate sent it
 }
 
-func (s *claimShim) submit(ctx context.Context, body []byte) (*log.Receipt, bool, error) {
+func (s *reportRecorder) submit(ctx context.Context, body []byte) (*log.Receipt, bool, error) {
 	var m map[string]any
 	if err := json.Unmarshal(body, &m); err != nil {
 		return nil, false, err
 	}
 	s.mu.Lock()
 	s.sent = append(s.sent, m)
-	if m["status"] == "started" {
-		id := m["decision_id"].(string)
-		if s.used[id] {
-			s.mu.Unlock()
-			return nil, false, &client.APIError{Status: http.StatusConflict, Code: "uses_exhausted", Message: "decision " + id + " has no use left"}
-		}
-		s.used[id] = true
-	}
 	s.mu.Unlock()
-	stripped := map[string]any{}
-	for k, v := range m {
-		if k != "artifact" && k != "claim_id" {
-			stripped[k] = v
-		}
-	}
-	b, _ := json.Marshal(stripped)
-	return s.log.SubmitExecution(ctx, b)
+	return s.log.SubmitExecution(ctx, body)
 }
 
-func (s *claimShim) reports() []map[string]any {
+func (s *reportRecorder) reports() []map[string]any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]map[string]any(nil), s.sent...)

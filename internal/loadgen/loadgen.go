@@ -6,6 +6,7 @@ package loadgen
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -56,6 +57,13 @@ type Config struct {
 	// LogKey verifies checkpoints. Default: the key the server publishes in
 	// GET /v1/log (fine for load tests; an auditor gets the key out of band).
 	LogKey note.Verifier
+	// Claims, when set, makes every operation a governed execution: an
+	// allow decision, then a claim of it (a started execution report
+	// carrying the decision's artifact), each submitted alone and its
+	// receipt verified. Acknowledged then counts accepted claims, and
+	// ServerCPUPerDecision is the CPU of one allow and its claim.
+	// Batch must be 1 and Rate 0.
+	Claims bool
 	// Token, when set, is sent as the bearer token of every request.
 	Token string
 	// Prefix makes decision ids unique across runs. Default: random.
@@ -212,6 +220,10 @@ type runner struct {
 // the receipts. Its latency counts from due, or from the send if due is
 // zero.
 func (r *runner) request(ctx context.Context, gen *generator, n int, due time.Time) {
+	if r.cfg.Claims {
+		r.claim(ctx, gen)
+		return
+	}
 	path, body := "/v1/decisions", gen.decision()
 	var bodies [][]byte
 	if r.cfg.Batch > 1 {
@@ -267,6 +279,58 @@ func (r *runner) request(ctx context.Context, gen *generator, n int, due time.Ti
 		}
 		r.check(&out.Results[i].receipt, nil, gen)
 	}
+}
+
+// claim submits an allow, then a claim of it with its artifact, and
+// verifies both receipts; the latency is the pair's.
+func (r *runner) claim(ctx context.Context, gen *generator) {
+	start := time.Now()
+	status, resp, err := post(ctx, r.cfg.Client, r.cfg.URL+"/v1/decisions", r.cfg.Token, gen.allow())
+	if err != nil {
+		r.count(time.Since(start))
+		r.fail("transport", 1)
+		return
+	}
+	if status != http.StatusCreated {
+		r.count(time.Since(start))
+		r.fail(errorCode(status, resp), 1)
+		return
+	}
+	var d struct {
+		receipt
+		Artifact string `json:"artifact"`
+	}
+	if err := json.Unmarshal(resp, &d); err == nil {
+		err = r.verify(&d.receipt)
+	}
+	if err != nil || d.Artifact == "" {
+		r.count(time.Since(start))
+		r.check(&d.receipt, cmp.Or(err, errors.New("an allow without artifact")), gen)
+		return
+	}
+	body, _ := json.Marshal(map[string]string{"id": d.ID + "-run", "decision_id": d.ID, "status": "started",
+		"at": time.Now().UTC().Format(time.RFC3339Nano), "artifact": d.Artifact})
+	status, resp, err = post(ctx, r.cfg.Client, r.cfg.URL+"/v1/executions", r.cfg.Token, body)
+	r.count(time.Since(start))
+	if err != nil {
+		r.fail("transport", 1)
+		return
+	}
+	if status != http.StatusCreated {
+		r.fail(errorCode(status, resp), 1)
+		return
+	}
+	var rc receipt
+	r.check(&rc, json.Unmarshal(resp, &rc), gen)
+}
+
+// count records one operation of a claims run.
+func (r *runner) count(took time.Duration) {
+	r.mu.Lock()
+	r.rep.Requests += 2
+	r.rep.Decisions++
+	r.latencies = append(r.latencies, took)
+	r.mu.Unlock()
 }
 
 func (r *runner) fail(code string, n int) {
@@ -423,23 +487,38 @@ func Quantile(d []time.Duration, q float64) time.Duration {
 }
 
 // generator makes realistic decisions: a mix of sizes, 70% allow, 10% with
-// a lineage link to a decision this worker had acknowledged.
+// a lineage link to an allow this worker had acknowledged (lineage stops
+// at a deny: the log refuses a deny as parent).
 type generator struct {
 	prefix string
 	worker int
 	n      int
 	rng    *rand.Rand
-	last   string // last acknowledged id
+	last   string          // last acknowledged allow id
+	allows map[string]bool // allows submitted, not yet acknowledged
 }
 
 // A generator belongs to one worker goroutine.
 
 func newGenerator(prefix string, worker int) *generator {
-	return &generator{prefix: prefix, worker: worker, rng: rand.New(rand.NewPCG(uint64(worker), 42))}
+	return &generator{prefix: prefix, worker: worker, rng: rand.New(rand.NewPCG(uint64(worker), 42)), allows: map[string]bool{}}
 }
 
 func (g *generator) acked(id string) {
-	g.last = id
+	if g.allows[id] {
+		g.last = id
+	}
+	delete(g.allows, id)
+}
+
+// allow returns an allow decision without lineage (Config.Claims).
+func (g *generator) allow() []byte {
+	for {
+		b := g.decision()
+		if bytes.Contains(b, []byte(`"outcome":"allow"`)) && !bytes.Contains(b, []byte(`"parent_id"`)) {
+			return b
+		}
+	}
 }
 
 var actions = []string{"deploy", "read", "write", "delete", "escalate", "invoke-tool", "send-email", "transfer-funds"}
@@ -491,6 +570,9 @@ func (g *generator) decision() []byte {
 	}
 	if g.rng.IntN(10) == 0 {
 		d.ParentID = g.last
+	}
+	if d.Outcome == "allow" {
+		g.allows[d.ID] = true
 	}
 	if g.rng.IntN(2) == 0 {
 		d.Context = &benchContext{Session: fmt.Sprintf("s-%d", g.rng.Uint32()), Risk: g.rng.Float64(), Tool: "kubectl", Args: strings.Repeat("a", g.rng.IntN(300))}

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -151,11 +152,45 @@ func testEvidence(t *testing.T, h *harness) {
 		})
 	}
 
+	checkAuthorizations := func(b log.Backend) {
+		t.Helper()
+		x := func(id string) log.EntryID { return log.EntryID{Kind: log.KindExecution, ID: id} }
+		for _, w := range []struct {
+			id      string
+			uses    int
+			revoked bool
+			entries []log.EntryID
+		}{
+			{"single", 1, false, []log.EntryID{x("c-1")}},
+			{"multi", 2, false, []log.EntryID{x("c-13"), x("c-14")}},
+			{"to-revoke", 0, true, []log.EntryID{{Kind: log.KindRevocation, ID: "r-1"}}},
+		} {
+			a, err := b.Authorization(ctx, w.id)
+			if err != nil {
+				t.Fatalf("Authorization(%s): %v", w.id, err)
+			}
+			if a.Uses != w.uses || a.Revoked != w.revoked || !slices.Equal(a.Entries, w.entries) || a.Dirty {
+				t.Errorf("Authorization(%s) = uses %d, revoked %v, entries %v, dirty %v; want %d, %v, %v",
+					w.id, a.Uses, a.Revoked, a.Entries, a.Dirty, w.uses, w.revoked, w.entries)
+			}
+		}
+		if a, err := b.Authorization(ctx, "multi"); err == nil && (a.MaxExecutions != 2 || a.Executor != "rt" ||
+			a.LeafHash != log.LeafHash(res[2].Leaf) || !a.AuthorizedUntil.Equal(batch[2].AuthorizedUntil) || !a.DecidedAt.Equal(baseTime())) {
+			t.Errorf("Authorization(multi) = %+v", a)
+		}
+		for _, id := range []string{"denied", "nope"} {
+			_, err := b.Authorization(ctx, id)
+			wantErr(t, "Authorization("+id+")", err, log.ErrNotFound)
+		}
+	}
+	checkAuthorizations(b)
+
 	// Uses and revocations survive a reopen.
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
 	b = h.backend(t)
+	checkAuthorizations(b)
 	res, _ = h.append(t, b,
 		report(t, "rt", "c-20", "single", "started", single, "", at),
 		report(t, "rt", "c-21", "to-revoke", "started", toRevoke, "", at),

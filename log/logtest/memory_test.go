@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -206,6 +207,19 @@ func (b *memBackend) Append(ctx context.Context, batch []*log.Entry, sign log.Si
 	s.ids, s.allow, s.sequences, s.auths = ids, allow, sequences, auths
 	s.checkpoints = append(s.checkpoints, cp)
 	return results, cp, nil
+}
+
+func (b *memBackend) Authorization(ctx context.Context, decisionID string) (*log.Authorization, error) {
+	if err := b.lock(); err != nil {
+		return nil, fmt.Errorf("%w: %w", log.ErrUnavailable, err)
+	}
+	defer b.s.mu.Unlock()
+	a, ok := b.s.auths[decisionID]
+	if !ok {
+		return nil, log.ErrNotFound
+	}
+	a.Entries = slices.Clone(a.Entries)
+	return &a, nil
 }
 
 func clone[K comparable, V any](m map[K]V) map[K]V {

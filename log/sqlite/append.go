@@ -264,20 +264,18 @@ const chunk = 128
 // rows is split into shapes by the bits of n (41 = 32 + 8 + 1).
 var (
 	sqlLookupIDs            = shapes(`SELECT i.id, i.idx, i.allow, e.leaf FROM ids AS i JOIN entries AS e ON e.idx = i.idx WHERE i.kind = ? AND i.id IN (`, `?`, `)`)
-	sqlLookupAuthorizations = shapes(`SELECT decision_id, decided_at, authorized_until, max_executions, executor, leaf_hash, uses, revoked
-		FROM authorizations WHERE decision_id IN (`, `?`, `)`)
-	sqlLookupSequences = shapes(`SELECT submitter, sequence FROM sequences WHERE (submitter, sequence) IN (VALUES `, `(?, ?)`, `)`)
-	sqlInsertEntries   = shapes(`INSERT OR FAIL INTO entries (idx, leaf) VALUES `, `(?, ?)`, ``)
-	sqlInsertIDs       = shapes(`INSERT OR FAIL INTO ids (kind, id, idx, allow) VALUES `, `(?, ?, ?, ?)`, ``)
-	sqlInsertSequences = shapes(`INSERT OR FAIL INTO sequences (submitter, sequence, idx) VALUES `, `(?, ?, ?)`, ``)
-	sqlInsertLeafs     = shapes(`INSERT OR FAIL INTO leaf_hashes (prefix, idx) VALUES `, `(?, ?)`, ``)
-	sqlInsertTerms     = shapes(`INSERT OR FAIL INTO search_terms (term, idx) VALUES `, `(?, ?)`, ``)
+	sqlLookupAuthorizations = shapes(`SELECT `+authorizationColumns+` FROM authorizations WHERE decision_id IN (`, `?`, `)`)
+	sqlLookupSequences      = shapes(`SELECT submitter, sequence FROM sequences WHERE (submitter, sequence) IN (VALUES `, `(?, ?)`, `)`)
+	sqlInsertEntries        = shapes(`INSERT OR FAIL INTO entries (idx, leaf) VALUES `, `(?, ?)`, ``)
+	sqlInsertIDs            = shapes(`INSERT OR FAIL INTO ids (kind, id, idx, allow) VALUES `, `(?, ?, ?, ?)`, ``)
+	sqlInsertSequences      = shapes(`INSERT OR FAIL INTO sequences (submitter, sequence, idx) VALUES `, `(?, ?, ?)`, ``)
+	sqlInsertLeafs          = shapes(`INSERT OR FAIL INTO leaf_hashes (prefix, idx) VALUES `, `(?, ?)`, ``)
+	sqlInsertTerms          = shapes(`INSERT OR FAIL INTO search_terms (term, idx) VALUES `, `(?, ?)`, ``)
 	// An authorization's uses and revocation change as claims and
 	// revocations are accepted.
-	sqlPutAuthorizations = shapes(`INSERT OR FAIL INTO authorizations
-		(decision_id, decided_at, authorized_until, max_executions, executor, leaf_hash, uses, revoked) VALUES `,
-		`(?, ?, ?, ?, ?, ?, ?, ?)`,
-		` ON CONFLICT (decision_id) DO UPDATE SET uses = excluded.uses, revoked = excluded.revoked`)
+	sqlPutAuthorizations = shapes(`INSERT OR FAIL INTO authorizations (`+authorizationColumns+`) VALUES `,
+		`(?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		` ON CONFLICT (decision_id) DO UPDATE SET uses = excluded.uses, revoked = excluded.revoked, entries = excluded.entries`)
 )
 
 // shapes returns the statement naming 1<<k rows at index k, k = 0 … log2(chunk).
@@ -353,22 +351,12 @@ func prefetch(ctx context.Context, tx *sql.Tx, names log.Names) (*log.Facts, map
 			return nil, nil, unavailable("look up authorizations", err)
 		}
 		for rows.Next() {
-			var (
-				id             string
-				decided, until int64
-				hash           []byte
-				a              log.Authorization
-			)
-			if err := rows.Scan(&id, &decided, &until, &a.MaxExecutions, &a.Executor, &hash, &a.Uses, &a.Revoked); err != nil {
+			id, a, err := scanAuthorization(rows)
+			if err != nil {
 				rows.Close()
 				return nil, nil, unavailable("look up authorizations", err)
 			}
-			if len(hash) != len(a.LeafHash) {
-				rows.Close()
-				return nil, nil, fmt.Errorf("%w: the authorization of %q has a leaf hash of %d bytes", log.ErrUnavailable, id, len(hash))
-			}
-			a.DecidedAt, a.AuthorizedUntil, a.LeafHash = time.Unix(0, decided).UTC(), time.Unix(until, 0).UTC(), [32]byte(hash)
-			facts.Authorizations[id] = &a
+			facts.Authorizations[id] = a
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -412,6 +400,30 @@ func prefetch(ctx context.Context, tx *sql.Tx, names log.Names) (*log.Facts, map
 	return facts, stored, nil
 }
 
+// authorizationColumns are the columns scanAuthorization reads.
+const authorizationColumns = `decision_id, decided_at, authorized_until, max_executions, executor, leaf_hash, uses, revoked, entries`
+
+// scanAuthorization reads one authorizations row.
+func scanAuthorization(rows interface{ Scan(...any) error }) (string, *log.Authorization, error) {
+	var (
+		id, entries    string
+		decided, until int64
+		hash           []byte
+		a              log.Authorization
+	)
+	if err := rows.Scan(&id, &decided, &until, &a.MaxExecutions, &a.Executor, &hash, &a.Uses, &a.Revoked, &entries); err != nil {
+		return "", nil, err
+	}
+	if len(hash) != len(a.LeafHash) {
+		return "", nil, fmt.Errorf("the authorization of %q has a leaf hash of %d bytes", id, len(hash))
+	}
+	a.DecidedAt, a.AuthorizedUntil, a.LeafHash = time.Unix(0, decided).UTC(), time.Unix(until, 0).UTC(), [32]byte(hash)
+	if err := a.DecodeEntries(entries); err != nil {
+		return "", nil, err
+	}
+	return id, &a, nil
+}
+
 // putAuthorizations writes every authorization the rule book created or
 // changed (Dirty), in key order, in statements of 1, 2, 4, … chunk rows
 // (see shapes).
@@ -423,14 +435,14 @@ func putAuthorizations(ctx context.Context, tx *sql.Tx, auths map[string]*log.Au
 		}
 	}
 	slices.Sort(ids)
-	args := make([]any, 0, 8*min(len(ids), chunk))
+	args := make([]any, 0, 9*min(len(ids), chunk))
 	for len(ids) > 0 {
 		shape := min(bits.Len(uint(len(ids)))-1, len(sqlPutAuthorizations)-1)
 		n := 1 << shape
 		args = args[:0]
 		for _, id := range ids[:n] {
 			a := auths[id]
-			args = append(args, id, a.DecidedAt.UnixNano(), a.AuthorizedUntil.Unix(), a.MaxExecutions, a.Executor, a.LeafHash[:], a.Uses, a.Revoked)
+			args = append(args, id, a.DecidedAt.UnixNano(), a.AuthorizedUntil.Unix(), a.MaxExecutions, a.Executor, a.LeafHash[:], a.Uses, a.Revoked, a.EncodeEntries())
 		}
 		if _, err := tx.ExecContext(ctx, sqlPutAuthorizations[shape], args...); err != nil {
 			return unavailable(fmt.Sprintf("write the authorizations of %q and %d more", ids[0], n-1), err)

@@ -226,3 +226,16 @@ func (b *Backend) LookupHash(ctx context.Context, leafHash [32]byte) (uint64, er
 	}
 	return s.lookupPending(leafHash)
 }
+
+// Authorization implements log.Backend.
+func (b *Backend) Authorization(ctx context.Context, decisionID string) (*log.Authorization, error) {
+	row := b.rdb.QueryRowContext(ctx, `SELECT `+authorizationColumns+` FROM authorizations WHERE decision_id = ?`, decisionID)
+	_, a, err := scanAuthorization(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("failed to read the authorization of %q: %w", decisionID, log.ErrNotFound)
+	}
+	if err != nil {
+		return nil, unavailable(fmt.Sprintf("read the authorization of %q", decisionID), err)
+	}
+	return a, nil
+}

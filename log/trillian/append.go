@@ -376,30 +376,19 @@ func (b *Backend) fetchAuthorizations(ctx context.Context, tx *sql.Tx, ids []str
 			args = append(args, id)
 		}
 		sorted = sorted[n:]
-		q := "SELECT decision_id, decided_at, authorized_until, max_executions, executor, leaf_hash, uses, revoked FROM govlog_authorizations WHERE tree_id = ? AND decision_id IN (" +
+		q := "SELECT " + authorizationColumns + " FROM govlog_authorizations WHERE tree_id = ? AND decision_id IN (" +
 			strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ") ORDER BY decision_id FOR UPDATE"
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return nil, err
 		}
 		for rows.Next() {
-			var (
-				id             string
-				decided, until int64
-				executor, hash []byte
-				a              log.Authorization
-			)
-			if err := rows.Scan(&id, &decided, &until, &a.MaxExecutions, &executor, &hash, &a.Uses, &a.Revoked); err != nil {
+			id, a, err := scanAuthorization(rows)
+			if err != nil {
 				rows.Close()
 				return nil, err
 			}
-			if len(hash) != len(a.LeafHash) {
-				rows.Close()
-				return nil, fmt.Errorf("the govlog_authorizations row of %q is corrupt: its leaf hash has %d bytes", id, len(hash))
-			}
-			a.DecidedAt, a.AuthorizedUntil = time.Unix(0, decided).UTC(), time.Unix(until, 0).UTC()
-			a.Executor, a.LeafHash = string(executor), [32]byte(hash)
-			out[id] = &a
+			out[id] = a
 		}
 		if err := rows.Close(); err != nil {
 			return nil, err
@@ -409,6 +398,31 @@ func (b *Backend) fetchAuthorizations(ctx context.Context, tx *sql.Tx, ids []str
 		}
 	}
 	return out, nil
+}
+
+// authorizationColumns are the columns scanAuthorization reads.
+const authorizationColumns = "decision_id, decided_at, authorized_until, max_executions, executor, leaf_hash, uses, revoked, entries"
+
+// scanAuthorization reads one govlog_authorizations row.
+func scanAuthorization(rows interface{ Scan(...any) error }) (string, *log.Authorization, error) {
+	var (
+		id                      string
+		decided, until          int64
+		executor, hash, entries []byte
+		a                       log.Authorization
+	)
+	if err := rows.Scan(&id, &decided, &until, &a.MaxExecutions, &executor, &hash, &a.Uses, &a.Revoked, &entries); err != nil {
+		return "", nil, err
+	}
+	if len(hash) != len(a.LeafHash) {
+		return "", nil, fmt.Errorf("the govlog_authorizations row of %q is corrupt: its leaf hash has %d bytes", id, len(hash))
+	}
+	a.DecidedAt, a.AuthorizedUntil = time.Unix(0, decided).UTC(), time.Unix(until, 0).UTC()
+	a.Executor, a.LeafHash = string(executor), [32]byte(hash)
+	if err := a.DecodeEntries(string(entries)); err != nil {
+		return "", nil, err
+	}
+	return id, &a, nil
 }
 
 // putAuthorizations writes the authorizations the rule book created or
@@ -424,10 +438,10 @@ func (b *Backend) putAuthorizations(ctx context.Context, tx *sql.Tx, auths map[s
 	for _, id := range ids {
 		a := auths[id]
 		if _, err := tx.ExecContext(ctx, `INSERT INTO govlog_authorizations
-			(tree_id, decision_id, decided_at, authorized_until, max_executions, executor, leaf_hash, uses, revoked)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON DUPLICATE KEY UPDATE uses = VALUES(uses), revoked = VALUES(revoked)`,
-			b.treeID, id, a.DecidedAt.UnixNano(), a.AuthorizedUntil.Unix(), a.MaxExecutions, []byte(a.Executor), a.LeafHash[:], a.Uses, a.Revoked); err != nil {
+			(tree_id, `+authorizationColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON DUPLICATE KEY UPDATE uses = VALUES(uses), revoked = VALUES(revoked), entries = VALUES(entries)`,
+			b.treeID, id, a.DecidedAt.UnixNano(), a.AuthorizedUntil.Unix(), a.MaxExecutions, []byte(a.Executor), a.LeafHash[:], a.Uses, a.Revoked, []byte(a.EncodeEntries())); err != nil {
 			return err
 		}
 	}

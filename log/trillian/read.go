@@ -268,3 +268,18 @@ func (b *Backend) indexByHash(ctx context.Context, leafHash [32]byte, size uint6
 	}
 	return uint64(first), found, nil
 }
+
+// Authorization implements log.Backend. The row may name
+// entries that are reserved but not yet covered by a stored checkpoint:
+// Lookup tells.
+func (b *Backend) Authorization(ctx context.Context, decisionID string) (*log.Authorization, error) {
+	row := b.db.QueryRowContext(ctx, "SELECT "+authorizationColumns+" FROM govlog_authorizations WHERE tree_id = ? AND decision_id = ?", b.treeID, decisionID)
+	_, a, err := scanAuthorization(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("failed to read the authorization of %q: %w", decisionID, log.ErrNotFound)
+	}
+	if err != nil {
+		return nil, unavailable(fmt.Sprintf("read the authorization of %q", decisionID), err)
+	}
+	return a, nil
+}

@@ -13,5 +13,8 @@ CREATE TABLE authorizations (
 	executor         TEXT    NOT NULL,
 	leaf_hash        BLOB    NOT NULL,
 	uses             INTEGER NOT NULL,
-	revoked          INTEGER NOT NULL
+	revoked          INTEGER NOT NULL,
+	-- The accepted claims and revocations, "KIND:ID" lines in log order
+	-- (log.Authorization.EncodeEntries).
+	entries          TEXT    NOT NULL
 ) WITHOUT ROWID;

@@ -15,5 +15,6 @@ CREATE TABLE IF NOT EXISTS govlog_authorizations (
 	leaf_hash        BINARY(32)    NOT NULL,
 	uses             INT           NOT NULL,
 	revoked          BOOLEAN       NOT NULL,
+	entries          MEDIUMBLOB    NOT NULL,
 	PRIMARY KEY (tree_id, decision_id)
 ) ENGINE=InnoDB;
