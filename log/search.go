@@ -291,6 +291,23 @@ type Searcher interface {
 	Search(ctx context.Context, q *Query, start, end uint64, limit int) ([]Found, error)
 }
 
+// MergeFound merges two lists of candidates in increasing index order
+// into one, without repeats, keeping the first n.
+func MergeFound(a, b []Found, n int) []Found {
+	out := make([]Found, 0, min(len(a)+len(b), n))
+	for len(out) < n && (len(a) > 0 || len(b) > 0) {
+		switch {
+		case len(b) == 0 || (len(a) > 0 && a[0].Index < b[0].Index):
+			out, a = append(out, a[0]), a[1:]
+		case len(a) == 0 || b[0].Index < a[0].Index:
+			out, b = append(out, b[0]), b[1:]
+		default: // the same entry
+			out, a, b = append(out, a[0]), a[1:], b[1:]
+		}
+	}
+	return out
+}
+
 // FilterFound keeps the candidates whose leaf matches q, up to limit; it
 // also returns how many candidates it looked at (the rest were not).
 // Backends use it on the rows their index returned.

@@ -1,6 +1,7 @@
 package log
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -113,6 +114,36 @@ func TestTermsDistinct(t *testing.T) {
 	for _, term := range terms {
 		if term < 0 || term >= 1<<31 {
 			t.Fatalf("term %d is not a 31-bit non-negative integer", term)
+		}
+	}
+}
+
+func TestMergeFound(t *testing.T) {
+	f := func(idx ...uint64) []Found {
+		var out []Found
+		for _, i := range idx {
+			out = append(out, Found{Index: i})
+		}
+		return out
+	}
+	tests := []struct {
+		a, b []Found
+		n    int
+		want []uint64
+	}{
+		{nil, nil, 5, nil},
+		{f(1, 3, 5), f(2, 4), 10, []uint64{1, 2, 3, 4, 5}},
+		{f(1, 3, 5), f(2, 4), 3, []uint64{1, 2, 3}},
+		{f(1, 2), f(2, 3), 10, []uint64{1, 2, 3}},
+		{nil, f(7), 1, []uint64{7}},
+	}
+	for _, tt := range tests {
+		var got []uint64
+		for _, x := range MergeFound(tt.a, tt.b, tt.n) {
+			got = append(got, x.Index)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("MergeFound(%v, %v, %d) = %v, want %v", tt.a, tt.b, tt.n, got, tt.want)
 		}
 	}
 }

@@ -65,12 +65,7 @@ func (b *Backend) candidates(ctx context.Context, p log.Plan, start, end uint64,
 		}
 		query.WriteString(" AND e.idx = t0.idx ORDER BY t0.idx LIMIT ?")
 	case len(p.Any) > 0:
-		query.WriteString("SELECT t.idx, e.leaf FROM search_terms AS t CROSS JOIN entries AS e WHERE t.term IN (?" +
-			strings.Repeat(", ?", len(p.Any)-1) + ") AND t.idx >= ? AND t.idx < ? AND e.idx = t.idx ORDER BY t.idx LIMIT ?")
-		for _, t := range p.Any {
-			args = append(args, int64(t))
-		}
-		args = append(args, int64(start), int64(end))
+		return b.anyCandidates(ctx, p.Any, start, end, n)
 	default:
 		query.WriteString("SELECT idx, leaf FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx LIMIT ?")
 		args = append(args, int64(start), int64(end))
@@ -94,6 +89,44 @@ func (b *Backend) candidates(ctx context.Context, p log.Plan, start, end uint64,
 	}
 	if err := rows.Err(); err != nil {
 		return nil, unavailable("search", err)
+	}
+	return out, nil
+}
+
+// anyCandidates returns up to n entries in [start, end), in index order,
+// that the postings of any of terms name. Each term's postings are read in
+// index order, the terms in the plan's order (chronological for hour
+// buckets), each bounded by the n-th candidate found so far: in a log
+// whose entries are in time order, each later bucket costs one seek.
+func (b *Backend) anyCandidates(ctx context.Context, terms []log.Term, start, end uint64, n int) ([]log.Found, error) {
+	var out []log.Found
+	bound := end
+	for _, t := range terms {
+		rows, err := b.rdb.QueryContext(ctx, `SELECT t.idx, e.leaf FROM search_terms AS t CROSS JOIN entries AS e
+			WHERE t.term = ? AND t.idx >= ? AND t.idx < ? AND e.idx = t.idx ORDER BY t.idx LIMIT ?`, int64(t), int64(start), int64(bound), n)
+		if err != nil {
+			return nil, unavailable("search", err)
+		}
+		var got []log.Found
+		for rows.Next() {
+			var (
+				idx  int64
+				leaf []byte
+			)
+			if err := rows.Scan(&idx, &leaf); err != nil {
+				rows.Close()
+				return nil, unavailable("search", err)
+			}
+			got = append(got, log.Found{Index: uint64(idx), Leaf: leaf})
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, unavailable("search", err)
+		}
+		out = log.MergeFound(out, got, n)
+		if len(out) == n {
+			bound = out[n-1].Index
+		}
 	}
 	return out, nil
 }

@@ -120,13 +120,35 @@ func (b *Backend) candidates(ctx context.Context, p log.Plan, start, end uint64,
 		query.WriteString(" WHERE t0.tree_id = ? AND t0.term = ? AND t0.leaf_index >= ? AND t0.leaf_index < ? ORDER BY t0.leaf_index LIMIT ?")
 		args = append(args, b.treeID, int64(p.All[0]), int64(start), int64(end), n)
 	case len(p.Any) > 0:
-		query.WriteString("SELECT DISTINCT leaf_index FROM govlog_search WHERE tree_id = ? AND term IN (" +
-			strings.TrimSuffix(strings.Repeat("?, ", len(p.Any)), ", ") + ") AND leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index LIMIT ?")
-		args = append(args, b.treeID)
+		// Each term in the plan's order, bounded by the n-th index found so
+		// far (see the SQLite backend's anyCandidates).
+		var idx []log.Found
+		bound := end
 		for _, t := range p.Any {
-			args = append(args, int64(t))
+			rows, err := b.db.QueryContext(ctx, `SELECT leaf_index FROM govlog_search WHERE tree_id = ? AND term = ?
+				AND leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index LIMIT ?`, b.treeID, int64(t), int64(start), int64(bound), n)
+			if err != nil {
+				return nil, unavailable("search", err)
+			}
+			var got []log.Found
+			for rows.Next() {
+				var i int64
+				if err := rows.Scan(&i); err != nil {
+					rows.Close()
+					return nil, unavailable("search", err)
+				}
+				got = append(got, log.Found{Index: uint64(i)})
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, unavailable("search", err)
+			}
+			idx = log.MergeFound(idx, got, n)
+			if len(idx) == n {
+				bound = idx[n-1].Index
+			}
 		}
-		args = append(args, int64(start), int64(end), n)
+		return b.withLeaves(ctx, idx)
 	default:
 		count := min(uint64(n), end-start)
 		leaves, err := b.leaves(ctx, start, count)
@@ -143,32 +165,37 @@ func (b *Backend) candidates(ctx context.Context, p log.Plan, start, end uint64,
 	if err != nil {
 		return nil, unavailable("search", err)
 	}
-	var idx []uint64
+	var idx []log.Found
 	for rows.Next() {
 		var i int64
 		if err := rows.Scan(&i); err != nil {
 			rows.Close()
 			return nil, unavailable("search", err)
 		}
-		idx = append(idx, uint64(i))
+		idx = append(idx, log.Found{Index: uint64(i)})
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, unavailable("search", err)
 	}
-	// The leaves, a run of consecutive indices per call.
+	return b.withLeaves(ctx, idx)
+}
+
+// withLeaves reads the leaves of candidates (in increasing index order)
+// from Trillian, a run of consecutive indices per call.
+func (b *Backend) withLeaves(ctx context.Context, idx []log.Found) ([]log.Found, error) {
 	out := make([]log.Found, 0, len(idx))
 	for i := 0; i < len(idx); {
 		j := i + 1
-		for j < len(idx) && idx[j] == idx[j-1]+1 {
+		for j < len(idx) && idx[j].Index == idx[j-1].Index+1 {
 			j++
 		}
-		leaves, err := b.leaves(ctx, idx[i], uint64(j-i))
+		leaves, err := b.leaves(ctx, idx[i].Index, uint64(j-i))
 		if err != nil {
 			return nil, err
 		}
 		for k, l := range leaves {
-			out = append(out, log.Found{Index: idx[i+k], Leaf: l.GetLeafValue()})
+			out = append(out, log.Found{Index: idx[i+k].Index, Leaf: l.GetLeafValue()})
 		}
 		i = j
 	}
