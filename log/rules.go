@@ -2,6 +2,7 @@ package log
 
 import (
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -407,15 +408,23 @@ func (s Stored) started() string {
 }
 
 // key returns the public key of a stored key entry, nil when it is not one.
+// The leaf was validated when it was logged: only its key member is read
+// (ParseKeyContent checks it is exactly a key's canonical content).
 func (s Stored) key() ed25519.PublicKey {
 	if s.Key != nil || s.Leaf == nil {
 		return s.Key
 	}
-	p, err := ParseEntry(s.Leaf)
-	if err != nil || p.Key == nil {
+	var j struct {
+		Key json.RawMessage `json:"key"`
+	}
+	if err := json.Unmarshal(s.Leaf, &j); err != nil || j.Key == nil {
 		return nil
 	}
-	return p.Key.Public
+	k, err := ParseKeyContent(j.Key)
+	if err != nil {
+		return nil
+	}
+	return k.Public
 }
 
 // judge applies the rules to one entry.

@@ -300,7 +300,7 @@ func (r *runner) claim(ctx context.Context, gen *generator) {
 		receipt
 		Artifact string `json:"artifact"`
 	}
-	if err := json.Unmarshal(resp, &d); err == nil {
+	if err = json.Unmarshal(resp, &d); err == nil {
 		err = r.verify(&d.receipt)
 	}
 	if err != nil || d.Artifact == "" {

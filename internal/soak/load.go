@@ -301,8 +301,9 @@ func (l *load) batch(ctx context.Context, n int) {
 	l.mu.Unlock()
 }
 
-// execution logs an allow decision, then the report of its execution;
-// the client verifies both receipts and that they hold what was sent.
+// execution logs an allow decision, then the claim of its execution with
+// the artifact, then the report that ends it; the client verifies every
+// receipt and that it holds what was sent.
 func (l *load) execution(ctx context.Context, n int) {
 	id := fmt.Sprintf("%s-x%07d", l.prefix, n)
 	now := time.Now().UTC().Format(time.RFC3339Nano)
@@ -318,7 +319,14 @@ func (l *load) execution(ctx context.Context, n int) {
 	if len(r.LeafHash) == 32 {
 		l.known.add(known{index: r.Index, id: id, hash: [32]byte(r.LeafHash)})
 	}
-	x, _ := json.Marshal(map[string]any{"id": id + "-run", "decision_id": id, "status": "succeeded", "at": now, "runtime": "soak"})
+	x, _ := json.Marshal(map[string]any{"id": id + "-run", "decision_id": id, "status": "started", "at": now, "runtime": "soak",
+		"artifact": r.Artifact})
+	if _, _, err := l.c.SubmitExecution(ctx, x); err != nil {
+		l.failed(ctx, "execution claim", err)
+		return
+	}
+	x, _ = json.Marshal(map[string]any{"id": id + "-done", "decision_id": id, "status": "succeeded", "at": now, "runtime": "soak",
+		"claim_id": id + "-run"})
 	if _, _, err := l.c.SubmitExecution(ctx, x); err != nil {
 		l.failed(ctx, "execution report", err)
 		return
