@@ -23,7 +23,15 @@ import (
 // its submitter) and returns the ids of the allows.
 func fillBatch(t *testing.T, url, prefix string, n int) []string {
 	t.Helper()
+	allows, _ := fillBatchArtifacts(t, url, prefix, n)
+	return allows
+}
+
+// fillBatchArtifacts is fillBatch, returning the allows' artifacts too.
+func fillBatchArtifacts(t *testing.T, url, prefix string, n int) ([]string, map[string]string) {
+	t.Helper()
 	var allows []string
+	artifacts := map[string]string{}
 	for done := 0; done < n; {
 		k := min(n-done, 500)
 		items := make([]json.RawMessage, k)
@@ -42,9 +50,23 @@ func fillBatch(t *testing.T, url, prefix string, n int) []string {
 		if err != nil || status != 200 || strings.Contains(string(resp), `"error"`) {
 			t.Fatalf("batch: %d %v %.300s", status, err, resp)
 		}
+		var res struct {
+			Results []struct {
+				ID       string `json:"id"`
+				Artifact string `json:"artifact"`
+			} `json:"results"`
+		}
+		if err := json.Unmarshal(resp, &res); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res.Results {
+			if r.Artifact != "" {
+				artifacts[r.ID] = r.Artifact
+			}
+		}
 		done += k
 	}
-	return allows
+	return allows, artifacts
 }
 
 // TestAuditEndToEnd runs govlog audit, monitor and verify, the real
@@ -54,10 +76,10 @@ func TestAuditEndToEnd(t *testing.T) {
 	data, work := t.TempDir(), t.TempDir()
 	d := startDaemon(t, data, "")
 	vkey := filepath.Join(data, "log.vkey")
-	allows := fillBatch(t, d.url, "a", 600)
-	// Execution reports of some allows.
+	allows, artifacts := fillBatchArtifacts(t, d.url, "a", 600)
+	// Execution reports of some allows: each a claim, with its artifact.
 	for i, id := range allows[:20] {
-		body := fmt.Appendf(nil, `{"id":"x-%d","decision_id":%q,"status":"succeeded","at":%q}`, i, id, time.Now().UTC().Format(time.RFC3339))
+		body := fmt.Appendf(nil, `{"id":"x-%d","decision_id":%q,"status":"succeeded","at":%q,"artifact":%q}`, i, id, time.Now().UTC().Format(time.RFC3339Nano), artifacts[id])
 		if status, resp, err := postJSON(context.Background(), d.url+"/v1/executions", body); err != nil || status != 201 {
 			t.Fatalf("execution: %d %v %s", status, err, resp)
 		}
@@ -72,7 +94,7 @@ func TestAuditEndToEnd(t *testing.T) {
 	// A first audit, saving its state.
 	state := filepath.Join(work, "audit.state")
 	code, out := govlog(t, work, nil, "audit", "--url", d.url, "--log-key", vkey, "--state", state)
-	if code != 0 || !strings.Contains(out, "result      OK (state saved to") || !strings.Contains(out, "620 entries: 600 decisions (400 allow, 200 deny), 20 execution reports") {
+	if code != 0 || !strings.Contains(out, "result      UNANCHORED: ") || !strings.Contains(out, "state saved to") || !strings.Contains(out, "621 entries: 600 decisions (400 allow, 200 deny), 20 execution reports, 0 revocations, 1 artifact keys") {
 		t.Fatalf("audit: exit %d\n%s", code, out)
 	}
 	// An incremental one.
@@ -89,7 +111,7 @@ func TestAuditEndToEnd(t *testing.T) {
 			Index *uint64 `json:"index"`
 		} `json:"failures"`
 	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || !rep.OK || rep.Start != 620 || rep.Audited.Entries != 300 {
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || !rep.OK || rep.Start != 621 || rep.Audited.Entries != 300 {
 		t.Fatalf("incremental audit: exit %d, %v\n%s", code, err, out)
 	}
 
@@ -158,7 +180,7 @@ func TestAuditTrillian(t *testing.T) {
 	fillBatch(t, d.url, "t", 300)
 	state := filepath.Join(work, "audit.state")
 	code, out := govlog(t, work, nil, "audit", "--url", d.url, "--log-key", vkey, "--state", state)
-	if code != 0 || !strings.Contains(out, "300 entries: 300 decisions") || !strings.Contains(out, "result      OK") {
+	if code != 0 || !strings.Contains(out, "300 entries: 300 decisions") || !strings.Contains(out, "result      UNANCHORED") {
 		t.Fatalf("audit on Trillian: exit %d\n%s", code, out)
 	}
 	fillBatch(t, d.url, "u", 20)
