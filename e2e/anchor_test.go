@@ -151,4 +151,17 @@ func TestAuditWitnessTimes(t *testing.T) {
 		!strings.Contains(out, "result      OK") {
 		t.Fatalf("audit with the witness policy: exit %d\n%s", code, out)
 	}
+
+	// The log rebuilt with the same keys, one decision fewer: the witness
+	// cosigns none of its checkpoints, so an audit anchored by the policy
+	// fails it.
+	d.kill()
+	fake := startDaemon(t, copyKeys(t, data), "", "--witness-policy", policy)
+	for i := range 4 {
+		submitReceipt(t, fake.url, t.TempDir(), decision(fmt.Sprintf("w-%d", i), "allow", "", 0), fmt.Sprintf("w-%d", i))
+	}
+	code, out = govlog(t, work, nil, "audit", "--url", fake.url, "--log-key", vkey, "--witness-policy", policy)
+	if code != 1 || !strings.Contains(out, "FAIL        [witness_policy]") || strings.Contains(out, "anchored    ") {
+		t.Fatalf("audit of the rebuilt log with the witness policy: exit %d\n%s", code, out)
+	}
 }

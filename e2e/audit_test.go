@@ -180,12 +180,12 @@ func TestAuditTrillian(t *testing.T) {
 	fillBatch(t, d.url, "t", 300)
 	state := filepath.Join(work, "audit.state")
 	code, out := govlog(t, work, nil, "audit", "--url", d.url, "--log-key", vkey, "--state", state)
-	if code != 0 || !strings.Contains(out, "300 entries: 300 decisions") || !strings.Contains(out, "result      UNANCHORED") {
+	if code != 0 || !strings.Contains(out, "301 entries: 300 decisions") || !strings.Contains(out, "result      UNANCHORED") {
 		t.Fatalf("audit on Trillian: exit %d\n%s", code, out)
 	}
 	fillBatch(t, d.url, "u", 20)
-	code, out = govlog(t, work, nil, "audit", "--url", d.url, "--log-key", vkey, "--state", state)
-	if code != 0 || !strings.Contains(out, "replayed    entries 300 to 319 (20)") {
+	code, out = govlog(t, work, nil, "audit", "--url", d.url, "--log-key", vkey, "--state", state, "--require-anchor")
+	if code != 0 || !strings.Contains(out, "replayed    entries 301 to 320 (20)") || !strings.Contains(out, "anchored    by the saved state") {
 		t.Fatalf("incremental audit on Trillian: exit %d\n%s", code, out)
 	}
 }

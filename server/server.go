@@ -49,6 +49,7 @@
 //	GET /v1/log, /.well-known/jwks.json, /healthz, /readyz, /metrics
 //	GET /openapi.json                             the OpenAPI 3.1 description of this API (docs/openapi.json)
 //	GET /checkpoint, /tile/<L>/<N>[.p/<W>], /tile/entries/<N>[.p/<W>]   C2SP tlog-tiles
+//	GET /, /search, /entries/{index}, /checkpoints, /verify, /explorer/…  the explorer (explorer.go)
 //
 // Query parameters are parsed strictly: unknown or repeated parameters and
 // numbers that are not canonical decimals ("+1", "01", " 1", "1.0") are 400
@@ -165,6 +166,9 @@ type Config struct {
 	// OPA configures POST /v1/opa/decision-logs, where OPA's decision_logs
 	// plugin uploads (opa.go). Default: the zero OPAConfig.
 	OPA OPAConfig
+	// NoExplorer turns off the explorer, the web page for people served at
+	// / (explorer.go). Default false: the explorer is served.
+	NoExplorer bool
 }
 
 // Server serves the API. It is an http.Handler. Create it with New.
@@ -323,6 +327,10 @@ func New(cfg Config) (*Server, error) {
 	// OPA's decision-log uploads (opa.go).
 	if err := s.handleOPA(); err != nil {
 		return nil, err
+	}
+	// The explorer (explorer.go).
+	if !cfg.NoExplorer {
+		s.handleExplorer()
 	}
 	return s, nil
 }

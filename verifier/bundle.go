@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/govlog/govlog/log"
+	"github.com/govlog/govlog/verifier/internal/strictjson"
 )
 
 // An evidence bundle (format govlog-evidence/v1, wire contract §4) is one
@@ -208,8 +210,11 @@ func (b *bundleReader) read() error {
 	if err := b.member("query"); err != nil {
 		return err
 	}
+	// Strictly, as every item: the query is not evidence, but it is read
+	// alike by every parser (no duplicate names, valid UTF-8).
+	var rawQuery json.RawMessage
 	var q map[string]string
-	if err := b.dec.Decode(&q); err != nil || q == nil {
+	if err := b.dec.Decode(&rawQuery); err != nil || strictjson.DecodeStrict(rawQuery, &q) != nil || q == nil {
 		return malformed("query must be an object of strings")
 	}
 	b.report.Query = q
@@ -236,18 +241,32 @@ func (b *bundleReader) read() error {
 
 // bundleEntryJSON is one item of entries.
 type bundleEntryJSON struct {
-	Index          json.Number `json:"index"`
-	Entry          string      `json:"entry"`
-	InclusionProof []string    `json:"inclusion_proof"`
+	Index          json.RawMessage `json:"index"`
+	Entry          string          `json:"entry"`
+	InclusionProof []string        `json:"inclusion_proof"`
 }
 
 // maxProofHashes bounds an inclusion proof: a tree of 2^64 leaves.
 const maxProofHashes = 64
 
-func decodeStrict(raw json.RawMessage, v any) error {
+func decodeStrict(raw json.RawMessage, v any, names ...string) error {
+	// encoding/json matches member names without regard to case and keeps
+	// the last of duplicate members: the names are checked exactly first,
+	// and duplicates, invalid UTF-8 and nulls refused (strictjson).
+	keys, err := strictjson.ObjectKeys(raw)
+	if err != nil {
+		return err
+	}
+	if len(keys) != len(names) {
+		return errors.New("not the members of a bundle item")
+	}
+	for _, k := range keys {
+		if !slices.Contains(names, k) {
+			return fmt.Errorf("unknown member %q", k)
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
@@ -291,10 +310,10 @@ func (b *bundleReader) entries() error {
 			return malformed("entry %d: %v", n, err)
 		}
 		var item bundleEntryJSON
-		if err := decodeStrict(raw, &item); err != nil || item.Entry == "" || item.InclusionProof == nil {
+		if err := decodeStrict(raw, &item, "index", "entry", "inclusion_proof"); err != nil || item.Entry == "" || item.InclusionProof == nil {
 			return malformed("entry %d must be {index, entry, inclusion_proof}", n)
 		}
-		idx, err := index(item.Index)
+		idx, err := index(json.Number(item.Index))
 		if err != nil {
 			return malformed("entry %d: index: %v", n, err)
 		}
@@ -380,7 +399,7 @@ func (b *bundleReader) count(s *log.Summary) {
 type bundleKeyJSON struct {
 	KID     string          `json:"kid"`
 	JWK     json.RawMessage `json:"jwk"`
-	Index   json.Number     `json:"index"`
+	Index   json.RawMessage `json:"index"`
 	Receipt json.RawMessage `json:"receipt"`
 }
 
@@ -397,10 +416,10 @@ func (b *bundleReader) keys() error {
 			return malformed("key %d: %v", n, err)
 		}
 		var item bundleKeyJSON
-		if err := decodeStrict(raw, &item); err != nil || item.KID == "" || item.JWK == nil || item.Receipt == nil {
+		if err := decodeStrict(raw, &item, "kid", "jwk", "index", "receipt"); err != nil || item.KID == "" || item.JWK == nil || item.Receipt == nil {
 			return malformed("key %d must be {kid, jwk, index, receipt}", n)
 		}
-		idx, err := index(item.Index)
+		idx, err := index(json.Number(item.Index))
 		if err != nil {
 			return malformed("key %d: index: %v", n, err)
 		}

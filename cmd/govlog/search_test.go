@@ -93,7 +93,7 @@ func TestSearchExportVerify(t *testing.T) {
 		t.Fatalf("search --limit 1: %d %s %s", code, out, errOut)
 	}
 	code, out, errOut = runCLI(t, "", "get", "--url", url, "--log-key", vkey, "d-3")
-	if code != 0 || !strings.Contains(out, "id: d-3") || !strings.Contains(out, "outcome: deny") {
+	if code != 0 || !strings.Contains(out, "OK: entry 4") || !strings.Contains(out, "id: d-3") || !strings.Contains(out, "outcome: deny") {
 		t.Fatalf("get: %d %s %s", code, out, errOut)
 	}
 	if code, _, _ = runCLI(t, "", "get", "--url", url, "nope"); code != 1 {
@@ -126,7 +126,7 @@ func TestSearchExportVerify(t *testing.T) {
 	if err := json.Unmarshal(data, &b); err != nil {
 		t.Fatal(err)
 	}
-	// The log's artifact key is entry 0; agent-0's decisions are 1, 3, 5.
+	// Entry 0 is the log's artifact key: agent-0's entries are 1, 3, 5.
 	changed := strings.Replace(string(data), `"index":3,`, `"index":2,`, 1)
 	if changed == string(data) {
 		t.Fatalf("no entry 3 in %s", data)

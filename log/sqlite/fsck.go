@@ -130,6 +130,11 @@ type fsckState struct {
 	tileErr error
 
 	lookupID, lookupSeq, lookupHash, lookupTerm *sql.Stmt
+	// hashRows is the first entry found without a leaf_hashes row, or nil:
+	// the rows of the newest entries are written later, in bulk (see
+	// pendingHashes), so every entry before it must have one and none
+	// after it.
+	hashRows *uint64
 	// postings counts the search postings the entries need.
 	postings uint64
 }
@@ -284,10 +289,14 @@ func (c *fsckState) run() (CheckResult, error) {
 	if stored != c.tiles {
 		return CheckResult{}, fmt.Errorf("%w: %d tiles are stored, the tree of size %d has %d", log.ErrFork, stored, size, c.tiles)
 	}
+	hashRows := size
+	if c.hashRows != nil {
+		hashRows = *c.hashRows
+	}
 	for _, t := range []struct {
 		table string
 		want  uint64
-	}{{"ids", size}, {"leaf_hashes", size}, {"sequences", sequences}, {"search_terms", c.postings}} {
+	}{{"ids", size}, {"leaf_hashes", hashRows}, {"sequences", sequences}, {"search_terms", c.postings}} {
 		var got uint64
 		if err := c.tx.QueryRowContext(c.ctx, "SELECT count(*) FROM "+t.table).Scan(&got); err != nil {
 			return CheckResult{}, fmt.Errorf("failed to count the rows of %s: %w", t.table, err)
@@ -486,8 +495,11 @@ func (c *fsckState) indexes(n uint64, p *log.ParsedEntry, lh [32]byte) (bool, er
 	if err := c.lookupHash.QueryRowContext(c.ctx, hashPrefix(lh), int64(n)).Scan(&count); err != nil {
 		return false, fmt.Errorf("failed to look up entry %d in the leaf-hash index: %w", n, err)
 	}
-	if count != 1 {
-		return false, fmt.Errorf("%w: entry %d is missing from the leaf-hash index", log.ErrFork, n)
+	switch {
+	case count == 0 && c.hashRows == nil:
+		c.hashRows = &n
+	case count != 0 && c.hashRows != nil:
+		return false, fmt.Errorf("%w: entry %d is missing from the leaf-hash index (entry %d after it is in it)", log.ErrFork, *c.hashRows, n)
 	}
 	if p.Kind != log.KindDecision || p.Decision.Sequence == 0 {
 		return false, nil

@@ -107,9 +107,10 @@ func bulkLog(tb testing.TB, path string, n int) {
 			leaf, id, allow := benchLeaf(i)
 			e := &log.Entry{Submission: &log.Submission{Kind: log.KindDecision, ID: id, Allow: allow}}
 			lh := log.LeafHash(leaf)
-			if err := rows.add(e, leaf, lh, uint64(i)); err != nil {
+			if err := rows.add(e, leaf, uint64(i)); err != nil {
 				tb.Fatal(err)
 			}
+			rows.leafHashes = append(rows.leafHashes, hashPrefix(lh), int64(i))
 			if err := rng.Append(lh[:], visit); err != nil {
 				tb.Fatal(err)
 			}

@@ -16,7 +16,7 @@ import (
 
 // keyCase returns a case of testdata/verify/key-artifacts.json (run in full
 // by the cross-language test of package verifier).
-func keyCase(t *testing.T, name string) *vectors.VerifyCase {
+func keyCase(t testing.TB, name string) *vectors.VerifyCase {
 	t.Helper()
 	data, err := os.ReadFile("../../testdata/verify/key-artifacts.json")
 	if err != nil {
@@ -81,4 +81,32 @@ func TestVerifyWithKeys(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzVerifyWithKeys feeds VerifyWithKeys artifacts and key lists: it must
+// never panic, and what it accepts is bound to a key receipt of the log
+// at the artifact's key_index, with the claims re-encoding to the payload.
+func FuzzVerifyWithKeys(f *testing.F) {
+	good := keyCase(f, "good")
+	receipt := *keyCase(f, "a JSON key receipt").KeyReceipt
+	f.Add(good.Token, `{"keys":[{"kid":"test-artifact-1","jwk":{},"index":0,"receipt":`+receipt+`}]}`)
+	f.Add(keyCase(f, "wrong key index").Token, `{"keys":[]}`)
+	f.Add("a.b.c", `{"keys":[{"index":0,"receipt":{}}]}`)
+	logKey, err := note.NewVerifier(good.LogKey)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, token, keys string) {
+		opts := artifact.KeyBoundOptions{Options: artifact.Options{Audience: good.Audience, Now: time.Unix(good.Now, 0)}}
+		c, vk, err := artifact.VerifyWithKeys(token, []byte(keys), logKey, opts)
+		if err != nil {
+			return
+		}
+		if c.Govlog.KeyIndex == nil || *c.Govlog.KeyIndex != vk.Index || vk.Key == nil {
+			t.Fatalf("accepted an artifact not bound to its key receipt: %+v, key %d", c.Govlog, vk.Index)
+		}
+		if _, err := c.Payload(); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

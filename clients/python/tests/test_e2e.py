@@ -167,6 +167,14 @@ def test_live_execution_evidence(log):
     token = allow.receipt["artifact"]
     claims, _ = verify_with_keys(token, keys, parse_note_key(vkey), audience=AUDIENCE, action="deploy", resource="svc/payments", subject="agent-7")
     assert claims.jti == "py-allow-3"
+    # The same from a shell: python -m govlog verify-artifact --url, keys from GET /v1/keys.
+    out, err = io.StringIO(), io.StringIO()
+    code = run(["verify-artifact", "--log-key", vkey, "--url", url, "--audience", AUDIENCE, "--action", "deploy",
+                "--resource", "svc/payments", token], stdin=io.StringIO(), stdout=out, stderr=err)
+    assert code == 0 and "key: " in out.getvalue(), err.getvalue()
+    code = run(["verify-artifact", "--log-key", vkey, "--url", url, "--audience", AUDIENCE, "--action", "delete", token],
+               stdin=io.StringIO(), stdout=io.StringIO(), stderr=io.StringIO())
+    assert code == 1
     claim = c.claim({"id": "py-exec-1", "decision_id": "py-allow-3", "status": "started", "at": _now(), "runtime": "py-e2e", "artifact": token})
     assert claim.created and claim.verified.entry.violation == "" and claim.verified.entry.artifact_digest.startswith("sha256:")
     # One execution is authorized: a second claim is recorded as a violation, with its receipt.

@@ -199,6 +199,18 @@ func bundleCases(k *verifyKeys, g *goldenLog) ([]VerifyCase, error) {
 	good := mustJSON(base.entries)
 	add("an index with a leading zero", "fail", "", with(func(p *bundleParts) { p.rawEntries = strings.Replace(good, `"index":5,`, `"index":05,`, 1) }), "")
 	add("an index as a fraction", "fail", "", with(func(p *bundleParts) { p.rawEntries = strings.Replace(good, `"index":5,`, `"index":5.0,`, 1) }), "")
+	add("an index as a string", "fail", "an index is a JSON number", with(func(p *bundleParts) { p.rawEntries = strings.Replace(good, `"index":5,`, `"index":"5",`, 1) }), "")
+	add("a member name in another case", "fail", "member names are exact", with(func(p *bundleParts) { p.rawEntries = strings.Replace(good, `{"index":5,`, `{"Index":5,`, 1) }), "")
+	add("an entry's member twice", "fail", "no duplicate members: parsers disagree on which one counts", with(func(p *bundleParts) {
+		p.rawEntries = strings.Replace(good, `{"index":5,`, `{"index":4,"index":5,`, 1)
+	}), "")
+	add("a key's member twice", "fail", "", with(func(p *bundleParts) {
+		p.rawKeys = strings.Replace(mustJSON(base.keys), `{"kid":"test-artifact-1",`, `{"kid":"test-artifact-0","kid":"test-artifact-1",`, 1)
+	}), "")
+	add("a query member twice", "fail", "", with(func(p *bundleParts) { p.query = nil }), "")
+	cases[len(cases)-1].Bundle = str(strings.Replace(*cases[len(cases)-1].Bundle, `"query":null`, `"query":{"subject":"a","subject":"b"}`, 1))
+	add("a query value not a string", "fail", "", with(func(p *bundleParts) { p.query = nil }), "")
+	cases[len(cases)-1].Bundle = str(strings.Replace(*cases[len(cases)-1].Bundle, `"query":null`, `"query":{"limit":5}`, 1))
 	for _, e := range base.entries {
 		if std := b64(e.Entry); strings.HasSuffix(std, "=") {
 			add("an entry without its base64 padding", "fail", "base64 is standard and canonical", with(func(p *bundleParts) {
