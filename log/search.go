@@ -171,10 +171,17 @@ const (
 	termKind       = "kind"
 	termOutcome    = "outcome"
 	termHour       = "hour"
+	termMinute     = "minute"
+	termSecond     = "second"
 )
 
-// hourLayout names the hour bucket of a logged_at, for time-only queries.
-const hourLayout = "2006-01-02T15"
+// hourLayout, minuteLayout and secondLayout name the buckets of a
+// logged_at, for time-only queries.
+const (
+	hourLayout   = "2006-01-02T15"
+	minuteLayout = "2006-01-02T15:04"
+	secondLayout = "2006-01-02T15:04:05"
+)
 
 // TermOf is the Term of a field and value.
 func TermOf(field, value string) Term {
@@ -212,6 +219,8 @@ func (s *Summary) Terms() []Term {
 		add(termViolation, ViolationAny)
 	}
 	add(termHour, s.LoggedAt.UTC().Format(hourLayout))
+	add(termMinute, s.LoggedAt.UTC().Format(minuteLayout))
+	add(termSecond, s.LoggedAt.UTC().Format(secondLayout))
 	// Distinct terms only (a collision of two would be one posting).
 	for i := 1; i < len(out); i++ {
 		for j := range i {
@@ -225,8 +234,9 @@ func (s *Summary) Terms() []Term {
 	return out
 }
 
-// MaxHourTerms is the most hour buckets a time-only query is driven by;
-// a wider range is answered by scanning entries in index order.
+// MaxHourTerms is the longest range, in hours, a time-only query is driven
+// by its hour, minute and second buckets; a wider range is answered by scanning
+// entries in index order.
 const MaxHourTerms = 168
 
 // Plan is how a backend answers a query: the candidates are the entries
@@ -264,12 +274,25 @@ func (q *Query) Plan() Plan {
 	if len(p.All) > 0 || q.From.IsZero() || q.To.IsZero() || !q.From.Before(q.To) {
 		return p
 	}
-	first := q.From.UTC().Truncate(time.Hour)
-	if q.To.Sub(first) > MaxHourTerms*time.Hour {
+	// Seconds up to the first full minute, minutes up to the first full
+	// hour, full hours, then minutes and seconds: chronological order,
+	// each instant of the range in one bucket, at most ~400 buckets.
+	from, to := q.From.UTC().Truncate(time.Second), q.To.UTC()
+	if to.Sub(from) > MaxHourTerms*time.Hour {
 		return p
 	}
-	for h := first; h.Before(q.To); h = h.Add(time.Hour) {
-		p.Any = append(p.Any, TermOf(termHour, h.UTC().Format(hourLayout)))
+	for t := from; t.Before(to); {
+		switch {
+		case t.Truncate(time.Hour).Equal(t) && !t.Add(time.Hour).After(to):
+			p.Any = append(p.Any, TermOf(termHour, t.Format(hourLayout)))
+			t = t.Add(time.Hour)
+		case t.Truncate(time.Minute).Equal(t) && !t.Add(time.Minute).After(to):
+			p.Any = append(p.Any, TermOf(termMinute, t.Format(minuteLayout)))
+			t = t.Add(time.Minute)
+		default:
+			p.Any = append(p.Any, TermOf(termSecond, t.Format(secondLayout)))
+			t = t.Add(time.Second)
+		}
 	}
 	return p
 }

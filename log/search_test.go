@@ -67,6 +67,8 @@ func TestQueryMatch(t *testing.T) {
 		{"from inclusive", Query{From: at}, d, true, false},
 		{"to exclusive", Query{To: at}, d, false, false},
 		{"in range", Query{From: at.Add(-time.Hour), To: at.Add(time.Second)}, d, true, true},
+		{"minutes then hours then minutes", Query{From: at.Add(-150 * time.Minute).Add(17 * time.Second), To: at.Add(30 * time.Minute)}, d, true, true},
+		{"within one minute", Query{From: at.Add(-time.Second), To: at.Add(time.Second)}, d, true, true},
 		{"range too wide to drive", Query{From: at.Add(-1000 * time.Hour), To: at.Add(time.Second)}, d, true, false},
 		{"all", Query{Kind: "decision", Subject: "agent-7", Action: "deploy", Resource: "svc/a", Outcome: "deny", PolicyID: "p", From: at, To: at.Add(1)}, d, true, true},
 	}
@@ -108,8 +110,8 @@ func TestQueryMatch(t *testing.T) {
 func TestTermsDistinct(t *testing.T) {
 	s := Summary{Kind: "decision", ID: "d", Subject: "x", Action: "x", Resource: "x", Outcome: "allow", PolicyID: "x", LoggedAt: time.Unix(0, 0)}
 	terms := s.Terms()
-	if len(terms) != 6 {
-		t.Fatalf("Terms = %v, want 6 distinct terms (the field is part of the hash; a decision's kind is not indexed)", terms)
+	if len(terms) != 8 {
+		t.Fatalf("Terms = %v, want 8 distinct terms (the field is part of the hash; a decision's kind is not indexed)", terms)
 	}
 	for _, term := range terms {
 		if term < 0 || term >= 1<<31 {
@@ -144,6 +146,41 @@ func TestMergeFound(t *testing.T) {
 		}
 		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 			t.Errorf("MergeFound(%v, %v, %d) = %v, want %v", tt.a, tt.b, tt.n, got, tt.want)
+		}
+	}
+}
+
+// TestPlanBuckets: the hour, minute and second buckets of a time-only plan cover
+// every instant of the range, in as few terms as whole hours allow.
+func TestPlanBuckets(t *testing.T) {
+	base := time.Date(2026, 3, 4, 2, 30, 17, 5, time.UTC)
+	tests := []struct {
+		from, to time.Time
+		terms    int
+	}{
+		{base, base.Add(3 * time.Hour), 43 + 29 + 2 + 30 + 18}, // 02:30:17-59, 02:31-59, 03, 04, 05:00-29, 05:30:00-17
+		{base.Truncate(time.Hour), base.Truncate(time.Hour).Add(2 * time.Hour), 2},
+		{base, base.Add(time.Second), 2},
+		{base, base.Add(10 * time.Minute), 43 + 9 + 18},
+	}
+	for _, tt := range tests {
+		p := (&Query{From: tt.from, To: tt.to}).Plan()
+		if len(p.All) != 0 || len(p.Any) != tt.terms {
+			t.Errorf("Plan(%v, %v): %d terms, want %d", tt.from, tt.to, len(p.Any), tt.terms)
+		}
+		any := map[Term]bool{}
+		for _, term := range p.Any {
+			any[term] = true
+		}
+		for at := tt.from; at.Before(tt.to); at = at.Add(700 * time.Millisecond) {
+			s := Summary{Kind: "decision", ID: "d", LoggedAt: at}
+			found := false
+			for _, term := range s.Terms() {
+				found = found || any[term]
+			}
+			if !found {
+				t.Fatalf("Plan(%v, %v) has no bucket of %v", tt.from, tt.to, at)
+			}
 		}
 	}
 }

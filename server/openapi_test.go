@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
@@ -104,11 +105,24 @@ func TestOpenAPI(t *testing.T) {
 	if r := e.post("/v1/decisions", decision("oa-2", "deny", nil)); r.status != http.StatusCreated {
 		t.Fatalf("submit: %s", r)
 	}
-	exec := execution("oa-x", "oa-1")
 	var rec struct {
-		LeafHash string `json:"leaf_hash"`
+		Artifact string `json:"artifact"`
 	}
-	_ = json.Unmarshal(created.body, &rec)
+	if err := json.Unmarshal(created.body, &rec); err != nil || rec.Artifact == "" {
+		t.Fatalf("no artifact in %s", created.body)
+	}
+	// A claim with the allow's artifact.
+	exec, _ := json.Marshal(map[string]any{"id": "oa-x", "decision_id": "oa-1", "status": "started",
+		"at": time.Now().UTC().Format(time.RFC3339Nano), "artifact": rec.Artifact})
+	revocable := e.post("/v1/decisions", decision("oa-r", "allow", nil))
+	if revocable.status != http.StatusCreated {
+		t.Fatalf("submit: %s", revocable)
+	}
+	revocation := func(id, decisionID string) []byte {
+		b, _ := json.Marshal(map[string]any{"id": id, "decision_id": decisionID, "revoked_at": time.Now().UTC().Format(time.RFC3339Nano)})
+		return b
+	}
+	rv1 := revocation("rv-1", "oa-r")
 	opaBody, _ := json.Marshal([]any{opaEvent("7ca636c1-55e4-417a-b1d8-4aceb67960d4", true, nil)})
 
 	type call struct {
@@ -139,11 +153,23 @@ func TestOpenAPI(t *testing.T) {
 		post("/v1/executions", "201", "/v1/executions", exec, "application/json"),
 		post("/v1/executions", "200", "/v1/executions", exec, "application/json"),
 		post("/v1/executions", "400", "/v1/executions", []byte(`{}`), "application/json"),
-		post("/v1/executions", "409", "/v1/executions", execution("oa-x", "oa-2"), "application/json"),
+		post("/v1/executions", "409", "/v1/executions", execution("oa-y", "oa-2"), "application/json"),
 		post("/v1/executions", "413", "/v1/executions", big, "application/json"),
 		post("/v1/executions", "415", "/v1/executions", exec, "text/plain"),
 		get("/v1/executions/{id}", "200", "/v1/executions/oa-x"),
 		get("/v1/executions/{id}", "404", "/v1/executions/nope"),
+		post("/v1/revocations", "201", "/v1/revocations", rv1, "application/json"),
+		post("/v1/revocations", "200", "/v1/revocations", rv1, "application/json"),
+		post("/v1/revocations", "400", "/v1/revocations", []byte(`{}`), "application/json"),
+		post("/v1/revocations", "409", "/v1/revocations", revocation("rv-2", "oa-2"), "application/json"),
+		post("/v1/revocations", "413", "/v1/revocations", big, "application/json"),
+		post("/v1/revocations", "415", "/v1/revocations", revocation("rv-3", "oa-r"), "text/plain"),
+		post("/v1/revocations", "422", "/v1/revocations", revocation("rv-4", "nope"), "application/json"),
+		get("/v1/revocations/{id}", "200", "/v1/revocations/rv-1"),
+		get("/v1/revocations/{id}", "404", "/v1/revocations/nope"),
+		get("/v1/authorizations/{id}", "200", "/v1/authorizations/oa-1"),
+		get("/v1/authorizations/{id}", "404", "/v1/authorizations/nope"),
+		get("/v1/keys", "200", "/v1/keys"),
 		post("/v1/opa/decision-logs", "200", "/v1/opa/decision-logs", opaBody, "application/json"),
 		post("/v1/opa/decision-logs", "400", "/v1/opa/decision-logs", []byte(`{}`), "application/json"),
 		post("/v1/opa/decision-logs", "413", "/v1/opa/decision-logs", bytes.Repeat([]byte(" "), 70<<20), "application/json"),

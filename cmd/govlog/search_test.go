@@ -93,7 +93,7 @@ func TestSearchExportVerify(t *testing.T) {
 		t.Fatalf("search --limit 1: %d %s %s", code, out, errOut)
 	}
 	code, out, errOut = runCLI(t, "", "get", "--url", url, "--log-key", vkey, "d-3")
-	if code != 0 || !strings.Contains(out, "OK: entry 4") || !strings.Contains(out, "outcome: deny") {
+	if code != 0 || !strings.Contains(out, "OK: entry 4") || !strings.Contains(out, "id: d-3") || !strings.Contains(out, "outcome: deny") {
 		t.Fatalf("get: %d %s %s", code, out, errOut)
 	}
 	if code, _, _ = runCLI(t, "", "get", "--url", url, "nope"); code != 1 {

@@ -192,6 +192,7 @@ func BenchmarkSearch(b *testing.B) {
 		{"deny", log.Query{Outcome: log.OutcomeDeny}},
 		{"kind=decision", log.Query{Kind: log.SearchDecision}},
 		{"last-hour", log.Query{From: last.Add(-time.Hour), To: last}},
+		{"last-10-minutes", log.Query{From: last.Add(-10 * time.Minute), To: last}},
 		{"subject+last-day", log.Query{Subject: "agent-4242", From: last.Add(-24 * time.Hour), To: last}},
 		{"violation=any", log.Query{Violation: log.ViolationAny}},
 	}

@@ -1,7 +1,8 @@
 -- Schema version 3: the search index (GET /v1/search). Each entry has one
 -- row per term of its summary (log.Summary.Terms: subject, action,
 -- resource, outcome, policy, the decision an execution or revocation
--- names, violation, the hour of logged_at, the kind of non-decisions),
+-- names, violation, the hour, minute and second of logged_at, the kind of
+-- non-decisions),
 -- written in the transaction that appends the entry. A term is a 31-bit hash of a field and its
 -- value: the index holds no copy of the strings, and every candidate is
 -- confirmed against its leaf.
