@@ -109,7 +109,7 @@ func (d *demoRun) setKey(arg string, key note.Verifier) error {
 	}
 	status, body, err := d.call(http.MethodGet, "/v1/log", nil)
 	if err != nil || status != 200 {
-		return fmt.Errorf("failed to read GET /v1/log: %d %v", status, err)
+		return fmt.Errorf("failed to read GET /v1/log: %d %w", status, err)
 	}
 	var info struct {
 		VerifierKey string `json:"verifier_key"`
