@@ -23,7 +23,16 @@ import (
 // its submitter) and returns the ids of the allows.
 func fillBatch(t *testing.T, url, prefix string, n int) []string {
 	t.Helper()
+	allows, _ := fillBatchArtifacts(t, url, prefix, n)
+	return allows
+}
+
+// fillBatchArtifacts is fillBatch, also returning the artifact of each
+// allow.
+func fillBatchArtifacts(t *testing.T, url, prefix string, n int) ([]string, map[string]string) {
+	t.Helper()
 	var allows []string
+	artifacts := map[string]string{}
 	for done := 0; done < n; {
 		k := min(n-done, 500)
 		items := make([]json.RawMessage, k)
@@ -42,9 +51,20 @@ func fillBatch(t *testing.T, url, prefix string, n int) []string {
 		if err != nil || status != 200 || strings.Contains(string(resp), `"error"`) {
 			t.Fatalf("batch: %d %v %.300s", status, err, resp)
 		}
+		var out struct {
+			Results []struct{ ID, Artifact string }
+		}
+		if err := json.Unmarshal(resp, &out); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range out.Results {
+			if r.Artifact != "" {
+				artifacts[r.ID] = r.Artifact
+			}
+		}
 		done += k
 	}
-	return allows
+	return allows, artifacts
 }
 
 // TestAuditEndToEnd runs govlog audit, monitor and verify, the real
@@ -54,10 +74,10 @@ func TestAuditEndToEnd(t *testing.T) {
 	data, work := t.TempDir(), t.TempDir()
 	d := startDaemon(t, data, "")
 	vkey := filepath.Join(data, "log.vkey")
-	allows := fillBatch(t, d.url, "a", 600)
-	// Execution reports of some allows.
+	allows, artifacts := fillBatchArtifacts(t, d.url, "a", 600)
+	// Claims of some allows, each with its artifact.
 	for i, id := range allows[:20] {
-		body := fmt.Appendf(nil, `{"id":"x-%d","decision_id":%q,"status":"succeeded","at":%q}`, i, id, time.Now().UTC().Format(time.RFC3339))
+		body := fmt.Appendf(nil, `{"id":"x-%d","decision_id":%q,"status":"started","at":%q,"artifact":%q}`, i, id, time.Now().UTC().Format(time.RFC3339Nano), artifacts[id])
 		if status, resp, err := postJSON(context.Background(), d.url+"/v1/executions", body); err != nil || status != 201 {
 			t.Fatalf("execution: %d %v %s", status, err, resp)
 		}
@@ -72,7 +92,7 @@ func TestAuditEndToEnd(t *testing.T) {
 	// A first audit, saving its state.
 	state := filepath.Join(work, "audit.state")
 	code, out := govlog(t, work, nil, "audit", "--url", d.url, "--log-key", vkey, "--state", state)
-	if code != 0 || !strings.Contains(out, "result      OK (state saved to") || !strings.Contains(out, "620 entries: 600 decisions (400 allow, 200 deny), 20 execution reports") {
+	if code != 0 || !strings.Contains(out, "result      OK (state saved to") || !strings.Contains(out, "621 entries: 600 decisions (400 allow, 200 deny), 20 execution reports") {
 		t.Fatalf("audit: exit %d\n%s", code, out)
 	}
 	// An incremental one.
@@ -89,7 +109,7 @@ func TestAuditEndToEnd(t *testing.T) {
 			Index *uint64 `json:"index"`
 		} `json:"failures"`
 	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || !rep.OK || rep.Start != 620 || rep.Audited.Entries != 300 {
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || !rep.OK || rep.Start != 621 || rep.Audited.Entries != 300 {
 		t.Fatalf("incremental audit: exit %d, %v\n%s", code, err, out)
 	}
 
@@ -158,12 +178,12 @@ func TestAuditTrillian(t *testing.T) {
 	fillBatch(t, d.url, "t", 300)
 	state := filepath.Join(work, "audit.state")
 	code, out := govlog(t, work, nil, "audit", "--url", d.url, "--log-key", vkey, "--state", state)
-	if code != 0 || !strings.Contains(out, "300 entries: 300 decisions") || !strings.Contains(out, "result      OK") {
+	if code != 0 || !strings.Contains(out, "301 entries: 300 decisions") || !strings.Contains(out, "result      OK") {
 		t.Fatalf("audit on Trillian: exit %d\n%s", code, out)
 	}
 	fillBatch(t, d.url, "u", 20)
 	code, out = govlog(t, work, nil, "audit", "--url", d.url, "--log-key", vkey, "--state", state)
-	if code != 0 || !strings.Contains(out, "replayed    entries 300 to 319 (20)") {
+	if code != 0 || !strings.Contains(out, "replayed    entries 301 to 320 (20)") {
 		t.Fatalf("incremental audit on Trillian: exit %d\n%s", code, out)
 	}
 }
