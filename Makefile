@@ -12,7 +12,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Packages whose tests are slow enough to deserve their own timeout.
 TEST_FLAGS  ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test lint vet fmt-check staticcheck vectors test-unit test-ts test-py bench fuzz clean docs-check deploy-check
+.PHONY: all build run test lint vet fmt-check staticcheck vectors test-unit test-ts test-py test-compare bench fuzz clean docs-check deploy-check explorer explorer-check test-browser explorer-screenshots
 
 all: build
 
@@ -35,9 +35,17 @@ run: build
 	@echo
 	exec ./$(BIN)/govlogd --listen $(LISTEN) --data $(DATA) $(if $(filter command line environment,$(origin ORIGIN)),--origin '$(ORIGIN)')
 
+# The governed-execution demo (docs/governed-execution.md): govlogd on a
+# new temporary data directory, and govlog demo playing the story against
+# it (an allow executed once, a deny never executed, a reuse and a claim
+# after a revocation recorded as violations, the auditor's proof).
+.PHONY: demo
+demo: build
+	BIN=$(BIN) ./scripts/demo.sh
+
 # Every test: static checks, golden vectors, the TypeScript and Python
 # verifiers, unit, conformance, end-to-end and crash tests.
-test: lint vectors test-ts test-py
+test: lint vectors explorer-check test-ts test-py test-compare test-browser
 	$(GO) test $(TEST_FLAGS) ./...
 
 # The TypeScript verifier (clients/ts, Node 20 or later): npm ci from the
@@ -54,6 +62,46 @@ test-ts: build
 PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
 test-py: build
 	GOVLOGD=$(CURDIR)/$(BIN)/govlogd $(PYTHON) -m pytest -q -p no:cacheprovider clients/python/tests
+
+# The three verifiers give every case of testdata/verify the same verdict:
+# each vector test writes its verdicts (family, case, ok or fail), and the
+# three lists must be identical, line for line. After test-ts (which builds
+# clients/ts).
+test-compare:
+	@d=$$(mktemp -d) && \
+	GOVLOG_VERDICTS=$$d/go $(GO) test -count=1 -run '^TestVerifyVectors$$' ./verifier >/dev/null && \
+	(cd clients/ts && GOVLOG_VERDICTS=$$d/ts node --test build/test/vectors.test.js >/dev/null) && \
+	GOVLOG_VERDICTS=$$d/py $(PYTHON) -m pytest -q -p no:cacheprovider clients/python/tests/test_vectors.py >/dev/null && \
+	sort $$d/go >$$d/go.sorted && sort $$d/ts >$$d/ts.sorted && sort $$d/py >$$d/py.sorted && \
+	diff $$d/go.sorted $$d/ts.sorted && diff $$d/go.sorted $$d/py.sorted && \
+	echo "test-compare: $$(wc -l <$$d/go.sorted) verdicts, the same in Go, TypeScript and Python" && rm -r $$d
+
+# The explorer (internal/explorer, served by govlogd at /): its script,
+# assets/app.js, is built from internal/explorer/src and the TypeScript
+# verifier of clients/ts with esbuild, and committed, so that building
+# govlogd needs no Node. explorer rebuilds it; explorer-check (part of
+# test) rebuilds it from the lockfile and fails when the committed file
+# differs.
+explorer:
+	cd internal/explorer && $(NPM) ci --no-audit --no-fund && $(NPM) run build
+
+explorer-check: explorer
+	git diff --exit-code -- internal/explorer/assets
+
+# The explorer in a real headless Chromium (Debian's chromium package,
+# driven by playwright-core from the lockfile) against bin/govlogd: search,
+# the entry page verified in the browser and FAILED behind a proxy that
+# tampers with tiles, a dropped .tlog-proof, read tokens, phone width,
+# keyboard. Part of test; fails when Chromium is missing.
+CHROMIUM ?= /usr/bin/chromium
+test-browser: build
+	cd internal/explorer && $(NPM) ci --no-audit --no-fund && $(NPM) test && \
+		GOVLOGD=$(CURDIR)/$(BIN)/govlogd CHROMIUM=$(CHROMIUM) $(NPM) run test-browser
+
+# The screenshots of docs/explorer.md, taken by the browser test.
+explorer-screenshots: build
+	cd internal/explorer && $(NPM) ci --no-audit --no-fund && \
+		GOVLOGD=$(CURDIR)/$(BIN)/govlogd CHROMIUM=$(CHROMIUM) EXPLORER_SCREENSHOTS=$(CURDIR)/docs/explorer $(NPM) run test-browser
 
 lint: fmt-check vet staticcheck
 

@@ -32,6 +32,14 @@ type AuditOptions struct {
 	// Checkpoint, when set, is the checkpoint note to audit up to, instead
 	// of the one the log serves at GET /checkpoint.
 	Checkpoint []byte
+	// WitnessPolicy, when set, must be satisfied by the audited
+	// checkpoint's cosignatures (audit.Audit.CheckWitnesses): it anchors
+	// the audit, and the report lists the cosignatures' times.
+	WitnessPolicy *verifier.Policy
+	// Trusted, when set, is a checkpoint note signed by the log key, held
+	// from elsewhere, that the audited checkpoint must be consistent with
+	// (audit.Audit.CheckTrusted): it anchors the audit.
+	Trusted []byte
 }
 
 // Audit fetches the log through the C2SP tlog-tiles API (its checkpoint,
@@ -88,6 +96,21 @@ func (c *Client) audit(ctx context.Context, a *audit.Audit, opts AuditOptions) e
 	}
 	if err := a.Begin(note, proof); err != nil {
 		return err
+	}
+	if opts.WitnessPolicy != nil {
+		a.CheckWitnesses(opts.WitnessPolicy)
+	}
+	if opts.Trusted != nil {
+		var tproof [][]byte
+		if t, err := verifier.Checkpoint(opts.Trusted, c.logKey); err == nil && t.Size > 0 && t.Size < a.Checkpoint().Size {
+			if tproof, err = c.ConsistencyProof(ctx, t.Size, a.Checkpoint().Size); err != nil {
+				a.Fail(audit.ProblemFetch, err.Error())
+				return err
+			}
+		}
+		if err := a.CheckTrusted(opts.Trusted, tproof); err != nil {
+			return err
+		}
 	}
 	size := a.Checkpoint().Size
 	if err := c.replay(ctx, a, size, opts); err != nil {

@@ -27,8 +27,7 @@ func fillBatch(t *testing.T, url, prefix string, n int) []string {
 	return allows
 }
 
-// fillBatchArtifacts is fillBatch, also returning the artifact of each
-// allow.
+// fillBatchArtifacts is fillBatch, returning the allows' artifacts too.
 func fillBatchArtifacts(t *testing.T, url, prefix string, n int) ([]string, map[string]string) {
 	t.Helper()
 	var allows []string
@@ -51,13 +50,16 @@ func fillBatchArtifacts(t *testing.T, url, prefix string, n int) ([]string, map[
 		if err != nil || status != 200 || strings.Contains(string(resp), `"error"`) {
 			t.Fatalf("batch: %d %v %.300s", status, err, resp)
 		}
-		var out struct {
-			Results []struct{ ID, Artifact string }
+		var res struct {
+			Results []struct {
+				ID       string `json:"id"`
+				Artifact string `json:"artifact"`
+			} `json:"results"`
 		}
-		if err := json.Unmarshal(resp, &out); err != nil {
+		if err := json.Unmarshal(resp, &res); err != nil {
 			t.Fatal(err)
 		}
-		for _, r := range out.Results {
+		for _, r := range res.Results {
 			if r.Artifact != "" {
 				artifacts[r.ID] = r.Artifact
 			}
@@ -75,9 +77,9 @@ func TestAuditEndToEnd(t *testing.T) {
 	d := startDaemon(t, data, "")
 	vkey := filepath.Join(data, "log.vkey")
 	allows, artifacts := fillBatchArtifacts(t, d.url, "a", 600)
-	// Claims of some allows, each with its artifact.
+	// Execution reports of some allows: each a claim, with its artifact.
 	for i, id := range allows[:20] {
-		body := fmt.Appendf(nil, `{"id":"x-%d","decision_id":%q,"status":"started","at":%q,"artifact":%q}`, i, id, time.Now().UTC().Format(time.RFC3339Nano), artifacts[id])
+		body := fmt.Appendf(nil, `{"id":"x-%d","decision_id":%q,"status":"succeeded","at":%q,"artifact":%q}`, i, id, time.Now().UTC().Format(time.RFC3339Nano), artifacts[id])
 		if status, resp, err := postJSON(context.Background(), d.url+"/v1/executions", body); err != nil || status != 201 {
 			t.Fatalf("execution: %d %v %s", status, err, resp)
 		}
@@ -92,7 +94,7 @@ func TestAuditEndToEnd(t *testing.T) {
 	// A first audit, saving its state.
 	state := filepath.Join(work, "audit.state")
 	code, out := govlog(t, work, nil, "audit", "--url", d.url, "--log-key", vkey, "--state", state)
-	if code != 0 || !strings.Contains(out, "result      OK (state saved to") || !strings.Contains(out, "621 entries: 600 decisions (400 allow, 200 deny), 20 execution reports") {
+	if code != 0 || !strings.Contains(out, "result      UNANCHORED: ") || !strings.Contains(out, "state saved to") || !strings.Contains(out, "621 entries: 600 decisions (400 allow, 200 deny), 20 execution reports, 0 revocations, 1 artifact keys") {
 		t.Fatalf("audit: exit %d\n%s", code, out)
 	}
 	// An incremental one.
@@ -178,12 +180,12 @@ func TestAuditTrillian(t *testing.T) {
 	fillBatch(t, d.url, "t", 300)
 	state := filepath.Join(work, "audit.state")
 	code, out := govlog(t, work, nil, "audit", "--url", d.url, "--log-key", vkey, "--state", state)
-	if code != 0 || !strings.Contains(out, "301 entries: 300 decisions") || !strings.Contains(out, "result      OK") {
+	if code != 0 || !strings.Contains(out, "301 entries: 300 decisions") || !strings.Contains(out, "result      UNANCHORED") {
 		t.Fatalf("audit on Trillian: exit %d\n%s", code, out)
 	}
 	fillBatch(t, d.url, "u", 20)
-	code, out = govlog(t, work, nil, "audit", "--url", d.url, "--log-key", vkey, "--state", state)
-	if code != 0 || !strings.Contains(out, "replayed    entries 301 to 320 (20)") {
+	code, out = govlog(t, work, nil, "audit", "--url", d.url, "--log-key", vkey, "--state", state, "--require-anchor")
+	if code != 0 || !strings.Contains(out, "replayed    entries 301 to 320 (20)") || !strings.Contains(out, "anchored    by the saved state") {
 		t.Fatalf("incremental audit on Trillian: exit %d\n%s", code, out)
 	}
 }

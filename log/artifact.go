@@ -29,9 +29,10 @@ type ArtifactClaims struct {
 // receipt; hashes are standard base64, byte-identical to the receipt's.
 type ArtifactBinding struct {
 	Index uint64 `json:"index"`
-	// KeyIndex is the index of the key entry of the artifact's signing
-	// key (wire contract §2e); nil in artifacts issued before keys were
-	// logged.
+	// KeyIndex is the index of the key entry (§2e) of the key that signs
+	// the artifact: a verifier holding only the log key checks the
+	// artifact with the key of that entry. Nil in artifacts that predate
+	// key entries.
 	KeyIndex *uint64 `json:"key_index,omitempty"`
 	LeafHash string  `json:"leaf_hash"`
 	TreeSize uint64  `json:"tree_size"`

@@ -129,6 +129,12 @@ type Backend interface {
 	// hash, or ErrNotFound.
 	LookupHash(ctx context.Context, leafHash [32]byte) (uint64, error)
 
+	// Search is the search index (see Searcher): entries in index order
+	// that match a query, only ones a stored checkpoint covers. A Backend
+	// writes an entry's postings (Summary.Terms) with the entry, so that
+	// a crash never leaves a covered entry unindexed.
+	Searcher
+
 	// Ready returns nil when Append can be expected to succeed now, else an
 	// error wrapping ErrUnavailable. It may probe the storage.
 	Ready(ctx context.Context) error

@@ -367,6 +367,11 @@ func ParseEntry(leaf []byte) (*ParsedEntry, error) {
 			return nil, fmt.Errorf("entry holds an invalid execution report: %w", err)
 		}
 		p.ID = p.Execution.ID
+		// The artifact is a bearer credential: the log keeps only its
+		// digest, never the token.
+		if p.Execution.Artifact != "" {
+			return nil, fmt.Errorf("an execution entry holds no artifact")
+		}
 		if members["artifact_digest"] != nil {
 			if j.ArtifactDigest == nil || !validDigest(*j.ArtifactDigest) {
 				return nil, fmt.Errorf("entry has a bad artifact_digest %s", clip(string(members["artifact_digest"])))

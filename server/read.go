@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/govlog/govlog/docs"
 	"github.com/govlog/govlog/log"
 )
 
@@ -234,6 +235,11 @@ func (s *Server) getLogInfo(c echo.Context, _ query) error {
 		JWKSURI:            JWKSPath,
 		ArtifactTTLSeconds: int64(s.log.ArtifactTTL() / time.Second),
 	})
+}
+
+// getOpenAPI handles GET /openapi.json: docs/openapi.json, embedded.
+func (s *Server) getOpenAPI(c echo.Context, _ query) error {
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, docs.OpenAPI)
 }
 
 // getJWKS handles GET /.well-known/jwks.json.

@@ -44,8 +44,12 @@
 //	GET /v1/proofs/inclusion?index=I&tree_size=N  (or leaf_hash=<base64 or base64url> in place of index)
 //	GET /v1/proofs/consistency?from=M&to=N
 //	GET /v1/entries?start=S&count=C
+//	GET /v1/search?filters&after=CURSOR&limit=N    entries matching filters, in index order
+//	GET /v1/export?filters                        their evidence bundle (govlog-evidence/v1), streamed
 //	GET /v1/log, /.well-known/jwks.json, /healthz, /readyz, /metrics
+//	GET /openapi.json                             the OpenAPI 3.1 description of this API (docs/openapi.json)
 //	GET /checkpoint, /tile/<L>/<N>[.p/<W>], /tile/entries/<N>[.p/<W>]   C2SP tlog-tiles
+//	GET /, /search, /entries/{index}, /checkpoints, /verify, /explorer/…  the explorer (explorer.go)
 //
 // Query parameters are parsed strictly: unknown or repeated parameters and
 // numbers that are not canonical decimals ("+1", "01", " 1", "1.0") are 400
@@ -77,6 +81,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -161,16 +166,22 @@ type Config struct {
 	// OPA configures POST /v1/opa/decision-logs, where OPA's decision_logs
 	// plugin uploads (opa.go). Default: the zero OPAConfig.
 	OPA OPAConfig
+	// NoExplorer turns off the explorer, the web page for people served at
+	// / (explorer.go). Default false: the explorer is served.
+	NoExplorer bool
 }
 
 // Server serves the API. It is an http.Handler. Create it with New.
 type Server struct {
-	cfg     Config
-	log     *log.Log
-	echo    *echo.Echo
-	logger  *slog.Logger
-	metrics *Metrics
-	jwks    []byte
+	cfg Config
+	// exportLimit, when > 0, replaces the export limit
+	// (verifier.MaxBundleEntries); a test hook.
+	exportLimit int
+	log         *log.Log
+	echo        *echo.Echo
+	logger      *slog.Logger
+	metrics     *Metrics
+	jwks        []byte
 	// promHandler serves the registry for GET /metrics.
 	promHandler http.Handler
 	// routes maps each registered route path to its Allow header, the
@@ -302,7 +313,10 @@ func New(cfg Config) (*Server, error) {
 	s.handle(http.MethodGet, "/v1/proofs/inclusion", s.getInclusion, "index", "leaf_hash", "tree_size")
 	s.handle(http.MethodGet, "/v1/proofs/consistency", s.getConsistency, "from", "to")
 	s.handle(http.MethodGet, "/v1/entries", s.getEntries, "start", "count")
+	s.handle(http.MethodGet, "/v1/search", s.getSearch, append(slices.Clone(searchFilters), "after", "limit")...)
+	s.handle(http.MethodGet, "/v1/export", s.getExport, searchFilters...)
 	s.handle(http.MethodGet, "/v1/log", s.getLogInfo)
+	s.handle(http.MethodGet, "/openapi.json", s.getOpenAPI)
 	s.handle(http.MethodGet, JWKSPath, s.getJWKS)
 	s.handle(http.MethodGet, "/healthz", s.getHealthz)
 	s.handle(http.MethodGet, "/readyz", s.getReadyz)
@@ -313,6 +327,10 @@ func New(cfg Config) (*Server, error) {
 	// OPA's decision-log uploads (opa.go).
 	if err := s.handleOPA(); err != nil {
 		return nil, err
+	}
+	// The explorer (explorer.go).
+	if !cfg.NoExplorer {
+		s.handleExplorer()
 	}
 	return s, nil
 }

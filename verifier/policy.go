@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	fnote "github.com/transparency-dev/formats/note"
 	"github.com/transparency-dev/formats/witness"
@@ -217,4 +218,51 @@ func (p *Policy) Check(checkpoint []byte) error {
 		return fmt.Errorf("%w: the checkpoint has no valid cosignature by a witness of the policy", ErrPolicy)
 	}
 	return fmt.Errorf("%w: the checkpoint is cosigned by %s only", ErrPolicy, strings.Join(have, ", "))
+}
+
+// Cosignature is a witness's valid cosignature/v1 on a checkpoint: the
+// witness saw the checkpoint, and so every entry it covers, no later than
+// Time.
+type Cosignature struct {
+	// Witness is the name of the witness's key.
+	Witness string `json:"witness"`
+	// Time is the cosignature's timestamp (whole seconds, UTC).
+	Time time.Time `json:"time"`
+}
+
+// Cosignatures returns the valid cosignature/v1 signatures of the
+// policy's witnesses on the signed checkpoint note, earliest first (then
+// by witness name). They give the checkpoint independent time bounds: the
+// log's tree of that size existed at each Time, and a witness cosigns
+// only checkpoints consistent with those it cosigned before.
+//
+// SPEC: c2sp.org/tlog-cosignature: "Semantically, a v1 cosignature is a
+// statement that, as of the specified time, the consistent tree head with
+// the largest size the cosigner has observed for the log identified by the
+// origin line has the specified root hash."
+func (p *Policy) Cosignatures(checkpoint []byte) []Cosignature {
+	if len(checkpoint) > MaxCheckpointBytes {
+		return nil
+	}
+	var out []Cosignature
+	for _, w := range p.witnesses {
+		n, err := note.Open(checkpoint, note.VerifierList(w.Key))
+		if err != nil {
+			continue
+		}
+		for _, s := range n.Sigs {
+			t, err := fnote.CoSigV1Timestamp(s)
+			if err != nil {
+				continue
+			}
+			out = append(out, Cosignature{Witness: w.Key.Name(), Time: t.UTC()})
+		}
+	}
+	slices.SortFunc(out, func(a, b Cosignature) int {
+		if c := a.Time.Compare(b.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Witness, b.Witness)
+	})
+	return slices.CompactFunc(out, func(a, b Cosignature) bool { return a == b })
 }

@@ -11,7 +11,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "src"))
 
-from govlog import JWKS, parse_note_key, verify_artifact, verify_receipt, verify_receipt_json  # noqa: E402
+from govlog import JWKS, parse_note_key, verify_artifact, verify_bundle, verify_key_bound, verify_receipt, verify_receipt_json  # noqa: E402
 
 TESTDATA = os.environ.get("GOVLOG_TESTDATA") or os.path.join(os.path.dirname(__file__), "..", "..", "testdata")
 
@@ -48,6 +48,11 @@ def main() -> None:
     bench("tlog-proof, 1000-entry log (10 proof hashes)", lambda: verify_receipt(big, key))
     bench("JSON receipt, 8-entry log", lambda: verify_receipt_json(small_json, key))
     bench("artifact, bound to its verified receipt", lambda: verify_artifact(art["token"], jwks, receipt=bound, audience=art["audience"], now=art["now"]))
+    kb = next(c for c in json.loads(read("verify/key-artifacts.json"))["cases"] if c["name"] == "good")
+    bench("artifact, with only the log key (key receipt + JWT)", lambda: verify_key_bound(
+        kb["token"], kb["key_receipt"], key, audience=kb["audience"], now=kb["now"], action="deploy"))
+    bundle = next(c for c in json.loads(read("verify/bundles.json"))["cases"] if c["name"] == "good")["bundle"]
+    bench("evidence bundle of 5 entries and 1 key", lambda: verify_bundle(bundle, key))
 
 
 if __name__ == "__main__":

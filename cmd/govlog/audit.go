@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,8 @@ import (
 	"time"
 
 	"github.com/govlog/govlog/client"
+	"github.com/govlog/govlog/log"
+	"github.com/govlog/govlog/verifier"
 	vaudit "github.com/govlog/govlog/verifier/audit"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -162,17 +165,41 @@ func audit(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 		"Replay a log through its tiles API, trusting nothing but its verifier key, and check everything: "+
 			"the checkpoint, consistency with the last audit, every hash and entry, and the log's rules.")
 	af := addAuditFlags(f)
-	failOnFindings := f.Bool("fail-on-findings", false, "exit with status 1 on findings too (late executions, sequence gaps)")
+	failOnFindings := f.Bool("fail-on-findings", false, "exit with status 1 on findings too (violations the log recorded, claims without artifact, reports after a revocation, late executions, sequence gaps)")
+	policyArg := f.String("witness-policy", "", "a witness policy `file`: the audited checkpoint must carry the cosignatures it requires; "+
+		"this anchors the audit, and the report gives the witnesses' times")
+	trustedArg := f.String("trusted-checkpoint", "", "a checkpoint of this log held from elsewhere (a checkpoint note, or a receipt: its checkpoint) in `FILE`: "+
+		"the audited checkpoint must be consistent with it; this anchors the audit")
+	requireAnchor := f.Bool("require-anchor", false, "exit with status 1 when the audit is unanchored: no saved state, witness policy or trusted checkpoint "+
+		"vouches that this is the log seen before (a log rebuilt from scratch with the same key would pass)")
 	quiet := f.Bool("quiet", false, "no progress on the terminal")
 	cpuProfile := f.String("cpuprofile", "", "write a CPU profile of the audit to `file`")
 	f.Example("govlog audit --url http://127.0.0.1:8080 --log-key data/log.vkey", "audit the whole log")
 	f.Example("govlog audit --log-key log.vkey --state audit.state --json", "with $GOVLOG_URL set: audit what is new since the last run, a JSON report")
+	f.Example("govlog audit --log-key log.vkey --witness-policy policy.txt --require-anchor", "a first audit, anchored by the witnesses' cosignatures")
 	if err := f.parse(args, stdout); err != nil {
 		return err
 	}
 	c, st, err := af.client(f)
 	if err != nil {
 		return err
+	}
+	opts := client.AuditOptions{State: st, Workers: *af.workers}
+	if *policyArg != "" {
+		if opts.WitnessPolicy, err = readPolicy(*policyArg); err != nil {
+			return f.usagef("--witness-policy: %v", err)
+		}
+		// Witnesses in async mode cosign a new checkpoint a moment after
+		// the log signs it: wait a little for a cosigned one.
+		if opts.Checkpoint, err = cosignedCheckpoint(ctx, c, opts.WitnessPolicy); err != nil {
+			return err
+		}
+	}
+	if *trustedArg != "" {
+		key, _ := readVerifierKey(*af.key)
+		if opts.Trusted, err = readTrustedCheckpoint(*trustedArg, key); err != nil {
+			return f.usagef("--trusted-checkpoint: %v", err)
+		}
 	}
 	if *cpuProfile != "" {
 		out, err := os.Create(*cpuProfile)
@@ -190,7 +217,7 @@ func audit(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 	// collect garbage less often.
 	defer debug.SetGCPercent(debug.SetGCPercent(300))
 	start := time.Now()
-	opts := client.AuditOptions{State: st, Workers: *af.workers, Progress: bar.update}
+	opts.Progress = bar.update
 	rep, newState, err := c.Audit(ctx, opts)
 	bar.finish()
 	if err != nil {
@@ -219,8 +246,50 @@ func audit(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 		return fmt.Errorf("%w: %d failures", errAuditFailed, rep.FailureCount)
 	case *failOnFindings && (rep.FindingCount > 0 || len(rep.SequenceGaps) > 0):
 		return fmt.Errorf("%w: %d findings, %d submitters with sequence gaps (--fail-on-findings)", errAuditFailed, rep.FindingCount, len(rep.SequenceGaps))
+	case *requireAnchor && !rep.Anchored:
+		return fmt.Errorf("the audit is unanchored (--require-anchor): nothing vouches that this is the log seen before")
 	}
 	return nil
+}
+
+// cosignedCheckpoint returns the log's checkpoint note once it satisfies
+// the policy, trying for a few seconds; then the last one fetched (the
+// audit reports that it does not satisfy the policy).
+func cosignedCheckpoint(ctx context.Context, c *client.Client, p *verifier.Policy) ([]byte, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		note, err := c.TilesCheckpoint(ctx)
+		if err != nil || p.Satisfied(note) || time.Now().After(deadline) {
+			return note, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// readTrustedCheckpoint reads a checkpoint note signed by the log key, or
+// the checkpoint of a receipt (tlog-proof or JSON) verified with it.
+func readTrustedCheckpoint(path string, key note.Verifier) ([]byte, error) {
+	data, err := readInput(path, nil, verifier.MaxReceiptBytes)
+	if err != nil {
+		return nil, err
+	}
+	if cp, err := verifier.Checkpoint(data, key); err == nil {
+		return cp.Note, nil
+	}
+	var v *verifier.Verified
+	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) {
+		v, err = verifier.ReceiptJSON(data, key)
+	} else {
+		v, err = verifier.Receipt(data, key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s is neither a checkpoint nor a receipt of this log: %w", path, err)
+	}
+	return v.Checkpoint.Note, nil
 }
 
 // printAudit prints the human summary of an audit.
@@ -242,7 +311,37 @@ func printAudit(w io.Writer, r *auditReport, statePath string) {
 		line("replayed", "nothing new (%.2fs)", r.Seconds)
 	}
 	t := rep.Totals
-	line("totals", "%d entries: %d decisions (%d allow, %d deny), %d execution reports", t.Entries, t.Decisions, t.Allows, t.Denies, t.Executions)
+	totals := fmt.Sprintf("%d entries: %d decisions (%d allow, %d deny), %d execution reports", t.Entries, t.Decisions, t.Allows, t.Denies, t.Executions)
+	if t.Revocations > 0 || t.Keys > 0 {
+		totals += fmt.Sprintf(", %d revocations, %d artifact keys", t.Revocations, t.Keys)
+	}
+	line("totals", "%s", totals)
+	if len(rep.Violations) > 0 {
+		var parts []string
+		var n uint64
+		for _, code := range log.Violations {
+			if c := rep.Violations[code]; c > 0 {
+				parts = append(parts, fmt.Sprintf("%s %d", code, c))
+				n += c
+			}
+		}
+		line("violations", "%d recorded by the log: %s", n, strings.Join(parts, ", "))
+	}
+	const maxAuthLines = 20
+	for i, u := range rep.Authorizations {
+		if i == maxAuthLines {
+			line("authorized", "… and %d more (see --json)", rep.AuthorizationCount-maxAuthLines)
+			break
+		}
+		more := ""
+		if u.Violations > 0 {
+			more += fmt.Sprintf(", %d violations", u.Violations)
+		}
+		if u.Revoked {
+			more += ", revoked"
+		}
+		line("authorized", "%s (entry %d): %d of %d executions used%s", field(u.DecisionID), u.Index, u.Uses, u.MaxExecutions, more)
+	}
 	for _, p := range rep.Failures {
 		printProblem(w, "FAIL", p)
 	}
@@ -273,7 +372,26 @@ func printAudit(w io.Writer, r *auditReport, statePath string) {
 	if ev := rep.Inconsistency; ev != nil {
 		printInconsistency(w, ev)
 	}
+	for _, a := range rep.Anchors {
+		switch a {
+		case vaudit.AnchorState:
+			line("anchored", "by the saved state: consistent with the checkpoint of size %d audited before", rep.Previous.Size)
+		case vaudit.AnchorWitnesses:
+			line("anchored", "by the witness policy: the checkpoint carries the cosignatures it requires")
+		case vaudit.AnchorTrusted:
+			line("anchored", "by the trusted checkpoint: consistent with it")
+		}
+	}
+	for _, c := range rep.Cosignatures {
+		line("cosigned", "by %s at %s: every entry audited was in the log then", field(c.Witness), c.Time.Format(time.RFC3339))
+	}
+	const unanchored = "UNANCHORED: no failure, but nothing vouches that this is the log seen before " +
+		"(no saved state, no witness policy, no trusted checkpoint): a log rebuilt from scratch with the same key would pass too"
 	switch {
+	case rep.OK && !rep.Anchored && r.StateSaved:
+		line("result", "%s; state saved to %s, which anchors the next audit", unanchored, field(statePath))
+	case rep.OK && !rep.Anchored:
+		line("result", "%s", unanchored)
 	case rep.OK && r.StateSaved:
 		line("result", "OK (state saved to %s)", field(statePath))
 	case rep.OK:
@@ -292,7 +410,11 @@ func printProblem(w io.Writer, label string, p vaudit.Problem) {
 	if p.Earlier {
 		earlier = " (found by an earlier audit)"
 	}
-	fmt.Fprintf(w, "%-11s [%s]%s: %s%s\n", label, p.Code, where, escapeText(p.Message), earlier)
+	code := p.Code
+	if p.Violation != "" {
+		code += " " + p.Violation
+	}
+	fmt.Fprintf(w, "%-11s [%s]%s: %s%s\n", label, code, where, escapeText(p.Message), earlier)
 	keys := make([]string, 0, len(p.Evidence))
 	for k := range p.Evidence {
 		keys = append(keys, k)

@@ -5,9 +5,11 @@
 //	govlog keygen --name ORIGIN [--out DIR]
 //	govlog submit [--url URL] [--log-key VKEY] [--execution] [--json] [FILE|-]
 //	govlog revoke [--url URL] --decision ID [--reason TEXT] [--id ID] [--json]
-//	govlog verify --log-key VKEY [--witness-policy FILE] [--json] RECEIPT|BUNDLE|DIR|-...
-//	govlog audit [--url URL] --log-key VKEY [--state FILE] [--json] [--fail-on-findings]
+//	govlog verify --log-key VKEY [--witness-policy FILE] [--against URL] [--json] RECEIPT|BUNDLE|DIR|-...
+//	govlog verify-artifact --log-key VKEY (--keys FILE | --key-receipt FILE | --url URL | --jwks FILE) [--action A --resource R --subject S] [--at TIME] [--json] ARTIFACT
+//	govlog audit [--url URL] --log-key VKEY [--state FILE] [--witness-policy FILE] [--trusted-checkpoint FILE] [--require-anchor] [--json] [--fail-on-findings]
 //	govlog monitor [--url URL] --log-key VKEY [--state FILE] [--subject S] [--action A] [--once]
+//	govlog demo [--url URL] [--log-key VKEY] [--out DIR]
 //	govlog fsck --data DIR [--db FILE] [--json]
 //	govlog backup --data DIR --out FILE [--json]
 //	govlog bench [--url URL] [-n N | --duration D] [-c C] [--batch B] [--json]

@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/govlog/govlog/log"
 	"github.com/govlog/govlog/verifier"
@@ -18,15 +19,21 @@ import (
 )
 
 // verify checks a receipt offline and prints the entry it proves.
-func verify(_ context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
-	f := newFlags("verify", "[flags] RECEIPT.tlog-proof|RECEIPT.receipt.json|BUNDLE.json|DIR|-...",
+func verify(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+	f := newFlags("verify", "[flags] RECEIPT.tlog-proof|RECEIPT.receipt.json|BUNDLE.json|EVIDENCE.json|DIR|-...",
 		"Verify receipts offline with nothing but the log's verifier key: tlog-proof files, JSON receipts, "+
-			"bundles (JSON arrays of receipts) and directories of them; - reads one from stdin.")
+			"bundles (JSON arrays of receipts) and directories of them; - reads one from stdin. "+
+			"An evidence bundle (govlog export) is verified whole and summarised per subject.")
 	keyArg := f.String("log-key", "", "the log's note verifier `key`: a file holding it (such as log.vkey), or the key text (required)")
 	policyArg := f.String("witness-policy", "", "a witness policy `file`: the checkpoint must also carry the cosignatures it requires")
 	asJSON := f.Bool("json", false, "print a JSON report: one item per receipt, and the counts")
+	againstURL := f.String("against", "", "also check that each receipt is still in today's log at this base `URL`: "+
+		"its checkpoint must be consistent with the latest one the log serves (a consistency proof, verified here)")
 	f.Example("govlog verify --log-key data/log.vkey deploy-42.tlog-proof", "one receipt: what it proves, one field a line")
+	f.Example("govlog verify --log-key log.vkey --witness-policy policy.txt deploy-42.tlog-proof", "also the witness cosignatures and the time they give")
+	f.Example("govlog verify --log-key log.vkey --against https://govlog.example receipts/", "old receipts: are they still in today's log?")
 	f.Example("govlog verify --log-key log.vkey receipts/ today.json --json", "a directory and a bundle, a JSON report")
+	f.Example("govlog verify --log-key log.vkey agent-7.evidence.json", "an evidence bundle: what was allowed, denied, executed, violated, revoked, per subject")
 	if err := f.parse(args, stdout); err != nil {
 		return err
 	}
@@ -46,8 +53,24 @@ func verify(_ context.Context, args []string, stdin io.Reader, stdout io.Writer)
 			return f.usagef("--witness-policy: %v", err)
 		}
 	}
+	if f.NArg() == 1 && isEvidenceBundle(f.Arg(0)) {
+		if *againstURL != "" {
+			return f.usagef("--against checks receipts, not an evidence bundle")
+		}
+		return verifyBundle(f.Arg(0), key, policy, *asJSON, stdout)
+	}
+	var anc *against
+	if *againstURL != "" {
+		token, err := readToken("")
+		if err != nil {
+			return err
+		}
+		if anc, err = newAgainst(ctx, *againstURL, token, key); err != nil {
+			return err
+		}
+	}
 	if fi, err := os.Stat(f.Arg(0)); *asJSON || f.NArg() > 1 || (err == nil && fi.IsDir()) || isBundleFile(f.Arg(0)) {
-		return verifyMany(f.Args(), key, policy, *asJSON, stdin, stdout)
+		return verifyMany(f.Args(), key, policy, anc, *asJSON, stdin, stdout)
 	}
 	name := f.Arg(0)
 	data, err := readInput(name, stdin, verifier.MaxReceiptBytes)
@@ -68,11 +91,32 @@ func verify(_ context.Context, args []string, stdin io.Reader, stdout io.Writer)
 			return fmt.Errorf("%s does NOT verify: %w", field(name), err)
 		}
 	}
+	if anc != nil {
+		if err := anc.check(v.Checkpoint); err != nil {
+			return fmt.Errorf("%s %w", field(name), err)
+		}
+	}
 	printVerified(stdout, v)
 	if policy != nil {
 		fmt.Fprintf(stdout, "witness_policy: satisfied (%s)\n", escapeText(strings.Join(cosigners(policy, v.Checkpoint.Note), ", ")))
+		printCosignatures(stdout, policy.Cosignatures(v.Checkpoint.Note))
+	}
+	if anc != nil {
+		fmt.Fprintf(stdout, "still_in_log: yes, its checkpoint is consistent with the latest of %s (size %d)\n", field(anc.url), anc.latest.Size)
 	}
 	return nil
+}
+
+// printCosignatures prints the time bounds the witnesses' cosignatures
+// give a checkpoint: each witness saw it, and every entry it covers, by
+// the time it cosigned.
+func printCosignatures(w io.Writer, cs []verifier.Cosignature) {
+	for _, c := range cs {
+		fmt.Fprintf(w, "cosigned: by %s at %s\n", field(c.Witness), c.Time.Format(time.RFC3339))
+	}
+	if len(cs) > 0 {
+		fmt.Fprintf(w, "in_log_by: %s (the earliest cosignature: the entry was in the log then, whatever logged_at says)\n", cs[0].Time.Format(time.RFC3339))
+	}
 }
 
 // readPolicy reads and parses a witness policy file.
@@ -170,6 +214,16 @@ func printVerified(w io.Writer, v *verifier.Verified) {
 		line("decision_id", x.DecisionID)
 		line("status", x.Status)
 		line("at", x.At.Format(timeLayout))
+		line("claim_id", x.ClaimID)
+		line("artifact_digest", e.ArtifactDigest)
+		line("violation", e.Violation)
+	case e.Revocation != nil:
+		r := e.Revocation
+		line("decision_id", r.DecisionID)
+		line("revoked_at", r.RevokedAt.Format(timeLayout))
+		line("reason", r.Reason)
+	case e.Key != nil:
+		line("kid", e.Key.KID)
 	}
 	line("submitter", e.Submitter)
 	line("logged_at", e.LoggedAt.Format(log.LoggedAtLayout))

@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/govlog/govlog/verifier"
 	"golang.org/x/mod/sumdb/note"
@@ -54,6 +55,12 @@ type receiptResult struct {
 	LeafHash       string  `json:"leaf_hash,omitempty"`
 	CheckpointSize uint64  `json:"checkpoint_size,omitempty"`
 	RootHash       string  `json:"root_hash,omitempty"`
+	// Cosignatures are the valid cosignatures of the policy's witnesses
+	// (with --witness-policy), earliest first.
+	Cosignatures []verifier.Cosignature `json:"cosignatures,omitempty"`
+	// InLogAt is the size of the latest checkpoint its checkpoint is
+	// consistent with (with --against).
+	InLogAt uint64 `json:"still_in_log_at_size,omitempty"`
 }
 
 // verifyReport is the JSON report of govlog verify.
@@ -66,7 +73,7 @@ type verifyReport struct {
 
 // verifyMany verifies every receipt of the inputs (files, directories,
 // bundles, "-" for stdin) and prints one line (or JSON item) each.
-func verifyMany(inputs []string, key note.Verifier, policy *verifier.Policy, asJSON bool, stdin io.Reader, stdout io.Writer) error {
+func verifyMany(inputs []string, key note.Verifier, policy *verifier.Policy, anc *against, asJSON bool, stdin io.Reader, stdout io.Writer) error {
 	var items []receiptItem
 	for _, in := range inputs {
 		got, err := collectReceipts(in, stdin)
@@ -89,7 +96,7 @@ func verifyMany(inputs []string, key note.Verifier, policy *verifier.Policy, asJ
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				results[i] = verifyItem(rv, policy, &items[i])
+				results[i] = verifyItem(rv, policy, anc, &items[i])
 				items[i].data = nil
 			}
 		}()
@@ -123,7 +130,17 @@ func verifyMany(inputs []string, key note.Verifier, policy *verifier.Policy, asJ
 				if r.Outcome != "" {
 					fmt.Fprintf(&b, " (%s)", field(r.Outcome))
 				}
-				fmt.Fprintf(&b, ", checkpoint of size %d\n", r.CheckpointSize)
+				fmt.Fprintf(&b, ", checkpoint of size %d", r.CheckpointSize)
+				if len(r.Cosignatures) > 0 {
+					fmt.Fprintf(&b, ", cosigned by %s at %s", field(r.Cosignatures[0].Witness), r.Cosignatures[0].Time.Format(time.RFC3339))
+					if n := len(r.Cosignatures) - 1; n > 0 {
+						fmt.Fprintf(&b, " (+%d)", n)
+					}
+				}
+				if r.InLogAt > 0 {
+					fmt.Fprintf(&b, ", still in the log at size %d", r.InLogAt)
+				}
+				b.WriteByte('\n')
 			} else {
 				fmt.Fprintf(&b, "FAIL %s: %s\n", field(r.Name), escapeText(r.Error))
 			}
@@ -146,7 +163,7 @@ func verifyMany(inputs []string, key note.Verifier, policy *verifier.Policy, asJ
 }
 
 // verifyItem verifies one receipt.
-func verifyItem(rv *verifier.ReceiptVerifier, policy *verifier.Policy, it *receiptItem) receiptResult {
+func verifyItem(rv *verifier.ReceiptVerifier, policy *verifier.Policy, anc *against, it *receiptItem) receiptResult {
 	r := receiptResult{Name: it.name}
 	data, err := it.data, it.err
 	if err == nil && data == nil {
@@ -165,6 +182,9 @@ func verifyItem(rv *verifier.ReceiptVerifier, policy *verifier.Policy, it *recei
 	if err == nil && policy != nil {
 		err = policy.Check(v.Checkpoint.Note)
 	}
+	if err == nil && anc != nil {
+		err = anc.check(v.Checkpoint)
+	}
 	if err != nil {
 		r.Error = err.Error()
 		return r
@@ -177,6 +197,12 @@ func verifyItem(rv *verifier.ReceiptVerifier, policy *verifier.Policy, it *recei
 	}
 	r.LeafHash = base64.StdEncoding.EncodeToString(v.LeafHash[:])
 	r.CheckpointSize, r.RootHash = v.Checkpoint.Size, base64.StdEncoding.EncodeToString(v.Checkpoint.Hash[:])
+	if policy != nil {
+		r.Cosignatures = policy.Cosignatures(v.Checkpoint.Note)
+	}
+	if anc != nil {
+		r.InLogAt = anc.latest.Size
+	}
 	return r
 }
 

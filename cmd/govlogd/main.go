@@ -134,6 +134,7 @@ func parseCLI(args []string, stdout, stderr io.Writer) (*Config, error) {
 	fs.DurationVar(&cfg.CommitTimeout, "commit-timeout", 30*time.Second, "bound on one storage commit")
 	fs.DurationVar(&cfg.SubmitTimeout, "submit-timeout", 30*time.Second, "how long a submission waits for its commit before it gets 503")
 	fs.Group("Storage")
+	fs.BoolVar(&cfg.NoExplorer, "no-explorer", false, "do not serve the explorer, the web page at / (the API alone)")
 	fs.StringVar(&cfg.PublishedCheckpoint, "published-checkpoint", "", "`file` with the last published checkpoint: refuse to start if the stored log is smaller or forks from it (after a restore)")
 	addBackendFlags(fs.FlagSet, &cfg)
 	fs.Group("Authentication, TLS and limits")

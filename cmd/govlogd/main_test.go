@@ -459,3 +459,14 @@ func TestConfigExample(t *testing.T) {
 		t.Errorf("override: %v %+v", err, cfg)
 	}
 }
+
+// --no-explorer reaches the server's configuration; the explorer is on by
+// default (server.TestNoExplorer: what the server then answers).
+func TestNoExplorerFlag(t *testing.T) {
+	for args, want := range map[string]bool{"": false, "--no-explorer": true} {
+		cfg, err := parseCLI(strings.Fields(args), io.Discard, io.Discard)
+		if err != nil || cfg.NoExplorer != want {
+			t.Errorf("govlogd %s: NoExplorer %v, err %v", args, cfg != nil && cfg.NoExplorer, err)
+		}
+	}
+}

@@ -78,6 +78,9 @@ type Config struct {
 	// start if the stored log is smaller or disagrees with it at its size
 	// (published.go). Default: no check.
 	PublishedCheckpoint string
+	// NoExplorer turns off the explorer, the web page served at /.
+	// Default false: it is served.
+	NoExplorer bool
 	// OPA configures the endpoint of OPA's decision-log uploads (opa.go).
 	// Default: the zero server.OPAConfig.
 	OPA server.OPAConfig
@@ -199,6 +202,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		RateBurst:           cfg.RateBurst,
 		RetiredArtifactKeys: k.Retired,
 		OPA:                 cfg.OPA,
+		NoExplorer:          cfg.NoExplorer,
 	})
 	if err != nil {
 		return err

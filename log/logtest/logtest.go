@@ -87,6 +87,7 @@ func Run(t *testing.T, newLog func(t *testing.T) Opener) {
 		{"Durability", testDurability},
 		{"ConcurrentReaders", testConcurrentReaders},
 		{"Canceled", testCanceled},
+		{"Search", testSearch},
 		{"Log/Config", testLogConfig},
 		{"Log/Submit", testLogSubmit},
 		{"Log/Resubmission", testLogResubmission},

@@ -542,3 +542,26 @@ func (b *forking) Append(ctx context.Context, batch []*log.Entry, sign log.SignF
 		return sign(size, hash)
 	})
 }
+
+var _ log.Searcher = (*memBackend)(nil)
+
+// Search scans every entry the latest checkpoint covers.
+func (b *memBackend) Search(ctx context.Context, q *log.Query, start, end uint64, limit int) ([]log.Found, error) {
+	if err := b.lock(); err != nil {
+		return nil, err
+	}
+	defer b.s.mu.Unlock()
+	var size uint64
+	if n := len(b.s.checkpoints); n > 0 {
+		size = b.s.checkpoints[n-1].Size
+	}
+	if end == 0 || end > size {
+		end = size
+	}
+	var cands []log.Found
+	for i := start; i < end; i++ {
+		cands = append(cands, log.Found{Index: i, Leaf: b.s.leaves[i]})
+	}
+	found, _, err := log.FilterFound(q, cands, limit)
+	return found, err
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strings"
 	"time"
@@ -125,7 +126,8 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 	}
 
 	results := make([]log.AppendResult, len(batch))
-	var rows newRows
+	rows := newRows{noSearch: b.hooks.noSearchIndex}
+	var hashes [][32]byte // of the appended entries, for leaf_hashes
 	size := old.size()
 	for i, v := range verdicts {
 		switch v.Fate {
@@ -141,7 +143,10 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 			results[i].Existing = true
 		case log.FateAppend:
 			lh := log.LeafHash(v.Leaf)
-			rows.add(batch[i], v.Leaf, lh, size)
+			if err := rows.add(batch[i], v.Leaf, size); err != nil {
+				return nil, log.Checkpoint{}, fmt.Errorf("%w: %w", log.ErrUnavailable, err)
+			}
+			hashes = append(hashes, lh)
 			if err := rng.Append(lh[:], visit); err != nil {
 				return nil, log.Checkpoint{}, fmt.Errorf("%w: failed to extend the tree: %w", log.ErrUnavailable, err)
 			}
@@ -157,6 +162,12 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 		return results, old.cp, nil
 	}
 
+	// The leaf_hashes rows wait in memory until the entries without them
+	// reach hashMerge (see pendingHashes).
+	merge := size-old.pending.from >= b.hashMerge
+	if merge {
+		rows.leafHashes = old.pending.rows(old.size(), hashes)
+	}
 	if err := rows.insert(ctx, tx); err != nil {
 		return nil, log.Checkpoint{}, err
 	}
@@ -214,21 +225,26 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 	}
 
 	// Durable: publish. Readers see the new entries from here on.
-	next := &snapshot{has: true, cp: cp}
+	next := &snapshot{has: true, cp: cp, pending: old.pending}
+	if merge {
+		next.pending = newPendingHashes(size)
+	} else {
+		old.pending.add(old.size(), hashes)
+	}
 	for level, pos := range rightEdge(size) {
 		k := tileKey{level: uint(level), index: pos.index}
 		e := edgeTile{index: pos.index}
 		if pos.width > 0 {
 			e.t = old.edgeTile(k)
 			if h, ok := touched[k]; ok {
-				e.t = newTile(h)
+				e.t = extendTile(e.t, h)
 			}
 		}
 		next.edge = append(next.edge, e)
 	}
 	for _, k := range order {
 		if h := touched[k]; len(h) == fullTileBytes {
-			b.cache.put(k, newTile(h))
+			b.cache.put(k, extendTile(old.edgeTile(k), h))
 		}
 	}
 	b.rng = rng
@@ -237,8 +253,43 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 }
 
 // chunk is the most rows one prefetch query or bulk insert statement
-// names: a few hundred bound parameters at most.
+// names: a few hundred bound parameters at most. It is a power of two.
 const chunk = 128
+
+// A batch's lookups and inserts name a varying number of rows. So that the
+// writer connection's statement cache (_stmt_cache_size) holds every
+// statement it runs, they come in a few shapes only: 1, 2, 4, … chunk
+// rows. A lookup of n names is padded to the next shape by repeating its
+// last name (a name twice in an IN list finds its row once); an insert of n
+// rows is split into shapes by the bits of n (41 = 32 + 8 + 1).
+var (
+	sqlLookupIDs            = shapes(`SELECT i.id, i.idx, i.allow, e.leaf FROM ids AS i JOIN entries AS e ON e.idx = i.idx WHERE i.kind = ? AND i.id IN (`, `?`, `)`)
+	sqlLookupAuthorizations = shapes(`SELECT `+authorizationColumns+` FROM authorizations WHERE decision_id IN (`, `?`, `)`)
+	sqlLookupSequences      = shapes(`SELECT submitter, sequence FROM sequences WHERE (submitter, sequence) IN (VALUES `, `(?, ?)`, `)`)
+	sqlInsertEntries        = shapes(`INSERT OR FAIL INTO entries (idx, leaf) VALUES `, `(?, ?)`, ``)
+	sqlInsertIDs            = shapes(`INSERT OR FAIL INTO ids (kind, id, idx, allow) VALUES `, `(?, ?, ?, ?)`, ``)
+	sqlInsertSequences      = shapes(`INSERT OR FAIL INTO sequences (submitter, sequence, idx) VALUES `, `(?, ?, ?)`, ``)
+	sqlInsertLeafs          = shapes(`INSERT OR FAIL INTO leaf_hashes (prefix, idx) VALUES `, `(?, ?)`, ``)
+	sqlInsertTerms          = shapes(`INSERT OR FAIL INTO search_terms (term, idx) VALUES `, `(?, ?)`, ``)
+	// An authorization's uses and revocation change as claims and
+	// revocations are accepted.
+	sqlPutAuthorizations = shapes(`INSERT OR FAIL INTO authorizations (`+authorizationColumns+`) VALUES `,
+		`(?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		` ON CONFLICT (decision_id) DO UPDATE SET uses = excluded.uses, revoked = excluded.revoked, entries = excluded.entries`)
+)
+
+// shapes returns the statement naming 1<<k rows at index k, k = 0 … log2(chunk).
+func shapes(head, row, tail string) []string {
+	var out []string
+	for n := 1; n <= chunk; n *= 2 {
+		out = append(out, head+row+strings.Repeat(", "+row, n-1)+tail)
+	}
+	return out
+}
+
+// shapeUp is the index in shapes of the smallest shape of at least n rows
+// (0 < n <= chunk).
+func shapeUp(n int) int { return bits.Len(uint(n - 1)) }
 
 // prefetch reads, in a few queries, what the log holds of the names of a
 // batch (log.NamesOf): the facts the rule book judges it by, and the index
@@ -251,12 +302,16 @@ func prefetch(ctx context.Context, tx *sql.Tx, names log.Names) (*log.Facts, map
 	for _, k := range names.IDs {
 		byKind[k.Kind] = append(byKind[k.Kind], k.ID)
 	}
+	args := make([]any, 0, 2*chunk+1)
 	for kind, ids := range byKind {
 		for len(ids) > 0 {
 			n := min(len(ids), chunk)
-			q := `SELECT i.id, i.idx, i.allow, e.leaf FROM ids AS i JOIN entries AS e ON e.idx = i.idx WHERE i.kind = ? AND i.id IN (?` +
-				strings.Repeat(",?", n-1) + `)`
-			rows, err := tx.QueryContext(ctx, q, append([]any{int64(kind)}, ids[:n]...)...)
+			shape := shapeUp(n)
+			args = append(append(args[:0], int64(kind)), ids[:n]...)
+			for range 1<<shape - n {
+				args = append(args, ids[n-1])
+			}
+			rows, err := tx.QueryContext(ctx, sqlLookupIDs[shape], args...)
 			if err != nil {
 				return nil, nil, unavailable("look up ids", err)
 			}
@@ -283,12 +338,15 @@ func prefetch(ctx context.Context, tx *sql.Tx, names log.Names) (*log.Facts, map
 	}
 	for ids := names.Authorizations; len(ids) > 0; {
 		n := min(len(ids), chunk)
-		args := make([]any, n)
-		for i, id := range ids[:n] {
-			args[i] = id
+		shape := shapeUp(n)
+		args = args[:0]
+		for _, id := range ids[:n] {
+			args = append(args, id)
 		}
-		q := `SELECT ` + authorizationColumns + ` FROM authorizations WHERE decision_id IN (?` + strings.Repeat(",?", n-1) + `)`
-		rows, err := tx.QueryContext(ctx, q, args...)
+		for range 1<<shape - n {
+			args = append(args, ids[n-1])
+		}
+		rows, err := tx.QueryContext(ctx, sqlLookupAuthorizations[shape], args...)
 		if err != nil {
 			return nil, nil, unavailable("look up authorizations", err)
 		}
@@ -308,14 +366,16 @@ func prefetch(ctx context.Context, tx *sql.Tx, names log.Names) (*log.Facts, map
 	}
 	for seqs := names.Sequences; len(seqs) > 0; {
 		n := min(len(seqs), chunk)
-		args := make([]any, 0, 2*n)
+		shape := shapeUp(n)
+		args = args[:0]
 		for _, k := range seqs[:n] {
 			// Sequences are at most 2^53-1; the cast keeps any uint64 distinct.
 			args = append(args, k.Submitter, int64(k.Sequence))
 		}
-		q := `SELECT submitter, sequence FROM sequences WHERE (submitter, sequence) IN (VALUES (?, ?)` +
-			strings.Repeat(", (?, ?)", n-1) + `)`
-		rows, err := tx.QueryContext(ctx, q, args...)
+		for range 1<<shape - n {
+			args = append(args, args[len(args)-2], args[len(args)-1])
+		}
+		rows, err := tx.QueryContext(ctx, sqlLookupSequences[shape], args...)
 		if err != nil {
 			return nil, nil, unavailable("look up sequences", err)
 		}
@@ -365,66 +425,95 @@ func scanAuthorization(rows interface{ Scan(...any) error }) (string, *log.Autho
 }
 
 // putAuthorizations writes every authorization the rule book created or
-// changed (Dirty), chunk rows per statement: a batch of allows costs one
-// statement, not one per allow.
+// changed (Dirty), in key order, in statements of 1, 2, 4, … chunk rows
+// (see shapes).
 func putAuthorizations(ctx context.Context, tx *sql.Tx, auths map[string]*log.Authorization) error {
-	const width = 9
-	var args []any
+	ids := make([]string, 0, len(auths))
 	for id, a := range auths {
 		if a.Dirty {
-			args = append(args, id, a.DecidedAt.UnixNano(), a.AuthorizedUntil.Unix(), a.MaxExecutions, a.Executor, a.LeafHash[:],
-				a.Uses, a.Revoked, a.EncodeEntries())
+			ids = append(ids, id)
 		}
 	}
-	row := "(?" + strings.Repeat(", ?", width-1) + ")"
-	for len(args) > 0 {
-		n := min(len(args)/width, chunk)
-		q := `INSERT INTO authorizations (` + authorizationColumns + `) VALUES ` + row + strings.Repeat(", "+row, n-1) +
-			` ON CONFLICT (decision_id) DO UPDATE SET uses = excluded.uses, revoked = excluded.revoked, entries = excluded.entries`
-		if _, err := tx.ExecContext(ctx, q, args[:n*width]...); err != nil {
-			return unavailable("write authorizations", err)
+	slices.Sort(ids)
+	args := make([]any, 0, 9*min(len(ids), chunk))
+	for len(ids) > 0 {
+		shape := min(bits.Len(uint(len(ids)))-1, len(sqlPutAuthorizations)-1)
+		n := 1 << shape
+		args = args[:0]
+		for _, id := range ids[:n] {
+			a := auths[id]
+			args = append(args, id, a.DecidedAt.UnixNano(), a.AuthorizedUntil.Unix(), a.MaxExecutions, a.Executor, a.LeafHash[:], a.Uses, a.Revoked, a.EncodeEntries())
 		}
-		args = args[n*width:]
+		if _, err := tx.ExecContext(ctx, sqlPutAuthorizations[shape], args...); err != nil {
+			return unavailable(fmt.Sprintf("write the authorizations of %q and %d more", ids[0], n-1), err)
+		}
+		ids = ids[n:]
 	}
 	return nil
 }
 
 // newRows are the rows of the entries a batch appends, for bulk inserts.
 type newRows struct {
-	entries, ids, sequences, leafHashes []any
+	entries, ids, sequences, leafHashes, terms []any
+	size                                       int64 // the tree size after the batch
+	noSearch                                   bool  // testHooks.noSearchIndex
 }
 
-func (r *newRows) add(e *log.Entry, leaf []byte, lh [32]byte, index uint64) {
+func (r *newRows) add(e *log.Entry, leaf []byte, index uint64) error {
+	var terms []log.Term
+	if !r.noSearch {
+		var err error
+		if terms, err = log.EntryTerms(e, leaf); err != nil {
+			return fmt.Errorf("failed to index entry %d: %w", index, err)
+		}
+	}
 	idx := int64(index)
 	r.entries = append(r.entries, idx, leaf)
 	r.ids = append(r.ids, int64(e.Kind), e.ID, idx, e.Kind == log.KindDecision && e.Allow)
 	if k, ok := e.SequenceKey(); ok {
 		r.sequences = append(r.sequences, k.Submitter, int64(k.Sequence), idx)
 	}
-	r.leafHashes = append(r.leafHashes, hashPrefix(lh), idx)
+	for _, t := range terms {
+		r.terms = append(r.terms, int64(t), idx)
+	}
+	r.size = idx + 1
+	return nil
 }
 
-// insert writes the rows, chunk rows per INSERT statement.
+// insert writes the rows in statements of 1, 2, 4, … chunk rows (see
+// shapes).
+//
+// OR FAIL: a multi-row INSERT with the default conflict resolution
+// (ABORT) must be able to undo its own rows, so SQLite keeps a statement
+// journal of every page it changes, and spills it to a temporary file
+// beyond 64 KiB, which a batch's random-keyed index rows reach at once.
+// FAIL keeps no statement journal. A failed INSERT fails the batch, whose
+// whole transaction is rolled back, so nothing else changes.
 func (r *newRows) insert(ctx context.Context, tx *sql.Tx) error {
 	for _, t := range []struct {
-		table, columns string
-		n              int
-		args           []any
+		table string
+		stmts []string
+		n     int
+		args  []any
 	}{
-		{"entries", "idx, leaf", 2, r.entries},
-		{"ids", "kind, id, idx, allow", 4, r.ids},
-		{"sequences", "submitter, sequence, idx", 3, r.sequences},
-		{"leaf_hashes", "prefix, idx", 2, r.leafHashes},
+		{"entries", sqlInsertEntries, 2, r.entries},
+		{"ids", sqlInsertIDs, 4, r.ids},
+		{"sequences", sqlInsertSequences, 3, r.sequences},
+		{"leaf_hashes", sqlInsertLeafs, 2, r.leafHashes},
+		{"search_terms", sqlInsertTerms, 2, r.terms},
 	} {
-		row := "(?" + strings.Repeat(", ?", t.n-1) + ")"
 		for args := t.args; len(args) > 0; {
-			n := min(len(args)/t.n, chunk)
-			q := "INSERT INTO " + t.table + " (" + t.columns + ") VALUES " + row + strings.Repeat(", "+row, n-1)
-			if _, err := tx.ExecContext(ctx, q, args[:n*t.n]...); err != nil {
+			rows := len(args) / t.n
+			shape := min(bits.Len(uint(rows))-1, len(t.stmts)-1) // the largest shape of at most rows
+			n := 1 << shape
+			if _, err := tx.ExecContext(ctx, t.stmts[shape], args[:n*t.n]...); err != nil {
 				return unavailable("insert into "+t.table, err)
 			}
 			args = args[n*t.n:]
 		}
+	}
+	if _, err := tx.ExecContext(ctx, sqlSetIndexed, r.size); err != nil {
+		return unavailable("update the search index size", err)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -493,8 +494,9 @@ func TestOpenDetectsFork(t *testing.T) {
 			return []string{"UPDATE tiles SET hashes = substr(hashes, 1, 87*32) WHERE level = 0 AND idx = 2"}
 		}, "needs 88 hashes"},
 		{"short full tile", func() []string {
+			// Read with the leaf hashes not in the leaf-hash index yet.
 			return []string{"UPDATE tiles SET hashes = substr(hashes, 1, 32) WHERE level = 0 AND idx = 0"}
-		}, ""},
+		}, "full tile 0/0 holds 32 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := build(t)
@@ -875,19 +877,39 @@ func readOnce(ctx context.Context, b *Backend, n uint64) error {
 }
 
 // TestStorageSize measures the database size per entry: at most the raw
-// entry bytes × 1.2 + 100 bytes per entry.
+// entry bytes × 1.2 + 100 bytes per entry without the search index, and
+// the search index at most 25% more (measured side by side).
 func TestStorageSize(t *testing.T) {
 	if testing.Short() {
-		t.Skip("appends 5,000 entries")
+		t.Skip("appends 5,000 entries twice")
 	}
+	const n = 5000
+	raw, without := storageSize(t, n, true)
+	_, with := storageSize(t, n, false)
+	limit := raw*12/10 + 100*n
+	t.Logf("%d entries, %d raw bytes (%.0f B/entry): database %d bytes without the search index (%.0f B/entry, %.0f B/entry over raw), limit %d; "+
+		"%d bytes with it (%.0f B/entry more, +%.1f%%)",
+		n, raw, float64(raw)/n, without, float64(without)/n, float64(without-raw)/n, limit,
+		with, float64(with-without)/n, 100*float64(with-without)/float64(without))
+	if without > limit {
+		t.Errorf("database is %d bytes without the search index, the limit is %d", without, limit)
+	}
+	if with > without*125/100 {
+		t.Errorf("the search index costs %d bytes, more than 25%% of %d", with-without, without)
+	}
+}
+
+// storageSize appends n 500-byte entries to a new log, with or without
+// the search index, and returns the raw entry bytes and the file size.
+func storageSize(t *testing.T, n int, noSearch bool) (raw, size int64) {
 	path := tempDB(t)
 	b, err := Open(context.Background(), path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.hooks.noSearchIndex = noSearch
 	sign, _ := newSign(t)
-	const n, batchSize, entrySize = 5000, 250, 500
-	var raw int64
+	const batchSize, entrySize = 250, 500
 	for i := 0; i < n; i += batchSize {
 		var batch []*log.Entry
 		for j := i; j < i+batchSize; j++ {
@@ -904,10 +926,131 @@ func TestStorageSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	limit := raw*12/10 + 100*n
-	t.Logf("%d entries, %d raw bytes (%.0f B/entry): database %d bytes (%.0f B/entry, %.0f B/entry over raw), limit %d",
-		n, raw, float64(raw)/n, fi.Size(), float64(fi.Size())/n, float64(fi.Size()-raw)/n, limit)
-	if fi.Size() > limit {
-		t.Errorf("database is %d bytes, the limit is %d", fi.Size(), limit)
+	return raw, fi.Size()
+}
+
+// TestBatchShapes appends batches of every size around the statement
+// shapes (1, 2, 4, … 128 rows, split or padded), each half resubmissions
+// of the previous batch and half new entries with sequences, and checks
+// every result and every stored row.
+func TestBatchShapes(t *testing.T) {
+	b := openAt(t, tempDB(t), Options{})
+	sign, _ := newSign(t)
+	var prev []*log.Entry
+	next, seq := 0, uint64(0)
+	var size uint64
+	for _, n := range []int{1, 2, 3, 5, 64, 127, 128, 129, 255, 256, 300} {
+		batch := append([]*log.Entry(nil), prev[:min(len(prev), n/2)]...)
+		for len(batch) < n {
+			seq++
+			batch = append(batch, decision(t, fmt.Sprintf("s-%d", next), decisionOpts{sequence: seq, submitter: fmt.Sprintf("sub-%d", next%3)}))
+			next++
+		}
+		res, _ := mustAppend(t, b, sign, batch...)
+		fresh := 0
+		for i, r := range res {
+			if r.Err != nil {
+				t.Fatalf("batch of %d, entry %d: %v", n, i, r.Err)
+			}
+			if wantExisting := i < min(len(prev), n/2); r.Existing != wantExisting {
+				t.Fatalf("batch of %d, entry %d: existing %v", n, i, r.Existing)
+			}
+			if !r.Existing {
+				if r.Index != size+uint64(fresh) {
+					t.Fatalf("batch of %d, entry %d: index %d, want %d", n, i, r.Index, size+uint64(fresh))
+				}
+				fresh++
+			}
+			idx, leaf, err := b.Lookup(context.Background(), log.KindDecision, batch[i].ID)
+			if err != nil || idx != r.Index || !bytes.Equal(leaf, batch[i].Leaf) {
+				t.Fatalf("batch of %d, entry %d: Lookup = %d, %v; want %d", n, i, idx, err, r.Index)
+			}
+			if got, err := b.LookupHash(context.Background(), log.LeafHash(batch[i].Leaf)); err != nil || got != r.Index {
+				t.Fatalf("batch of %d, entry %d: LookupHash = %d, %v; want %d", n, i, got, err, r.Index)
+			}
+		}
+		size += uint64(fresh)
+		// The same sequences under new ids conflict: the sequence rows
+		// were all written, however the batch was split.
+		again := make([]*log.Entry, 0, n)
+		for i, e := range batch {
+			if res[i].Existing {
+				continue
+			}
+			k, _ := e.SequenceKey()
+			again = append(again, decision(t, "again-"+e.ID, decisionOpts{sequence: k.Sequence, submitter: k.Submitter}))
+		}
+		res, _ = mustAppend(t, b, sign, again...)
+		for i, r := range res {
+			if !errors.Is(r.Err, log.ErrSequenceConflict) {
+				t.Fatalf("batch of %d, reused sequence %d: %v", n, i, r.Err)
+			}
+		}
+		prev = batch[len(batch)-fresh:]
+	}
+}
+
+// TestLeafHashMerge checks LookupHash on every entry while the newest
+// entries' leaf-hash rows wait in memory and after they are merged, across
+// reopenings (which find the entries without rows again), and that fsck
+// accepts the result.
+func TestLeafHashMerge(t *testing.T) {
+	ctx := context.Background()
+	path := tempDB(t)
+	sign, v := newSign(t)
+	opts := Options{HashMerge: 100}
+	b, err := Open(ctx, path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leaves [][]byte
+	check := func(when string) {
+		t.Helper()
+		for i, leaf := range leaves {
+			if got, err := b.LookupHash(ctx, log.LeafHash(leaf)); err != nil || got != uint64(i) {
+				t.Fatalf("%s: LookupHash(entry %d) = %d, %v", when, i, got, err)
+			}
+		}
+		if _, err := b.LookupHash(ctx, [32]byte{1}); !errors.Is(err, log.ErrNotFound) {
+			t.Fatalf("%s: LookupHash of an unknown hash: %v", when, err)
+		}
+	}
+	var rows []int
+	for k, n := range []int{1, 40, 58, 1, 99, 100, 250, 3, 7, 130} {
+		batch := make([]*log.Entry, n)
+		for i := range batch {
+			batch[i] = decision(t, fmt.Sprintf("m-%d-%d", k, i), decisionOpts{})
+			leaves = append(leaves, batch[i].Leaf)
+		}
+		mustAppend(t, b, sign, batch...)
+		check(fmt.Sprintf("after batch %d", k))
+		var stored int
+		if err := b.rdb.QueryRowContext(ctx, `SELECT count(*) FROM leaf_hashes`).Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, stored)
+		if k%3 == 2 {
+			if err := b.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if b, err = Open(ctx, path, opts); err != nil {
+				t.Fatal(err)
+			}
+			check(fmt.Sprintf("reopened after batch %d", k))
+			if p := b.snap.Load().pending; p.from != uint64(stored) {
+				t.Fatalf("reopened after batch %d: %d entries in the leaf-hash index, found %d", k, stored, p.from)
+			}
+		}
+	}
+	// Rows are written when 100 entries lack them, in the batch that
+	// reaches it.
+	if want := []int{0, 0, 0, 100, 100, 299, 549, 549, 549, 689}; !slices.Equal(rows, want) {
+		t.Errorf("leaf_hashes rows after each batch: %v, want %v", rows, want)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Check(ctx, path, v, nil); err != nil {
+		t.Fatalf("Check: %v", err)
 	}
 }

@@ -129,7 +129,14 @@ type fsckState struct {
 	tiles   int
 	tileErr error
 
-	lookupID, lookupSeq, lookupHash *sql.Stmt
+	lookupID, lookupSeq, lookupHash, lookupTerm *sql.Stmt
+	// hashRows is the first entry found without a leaf_hashes row, or nil:
+	// the rows of the newest entries are written later, in bulk (see
+	// pendingHashes), so every entry before it must have one and none
+	// after it.
+	hashRows *uint64
+	// postings counts the search postings the entries need.
+	postings uint64
 }
 
 func (c *fsckState) run() (CheckResult, error) {
@@ -155,10 +162,11 @@ func (c *fsckState) run() (CheckResult, error) {
 	c.lookupID = prep(`SELECT idx, allow FROM ids WHERE kind = ? AND id = ?`)
 	c.lookupSeq = prep(`SELECT idx FROM sequences WHERE submitter = ? AND sequence = ?`)
 	c.lookupHash = prep(`SELECT count(*) FROM leaf_hashes WHERE prefix = ? AND idx = ?`)
+	c.lookupTerm = prep(`SELECT count(*) FROM search_terms WHERE term = ? AND idx = ?`)
 	if err != nil {
 		return CheckResult{}, fmt.Errorf("failed to prepare the index lookups: %w", err)
 	}
-	defer closeAll(c.lookupID, c.lookupSeq, c.lookupHash)
+	defer closeAll(c.lookupID, c.lookupSeq, c.lookupHash, c.lookupTerm)
 
 	rng := (&compact.RangeFactory{Hash: hashChildren}).NewEmptyRange(0)
 	nextCP := 0
@@ -198,6 +206,9 @@ func (c *fsckState) run() (CheckResult, error) {
 			}
 			seq, err := c.indexes(n, parsed[i], lh)
 			if err != nil {
+				return err
+			}
+			if err := c.searchIndex(n, leaf); err != nil {
 				return err
 			}
 			if seq {
@@ -278,10 +289,14 @@ func (c *fsckState) run() (CheckResult, error) {
 	if stored != c.tiles {
 		return CheckResult{}, fmt.Errorf("%w: %d tiles are stored, the tree of size %d has %d", log.ErrFork, stored, size, c.tiles)
 	}
+	hashRows := size
+	if c.hashRows != nil {
+		hashRows = *c.hashRows
+	}
 	for _, t := range []struct {
 		table string
 		want  uint64
-	}{{"ids", size}, {"leaf_hashes", size}, {"sequences", sequences}} {
+	}{{"ids", size}, {"leaf_hashes", hashRows}, {"sequences", sequences}, {"search_terms", c.postings}} {
 		var got uint64
 		if err := c.tx.QueryRowContext(c.ctx, "SELECT count(*) FROM "+t.table).Scan(&got); err != nil {
 			return CheckResult{}, fmt.Errorf("failed to count the rows of %s: %w", t.table, err)
@@ -290,7 +305,34 @@ func (c *fsckState) run() (CheckResult, error) {
 			return CheckResult{}, fmt.Errorf("%w: the %s index holds %d rows, the entries need %d", log.ErrFork, t.table, got, t.want)
 		}
 	}
+	var indexed uint64
+	if err := c.tx.QueryRowContext(c.ctx, sqlIndexedSize).Scan(&indexed); err != nil {
+		return CheckResult{}, fmt.Errorf("failed to read the search index size: %w", err)
+	}
+	if indexed != size {
+		return CheckResult{}, fmt.Errorf("%w: the search index covers %d entries, the log has %d (opening the log for writing indexes the rest)", log.ErrFork, indexed, size)
+	}
 	return CheckResult{Size: size, Root: c.latest.Hash, Checkpoints: len(c.cps), Tiles: c.tiles}, nil
+}
+
+// searchIndex checks that entry n has every search posting of its
+// summary.
+func (c *fsckState) searchIndex(n uint64, leaf []byte) error {
+	s, err := log.Summarize(leaf)
+	if err != nil {
+		return fmt.Errorf("%w: entry %d: %w", log.ErrFork, n, err)
+	}
+	for _, t := range s.Terms() {
+		var count int
+		if err := c.lookupTerm.QueryRowContext(c.ctx, int64(t), int64(n)).Scan(&count); err != nil {
+			return fmt.Errorf("failed to look up entry %d in the search index: %w", n, err)
+		}
+		if count != 1 {
+			return fmt.Errorf("%w: entry %d is missing from the search index (term %d)", log.ErrFork, n, t)
+		}
+		c.postings++
+	}
+	return nil
 }
 
 // schema runs SQLite's quick_check and checks the schema version.
@@ -453,8 +495,11 @@ func (c *fsckState) indexes(n uint64, p *log.ParsedEntry, lh [32]byte) (bool, er
 	if err := c.lookupHash.QueryRowContext(c.ctx, hashPrefix(lh), int64(n)).Scan(&count); err != nil {
 		return false, fmt.Errorf("failed to look up entry %d in the leaf-hash index: %w", n, err)
 	}
-	if count != 1 {
-		return false, fmt.Errorf("%w: entry %d is missing from the leaf-hash index", log.ErrFork, n)
+	switch {
+	case count == 0 && c.hashRows == nil:
+		c.hashRows = &n
+	case count != 0 && c.hashRows != nil:
+		return false, fmt.Errorf("%w: entry %d is missing from the leaf-hash index (entry %d after it is in it)", log.ErrFork, *c.hashRows, n)
 	}
 	if p.Kind != log.KindDecision || p.Decision.Sequence == 0 {
 		return false, nil

@@ -22,7 +22,8 @@ func buildLog(t *testing.T, n int) (string, testKey) {
 	t.Helper()
 	path := tempDB(t)
 	sign, v := newSign(t)
-	b, err := Open(context.Background(), path, Options{})
+	// Most entries' leaf-hash rows are written, the newest wait.
+	b, err := Open(context.Background(), path, Options{HashMerge: 200})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,6 +150,15 @@ func TestCheck(t *testing.T) {
 		{"leaf hash extra", func(t *testing.T, path string, _ log.SignFunc) {
 			sqlExec(t, path, `INSERT INTO leaf_hashes (prefix, idx) VALUES (1, 1)`)
 		}, "the leaf_hashes index holds"},
+		{"search index missing", func(t *testing.T, path string, _ log.SignFunc) {
+			sqlExec(t, path, `DELETE FROM search_terms WHERE idx = 90 AND term = (SELECT min(term) FROM search_terms WHERE idx = 90)`)
+		}, "entry 90 is missing from the search index"},
+		{"search index extra", func(t *testing.T, path string, _ log.SignFunc) {
+			sqlExec(t, path, `INSERT INTO search_terms (term, idx) VALUES (1, 1)`)
+		}, "the search_terms index holds"},
+		{"search index short", func(t *testing.T, path string, _ log.SignFunc) {
+			sqlExec(t, path, `UPDATE search_indexed SET size = 3`)
+		}, "the search index covers 3 entries"},
 		{"checkpoint forged root", func(t *testing.T, path string, sign log.SignFunc) {
 			cp, err := sign(261, [32]byte{1})
 			if err != nil {

@@ -224,7 +224,7 @@ func (b *Backend) LookupHash(ctx context.Context, leafHash [32]byte) (uint64, er
 			return idx, nil
 		}
 	}
-	return 0, fmt.Errorf("failed to look up leaf hash %x: %w", leafHash, log.ErrNotFound)
+	return s.lookupPending(leafHash)
 }
 
 // Authorization implements log.Backend.

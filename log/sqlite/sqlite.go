@@ -25,7 +25,7 @@
 //
 // # Storage layout
 //
-// Schema version 2 (PRAGMA user_version; migrations are the embedded
+// Schema version 3 (PRAGMA user_version; migrations are the embedded
 // schema/NNNN_*.sql files, applied in order in one transaction each):
 //
 //	entries(idx INTEGER PRIMARY KEY, leaf BLOB)
@@ -47,6 +47,12 @@
 //	    The first 8 bytes of each RFC 6962 leaf hash, as a big-endian
 //	    signed integer, with the index; LookupHash confirms a candidate
 //	    against the full hash in the level-0 tile. About 15 bytes an entry.
+//	    The rows of the newest entries (fewer than Options.HashMerge) are
+//	    not written yet: their hashes wait in memory and are written in
+//	    one pass, in key order, when there are that many (see
+//	    pendingHashes). The entries with rows are always a prefix of the
+//	    log, so Open finds the first one without by a binary search and
+//	    reads the hashes of the rest from the level-0 tiles.
 //	checkpoints(size INTEGER PRIMARY KEY, note BLOB)
 //	    Every signed checkpoint note, one per committed batch: Covering(i)
 //	    is the first one with size > i.
@@ -57,6 +63,11 @@
 //	    What the rule book needs of each allow (log.Authorization): its
 //	    accepted claims (uses) and whether it is revoked, written with the
 //	    batch that changes them.
+//	search_terms(term, idx) WITHOUT ROWID, search_indexed(id, size)
+//	    The search index (log.Searcher): one row per term of each entry's
+//	    summary (log.Summary.Terms, a 31-bit hash of a field and its
+//	    value), written with the entry; search_indexed is how many entries
+//	    it covers (a log from before version 3 is indexed by Open).
 //
 // With 500-byte entries the file takes about 600 bytes an entry: the leaf,
 // its 32-byte hash in a tile, and its index rows.
@@ -159,6 +170,12 @@ type Options struct {
 	// BusyTimeout is how long a statement waits for a lock held by another
 	// connection (another process, a backup) before failing. Default 5s.
 	BusyTimeout time.Duration
+	// HashMerge is how many of the newest entries may lack their row in
+	// the leaf-hash index: their hashes wait in memory (about 60 bytes an
+	// entry) and are written in one sorted pass when they reach this many.
+	// Larger values write fewer pages per entry on a big log; each merge
+	// makes one batch's commit longer. Default DefaultHashMerge (16,384).
+	HashMerge int
 }
 
 // Defaults of Options.
@@ -210,6 +227,9 @@ type Backend struct {
 	hooks testHooks
 	// file is the database file opened, checked before every commit.
 	file fileIdentity
+	// hashMerge is the number of entries whose leaf_hashes rows are held
+	// back (DefaultHashMerge; tests lower it).
+	hashMerge uint64
 }
 
 var _ log.Backend = (*Backend)(nil)
@@ -222,6 +242,8 @@ type snapshot struct {
 	// edge[k] is the partial tile of tile level k of the tree of size
 	// cp.Size, for every level that has a node hash.
 	edge []edgeTile
+	// pending holds the leaf hashes not yet in leaf_hashes.
+	pending *pendingHashes
 }
 
 func (s *snapshot) size() uint64 { return s.cp.Size }
@@ -236,6 +258,9 @@ type testHooks struct {
 	// afterCommit runs after a successful COMMIT; an error is reported as
 	// a failed COMMIT (which may or may not have committed).
 	afterCommit func() error
+	// noSearchIndex makes appends write no search postings: only for
+	// measuring what the index costs (BenchmarkSearchIndex).
+	noSearchIndex bool
 }
 
 //go:embed schema/*.sql
@@ -246,8 +271,8 @@ var schemaFS embed.FS
 // must exist. Open verifies the stored tree against the latest checkpoint
 // (see the package comment); a mismatch is an error wrapping log.ErrFork.
 func Open(ctx context.Context, path string, opts Options) (*Backend, error) {
-	if opts.TileCacheSize < 0 || opts.ReadConns < 0 || opts.BusyTimeout < 0 {
-		return nil, errors.New("failed to open log storage: TileCacheSize, ReadConns and BusyTimeout must not be negative")
+	if opts.TileCacheSize < 0 || opts.ReadConns < 0 || opts.BusyTimeout < 0 || opts.HashMerge < 0 {
+		return nil, errors.New("failed to open log storage: TileCacheSize, ReadConns, BusyTimeout and HashMerge must not be negative")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -260,6 +285,9 @@ func Open(ctx context.Context, path string, opts Options) (*Backend, error) {
 	}
 	if opts.BusyTimeout == 0 {
 		opts.BusyTimeout = DefaultBusyTimeout
+	}
+	if opts.HashMerge == 0 {
+		opts.HashMerge = DefaultHashMerge
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -277,6 +305,8 @@ func Open(ctx context.Context, path string, opts Options) (*Backend, error) {
 		logger:  opts.Logger,
 		factory: &compact.RangeFactory{Hash: hashChildren},
 		cache:   newTileCache(opts.TileCacheSize),
+
+		hashMerge: uint64(opts.HashMerge),
 	}
 	ok := false
 	defer func() {
@@ -292,6 +322,8 @@ func Open(ctx context.Context, path string, opts Options) (*Backend, error) {
 		"_synchronous":  {"FULL"},
 		"_busy_timeout": {busy},
 		"_txlock":       {"immediate"},
+		// Every statement a batch runs stays prepared (see shapes).
+		"_stmt_cache_size": {"128"},
 	}))
 	if err != nil {
 		return nil, fmt.Errorf("failed to open log storage %s: %w", path, err)
@@ -335,6 +367,9 @@ func Open(ctx context.Context, path string, opts Options) (*Backend, error) {
 	}
 	b.snap.Store(snap)
 	b.rng = rng
+	if err := b.reindex(ctx, snap.size()); err != nil {
+		return nil, fmt.Errorf("failed to open log storage %s: %w", path, err)
+	}
 	ok = true
 	b.logger.Info("opened log storage", "path", path, "size", snap.size(), "checkpoint", snap.has)
 	return b, nil

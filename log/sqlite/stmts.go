@@ -16,11 +16,14 @@ const (
 	sqlEntries          = `SELECT idx, leaf FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx`
 	sqlLookup           = `SELECT i.idx, e.leaf FROM ids AS i JOIN entries AS e ON e.idx = i.idx WHERE i.kind = ? AND i.id = ?`
 	sqlLookupHash       = `SELECT idx FROM leaf_hashes WHERE prefix = ? AND idx < ? ORDER BY idx`
+	sqlHasHashRow       = `SELECT count(*) FROM leaf_hashes WHERE prefix = ? AND idx = ?`
 	sqlCountEntries     = `SELECT count(*) FROM entries`
 	sqlEntryBounds      = `SELECT (SELECT min(idx) FROM entries), (SELECT max(idx) FROM entries)`
 	sqlCountTiles       = `SELECT count(*) FROM tiles`
 	sqlPutTile          = `INSERT INTO tiles (level, idx, hashes) VALUES (?, ?, ?) ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes`
 	sqlInsertCheckpoint = `INSERT INTO checkpoints (size, note) VALUES (?, ?)`
+	sqlSetIndexed       = `UPDATE search_indexed SET size = ? WHERE id = 1`
+	sqlIndexedSize      = `SELECT size FROM search_indexed WHERE id = 1`
 	sqlProbe            = `INSERT INTO probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at`
 )
 
@@ -46,8 +49,8 @@ func (s *readStmts) close() error {
 
 // writeStmts are prepared on the writer connection and used inside its
 // transactions (sql.Tx.StmtContext reuses them on the same connection).
-// The batch's lookups and row inserts are built per batch (see prefetch and
-// newRows), a few rows per statement.
+// The batch's lookups and row inserts come in a few shapes (see shapes),
+// kept prepared by the connection's statement cache.
 type writeStmts struct {
 	putTile, insertCheckpoint *sql.Stmt
 }

@@ -57,6 +57,29 @@ func newTile(hashes []byte) *tile {
 	return t
 }
 
+// extendTile is newTile(hashes) for hashes that extend those of old (nil
+// for none): the interior hashes old has are copied, not recomputed. A
+// batch of a few dozen entries then hashes a few dozen interior nodes of
+// its partial tile, not up to 255.
+func extendTile(old *tile, hashes []byte) *tile {
+	if old == nil {
+		return newTile(hashes)
+	}
+	t := &tile{}
+	t.rows[0] = hashes
+	for r := 1; r < tileHeight; r++ {
+		below := t.rows[r-1]
+		n := len(below) / hashSize / 2
+		row := make([]byte, 0, n*hashSize)
+		row = append(row, old.rows[r][:min(len(old.rows[r]), n*hashSize)]...)
+		for i := len(row) / hashSize; i < n; i++ {
+			row = append(row, hashChildren(below[2*i*hashSize:(2*i+1)*hashSize], below[(2*i+1)*hashSize:(2*i+2)*hashSize])...)
+		}
+		t.rows[r] = row
+	}
+	return t
+}
+
 // hashes returns the tile's stored hashes.
 func (t *tile) hashes() []byte { return t.rows[0] }
 

@@ -275,3 +275,26 @@ func ids(li ...uint64) []compact.NodeID {
 	}
 	return out
 }
+
+// TestExtendTile checks that extending a tile of every width to every
+// larger width gives the tile built from scratch.
+func TestExtendTile(t *testing.T) {
+	full := make([]byte, fullTileBytes)
+	for i := range full {
+		full[i] = byte(i*7 + i/32)
+	}
+	for from := 1; from <= tileWidth; from += 3 {
+		old := newTile(full[:from*hashSize])
+		for to := from; to <= tileWidth; to += 5 {
+			got, want := extendTile(old, full[:to*hashSize]), newTile(full[:to*hashSize])
+			for r := range tileHeight {
+				if !bytes.Equal(got.rows[r], want.rows[r]) {
+					t.Fatalf("extending width %d to %d: row %d differs", from, to, r)
+				}
+			}
+		}
+	}
+	if got, want := extendTile(nil, full[:9*hashSize]), newTile(full[:9*hashSize]); !bytes.Equal(got.rows[3], want.rows[3]) {
+		t.Fatal("extending no tile differs from a new tile")
+	}
+}

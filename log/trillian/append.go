@@ -919,6 +919,11 @@ func (b *Backend) storeCheckpoint(ctx context.Context, p *plan, r, extended *roo
 			return log.Checkpoint{}, 0, unavailable(fmt.Sprintf("store the checkpoint of size %d", r.size), err)
 		}
 		cp = signed
+		// The search postings of every entry this checkpoint is the first
+		// to cover, in the same transaction.
+		if err := b.indexRange(ctx, tx, latest.Size, r.size, p.queue); err != nil {
+			return log.Checkpoint{}, 0, err
+		}
 	}
 	if err := b.setIndices(ctx, tx, p.queue); err != nil {
 		return log.Checkpoint{}, 0, err

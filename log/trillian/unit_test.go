@@ -58,7 +58,7 @@ func TestMigrations(t *testing.T) {
 			tables = append(tables, strings.Fields(s)[5])
 		}
 	}
-	want := []string{"govlog_trees", "govlog_ids", "govlog_sequences", "govlog_checkpoints"}
+	want := []string{"govlog_trees", "govlog_ids", "govlog_sequences", "govlog_checkpoints", "govlog_authorizations", "govlog_search"}
 	if !slices.Equal(tables, want) {
 		t.Errorf("tables %v, want %v", tables, want)
 	}

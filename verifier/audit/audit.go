@@ -7,6 +7,14 @@
 // sequence numbers unique per submitter. It reports failures with their
 // evidence (Audit, Report) and remembers what the next audit needs
 // (State).
+//
+// A replay proves that a log is internally consistent, not that it is the
+// log seen before: a log rebuilt from scratch with the same key, an
+// entry left out, replays as cleanly. An audit is anchored (Report.Anchored)
+// when something outside the log vouches for it: the State of an earlier
+// audit, a witness policy whose cosignatures the checkpoint carries
+// (Audit.CheckWitnesses, which also reports the cosignatures' times), or
+// a checkpoint held from elsewhere (Audit.CheckTrusted).
 package audit
 
 import (
@@ -78,6 +86,14 @@ type Audit struct {
 	// report replayed in this run to its decision.
 	auths   map[string]*log.Authorization
 	started map[idKey]string
+	// violationsOf counts the recorded violations of each decision
+	// replayed in this run.
+	violationsOf map[string]uint64
+	// prior holds the allows replayed by an earlier audit whose
+	// authorization this run knows only in part (the state keeps their
+	// authorized_until, not their decided_at, executor, uses or
+	// revocation).
+	prior map[string]bool
 	// facts is the rule book's view of the names of the entry being
 	// judged, and judged that entry: both reused from entry to entry.
 	facts  log.Facts
@@ -99,6 +115,11 @@ type Totals struct {
 	Allows     uint64 `json:"allows"`
 	Denies     uint64 `json:"denies"`
 	Executions uint64 `json:"executions"`
+	// Revocations and Keys count revocation and key entries; Violations
+	// the execution reports the log recorded with a violation.
+	Revocations uint64 `json:"revocations"`
+	Keys        uint64 `json:"keys"`
+	Violations  uint64 `json:"violations"`
 }
 
 func (t *Totals) add(o Totals) {
@@ -107,6 +128,9 @@ func (t *Totals) add(o Totals) {
 	t.Allows += o.Allows
 	t.Denies += o.Denies
 	t.Executions += o.Executions
+	t.Revocations += o.Revocations
+	t.Keys += o.Keys
+	t.Violations += o.Violations
 }
 
 // Problem is one failure or finding of an audit, with its evidence.
@@ -123,6 +147,9 @@ type Problem struct {
 	Evidence map[string]string `json:"evidence,omitempty"`
 	// Earlier is true for a failure found by an earlier audit.
 	Earlier bool `json:"earlier,omitempty"`
+	// Violation is, for a FindingViolation or ProblemViolationMismatch,
+	// the violation code the log recorded in the entry.
+	Violation string `json:"violation,omitempty"`
 }
 
 // Codes of audit failures.
@@ -141,6 +168,13 @@ const (
 	ProblemUnknownParent     = "unknown_parent"     // parent_id names no earlier decision
 	ProblemUnauthorized      = "unauthorized_execution"
 	ProblemDuplicateSequence = "duplicate_sequence" // a submitter used a sequence number twice
+	// ProblemViolationMismatch: the violation the log recorded in an
+	// execution report's entry is not the one the rule book finds (none
+	// where it finds one, or another).
+	ProblemViolationMismatch = "violation_mismatch"
+	ProblemParentDenied      = "parent_denied"  // a decision whose parent is a deny
+	ProblemParentRevoked     = "parent_revoked" // a decision whose parent is an allow revoked before it
+	ProblemBadRevocation     = "bad_revocation" // a revocation of an unknown decision or of a deny
 )
 
 // Codes of audit findings.
@@ -148,6 +182,17 @@ const (
 	// FindingLateExecution: an execution report logged at or after its
 	// decision's authorized_until.
 	FindingLateExecution = "execution_after_authorization"
+	// FindingViolation: an execution report the log recorded with a
+	// violation (Problem.Violation says which): a runtime acted, or tried
+	// to, outside its authorization, and the log kept the evidence.
+	FindingViolation = "violation"
+	// FindingClaimWithoutArtifact: a claim that carries no artifact
+	// binding (no artifact_digest) and no violation, as logs accepted
+	// before claims had to carry the artifact.
+	FindingClaimWithoutArtifact = "claim_without_artifact"
+	// FindingAfterRevocation: an execution report (ending a claim made
+	// before) logged after its authorization was revoked.
+	FindingAfterRevocation = "report_after_revocation"
 )
 
 // maxProblems bounds the failures and the findings a report lists (all
@@ -212,6 +257,37 @@ type Report struct {
 	SequenceGaps []SequenceGap `json:"sequence_gaps"`
 	// Inconsistency is set when the log is proven inconsistent.
 	Inconsistency *InconsistencyEvidence `json:"inconsistency,omitempty"`
+	// Violations counts, by code, the violations recorded in the entries
+	// this audit replayed.
+	Violations map[string]uint64 `json:"violations"`
+	// Authorizations lists the allows replayed by this audit that were
+	// used, revoked or reported on with a violation (at most 1000, in log
+	// order; AuthorizationCount counts them).
+	Authorizations     []AuthorizationUse `json:"authorizations"`
+	AuthorizationCount uint64             `json:"authorization_count"`
+	// Anchored is true when the audit found no failure and is anchored
+	// (Anchors lists by what: AnchorState, AnchorWitnesses,
+	// AnchorTrusted). An audit that is OK but not anchored proves only
+	// that the log is internally consistent: a log rebuilt from scratch
+	// with the same key would pass too.
+	Anchored bool     `json:"anchored"`
+	Anchors  []string `json:"anchors"`
+	// Cosignatures are the valid cosignatures of the witness policy's
+	// witnesses on the audited checkpoint (CheckWitnesses), earliest
+	// first: every entry audited was in the log by each one's time.
+	Cosignatures []verifier.Cosignature `json:"cosignatures,omitempty"`
+}
+
+// AuthorizationUse is what the log's entries say of one authorization:
+// its claims (accepted ones use it, up to MaxExecutions), its violations
+// and its revocation.
+type AuthorizationUse struct {
+	DecisionID    string `json:"decision_id"`
+	Index         uint64 `json:"index"`
+	MaxExecutions int    `json:"max_executions"`
+	Uses          int    `json:"uses"`
+	Violations    uint64 `json:"violations"`
+	Revoked       bool   `json:"revoked"`
 }
 
 // errAuditStopped is returned by Apply once the audit cannot go on.
@@ -238,7 +314,10 @@ func New(logKey note.Verifier, prev *State) (*Audit, error) {
 		auths:   make(map[string]*log.Authorization),
 		started: make(map[idKey]string),
 		nodes:   make(map[compact.NodeID][32]byte),
-		rep:     Report{Origin: logKey.Name(), Failures: []Problem{}, Findings: []Problem{}, SequenceGaps: []SequenceGap{}},
+		rep: Report{Origin: logKey.Name(), Failures: []Problem{}, Findings: []Problem{}, SequenceGaps: []SequenceGap{}, Anchors: []string{},
+			Violations: map[string]uint64{}, Authorizations: []AuthorizationUse{}},
+		violationsOf: make(map[string]uint64),
+		prior:        make(map[string]bool),
 	}
 	if prev != nil {
 		for sub, s := range prev.seqs {
@@ -555,6 +634,10 @@ func (a *Audit) entry(s *ScannedEntry, key idKey) {
 		}
 	case log.KindExecution:
 		a.audited.Executions++
+	case log.KindRevocation:
+		a.audited.Revocations++
+	case log.KindKey:
+		a.audited.Keys++
 	}
 
 	// The facts: what the audit knows of the entry's names. The audit
@@ -603,6 +686,7 @@ func (a *Audit) entry(s *ScannedEntry, key idKey) {
 			// An allow replayed before this run (the state keeps only its
 			// authorized_until): its uses are not known here.
 			a.facts.Authorizations[id] = &log.Authorization{AuthorizedUntil: time.Unix(r.until, 0).UTC(), MaxExecutions: log.MaxExecutions}
+			a.prior[id] = true
 		}
 	}
 	for _, k := range names.Sequences {
@@ -632,33 +716,22 @@ func (a *Audit) entry(s *ScannedEntry, key idKey) {
 	case errors.Is(v.Err, log.ErrUnknownParent):
 		a.fail(Problem{Code: ProblemUnknownParent, Index: at(idx), ID: e.ID,
 			Message: fmt.Sprintf("decision %q (entry %d) names parent %q, which is not an earlier decision", e.ID, idx, e.ParentID)})
-	case e.Kind == log.KindExecution && v.Violation == log.ViolationUnknownDecision && e.LoggedViolation != v.Violation:
-		a.fail(Problem{Code: ProblemUnauthorized, Index: at(idx), ID: e.ID,
-			Message: fmt.Sprintf("execution %q (entry %d) names decision %q, which is not an earlier decision: executed without an authorization", e.ID, idx, e.DecisionID)})
-	case e.Kind == log.KindExecution && v.Violation == log.ViolationNotAuthorized && e.LoggedViolation != v.Violation:
-		r, _ := record(log.EntryID{Kind: log.KindDecision, ID: e.DecisionID})
-		a.fail(Problem{Code: ProblemUnauthorized, Index: at(idx), ID: e.ID,
-			Message:  fmt.Sprintf("execution %q (entry %d) names decision %q (entry %d), a deny: executed without an authorization", e.ID, idx, e.DecisionID, r.index),
-			Evidence: map[string]string{"decision_index": fmt.Sprint(r.index)}})
-	case errors.Is(v.Err, log.ErrUnknownDecision):
-		a.fail(Problem{Code: ProblemUnauthorized, Index: at(idx), ID: e.ID,
-			Message: fmt.Sprintf("execution %q (entry %d) names decision %q, which is not an earlier decision: executed without an authorization", e.ID, idx, e.DecisionID)})
-	case errors.Is(v.Err, log.ErrNotAuthorized):
-		r, _ := record(log.EntryID{Kind: log.KindDecision, ID: e.DecisionID})
-		a.fail(Problem{Code: ProblemUnauthorized, Index: at(idx), ID: e.ID,
-			Message:  fmt.Sprintf("execution %q (entry %d) names decision %q (entry %d), a deny: executed without an authorization", e.ID, idx, e.DecisionID, r.index),
-			Evidence: map[string]string{"decision_index": fmt.Sprint(r.index)}})
+	case errors.Is(v.Err, log.ErrParentDenied), errors.Is(v.Err, log.ErrParentRevoked):
+		code, what := ProblemParentDenied, "a deny"
+		if errors.Is(v.Err, log.ErrParentRevoked) {
+			code, what = ProblemParentRevoked, "an allow revoked before it"
+		}
+		r, _ := record(log.EntryID{Kind: log.KindDecision, ID: e.ParentID})
+		a.fail(Problem{Code: code, Index: at(idx), ID: e.ID,
+			Message:  fmt.Sprintf("decision %q (entry %d) names parent %q (entry %d), %s: lineage must stop there", e.ID, idx, e.ParentID, r.index, what),
+			Evidence: map[string]string{"parent_index": fmt.Sprint(r.index)}})
+	case e.Kind == log.KindRevocation && v.Err != nil:
+		a.fail(Problem{Code: ProblemBadRevocation, Index: at(idx), ID: e.ID,
+			Message: fmt.Sprintf("revocation %q (entry %d) of decision %q: %v", e.ID, idx, e.DecisionID, v.Err)})
 	case v.Err != nil:
 		a.fail(Problem{Code: ProblemInvalidEntry, Index: at(idx), ID: e.ID, Message: fmt.Sprintf("entry %d breaks a rule of the log: %v", idx, v.Err)})
 	case e.Kind == log.KindExecution:
-		r, _ := record(log.EntryID{Kind: log.KindDecision, ID: e.DecisionID})
-		if until := time.Unix(r.until, 0).UTC(); !e.LoggedAt.Before(until) {
-			a.find(Problem{Code: FindingLateExecution, Index: at(idx), ID: e.ID,
-				Message: fmt.Sprintf("execution %q (entry %d) was logged at %s, after decision %q (entry %d) expired at %s",
-					e.ID, idx, e.LoggedAt.Format(log.LoggedAtLayout), e.DecisionID, r.index, until.Format(log.AuthorizedUntilLayout)),
-				Evidence: map[string]string{"decision_index": fmt.Sprint(r.index), "authorized_until": until.Format(log.AuthorizedUntilLayout),
-					"logged_at": e.LoggedAt.Format(log.LoggedAtLayout)}})
-		}
+		a.report(e, idx, v, record)
 	}
 
 	// Whatever the verdict, the entry is in the log: later entries are
@@ -791,7 +864,12 @@ func (a *Audit) Finish() (*Report, *State) {
 		}
 		rep.SequenceGaps = append(rep.SequenceGaps, SequenceGap{Submitter: sub, Highest: set.iv[len(set.iv)-1][1], Missing: missing, Count: count})
 	}
+	a.authorizationUses()
 	rep.OK = rep.FailureCount == 0
+	if a.prev != nil && a.prev.cp.Size > 0 {
+		rep.Anchors = append([]string{AnchorState}, rep.Anchors...)
+	}
+	rep.Anchored = rep.OK && len(rep.Anchors) > 0
 	if !treeOK {
 		return rep, nil
 	}

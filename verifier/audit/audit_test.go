@@ -386,7 +386,11 @@ func TestAuditLineage(t *testing.T) {
 		t.Errorf("%d failures, want 8: %+v", n, rep.Failures)
 	}
 	wantProblem(t, rep.Findings, audit.FindingLateExecution, 25, `after decision "c-1" (entry 11) expired at`)
-	if rep.FindingCount != 1 {
+	// The executions of this log carry no artifact binding.
+	for _, i := range []int64{4, 9, 24, 25} {
+		wantProblem(t, rep.Findings, audit.FindingClaimWithoutArtifact, i, `carries no artifact binding`)
+	}
+	if rep.FindingCount != 5 {
 		t.Errorf("findings %+v", rep.Findings)
 	}
 	if len(rep.SequenceGaps) != 1 {

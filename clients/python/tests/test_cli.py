@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from datetime import datetime, timezone
 
 from govlog.cli import run
 
@@ -118,3 +119,58 @@ def test_python_dash_m():
     assert p.returncode == 0 and "outcome: deny" in p.stdout, p.stderr
     p = subprocess.run([sys.executable, "-m", "govlog", "verify", r("deny.tlog-proof")], capture_output=True, text=True, env=env)
     assert p.returncode == 2
+
+
+def _key_case(name):
+    for c in json.load(open(os.path.join(TESTDATA, "verify", "key-artifacts.json")))["cases"]:
+        if c["name"] == name:
+            return c
+    raise KeyError(name)
+
+
+def test_verify_artifact_key_bound(tmp_path):
+    c = _key_case("good")
+    at = datetime.fromtimestamp(c["now"], timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    (tmp_path / "key.tlog-proof").write_text(c["key_receipt"])
+    (tmp_path / "artifact.jwt").write_text(c["token"])
+    a = c["authorize"]
+    base = ["verify-artifact", "--log-key", KEY, "--audience", c["audience"], "--at", at]
+    code, out, err = govlog(*base, "--key-receipt", str(tmp_path / "key.tlog-proof"), "--action", a["action"],
+                            "--subject", a["subject"], str(tmp_path / "artifact.jwt"))
+    assert code == 0, err
+    assert out.startswith("OK: artifact of decision d-1") and "key: test-artifact-1, logged at index 0" in out, out
+    # A GET /v1/keys answer holding the JSON receipt of the key.
+    j = json.loads(_key_case("a JSON key receipt")["key_receipt"])
+    keys = {"keys": [{"kid": "test-artifact-1", "jwk": {}, "index": 0, "receipt": j}]}
+    (tmp_path / "keys.json").write_text(json.dumps(keys))
+    code, out, err = govlog(*base, "--keys", str(tmp_path / "keys.json"), c["token"])
+    assert code == 0, err
+    # Not verified: exit 1.
+    code, out, err = govlog(*base, "--keys", str(tmp_path / "keys.json"), "--action", "delete", c["token"])
+    assert (code, out) == (1, "") and "does NOT verify" in err
+    bad = _key_case("wrong key index")
+    code, out, err = govlog(*base, "--key-receipt", str(tmp_path / "key.tlog-proof"), bad["token"])
+    assert (code, out) == (1, "") and "key_index" in err, err
+    code, out, err = govlog(*base, "--keys", str(tmp_path / "keys.json"), bad["token"])
+    assert code == 1 and "no key at index 1" in err, err
+    # Usage: exit 2.
+    code, _, err = govlog(*base, "--key-receipt", "no-such-file", c["token"])
+    assert code == 2, err
+    code, _, err = govlog(*base, "--keys", str(tmp_path / "keys.json"), "--witness-policy", "no-such-policy", c["token"])
+    assert code == 2 and "witness-policy" in err, err
+
+
+def test_verify_evidence_bundle(tmp_path):
+    cases = {c["name"]: c for c in json.load(open(os.path.join(TESTDATA, "verify", "bundles.json")))["cases"]}
+    (tmp_path / "good.json").write_text(cases["good"]["bundle"])
+    code, out, err = govlog("verify", "--log-key", KEY, str(tmp_path / "good.json"))
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("OK: evidence bundle") and "5 entries of the log example.com/govlog" in out
+    assert "artifact keys: test-artifact-1 (each with a verified receipt)" in out and "key: 1" in out, out
+    code, out, err = govlog("verify", "--log-key", KEY, "--json", str(tmp_path / "good.json"))
+    assert code == 0 and json.loads(out)["entries"] == 5
+    (tmp_path / "bad.json").write_text(cases["proof: a hash changed"]["bundle"])
+    code, out, err = govlog("verify", "--log-key", KEY, str(tmp_path / "bad.json"))
+    assert (code, out) == (1, "") and "does NOT verify" in err
+    code, out, err = govlog("verify", "--log-key", OTHER, str(tmp_path / "good.json"))
+    assert code == 1 and "does NOT verify" in err

@@ -11,12 +11,15 @@ import socket
 import subprocess
 import tempfile
 import time
+import re
+import urllib.error
 import urllib.request
 from datetime import datetime, timezone
 
 import pytest
 
-from govlog import Client, VerificationError, parse_note_key, verify_artifact, verify_receipt, verify_receipt_json
+from govlog import (APIError, Client, VerificationError, ViolationError, parse_note_key, verify_artifact, verify_receipt,
+                    verify_bundle, verify_receipt_json, verify_with_keys)
 from govlog.cli import run
 
 BINARY = os.environ.get("GOVLOGD") or os.path.join(os.path.dirname(__file__), "..", "..", "..", "bin", "govlogd")
@@ -129,15 +132,12 @@ def test_live_allow(log):
         assert run(["verify-artifact", "--log-key", vkey, "--url", url, "--audience", AUDIENCE, artifact], stdout=io.StringIO(), stderr=err) == 0, err.getvalue()
 
 
-def test_live_deny_execution_and_lookups(log):
+def test_live_deny_and_lookups(log):
     url, vkey, _ = log
     c = Client(url, log_key=parse_note_key(vkey), audience=AUDIENCE)
     deny = c.submit_decision(decision("py-deny-1", "deny"))
     assert "artifact" not in deny.receipt and deny.verified.entry.decision.outcome == "deny"
     allow = c.submit_decision(decision("py-allow-2", "allow"))
-    report = c.report_execution({"id": "py-exec-1", "decision_id": "py-allow-2", "status": "started",
-                                 "at": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"), "runtime": "py-e2e"})
-    assert report.verified.entry.kind == "execution"
     fetched = c.get_decision("py-allow-2")
     assert fetched.verified.entry.id == "py-allow-2" and "artifact" not in fetched.receipt
     assert fetched.verified.checkpoint.size >= allow.verified.checkpoint.size
@@ -146,3 +146,59 @@ def test_live_deny_execution_and_lookups(log):
         c.get_decision("no-such-decision")
     assert getattr(e.value, "status", 0) == 404
     json.dumps(fetched.receipt)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def test_live_execution_evidence(log):
+    """The artifact checked with only the log key, a claim, a violation with its receipt, the
+    status, a revocation."""
+    url, vkey, _ = log
+    c = Client(url, log_key=parse_note_key(vkey), audience=AUDIENCE)
+    try:
+        keys = c.keys()
+    except APIError as e:
+        if e.status == 404:
+            pytest.skip("this govlogd serves no GET /v1/keys (no execution evidence yet)")
+        raise
+    allow = c.submit_decision(decision("py-allow-3", "allow"))
+    token = allow.receipt["artifact"]
+    claims, _ = verify_with_keys(token, keys, parse_note_key(vkey), audience=AUDIENCE, action="deploy", resource="svc/payments", subject="agent-7")
+    assert claims.jti == "py-allow-3"
+    # The same from a shell: python -m govlog verify-artifact --url, keys from GET /v1/keys.
+    out, err = io.StringIO(), io.StringIO()
+    code = run(["verify-artifact", "--log-key", vkey, "--url", url, "--audience", AUDIENCE, "--action", "deploy",
+                "--resource", "svc/payments", token], stdin=io.StringIO(), stdout=out, stderr=err)
+    assert code == 0 and "key: " in out.getvalue(), err.getvalue()
+    code = run(["verify-artifact", "--log-key", vkey, "--url", url, "--audience", AUDIENCE, "--action", "delete", token],
+               stdin=io.StringIO(), stdout=io.StringIO(), stderr=io.StringIO())
+    assert code == 1
+    claim = c.claim({"id": "py-exec-1", "decision_id": "py-allow-3", "status": "started", "at": _now(), "runtime": "py-e2e", "artifact": token})
+    assert claim.created and claim.verified.entry.violation == "" and claim.verified.entry.artifact_digest.startswith("sha256:")
+    # One execution is authorized: a second claim is recorded as a violation, with its receipt.
+    with pytest.raises(ViolationError) as e:
+        c.claim({"id": "py-exec-2", "decision_id": "py-allow-3", "status": "started", "at": _now(), "artifact": token})
+    assert e.value.code == "uses_exhausted" and e.value.verified.entry.id == "py-exec-2"
+    st = c.authorization("py-allow-3")
+    assert st["status"] == "exhausted" and [v.entry.id for v in st["verified"]] == ["py-allow-3", "py-exec-1"]  # the decision, its accepted claim
+    allow4 = c.submit_decision(decision("py-allow-4", "allow"))
+    rev = c.revoke({"id": "py-rev-1", "decision_id": "py-allow-4", "revoked_at": _now()})
+    assert rev.verified.entry.kind == "revocation"
+    with pytest.raises(ViolationError) as e:
+        c.claim({"id": "py-exec-3", "decision_id": "py-allow-4", "status": "started", "at": _now(), "artifact": allow4.receipt["artifact"]})
+    assert e.value.code == "revoked"
+    # An evidence bundle of all that (GET /v1/export) verifies; a flipped byte of any proof hash does not.
+    try:
+        bundle = urllib.request.urlopen(url + "/v1/export?decision_id=py-allow-3").read()
+    except urllib.error.HTTPError as err:
+        if err.code == 404:
+            return
+        raise
+    b = verify_bundle(bundle, parse_note_key(vkey))
+    assert [x.entry.id for x in b.entries] == ["py-exec-1", "py-exec-2"] and b.keys
+    h = re.search(rb'"inclusion_proof":\["([^"]+)"', bundle).group(1)
+    flipped = h[:5] + (b"B" if h[5:6] == b"A" else b"A") + h[6:]
+    with pytest.raises(VerificationError):
+        verify_bundle(bundle.replace(h, flipped), parse_note_key(vkey))

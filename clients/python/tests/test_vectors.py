@@ -24,9 +24,11 @@ from govlog import (
     parse_policy,
     parse_rfc3339,
     verify_artifact,
+    verify_bundle,
     verify_checkpoint,
     verify_consistency,
     verify_inclusion,
+    verify_key_bound,
     verify_receipt,
     verify_receipt_json,
     verify_signed_consistency,
@@ -49,26 +51,44 @@ def _bytes(c: dict, field: str):
     return None
 
 
-PRIMARY = {"checkpoints": "checkpoint", "policies": "checkpoint", "receipts": "receipt", "artifacts": "token", "entries": "leaf", "jcs": "input"}
+PRIMARY = {
+    "checkpoints": "checkpoint",
+    "policies": "checkpoint",
+    "receipts": "receipt",
+    "artifacts": "token",
+    "key-artifacts": "token",
+    "entries": "leaf",
+    "jcs": "input",
+}
 
 
 def expand(family: str, c: dict):
     """The case, and one failing case per mangling of its primary input."""
     field = PRIMARY.get(family)
     data = _bytes(c, field) if field else None
-    if family == "artifacts" and data is None:
+    if family in ("artifacts", "key-artifacts") and data is None:
         data = b""  # an empty token is left out of the file
-    yield c["name"], c["want"], data
+    yield c["name"], c["want"], data, c
     m = c.get("mangle")
     if not m or data is None:
         return
-    for i in range(len(data)):
+    other = m.get("field")
+    if other is not None and (other != "key_receipt" or "key_receipt" not in c):
+        raise AssertionError("%s: mangle of unknown field %r" % (c["name"], other))
+    target = data if other is None else c["key_receipt"].encode("utf-8")
+
+    def sub(name, b):
+        if other is None:
+            return name, "fail", b, c
+        return name, "fail", data, dict(c, key_receipt=b)  # bytes: a mangled receipt need not be UTF-8
+
+    for i in range(len(target)):
         for x in m["xor"]:
-            b = bytearray(data)
+            b = bytearray(target)
             b[i] ^= x
-            yield "%s: byte %d xor 0x%02x" % (c["name"], i, x), "fail", bytes(b)
+            yield sub("%s: byte %d xor 0x%02x" % (c["name"], i, x), bytes(b))
         if m.get("delete"):
-            yield "%s: byte %d deleted" % (c["name"], i), "fail", data[:i] + data[i + 1 :]
+            yield sub("%s: byte %d deleted" % (c["name"], i), target[:i] + target[i + 1 :])
 
 
 def expect_equal(what, got, want):
@@ -130,6 +150,27 @@ def run_artifacts(c, data):
         expect_equal("claims", payload, want)
 
 
+def run_key_artifacts(c, data):
+    key = parse_note_key(c["log_key"])
+    token = data.decode("utf-8", "replace")
+    a = c.get("authorize") or {}
+    policy = parse_policy(c["policy"]) if "policy" in c else None
+    verify_key_bound(token, c.get("key_receipt", ""), key, audience=c.get("audience", ""), now=c["now"], policy=policy,
+                     action=a.get("action"), resource=a.get("resource", ""), subject=a.get("subject", ""))
+    want = (c.get("expect") or {}).get("claims")
+    if want is not None:
+        payload = base64.urlsafe_b64decode(token.split(".")[1] + "==").decode()
+        expect_equal("claims", payload, want)
+
+
+def run_bundles(c, _):
+    policy = parse_policy(c["policy"]) if "policy" in c else None
+    b = verify_bundle(c["bundle"], parse_note_key(c["log_key"]), policy)
+    e = c.get("expect") or {}
+    expect_equal("size", b.checkpoint.size, e.get("size"))
+    expect_equal("entries", len(b.entries), e.get("entries"))
+
+
 def run_entries(c, data):
     e = parse_entry(data)
     f = (c.get("expect") or {}).get("fields")
@@ -145,9 +186,20 @@ def run_entries(c, data):
             got["resource"] = d.resource
         if d.parent_id:
             got["parent_id"] = d.parent_id
+        if d.executor:
+            got["executor"] = d.executor
     x = e.execution
     if x:
         got.update(decision_id=x.decision_id, status=x.status, at=x.at)
+        if x.claim_id:
+            got["claim_id"] = x.claim_id
+    if e.artifact_digest:
+        got["artifact_digest"] = e.artifact_digest
+    if e.violation:
+        got["violation"] = e.violation
+    r = e.revocation
+    if r:
+        got.update(decision_id=r.decision_id, revoked_at=r.revoked_at)
     expect_equal("fields", got, f)
 
 
@@ -162,9 +214,26 @@ RUN = {
     "consistency": run_consistency,
     "receipts": run_receipts,
     "artifacts": run_artifacts,
+    "key-artifacts": run_key_artifacts,
+    "bundles": run_bundles,
     "entries": run_entries,
     "jcs": run_jcs,
 }
+
+
+#: With GOVLOG_VERDICTS set to a file name, every case's verdict is written there, one
+#: "family<TAB>case<TAB>ok|fail" line each, as the Go and TypeScript vector tests do: make
+#: test-compare checks that the three are the same.
+verdicts = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _write_verdicts():
+    yield
+    path = os.environ.get("GOVLOG_VERDICTS")
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("".join(verdicts))
 
 
 @pytest.mark.parametrize("family", list(RUN))
@@ -173,16 +242,18 @@ def test_verify_vectors(family):
     wrong = []
     n = 0
     for c in cases:
-        for name, want, data in expand(family, c):
+        for name, want, data, case in expand(family, c):
             n += 1
             try:
-                RUN[family](c, data)
+                RUN[family](case, data)
                 err = None
             except VerificationError as e:
                 err = e
             except Exception as e:  # noqa: BLE001: a crash is a wrong answer, whatever the want
                 wrong.append("%s: crashed: %r" % (name, e))
+                verdicts.append("%s\t%s\tcrash\n" % (family, name))
                 continue
+            verdicts.append("%s\t%s\t%s\n" % (family, name, "ok" if err is None else "fail"))
             if want == "ok" and err is not None:
                 wrong.append("%s: want ok, got %s" % (name, err))
             if want == "fail" and err is None:

@@ -4,7 +4,7 @@
 
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { JWKS, parseNoteKey, verifyArtifact, verifyReceipt, verifyReceiptJSON } from "../src/index.js";
+import { JWKS, parseNoteKey, verifyArtifact, verifyBundle, verifyKeyBound, verifyReceipt, verifyReceiptJSON } from "../src/index.js";
 
 const testdata = process.env["GOVLOG_TESTDATA"] ?? fileURLToPath(new URL("../../../../testdata/", import.meta.url));
 const read = (p: string): string => readFileSync(`${testdata}/${p}`, "utf8");
@@ -35,3 +35,9 @@ await bench("tlog-proof, 8-entry log (3 proof hashes)", () => verifyReceipt(smal
 await bench("tlog-proof, 1000-entry log (10 proof hashes)", () => verifyReceipt(big, logKey));
 await bench("JSON receipt, 8-entry log", () => verifyReceiptJSON(smallJSON, logKey));
 await bench("artifact, bound to its verified receipt", () => verifyArtifact(artifact.token, jwks, { receipt: bound, audience: artifact.audience, now: artifact.now }));
+const kb = (JSON.parse(read("verify/key-artifacts.json")) as { cases: { name: string; token: string; key_receipt: string; now: number; audience: string }[] }).cases.find((c) => c.name === "good")!;
+await bench("artifact, with only the log key (key receipt + JWT)", () =>
+  verifyKeyBound(kb.token, kb.key_receipt, logKey, { audience: kb.audience, now: kb.now, expect: { action: "deploy" } }),
+);
+const bundle = (JSON.parse(read("verify/bundles.json")) as { cases: { name: string; bundle: string }[] }).cases.find((c) => c.name === "good")!.bundle;
+await bench("evidence bundle of 5 entries and 1 key", () => verifyBundle(bundle, logKey));

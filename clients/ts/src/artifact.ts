@@ -35,7 +35,14 @@ export interface ArtifactClaims {
   /** resource: "" when the decision has none. */
   readonly resource: string;
   /** govlog binds the artifact to its entry and the checkpoint of its receipt. */
-  readonly govlog: { readonly index: bigint; readonly leaf_hash: string; readonly tree_size: bigint; readonly root_hash: string };
+  readonly govlog: {
+    readonly index: bigint;
+    /** key_index: the index of the signing key's key entry (API §2e); undefined in artifacts that name none. */
+    readonly key_index?: bigint;
+    readonly leaf_hash: string;
+    readonly tree_size: bigint;
+    readonly root_hash: string;
+  };
 }
 
 /** A JSON Web Key Set, parsed: its keys by kid, first one winning. */
@@ -127,7 +134,9 @@ function payloadOf(c: ArtifactClaims, ints: { iat: bigint; nbf: bigint; exp: big
   return (
     `{"action":${quoteJCS(c.action)}` +
     (c.aud !== "" ? `,"aud":${quoteJCS(c.aud)}` : "") +
-    `,"exp":${ints.exp},"govlog":{"index":${c.govlog.index},"leaf_hash":${quoteJCS(c.govlog.leaf_hash)},` +
+    `,"exp":${ints.exp},"govlog":{"index":${c.govlog.index}` +
+    (c.govlog.key_index !== undefined ? `,"key_index":${c.govlog.key_index}` : "") +
+    `,"leaf_hash":${quoteJCS(c.govlog.leaf_hash)},` +
     `"root_hash":${quoteJCS(c.govlog.root_hash)},"tree_size":${c.govlog.tree_size}}` +
     `,"iat":${ints.iat},"iss":${quoteJCS(c.iss)},"jti":${quoteJCS(c.jti)},"nbf":${ints.nbf}` +
     (c.resource !== "" ? `,"resource":${quoteJCS(c.resource)}` : "") +
@@ -153,7 +162,7 @@ function claimsFrom(payload: Uint8Array): ArtifactClaims {
   const g = v.get("govlog");
   if (!(g instanceof JSONObject)) fail("bad_artifact", "the artifact's govlog claim is not an object");
   for (const [k] of g.members) {
-    if (!["index", "leaf_hash", "tree_size", "root_hash"].includes(k)) fail("bad_artifact", `the artifact's govlog claim has an unknown member ${JSON.stringify(k)}`);
+    if (!["index", "key_index", "leaf_hash", "tree_size", "root_hash"].includes(k)) fail("bad_artifact", `the artifact's govlog claim has an unknown member ${JSON.stringify(k)}`);
   }
   const ints = { iat: int64(v.get("iat"), "iat"), nbf: int64(v.get("nbf"), "nbf"), exp: int64(v.get("exp"), "exp") };
   const claims: ArtifactClaims = {
@@ -168,6 +177,7 @@ function claimsFrom(payload: Uint8Array): ArtifactClaims {
     resource: str(v, "resource"),
     govlog: {
       index: g.has("index") ? uint64(g.get("index"), "govlog.index") : 0n,
+      ...(g.has("key_index") ? { key_index: uint64(g.get("key_index"), "govlog.key_index") } : {}),
       leaf_hash: str(g, "leaf_hash", "govlog."),
       tree_size: g.has("tree_size") ? uint64(g.get("tree_size"), "govlog.tree_size") : 0n,
       root_hash: str(g, "root_hash", "govlog."),

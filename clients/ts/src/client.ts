@@ -6,11 +6,15 @@
 import { asBytes, fromUTF8, utf8, type Input } from "./bytes.js";
 import { verifyArtifact, authorize, JWKS, type ArtifactClaims, type Authorization } from "./artifact.js";
 import { verifyCheckpoint, type Checkpoint } from "./checkpoint.js";
-import { parseDecision, parseExecution } from "./entry.js";
+import { parseDecision, parseExecution, parseRevocation } from "./entry.js";
 import { fail } from "./errors.js";
+import { canonicalize, JSONNumber, JSONObject, parseJSON, type JSONValue } from "./json.js";
+import { verifyKeyReceipt, type VerifiedKey } from "./keys.js";
 import type { NoteVerifier } from "./note.js";
 import { verifyAnyReceipt, verifyReceiptJSON, type Verified } from "./receipt.js";
 import { parseUTC } from "./time.js";
+
+type Kind = "decision" | "execution" | "revocation";
 
 /** Defaults of ClientOptions. */
 export const DEFAULT_MAX_ATTEMPTS = 5;
@@ -30,10 +34,57 @@ export class APIError extends Error {
     message: string,
     /** retryAfterMs is the server's Retry-After, 0 when absent. */
     readonly retryAfterMs: number,
+    /** body is the answer's body. */
+    readonly body: Uint8Array = new Uint8Array(),
   ) {
     super(code ? `govlog API: ${status} ${code}: ${message}` : `govlog API: ${status}: ${message}`);
     this.name = "APIError";
   }
+}
+
+/**
+ * ViolationError is the answer 409 to an execution report that breaks a
+ * rule of the authorization (wire contract §2b): the log recorded it, with
+ * code as its violation, and receipt is the receipt of that entry. A
+ * runtime that gets it must not execute.
+ */
+export class ViolationError extends APIError {
+  constructor(
+    err: APIError,
+    /** receipt is the receipt of the recorded report, as received. */
+    readonly receipt: Receipt,
+    /** receiptBody is the JSON receipt, as received: keep it, it is the evidence. */
+    readonly receiptBody: string,
+    /** verified is the verified receipt, when the client has the log key. */
+    readonly verified?: Verified,
+  ) {
+    super(err.status, err.code, err.message.replace(/^govlog API: \d+ [a-z_]+: /, ""), err.retryAfterMs, err.body);
+    this.name = "ViolationError";
+  }
+}
+
+/** One result of a batch submission: a receipt, or the item's error. */
+export type BatchResult = ({ ok: true } & Submitted) | { ok: false; error: { code: string; message: string } };
+
+/** The status of an authorization (GET /v1/authorizations/{id}). */
+export interface AuthorizationStatus {
+  decision_id: string;
+  status: "active" | "expired" | "revoked" | "exhausted" | "denied";
+  authorized_until?: string;
+  max_executions?: number;
+  uses?: number;
+  checkpoint: string;
+  receipts: Receipt[];
+  /** verified are the receipts, verified against checkpoint, when the client has the log key. */
+  verified?: Verified[];
+}
+
+/** A logged artifact key (GET /v1/keys). */
+export interface LoggedKey {
+  kid: string;
+  index: bigint;
+  /** verified is the key's verified receipt, when the client has the log key. */
+  verified?: VerifiedKey;
 }
 
 /** A receipt as the API sends it. */
@@ -212,7 +263,7 @@ export class Client {
     } catch {
       // not a JSON error
     }
-    throw new APIError(resp.status, code, message, parseRetryAfter(resp.headers.get("Retry-After")));
+    throw new APIError(resp.status, code, message, parseRetryAfter(resp.headers.get("Retry-After")), data);
   }
 
   private async receipt(data: Uint8Array): Promise<[Receipt, string, Verified | undefined]> {
@@ -222,28 +273,58 @@ export class Client {
     return [r, text, await verifyReceiptJSON(data, this.opts.logKey)];
   }
 
-  private async submit(kind: "decision" | "execution", body: object | Input, call: CallOptions): Promise<Submitted> {
+  private async submit(kind: Kind, body: object | Input, call: CallOptions): Promise<Submitted> {
     const bytes = typeof body === "object" && !(body instanceof Uint8Array) ? utf8(JSON.stringify(body)) : asBytes(body as Input);
-    const res = await this.request("POST", kind === "decision" ? "/v1/decisions" : "/v1/executions", bytes, call);
+    let res: { status: number; body: Uint8Array };
+    try {
+      res = await this.request("POST", `/v1/${kind}s`, bytes, call);
+    } catch (e) {
+      if (kind === "execution" && e instanceof APIError && e.status === 409) await this.violation(e, bytes);
+      throw e;
+    }
     if (res.status !== 200 && res.status !== 201) throw new Error(`unexpected status ${res.status}`);
     const [receipt, text, verified] = await this.receipt(res.body);
-    if (verified) {
-      // The entry must hold exactly what was submitted, canonicalized as the log does.
-      const at = parseUTC(verified.entry.loggedAt, true)!;
-      let canonical = "";
-      try {
-        canonical = kind === "decision" ? parseDecision(bytes, at).canonical : parseExecution(bytes, at).canonical;
-      } catch {
-        // the log accepted what this validator refuses: not the submission
-      }
-      const content = kind === "decision" ? verified.entry.decision?.canonical : verified.entry.execution?.canonical;
-      if (verified.entry.kind !== kind || canonical === "" || content !== canonical) {
-        fail("mismatch", `the receipt's entry ${verified.index} does not hold the submitted ${kind}`);
-      }
-    }
+    if (verified) this.holds(verified, kind, bytes);
     const out: Submitted = { receipt, body: text, created: res.status === 201 };
     if (verified) out.verified = verified;
     return out;
+  }
+
+  /** holds checks that a verified entry holds exactly the submitted body, canonicalized as the log does. */
+  private holds(verified: Verified, kind: Kind, bytes: Uint8Array, violation = ""): void {
+    const at = parseUTC(verified.entry.loggedAt, true)!;
+    let canonical = "";
+    try {
+      const parse = { decision: parseDecision, execution: parseExecution, revocation: parseRevocation }[kind];
+      canonical = parse(bytes, at).canonical;
+    } catch {
+      // the log accepted what this validator refuses: not the submission
+    }
+    const e = verified.entry;
+    const content = kind === "decision" ? e.decision?.canonical : kind === "execution" ? e.execution?.canonical : e.revocation?.canonical;
+    if (e.kind !== kind || canonical === "" || content !== canonical || (e.violation ?? "") !== violation) {
+      fail("mismatch", `the receipt's entry ${verified.index} does not hold the submitted ${kind}${violation ? ` with the violation ${violation}` : ""}`);
+    }
+  }
+
+  /** violation turns a 409 that carries the receipt of a recorded report into a ViolationError. */
+  private async violation(err: APIError, bytes: Uint8Array): Promise<void> {
+    let r: JSONValue | undefined;
+    try {
+      const v = parseJSON(err.body);
+      r = v instanceof JSONObject ? v.get("receipt") : undefined;
+    } catch {
+      return;
+    }
+    if (!(r instanceof JSONObject)) return; // a conflict (id_conflict), not a recorded violation
+    const text = canonicalize(r);
+    const receipt = JSON.parse(text) as Receipt;
+    let verified: Verified | undefined;
+    if (this.opts.logKey) {
+      verified = await verifyReceiptJSON(text, this.opts.logKey);
+      this.holds(verified, "execution", bytes, err.code);
+    }
+    throw new ViolationError(err, receipt, text, verified);
   }
 
   /** submitDecision logs a decision (an object, or its JSON) and returns its receipt (with an artifact for an allow). */
@@ -251,9 +332,109 @@ export class Client {
     return this.submit("decision", decision, call);
   }
 
-  /** reportExecution logs an execution report and returns its receipt. */
+  /**
+   * reportExecution logs an execution report and returns its receipt. A
+   * claim (started, or terminal without claim_id) carries the decision's
+   * artifact. A report that breaks a rule is recorded and answered 409: it
+   * throws a ViolationError carrying the receipt of the recorded entry (and
+   * the runtime must not execute).
+   */
   reportExecution(report: object | Input, call: CallOptions = {}): Promise<Submitted> {
     return this.submit("execution", report, call);
+  }
+
+  /** claim reports that an execution starts (status started, with the artifact): see reportExecution. */
+  claim(report: object | Input, call: CallOptions = {}): Promise<Submitted> {
+    return this.submit("execution", report, call);
+  }
+
+  /** revoke logs a revocation of an allow (wire contract §2c) and returns its receipt. */
+  revoke(revocation: object | Input, call: CallOptions = {}): Promise<Submitted> {
+    return this.submit("revocation", revocation, call);
+  }
+
+  /**
+   * submitDecisions logs up to 1000 decisions in one request
+   * (POST /v1/decisions/batch) and returns one result per decision, in
+   * order: its receipt (verified, with the log key), or its error. The
+   * whole request is retried like a single submission: items are
+   * idempotent by id.
+   */
+  async submitDecisions(decisions: readonly (object | Input)[], call: CallOptions = {}): Promise<BatchResult[]> {
+    const items = decisions.map((d) => (typeof d === "object" && !(d instanceof Uint8Array) ? utf8(JSON.stringify(d)) : asBytes(d as Input)));
+    const parts = items.map((b) => fromUTF8(b) ?? fail("malformed", "a decision is not UTF-8"));
+    const res = await this.request("POST", "/v1/decisions/batch", utf8(`{"decisions":[${parts.join(",")}]}`), call);
+    const v = parseJSON(res.body);
+    const results = v instanceof JSONObject ? v.get("results") : undefined;
+    if (!Array.isArray(results) || results.length !== items.length) fail("malformed", `the batch answer does not have ${items.length} results`);
+    const out: BatchResult[] = [];
+    for (const [i, r] of results.entries()) {
+      if (!(r instanceof JSONObject)) fail("malformed", `batch result ${i} is not an object`);
+      const e = r.get("error");
+      if (e instanceof JSONObject) {
+        out.push({ ok: false, error: { code: String(e.get("code") ?? ""), message: String(e.get("message") ?? "") } });
+        continue;
+      }
+      const [receipt, text, verified] = await this.receipt(utf8(canonicalize(r)));
+      if (verified) this.holds(verified, "decision", items[i]!);
+      out.push(verified ? { ok: true, receipt, body: text, created: true, verified } : { ok: true, receipt, body: text, created: true });
+    }
+    return out;
+  }
+
+  /**
+   * authorization returns the status of an authorization (wire contract
+   * §2d). With the log key, the checkpoint and every receipt are verified,
+   * each receipt against that checkpoint, the first being the decision's.
+   */
+  async authorization(decisionId: string, call: CallOptions = {}): Promise<AuthorizationStatus> {
+    const res = await this.request("GET", `/v1/authorizations/${encodeURIComponent(decisionId)}`, undefined, call);
+    const v = parseJSON(res.body);
+    if (!(v instanceof JSONObject) || !Array.isArray(v.get("receipts"))) fail("malformed", "the authorization status has no receipts");
+    const status = JSON.parse(fromUTF8(res.body)!) as AuthorizationStatus;
+    const logKey = this.opts.logKey;
+    if (!logKey) return status;
+    await verifyCheckpoint(status.checkpoint, logKey);
+    const verified: Verified[] = [];
+    for (const r of v.get("receipts") as JSONValue[]) {
+      const one = await verifyReceiptJSON(canonicalize(r), logKey);
+      if (fromUTF8(one.checkpoint.note) !== status.checkpoint) fail("mismatch", `the receipt of entry ${one.index} is not against the status's checkpoint`);
+      verified.push(one);
+    }
+    const first = verified[0]?.entry;
+    if (!first || first.kind !== "decision" || first.id !== decisionId) fail("mismatch", `the first receipt is not the decision ${decisionId}'s`);
+    for (const x of verified.slice(1)) {
+      const about = x.entry.execution?.decisionId ?? x.entry.revocation?.decisionId;
+      if (about !== decisionId) fail("mismatch", `the receipt of entry ${x.index} is not about the decision ${decisionId}`);
+    }
+    status.verified = verified;
+    return status;
+  }
+
+  /**
+   * keys returns the log's artifact keys (GET /v1/keys) and the answer as
+   * received (for verifyWithKeys). With the log key, every key's receipt is
+   * verified: a key entry of that kid at that index.
+   */
+  async keys(call: CallOptions = {}): Promise<{ body: string; keys: LoggedKey[] }> {
+    const res = await this.request("GET", "/v1/keys", undefined, call);
+    const body = fromUTF8(res.body) ?? fail("malformed", "the key list is not UTF-8");
+    const v = parseJSON(res.body);
+    const list = v instanceof JSONObject ? v.get("keys") : undefined;
+    if (!Array.isArray(list)) fail("malformed", 'the key list has no "keys" array');
+    const keys: LoggedKey[] = [];
+    for (const k of list) {
+      const kid = k instanceof JSONObject ? k.get("kid") : undefined;
+      const index = k instanceof JSONObject ? k.get("index") : undefined;
+      if (typeof kid !== "string" || !(index instanceof JSONNumber) || !/^(0|[1-9][0-9]*)$/.test(index.raw)) fail("malformed", "a key of the list has no kid or index");
+      const key: LoggedKey = { kid, index: BigInt(index.raw) };
+      if (this.opts.logKey) {
+        key.verified = await verifyKeyReceipt(canonicalize((k as JSONObject).get("receipt") ?? null), this.opts.logKey);
+        if (key.verified.key.kid !== kid || key.verified.index !== key.index) fail("mismatch", `the receipt of key ${kid} is of another key`);
+      }
+      keys.push(key);
+    }
+    return { body, keys };
   }
 
   private async lookup(kind: "decision" | "execution", id: string, call: CallOptions): Promise<Submitted> {

@@ -2,7 +2,7 @@
 // contract, checked as the Go package log checks it (log.ParseEntry,
 // log.ParseDecision, log.ParseExecution).
 
-import { asBytes, fromUTF8, type Input } from "./bytes.js";
+import { asBytes, base64urlStrict, fromUTF8, type Input } from "./bytes.js";
 import { fail, FieldError } from "./errors.js";
 import { canonicalize, JSONNumber, JSONObject, parseJSON, type JSONValue } from "./json.js";
 import { addSeconds, compareInstants, parseRFC3339, parseUTC, type Instant } from "./time.js";
@@ -31,6 +31,10 @@ export interface Decision {
   readonly inputDigest: string;
   readonly reasons: readonly string[];
   readonly parentId: string;
+  /** maxExecutions is an allow's max_executions, 0 when absent (the log then allows 1). */
+  readonly maxExecutions: number;
+  /** executor is an allow's executor, "" when absent. */
+  readonly executor: string;
   readonly sequence: number;
   /** canonical is the decision as accepted: its RFC 8785 form. */
   readonly canonical: string;
@@ -46,13 +50,49 @@ export interface Execution {
   readonly atInstant: Instant;
   readonly runtime: string;
   readonly resultDigest: string;
+  /** claimId is a terminal report's claim_id, "" when absent. */
+  readonly claimId: string;
+  /** artifact is a submitted report's artifact, "" when absent; never in an entry. */
+  readonly artifact: string;
+  /** canonical is the report as accepted: its RFC 8785 form, without artifact. */
   readonly canonical: string;
 }
 
+/** A validated revocation (wire contract §2c). */
+export interface Revocation {
+  readonly id: string;
+  readonly decisionId: string;
+  /** revokedAt is revoked_at as written. */
+  readonly revokedAt: string;
+  readonly reason: string;
+  readonly canonical: string;
+}
+
+/** The content of a key entry: an artifact signing key (wire contract §2e). */
+export interface KeyContent {
+  readonly kid: string;
+  /** publicKey is the 32-byte Ed25519 public key of the jwk. */
+  readonly publicKey: Uint8Array;
+}
+
+/** The violations the log records in an execution report's entry (wire contract §2b). */
+export const VIOLATIONS = [
+  "unknown_decision",
+  "not_authorized",
+  "artifact_missing",
+  "artifact_invalid",
+  "before_decision",
+  "revoked",
+  "expired",
+  "wrong_executor",
+  "uses_exhausted",
+  "unknown_claim",
+] as const;
+
 /** A parsed and validated entry (a leaf of the log). */
 export interface Entry {
-  readonly kind: "decision" | "execution";
-  /** id is the decision's or execution report's id. */
+  readonly kind: "decision" | "execution" | "revocation" | "key";
+  /** id is the decision's, execution report's or revocation's id, or the key's kid. */
   readonly id: string;
   readonly submitter: string;
   /** loggedAt is logged_at as written: UTC, 9 fractional digits. */
@@ -61,10 +101,17 @@ export interface Entry {
   readonly authorizedUntil: string;
   readonly decision?: Decision;
   readonly execution?: Execution;
+  readonly revocation?: Revocation;
+  readonly key?: KeyContent;
+  /** artifactDigest is an execution entry's artifact_digest, "" when absent. */
+  readonly artifactDigest?: string;
+  /** violation is the violation the log recorded in an execution entry, "" when none. */
+  readonly violation?: string;
 }
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
+const B64URL = /^[A-Za-z0-9_-]*$/;
 
 function codePoints(s: string): number {
   let n = 0;
@@ -99,7 +146,7 @@ function unsafeInteger(n: JSONNumber): boolean {
 class Validator {
   err?: FieldError;
   constructor(
-    private readonly kind: "decision" | "execution",
+    private readonly kind: "decision" | "execution" | "revocation",
     private readonly obj: JSONObject,
     private readonly prefix = "",
   ) {}
@@ -240,6 +287,29 @@ class Validator {
     }
   }
 
+  /** integer reads an integer literal from 1 to max. */
+  integer(field: string, max: number): number {
+    const r = this.raw(field, false);
+    if (r === undefined) return 0;
+    if (!(r instanceof JSONNumber) || !/^[1-9][0-9]*$/.test(r.raw) || r.raw.length > 20 || Number(r.raw) > max) {
+      this.fail(field, `must be an integer from 1 to ${max}`);
+      return 0;
+    }
+    return Number(r.raw);
+  }
+
+  /** compactJWS reads a JWS in compact serialization of at most 8 KiB. */
+  compactJWS(field: string): string {
+    const s = this.str(field, false, 8 << 10);
+    if (s === "") return "";
+    const p = s.split(".");
+    if (p.length < 3 || p.slice(0, 2).some((x) => !B64URL.test(x)) || !B64URL.test(p.slice(2).join("."))) {
+      this.fail(field, "must be a JWS in compact serialization: three base64url parts separated by dots");
+      return "";
+    }
+    return s;
+  }
+
   sequence(field: string): number {
     const r = this.raw(field, false);
     if (r === undefined) return 0;
@@ -251,13 +321,24 @@ class Validator {
   }
 }
 
-/** parseObject reads a body as strict JSON holding an object, with its canonical form. */
-function parseObject(body: Input, kind: "decision" | "execution"): [JSONObject, string] {
+/** parseObject reads a body as strict JSON holding an object, with its canonical form (without the member omit). */
+function parseObject(body: Input, kind: "decision" | "execution" | "revocation", omit = ""): [JSONObject, string] {
   const bytes = asBytes(body);
   if (bytes.length > MAX_SUBMISSION_BYTES) fail("bad_entry", `invalid ${kind}: the body is ${bytes.length} bytes, the limit is ${MAX_SUBMISSION_BYTES}`);
   const v = parseJSON(bytes);
   if (!(v instanceof JSONObject)) fail("malformed", "JSON: the body must be a JSON object");
-  return [v, canonicalize(v)];
+  return [v, canonicalize(without(v, omit))];
+}
+
+function without(o: JSONObject, name: string): JSONObject {
+  if (!o.has(name)) return o;
+  const c = new JSONObject();
+  for (const [k, m] of o.members) {
+    if (k === name) continue;
+    c.members.push([k, m]);
+    c.byName.set(k, m);
+  }
+  return c;
 }
 
 /**
@@ -274,7 +355,10 @@ export function parseDecision(body: Input, now: Instant): Decision {
 
 function decisionFrom(obj: JSONObject, canonical: string, now: Instant): Decision {
   const v = new Validator("decision", obj);
-  v.allowOnly("id", "outcome", "decided_at", "subject", "action", "resource", "policy", "input_digest", "reasons", "parent_id", "context", "sequence");
+  v.allowOnly(
+    "id", "outcome", "decided_at", "subject", "action", "resource", "policy", "input_digest", "reasons", "parent_id",
+    "max_executions", "executor", "context", "sequence",
+  );
   const id = v.id("id", true);
   const outcome = v.enumeration("outcome", ["allow", "deny"] as const);
   const [decidedAt, decidedAtInstant] = v.timestamp("decided_at", now);
@@ -296,24 +380,27 @@ function decisionFrom(obj: JSONObject, canonical: string, now: Instant): Decisio
   const inputDigest = v.digest("input_digest");
   const reasons = v.reasons("reasons");
   const parentId = v.id("parent_id", false);
+  const maxExecutions = v.integer("max_executions", 1000);
+  const executor = v.str("executor", false, 256);
+  if (outcome === "deny") for (const f of ["max_executions", "executor"]) if (obj.has(f)) v.fail(f, "is only for allow decisions");
   v.context("context");
   const sequence = v.sequence("sequence");
   if (v.err) throw v.err;
   return {
     id, outcome, decidedAt, decidedAtInstant, subject, action, resource, policyId, policyVersion, policyDigest,
-    inputDigest, reasons, parentId, sequence, canonical,
+    inputDigest, reasons, parentId, maxExecutions, executor, sequence, canonical,
   };
 }
 
 /** parseExecution validates an execution report, as parseDecision a decision. */
 export function parseExecution(body: Input, now: Instant): Execution {
-  const [obj, canonical] = parseObject(body, "execution");
+  const [obj, canonical] = parseObject(body, "execution", "artifact");
   return executionFrom(obj, canonical, now);
 }
 
 function executionFrom(obj: JSONObject, canonical: string, now: Instant): Execution {
   const v = new Validator("execution", obj);
-  v.allowOnly("id", "decision_id", "status", "at", "runtime", "result_digest", "context");
+  v.allowOnly("id", "decision_id", "status", "at", "runtime", "result_digest", "context", "artifact", "claim_id");
   const id = v.id("id", true);
   const decisionId = v.id("decision_id", true);
   const status = v.enumeration("status", ["started", "succeeded", "failed", "aborted"] as const);
@@ -321,11 +408,51 @@ function executionFrom(obj: JSONObject, canonical: string, now: Instant): Execut
   const runtime = v.str("runtime", false, 256);
   const resultDigest = v.digest("result_digest");
   v.context("context");
+  const artifact = v.compactJWS("artifact");
+  const claimId = v.id("claim_id", false);
+  if (claimId !== "" && status === "started") v.fail("claim_id", "is only for a terminal report (succeeded, failed or aborted)");
   if (v.err) throw v.err;
-  return { id, decisionId, status, at, atInstant, runtime, resultDigest, canonical };
+  return { id, decisionId, status, at, atInstant, runtime, resultDigest, claimId, artifact, canonical };
 }
 
-const ENTRY_MEMBERS = ["authorized_until", "decision", "execution", "logged_at", "submitter", "v"];
+/** parseRevocation validates a revocation, as parseDecision a decision. */
+export function parseRevocation(body: Input, now: Instant): Revocation {
+  const [obj, canonical] = parseObject(body, "revocation");
+  return revocationFrom(obj, canonical, now);
+}
+
+function revocationFrom(obj: JSONObject, canonical: string, now: Instant): Revocation {
+  const v = new Validator("revocation", obj);
+  v.allowOnly("id", "decision_id", "revoked_at", "reason");
+  const id = v.id("id", true);
+  const decisionId = v.id("decision_id", true);
+  const [revokedAt] = v.timestamp("revoked_at", now);
+  const reason = v.str("reason", false, 1024);
+  if (v.err) throw v.err;
+  return { id, decisionId, revokedAt, reason, canonical };
+}
+
+/** keyFrom validates a key entry's content: exactly {"jwk":{"crv":"Ed25519","kty":"OKP","x":X},"kid":K}. */
+function keyFrom(key: JSONValue): KeyContent {
+  const exact = (o: JSONValue | undefined, names: string[], what: string): JSONObject => {
+    if (!(o instanceof JSONObject)) fail("bad_entry", `${what} is not a JSON object`);
+    for (const [k] of o.members) if (!names.includes(k)) fail("bad_entry", `${what} has an unknown member ${JSON.stringify(k)}`);
+    for (const n of names) if (!o.has(n)) fail("bad_entry", `${what} has no ${n}`);
+    return o;
+  };
+  const k = exact(key, ["jwk", "kid"], "the entry's key");
+  const kid = k.get("kid");
+  if (typeof kid !== "string" || !ID.test(kid)) fail("bad_entry", "the entry's kid is not an id");
+  const jwk = exact(k.get("jwk"), ["crv", "kty", "x"], "the entry's jwk");
+  if (jwk.get("kty") !== "OKP" || jwk.get("crv") !== "Ed25519") fail("bad_entry", "the entry's jwk is not an Ed25519 OKP key");
+  const xv = jwk.get("x");
+  const x = typeof xv === "string" ? base64urlStrict(xv) : undefined;
+  if (!x || x.length !== 32) fail("bad_entry", "the entry's jwk x is not the unpadded base64url of a 32-byte key");
+  return { kid, publicKey: x };
+}
+
+const ENTRY_MEMBERS = ["artifact_digest", "authorized_until", "decision", "execution", "key", "logged_at", "revocation", "submitter", "v", "violation"];
+const CONTENTS = ["decision", "execution", "revocation", "key"];
 
 /**
  * parseEntry parses and validates an entry, as the Go log.ParseEntry: at
@@ -357,10 +484,14 @@ export function parseEntry(leaf: Input): Entry {
   if (typeof loggedAt !== "string" || !loggedAtInstant) fail("bad_entry", "the entry has a bad logged_at");
   const submitter = v.get("submitter");
   if (typeof submitter !== "string" || submitter === "") fail("bad_entry", "the entry has no submitter");
+  if (v.members.filter(([k]) => CONTENTS.includes(k)).length !== 1) fail("bad_entry", "the entry must hold exactly one of decision, execution, revocation and key");
   const decision = v.get("decision");
   const execution = v.get("execution");
+  const revocation = v.get("revocation");
   const until = v.get("authorized_until");
-  if (decision !== undefined && execution === undefined) {
+  if (execution === undefined && (v.has("artifact_digest") || v.has("violation"))) fail("bad_entry", "only an execution entry has artifact_digest or violation");
+  if (decision === undefined && v.has("authorized_until")) fail("bad_entry", "only an allow decision has authorized_until");
+  if (decision !== undefined) {
     if (!(decision instanceof JSONObject)) fail("bad_entry", "the entry's decision is not an object");
     const d = wrap(() => decisionFrom(decision, canonicalize(decision), loggedAtInstant));
     const allow = d.outcome === "allow";
@@ -368,13 +499,26 @@ export function parseEntry(leaf: Input): Entry {
     if (allow && (typeof until !== "string" || !parseUTC(until, false))) fail("bad_entry", "the entry has a bad authorized_until");
     return { kind: "decision", id: d.id, submitter, loggedAt, authorizedUntil: allow ? (until as string) : "", decision: d };
   }
-  if (execution !== undefined && decision === undefined) {
-    if (v.has("authorized_until")) fail("bad_entry", "an execution entry has no authorized_until");
+  if (execution !== undefined) {
     if (!(execution instanceof JSONObject)) fail("bad_entry", "the entry's execution is not an object");
     const x = wrap(() => executionFrom(execution, canonicalize(execution), loggedAtInstant));
-    return { kind: "execution", id: x.id, submitter, loggedAt, authorizedUntil: "", execution: x };
+    if (x.artifact !== "") fail("bad_entry", "an execution entry holds no artifact");
+    const digest = v.get("artifact_digest");
+    if (v.has("artifact_digest") && (typeof digest !== "string" || !DIGEST.test(digest))) fail("bad_entry", "the entry has a bad artifact_digest");
+    const violation = v.get("violation");
+    if (v.has("violation") && !(VIOLATIONS as readonly unknown[]).includes(violation)) fail("bad_entry", "the entry has an unknown violation");
+    return {
+      kind: "execution", id: x.id, submitter, loggedAt, authorizedUntil: "", execution: x,
+      artifactDigest: (digest as string | undefined) ?? "", violation: (violation as string | undefined) ?? "",
+    };
   }
-  fail("bad_entry", "the entry must hold exactly one of decision and execution");
+  if (revocation !== undefined) {
+    if (!(revocation instanceof JSONObject)) fail("bad_entry", "the entry's revocation is not an object");
+    const r = wrap(() => revocationFrom(revocation, canonicalize(revocation), loggedAtInstant));
+    return { kind: "revocation", id: r.id, submitter, loggedAt, authorizedUntil: "", revocation: r };
+  }
+  const key = keyFrom(v.get("key")!);
+  return { kind: "key", id: key.kid, submitter, loggedAt, authorizedUntil: "", key };
 }
 
 function wrap<T>(f: () => T): T {

@@ -51,7 +51,7 @@ export function fail(code: VerificationErrorCode, message: string): never {
 export class FieldError extends VerificationError {
   readonly field: string;
   readonly reason: string;
-  constructor(kind: "decision" | "execution", field: string, reason: string) {
+  constructor(kind: "decision" | "execution" | "revocation", field: string, reason: string) {
     super("bad_entry", `invalid ${kind}: ${field ? field + ": " : ""}${reason}`);
     this.name = "FieldError";
     this.field = field;

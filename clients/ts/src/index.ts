@@ -42,7 +42,18 @@ export {
   type TLogProof,
   type Verified,
 } from "./receipt.js";
-export { parseEntry, parseDecision, parseExecution, type Entry, type Decision, type Execution } from "./entry.js";
+export {
+  parseEntry,
+  parseDecision,
+  parseExecution,
+  parseRevocation,
+  VIOLATIONS,
+  type Entry,
+  type Decision,
+  type Execution,
+  type Revocation,
+  type KeyContent,
+} from "./entry.js";
 export {
   verifyArtifact,
   authorize,
@@ -52,4 +63,20 @@ export {
   type ArtifactOptions,
   type Authorization,
 } from "./artifact.js";
+export {
+  verifyKeyReceipt,
+  verifyKeyBound,
+  verifyWithKeys,
+  keyReceiptFor,
+  keyIndexOf,
+  type VerifiedKey,
+  type KeyBoundOptions,
+} from "./keys.js";
+export { verifyBundle, BUNDLE_FORMAT, MAX_BUNDLE_ENTRIES, type VerifiedBundle } from "./bundle.js";
+export {
+  ViolationError,
+  type BatchResult,
+  type AuthorizationStatus,
+  type LoggedKey,
+} from "./client.js";
 export { Client, APIError, parseRetryAfter, type ClientOptions, type CallOptions, type Receipt, type Submitted } from "./client.js";

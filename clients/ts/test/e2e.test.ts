@@ -18,6 +18,9 @@ import {
   verifyReceiptJSON,
   type NoteVerifier,
   type Submitted,
+  ViolationError,
+  verifyBundle,
+  verifyWithKeys,
 } from "../src/index.js";
 
 const binary = process.env["GOVLOGD"] ?? fileURLToPath(new URL("../../../../bin/govlogd", import.meta.url));
@@ -130,19 +133,62 @@ test("a live allow: receipt, tlog-proof and artifact verify; a flipped byte anyw
   assert.ok(other instanceof Error && (other as { code?: string }).code === "id_conflict", String(other));
 });
 
-test("a live deny has no artifact; an execution report and lookups verify", { skip }, async () => {
+test("a live deny has no artifact; lookups verify", { skip }, async () => {
   const c = new Client(url, { logKey, audience: AUDIENCE });
   const deny = await c.submitDecision(decision("ts-deny-1", "deny"));
   assert.equal(deny.receipt.artifact, undefined);
   assert.equal(deny.verified?.entry.decision?.outcome, "deny");
   const allow = await c.submitDecision(decision("ts-allow-2", "allow"));
-  const report = await c.reportExecution({ id: "ts-exec-1", decision_id: "ts-allow-2", status: "started", at: new Date().toISOString(), runtime: "ts-e2e" });
-  assert.equal(report.verified?.entry.kind, "execution");
   const fetched = await c.getDecision("ts-allow-2");
   assert.equal(fetched.verified?.entry.id, "ts-allow-2");
   assert.equal(fetched.receipt.artifact, undefined);
   assert.ok(fetched.verified!.checkpoint.size >= allow.verified!.checkpoint.size);
   const cp = await c.checkpoint();
-  assert.ok(cp.size >= 4n);
+  assert.ok(cp.size >= 3n);
   await assert.rejects(c.getDecision("no-such-decision"), (e: unknown) => (e as { status?: number }).status === 404);
+});
+
+test("live execution evidence: the artifact checked with only the log key, a claim, a violation with its receipt, the status, a revocation", { skip }, async (t) => {
+  const c = new Client(url, { logKey, audience: AUDIENCE });
+  let keys: Awaited<ReturnType<Client["keys"]>>;
+  try {
+    keys = await c.keys();
+  } catch (e) {
+    if ((e as { status?: number }).status === 404) return t.skip("this govlogd serves no GET /v1/keys (no execution evidence yet)");
+    throw e;
+  }
+  const allow = await c.submitDecision(decision("ts-allow-3", "allow"));
+  const token = allow.receipt.artifact!;
+  const { claims } = await verifyWithKeys(token, keys.body, logKey, { audience: AUDIENCE, expect: { action: "deploy", resource: "svc/payments", subject: "agent-7" } });
+  assert.equal(claims.jti, "ts-allow-3");
+  const at = new Date().toISOString();
+  const claim = await c.claim({ id: "ts-exec-1", decision_id: "ts-allow-3", status: "started", at, runtime: "ts-e2e", artifact: token });
+  assert.equal(claim.created, true);
+  assert.equal(claim.verified?.entry.violation, "");
+  assert.match(claim.verified?.entry.artifactDigest ?? "", /^sha256:[0-9a-f]{64}$/);
+  // One execution is authorized: a second claim is recorded as a violation, with its receipt.
+  await assert.rejects(c.claim({ id: "ts-exec-2", decision_id: "ts-allow-3", status: "started", at, artifact: token }), (e: unknown) => {
+    assert.ok(e instanceof ViolationError, String(e));
+    assert.equal(e.code, "uses_exhausted");
+    assert.equal(e.verified?.entry.id, "ts-exec-2");
+    return true;
+  });
+  const st = await c.authorization("ts-allow-3");
+  assert.equal(st.status, "exhausted");
+  assert.deepEqual(st.verified?.map((v) => v.entry.id), ["ts-allow-3", "ts-exec-1"]); // the decision and its accepted claim
+  const allow4 = await c.submitDecision(decision("ts-allow-4", "allow"));
+  const rev = await c.revoke({ id: "ts-rev-1", decision_id: "ts-allow-4", revoked_at: new Date().toISOString() });
+  assert.equal(rev.verified?.entry.kind, "revocation");
+  await assert.rejects(c.claim({ id: "ts-exec-3", decision_id: "ts-allow-4", status: "started", at: new Date().toISOString(), artifact: allow4.receipt.artifact }), (e: unknown) => e instanceof ViolationError && e.code === "revoked");
+
+  // An evidence bundle of all that (GET /v1/export) verifies; a flipped byte of any proof hash does not.
+  const resp = await fetch(`${url}/v1/export?decision_id=ts-allow-3`);
+  if (resp.status === 404) return;
+  const bundle = await resp.text();
+  const b = await verifyBundle(bundle, logKey);
+  assert.deepEqual(b.entries.map((e) => e.entry.id), ["ts-exec-1", "ts-exec-2"]);
+  assert.ok(b.keys.length >= 1);
+  const hash = /"inclusion_proof":\["([^"]+)"/.exec(bundle)![1]!;
+  const flipped = hash.slice(0, 5) + (hash[5] === "A" ? "B" : "A") + hash.slice(6);
+  await assert.rejects(verifyBundle(bundle.replace(hash, flipped), logKey), (e: unknown) => e instanceof VerificationError);
 });

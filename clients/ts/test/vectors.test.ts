@@ -2,9 +2,9 @@
 // verifiers run too: every case must get its verdict. And the schema
 // vectors of testdata/decisions, executions and entries.
 
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { testdata } from "./helpers.js";
 import {
   JWKS,
@@ -19,6 +19,9 @@ import {
   parsePolicy,
   parseRFC3339,
   verifyArtifact,
+  verifyKeyBound,
+  verifyBundle,
+  type KeyBoundOptions,
   verifyCheckpoint,
   verifyConsistency,
   verifyInclusion,
@@ -83,7 +86,11 @@ interface Case {
   authorize?: { action: string; resource: string; subject?: string };
   expect?: Record<string, unknown> & { fields?: Record<string, string> };
   canonical?: string;
-  mangle?: { xor: number[]; delete?: boolean };
+  key_receipt?: string;
+  bundle?: string;
+  /** key_receipt_bytes is a mangled key_receipt (not in the files). */
+  key_receipt_bytes?: Uint8Array;
+  mangle?: { xor: number[]; delete?: boolean; field?: string };
 }
 
 const b64 = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, "base64"));
@@ -99,6 +106,7 @@ function primaryInput(family: string, c: Case): Uint8Array | undefined {
     case "receipts":
       return text(c.receipt, c.receipt_base64);
     case "artifacts":
+    case "key-artifacts":
       return text(c.token ?? ""); // an empty token is left out of the file
     case "entries":
       return text(c.leaf, c.leaf_base64);
@@ -120,17 +128,23 @@ function expand(family: string, c: Case): Sub[] {
   const input = primaryInput(family, c);
   const out: Sub[] = [{ name: c.name, want: c.want, c, input }];
   if (!c.mangle || !input) return out;
-  for (let i = 0; i < input.length; i++) {
+  const field = c.mangle.field;
+  if (field !== undefined && (field !== "key_receipt" || c.key_receipt === undefined)) throw new Error(`${c.name}: mangle of unknown field ${field}`);
+  const target = field === undefined ? input : new TextEncoder().encode(c.key_receipt!);
+  // A mangled key receipt is not valid UTF-8 in general: it is kept as bytes.
+  const sub = (name: string, m: Uint8Array): Sub =>
+    field === undefined ? { name, want: "fail", c, input: m } : { name, want: "fail", c: { ...c, key_receipt_bytes: m } as Case, input };
+  for (let i = 0; i < target.length; i++) {
     for (const x of c.mangle.xor) {
-      const m = input.slice();
+      const m = target.slice();
       m[i]! ^= x;
-      out.push({ name: `${c.name}: byte ${i} xor 0x${x.toString(16).padStart(2, "0")}`, want: "fail", c, input: m });
+      out.push(sub(`${c.name}: byte ${i} xor 0x${x.toString(16).padStart(2, "0")}`, m));
     }
     if (c.mangle.delete) {
-      const m = new Uint8Array(input.length - 1);
-      m.set(input.subarray(0, i));
-      m.set(input.subarray(i + 1), i);
-      out.push({ name: `${c.name}: byte ${i} deleted`, want: "fail", c, input: m });
+      const m = new Uint8Array(target.length - 1);
+      m.set(target.subarray(0, i));
+      m.set(target.subarray(i + 1), i);
+      out.push(sub(`${c.name}: byte ${i} deleted`, m));
     }
   }
   return out;
@@ -184,6 +198,21 @@ const families: Record<string, (c: Case, input: Uint8Array | undefined) => Promi
     const want = c.expect?.["claims"];
     if (want !== undefined) expectEqual("claims", new TextDecoder().decode(b64url(new TextDecoder().decode(input!).split(".")[1]!)), want);
   },
+  async "key-artifacts"(c, input) {
+    const key = parseNoteKey(c.log_key!);
+    const opts: KeyBoundOptions = { audience: c.audience ?? "", now: c.now! };
+    if (c.policy !== undefined) opts.policy = parsePolicy(c.policy);
+    if (c.authorize) opts.expect = c.authorize;
+    await verifyKeyBound(new TextDecoder().decode(input!), c.key_receipt_bytes ?? c.key_receipt ?? "", key, opts);
+    const want = c.expect?.["claims"];
+    if (want !== undefined) expectEqual("claims", new TextDecoder().decode(b64url(new TextDecoder().decode(input!).split(".")[1]!)), want);
+  },
+  async bundles(c) {
+    const key = parseNoteKey(c.log_key!);
+    const b = await verifyBundle(c.bundle!, key, c.policy !== undefined ? parsePolicy(c.policy) : undefined);
+    expectEqual("size", b.checkpoint.size, big(c.expect?.["size"]));
+    expectEqual("entries", BigInt(b.entries.length), big(c.expect?.["entries"]));
+  },
   async entries(c, input) {
     const e = parseEntry(input!);
     const f = c.expect?.fields;
@@ -196,8 +225,14 @@ const families: Record<string, (c: Case, input: Uint8Array | undefined) => Promi
       if (d.resource) got["resource"] = d.resource;
       if (d.parentId) got["parent_id"] = d.parentId;
     }
+    if (d?.executor) got["executor"] = d.executor;
     const x = e.execution;
     if (x) Object.assign(got, { decision_id: x.decisionId, status: x.status, at: x.at });
+    if (x?.claimId) got["claim_id"] = x.claimId;
+    if (e.artifactDigest) got["artifact_digest"] = e.artifactDigest;
+    if (e.violation) got["violation"] = e.violation;
+    const r = e.revocation;
+    if (r) Object.assign(got, { decision_id: r.decisionId, revoked_at: r.revokedAt });
     assert.deepEqual(got, f);
   },
   async jcs(c, input) {
@@ -209,6 +244,15 @@ const families: Record<string, (c: Case, input: Uint8Array | undefined) => Promi
 function b64url(s: string): Uint8Array {
   return b64(s.replace(/-/g, "+").replace(/_/g, "/"));
 }
+
+// With GOVLOG_VERDICTS set to a file name, every case's verdict is written
+// there, one "family<TAB>case<TAB>ok|fail" line each, as the Go and Python
+// vector tests do: make test-compare checks that the three are the same.
+const verdicts: string[] = [];
+after(() => {
+  const path = process.env["GOVLOG_VERDICTS"];
+  if (path) writeFileSync(path, verdicts.join(""));
+});
 
 for (const family of Object.keys(families)) {
   test(`verify/${family}.json`, async () => {
@@ -228,6 +272,7 @@ for (const family of Object.keys(families)) {
           // A failure must be a VerificationError (or a thrown key error), not a crash.
           if (!(err instanceof Error) || /is not a function|Cannot read|undefined/.test(err.message)) wrong.push(`${sub.name}: crashed: ${String(err)}`);
         }
+        verdicts.push(`${family}\t${sub.name}\t${err === undefined ? "ok" : "fail"}\n`);
         if (sub.want === "ok" && err !== undefined) wrong.push(`${sub.name}: want ok, got ${String(err)}`);
         if (sub.want === "fail" && err === undefined) wrong.push(`${sub.name}: want fail, verified`);
       }

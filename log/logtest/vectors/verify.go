@@ -48,10 +48,12 @@ type VerifyCase struct {
 	Receipt          *string  `json:"receipt,omitempty"`
 	ReceiptBase64    []byte   `json:"receipt_base64,omitempty"`
 	Token            string   `json:"token,omitempty"`
+	KeyReceipt       *string  `json:"key_receipt,omitempty"`
 	Leaf             *string  `json:"leaf,omitempty"`
 	LeafBase64       []byte   `json:"leaf_base64,omitempty"`
 	Input            *string  `json:"input,omitempty"`
 	InputBase64      []byte   `json:"input_base64,omitempty"`
+	Bundle           *string  `json:"bundle,omitempty"`
 	Old              string   `json:"old,omitempty"`
 	New              string   `json:"new,omitempty"`
 	Proof            []string `json:"proof,omitempty"`
@@ -93,6 +95,8 @@ type Expect struct {
 	Kind     string  `json:"kind,omitempty"`
 	ID       string  `json:"id,omitempty"`
 	LeafHash string  `json:"leaf_hash,omitempty"`
+	// Bundles: how many entries an "ok" bundle holds.
+	Entries *uint64 `json:"entries,omitempty"`
 	// Artifacts: the claims an "ok" artifact verifies to: its payload,
 	// the RFC 8785 canonical JSON of the claims.
 	Claims string `json:"claims,omitempty"`
@@ -115,6 +119,9 @@ type Authorize struct {
 type Mangle struct {
 	XOR    []int `json:"xor"`
 	Delete bool  `json:"delete,omitempty"`
+	// Field names the input changed when it is not the family's primary
+	// input (key-artifacts.json: "key_receipt").
+	Field string `json:"field,omitempty"`
 }
 
 // verifyFile is the layout of a vector file.
@@ -247,6 +254,8 @@ func verifyFiles(out map[string][]byte, golden *goldenLog) error {
 		{"consistency", aboutConsistency, func() ([]VerifyCase, error) { return consistencyCases(k) }},
 		{"receipts", aboutReceipts, func() ([]VerifyCase, error) { return receiptCases(k, golden) }},
 		{"artifacts", aboutArtifacts, func() ([]VerifyCase, error) { return artifactCases(k, golden) }},
+		{"key-artifacts", aboutKeyArtifacts, func() ([]VerifyCase, error) { return keyArtifactCases(k, golden) }},
+		{"bundles", aboutBundles, func() ([]VerifyCase, error) { return bundleCases(k, golden) }},
 		{"entries", aboutEntries, func() ([]VerifyCase, error) { return entryCases() }},
 		{"jcs", aboutJCS, func() ([]VerifyCase, error) { return jcsCases(), nil }},
 	}

@@ -32,8 +32,28 @@ const aboutArtifacts = "Verify an authorization artifact (token, a compact JWS) 
 	"to it. With authorize, it must authorize exactly that action and resource, and that subject when " +
 	"given. ok: it verifies to expect.claims (its payload). Mangle applies to token."
 
+const aboutKeyArtifacts = "Verify an authorization artifact (token) with nothing but log_key: verify key_receipt " +
+	"(the receipt of the signing key's key entry: a tlog-proof, or a JSON receipt whose id is the kid) with log_key, " +
+	"and, when policy is given, that its checkpoint satisfies the witness policy; the entry must be a key entry: " +
+	"RFC 8785 canonical {\"key\":{\"jwk\":{\"crv\":\"Ed25519\",\"kty\":\"OKP\",\"x\":…},\"kid\":…},\"logged_at\",\"submitter\",\"v\":1}, " +
+	"the jwk with exactly these members, x the canonical unpadded base64url of 32 bytes, kid with the syntax of an id, " +
+	"logged_at and submitter as in any entry. Then verify the token as in artifacts.json with that one key (the header's kid " +
+	"must be the entry's kid), at Unix time now, for audience, without a decision receipt; its govlog.key_index must be " +
+	"present and equal to the key receipt's index. With authorize, it must authorize exactly that action and resource, and " +
+	"that subject when given. ok: it verifies to expect.claims. Mangle applies to token, or to key_receipt when its field says so."
+
+const aboutBundles = "Verify an evidence bundle (GET /v1/export, format govlog-evidence/v1) with log_key, and, when " +
+	"policy is given, the witness policy: a JSON object with exactly the members format (govlog-evidence/v1), origin " +
+	"(log_key's name), verifier_key (log_key itself), checkpoint (verified with log_key, and the policy), query (an object " +
+	"of strings, not evidence), entries and keys, in this order. entries: objects of exactly index (a canonical decimal, " +
+	"increasing, below the checkpoint's size), entry (canonical standard base64 of a valid entry) and inclusion_proof " +
+	"(at most 64 canonical base64 hashes) that leads to the checkpoint's root. keys: objects of exactly kid, jwk, index and " +
+	"receipt, a JSON receipt of the key entry of kid at index that verifies with log_key, whose jwk is jwk. " +
+	"ok: it verifies to expect (the checkpoint's size, the number of entries)."
+
 const aboutEntries = "Parse and validate an entry (a leaf): RFC 8785 canonical JSON of the entry shape, v 1, " +
-	"holding a decision or an execution report that obeys the schema, timestamps as Go's time.Parse reads " +
+	"holding exactly one of a decision, an execution report (with the artifact_digest and violation the log sets, never " +
+	"the artifact), a revocation or a key, that obeys the schema, timestamps as Go's time.Parse reads " +
 	"RFC 3339, decided_at or at at most 5 minutes after logged_at. Input: leaf. ok: the entry reports expect.fields."
 
 const aboutJCS = "Canonicalize JSON per RFC 8785 (JCS): strict JSON (no duplicate member names, valid UTF-8, " +
@@ -60,7 +80,8 @@ Each file is one family: ` + "`" + `{"about": "...", "cases": [...]}` + "`" + `.
 - optionally ` + "`mangle`" + ` (` + "`" + `{"xor": [1, 32], "delete": true}` + "`" + `): the case also
   stands for one case per byte of its family's primary input and per
   change, that byte XORed with each value, or deleted; every one of them
-  must fail. Name them ` + "`<name>: byte <i> xor 0x<x>`" + ` and ` + "`<name>: byte <i> deleted`" + `.
+  must fail; ` + "`" + `"field"` + "`" + ` names the input changed when it is not the
+  family's primary input. Name them ` + "`<name>: byte <i> xor 0x<x>`" + ` and ` + "`<name>: byte <i> deleted`" + `.
 
 | file | the case's inputs | what is checked |
 |---|---|---|
@@ -70,14 +91,18 @@ Each file is one family: ` + "`" + `{"about": "...", "cases": [...]}` + "`" + `.
 | consistency.json | log_key, old, new, proof | ` + aboutConsistency + ` |
 | receipts.json | log_key, format, receipt | ` + aboutReceipts + ` |
 | artifacts.json | log_key, jwks, token, now, audience, receipt, authorize | ` + aboutArtifacts + ` |
+| key-artifacts.json | log_key, key_receipt, policy, token, now, audience, authorize | ` + aboutKeyArtifacts + ` |
+| bundles.json | log_key, policy, bundle | ` + aboutBundles + ` |
 | entries.json | leaf | ` + aboutEntries + ` |
 | jcs.json | input | ` + aboutJCS + ` |
 
-expect.fields of an entry: kind (decision, execution), id, submitter,
-logged_at, and for a decision outcome, subject, action, resource,
-policy_id, parent_id, decided_at and (allow) authorized_until, for an
-execution report decision_id, status and at; timestamps as written in the
-entry; a field the entry lacks is absent.
+expect.fields of an entry: kind (decision, execution, revocation, key),
+id (a key's kid), submitter, logged_at, and for a decision outcome,
+subject, action, resource, policy_id, parent_id, decided_at, executor and
+(allow) authorized_until, for an execution report decision_id, status, at,
+claim_id, artifact_digest and violation, for a revocation decision_id and
+revoked_at; timestamps as written in the entry; a field the entry lacks is
+absent.
 
 The keys: log_key is testdata/keys/log.vkey (the test log,
 example.com/govlog) unless a case says otherwise; the witnesses

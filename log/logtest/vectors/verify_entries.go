@@ -35,6 +35,7 @@ func entryFields(leaf []byte) (map[string]string, error) {
 		raw("resource")
 		raw("parent_id")
 		raw("decided_at")
+		raw("executor")
 		if d.Outcome == log.OutcomeAllow {
 			f["authorized_until"] = pe.AuthorizedUntil.Format(log.AuthorizedUntilLayout)
 		}
@@ -42,6 +43,17 @@ func entryFields(leaf []byte) (map[string]string, error) {
 	if x := pe.Execution; x != nil {
 		f["decision_id"], f["status"] = x.DecisionID, x.Status
 		raw("at")
+		raw("claim_id")
+		if pe.ArtifactDigest != "" {
+			f["artifact_digest"] = pe.ArtifactDigest
+		}
+		if pe.Violation != "" {
+			f["violation"] = pe.Violation
+		}
+	}
+	if r := pe.Revocation; r != nil {
+		f["decision_id"] = r.DecisionID
+		raw("revoked_at")
 	}
 	return f, nil
 }
@@ -248,6 +260,9 @@ func entryCases() ([]VerifyCase, error) {
 		if err := add(fmt.Sprintf("%d bytes", n), want, why, leaf); err != nil {
 			return nil, err
 		}
+	}
+	if err := evidenceEntryCases(add); err != nil {
+		return nil, err
 	}
 	return cases, nil
 }

@@ -11,11 +11,14 @@ step by step::
 """
 
 from .artifact import ARTIFACT_TYPE, JWKS, ArtifactClaims, authorize, verify_artifact
+from .bundle import BUNDLE_FORMAT, VerifiedBundle, verify_bundle
 from .checkpoint import EMPTY_ROOT, Checkpoint, verify_checkpoint, verify_signed_consistency
-from .client import APIError, Client, Submitted, TransportError, parse_retry_after
-from .entry import Decision, Entry, Execution, parse_decision, parse_entry, parse_execution
+from .client import APIError, Client, Submitted, TransportError, ViolationError, parse_retry_after
+from .entry import (VIOLATIONS, Decision, Entry, Execution, KeyContent, Revocation, parse_decision, parse_entry, parse_execution,
+                    parse_revocation)
 from .errors import FieldError, VerificationError
 from .jcs import JSONNumber, JSONObject, canonical_json, canonicalize, parse_json
+from .keys import VerifiedKey, key_index_of, key_receipt_for, verify_key_bound, verify_key_receipt, verify_with_keys
 from .merkle import root_from_inclusion_proof, verify_consistency, verify_inclusion
 from .note import Note, NoteVerifier, cosignature_time, key_id, open_note, parse_cosignature_key, parse_note_key
 from .policy import Policy, PolicyWitness, parse_policy
@@ -24,6 +27,8 @@ from .timefmt import parse_rfc3339
 from ._crypto import leaf_hash, node_hash, sha256
 
 __all__ = [
+    "VerifiedKey", "key_index_of", "key_receipt_for", "verify_key_bound", "verify_key_receipt", "verify_with_keys",
+    "VIOLATIONS", "KeyContent", "Revocation", "parse_revocation", "BUNDLE_FORMAT", "VerifiedBundle", "verify_bundle", "ViolationError",
     "APIError", "ARTIFACT_TYPE", "ArtifactClaims", "Checkpoint", "Client", "Decision", "EMPTY_ROOT", "Entry",
     "Execution", "FieldError", "JSONNumber", "JSONObject", "JWKS", "Note", "NoteVerifier", "Policy", "PolicyWitness",
     "Submitted", "TLogProof", "TransportError", "VerificationError", "Verified", "authorize", "canonical_json",

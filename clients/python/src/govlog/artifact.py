@@ -26,6 +26,7 @@ class Binding(NamedTuple):
     leaf_hash: str
     tree_size: int
     root_hash: str
+    key_index: Optional[int] = None  # the signing key's key entry (API §2e); None when not named
 
 
 class ArtifactClaims(NamedTuple):
@@ -88,7 +89,7 @@ def _bad(msg: str) -> "NoReturn":  # noqa: F821
 
 _CLAIMS = ("action", "aud", "exp", "govlog", "iat", "iss", "jti", "nbf", "resource", "sub")
 _REQUIRED = ("iss", "sub", "jti", "iat", "nbf", "exp", "action", "govlog")
-_BINDING = ("index", "leaf_hash", "tree_size", "root_hash")
+_BINDING = ("index", "key_index", "leaf_hash", "tree_size", "root_hash")
 
 
 def _int(v, name: str, signed: bool) -> int:
@@ -106,8 +107,10 @@ def payload_of(c: ArtifactClaims) -> str:
     return (
         '{"action":' + quote_jcs(c.action)
         + (',"aud":' + quote_jcs(c.aud) if c.aud else "")
-        + ',"exp":%d,"govlog":{"index":%d,"leaf_hash":%s,"root_hash":%s,"tree_size":%d}'
-        % (c.exp, c.govlog.index, quote_jcs(c.govlog.leaf_hash), quote_jcs(c.govlog.root_hash), c.govlog.tree_size)
+        + ',"exp":%d,"govlog":{"index":%d' % (c.exp, c.govlog.index)
+        + (',"key_index":%d' % c.govlog.key_index if c.govlog.key_index is not None else "")
+        + ',"leaf_hash":%s,"root_hash":%s,"tree_size":%d}'
+        % (quote_jcs(c.govlog.leaf_hash), quote_jcs(c.govlog.root_hash), c.govlog.tree_size)
         + ',"iat":%d,"iss":%s,"jti":%s,"nbf":%d' % (c.iat, quote_jcs(c.iss), quote_jcs(c.jti), c.nbf)
         + (',"resource":' + quote_jcs(c.resource) if c.resource else "")
         + ',"sub":' + quote_jcs(c.sub) + "}"
@@ -155,6 +158,7 @@ def _claims(payload: bytes) -> ArtifactClaims:
             leaf_hash=string(g, "leaf_hash", "govlog."),
             tree_size=_int(g["tree_size"], "govlog.tree_size", False) if "tree_size" in g else 0,
             root_hash=string(g, "root_hash", "govlog."),
+            key_index=_int(g["key_index"], "govlog.key_index", False) if "key_index" in g else None,
         ),
     )
     # One artifact, one encoding, read alike by every JSON parser.

@@ -1,8 +1,13 @@
 """python -m govlog: the offline checks of the govlog CLI.
 
-    python -m govlog verify --log-key VKEY [--witness-policy FILE] [--json] RECEIPT...
-    python -m govlog verify-artifact --log-key VKEY (--jwks FILE | --url URL) [--audience AUD]
-        [--receipt RECEIPT] [--action A --resource R --subject S] [--at TIME] ARTIFACT
+    python -m govlog verify --log-key VKEY [--witness-policy FILE] [--json] RECEIPT...|BUNDLE
+    python -m govlog verify-artifact --log-key VKEY (--keys FILE | --key-receipt FILE | --jwks FILE | --url URL)
+        [--witness-policy FILE] [--audience AUD] [--receipt RECEIPT] [--action A --resource R --subject S]
+        [--at TIME] ARTIFACT
+
+With --keys (a GET /v1/keys answer) or --key-receipt (the receipt of the signing key's key entry),
+or --url when the artifact names its key entry (govlog.key_index), the artifact is checked with
+nothing but the log key: the key's log receipt, then the JWT with that key.
 
 Exit status, as govlog's: 0 when everything verifies, 1 when anything does not (or an input cannot
 be read), 2 on a usage error (a missing or unreadable key, policy or key set included).
@@ -19,6 +24,8 @@ from typing import List, NamedTuple, Optional, Sequence, TextIO
 from ._bytes import b64encode
 from .artifact import JWKS, authorize, verify_artifact
 from .errors import VerificationError
+from .bundle import verify_bundle
+from .keys import key_index_of, key_receipt_for, verify_key_bound
 from .note import NoteVerifier, parse_note_key
 from .policy import MAX_POLICY_BYTES, Policy
 from .receipt import MAX_RECEIPT_BYTES, Verified, verify_any_receipt
@@ -225,6 +232,45 @@ def _collect(path: str, stdin) -> List[_Item]:
     return _bundle(path, data) if _is_bundle(data) else [_Item(path, data, "")]
 
 
+def _is_evidence_bundle(path: str) -> bool:
+    """Whether the file at path starts like an evidence bundle: a JSON object whose first member is
+    "format" (as govlog verify tells them)."""
+    if path == "-" or not os.path.isfile(path):
+        return False
+    with open(path, "rb") as f:
+        head = f.read(64).lstrip(b" \t\r\n")
+    return head.startswith(b"{") and head[1:].lstrip(b" \t\r\n").startswith(b'"format"')
+
+
+def _verify_evidence_bundle(path: str, key: NoteVerifier, policy: Optional[Policy], as_json: bool, stdin, stdout: TextIO) -> int:
+    """Verify an evidence bundle (GET /v1/export) and print what it holds."""
+    try:
+        b = verify_bundle(_read(path, _MAX_BUNDLE_BYTES, stdin), key, policy)
+    except VerificationError as e:
+        if as_json:
+            stdout.write(json.dumps({"verified": False, "file": path, "error": str(e)}, ensure_ascii=False) + "\n")
+        raise VerificationError(e.code, "%s does NOT verify: %s" % (path, e)) from None
+    kinds: dict = {}
+    for e in b.entries:
+        kinds[e.entry.kind] = kinds.get(e.entry.kind, 0) + 1
+    root = b64encode(b.checkpoint.root_hash)
+    if as_json:
+        stdout.write(json.dumps({"verified": True, "file": path, "origin": b.origin, "tree_size": b.checkpoint.size, "root_hash": root,
+                                 "entries": len(b.entries), "kinds": kinds, "query": b.query, "keys": [k.kid for k in b.keys],
+                                 "witness_policy_checked": policy is not None}, ensure_ascii=False) + "\n")
+        return 0
+    stdout.write("OK: evidence bundle %s: %d entries of the log %s, each proven in its checkpoint of size %d (root %s)\n"
+                 % (path, len(b.entries), b.origin, b.checkpoint.size, root))
+    if policy is not None:
+        stdout.write("witness_policy: satisfied (%s)\n" % ", ".join(sorted(w.key.name for w in policy.cosigners(b.checkpoint.note))))
+    stdout.write("query: %s\n" % (" ".join("%s=%s" % (k, b.query[k]) for k in sorted(b.query)) or "(everything)"))
+    if b.keys:
+        stdout.write("artifact keys: %s (each with a verified receipt)\n" % ", ".join(k.kid for k in b.keys))
+    for kind in sorted(kinds):
+        stdout.write("%s: %d\n" % (kind, kinds[kind]))
+    return 0
+
+
 def verify(args: Sequence[str], stdin, stdout: TextIO) -> int:
     p = _Parser(prog="python -m govlog verify", description="Verify receipts offline (files, directories, bundles, - for stdin).")
     p.add_argument("--log-key", required=True, help="the log's note verifier key: a file holding it, or the key text")
@@ -241,6 +287,8 @@ def verify(args: Sequence[str], stdin, stdout: TextIO) -> int:
             policy = Policy.parse(_read(a.witness_policy, MAX_POLICY_BYTES, stdin))
         except (OSError, VerificationError) as e:
             raise UsageError("--witness-policy: %s" % e) from None
+    if len(a.receipts) == 1 and _is_evidence_bundle(a.receipts[0]):
+        return _verify_evidence_bundle(a.receipts[0], key, policy, a.json, stdin, stdout)
     many = a.json or len(a.receipts) > 1 or os.path.isdir(a.receipts[0])
     if not many:
         data = _read(a.receipts[0], _MAX_BUNDLE_BYTES, stdin)
@@ -302,6 +350,9 @@ def verify_artifact_cmd(args: Sequence[str], stdin, stdout: TextIO) -> int:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--jwks", help="the log's artifact keys: a JWKS file (GET /.well-known/jwks.json)")
     g.add_argument("--url", help="the log's URL: its artifact keys are fetched once")
+    g.add_argument("--keys", help="the log's artifact keys with their log receipts: a GET /v1/keys answer")
+    g.add_argument("--key-receipt", help="the receipt of the artifact's signing key entry (tlog-proof or JSON)")
+    p.add_argument("--witness-policy", help="with --keys, --key-receipt or --url: the key receipt's checkpoint must satisfy this policy")
     p.add_argument("--audience", default="", help="the audience the artifact must name (none by default)")
     p.add_argument("--receipt", help="the receipt the artifact came with: the artifact must be bound to it")
     p.add_argument("--action", help="the action about to be executed: the artifact's must be exactly this")
@@ -311,6 +362,56 @@ def verify_artifact_cmd(args: Sequence[str], stdin, stdout: TextIO) -> int:
     p.add_argument("artifact", help="the artifact (a JWT), a file holding it, or - for stdin")
     a = p.parse_args(args)
     key = _log_key(a.log_key)
+    policy = None
+    if a.witness_policy:
+        try:
+            policy = Policy.parse(_read(a.witness_policy, MAX_POLICY_BYTES, stdin))
+        except (OSError, VerificationError) as e:
+            raise UsageError("--witness-policy: %s" % e) from None
+    if a.artifact == "-" or os.path.isfile(a.artifact):
+        token = _read(a.artifact, 1 << 20, stdin).decode("utf-8", "replace").strip()
+    else:
+        token = a.artifact
+    now = None
+    if a.at:
+        t = parse_rfc3339(a.at)
+        if t is None:
+            raise UsageError("--at: %r is not an RFC 3339 time" % a.at)
+        now = t[0] + t[1] / 1e9
+    key_receipt = None
+    if a.keys or a.key_receipt:
+        try:
+            data = _read(a.keys or a.key_receipt, _MAX_BUNDLE_BYTES, stdin)
+        except OSError as e:
+            raise UsageError("--%s: %s" % ("keys" if a.keys else "key-receipt", e)) from None
+        if a.keys:
+            index = key_index_of(token)
+            if index is None:
+                raise VerificationError("bad_artifact", "the artifact does NOT verify: it names no govlog.key_index")
+            try:
+                key_receipt = key_receipt_for(data, index)
+            except VerificationError as e:
+                raise VerificationError(e.code, "the artifact does NOT verify: %s" % e) from None
+        else:
+            key_receipt = data
+    elif a.url and key_index_of(token) is not None:
+        from .client import Client
+
+        try:
+            key_receipt = key_receipt_for(Client(a.url, log_key=key).keys(), key_index_of(token) or 0)
+        except ValueError as e:
+            raise UsageError("--url: %s" % e) from None
+    if key_receipt is not None:
+        if a.receipt:
+            raise UsageError("--receipt is for artifacts checked with --jwks or a JWKS from --url")
+        try:
+            claims, vk = verify_key_bound(token, key_receipt, key, audience=a.audience, now=now, policy=policy,
+                                          action=a.action or None, resource=a.resource, subject=a.subject)
+        except VerificationError as e:
+            raise VerificationError(e.code, "the artifact does NOT verify: %s" % e) from None
+        _print_claims(stdout, claims)
+        stdout.write("key: %s, logged at index %d (checkpoint size %d)\n" % (vk.key.kid, vk.index, vk.checkpoint.size))
+        return 0
     if a.jwks:
         try:
             jwks = JWKS.parse(_read(a.jwks, 1 << 20, stdin))
@@ -323,16 +424,6 @@ def verify_artifact_cmd(args: Sequence[str], stdin, stdout: TextIO) -> int:
             jwks = Client(a.url, log_key=key).jwks()
         except (ValueError, VerificationError) as e:
             raise UsageError("--url: %s" % e) from None
-    if a.artifact == "-" or os.path.isfile(a.artifact):
-        token = _read(a.artifact, 1 << 20, stdin).decode("utf-8", "replace").strip()
-    else:
-        token = a.artifact
-    now = None
-    if a.at:
-        t = parse_rfc3339(a.at)
-        if t is None:
-            raise UsageError("--at: %r is not an RFC 3339 time" % a.at)
-        now = t[0] + t[1] / 1e9
     receipt = None
     if a.receipt:
         receipt = verify_any_receipt(_read(a.receipt, _MAX_BUNDLE_BYTES, stdin), key)
@@ -342,12 +433,16 @@ def verify_artifact_cmd(args: Sequence[str], stdin, stdout: TextIO) -> int:
             authorize(claims, a.action, a.resource, a.subject)
     except VerificationError as e:
         raise VerificationError(e.code, "the artifact does NOT verify: %s" % e) from None
+    _print_claims(stdout, claims)
+    return 0
+
+
+def _print_claims(stdout: TextIO, claims) -> None:
     stdout.write("OK: artifact of decision %s, valid until %d, signed by the log %s\n" % (claims.jti, claims.exp, claims.iss))
     for name in ("sub", "action", "resource", "aud"):
         if getattr(claims, name):
             stdout.write("%s: %s\n" % (name, getattr(claims, name)))
     stdout.write("index: %d\n" % claims.govlog.index)
-    return 0
 
 
 _COMMANDS = {"verify": verify, "verify-artifact": verify_artifact_cmd}

@@ -12,12 +12,13 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple, Union
 
 from ._bytes import as_bytes, utf8
 from .artifact import JWKS, ArtifactClaims, authorize, verify_artifact
 from .checkpoint import Checkpoint, verify_checkpoint
-from .entry import parse_decision, parse_execution
+from .entry import parse_decision, parse_execution, parse_revocation
+from .jcs import JSONNumber, JSONObject, canonicalize, parse_json
 from .errors import VerificationError
 from .note import NoteVerifier
 from .receipt import Verified, verify_any_receipt, verify_receipt_json
@@ -35,12 +36,26 @@ _JWKS_MIN_REFRESH = 30.0
 class APIError(Exception):
     """An error answer of the API: its status and the code and message of its JSON error body."""
 
-    def __init__(self, status: int, code: str, message: str, retry_after: float) -> None:
+    def __init__(self, status: int, code: str, message: str, retry_after: float, body: bytes = b"") -> None:
         super().__init__("govlog API: %d %s: %s" % (status, code, message) if code else "govlog API: %d: %s" % (status, message))
         self.status = status
         self.code = code  # "" when the body was not a JSON error
         self.message = message
         self.retry_after = retry_after  # seconds, 0 when absent
+        self.body = body
+
+
+class ViolationError(APIError):
+    """The answer 409 to an execution report that breaks a rule of the authorization (wire contract
+    §2b): the log recorded it with code as its violation, and receipt is the receipt of that entry
+    (receipt_body as received: keep it, it is the evidence; verified with the log key). A runtime
+    that gets it must not execute."""
+
+    def __init__(self, err: APIError, receipt: Dict[str, Any], receipt_body: bytes, verified: Optional[Verified]) -> None:
+        super().__init__(err.status, err.code, err.message, err.retry_after, err.body)
+        self.receipt = receipt
+        self.receipt_body = receipt_body
+        self.verified = verified
 
 
 class TransportError(Exception):
@@ -154,7 +169,7 @@ class Client:
                     code, message = err["code"], str(err.get("message", ""))
             except (ValueError, KeyError, TypeError, AttributeError):
                 pass
-            raise APIError(e.code, code, message, parse_retry_after(e.headers.get("Retry-After"))) from None
+            raise APIError(e.code, code, message, parse_retry_after(e.headers.get("Retry-After")), data) from None
         except urllib.error.URLError as e:
             raise TransportError("govlog request failed: %s" % e.reason) from e.reason if isinstance(e.reason, Exception) else e
         except (OSError, ValueError) as e:
@@ -171,29 +186,116 @@ class Client:
 
     def _submit(self, kind: str, body: Union[dict, bytes, str]) -> Submitted:
         raw = json.dumps(body).encode("utf-8") if isinstance(body, dict) else as_bytes(body)
-        status, data = self._request("POST", "/v1/decisions" if kind == "decision" else "/v1/executions", raw)
+        try:
+            status, data = self._request("POST", "/v1/%ss" % kind, raw)
+        except APIError as e:
+            if kind == "execution" and e.status == 409:
+                self._violation(e, raw)
+            raise
         if status not in (200, 201):
             raise TransportError("unexpected status %d" % status)
         r, v = self._receipt(data)
         if v is not None:
-            # The entry must hold exactly what was submitted, canonicalized as the log does.
-            at = parse_utc(v.entry.logged_at, True)
-            try:
-                canonical = (parse_decision if kind == "decision" else parse_execution)(raw, at).canonical
-            except VerificationError:
-                canonical = ""
-            content = v.entry.decision.canonical if kind == "decision" and v.entry.decision else v.entry.execution.canonical if v.entry.execution else None
-            if v.entry.kind != kind or not canonical or content != canonical:
-                raise VerificationError("mismatch", "the receipt's entry %d does not hold the submitted %s" % (v.index, kind))
+            self._holds(v, kind, raw)
         return Submitted(r, data, status == 201, v)
+
+    def _holds(self, v: Verified, kind: str, raw: bytes, violation: str = "") -> None:
+        """The verified entry must hold exactly the submission, canonicalized as the log does."""
+        at = parse_utc(v.entry.logged_at, True)
+        try:
+            canonical = {"decision": parse_decision, "execution": parse_execution, "revocation": parse_revocation}[kind](raw, at).canonical
+        except VerificationError:
+            canonical = ""
+        content = {"decision": v.entry.decision, "execution": v.entry.execution, "revocation": v.entry.revocation}[kind]
+        if v.entry.kind != kind or not canonical or content is None or content.canonical != canonical or v.entry.violation != violation:
+            raise VerificationError("mismatch", "the receipt's entry %d does not hold the submitted %s%s"
+                                    % (v.index, kind, " with the violation " + violation if violation else ""))
+
+    def _violation(self, err: APIError, raw: bytes) -> None:
+        """Turn a 409 that carries the receipt of a recorded report into a ViolationError."""
+        try:
+            body = parse_json(err.body)
+        except VerificationError:
+            return
+        r = body.get("receipt") if isinstance(body, JSONObject) else None
+        if not isinstance(r, JSONObject):
+            return  # a conflict (id_conflict), not a recorded violation
+        text = canonicalize(r).encode("utf-8")
+        v = None
+        if self.log_key is not None:
+            v = verify_receipt_json(text, self.log_key)
+            self._holds(v, "execution", raw, err.code)
+        raise ViolationError(err, json.loads(text), text, v) from None
 
     def submit_decision(self, decision: Union[dict, bytes, str]) -> Submitted:
         """Log a decision (a dict, or its JSON) and return its receipt (with an artifact for an allow)."""
         return self._submit("decision", decision)
 
     def report_execution(self, report: Union[dict, bytes, str]) -> Submitted:
-        """Log an execution report and return its receipt."""
+        """Log an execution report and return its receipt. A claim (started, or terminal without
+        claim_id) carries the decision's artifact. A report that breaks a rule is recorded and answered
+        409: ViolationError, carrying the receipt of the recorded entry (do not execute)."""
         return self._submit("execution", report)
+
+    def claim(self, report: Union[dict, bytes, str]) -> Submitted:
+        """Report that an execution starts (status started, with the artifact): see report_execution."""
+        return self._submit("execution", report)
+
+    def revoke(self, revocation: Union[dict, bytes, str]) -> Submitted:
+        """Log a revocation of an allow (wire contract §2c) and return its receipt."""
+        return self._submit("revocation", revocation)
+
+    def submit_decisions(self, decisions: List[Union[dict, bytes, str]]) -> List[Union[Submitted, Dict[str, str]]]:
+        """Log up to 1000 decisions in one request (POST /v1/decisions/batch): one result per
+        decision, in order: its Submitted receipt (verified with the log key), or its error
+        ({"code", "message"}). Retried like one submission: items are idempotent by id."""
+        items = [json.dumps(d).encode("utf-8") if isinstance(d, dict) else as_bytes(d) for d in decisions]
+        _, data = self._request("POST", "/v1/decisions/batch", b'{"decisions":[' + b",".join(items) + b"]}")
+        v = parse_json(data)
+        results = v.get("results") if isinstance(v, JSONObject) else None
+        if not isinstance(results, list) or len(results) != len(items):
+            raise VerificationError("malformed", "the batch answer does not have %d results" % len(items))
+        out: List[Union[Submitted, Dict[str, str]]] = []
+        for i, r in enumerate(results):
+            if not isinstance(r, JSONObject):
+                raise VerificationError("malformed", "batch result %d is not an object" % i)
+            e = r.get("error")
+            if isinstance(e, JSONObject):
+                out.append({"code": str(e.get("code", "")), "message": str(e.get("message", ""))})
+                continue
+            text = canonicalize(r).encode("utf-8")
+            rr, verified = self._receipt(text)
+            if verified is not None:
+                self._holds(verified, "decision", items[i])
+            out.append(Submitted(rr, text, True, verified))
+        return out
+
+    def authorization(self, decision_id: str) -> Dict[str, Any]:
+        """The status of an authorization (wire contract §2d), as a dict. With the log key, its
+        checkpoint and every receipt are verified, each against that checkpoint, the first being the
+        decision's and the others about it; they are under "verified"."""
+        _, data = self._request("GET", "/v1/authorizations/%s" % urllib.parse.quote(decision_id, safe=""))
+        v = parse_json(data)
+        if not isinstance(v, JSONObject) or not isinstance(v.get("receipts"), list) or not isinstance(v.get("checkpoint"), str):
+            raise VerificationError("malformed", "the authorization status has no checkpoint or receipts")
+        status = json.loads(data)
+        if self.log_key is None:
+            return status
+        verify_checkpoint(v["checkpoint"], self.log_key)
+        verified = []
+        for r in v["receipts"]:
+            one = verify_receipt_json(canonicalize(r), self.log_key)
+            if one.checkpoint.note != v["checkpoint"].encode("utf-8"):
+                raise VerificationError("mismatch", "the receipt of entry %d is not against the status's checkpoint" % one.index)
+            verified.append(one)
+        if not verified or verified[0].entry.kind != "decision" or verified[0].entry.id != decision_id:
+            raise VerificationError("mismatch", "the first receipt is not the decision %s's" % decision_id)
+        for x in verified[1:]:
+            about = x.entry.execution.decision_id if x.entry.execution else x.entry.revocation.decision_id if x.entry.revocation else None
+            if about != decision_id:
+                raise VerificationError("mismatch", "the receipt of entry %d is not about the decision %s" % (x.index, decision_id))
+        status["verified"] = verified
+        return status
 
     def _lookup(self, kind: str, id_: str) -> Submitted:
         _, data = self._request("GET", "/v1/%ss/%s" % (kind, urllib.parse.quote(id_, safe="")))
@@ -215,6 +317,27 @@ class Client:
             raise ValueError("checkpoint needs the log key")
         _, data = self._request("GET", "/v1/checkpoint")
         return verify_checkpoint(data, self.log_key)
+
+    def keys(self) -> bytes:
+        """The answer of GET /v1/keys: the logged artifact keys with their receipts (API §2e), as
+        bytes for key_receipt_for / verify_with_keys. With the log key, every key's receipt is
+        verified first: a key entry of that kid at that index."""
+        _, data = self._request("GET", "/v1/keys")
+        if self.log_key is not None:
+            from .keys import verify_key_receipt
+
+            v = parse_json(data)
+            lst = v.get("keys") if isinstance(v, JSONObject) else None
+            if not isinstance(lst, list):
+                raise VerificationError("malformed", 'the key list has no "keys" array')
+            for k in lst:
+                kid, index = (k.get("kid"), k.get("index")) if isinstance(k, JSONObject) else (None, None)
+                if not isinstance(kid, str) or not isinstance(index, JSONNumber) or "receipt" not in k:
+                    raise VerificationError("malformed", "a key of the list has no kid, index or receipt")
+                vk = verify_key_receipt(canonicalize(k["receipt"]), self.log_key)
+                if vk.key.kid != kid or str(vk.index) != index.raw:
+                    raise VerificationError("mismatch", "the receipt of key %s is of another key" % kid)
+        return data
 
     def jwks(self, refresh: bool = False) -> JWKS:
         """The artifact keys: pinned, cached (5 minutes), or fetched."""

@@ -7,7 +7,7 @@ import re
 from fractions import Fraction
 from typing import List, NamedTuple, Optional, Tuple, Union
 
-from ._bytes import as_bytes, utf8
+from ._bytes import as_bytes, b64url_strict, utf8
 from .errors import FieldError, VerificationError
 from .jcs import JSONNumber, JSONObject, canonicalize, parse_json
 from .timefmt import Instant, parse_rfc3339, parse_utc
@@ -41,6 +41,8 @@ class Decision(NamedTuple):
     parent_id: str
     sequence: int
     canonical: str  # the decision as accepted: its RFC 8785 form
+    max_executions: int = 0  # an allow's max_executions, 0 when absent (the log then allows 1)
+    executor: str = ""  # an allow's executor, "" when absent
 
 
 class Execution(NamedTuple):
@@ -51,19 +53,47 @@ class Execution(NamedTuple):
     at_instant: Instant
     runtime: str
     result_digest: str
+    canonical: str  # the report as accepted: its RFC 8785 form, without artifact
+    claim_id: str = ""  # a terminal report's claim_id
+    artifact: str = ""  # a submitted report's artifact; never in an entry
+
+
+class Revocation(NamedTuple):
+    """A validated revocation (wire contract §2c)."""
+
+    id: str
+    decision_id: str
+    revoked_at: str  # as written
+    reason: str
     canonical: str
+
+
+class KeyContent(NamedTuple):
+    """The content of a key entry: an artifact signing key (wire contract §2e)."""
+
+    kid: str
+    public_key: bytes  # the 32-byte Ed25519 public key of the jwk
+
+
+#: The violations the log records in an execution report's entry (wire contract §2b).
+VIOLATIONS = ("unknown_decision", "not_authorized", "artifact_missing", "artifact_invalid", "before_decision", "revoked",
+              "expired", "wrong_executor", "uses_exhausted", "unknown_claim")
 
 
 class Entry(NamedTuple):
     """A parsed and validated entry (a leaf of the log)."""
 
-    kind: str  # "decision" or "execution"
-    id: str
+    kind: str  # "decision", "execution", "revocation" or "key"
+    id: str  # the decision's, report's or revocation's id, or the key's kid
     submitter: str
     logged_at: str  # as written: UTC, 9 fractional digits
     authorized_until: str  # an allow's, else ""
     decision: Optional[Decision]
     execution: Optional[Execution]
+    revocation: Optional[Revocation] = None
+    key: Optional[KeyContent] = None
+    artifact_digest: str = ""  # an execution entry's artifact_digest
+    violation: str = ""  # the violation the log recorded in an execution entry
 
 
 def _unsafe_integer(n: JSONNumber) -> bool:
@@ -206,6 +236,24 @@ class _Validator:
             elif isinstance(v, JSONObject):
                 work.extend(m for _, m in v.members)
 
+    def integer(self, field: str, maximum: int) -> int:
+        r = self.raw(field, False)
+        if r is self._ABSENT:
+            return 0
+        if not isinstance(r, JSONNumber) or not re.match(r"[1-9][0-9]*\Z", r.raw) or int(r.raw) > maximum:
+            self.fail(field, "must be an integer from 1 to %d" % maximum)
+            return 0
+        return int(r.raw)
+
+    def compact_jws(self, field: str) -> str:
+        s = self.str(field, False, 8 << 10)
+        if s == "":
+            return ""
+        if not re.match(r"[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\Z", s):
+            self.fail(field, "must be a JWS in compact serialization: three base64url parts separated by dots")
+            return ""
+        return s
+
     def sequence(self, field: str) -> int:
         r = self.raw(field, False)
         if r is self._ABSENT:
@@ -216,13 +264,16 @@ class _Validator:
         return int(r.raw)
 
 
-def _parse_object(body: Union[bytes, str], kind: str) -> Tuple[JSONObject, str]:
+def _parse_object(body: Union[bytes, str], kind: str, omit: str = "") -> Tuple[JSONObject, str]:
     raw = as_bytes(body)
     if len(raw) > MAX_SUBMISSION_BYTES:
         raise VerificationError("bad_entry", "invalid %s: the body is %d bytes, the limit is %d" % (kind, len(raw), MAX_SUBMISSION_BYTES))
     v = parse_json(raw)
     if not isinstance(v, JSONObject):
         raise VerificationError("malformed", "JSON: the body must be a JSON object")
+    if omit and omit in v:
+        c = JSONObject([(k, m) for k, m in v.members if k != omit])
+        return v, canonicalize(c)
     return v, canonicalize(v)
 
 
@@ -236,7 +287,8 @@ def parse_decision(body: Union[bytes, str], now: Instant) -> Decision:
 
 def _decision(obj: JSONObject, canonical: str, now: Instant) -> Decision:
     v = _Validator("decision", obj)
-    v.allow_only("id", "outcome", "decided_at", "subject", "action", "resource", "policy", "input_digest", "reasons", "parent_id", "context", "sequence")
+    v.allow_only("id", "outcome", "decided_at", "subject", "action", "resource", "policy", "input_digest", "reasons", "parent_id",
+                 "max_executions", "executor", "context", "sequence")
     id_ = v.id("id", True)
     outcome = v.enum("outcome", ("allow", "deny"))
     decided_at, decided_at_instant = v.timestamp("decided_at", now)
@@ -255,23 +307,29 @@ def _decision(obj: JSONObject, canonical: str, now: Instant) -> Decision:
     input_digest = v.digest("input_digest")
     reasons = v.reasons("reasons")
     parent_id = v.id("parent_id", False)
+    max_executions = v.integer("max_executions", 1000)
+    executor = v.str("executor", False, 256)
+    if outcome == "deny":
+        for f in ("max_executions", "executor"):
+            if f in obj:
+                v.fail(f, "is only for allow decisions")
     v.context("context")
     sequence = v.sequence("sequence")
     if v.err is not None:
         raise v.err
     return Decision(id_, outcome, decided_at, decided_at_instant, subject, action, resource, policy_id, policy_version,
-                    policy_digest, input_digest, reasons, parent_id, sequence, canonical)
+                    policy_digest, input_digest, reasons, parent_id, sequence, canonical, max_executions, executor)
 
 
 def parse_execution(body: Union[bytes, str], now: Instant) -> Execution:
     """Validate an execution report, as parse_decision a decision."""
-    obj, canonical = _parse_object(body, "execution")
+    obj, canonical = _parse_object(body, "execution", "artifact")
     return _execution(obj, canonical, now)
 
 
 def _execution(obj: JSONObject, canonical: str, now: Instant) -> Execution:
     v = _Validator("execution", obj)
-    v.allow_only("id", "decision_id", "status", "at", "runtime", "result_digest", "context")
+    v.allow_only("id", "decision_id", "status", "at", "runtime", "result_digest", "context", "artifact", "claim_id")
     id_ = v.id("id", True)
     decision_id = v.id("decision_id", True)
     status = v.enum("status", ("started", "succeeded", "failed", "aborted"))
@@ -279,12 +337,63 @@ def _execution(obj: JSONObject, canonical: str, now: Instant) -> Execution:
     runtime = v.str("runtime", False, 256)
     result_digest = v.digest("result_digest")
     v.context("context")
+    artifact = v.compact_jws("artifact")
+    claim_id = v.id("claim_id", False)
+    if claim_id and status == "started":
+        v.fail("claim_id", "is only for a terminal report (succeeded, failed or aborted)")
     if v.err is not None:
         raise v.err
-    return Execution(id_, decision_id, status, at, at_instant, runtime, result_digest, canonical)
+    return Execution(id_, decision_id, status, at, at_instant, runtime, result_digest, canonical, claim_id, artifact)
 
 
-_ENTRY_MEMBERS = ("authorized_until", "decision", "execution", "logged_at", "submitter", "v")
+def parse_revocation(body: Union[bytes, str], now: Instant) -> Revocation:
+    """Validate a revocation, as parse_decision a decision."""
+    obj, canonical = _parse_object(body, "revocation")
+    return _revocation(obj, canonical, now)
+
+
+def _revocation(obj: JSONObject, canonical: str, now: Instant) -> Revocation:
+    v = _Validator("revocation", obj)
+    v.allow_only("id", "decision_id", "revoked_at", "reason")
+    id_ = v.id("id", True)
+    decision_id = v.id("decision_id", True)
+    revoked_at, _ = v.timestamp("revoked_at", now)
+    reason = v.str("reason", False, 1024)
+    if v.err is not None:
+        raise v.err
+    return Revocation(id_, decision_id, revoked_at, reason, canonical)
+
+
+def _exact(o, names: Tuple[str, ...], what: str) -> JSONObject:
+    if not isinstance(o, JSONObject):
+        _bad("%s is not a JSON object" % what)
+    for k, _ in o.members:
+        if k not in names:
+            _bad("%s has an unknown member %r" % (what, k))
+    for n in names:
+        if n not in o:
+            _bad("%s has no %s" % (what, n))
+    return o
+
+
+def _key(key) -> KeyContent:
+    """A key entry's content: exactly {"jwk":{"crv":"Ed25519","kty":"OKP","x":X},"kid":K}."""
+    k = _exact(key, ("jwk", "kid"), "the entry's key")
+    kid = k["kid"]
+    if not isinstance(kid, str) or not _ID.match(kid):
+        _bad("the entry's kid is not an id")
+    jwk = _exact(k["jwk"], ("crv", "kty", "x"), "the entry's jwk")
+    if jwk["kty"] != "OKP" or jwk["crv"] != "Ed25519":
+        _bad("the entry's jwk is not an Ed25519 OKP key")
+    x = b64url_strict(jwk["x"]) if isinstance(jwk["x"], str) else None
+    if x is None or len(x) != 32:
+        _bad("the entry's jwk x is not the unpadded base64url of a 32-byte key")
+    return KeyContent(kid, x)
+
+
+_ENTRY_MEMBERS = ("artifact_digest", "authorized_until", "decision", "execution", "key", "logged_at", "revocation", "submitter", "v",
+                  "violation")
+_CONTENTS = ("decision", "execution", "revocation", "key")
 
 
 def _bad(msg: str) -> "NoReturn":  # noqa: F821
@@ -321,9 +430,14 @@ def parse_entry(leaf: Union[bytes, str]) -> Entry:
     submitter = v.get("submitter")
     if not isinstance(submitter, str) or submitter == "":
         _bad("the entry has no submitter")
-    has_d, has_x = "decision" in v, "execution" in v
+    if sum(1 for k, _ in v.members if k in _CONTENTS) != 1:
+        _bad("the entry must hold exactly one of decision, execution, revocation and key")
+    if "execution" not in v and ("artifact_digest" in v or "violation" in v):
+        _bad("only an execution entry has artifact_digest or violation")
+    if "decision" not in v and "authorized_until" in v:
+        _bad("only an allow decision has authorized_until")
     until = v.get("authorized_until")
-    if has_d and not has_x:
+    if "decision" in v:
         d = v["decision"]
         if not isinstance(d, JSONObject):
             _bad("the entry's decision is not an object")
@@ -334,15 +448,28 @@ def parse_entry(leaf: Union[bytes, str]) -> Entry:
         if allow and (not isinstance(until, str) or parse_utc(until, False) is None):
             _bad("the entry has a bad authorized_until")
         return Entry("decision", dec.id, submitter, logged_at, until if allow else "", dec, None)
-    if has_x and not has_d:
-        if "authorized_until" in v:
-            _bad("an execution entry has no authorized_until")
+    if "execution" in v:
         x = v["execution"]
         if not isinstance(x, JSONObject):
             _bad("the entry's execution is not an object")
         ex = _wrap(lambda: _execution(x, canonicalize(x), logged))
-        return Entry("execution", ex.id, submitter, logged_at, "", None, ex)
-    _bad("the entry must hold exactly one of decision and execution")
+        if ex.artifact:
+            _bad("an execution entry holds no artifact")
+        digest = v.get("artifact_digest", "")
+        if "artifact_digest" in v and (not isinstance(digest, str) or not _DIGEST.match(digest)):
+            _bad("the entry has a bad artifact_digest")
+        violation = v.get("violation", "")
+        if "violation" in v and violation not in VIOLATIONS:
+            _bad("the entry has an unknown violation")
+        return Entry("execution", ex.id, submitter, logged_at, "", None, ex, artifact_digest=digest, violation=violation)
+    if "revocation" in v:
+        r = v["revocation"]
+        if not isinstance(r, JSONObject):
+            _bad("the entry's revocation is not an object")
+        rev = _wrap(lambda: _revocation(r, canonicalize(r), logged))
+        return Entry("revocation", rev.id, submitter, logged_at, "", None, None, revocation=rev)
+    key = _key(v["key"])
+    return Entry("key", key.kid, submitter, logged_at, "", None, None, key=key)
 
 
 def _wrap(f):

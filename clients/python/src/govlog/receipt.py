@@ -3,7 +3,7 @@ verified as the Go package verifier does (verifier.Receipt, verifier.ReceiptJSON
 
 from __future__ import annotations
 
-from typing import List, NamedTuple, Optional, Union
+from typing import List, NamedTuple, Optional, Tuple, Union
 
 from ._bytes import as_bytes, b64_strict, parse_uint64, utf8
 from ._crypto import leaf_hash
@@ -103,7 +103,10 @@ def verify_receipt(tlog_proof: Union[bytes, str], log_key: NoteVerifier) -> Veri
     return _verify(parse_tlog_proof(tlog_proof), log_key)
 
 
-def _verify(p: TLogProof, log_key: NoteVerifier) -> Verified:
+def verify_leaf(p: TLogProof, log_key: NoteVerifier) -> Tuple[Checkpoint, bytes]:
+    """The checks of verify_receipt but the last on a parsed tlog-proof: its extra data (not parsed)
+    is proven at its index in the checkpoint signed by the log key. Returns the checkpoint and the
+    leaf hash."""
     if p.extra is None:
         _malformed("the tlog-proof has no extra line, so it does not carry the entry")
     cp = verify_checkpoint(p.checkpoint, log_key)
@@ -111,6 +114,12 @@ def _verify(p: TLogProof, log_key: NoteVerifier) -> Verified:
         raise VerificationError("bad_proof", "index %d is not below the checkpoint size %d" % (p.index, cp.size))
     lh = leaf_hash(p.extra)
     verify_inclusion(p.index, cp.size, lh, p.hashes, cp.root_hash)
+    return cp, lh
+
+
+def _verify(p: TLogProof, log_key: NoteVerifier) -> Verified:
+    cp, lh = verify_leaf(p, log_key)
+    assert p.extra is not None
     try:
         entry = parse_entry(p.extra)
     except VerificationError as e:
@@ -126,6 +135,17 @@ def verify_receipt_json(body: Union[bytes, str], log_key: NoteVerifier) -> Verif
     null) holding exactly id, index, leaf_hash, entry, checkpoint, inclusion_proof, tlog_proof and
     optionally artifact (a string, not checked here); its tlog_proof verifies as verify_receipt; every
     other member says exactly what the tlog_proof says. Raises VerificationError."""
+    id_, p = check_receipt_json(body, True)
+    verified = _verify(p, log_key)
+    if id_ != verified.entry.id:
+        raise VerificationError("mismatch", "the receipt's id %r is not its entry's, %r" % (id_, verified.entry.id))
+    return verified
+
+
+def check_receipt_json(body: Union[bytes, str], artifact: bool) -> Tuple[str, TLogProof]:
+    """The checks of verify_receipt_json that need no key: the JSON shape (an artifact member only
+    when artifact), and that every member says what the tlog_proof says. Returns the id and the
+    parsed tlog_proof, not verified."""
     raw = as_bytes(body)
     if len(raw) > MAX_RECEIPT_BYTES:
         _malformed("the receipt is %d bytes, the limit is %d" % (len(raw), MAX_RECEIPT_BYTES))
@@ -136,7 +156,7 @@ def verify_receipt_json(body: Union[bytes, str], log_key: NoteVerifier) -> Verif
         if f not in v:
             _malformed("the receipt has no %s" % f)
     for k, m in v.members:
-        if k != "artifact" and k not in _FIELDS:
+        if (k != "artifact" or not artifact) and k not in _FIELDS:
             _malformed("the receipt has an unknown member %r" % k)
         if m is None:
             _malformed("the receipt's %s is null" % k)
@@ -183,10 +203,7 @@ def verify_receipt_json(body: Union[bytes, str], log_key: NoteVerifier) -> Verif
             _malformed("the receipt's inclusion_proof[%d] is not canonical base64" % i)
         if h != p.hashes[i]:
             raise VerificationError("mismatch", "the receipt's inclusion_proof[%d] is not the tlog_proof's" % i)
-    verified = _verify(p, log_key)
-    if id_ != verified.entry.id:
-        raise VerificationError("mismatch", "the receipt's id %r is not its entry's, %r" % (id_, verified.entry.id))
-    return verified
+    return id_, p
 
 
 def verify_any_receipt(receipt: Union[bytes, str], log_key: NoteVerifier) -> Verified:

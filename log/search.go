@@ -1,0 +1,340 @@
+package log
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Search: the summary of an entry that the search index holds, the query
+// of GET /v1/search, and the pure functions both backends index and
+// filter with. A backend stores, for each entry, the posting list terms
+// of its Summary (Summary.Terms) next to the entry, in the same
+// transaction; a query is answered by intersecting the postings of its
+// terms (Query.Terms) in index order, and every candidate is confirmed by
+// Query.Match on the summary of its leaf. The terms are hashes, so the
+// index holds no copy of the strings, and a hash collision costs a
+// candidate that Match drops, never a wrong answer.
+
+// Summary is what search knows of one entry, extracted from its leaf.
+type Summary struct {
+	// Kind is "decision", "execution", "revocation" or "key".
+	Kind     string
+	ID       string
+	LoggedAt time.Time
+	// Decisions only.
+	Outcome, Subject, Action, Resource, PolicyID string
+	// Executions and revocations: the decision they name.
+	DecisionID string
+	// Executions only.
+	Status    string
+	Violation string
+}
+
+// Search kinds, as the query and the results spell them.
+const (
+	SearchDecision   = "decision"
+	SearchExecution  = "execution"
+	SearchRevocation = "revocation"
+	SearchKey        = "key"
+)
+
+// summaryJSON is the part of an entry a Summary needs. Members it does not
+// name (context, reasons, jwk, ...) are skipped.
+type summaryJSON struct {
+	LoggedAt string `json:"logged_at"`
+	Decision *struct {
+		ID       string `json:"id"`
+		Outcome  string `json:"outcome"`
+		Subject  string `json:"subject"`
+		Action   string `json:"action"`
+		Resource string `json:"resource"`
+		Policy   struct {
+			ID string `json:"id"`
+		} `json:"policy"`
+	} `json:"decision"`
+	Execution *struct {
+		ID         string `json:"id"`
+		DecisionID string `json:"decision_id"`
+		Status     string `json:"status"`
+	} `json:"execution"`
+	Revocation *struct {
+		ID         string `json:"id"`
+		DecisionID string `json:"decision_id"`
+	} `json:"revocation"`
+	Key *struct {
+		KID string `json:"kid"`
+	} `json:"key"`
+	Violation string `json:"violation"`
+}
+
+// Summarize extracts the Summary of a leaf. It checks only what it reads
+// (one kind, a logged_at): the leaf is one the log stored, validated when
+// it was appended; ParseEntry is the full check.
+func Summarize(leaf []byte) (Summary, error) {
+	var j summaryJSON
+	if err := json.Unmarshal(leaf, &j); err != nil {
+		return Summary{}, fmt.Errorf("failed to summarize the entry: %w", err)
+	}
+	var s Summary
+	t, err := time.Parse(time.RFC3339Nano, j.LoggedAt)
+	if err != nil {
+		return Summary{}, fmt.Errorf("failed to summarize the entry: bad logged_at %q", clip(j.LoggedAt))
+	}
+	s.LoggedAt = t.UTC()
+	n := 0
+	if d := j.Decision; d != nil {
+		n++
+		s.Kind, s.ID, s.Outcome, s.Subject, s.Action, s.Resource, s.PolicyID =
+			SearchDecision, d.ID, d.Outcome, d.Subject, d.Action, d.Resource, d.Policy.ID
+	}
+	if e := j.Execution; e != nil {
+		n++
+		s.Kind, s.ID, s.DecisionID, s.Status = SearchExecution, e.ID, e.DecisionID, e.Status
+		s.Violation = j.Violation
+	}
+	if r := j.Revocation; r != nil {
+		n++
+		s.Kind, s.ID, s.DecisionID = SearchRevocation, r.ID, r.DecisionID
+	}
+	if k := j.Key; k != nil {
+		n++
+		s.Kind, s.ID = SearchKey, k.KID
+	}
+	if n != 1 || s.ID == "" {
+		return Summary{}, fmt.Errorf("failed to summarize the entry: it must hold exactly one decision, execution, revocation or key with an id")
+	}
+	return s, nil
+}
+
+// Query is a search: every set field must match (an empty one matches
+// anything), as GET /v1/search defines its parameters.
+type Query struct {
+	Kind, Subject, Action, Resource, Outcome, PolicyID, DecisionID string
+	// Violation is "" (anything), "any" (an entry recorded with some
+	// violation) or a violation code.
+	Violation string
+	// From (inclusive) and To (exclusive) bound logged_at; zero means no
+	// bound.
+	From, To time.Time
+}
+
+// ViolationAny is the Query.Violation that matches every recorded violation.
+const ViolationAny = "any"
+
+// Match reports whether the entry of s matches q.
+func (q *Query) Match(s *Summary) bool {
+	eq := func(want, got string) bool { return want == "" || want == got }
+	if !eq(q.Kind, s.Kind) || !eq(q.Subject, s.Subject) || !eq(q.Action, s.Action) ||
+		!eq(q.Resource, s.Resource) || !eq(q.Outcome, s.Outcome) || !eq(q.PolicyID, s.PolicyID) ||
+		!eq(q.DecisionID, s.DecisionID) {
+		return false
+	}
+	switch q.Violation {
+	case "":
+	case ViolationAny:
+		if s.Violation == "" {
+			return false
+		}
+	default:
+		if q.Violation != s.Violation {
+			return false
+		}
+	}
+	if !q.From.IsZero() && s.LoggedAt.Before(q.From) {
+		return false
+	}
+	if !q.To.IsZero() && !s.LoggedAt.Before(q.To) {
+		return false
+	}
+	return true
+}
+
+// Term is one posting list key of the search index: a 31-bit hash of a
+// field and its value (non-negative, so SQLite stores it in 4 bytes and it
+// fits any signed column). Two values may share a term: that costs a
+// candidate that Match drops.
+type Term int64
+
+// Term fields, in the order a backend prefers to drive a query: the most
+// selective first.
+const (
+	termDecisionID = "decision_id"
+	termResource   = "resource"
+	termSubject    = "subject"
+	termViolation  = "violation"
+	termPolicy     = "policy_id"
+	termAction     = "action"
+	termKind       = "kind"
+	termOutcome    = "outcome"
+	termHour       = "hour"
+)
+
+// hourLayout names the hour bucket of a logged_at, for time-only queries.
+const hourLayout = "2006-01-02T15"
+
+// TermOf is the Term of a field and value.
+func TermOf(field, value string) Term {
+	h := sha256.New()
+	h.Write([]byte("govlog-search\x00"))
+	h.Write([]byte(field))
+	h.Write([]byte{0})
+	h.Write([]byte(value))
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return Term(binary.BigEndian.Uint32(sum[:4]) >> 1)
+}
+
+// Terms lists the postings an entry is indexed under.
+func (s *Summary) Terms() []Term {
+	out := make([]Term, 0, 8)
+	add := func(field, value string) {
+		if value != "" {
+			out = append(out, TermOf(field, value))
+		}
+	}
+	// Decisions are most of a log: their kind is no use to drive a
+	// search (a kind=decision query scans entries), so it is not indexed.
+	if s.Kind != SearchDecision {
+		add(termKind, s.Kind)
+	}
+	add(termSubject, s.Subject)
+	add(termAction, s.Action)
+	add(termResource, s.Resource)
+	add(termOutcome, s.Outcome)
+	add(termPolicy, s.PolicyID)
+	add(termDecisionID, s.DecisionID)
+	if s.Violation != "" {
+		add(termViolation, s.Violation)
+		add(termViolation, ViolationAny)
+	}
+	add(termHour, s.LoggedAt.UTC().Format(hourLayout))
+	// Distinct terms only (a collision of two would be one posting).
+	for i := 1; i < len(out); i++ {
+		for j := range i {
+			if out[j] == out[i] {
+				out = append(out[:i], out[i+1:]...)
+				i--
+				break
+			}
+		}
+	}
+	return out
+}
+
+// MaxHourTerms is the most hour buckets a time-only query is driven by;
+// a wider range is answered by scanning entries in index order.
+const MaxHourTerms = 168
+
+// Plan is how a backend answers a query: the candidates are the entries
+// indexed under every term of All (in index order), or, when All is
+// empty, under any term of Any; with both empty, every entry. Each
+// candidate must then pass Query.Match.
+type Plan struct {
+	All []Term
+	Any []Term
+}
+
+// Plan returns the index plan of q: its terms, the most selective first.
+func (q *Query) Plan() Plan {
+	var p Plan
+	add := func(field, value string) {
+		if value != "" {
+			p.All = append(p.All, TermOf(field, value))
+		}
+	}
+	add(termDecisionID, q.DecisionID)
+	add(termResource, q.Resource)
+	add(termSubject, q.Subject)
+	if q.Violation != ViolationAny {
+		add(termViolation, q.Violation)
+	}
+	add(termPolicy, q.PolicyID)
+	add(termAction, q.Action)
+	if q.Violation == ViolationAny {
+		add(termViolation, ViolationAny)
+	}
+	add(termOutcome, q.Outcome)
+	if q.Kind != SearchDecision {
+		add(termKind, q.Kind)
+	}
+	if len(p.All) > 0 || q.From.IsZero() || q.To.IsZero() || !q.From.Before(q.To) {
+		return p
+	}
+	first := q.From.UTC().Truncate(time.Hour)
+	if q.To.Sub(first) > MaxHourTerms*time.Hour {
+		return p
+	}
+	for h := first; h.Before(q.To); h = h.Add(time.Hour) {
+		p.Any = append(p.Any, TermOf(termHour, h.UTC().Format(hourLayout)))
+	}
+	return p
+}
+
+// Found is one search result: an entry's index and leaf.
+type Found struct {
+	Index uint64
+	Leaf  []byte
+}
+
+// Searcher is the search index of a Backend. Both backends of this module
+// implement it.
+type Searcher interface {
+	// Search returns up to limit entries that match q, in increasing index
+	// order, with start <= index < min(end, latest checkpoint's size):
+	// never an entry that no stored checkpoint covers. end 0 means the
+	// latest size. Every returned entry passes q.Match on Summarize of its
+	// leaf.
+	Search(ctx context.Context, q *Query, start, end uint64, limit int) ([]Found, error)
+}
+
+// MergeFound merges two lists of candidates in increasing index order
+// into one, without repeats, keeping the first n.
+func MergeFound(a, b []Found, n int) []Found {
+	out := make([]Found, 0, min(len(a)+len(b), n))
+	for len(out) < n && (len(a) > 0 || len(b) > 0) {
+		switch {
+		case len(b) == 0 || (len(a) > 0 && a[0].Index < b[0].Index):
+			out, a = append(out, a[0]), a[1:]
+		case len(a) == 0 || b[0].Index < a[0].Index:
+			out, b = append(out, b[0]), b[1:]
+		default: // the same entry
+			out, a, b = append(out, a[0]), a[1:], b[1:]
+		}
+	}
+	return out
+}
+
+// FilterFound keeps the candidates whose leaf matches q, up to limit; it
+// also returns how many candidates it looked at (the rest were not).
+// Backends use it on the rows their index returned.
+func FilterFound(q *Query, cands []Found, limit int) (out []Found, seen int, err error) {
+	for _, c := range cands {
+		if len(out) == limit {
+			break
+		}
+		seen++
+		s, err := Summarize(c.Leaf)
+		if err != nil {
+			return nil, 0, fmt.Errorf("entry %d: %w", c.Index, err)
+		}
+		if q.Match(&s) {
+			out = append(out, c)
+		}
+	}
+	return out, seen, nil
+}
+
+// EntryTerms lists the search postings of an entry being appended with
+// this leaf (the leaf is the verdict's: it holds what the rule book set,
+// such as a violation).
+func EntryTerms(e *Entry, leaf []byte) ([]Term, error) {
+	s, err := Summarize(leaf)
+	if err != nil {
+		return nil, err
+	}
+	return s.Terms(), nil
+}

@@ -1,0 +1,257 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+
+	"github.com/govlog/govlog/log"
+)
+
+// The search benchmarks. BenchmarkSearch needs a big log; building it
+// through Append takes as long as the log's own write path (an hour for
+// ten million entries on a laptop), so bulkLog writes the database
+// directly: the same rows Append writes (entries, ids, leaf hashes,
+// search postings, tiles and one signed checkpoint), in large
+// transactions without fsync. Open then verifies the tree against the
+// checkpoint as it does for any log.
+//
+//	GOVLOG_BENCH_SEARCH_N=10000000 GOVLOG_BENCH_SEARCH_DB=/var/tmp/search.db \
+//	    go test -run XXX -bench BenchmarkSearch -benchtime 200x ./log/sqlite/
+//
+// N defaults to 1,000,000; with GOVLOG_BENCH_SEARCH_DB the log is built
+// once and reused by later runs.
+
+// The shape of the benchmark log: 10,000 agents, 50 actions, 100,000
+// resources, 20 policies; one decision in 10 is a deny; one entry a
+// millisecond.
+const (
+	benchSubjects  = 10_000
+	benchActions   = 50
+	benchResources = 100_000
+	benchPolicies  = 20
+)
+
+var benchStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// benchLeaf is entry i of the benchmark log, in RFC 8785 form.
+func benchLeaf(i int) (leaf []byte, id string, allow bool) {
+	at := benchStart.Add(time.Duration(i) * time.Millisecond)
+	id = fmt.Sprintf("bench-%09d", i)
+	outcome := "allow"
+	if i%10 == 3 {
+		outcome = "deny"
+	}
+	au := ""
+	if outcome == "allow" {
+		au = `"authorized_until":"` + at.Truncate(time.Second).Add(300*time.Second).Format(log.AuthorizedUntilLayout) + `",`
+	}
+	leaf = fmt.Appendf(nil, `{%s"decision":{"action":"action-%d","decided_at":"%s","id":"%s","outcome":"%s","policy":{"id":"policy-%d"},"resource":"svc/resource-%d","subject":"agent-%d"},"logged_at":"%s","submitter":"control-plane","v":1}`,
+		au, i%benchActions, at.Truncate(time.Second).Format(time.RFC3339), id, outcome, i%benchPolicies, (i*7919)%benchResources, benchSubject(i), at.Format(log.LoggedAtLayout))
+	return leaf, id, outcome == "allow"
+}
+
+// benchSubject spreads the entries over the subjects independently of
+// their outcome (i%10).
+func benchSubject(i int) uint64 {
+	return (uint64(i) * 2654435761 >> 7) % benchSubjects
+}
+
+// bulkLog builds (or, when the file exists, reuses) the benchmark log of
+// n entries at path.
+func bulkLog(tb testing.TB, path string, n int) {
+	if _, err := os.Stat(path); err == nil {
+		return
+	}
+	ctx := context.Background()
+	b, err := Open(ctx, path, Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer b.Close()
+	sign, _ := newSign(tb)
+	if _, err := b.wdb.ExecContext(ctx, "PRAGMA synchronous = OFF"); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := b.wdb.ExecContext(ctx, "PRAGMA cache_size = -1000000"); err != nil {
+		tb.Fatal(err)
+	}
+	rng := (&compact.RangeFactory{Hash: hashChildren}).NewEmptyRange(0)
+	open := map[tileKey][]byte{}
+	var full []tileKey
+	visit := func(id compact.NodeID, hash []byte) {
+		if id.Level%tileHeight != 0 {
+			return
+		}
+		k := tileKey{level: id.Level / tileHeight, index: id.Index / tileWidth}
+		open[k] = append(open[k], hash...)
+		if len(open[k]) == fullTileBytes {
+			full = append(full, k)
+		}
+	}
+	start := time.Now()
+	const txEntries = 50_000
+	for from := 0; from < n; from += txEntries {
+		tx, err := b.wdb.BeginTx(ctx, nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var rows newRows
+		for i := from; i < min(from+txEntries, n); i++ {
+			leaf, id, allow := benchLeaf(i)
+			e := &log.Entry{Submission: &log.Submission{Kind: log.KindDecision, ID: id, Allow: allow}}
+			lh := log.LeafHash(leaf)
+			if err := rows.add(e, leaf, uint64(i)); err != nil {
+				tb.Fatal(err)
+			}
+			rows.leafHashes = append(rows.leafHashes, hashPrefix(lh), int64(i))
+			if err := rng.Append(lh[:], visit); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		if err := rows.insert(ctx, tx); err != nil {
+			tb.Fatal(err)
+		}
+		put := tx.StmtContext(ctx, b.w.putTile)
+		for _, k := range full {
+			if _, err := put.ExecContext(ctx, int64(k.level), int64(k.index), open[k]); err != nil {
+				tb.Fatal(err)
+			}
+			delete(open, k)
+		}
+		full = full[:0]
+		if uint64(from+txEntries) >= uint64(n) {
+			for k, h := range open {
+				if _, err := put.ExecContext(ctx, int64(k.level), int64(k.index), h); err != nil {
+					tb.Fatal(err)
+				}
+			}
+			cp, err := sign(uint64(n), rootHash(rng))
+			if err != nil {
+				tb.Fatal(err)
+			}
+			if _, err := tx.ExecContext(ctx, sqlInsertCheckpoint, int64(n), cp.Note); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	tb.Logf("built a log of %d entries in %v", n, time.Since(start).Round(time.Second))
+}
+
+func benchSearchSize(tb testing.TB) (n int, path string) {
+	n = 1_000_000
+	if s := os.Getenv("GOVLOG_BENCH_SEARCH_N"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 {
+			tb.Fatalf("GOVLOG_BENCH_SEARCH_N=%q", s)
+		}
+		n = v
+	}
+	path = os.Getenv("GOVLOG_BENCH_SEARCH_DB")
+	if path == "" {
+		path = filepath.Join(tb.TempDir(), "search.db")
+	}
+	return n, path
+}
+
+// BenchmarkSearch measures the first page (100 results, as GET
+// /v1/search answers by default) of filtered searches on a big log.
+func BenchmarkSearch(b *testing.B) {
+	n, path := benchSearchSize(b)
+	bulkLog(b, path, n)
+	ctx := context.Background()
+	be, err := Open(ctx, path, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer be.Close()
+	if got := be.snap.Load().size(); got != uint64(n) {
+		b.Fatalf("the log at %s has %d entries, want %d (remove it to rebuild)", path, got, n)
+	}
+	if fi, err := os.Stat(path); err == nil {
+		b.Logf("log of %d entries: %d bytes (%.0f B/entry)", n, fi.Size(), float64(fi.Size())/float64(n))
+	}
+	last := benchStart.Add(time.Duration(n) * time.Millisecond)
+	queries := []struct {
+		name string
+		q    log.Query
+	}{
+		{"subject", log.Query{Subject: "agent-4242"}},
+		{"subject+deny", log.Query{Subject: "agent-4242", Outcome: log.OutcomeDeny}},
+		{"action+policy", log.Query{Action: "action-7", PolicyID: "policy-7"}},
+		{"resource", log.Query{Resource: "svc/resource-31337"}},
+		{"deny", log.Query{Outcome: log.OutcomeDeny}},
+		{"kind=decision", log.Query{Kind: log.SearchDecision}},
+		{"last-hour", log.Query{From: last.Add(-time.Hour), To: last}},
+		{"subject+last-day", log.Query{Subject: "agent-4242", From: last.Add(-24 * time.Hour), To: last}},
+		{"violation=any", log.Query{Violation: log.ViolationAny}},
+	}
+	for _, tt := range queries {
+		b.Run(tt.name, func(b *testing.B) {
+			var found int
+			for b.Loop() {
+				res, err := be.Search(ctx, &tt.q, 0, 0, 101)
+				if err != nil {
+					b.Fatal(err)
+				}
+				found = len(res)
+			}
+			b.ReportMetric(float64(found), "results")
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "ms/page")
+		})
+	}
+}
+
+// BenchmarkAppendSearchIndex appends the same batches to two logs, one
+// with the search index and one without, alternating batch by batch, so
+// that both see the same machine: the ratio is what the index costs an
+// append.
+func BenchmarkAppendSearchIndex(b *testing.B) {
+	ctx := context.Background()
+	sign, _ := newSign(b)
+	logs := [2]*Backend{openAt(b, tempDB(b), Options{}), openAt(b, tempDB(b), Options{})}
+	logs[1].hooks.noSearchIndex = true
+	const batch = 256
+	next := 0
+	mk := func() []*log.Entry {
+		out := make([]*log.Entry, batch)
+		for i := range out {
+			leaf, id, allow := benchLeaf(next)
+			next++
+			out[i] = &log.Entry{Submission: &log.Submission{Kind: log.KindDecision, ID: id, Allow: allow, Submitter: "control-plane",
+				Content: []byte(`{}`)}, Leaf: leaf}
+		}
+		return out
+	}
+	var spent [2]time.Duration
+	entries := 0
+	for b.Loop() {
+		batchEntries := mk()
+		for j, l := range logs {
+			// Alternate which goes first.
+			if (entries/batch)%2 == 1 {
+				l = logs[1-j]
+				j = 1 - j
+			}
+			t0 := time.Now()
+			if _, _, err := l.Append(ctx, batchEntries, sign); err != nil {
+				b.Fatal(err)
+			}
+			spent[j] += time.Since(t0)
+		}
+		entries += batch
+	}
+	on, off := float64(spent[0].Nanoseconds())/float64(entries), float64(spent[1].Nanoseconds())/float64(entries)
+	b.ReportMetric(on, "ns/entry-indexed")
+	b.ReportMetric(off, "ns/entry-unindexed")
+	b.ReportMetric(on/off, "ratio")
+}
