@@ -104,11 +104,13 @@ func TestOpenAPI(t *testing.T) {
 	if r := e.post("/v1/decisions", decision("oa-2", "deny", nil)); r.status != http.StatusCreated {
 		t.Fatalf("submit: %s", r)
 	}
-	exec := execution("oa-x", "oa-1")
 	var rec struct {
 		LeafHash string `json:"leaf_hash"`
+		Artifact string `json:"artifact"`
 	}
 	_ = json.Unmarshal(created.body, &rec)
+	exec := claim("oa-x", "oa-1", rec.Artifact)
+	rev := revocation("oa-r", "oa-3", nil)
 	opaBody, _ := json.Marshal([]any{opaEvent("7ca636c1-55e4-417a-b1d8-4aceb67960d4", true, nil)})
 
 	type call struct {
@@ -144,6 +146,17 @@ func TestOpenAPI(t *testing.T) {
 		post("/v1/executions", "415", "/v1/executions", exec, "text/plain"),
 		get("/v1/executions/{id}", "200", "/v1/executions/oa-x"),
 		get("/v1/executions/{id}", "404", "/v1/executions/nope"),
+		post("/v1/revocations", "201", "/v1/revocations", rev, "application/json"),
+		post("/v1/revocations", "200", "/v1/revocations", rev, "application/json"),
+		post("/v1/revocations", "400", "/v1/revocations", []byte(`{}`), "application/json"),
+		post("/v1/revocations", "409", "/v1/revocations", revocation("oa-r2", "oa-2", nil), "application/json"),
+		post("/v1/revocations", "415", "/v1/revocations", []byte(`{}`), "text/plain"),
+		post("/v1/revocations", "422", "/v1/revocations", revocation("oa-r3", "nope", nil), "application/json"),
+		get("/v1/revocations/{id}", "200", "/v1/revocations/oa-r"),
+		get("/v1/revocations/{id}", "404", "/v1/revocations/nope"),
+		get("/v1/authorizations/{id}", "200", "/v1/authorizations/oa-1"),
+		get("/v1/authorizations/{id}", "404", "/v1/authorizations/nope"),
+		get("/v1/keys", "200", "/v1/keys"),
 		post("/v1/opa/decision-logs", "200", "/v1/opa/decision-logs", opaBody, "application/json"),
 		post("/v1/opa/decision-logs", "400", "/v1/opa/decision-logs", []byte(`{}`), "application/json"),
 		post("/v1/opa/decision-logs", "413", "/v1/opa/decision-logs", bytes.Repeat([]byte(" "), 70<<20), "application/json"),
