@@ -100,17 +100,9 @@ func (a *auditFlags) client(f *flags) (*client.Client, *vaudit.State, error) {
 		return nil, nil, f.usagef("--gzip: %v", err)
 	}
 	transport.DisableCompression = !gzip
-	opts := []client.Option{client.WithLogKey(key), client.WithHTTPClient(&http.Client{Transport: transport, Timeout: 2 * time.Minute})}
-	token, err := a.token()
+	c, _, err := a.newClient(f, "", client.WithLogKey(key), client.WithHTTPClient(&http.Client{Transport: transport, Timeout: 2 * time.Minute}))
 	if err != nil {
 		return nil, nil, err
-	}
-	if token != "" {
-		opts = append(opts, client.WithBearerToken(token))
-	}
-	c, err := client.New(*a.url, opts...)
-	if err != nil {
-		return nil, nil, f.usagef("--url: %v", err)
 	}
 	st, err := loadState(*a.state, key)
 	if err != nil {
