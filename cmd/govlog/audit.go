@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -272,12 +271,7 @@ func readTrustedCheckpoint(path string, key note.Verifier) ([]byte, error) {
 	if cp, err := verifier.Checkpoint(data, key); err == nil {
 		return cp.Note, nil
 	}
-	var v *verifier.Verified
-	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) {
-		v, err = verifier.ReceiptJSON(data, key)
-	} else {
-		v, err = verifier.Receipt(data, key)
-	}
+	v, err := verifyReceipt(data, key)
 	if err != nil {
 		return nil, fmt.Errorf("%s is neither a checkpoint nor a receipt of this log: %w", path, err)
 	}
