@@ -109,7 +109,9 @@ func newWitnessEnv(t *testing.T, sync bool) *witnessEnv {
 		VerifierKey: k.VerifierKey,
 		Registry:    reg,
 		Metrics:     m,
-		Witnessing:  &Witnessing{Distributor: d, Sync: sync, Timeout: 500 * time.Millisecond},
+		// Long enough for a witness round on a loaded machine under the
+		// race detector (500 ms was not); the quorum-down case waits it out.
+		Witnessing: &Witnessing{Distributor: d, Sync: sync, Timeout: 3 * time.Second},
 	})
 	if err != nil {
 		t.Fatal(err)
