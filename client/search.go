@@ -21,7 +21,7 @@ type SearchResult = log.SearchResult
 type SearchPage = log.SearchPage
 
 // Search returns one page of the entries matching the filters of params
-// (kind, subject, action, resource, outcome, policy_id, decision_id,
+// (kind, subject, action, resource, outcome, policy_id, decision_id, parent_id,
 // violation, from, to, after, limit). The results are the server's, not
 // verified: export them (Export) for evidence.
 func (c *Client) Search(ctx context.Context, params url.Values) (*SearchPage, error) {

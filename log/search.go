@@ -27,6 +27,9 @@ type Summary struct {
 	LoggedAt time.Time
 	// Decisions only.
 	Outcome, Subject, Action, Resource, PolicyID string
+	// ParentID is the decision a decision names as its parent_id (its
+	// lineage), "" when it names none.
+	ParentID string
 	// Executions and revocations: the decision they name.
 	DecisionID string
 	// Executions only.
@@ -55,6 +58,7 @@ type summaryJSON struct {
 		Policy   struct {
 			ID string `json:"id"`
 		} `json:"policy"`
+		ParentID string `json:"parent_id"`
 	} `json:"decision"`
 	Execution *struct {
 		ID         string `json:"id"`
@@ -90,6 +94,7 @@ func Summarize(leaf []byte) (Summary, error) {
 		n++
 		s.Kind, s.ID, s.Outcome, s.Subject, s.Action, s.Resource, s.PolicyID =
 			SearchDecision, d.ID, d.Outcome, d.Subject, d.Action, d.Resource, d.Policy.ID
+		s.ParentID = d.ParentID
 	}
 	if e := j.Execution; e != nil {
 		n++
@@ -114,6 +119,9 @@ func Summarize(leaf []byte) (Summary, error) {
 // anything), as GET /v1/search defines its parameters.
 type Query struct {
 	Kind, Subject, Action, Resource, Outcome, PolicyID, DecisionID string
+	// ParentID matches the decisions that name it as their parent_id: the
+	// children of a decision.
+	ParentID string
 	// Violation is "" (anything), "any" (an entry recorded with some
 	// violation) or a violation code.
 	Violation string
@@ -130,7 +138,7 @@ func (q *Query) Match(s *Summary) bool {
 	eq := func(want, got string) bool { return want == "" || want == got }
 	if !eq(q.Kind, s.Kind) || !eq(q.Subject, s.Subject) || !eq(q.Action, s.Action) ||
 		!eq(q.Resource, s.Resource) || !eq(q.Outcome, s.Outcome) || !eq(q.PolicyID, s.PolicyID) ||
-		!eq(q.DecisionID, s.DecisionID) {
+		!eq(q.DecisionID, s.DecisionID) || !eq(q.ParentID, s.ParentID) {
 		return false
 	}
 	switch q.Violation {
@@ -163,6 +171,7 @@ type Term int64
 // selective first.
 const (
 	termDecisionID = "decision_id"
+	termParentID   = "parent_id"
 	termResource   = "resource"
 	termSubject    = "subject"
 	termViolation  = "violation"
@@ -214,6 +223,7 @@ func (s *Summary) Terms() []Term {
 	add(termOutcome, s.Outcome)
 	add(termPolicy, s.PolicyID)
 	add(termDecisionID, s.DecisionID)
+	add(termParentID, s.ParentID)
 	if s.Violation != "" {
 		add(termViolation, s.Violation)
 		add(termViolation, ViolationAny)
@@ -257,6 +267,7 @@ func (q *Query) Plan() Plan {
 		}
 	}
 	add(termDecisionID, q.DecisionID)
+	add(termParentID, q.ParentID)
 	add(termResource, q.Resource)
 	add(termSubject, q.Subject)
 	if q.Violation != ViolationAny {

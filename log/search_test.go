@@ -16,6 +16,8 @@ func TestSummarize(t *testing.T) {
 	}{
 		{"allow", `{"authorized_until":"2026-11-25T18:05:00Z","decision":{"action":"deploy","decided_at":"2026-11-25T18:00:00Z","id":"d-1","outcome":"allow","policy":{"id":"prod-deploy"},"resource":"svc/a","subject":"agent-7"},"logged_at":"2026-11-25T18:00:00.123456789Z","submitter":"anonymous","v":1}`,
 			Summary{Kind: "decision", ID: "d-1", LoggedAt: at, Outcome: "allow", Subject: "agent-7", Action: "deploy", Resource: "svc/a", PolicyID: "prod-deploy"}, false},
+		{"child", `{"decision":{"action":"read","decided_at":"2026-11-25T18:00:00Z","id":"d-2","outcome":"deny","parent_id":"d-1","policy":{"id":"p"},"subject":"agent-7"},"logged_at":"2026-11-25T18:00:00.123456789Z","submitter":"anonymous","v":1}`,
+			Summary{Kind: "decision", ID: "d-2", LoggedAt: at, Outcome: "deny", Subject: "agent-7", Action: "read", PolicyID: "p", ParentID: "d-1"}, false},
 		{"execution with violation", `{"execution":{"at":"2026-11-25T18:00:00Z","decision_id":"d-1","id":"x-1","status":"started"},"logged_at":"2026-11-25T18:00:00.123456789Z","submitter":"rt","v":1,"violation":"artifact_missing"}`,
 			Summary{Kind: "execution", ID: "x-1", LoggedAt: at, DecisionID: "d-1", Status: "started", Violation: "artifact_missing"}, false},
 		{"revocation", `{"logged_at":"2026-11-25T18:00:00.123456789Z","revocation":{"decision_id":"d-1","id":"r-1","revoked_at":"2026-11-25T18:00:00Z"},"submitter":"cp","v":1}`,
@@ -44,6 +46,7 @@ func TestSummarize(t *testing.T) {
 func TestQueryMatch(t *testing.T) {
 	at := time.Date(2026, 11, 25, 18, 0, 0, 0, time.UTC)
 	d := Summary{Kind: "decision", ID: "d-1", LoggedAt: at, Outcome: "deny", Subject: "agent-7", Action: "deploy", Resource: "svc/a", PolicyID: "p"}
+	c := Summary{Kind: "decision", ID: "d-2", LoggedAt: at, Outcome: "allow", Subject: "agent-7", Action: "read", PolicyID: "p", ParentID: "d-1"}
 	x := Summary{Kind: "execution", ID: "x-1", LoggedAt: at, DecisionID: "d-1", Status: "started", Violation: "revoked"}
 	tests := []struct {
 		name   string
@@ -60,6 +63,12 @@ func TestQueryMatch(t *testing.T) {
 		{"kind", Query{Kind: "execution"}, d, false, true},
 		{"decision_id", Query{DecisionID: "d-1"}, x, true, true},
 		{"decision_id not on the decision", Query{DecisionID: "d-1"}, d, false, true},
+		{"parent_id", Query{ParentID: "d-1"}, c, true, true},
+		{"parent_id and outcome", Query{ParentID: "d-1", Outcome: "allow"}, c, true, true},
+		{"other parent_id", Query{ParentID: "d-9"}, c, false, true},
+		{"parent_id not on the parent", Query{ParentID: "d-1"}, d, false, true},
+		{"parent_id is not decision_id", Query{ParentID: "d-1"}, x, false, true},
+		{"decision_id is not parent_id", Query{DecisionID: "d-1"}, c, false, true},
 		{"violation any", Query{Violation: ViolationAny}, x, true, true},
 		{"violation any, none", Query{Violation: ViolationAny}, d, false, true},
 		{"violation code", Query{Violation: "revoked"}, x, true, true},
@@ -112,6 +121,22 @@ func TestTermsDistinct(t *testing.T) {
 	terms := s.Terms()
 	if len(terms) != 8 {
 		t.Fatalf("Terms = %v, want 8 distinct terms (the field is part of the hash; a decision's kind is not indexed)", terms)
+	}
+	// A child's parent_id is a term of its own, apart from the
+	// decision_id of an execution naming the same decision.
+	c := s
+	c.ParentID = "d-1"
+	x := Summary{Kind: "execution", ID: "x", DecisionID: "d-1", LoggedAt: time.Unix(0, 0)}
+	ct := c.Terms()
+	if len(ct) != 9 {
+		t.Fatalf("Terms of a child = %v, want 9 distinct terms", ct)
+	}
+	for _, a := range ct {
+		for _, b := range x.Terms()[:2] { // kind, decision_id
+			if a == b {
+				t.Fatalf("a child's term %d is also an execution's (kind or decision_id)", a)
+			}
+		}
 	}
 	for _, term := range terms {
 		if term < 0 || term >= 1<<31 {

@@ -17,7 +17,7 @@ import (
 // wire contract, parsed strictly.
 
 // searchFilters are the query parameters both endpoints take.
-var searchFilters = []string{"kind", "subject", "action", "resource", "outcome", "policy_id", "decision_id", "violation", "from", "to"}
+var searchFilters = []string{"kind", "subject", "action", "resource", "outcome", "policy_id", "decision_id", "parent_id", "violation", "from", "to"}
 
 // Search limits.
 const (
@@ -53,6 +53,12 @@ func parseSearchQuery(q query) (*log.Query, error) {
 		if err := text(f.name, f.max, f.dst); err != nil {
 			return nil, err
 		}
+	}
+	if v, ok := q["parent_id"]; ok {
+		if !idPattern.MatchString(v) {
+			return nil, invalidRequest("parent_id: must be a decision id (1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':', '-', starting with a letter or digit), got %q", clip(v))
+		}
+		lq.ParentID = v
 	}
 	if v, ok := q["kind"]; ok {
 		switch v {

@@ -16,6 +16,7 @@ func FuzzSearchQuery(f *testing.F) {
 		"", "subject=agent-7&outcome=deny", "kind=execution&decision_id=d-1&violation=any",
 		"from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z&limit=10", "after=AAAAAAAAAAE", "after=AAAAAAAAAAB",
 		"resource=svc%2Fa&policy_id=p&action=x", "subject=&limit=0", "nope=1", "from=2026-01-01T00:00:00%2B01:00",
+		"parent_id=d-1&outcome=allow", "parent_id=-d", "parent_id=a%2Fb",
 	} {
 		f.Add(s)
 	}
@@ -32,7 +33,7 @@ func FuzzSearchQuery(f *testing.F) {
 			return
 		}
 		for name, got := range map[string]string{"kind": lq.Kind, "subject": lq.Subject, "action": lq.Action, "resource": lq.Resource,
-			"outcome": lq.Outcome, "policy_id": lq.PolicyID, "decision_id": lq.DecisionID, "violation": lq.Violation} {
+			"outcome": lq.Outcome, "policy_id": lq.PolicyID, "decision_id": lq.DecisionID, "parent_id": lq.ParentID, "violation": lq.Violation} {
 			if got != q[name] {
 				t.Fatalf("%s: parsed %q from %q", name, got, q[name])
 			}
@@ -49,7 +50,7 @@ func FuzzSearchQuery(f *testing.F) {
 		}
 		// What parses, matches: an entry with exactly these fields matches.
 		s := log.Summary{Kind: lq.Kind, Subject: lq.Subject, Action: lq.Action, Resource: lq.Resource, Outcome: lq.Outcome,
-			PolicyID: lq.PolicyID, DecisionID: lq.DecisionID, Violation: lq.Violation, LoggedAt: lq.From}
+			PolicyID: lq.PolicyID, DecisionID: lq.DecisionID, ParentID: lq.ParentID, Violation: lq.Violation, LoggedAt: lq.From}
 		if lq.Violation == log.ViolationAny {
 			s.Violation = "expired"
 		}

@@ -78,6 +78,13 @@ func TestSearch(t *testing.T) {
 	if r := e.post("/v1/executions", execution("x-1", "d-1")); r.status != http.StatusCreated && r.status != http.StatusConflict {
 		t.Fatalf("execution: %s", r)
 	}
+	// Lineage: c-1 (allow) and c-2 (deny) are children of d-1, c-3 a
+	// child of c-1.
+	for _, c := range []struct{ id, outcome, parent string }{{"c-1", "allow", "d-1"}, {"c-2", "deny", "d-1"}, {"c-3", "allow", "c-1"}} {
+		if r := e.post("/v1/decisions", decision(c.id, c.outcome, map[string]any{"subject": "child", "parent_id": c.parent})); r.status != http.StatusCreated {
+			t.Fatalf("submit %s: %s", c.id, r)
+		}
+	}
 
 	t.Run("filters", func(t *testing.T) {
 		a := e.search(t, url.Values{"subject": {"agent-2"}, "outcome": {"deny"}})
@@ -95,14 +102,27 @@ func TestSearch(t *testing.T) {
 		if a := e.search(t, url.Values{"decision_id": {"d-1"}}); len(a.Results) != 1 || a.Results[0].Kind != "execution" || a.Results[0].ID != "x-1" || a.Results[0].Status != "succeeded" {
 			t.Fatalf("decision_id d-1: %+v", a)
 		}
+		if a := e.search(t, url.Values{"parent_id": {"d-1"}}); len(a.Results) != 2 || a.Results[0].ID != "c-1" || a.Results[0].Outcome != "allow" ||
+			a.Results[1].ID != "c-2" || a.Results[1].Outcome != "deny" {
+			t.Fatalf("parent_id d-1: %+v", a)
+		}
+		if a := e.search(t, url.Values{"parent_id": {"d-1"}, "outcome": {"deny"}}); len(a.Results) != 1 || a.Results[0].ID != "c-2" {
+			t.Fatalf("parent_id d-1, deny: %+v", a)
+		}
+		if a := e.search(t, url.Values{"parent_id": {"c-1"}}); len(a.Results) != 1 || a.Results[0].ID != "c-3" {
+			t.Fatalf("parent_id c-1: %+v", a)
+		}
+		if a := e.search(t, url.Values{"parent_id": {"c-3"}}); len(a.Results) != 0 {
+			t.Fatalf("parent_id c-3 (no children): %+v", a)
+		}
 		if a := e.search(t, url.Values{"kind": {"execution"}}); len(a.Results) != 1 {
 			t.Fatalf("kind execution: %+v", a)
 		}
 		if a := e.search(t, url.Values{"action": {"read"}, "policy_id": {"prod-deploy"}, "kind": {"decision"}}); len(a.Results) != 15 {
 			t.Fatalf("action read: %d results", len(a.Results))
 		}
-		if a := e.search(t, url.Values{"from": {start.Add(-time.Minute).Format(time.RFC3339)}, "to": {time.Now().Add(time.Minute).Format(time.RFC3339)}}); len(a.Results) != 32 {
-			// 30 decisions, an execution report and the log's artifact key.
+		if a := e.search(t, url.Values{"from": {start.Add(-time.Minute).Format(time.RFC3339)}, "to": {time.Now().Add(time.Minute).Format(time.RFC3339)}}); len(a.Results) != 35 {
+			// 30 decisions, an execution report, 3 children and the log's artifact key.
 			t.Fatalf("time range: %d results", len(a.Results))
 		}
 		if a := e.search(t, url.Values{"to": {start.Add(-time.Minute).Format(time.RFC3339)}}); len(a.Results) != 0 {
@@ -150,6 +170,7 @@ func TestSearch(t *testing.T) {
 			"after=" + encodeCursor(1<<40), "kind=decisions", "outcome=maybe", "violation=Bad-Code",
 			"from=yesterday", "from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", "subject=a&subject=b",
 			"decision_id=" + string(make([]byte, 0)) + fmt.Sprintf("%0129d", 0),
+			"parent_id=", "parent_id=-d", "parent_id=a%2Fb", "parent_id=a%20b", "parent_id=" + fmt.Sprintf("%0129d", 0), "parent_id=d-1&parent_id=d-2",
 		} {
 			wantError(t, e.get("/v1/search?"+q), http.StatusBadRequest, "invalid_request")
 		}

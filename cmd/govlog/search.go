@@ -35,6 +35,7 @@ func addFilterFlags(f *flags) *filterFlags {
 		{"outcome", "decisions with this `outcome`: allow or deny"},
 		{"policy-id", "decisions by this `policy` id"},
 		{"decision-id", "the executions and revocation of this decision `id`"},
+		{"parent-id", "the decisions whose parent_id is this decision `id` (its children)"},
 		{"violation", "executions recorded with this violation `code`, or any"},
 		{"from", "entries logged at or after this RFC 3339 `time`"},
 		{"to", "entries logged before this RFC 3339 `time`"},
@@ -63,6 +64,8 @@ func paramOf(flag string) string {
 		return "policy_id"
 	case "decision-id":
 		return "decision_id"
+	case "parent-id":
+		return "parent_id"
 	}
 	return flag
 }
@@ -184,7 +187,7 @@ func get(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "entry %d (receipt NOT verified: give --log-key to verify it)\n", r.Index)
 	for _, kv := range [][2]string{{"kind", s.Kind}, {"id", s.ID}, {"outcome", s.Outcome}, {"subject", s.Subject}, {"action", s.Action},
-		{"resource", s.Resource}, {"policy", s.PolicyID}, {"decision_id", s.DecisionID}, {"status", s.Status}, {"violation", s.Violation},
+		{"resource", s.Resource}, {"policy", s.PolicyID}, {"parent_id", s.ParentID}, {"decision_id", s.DecisionID}, {"status", s.Status}, {"violation", s.Violation},
 		{"logged_at", s.LoggedAt.Format(log.LoggedAtLayout)}} {
 		if kv[1] != "" {
 			fmt.Fprintf(stdout, "%s: %s\n", kv[0], field(kv[1]))

@@ -58,6 +58,14 @@ func TestSearchExportVerify(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
+	// d-6 is a child of d-2 (lineage), by a subject of its own.
+	child := fmt.Sprintf(`{"id":"d-6","outcome":"allow","decided_at":%q,"subject":"agent-9","action":"deploy","policy":{"id":"p"},"parent_id":"d-2"}`,
+		time.Now().UTC().Format(time.RFC3339))
+	resp, err := http.Post(url+"/v1/decisions", "application/json", strings.NewReader(child))
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("submit the child: %v %v", err, resp)
+	}
+	resp.Body.Close()
 	dir := t.TempDir()
 
 	code, out, errOut := runCLI(t, "", "search", "--url", url, "--subject", "agent-0", "--json")
@@ -66,6 +74,14 @@ func TestSearchExportVerify(t *testing.T) {
 	}
 	if code != 0 || json.Unmarshal([]byte(out), &page) != nil || len(page.Results) != 3 {
 		t.Fatalf("search: %d %s %s", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, "", "search", "--url", url, "--parent-id", "d-2", "--json")
+	if code != 0 || json.Unmarshal([]byte(out), &page) != nil || len(page.Results) != 1 || page.Results[0].ID != "d-6" {
+		t.Fatalf("search --parent-id: %d %s %s", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, "", "get", "--url", url, "d-6")
+	if code != 0 || !strings.Contains(out, "parent_id: d-2") {
+		t.Fatalf("get of a child: %d %s %s", code, out, errOut)
 	}
 	code, out, errOut = runCLI(t, "", "search", "--url", url, "--outcome", "deny", "--limit", "1")
 	if code != 0 || !strings.Contains(out, "d-0") || !strings.Contains(out, "more: --after ") {

@@ -23,12 +23,22 @@ func testSearch(t *testing.T, h *harness) {
 		if i%3 == 0 {
 			outcome = log.OutcomeDeny
 		}
-		subs = append(subs, decision(t, "anonymous", fmt.Sprintf("s-%d", i), outcome, map[string]any{
+		fields := map[string]any{
 			"subject":  fmt.Sprintf("agent-%d", i%4),
 			"action":   []string{"deploy", "read"}[i%2],
 			"resource": fmt.Sprintf("repo/%d", i%5),
 			"policy":   map[string]any{"id": []string{"p-a", "p-b", "p-c"}[i%3]},
-		}))
+		}
+		// Lineage: s-7, s-9 (a deny) and s-13 are children of s-1, which
+		// executions x-1 and x-2 also name; s-20 is a child of s-13,
+		// earlier in its batch.
+		switch i {
+		case 7, 9, 13:
+			fields["parent_id"] = "s-1"
+		case 20:
+			fields["parent_id"] = "s-13"
+		}
+		subs = append(subs, decision(t, "anonymous", fmt.Sprintf("s-%d", i), outcome, fields))
 	}
 	h.append(t, b, subs[:10]...)
 	h.append(t, b, subs[10:]...)
@@ -64,6 +74,10 @@ func testSearch(t *testing.T, h *harness) {
 		{"kind execution", log.Query{Kind: log.SearchExecution}, 3},
 		{"kind decision", log.Query{Kind: log.SearchDecision}, 25},
 		{"decision_id", log.Query{DecisionID: "s-1"}, 2},
+		{"parent_id", log.Query{ParentID: "s-1"}, 3},
+		{"parent_id+outcome", log.Query{ParentID: "s-1", Outcome: log.OutcomeDeny}, 1},
+		{"parent_id of a child", log.Query{ParentID: "s-13"}, 1},
+		{"parent_id without children", log.Query{ParentID: "s-7"}, 0},
 		{"revocation of a decision", log.Query{DecisionID: "s-2"}, 1},
 		{"kind revocation", log.Query{Kind: log.SearchRevocation}, 1},
 		{"kind key", log.Query{Kind: log.SearchKey}, 1},

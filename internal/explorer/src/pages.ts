@@ -77,6 +77,7 @@ interface Row {
   action?: string;
   resource?: string;
   decision_id?: string;
+  parent_id?: string; // only from an entry read here: search results do not carry it
   status?: string;
   violation?: string;
 }
@@ -86,7 +87,7 @@ function rowFromEntry(index: number, e: Obj): Row {
   const r: Row = { index, kind, id: "", logged_at: e.logged_at };
   if (kind === "decision") {
     const d = e.decision ?? {};
-    Object.assign(r, { id: d.id, outcome: d.outcome, subject: d.subject, action: d.action, resource: d.resource });
+    Object.assign(r, { id: d.id, outcome: d.outcome, subject: d.subject, action: d.action, resource: d.resource, parent_id: d.parent_id });
   } else if (kind === "execution") {
     const x = e.execution ?? {};
     Object.assign(r, { id: x.id, decision_id: x.decision_id, status: x.status, violation: e.violation });
@@ -231,6 +232,7 @@ const FILTERS: [string, string, string[]?][] = [
   ["resource", "Resource"],
   ["policy_id", "Policy"],
   ["decision_id", "Decision id (its executions, revocation)"],
+  ["parent_id", "Parent decision id (its children)"],
   ["violation", "Violation (any, or a code)"],
   ["from", "Logged from (RFC 3339)"],
   ["to", "Logged before (RFC 3339)"],
@@ -322,7 +324,7 @@ function matches(r: Row, f: Record<string, string>): boolean {
     if (k === "to" && !(r.logged_at && r.logged_at < v)) return false;
     if (k === "violation" && !(v === "any" ? !!r.violation : r.violation === v)) return false;
     if (k === "policy_id") continue; // not in a row; shown unfiltered
-    if (["kind", "outcome", "subject", "action", "resource", "decision_id"].includes(k) && (r as any)[k] !== v) return false;
+    if (["kind", "outcome", "subject", "action", "resource", "decision_id", "parent_id"].includes(k) && (r as any)[k] !== v) return false;
   }
   return true;
 }
@@ -486,6 +488,27 @@ async function entryContext(main: HTMLElement, e: Obj, kind: string, trust: Trus
       if (el) el.append(" ", link(`/entries/${r.index}`, `entry ${r.index}`));
     } catch (err) {
       if (el) el.append(" ", h("span", { class: "muted" }, `(${errText(err)})`));
+    }
+  }
+  // Lineage: the children, decisions that name this one as their parent.
+  if (kind === "decision" && decisionId) {
+    section.append(h("h2", {}, "Children"));
+    const children = h("div", { id: "children" });
+    section.append(children);
+    if (e.decision?.outcome === "deny") {
+      children.append(h("p", { class: "muted" }, "Lineage stops at a deny: no decision can name this one as its parent."));
+    } else {
+      try {
+        const ans = await getJSON<{ results: Row[]; next?: string }>(`/v1/search${q({ parent_id: decisionId, limit: 100 })}`);
+        children.append(
+          ans.results.length
+            ? rowsTable(ans.results, `Decisions whose parent is this one: ${plural(ans.results.length, "decision", "decisions")}${ans.next ? ", and more" : ""}`)
+            : h("p", { class: "muted" }, "No decision names this one as its parent."),
+        );
+        if (ans.next) children.append(h("p", {}, link(`/search${q({ parent_id: decisionId, after: ans.next })}`, "More children →")));
+      } catch (err) {
+        children.append(h("p", { class: "muted" }, `Not available from this server (${errText(err)}).`));
+      }
     }
   }
   if (kind === "decision" && decisionId) {

@@ -125,6 +125,7 @@ let revocationIndex;
 let allowIndex;
 let logSize; // after the setup's submissions
 let childIndex;
+let deniedChildIndex;
 const longResource = "bucket/" + "x".repeat(1017);
 
 before(async () => {
@@ -140,8 +141,15 @@ before(async () => {
     policy: { id: "prod-deploy" }, parent_id: "deploy-1",
   });
   assert.equal(child.status, 201, JSON.stringify(child.body));
+  // A denied child of deploy-1, by another subject (agent-7's entries are counted below).
+  const deniedChild = await post(log.url, "/v1/decisions", {
+    id: "deploy-1.wipe-cache", outcome: "deny", decided_at: now(), subject: "agent-8", action: "cache.wipe", resource: "cache/payments",
+    policy: { id: "prod-deploy" }, parent_id: "deploy-1",
+  });
+  assert.equal(deniedChild.status, 201, JSON.stringify(deniedChild.body));
   allowIndex = allow.body.index;
   childIndex = child.body.index;
+  deniedChildIndex = deniedChild.body.index;
   const claim = await post(log.url, "/v1/executions", { id: "run-1", decision_id: "deploy-1", status: "started", at: now(), runtime: "runner-a", artifact: allow.body.artifact });
   assert.equal(claim.status, 201, JSON.stringify(claim.body));
   const noArtifact = await post(log.url, "/v1/executions", { id: "run-2", decision_id: "deploy-1.migrate", status: "started", at: now(), runtime: "runner-b" });
@@ -262,8 +270,24 @@ test("an entry page links its lineage and lists the reports that name it", async
   assert.equal(await page.getAttribute("[data-verdict]", "data-verdict"), "verified");
   const related = await page.textContent("#related");
   assert.match(related, /run-1/);
+  // Its children, each linked and marked allow or deny (from /v1/search?parent_id=).
+  const children = page.locator("#children tbody tr");
+  assert.equal(await children.count(), 2);
+  assert.equal(await children.nth(0).getAttribute("data-outcome"), "allow");
+  assert.match(await children.nth(0).textContent(), /allow.*deploy-1\.migrate/);
+  assert.ok(await children.nth(0).locator(`a[href="/entries/${childIndex}"]`).count() >= 1);
+  assert.equal(await children.nth(1).getAttribute("data-outcome"), "deny");
+  assert.match(await children.nth(1).textContent(), /deny.*deploy-1\.wipe-cache/);
+  assert.ok(await children.nth(1).locator(`a[href="/entries/${deniedChildIndex}"]`).count() >= 1);
   await page.goto(`${log.url}/entries/${childIndex}`);
   await page.waitForSelector(`#parent a[href="/entries/${allowIndex}"]`);
+  await page.waitForFunction(() => document.querySelector("#receipt-checks") !== null);
+  assert.match(await page.textContent("#children"), /No decision names this one as its parent/);
+  // A deny has no children: the page says why rather than asking.
+  await page.goto(`${log.url}/entries/${deniedChildIndex}`);
+  await page.waitForSelector(`#parent a[href="/entries/${allowIndex}"]`);
+  await page.waitForSelector("#children p");
+  assert.match(await page.textContent("#children"), /Lineage stops at a deny/);
   if (revocationIndex !== undefined) {
     // The revoked decision says so; the revocation's page verifies and links it.
     await page.goto(`${log.url}/entries/${childIndex}`);
