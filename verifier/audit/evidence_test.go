@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -192,21 +193,63 @@ func TestAuditEvidence(t *testing.T) {
 		t.Errorf("authorizations %s", got)
 	}
 
-	// Audited in two parts, split anywhere: the second knows the first
-	// only through the state, and takes the log's word where its verdict
-	// depends on what the state does not keep (uses, revocations,
-	// executors, the decision of a claim started before).
+	// Audited in two parts, split anywhere, the second knowing the first
+	// only through the state: the same findings as the full replay, each
+	// in the part that holds its entry, with the same evidence (reports
+	// on allows of the first part included), and the same uses.
+	full := rep
 	for split := uint64(1); split < clean; split++ {
 		rep1, st := s.audit(t, j.l.Checkpoint(split), nil, nil)
+		st = reloadState(t, j.l, st)
 		rep2, _ := s.audit(t, j.l.Checkpoint(clean), st, j.l.Consistency(split, clean))
 		if !rep1.OK || !rep2.OK {
 			t.Fatalf("split at %d: failures %+v %+v", split, rep1.Failures, rep2.Failures)
 		}
-		n := len(problems(rep1.Findings, audit.FindingViolation)) + len(problems(rep2.Findings, audit.FindingViolation))
-		if n != len(log.Violations) {
-			t.Fatalf("split at %d: %d violations found, want %d: %+v %+v", split, n, len(log.Violations), rep1.Findings, rep2.Findings)
+		if got, want := asJSON(append(rep1.Findings, rep2.Findings...)), asJSON(full.Findings); got != want {
+			t.Fatalf("split at %d: findings\n%s\nwant\n%s", split, got, want)
+		}
+		// The uses, later parts overriding.
+		uses := map[string]audit.AuthorizationUse{}
+		for _, u := range append(rep1.Authorizations, rep2.Authorizations...) {
+			uses[u.DecisionID] = u
+		}
+		if len(uses) != len(full.Authorizations) {
+			t.Fatalf("split at %d: authorizations %v %v", split, rep1.Authorizations, rep2.Authorizations)
+		}
+		for _, u := range full.Authorizations {
+			if uses[u.DecisionID] != u {
+				t.Fatalf("split at %d: authorization %v, want %v", split, uses[u.DecisionID], u)
+			}
 		}
 	}
+
+	// The same log, with its rule-breaking entries below, audited in
+	// two parts split anywhere, gives the same failures as its full
+	// replay.
+	defer func() {
+		if t.Failed() {
+			return
+		}
+		size := uint64(len(j.l.Entries))
+		full, _ := s.audit(t, j.l.Checkpoint(size), nil, nil)
+		for split := uint64(1); split < size; split++ {
+			rep1, st := s.audit(t, j.l.Checkpoint(split), nil, nil)
+			st = reloadState(t, j.l, st)
+			rep2, _ := s.audit(t, j.l.Checkpoint(size), st, j.l.Consistency(split, size))
+			var got []audit.Problem
+			for _, p := range rep2.Failures {
+				if !p.Earlier {
+					got = append(got, p)
+				}
+			}
+			if g, w := asJSON(append(rep1.Failures, got...)), asJSON(full.Failures); g != w {
+				t.Fatalf("split at %d: failures\n%s\nwant\n%s", split, g, w)
+			}
+			if g, w := asJSON(append(rep1.Findings, rep2.Findings...)), asJSON(full.Findings); g != w {
+				t.Fatalf("split at %d: findings\n%s\nwant\n%s", split, g, w)
+			}
+		}
+	}()
 
 	// A log that breaks its rules: a child of a deny and of a revoked
 	// allow appended, a claim beyond max_executions without violation, a
@@ -228,5 +271,43 @@ func TestAuditEvidence(t *testing.T) {
 	wantProblem(t, rep.Failures, audit.ProblemBadRevocation, n+5, `only an allow can be revoked`)
 	if rep.OK || rep.FailureCount != 6 {
 		t.Fatalf("%d failures: %+v", rep.FailureCount, rep.Failures)
+	}
+}
+
+// reloadState marshals a state and reads it back, as a next audit does.
+func reloadState(t *testing.T, l *testlog.Log, st *audit.State) *audit.State {
+	t.Helper()
+	data, err := st.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err = audit.UnmarshalState(data, l.Verifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func asJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// TestStateVersion: a state of format v1 (no authorizations) is refused
+// with ErrStateVersion, never read as if it said everything.
+func TestStateVersion(t *testing.T) {
+	j := newJudgedLog(t)
+	j.allow("a", "")
+	_, st := newTiles(j.l).audit(t, j.l.Checkpoint(uint64(len(j.l.Entries))), nil, nil)
+	data, err := st.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := append([]byte("govlog-audit-state/v1\n"), data[len("govlog-audit-state/v2\n"):]...)
+	if _, err := audit.UnmarshalState(v1, j.l.Verifier); !errors.Is(err, audit.ErrStateVersion) {
+		t.Fatalf("a v1 state: %v", err)
+	}
+	if _, err := audit.UnmarshalState(data, j.l.Verifier); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -16,8 +16,8 @@ import (
 )
 
 // FuzzAuditState feeds arbitrary files to UnmarshalAuditState, either as
-// they come or framed as a state file (magic, header length, header, id
-// table and checksum), so that the fuzzer gets past the checksum. It never
+// they come or framed as a state file (magic, header length, header, id,
+// authorization and claim tables, and checksum), so that the fuzzer gets past the checksum. It never
 // panics, refuses with a "failed to read the audit state" error, and a
 // state it accepts
 //
@@ -96,13 +96,17 @@ func FuzzAuditState(f *testing.F) {
 		}
 		// The header is one JSON object that counts the id table's records.
 		hdr, table := splitState(t, data)
-		var h struct{ IDs uint64 }
+		var h struct {
+			IDs    uint64
+			Auths  uint64 `json:"authorizations"`
+			Claims uint64
+		}
 		d := json.NewDecoder(bytes.NewReader(hdr))
 		if err := d.Decode(&h); err != nil || d.InputOffset() != int64(len(hdr)) {
 			t.Fatalf("a header with data after its object is accepted (%v): %q", err, hdr)
 		}
-		if h.IDs*32/32 != h.IDs || h.IDs*32 != uint64(len(table)) {
-			t.Fatalf("a header of %d ids for %d bytes of records", h.IDs, len(table))
+		if n := uint64(len(table)); h.IDs > n/32 || h.Auths > n/48 || h.Claims > n/32 || h.IDs*32+h.Auths*48+h.Claims*32 != n {
+			t.Fatalf("a header of %d ids, %d authorizations and %d claims for %d bytes of records", h.IDs, h.Auths, h.Claims, n)
 		}
 		m1, err := st.MarshalBinary()
 		if err != nil {
@@ -183,9 +187,9 @@ func checkReport(t *testing.T, rep *audit.Report) {
 }
 
 // stateMagic starts an encoded audit state.
-const stateMagic = "govlog-audit-state/v1\n"
+const stateMagic = "govlog-audit-state/v2\n"
 
-// splitState returns the JSON header and the id table of an encoded state.
+// splitState returns the JSON header and the tables of an encoded state.
 func splitState(t testing.TB, data []byte) (header, ids []byte) {
 	t.Helper()
 	rest := data[len(stateMagic) : len(data)-sha256.Size]
