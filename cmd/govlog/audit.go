@@ -132,6 +132,9 @@ func loadState(path string, key note.Verifier) (*vaudit.State, error) {
 		return nil, fmt.Errorf("failed to read the state file: %w", err)
 	}
 	st, err := vaudit.UnmarshalState(data, key)
+	if errors.Is(err, vaudit.ErrStateVersion) {
+		return nil, fmt.Errorf("%s: %w: move it to OLD-FILE and run govlog audit --state %s --trusted-checkpoint OLD-FILE", path, err, path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -270,12 +273,20 @@ func cosignedCheckpoint(ctx context.Context, c *client.Client, p *verifier.Polic
 	}
 }
 
-// readTrustedCheckpoint reads a checkpoint note signed by the log key, or
-// the checkpoint of a receipt (tlog-proof or JSON) verified with it.
+// readTrustedCheckpoint reads a checkpoint note signed by the log key,
+// the checkpoint of a receipt (tlog-proof or JSON) verified with it, or
+// the checkpoint of an audit state file of any version (so that a state
+// too old to continue from anchors an audit from the start).
 func readTrustedCheckpoint(path string, key note.Verifier) ([]byte, error) {
 	data, err := readInput(path, nil, verifier.MaxReceiptBytes)
 	if err != nil {
 		return nil, err
+	}
+	if bytes.HasPrefix(data, []byte(vaudit.StatePrefix)) && path != "-" {
+		if data, err = os.ReadFile(path); err != nil {
+			return nil, fmt.Errorf("failed to read %s: %w", path, err)
+		}
+		return vaudit.StateCheckpoint(data, key)
 	}
 	if cp, err := verifier.Checkpoint(data, key); err == nil {
 		return cp.Note, nil

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/govlog/govlog/log"
 	"github.com/govlog/govlog/verifier/audit"
 	"github.com/govlog/govlog/verifier/internal/testlog"
@@ -310,4 +312,37 @@ func TestStateVersion(t *testing.T) {
 	if _, err := audit.UnmarshalState(data, j.l.Verifier); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestStateCheckpoint: the checkpoint of a state, v1 or v2, verified.
+func TestStateCheckpoint(t *testing.T) {
+	j := newJudgedLog(t)
+	j.allow("a", "")
+	cp := j.l.Checkpoint(uint64(len(j.l.Entries)))
+	_, st := newTiles(j.l).audit(t, cp, nil, nil)
+	data, err := st.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := append([]byte("govlog-audit-state/v1\n"), data[len("govlog-audit-state/v2\n"):len(data)-sha256.Size]...)
+	sum := sha256.Sum256(body)
+	v1 := append(body, sum[:]...)
+	for _, d := range [][]byte{data, v1} {
+		note, err := audit.StateCheckpoint(d, j.l.Verifier)
+		if err != nil || string(note) != string(cp.Note) {
+			t.Fatalf("checkpoint %q, %v", note, err)
+		}
+	}
+	v1[30] ^= 1
+	if _, err := audit.StateCheckpoint(v1, j.l.Verifier); err == nil {
+		t.Fatal("a corrupt state gives a checkpoint")
+	}
+	if _, err := audit.StateCheckpoint(data, mustOtherKey(t)); err == nil {
+		t.Fatal("a state of another log gives a checkpoint")
+	}
+}
+
+func mustOtherKey(t *testing.T) note.Verifier {
+	_, v, _ := testlog.NoteKey(t, testlog.Origin, 9)
+	return v
 }

@@ -103,8 +103,8 @@ const stateMagicV1 = "govlog-audit-state/v1\n"
 // format (v1), which does not keep what re-judging the reports on earlier
 // allows needs.
 var ErrStateVersion = errors.New("the audit state was written by an earlier version of govlog (format v1), " +
-	"which does not keep the authorizations of the allows it audited: audit from the start " +
-	"(remove the file; to stay anchored, pass a checkpoint of the log you hold as trusted)")
+	"which does not keep the authorizations of the allows it audited: audit from the start, " +
+	"anchored by its checkpoint as a trusted one (StateCheckpoint reads it)")
 
 // Sizes of the records of the id, authorization and claim tables.
 const (
@@ -555,4 +555,46 @@ func (s *State) claimed(k idKey) (decision idKey, ok bool) {
 		return idKey{}, false
 	}
 	return idKey(r[16:32]), true
+}
+
+// StatePrefix begins every encoded audit state, of any version.
+const StatePrefix = "govlog-audit-state/"
+
+// StateCheckpoint returns the checkpoint note of an encoded state of any
+// version, v1 included, verified with logKey: a state that can no longer
+// be continued from still says which tree its audit saw, and anchors an
+// audit from the start as a trusted checkpoint (Audit.CheckTrusted).
+func StateCheckpoint(data []byte, logKey note.Verifier) ([]byte, error) {
+	bad := func(format string, args ...any) ([]byte, error) {
+		return nil, fmt.Errorf("failed to read the checkpoint of the audit state: "+format, args...)
+	}
+	var magic string
+	for _, m := range []string{stateMagic, stateMagicV1} {
+		if bytes.HasPrefix(data, []byte(m)) {
+			magic = m
+		}
+	}
+	if magic == "" || len(data) < len(magic)+4+sha256.Size {
+		return bad("not a govlog audit state")
+	}
+	body, sum := data[:len(data)-sha256.Size], data[len(data)-sha256.Size:]
+	if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
+		return bad("the file is corrupt (checksum mismatch)")
+	}
+	rest := body[len(magic):]
+	n := binary.BigEndian.Uint32(rest)
+	if uint64(n) > uint64(len(rest)-4) {
+		return bad("truncated header")
+	}
+	var h struct {
+		Checkpoint string `json:"checkpoint"`
+	}
+	if err := json.Unmarshal(rest[4:4+n], &h); err != nil {
+		return bad("%w", err)
+	}
+	cp, err := verifier.Checkpoint([]byte(h.Checkpoint), logKey)
+	if err != nil {
+		return bad("it does not verify with the log key: %w", err)
+	}
+	return cp.Note, nil
 }
