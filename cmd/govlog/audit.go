@@ -269,15 +269,16 @@ func cosignedCheckpoint(ctx context.Context, c *client.Client, p *verifier.Polic
 // the checkpoint of an audit state file of any version (so that a state
 // too old to continue from anchors an audit from the start).
 func readTrustedCheckpoint(path string, key note.Verifier) ([]byte, error) {
-	data, err := readInput(path, nil, verifier.MaxReceiptBytes)
-	if err != nil {
-		return nil, err
-	}
-	if bytes.HasPrefix(data, []byte(vaudit.StatePrefix)) && path != "-" {
-		if data, err = os.ReadFile(path); err != nil {
+	if path != "-" && isStateFile(path) {
+		data, err := os.ReadFile(path)
+		if err != nil {
 			return nil, fmt.Errorf("failed to read %s: %w", path, err)
 		}
 		return vaudit.StateCheckpoint(data, key)
+	}
+	data, err := readInput(path, nil, verifier.MaxReceiptBytes)
+	if err != nil {
+		return nil, err
 	}
 	if cp, err := verifier.Checkpoint(data, key); err == nil {
 		return cp.Note, nil
@@ -287,6 +288,19 @@ func readTrustedCheckpoint(path string, key note.Verifier) ([]byte, error) {
 		return nil, fmt.Errorf("%s is neither a checkpoint nor a receipt of this log: %w", path, err)
 	}
 	return v.Checkpoint.Note, nil
+}
+
+// isStateFile reports whether the file at path begins as an audit state
+// (which may be far larger than a receipt).
+func isStateFile(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	prefix := make([]byte, len(vaudit.StatePrefix))
+	_, err = io.ReadFull(f, prefix)
+	return err == nil && string(prefix) == vaudit.StatePrefix
 }
 
 // printAudit prints the human summary of an audit.
