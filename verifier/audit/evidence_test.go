@@ -21,16 +21,20 @@ import (
 // the rule book (log.Judge) against what was appended before, with real
 // artifacts signed by a logged key; add appends what it appends.
 type judgedLog struct {
-	t     *testing.T
+	t     testing.TB
 	l     *testlog.Log
 	facts log.Facts
 	key   ed25519.PrivateKey
 	kid   string
 }
 
-func newJudgedLog(t *testing.T) *judgedLog {
+func newJudgedLog(t testing.TB) *judgedLog { return judgedOn(t, testlog.New(t)) }
+
+// judgedOn appends to l, whose entries so far the rule book's facts do
+// not hold.
+func judgedOn(t testing.TB, l *testlog.Log) *judgedLog {
 	seed := sha256.Sum256([]byte("audit evidence test key"))
-	j := &judgedLog{t: t, l: testlog.New(t), key: ed25519.NewKeyFromSeed(seed[:]), kid: "k-1"}
+	j := &judgedLog{t: t, l: l, key: ed25519.NewKeyFromSeed(seed[:]), kid: "k-1"}
 	c, err := log.NewKeyContent(j.kid, j.key.Public().(ed25519.PublicKey))
 	if err != nil {
 		t.Fatal(err)

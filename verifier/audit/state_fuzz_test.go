@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/govlog/govlog/log"
 	"github.com/govlog/govlog/verifier/audit"
@@ -31,8 +32,8 @@ import (
 //     sequence gaps that are sorted, disjoint ranges between 1 and the
 //     highest number, counted right.
 //
-// The seeds are states of a test log with lineage failures and sequence
-// numbers (added here, framed and not) and mangled ones
+// The seeds are states of a test log with lineage failures, sequence
+// numbers and an authorization used, revoked and claimed (added here, framed and not) and mangled ones
 // (testdata/fuzz/FuzzAuditState).
 func FuzzAuditState(f *testing.F) {
 	l := testlog.New(f)
@@ -50,11 +51,20 @@ func FuzzAuditState(f *testing.F) {
 	l.AddDecision(dec("s-5b", `,"sequence":5`))        // 17: repeats 5
 	l.AddDecision(dec("s-big", `,"sequence":1000000`)) // 18
 	l.AddDecision(dec("s-2", `,"sequence":2`))         // 19
+	// An authorization with an executor, used, revoked, claimed after
+	// its revocation and ended: the state keeps it and the claim.
+	j := judgedOn(f, l) // 20: the artifact key
+	at := testlog.Start.Add(time.Minute)
+	art := j.allow("g-1", `,"max_executions":2,"executor":"rt"`)           // 21
+	j.add(j.report("rt", "g-c1", "g-1", "started", art, "", at))           // 22
+	j.add(j.revocation("g-r", "g-1"))                                      // 23
+	j.add(j.report("rt", "g-c2", "g-1", "started", art, "", at))           // 24: revoked
+	j.add(j.report("rt", "g-c1-done", "g-1", "succeeded", "", "g-c1", at)) // 25
 	l.GrowClean(300)
 	const size = 300
 	s := newTiles(l)
 	var prev *audit.State
-	for _, n := range []uint64{0, 3, 12, 17, 20, 256, 299} {
+	for _, n := range []uint64{0, 3, 12, 17, 20, 23, 25, 256, 299} {
 		var proof [][]byte
 		if prev != nil && prev.Checkpoint().Size > 0 {
 			proof = l.Consistency(prev.Checkpoint().Size, n)
