@@ -258,9 +258,10 @@ type Report struct {
 	// Violations counts, by code, the violations recorded in the entries
 	// this audit replayed.
 	Violations map[string]uint64 `json:"violations"`
-	// Authorizations lists the allows replayed by this audit that were
-	// used, revoked or reported on with a violation (at most 1000, in log
-	// order; AuthorizationCount counts them).
+	// Authorizations lists the allows that the entries this audit
+	// replayed used, revoked or reported on with a violation, with their
+	// counts since the first entry, earlier audits included (at most
+	// 1000, in log order; AuthorizationCount counts them).
 	Authorizations     []AuthorizationUse `json:"authorizations"`
 	AuthorizationCount uint64             `json:"authorization_count"`
 	// Anchored is true when the audit found no failure and is anchored
