@@ -123,6 +123,9 @@ func loadState(path string, key note.Verifier) (*vaudit.State, error) {
 		return nil, fmt.Errorf("failed to read the state file: %w", err)
 	}
 	st, err := vaudit.UnmarshalState(data, key)
+	if errors.Is(err, vaudit.ErrStateVersion) {
+		return nil, fmt.Errorf("%s: %w: move it to OLD-FILE and run govlog audit --state %s --trusted-checkpoint OLD-FILE", path, err, path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -261,9 +264,18 @@ func cosignedCheckpoint(ctx context.Context, c *client.Client, p *verifier.Polic
 	}
 }
 
-// readTrustedCheckpoint reads a checkpoint note signed by the log key, or
-// the checkpoint of a receipt (tlog-proof or JSON) verified with it.
+// readTrustedCheckpoint reads a checkpoint note signed by the log key,
+// the checkpoint of a receipt (tlog-proof or JSON) verified with it, or
+// the checkpoint of an audit state file of any version (so that a state
+// too old to continue from anchors an audit from the start).
 func readTrustedCheckpoint(path string, key note.Verifier) ([]byte, error) {
+	if path != "-" && isStateFile(path) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("failed to read %s: %w", path, err)
+		}
+		return vaudit.StateCheckpoint(data, key)
+	}
 	data, err := readInput(path, nil, verifier.MaxReceiptBytes)
 	if err != nil {
 		return nil, err
@@ -276,6 +288,19 @@ func readTrustedCheckpoint(path string, key note.Verifier) ([]byte, error) {
 		return nil, fmt.Errorf("%s is neither a checkpoint nor a receipt of this log: %w", path, err)
 	}
 	return v.Checkpoint.Note, nil
+}
+
+// isStateFile reports whether the file at path begins as an audit state
+// (which may be far larger than a receipt).
+func isStateFile(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	prefix := make([]byte, len(vaudit.StatePrefix))
+	_, err = io.ReadFull(f, prefix)
+	return err == nil && string(prefix) == vaudit.StatePrefix
 }
 
 // printAudit prints the human summary of an audit.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -59,7 +60,8 @@ type scriptLog struct {
 //   - webhook: $WEBHOOK_URL records the alerts POSTed to it;
 //   - alerts N [EVENT]: requires N alerts received (the last one EVENT);
 //   - waitfile FILE: waits (30s at most) until FILE exists;
-//   - status N CMD ARGS...: runs CMD and requires exit status N.
+//   - status N CMD ARGS...: runs CMD and requires exit status N;
+//   - statev1 STATE OUT: writes STATE as a state of format v1 to OUT.
 func TestAuditScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 filepath.Join("testdata", "audit"),
@@ -108,6 +110,7 @@ func TestAuditScripts(t *testing.T) {
 			"alerts":   cmdAlerts,
 			"waitfile": cmdWaitFile,
 			"status":   cmdStatus,
+			"statev1":  cmdStateV1,
 		},
 	})
 }
@@ -249,4 +252,21 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// cmdStateV1 rewrites an audit state as one of format v1 (its first line
+// and checksum), as earlier versions left them.
+func cmdStateV1(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: statev1 STATE OUT")
+	}
+	data, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	const v1, v2 = "govlog-audit-state/v1\n", "govlog-audit-state/v2\n"
+	if !strings.HasPrefix(string(data), v2) {
+		ts.Fatalf("%s is no v2 state", args[0])
+	}
+	body := append([]byte(v1), data[len(v2):len(data)-sha256.Size]...)
+	sum := sha256.Sum256(body)
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), append(body, sum[:]...), 0o600))
 }

@@ -25,7 +25,6 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"time"
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -81,19 +80,18 @@ type Audit struct {
 	rng, alt *compact.Range
 	ids      map[idKey]idRecord
 	seqs     map[string]*seqSet
-	// auths are the authorizations of the allows replayed in this run
-	// (uses, revocation), by decision id; started maps each started
-	// report replayed in this run to its decision.
+	// auths are the authorizations of the allows that the entries of this
+	// run named or appended (read from the state when an earlier audit
+	// replayed the allow), by decision id; touched marks those whose
+	// uses, revocation or violations changed in this run. started maps
+	// each started report replayed in this run to the key of its
+	// decision.
 	auths   map[string]*log.Authorization
-	started map[idKey]string
-	// violationsOf counts the recorded violations of each decision
-	// replayed in this run.
+	touched map[string]bool
+	started map[idKey]idKey
+	// violationsOf counts the recorded violations of each decision, for
+	// an allow audited before including those of earlier audits.
 	violationsOf map[string]uint64
-	// prior holds the allows replayed by an earlier audit whose
-	// authorization this run knows only in part (the state keeps their
-	// authorized_until, not their decided_at, executor, uses or
-	// revocation).
-	prior map[string]bool
 	// facts is the rule book's view of the names of the entry being
 	// judged, and judged that entry: both reused from entry to entry.
 	facts  log.Facts
@@ -260,9 +258,10 @@ type Report struct {
 	// Violations counts, by code, the violations recorded in the entries
 	// this audit replayed.
 	Violations map[string]uint64 `json:"violations"`
-	// Authorizations lists the allows replayed by this audit that were
-	// used, revoked or reported on with a violation (at most 1000, in log
-	// order; AuthorizationCount counts them).
+	// Authorizations lists the allows that the entries this audit
+	// replayed used, revoked or reported on with a violation, with their
+	// counts since the first entry, earlier audits included (at most
+	// 1000, in log order; AuthorizationCount counts them).
 	Authorizations     []AuthorizationUse `json:"authorizations"`
 	AuthorizationCount uint64             `json:"authorization_count"`
 	// Anchored is true when the audit found no failure and is anchored
@@ -312,12 +311,12 @@ func New(logKey note.Verifier, prev *State) (*Audit, error) {
 		facts: log.Facts{IDs: make(map[log.EntryID]log.Stored), Sequences: make(map[log.SequenceKey]bool),
 			Authorizations: make(map[string]*log.Authorization)},
 		auths:   make(map[string]*log.Authorization),
-		started: make(map[idKey]string),
+		touched: make(map[string]bool),
+		started: make(map[idKey]idKey),
 		nodes:   make(map[compact.NodeID][32]byte),
 		rep: Report{Origin: logKey.Name(), Failures: []Problem{}, Findings: []Problem{}, SequenceGaps: []SequenceGap{}, Anchors: []string{},
 			Violations: map[string]uint64{}, Authorizations: []AuthorizationUse{}},
 		violationsOf: make(map[string]uint64),
-		prior:        make(map[string]bool),
 	}
 	if prev != nil {
 		for sub, s := range prev.seqs {
@@ -393,6 +392,8 @@ func (a *Audit) Begin(checkpoint []byte, proof [][]byte) error {
 	}
 	a.next = old.Size
 	a.prev.table()
+	a.prev.authTable()
+	a.prev.claimTable()
 	return nil
 }
 
@@ -672,8 +673,16 @@ func (a *Audit) entry(s *ScannedEntry, key idKey) {
 			}{k, r})
 			st := log.Stored{Allow: k.Kind == log.KindDecision && r.until != 0}
 			if k.Kind == log.KindExecution {
-				st.DecisionID = a.started[hk]
-				st.Started = st.DecisionID != ""
+				// A started report: the decision it claims is the one
+				// the report judged names, or another (then no
+				// decision id matches "").
+				d, ok := a.started[hk]
+				if !ok && a.prev != nil {
+					d, ok = a.prev.claimed(hk)
+				}
+				if st.Started = ok; ok && e.Kind == log.KindExecution && d == keyOf(log.KindDecision, e.DecisionID) {
+					st.DecisionID = e.DecisionID
+				}
 			}
 			a.facts.IDs[k] = st
 		}
@@ -682,11 +691,15 @@ func (a *Audit) entry(s *ScannedEntry, key idKey) {
 	for _, id := range names.Authorizations {
 		if au := a.auths[id]; au != nil {
 			a.facts.Authorizations[id] = au
-		} else if r, ok := record(log.EntryID{Kind: log.KindDecision, ID: id}); ok && r.until != 0 {
-			// An allow replayed before this run (the state keeps only its
-			// authorized_until): its uses are not known here.
-			a.facts.Authorizations[id] = &log.Authorization{AuthorizedUntil: time.Unix(r.until, 0).UTC(), MaxExecutions: log.MaxExecutions}
-			a.prior[id] = true
+		} else if r, ok := record(log.EntryID{Kind: log.KindDecision, ID: id}); ok && r.until != 0 && a.prev != nil {
+			// An allow replayed by an earlier audit: the state holds its
+			// authorization, unless the log refused it (then, as in a
+			// replay of the whole log, there is none).
+			if au, n, ok := a.prev.authorization(keyOf(log.KindDecision, id), r.until); ok {
+				a.auths[id] = au
+				a.violationsOf[id] = n
+				a.facts.Authorizations[id] = au
+			}
 		}
 	}
 	for _, k := range names.Sequences {
@@ -699,10 +712,11 @@ func (a *Audit) entry(s *ScannedEntry, key idKey) {
 		if au.Dirty {
 			au.Dirty = false
 			a.auths[id] = au
+			a.touched[id] = true
 		}
 	}
 	if v.Fate == log.FateAppend && e.Kind == log.KindExecution && e.Status == log.StatusStarted {
-		a.started[key] = e.DecisionID
+		a.started[key] = keyOf(log.KindDecision, e.DecisionID)
 	}
 	switch {
 	case v.Fate == log.FateExisting || errors.Is(v.Err, log.ErrIDConflict):
@@ -887,6 +901,35 @@ func (a *Audit) Finish() (*Report, *State) {
 	st.added = a.ids
 	if a.prev != nil {
 		st.ids = a.prev.table()
+		st.auths, st.claims = a.prev.authTable(), a.prev.claimTable()
+		st.executors = a.prev.executors
+	}
+	st.addedClaims = make(map[idKey][]byte, len(a.started))
+	for k, d := range a.started {
+		st.addedClaims[k] = append(k[:len(k):len(k)], d[:]...)
+	}
+	// The executors keep their numbers: new ones are added at the end.
+	number := make(map[string]uint32, len(st.executors))
+	for i, x := range st.executors {
+		number[x] = uint32(i + 1)
+	}
+	var added []string
+	for id := range a.touched {
+		if x := a.auths[id].Executor; x != "" && number[x] == 0 {
+			number[x] = 1
+			added = append(added, x)
+		}
+	}
+	slices.Sort(added)
+	st.executors = append(slices.Clip(st.executors), added...)
+	for i, x := range st.executors {
+		number[x] = uint32(i + 1)
+	}
+	st.addedAuths = make(map[idKey][]byte, len(a.touched))
+	for id := range a.touched {
+		au := a.auths[id]
+		k := keyOf(log.KindDecision, id)
+		st.addedAuths[k] = authRecord(k, au, number[au.Executor], a.violationsOf[id])
 	}
 	return rep, st
 }

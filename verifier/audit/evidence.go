@@ -14,24 +14,20 @@ import (
 // exists to keep); a different one, or none where the rule book finds one,
 // is a failure of the log.
 //
-// An incremental audit knows the authorizations and started reports of
-// earlier runs only in part (the state keeps an allow's authorized_until
-// and every id, not uses, revocations, executors or which decision a
-// started report claimed): where the verdict depends on what it does not
-// know, the log's recorded violation stands, as the log's word on an
-// artifact does.
+// An incremental audit judges as a replay of the whole log does: the
+// state of the earlier audit keeps what the rule book needs of the
+// entries it replayed (see State).
 func (a *Audit) report(e *log.Entry, idx uint64, v log.Verdict, record func(log.EntryID) (idRecord, bool)) {
 	logged, judged := e.LoggedViolation, v.Violation
 	d, _ := record(log.EntryID{Kind: log.KindDecision, ID: e.DecisionID})
-	if logged != judged && a.partlyKnown(e, record) {
-		judged = logged
-		v.Reason = "as the log recorded it (what it depends on was audited before)"
-	}
 	switch {
 	case judged != "" && logged == judged:
 		a.audited.Violations++
 		a.rep.Violations[judged]++
 		a.violationsOf[e.DecisionID]++
+		if a.auths[e.DecisionID] != nil {
+			a.touched[e.DecisionID] = true
+		}
 		p := Problem{Code: FindingViolation, Violation: judged, Index: at(idx), ID: e.ID,
 			Message: fmt.Sprintf("execution %q (%s) on decision %q, recorded by the log: %s", e.ID, e.Status, e.DecisionID, v.Reason)}
 		if judged != log.ViolationUnknownDecision {
@@ -79,32 +75,14 @@ func (a *Audit) report(e *log.Entry, idx uint64, v log.Verdict, record func(log.
 	}
 }
 
-// partlyKnown reports whether the rule book's verdict on an execution
-// report depends on what an earlier run audited and the state does not
-// keep: its decision's authorization, or the claim it names.
-func (a *Audit) partlyKnown(e *log.Entry, record func(log.EntryID) (idRecord, bool)) bool {
-	if a.prev == nil {
-		return false
-	}
-	if a.prior[e.DecisionID] {
-		return true
-	}
-	if e.ClaimID != "" {
-		if _, thisRun := a.ids[keyOf(log.KindExecution, e.ClaimID)]; !thisRun {
-			_, earlier := record(log.EntryID{Kind: log.KindExecution, ID: e.ClaimID})
-			return earlier
-		}
-	}
-	return false
-}
-
-// authorizationUses lists, in the report, the authorizations replayed in
-// this run that were used, revoked or reported on with a violation.
+// authorizationUses lists, in the report, the authorizations that the
+// entries of this run used, revoked or reported on with a violation, with
+// their counts since the first entry (earlier audits included).
 func (a *Audit) authorizationUses() {
 	var uses []AuthorizationUse
-	for id, au := range a.auths {
-		n := a.violationsOf[id]
-		if a.prior[id] || (au.Uses == 0 && !au.Revoked && n == 0) {
+	for id := range a.touched {
+		au, n := a.auths[id], a.violationsOf[id]
+		if au.Uses == 0 && !au.Revoked && n == 0 {
 			continue
 		}
 		r, _ := a.lookup(keyOf(log.KindDecision, id))

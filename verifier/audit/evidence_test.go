@@ -5,9 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/govlog/govlog/log"
 	"github.com/govlog/govlog/verifier/audit"
@@ -18,16 +21,20 @@ import (
 // the rule book (log.Judge) against what was appended before, with real
 // artifacts signed by a logged key; add appends what it appends.
 type judgedLog struct {
-	t     *testing.T
+	t     testing.TB
 	l     *testlog.Log
 	facts log.Facts
 	key   ed25519.PrivateKey
 	kid   string
 }
 
-func newJudgedLog(t *testing.T) *judgedLog {
+func newJudgedLog(t testing.TB) *judgedLog { return judgedOn(t, testlog.New(t)) }
+
+// judgedOn appends to l, whose entries so far the rule book's facts do
+// not hold.
+func judgedOn(t testing.TB, l *testlog.Log) *judgedLog {
 	seed := sha256.Sum256([]byte("audit evidence test key"))
-	j := &judgedLog{t: t, l: testlog.New(t), key: ed25519.NewKeyFromSeed(seed[:]), kid: "k-1"}
+	j := &judgedLog{t: t, l: l, key: ed25519.NewKeyFromSeed(seed[:]), kid: "k-1"}
 	c, err := log.NewKeyContent(j.kid, j.key.Public().(ed25519.PublicKey))
 	if err != nil {
 		t.Fatal(err)
@@ -192,21 +199,63 @@ func TestAuditEvidence(t *testing.T) {
 		t.Errorf("authorizations %s", got)
 	}
 
-	// Audited in two parts, split anywhere: the second knows the first
-	// only through the state, and takes the log's word where its verdict
-	// depends on what the state does not keep (uses, revocations,
-	// executors, the decision of a claim started before).
+	// Audited in two parts, split anywhere, the second knowing the first
+	// only through the state: the same findings as the full replay, each
+	// in the part that holds its entry, with the same evidence (reports
+	// on allows of the first part included), and the same uses.
+	full := rep
 	for split := uint64(1); split < clean; split++ {
 		rep1, st := s.audit(t, j.l.Checkpoint(split), nil, nil)
+		st = reloadState(t, j.l, st)
 		rep2, _ := s.audit(t, j.l.Checkpoint(clean), st, j.l.Consistency(split, clean))
 		if !rep1.OK || !rep2.OK {
 			t.Fatalf("split at %d: failures %+v %+v", split, rep1.Failures, rep2.Failures)
 		}
-		n := len(problems(rep1.Findings, audit.FindingViolation)) + len(problems(rep2.Findings, audit.FindingViolation))
-		if n != len(log.Violations) {
-			t.Fatalf("split at %d: %d violations found, want %d: %+v %+v", split, n, len(log.Violations), rep1.Findings, rep2.Findings)
+		if got, want := asJSON(append(rep1.Findings, rep2.Findings...)), asJSON(full.Findings); got != want {
+			t.Fatalf("split at %d: findings\n%s\nwant\n%s", split, got, want)
+		}
+		// The uses, later parts overriding.
+		uses := map[string]audit.AuthorizationUse{}
+		for _, u := range append(rep1.Authorizations, rep2.Authorizations...) {
+			uses[u.DecisionID] = u
+		}
+		if len(uses) != len(full.Authorizations) {
+			t.Fatalf("split at %d: authorizations %v %v", split, rep1.Authorizations, rep2.Authorizations)
+		}
+		for _, u := range full.Authorizations {
+			if uses[u.DecisionID] != u {
+				t.Fatalf("split at %d: authorization %v, want %v", split, uses[u.DecisionID], u)
+			}
 		}
 	}
+
+	// The same log, with its rule-breaking entries below, audited in
+	// two parts split anywhere, gives the same failures as its full
+	// replay.
+	defer func() {
+		if t.Failed() {
+			return
+		}
+		size := uint64(len(j.l.Entries))
+		full, _ := s.audit(t, j.l.Checkpoint(size), nil, nil)
+		for split := uint64(1); split < size; split++ {
+			rep1, st := s.audit(t, j.l.Checkpoint(split), nil, nil)
+			st = reloadState(t, j.l, st)
+			rep2, _ := s.audit(t, j.l.Checkpoint(size), st, j.l.Consistency(split, size))
+			var got []audit.Problem
+			for _, p := range rep2.Failures {
+				if !p.Earlier {
+					got = append(got, p)
+				}
+			}
+			if g, w := asJSON(append(rep1.Failures, got...)), asJSON(full.Failures); g != w {
+				t.Fatalf("split at %d: failures\n%s\nwant\n%s", split, g, w)
+			}
+			if g, w := asJSON(append(rep1.Findings, rep2.Findings...)), asJSON(full.Findings); g != w {
+				t.Fatalf("split at %d: findings\n%s\nwant\n%s", split, g, w)
+			}
+		}
+	}()
 
 	// A log that breaks its rules: a child of a deny and of a revoked
 	// allow appended, a claim beyond max_executions without violation, a
@@ -229,4 +278,75 @@ func TestAuditEvidence(t *testing.T) {
 	if rep.OK || rep.FailureCount != 6 {
 		t.Fatalf("%d failures: %+v", rep.FailureCount, rep.Failures)
 	}
+}
+
+// reloadState marshals a state and reads it back, as a next audit does.
+func reloadState(t *testing.T, l *testlog.Log, st *audit.State) *audit.State {
+	t.Helper()
+	data, err := st.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err = audit.UnmarshalState(data, l.Verifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func asJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// TestStateVersion: a state of format v1 (no authorizations) is refused
+// with ErrStateVersion, never read as if it said everything.
+func TestStateVersion(t *testing.T) {
+	j := newJudgedLog(t)
+	j.allow("a", "")
+	_, st := newTiles(j.l).audit(t, j.l.Checkpoint(uint64(len(j.l.Entries))), nil, nil)
+	data, err := st.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := append([]byte("govlog-audit-state/v1\n"), data[len("govlog-audit-state/v2\n"):]...)
+	if _, err := audit.UnmarshalState(v1, j.l.Verifier); !errors.Is(err, audit.ErrStateVersion) {
+		t.Fatalf("a v1 state: %v", err)
+	}
+	if _, err := audit.UnmarshalState(data, j.l.Verifier); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStateCheckpoint: the checkpoint of a state, v1 or v2, verified.
+func TestStateCheckpoint(t *testing.T) {
+	j := newJudgedLog(t)
+	j.allow("a", "")
+	cp := j.l.Checkpoint(uint64(len(j.l.Entries)))
+	_, st := newTiles(j.l).audit(t, cp, nil, nil)
+	data, err := st.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := append([]byte("govlog-audit-state/v1\n"), data[len("govlog-audit-state/v2\n"):len(data)-sha256.Size]...)
+	sum := sha256.Sum256(body)
+	v1 := append(body, sum[:]...)
+	for _, d := range [][]byte{data, v1} {
+		note, err := audit.StateCheckpoint(d, j.l.Verifier)
+		if err != nil || string(note) != string(cp.Note) {
+			t.Fatalf("checkpoint %q, %v", note, err)
+		}
+	}
+	v1[30] ^= 1
+	if _, err := audit.StateCheckpoint(v1, j.l.Verifier); err == nil {
+		t.Fatal("a corrupt state gives a checkpoint")
+	}
+	if _, err := audit.StateCheckpoint(data, mustOtherKey(t)); err == nil {
+		t.Fatal("a state of another log gives a checkpoint")
+	}
+}
+
+func mustOtherKey(t *testing.T) note.Verifier {
+	_, v, _ := testlog.NoteKey(t, testlog.Origin, 9)
+	return v
 }

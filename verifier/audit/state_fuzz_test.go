@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/govlog/govlog/log"
 	"github.com/govlog/govlog/verifier/audit"
@@ -16,8 +17,8 @@ import (
 )
 
 // FuzzAuditState feeds arbitrary files to UnmarshalAuditState, either as
-// they come or framed as a state file (magic, header length, header, id
-// table and checksum), so that the fuzzer gets past the checksum. It never
+// they come or framed as a state file (magic, header length, header, id,
+// authorization and claim tables, and checksum), so that the fuzzer gets past the checksum. It never
 // panics, refuses with a "failed to read the audit state" error, and a
 // state it accepts
 //
@@ -31,8 +32,8 @@ import (
 //     sequence gaps that are sorted, disjoint ranges between 1 and the
 //     highest number, counted right.
 //
-// The seeds are states of a test log with lineage failures and sequence
-// numbers (added here, framed and not) and mangled ones
+// The seeds are states of a test log with lineage failures, sequence
+// numbers and an authorization used, revoked and claimed (added here, framed and not) and mangled ones
 // (testdata/fuzz/FuzzAuditState).
 func FuzzAuditState(f *testing.F) {
 	l := testlog.New(f)
@@ -50,11 +51,20 @@ func FuzzAuditState(f *testing.F) {
 	l.AddDecision(dec("s-5b", `,"sequence":5`))        // 17: repeats 5
 	l.AddDecision(dec("s-big", `,"sequence":1000000`)) // 18
 	l.AddDecision(dec("s-2", `,"sequence":2`))         // 19
+	// An authorization with an executor, used, revoked, claimed after
+	// its revocation and ended: the state keeps it and the claim.
+	j := judgedOn(f, l) // 20: the artifact key
+	at := testlog.Start.Add(time.Minute)
+	art := j.allow("g-1", `,"max_executions":2,"executor":"rt"`)           // 21
+	j.add(j.report("rt", "g-c1", "g-1", "started", art, "", at))           // 22
+	j.add(j.revocation("g-r", "g-1"))                                      // 23
+	j.add(j.report("rt", "g-c2", "g-1", "started", art, "", at))           // 24: revoked
+	j.add(j.report("rt", "g-c1-done", "g-1", "succeeded", "", "g-c1", at)) // 25
 	l.GrowClean(300)
 	const size = 300
 	s := newTiles(l)
 	var prev *audit.State
-	for _, n := range []uint64{0, 3, 12, 17, 20, 256, 299} {
+	for _, n := range []uint64{0, 3, 12, 17, 20, 23, 25, 256, 299} {
 		var proof [][]byte
 		if prev != nil && prev.Checkpoint().Size > 0 {
 			proof = l.Consistency(prev.Checkpoint().Size, n)
@@ -96,13 +106,17 @@ func FuzzAuditState(f *testing.F) {
 		}
 		// The header is one JSON object that counts the id table's records.
 		hdr, table := splitState(t, data)
-		var h struct{ IDs uint64 }
+		var h struct {
+			IDs    uint64
+			Auths  uint64 `json:"authorizations"`
+			Claims uint64
+		}
 		d := json.NewDecoder(bytes.NewReader(hdr))
 		if err := d.Decode(&h); err != nil || d.InputOffset() != int64(len(hdr)) {
 			t.Fatalf("a header with data after its object is accepted (%v): %q", err, hdr)
 		}
-		if h.IDs*32/32 != h.IDs || h.IDs*32 != uint64(len(table)) {
-			t.Fatalf("a header of %d ids for %d bytes of records", h.IDs, len(table))
+		if n := uint64(len(table)); h.IDs > n/32 || h.Auths > n/48 || h.Claims > n/32 || h.IDs*32+h.Auths*48+h.Claims*32 != n {
+			t.Fatalf("a header of %d ids, %d authorizations and %d claims for %d bytes of records", h.IDs, h.Auths, h.Claims, n)
 		}
 		m1, err := st.MarshalBinary()
 		if err != nil {
@@ -183,9 +197,9 @@ func checkReport(t *testing.T, rep *audit.Report) {
 }
 
 // stateMagic starts an encoded audit state.
-const stateMagic = "govlog-audit-state/v1\n"
+const stateMagic = "govlog-audit-state/v2\n"
 
-// splitState returns the JSON header and the id table of an encoded state.
+// splitState returns the JSON header and the tables of an encoded state.
 func splitState(t testing.TB, data []byte) (header, ids []byte) {
 	t.Helper()
 	rest := data[len(stateMagic) : len(data)-sha256.Size]
