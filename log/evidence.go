@@ -255,31 +255,94 @@ func decodeArtifactHeader(h string) (*artifactHeader, error) {
 // when known) and the decision's entry (govlog.leaf_hash). It returns why
 // the artifact is invalid, "" when it is valid.
 func checkArtifact(token, decisionID, origin string, key ed25519.PublicKey, a *Authorization) string {
+	return verifyArtifact(token, func(string) (ed25519.PublicKey, []byte) { return key, nil }).check(decisionID, origin, a)
+}
+
+// verifiedArtifact is the part of an artifact's check that depends on no
+// fact but the key: its header decoded, its signature verified with one
+// key, its claims decoded. Building it is the costly part (Ed25519
+// verification, JSON); the log builds it in the submitter's goroutine,
+// before the sequencer, with the key its kid names as the log last read
+// it, and the rule book uses it only when that key is the one the facts
+// hold (see Judge). It is never built from anything but the token itself
+// and a key: it is not part of any wire format.
+type verifiedArtifact struct {
+	token, kid string
+	// why is the first reason the artifact is invalid that does not
+	// depend on the decision ("" when none).
+	why string
+	// key is the key the signature was verified with (nil when none was
+	// given), keyLeaf the key entry's leaf it came from (nil when the key
+	// came from another source).
+	key     ed25519.PublicKey
+	keyLeaf []byte
+	claims  ArtifactClaims
+}
+
+// verifyArtifact decodes token and verifies its signature with the key
+// keyOf returns for its kid (nil: no key is logged for it) with the leaf
+// of the key entry it was read from (nil when unknown).
+func verifyArtifact(token string, keyOf func(kid string) (ed25519.PublicKey, []byte)) *verifiedArtifact {
+	v := &verifiedArtifact{token: token}
 	h, rest, _ := strings.Cut(token, ".")
 	p, s, _ := strings.Cut(rest, ".")
 	hdr, err := decodeArtifactHeader(h)
 	if err != nil {
-		return err.Error()
+		v.why = err.Error()
+		return v
+	}
+	v.kid = hdr.KID
+	var key ed25519.PublicKey
+	if hdr.KID != "" {
+		key, v.keyLeaf = keyOf(hdr.KID)
+		v.key = key
 	}
 	if hdr.Alg != "EdDSA" || hdr.Typ != ArtifactType {
-		return fmt.Sprintf("the header says alg %q, typ %q; want EdDSA, %s", clip(hdr.Alg), clip(hdr.Typ), ArtifactType)
+		v.why = fmt.Sprintf("the header says alg %q, typ %q; want EdDSA, %s", clip(hdr.Alg), clip(hdr.Typ), ArtifactType)
+		return v
 	}
 	if key == nil {
-		return fmt.Sprintf("no artifact key %q is logged", clip(hdr.KID))
+		v.why = fmt.Sprintf("no artifact key %q is logged", clip(hdr.KID))
+		return v
 	}
 	sig, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	if err != nil || !ed25519.Verify(key, []byte(token[:len(h)+1+len(p)]), sig) {
-		return fmt.Sprintf("the signature does not verify with the logged key %q", clip(hdr.KID))
+		v.why = fmt.Sprintf("the signature does not verify with the logged key %q", clip(hdr.KID))
+		return v
 	}
 	payload, err := base64.RawURLEncoding.Strict().DecodeString(p)
 	if err != nil {
-		return "the payload is not base64url"
+		v.why = "the payload is not base64url"
+		return v
 	}
-	var c ArtifactClaims
-	if err := json.Unmarshal(payload, &c); err != nil {
-		return "the payload is not the artifact claims"
+	if err := json.Unmarshal(payload, &v.claims); err != nil {
+		v.why = "the payload is not the artifact claims"
 	}
+	return v
+}
+
+// verifiedWith reports whether v was verified with the key of the stored
+// key entry k: the same leaf (key entries are never rewritten), or the
+// same key for an entry that holds one.
+func (v *verifiedArtifact) verifiedWith(k Stored) bool {
 	switch {
+	case v.key == nil:
+		return false
+	case k.Leaf != nil && v.keyLeaf != nil:
+		return bytes.Equal(k.Leaf, v.keyLeaf)
+	case k.Key != nil:
+		return v.key.Equal(k.Key)
+	}
+	return false
+}
+
+// check returns why the artifact is invalid for decision decisionID of
+// authorization a, "" when it is valid.
+func (v *verifiedArtifact) check(decisionID, origin string, a *Authorization) string {
+	c := &v.claims
+	switch {
+	case v.why != "":
+		return v.why
 	case c.ID != decisionID:
 		return fmt.Sprintf("it is the artifact of decision %q", clip(c.ID))
 	case origin != "" && c.Issuer != origin:

@@ -1,0 +1,79 @@
+package log
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"testing"
+	"time"
+)
+
+// testArtifact signs the artifact of decision d-1 with priv under kid.
+func testArtifact(t *testing.T, priv ed25519.PrivateKey, kid string, leafHash [32]byte, exp time.Time) string {
+	t.Helper()
+	c := &ArtifactClaims{Issuer: "example.com/log", Subject: "s", ID: "d-1", IssuedAt: exp.Unix() - 300,
+		NotBefore: exp.Unix() - 300, Expiry: exp.Unix(), Action: "a",
+		Govlog: ArtifactBinding{LeafHash: base64.StdEncoding.EncodeToString(leafHash[:]), TreeSize: 1,
+			RootHash: base64.StdEncoding.EncodeToString(leafHash[:])}}
+	payload, err := c.Payload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"EdDSA","kid":"`+kid+`","typ":"`+ArtifactType+`"}`)) +
+		"." + base64.RawURLEncoding.EncodeToString(payload)
+	return in + "." + base64.RawURLEncoding.EncodeToString(ed25519.Sign(priv, []byte(in)))
+}
+
+// TestVerifiedArtifactIsJudged checks that the rule book uses an artifact
+// verified before the sequencer only when it was verified with the key
+// the facts hold for its kid, and verifies it again otherwise: a
+// verification with any other key, of another token, or when no key is
+// logged decides nothing.
+func TestVerifiedArtifactIsJudged(t *testing.T) {
+	logged, loggedPriv, _ := ed25519.GenerateKey(nil)
+	other, otherPriv, _ := ed25519.GenerateKey(nil)
+	loggedLeaf := []byte(`{"key":"logged"}`) // compared, never parsed
+	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	until := at.Add(5 * time.Minute)
+	leafHash := [32]byte{1, 2, 3}
+	good := testArtifact(t, loggedPriv, "k-1", leafHash, until)
+	forged := testArtifact(t, otherPriv, "k-1", leafHash, until)
+	byLogged := func(string) (ed25519.PublicKey, []byte) { return logged, loggedLeaf }
+	byOther := func(string) (ed25519.PublicKey, []byte) { return other, nil }
+	byOtherLeaf := func(string) (ed25519.PublicKey, []byte) { return other, []byte(`{"key":"other"}`) }
+	tests := []struct {
+		name     string
+		token    string
+		verified *verifiedArtifact
+		key      *Stored // the key entry k-1 in the facts, nil when none
+		want     string
+	}{
+		{"not verified before, logged key", good, nil, &Stored{Leaf: nil, Key: logged}, ""},
+		{"verified before with the logged leaf", good, verifyArtifact(good, byLogged), &Stored{Leaf: loggedLeaf}, ""},
+		{"verified before with the logged key", good, verifyArtifact(good, byLogged), &Stored{Key: logged}, ""},
+		{"forged, not verified before", forged, nil, &Stored{Key: logged}, ViolationArtifactInvalid},
+		{"forged, verified before with its own key", forged, verifyArtifact(forged, byOther), &Stored{Key: logged}, ViolationArtifactInvalid},
+		{"forged, verified before with another leaf", forged, verifyArtifact(forged, byOtherLeaf), &Stored{Leaf: loggedLeaf, Key: logged}, ViolationArtifactInvalid},
+		{"forged, verified before, no key logged", forged, verifyArtifact(forged, byOther), nil, ViolationArtifactInvalid},
+		{"another token verified before", forged, verifyArtifact(good, byLogged), &Stored{Leaf: loggedLeaf, Key: logged}, ViolationArtifactInvalid},
+		{"good, verified before, no key logged", good, verifyArtifact(good, byLogged), nil, ViolationArtifactInvalid},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			facts := &Facts{
+				IDs: map[EntryID]Stored{{KindDecision, "d-1"}: {Allow: true}},
+				Authorizations: map[string]*Authorization{"d-1": {DecidedAt: at, AuthorizedUntil: until,
+					MaxExecutions: 1, LeafHash: leafHash}},
+			}
+			if tc.key != nil {
+				facts.IDs[EntryID{KindKey, "k-1"}] = *tc.key
+			}
+			e := &Entry{Submission: &Submission{Kind: KindExecution, ID: "x-1", Submitter: Anonymous,
+				DecisionID: "d-1", Status: StatusStarted, At: at, Artifact: tc.token, verified: tc.verified},
+				Origin: "example.com/log", LoggedAt: at}
+			got, reason, _ := judgeReport(e, facts)
+			if got != tc.want {
+				t.Errorf("violation %q (%s), want %q", got, reason, tc.want)
+			}
+		})
+	}
+}
