@@ -505,7 +505,7 @@ func judgeReport(e *Entry, facts *Facts) (violation, reason string, claim bool) 
 		if v == nil || v.token != e.Artifact || !v.verifiedWith(facts.IDs[EntryID{KindKey, v.kid}]) {
 			v = verifyArtifact(e.Artifact, func(kid string) (ed25519.PublicKey, []byte) {
 				return facts.IDs[EntryID{KindKey, kid}].key(), nil
-			})
+			}, nil)
 		}
 		if why := v.check(e.DecisionID, e.Origin, a); why != "" {
 			return ViolationArtifactInvalid, "the artifact is invalid: " + why, false

@@ -87,6 +87,8 @@ type Log struct {
 	// (a logged key entry never changes); nkeys bounds it.
 	keys  sync.Map
 	nkeys atomic.Int64
+	// issued are the artifacts this Log signed (SignArtifact).
+	issued issuedArtifacts
 
 	// lastLoggedAt is owned by the sequencer goroutine (set in New before it
 	// starts): logged_at never goes backwards, even when the clock does.
@@ -243,7 +245,7 @@ func (l *Log) SubmitAll(ctx context.Context, subs []*Submission) ([]Submitted, e
 		if s.Kind == KindExecution && s.Artifact != "" {
 			s.verified = verifyArtifact(s.Artifact, func(kid string) (ed25519.PublicKey, []byte) {
 				return l.loggedKey(ctx, kid)
-			})
+			}, l.signedHere)
 		}
 	}
 	if err := l.enqueue(g); err != nil {

@@ -3,6 +3,7 @@ package log
 import (
 	"crypto/ed25519"
 	"encoding/base64"
+	"strings"
 	"testing"
 	"time"
 )
@@ -48,14 +49,14 @@ func TestVerifiedArtifactIsJudged(t *testing.T) {
 		want     string
 	}{
 		{"not verified before, logged key", good, nil, &Stored{Leaf: nil, Key: logged}, ""},
-		{"verified before with the logged leaf", good, verifyArtifact(good, byLogged), &Stored{Leaf: loggedLeaf}, ""},
-		{"verified before with the logged key", good, verifyArtifact(good, byLogged), &Stored{Key: logged}, ""},
+		{"verified before with the logged leaf", good, verifyArtifact(good, byLogged, nil), &Stored{Leaf: loggedLeaf}, ""},
+		{"verified before with the logged key", good, verifyArtifact(good, byLogged, nil), &Stored{Key: logged}, ""},
 		{"forged, not verified before", forged, nil, &Stored{Key: logged}, ViolationArtifactInvalid},
-		{"forged, verified before with its own key", forged, verifyArtifact(forged, byOther), &Stored{Key: logged}, ViolationArtifactInvalid},
-		{"forged, verified before with another leaf", forged, verifyArtifact(forged, byOtherLeaf), &Stored{Leaf: loggedLeaf, Key: logged}, ViolationArtifactInvalid},
-		{"forged, verified before, no key logged", forged, verifyArtifact(forged, byOther), nil, ViolationArtifactInvalid},
-		{"another token verified before", forged, verifyArtifact(good, byLogged), &Stored{Leaf: loggedLeaf, Key: logged}, ViolationArtifactInvalid},
-		{"good, verified before, no key logged", good, verifyArtifact(good, byLogged), nil, ViolationArtifactInvalid},
+		{"forged, verified before with its own key", forged, verifyArtifact(forged, byOther, nil), &Stored{Key: logged}, ViolationArtifactInvalid},
+		{"forged, verified before with another leaf", forged, verifyArtifact(forged, byOtherLeaf, nil), &Stored{Leaf: loggedLeaf, Key: logged}, ViolationArtifactInvalid},
+		{"forged, verified before, no key logged", forged, verifyArtifact(forged, byOther, nil), nil, ViolationArtifactInvalid},
+		{"another token verified before", forged, verifyArtifact(good, byLogged, nil), &Stored{Leaf: loggedLeaf, Key: logged}, ViolationArtifactInvalid},
+		{"good, verified before, no key logged", good, verifyArtifact(good, byLogged, nil), nil, ViolationArtifactInvalid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -75,5 +76,55 @@ func TestVerifiedArtifactIsJudged(t *testing.T) {
 				t.Errorf("violation %q (%s), want %q", got, reason, tc.want)
 			}
 		})
+	}
+}
+
+// TestSignArtifact checks that SignArtifact makes a valid compact JWS and
+// remembers it for its key only, the exact token only, and the most
+// recent maxIssued tokens only; and that a remembered token still fails
+// the claims checks of another decision.
+func TestSignArtifact(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	otherPub, _, _ := ed25519.GenerateKey(nil)
+	var l Log
+	good := testArtifact(t, priv, "k-1", [32]byte{1}, time.Unix(1e9, 0))
+	h, rest, _ := strings.Cut(good, ".")
+	p, _, _ := strings.Cut(rest, ".")
+	token := l.SignArtifact(priv, []byte(h+"."+p))
+	if token != good {
+		t.Fatalf("SignArtifact:\n%s\nwant\n%s", token, good)
+	}
+	if !l.signedHere(pub, token) {
+		t.Error("a token signed here is not remembered")
+	}
+	if l.signedHere(otherPub, token) {
+		t.Error("a token signed here is remembered for another key")
+	}
+	tampered := token[:len(token)-1] + "A"
+	if tampered == token {
+		tampered = token[:len(token)-1] + "Q"
+	}
+	if l.signedHere(pub, tampered) {
+		t.Error("another token is remembered")
+	}
+	byPub := func(string) (ed25519.PublicKey, []byte) { return pub, nil }
+	if v := verifyArtifact(token, byPub, l.signedHere); v.why != "" || v.claims.ID != "d-1" {
+		t.Errorf("verifyArtifact of a remembered token: %q, claims %+v", v.why, v.claims)
+	}
+	if why := verifyArtifact(token, byPub, l.signedHere).check("d-2", "", &Authorization{}); !strings.Contains(why, "artifact of decision") {
+		t.Errorf("a remembered token of d-1 checked for d-2: %q", why)
+	}
+	byOther := func(string) (ed25519.PublicKey, []byte) { return otherPub, nil }
+	if v := verifyArtifact(token, byOther, l.signedHere); !strings.Contains(v.why, "signature does not verify") {
+		t.Errorf("a remembered token with another key: %q", v.why)
+	}
+	for i := range maxIssued {
+		l.issued.add([32]byte{byte(i), byte(i >> 8), byte(i >> 16), 0xff})
+	}
+	if l.signedHere(pub, token) {
+		t.Error("the oldest token is still remembered after maxIssued others")
+	}
+	if len(l.issued.set) != maxIssued || len(l.issued.ring) != maxIssued {
+		t.Errorf("%d remembered, ring %d; want %d", len(l.issued.set), len(l.issued.ring), maxIssued)
 	}
 }
