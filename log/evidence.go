@@ -248,15 +248,13 @@ func decodeArtifactHeader(h string) (*artifactHeader, error) {
 	return &hdr, nil
 }
 
-// checkArtifact verifies an artifact presented with a report on decision
-// decisionID: an EdDSA compact JWS of type ArtifactType, signed by key (the
-// public key of the logged key entry its kid names, nil when none is
-// logged), whose claims name the decision (jti), this log (iss = origin,
-// when known) and the decision's entry (govlog.leaf_hash). It returns why
-// the artifact is invalid, "" when it is valid.
-func checkArtifact(token, decisionID, origin string, key ed25519.PublicKey, a *Authorization) string {
-	return verifyArtifact(token, func(string) (ed25519.PublicKey, []byte) { return key, nil }, nil).check(decisionID, origin, a)
-}
+// Checking an artifact presented with a report on a decision: it must be
+// an EdDSA compact JWS of type ArtifactType, signed by the key of the
+// logged key entry its kid names, whose claims name the decision (jti),
+// this log (iss = origin, when known) and the decision's entry
+// (govlog.leaf_hash), with the decision's authorized_until as exp. The
+// check is in two parts: verifyArtifact (the key, no other fact) and
+// verifiedArtifact.check (the decision).
 
 // verifiedArtifact is the part of an artifact's check that depends on no
 // fact but the key: its header decoded, its signature verified with one
@@ -288,16 +286,16 @@ type verifiedArtifact struct {
 // signature is valid without verifying it again.
 func verifyArtifact(token string, keyOf func(kid string) (ed25519.PublicKey, []byte), signed func(ed25519.PublicKey, string) bool) *verifiedArtifact {
 	v := &verifiedArtifact{token: token}
-	h, rest, _ := strings.Cut(token, ".")
+	h, rest, dot := strings.Cut(token, ".")
 	p, s, _ := strings.Cut(rest, ".")
 	hdr, err := decodeArtifactHeader(h)
 	if err != nil {
 		v.why = err.Error()
 		return v
 	}
-	v.kid = hdr.KID
 	var key ed25519.PublicKey
-	if hdr.KID != "" {
+	if dot && hdr.KID != "" { // the kid artifactKID reads
+		v.kid = hdr.KID
 		key, v.keyLeaf = keyOf(hdr.KID)
 		v.key = key
 	}

@@ -128,3 +128,35 @@ func TestSignArtifact(t *testing.T) {
 		t.Errorf("%d remembered, ring %d; want %d", len(l.issued.set), len(l.issued.ring), maxIssued)
 	}
 }
+
+// FuzzVerifyArtifact checks that verifying any token neither panics nor
+// accepts what the key did not sign, that its kid is the one NamesOf
+// reads, and that the set of signed tokens changes nothing for a token
+// not in it.
+func FuzzVerifyArtifact(f *testing.F) {
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	good := testArtifact(&testing.T{}, priv, "k-1", [32]byte{1}, time.Unix(1e9, 0))
+	f.Add(good)
+	f.Add(good[:len(good)-2])
+	f.Add("e30.e30.")
+	f.Add("..")
+	f.Fuzz(func(t *testing.T, token string) {
+		byPub := func(string) (ed25519.PublicKey, []byte) { return pub, nil }
+		v := verifyArtifact(token, byPub, nil)
+		if v.kid != artifactKID(token) {
+			t.Fatalf("kid %q, artifactKID %q", v.kid, artifactKID(token))
+		}
+		if v.why == "" && token != good {
+			h, rest, _ := strings.Cut(token, ".")
+			p, s, _ := strings.Cut(rest, ".")
+			sig, err := base64.RawURLEncoding.Strict().DecodeString(s)
+			if err != nil || !ed25519.Verify(pub, []byte(h+"."+p), sig) {
+				t.Fatalf("%q accepted without a valid signature", token)
+			}
+		}
+		var l Log
+		if w := verifyArtifact(token, byPub, l.signedHere); w.why != v.why {
+			t.Fatalf("with an empty set: %q, without: %q", w.why, v.why)
+		}
+	})
+}
