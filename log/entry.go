@@ -86,6 +86,12 @@ type Submission struct {
 	// violation its entry records (its artifact is not logged); "" for a
 	// submission.
 	LoggedViolation string
+
+	// verified is Artifact decoded and its signature verified before the
+	// sequencer (see Log.SubmitAll); nil when not done. Only this package
+	// sets it: the rule book checks that the key it was verified with is
+	// the logged one.
+	verified *verifiedArtifact
 }
 
 // DecisionSubmission wraps a validated decision.

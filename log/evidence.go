@@ -248,38 +248,104 @@ func decodeArtifactHeader(h string) (*artifactHeader, error) {
 	return &hdr, nil
 }
 
-// checkArtifact verifies an artifact presented with a report on decision
-// decisionID: an EdDSA compact JWS of type ArtifactType, signed by key (the
-// public key of the logged key entry its kid names, nil when none is
-// logged), whose claims name the decision (jti), this log (iss = origin,
-// when known) and the decision's entry (govlog.leaf_hash). It returns why
-// the artifact is invalid, "" when it is valid.
-func checkArtifact(token, decisionID, origin string, key ed25519.PublicKey, a *Authorization) string {
-	h, rest, _ := strings.Cut(token, ".")
+// Checking an artifact presented with a report on a decision: it must be
+// an EdDSA compact JWS of type ArtifactType, signed by the key of the
+// logged key entry its kid names, whose claims name the decision (jti),
+// this log (iss = origin, when known) and the decision's entry
+// (govlog.leaf_hash), with the decision's authorized_until as exp. The
+// check is in two parts: verifyArtifact (the key, no other fact) and
+// verifiedArtifact.check (the decision).
+
+// verifiedArtifact is the part of an artifact's check that depends on no
+// fact but the key: its header decoded, its signature verified with one
+// key, its claims decoded. Building it is the costly part (Ed25519
+// verification, JSON); the log builds it in the submitter's goroutine,
+// before the sequencer, with the key its kid names as the log last read
+// it, and the rule book uses it only when that key is the one the facts
+// hold (see Judge). It is never built from anything but the token itself
+// and a key: it is not part of any wire format.
+type verifiedArtifact struct {
+	token, kid string
+	// why is the first reason the artifact is invalid that does not
+	// depend on the decision ("" when none).
+	why string
+	// key is the key the signature was verified with (nil when none was
+	// given), keyLeaf the key entry's leaf it came from (nil when the key
+	// came from another source).
+	key     ed25519.PublicKey
+	keyLeaf []byte
+	claims  ArtifactClaims
+}
+
+// verifyArtifact decodes token and verifies its signature with the key
+// keyOf returns for its kid (nil: no key is logged for it) with the leaf
+// of the key entry it was read from (nil when unknown).
+//
+// signed, when not nil, tells whether the process itself signed token
+// with the private key of a public key (Log.SignArtifact): such a
+// signature is valid without verifying it again.
+func verifyArtifact(token string, keyOf func(kid string) (ed25519.PublicKey, []byte), signed func(ed25519.PublicKey, string) bool) *verifiedArtifact {
+	v := &verifiedArtifact{token: token}
+	h, rest, dot := strings.Cut(token, ".")
 	p, s, _ := strings.Cut(rest, ".")
 	hdr, err := decodeArtifactHeader(h)
 	if err != nil {
-		return err.Error()
+		v.why = err.Error()
+		return v
+	}
+	var key ed25519.PublicKey
+	if dot && hdr.KID != "" { // the kid artifactKID reads
+		v.kid = hdr.KID
+		key, v.keyLeaf = keyOf(hdr.KID)
+		v.key = key
 	}
 	if hdr.Alg != "EdDSA" || hdr.Typ != ArtifactType {
-		return fmt.Sprintf("the header says alg %q, typ %q; want EdDSA, %s", clip(hdr.Alg), clip(hdr.Typ), ArtifactType)
+		v.why = fmt.Sprintf("the header says alg %q, typ %q; want EdDSA, %s", clip(hdr.Alg), clip(hdr.Typ), ArtifactType)
+		return v
 	}
 	if key == nil {
-		return fmt.Sprintf("no artifact key %q is logged", clip(hdr.KID))
+		v.why = fmt.Sprintf("no artifact key %q is logged", clip(hdr.KID))
+		return v
 	}
 	sig, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	if err != nil || !ed25519.Verify(key, []byte(token[:len(h)+1+len(p)]), sig) {
-		return fmt.Sprintf("the signature does not verify with the logged key %q", clip(hdr.KID))
+	if err != nil || len(sig) != ed25519.SignatureSize ||
+		(signed == nil || !signed(key, token)) && !ed25519.Verify(key, []byte(token[:len(h)+1+len(p)]), sig) {
+		v.why = fmt.Sprintf("the signature does not verify with the logged key %q", clip(hdr.KID))
+		return v
 	}
 	payload, err := base64.RawURLEncoding.Strict().DecodeString(p)
 	if err != nil {
-		return "the payload is not base64url"
+		v.why = "the payload is not base64url"
+		return v
 	}
-	var c ArtifactClaims
-	if err := json.Unmarshal(payload, &c); err != nil {
-		return "the payload is not the artifact claims"
+	if err := json.Unmarshal(payload, &v.claims); err != nil {
+		v.why = "the payload is not the artifact claims"
 	}
+	return v
+}
+
+// verifiedWith reports whether v was verified with the key of the stored
+// key entry k: the same leaf (key entries are never rewritten), or the
+// same key for an entry that holds one.
+func (v *verifiedArtifact) verifiedWith(k Stored) bool {
 	switch {
+	case v.key == nil:
+		return false
+	case k.Leaf != nil && v.keyLeaf != nil:
+		return bytes.Equal(k.Leaf, v.keyLeaf)
+	case k.Key != nil:
+		return v.key.Equal(k.Key)
+	}
+	return false
+}
+
+// check returns why the artifact is invalid for decision decisionID of
+// authorization a, "" when it is valid.
+func (v *verifiedArtifact) check(decisionID, origin string, a *Authorization) string {
+	c := &v.claims
+	switch {
+	case v.why != "":
+		return v.why
 	case c.ID != decisionID:
 		return fmt.Sprintf("it is the artifact of decision %q", clip(c.ID))
 	case origin != "" && c.Issuer != origin:

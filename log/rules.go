@@ -243,7 +243,11 @@ func NamesOf(batch []*Entry) Names {
 		for _, r := range e.Refs() {
 			addID(r)
 		}
-		if e.Artifact != "" {
+		if e.verified != nil && e.verified.token == e.Artifact {
+			if e.verified.kid != "" {
+				addID(EntryID{KindKey, e.verified.kid})
+			}
+		} else if e.Artifact != "" {
 			if kid := artifactKID(e.Artifact); kid != "" {
 				addID(EntryID{KindKey, kid})
 			}
@@ -494,11 +498,16 @@ func judgeReport(e *Entry, facts *Facts) (violation, reason string, claim bool) 
 	case isClaim && e.Artifact == "" && e.ArtifactDigest == "":
 		return ViolationArtifactMissing, "a claim must carry the decision's artifact", false
 	case e.Artifact != "":
-		var key ed25519.PublicKey
-		if kid := artifactKID(e.Artifact); kid != "" {
-			key = facts.IDs[EntryID{KindKey, kid}].key()
+		// The signature was verified before the sequencer when the key
+		// the facts hold for its kid is the one it was verified with;
+		// otherwise it is verified here.
+		v := e.verified
+		if v == nil || v.token != e.Artifact || !v.verifiedWith(facts.IDs[EntryID{KindKey, v.kid}]) {
+			v = verifyArtifact(e.Artifact, func(kid string) (ed25519.PublicKey, []byte) {
+				return facts.IDs[EntryID{KindKey, kid}].key(), nil
+			}, nil)
 		}
-		if why := checkArtifact(e.Artifact, e.DecisionID, e.Origin, key, a); why != "" {
+		if why := v.check(e.DecisionID, e.Origin, a); why != "" {
 			return ViolationArtifactInvalid, "the artifact is invalid: " + why, false
 		}
 	case e.ArtifactDigest != "" && e.LoggedViolation == ViolationArtifactInvalid:

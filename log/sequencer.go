@@ -2,6 +2,7 @@ package log
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -80,6 +81,14 @@ type Log struct {
 	// enqueue, under mu shared while closed is false, so every Add
 	// happens before Close's Wait.
 	inflight sync.WaitGroup
+
+	// keys caches the key entries artifacts name, kid → loggedKey, read
+	// in submitters' goroutines to verify artifacts before the sequencer
+	// (a logged key entry never changes); nkeys bounds it.
+	keys  sync.Map
+	nkeys atomic.Int64
+	// issued are the artifacts this Log signed (SignArtifact).
+	issued issuedArtifacts
 
 	// lastLoggedAt is owned by the sequencer goroutine (set in New before it
 	// starts): logged_at never goes backwards, even when the clock does.
@@ -233,6 +242,11 @@ func (l *Log) SubmitAll(ctx context.Context, subs []*Submission) ([]Submitted, e
 	g := &group{items: make([]pending, len(subs)), done: make(chan struct{})}
 	for i, s := range subs {
 		g.items[i].sub = s
+		if s.Kind == KindExecution && s.Artifact != "" {
+			s.verified = verifyArtifact(s.Artifact, func(kid string) (ed25519.PublicKey, []byte) {
+				return l.loggedKey(ctx, kid)
+			}, l.signedHere)
+		}
 	}
 	if err := l.enqueue(g); err != nil {
 		return nil, err
@@ -248,6 +262,37 @@ func (l *Log) SubmitAll(ctx context.Context, subs []*Submission) ([]Submitted, e
 		out[i].Result, out[i].Err = l.result(ctx, &g.items[i])
 	}
 	return out, nil
+}
+
+// maxCachedKeys bounds Log.keys: artifact keys are few (one per rotation).
+const maxCachedKeys = 1024
+
+type loggedKey struct {
+	key  ed25519.PublicKey
+	leaf []byte
+}
+
+// loggedKey returns the key of the logged key entry kid with its leaf,
+// nil when none is logged (or it cannot be read now: the rule book then
+// verifies the artifact itself).
+func (l *Log) loggedKey(ctx context.Context, kid string) (ed25519.PublicKey, []byte) {
+	if k, ok := l.keys.Load(kid); ok {
+		return k.(loggedKey).key, k.(loggedKey).leaf
+	}
+	_, leaf, err := l.backend.Lookup(ctx, KindKey, kid)
+	if err != nil {
+		return nil, nil
+	}
+	key := Stored{Leaf: leaf}.key()
+	if key == nil {
+		return nil, nil
+	}
+	if l.nkeys.Load() < maxCachedKeys {
+		if _, loaded := l.keys.LoadOrStore(kid, loggedKey{key, leaf}); !loaded {
+			l.nkeys.Add(1)
+		}
+	}
+	return key, leaf
 }
 
 func (l *Log) enqueue(g *group) error {

@@ -261,6 +261,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to create server: %w", err)
 	}
+	signer.log = cfg.Log
 	// The artifact key is logged before anything is signed with it.
 	keyCtx, cancel := context.WithTimeout(context.Background(), keyTimeout)
 	signer.keyIndex, err = logKey(keyCtx, cfg.Log, cfg.ArtifactKey)
