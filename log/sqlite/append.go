@@ -270,7 +270,7 @@ var (
 	sqlInsertIDs            = shapes(`INSERT OR FAIL INTO ids (kind, id, idx, allow) VALUES `, `(?, ?, ?, ?)`, ``)
 	sqlInsertSequences      = shapes(`INSERT OR FAIL INTO sequences (submitter, sequence, idx) VALUES `, `(?, ?, ?)`, ``)
 	sqlInsertLeafs          = shapes(`INSERT OR FAIL INTO leaf_hashes (prefix, idx) VALUES `, `(?, ?)`, ``)
-	sqlInsertTerms          = shapes(`INSERT OR FAIL INTO search_terms (term, idx) VALUES `, `(?, ?)`, ``)
+	sqlInsertTerms          = shapes(`INSERT OR FAIL INTO search_terms (rng, term, idx) VALUES `, `(?, ?, ?)`, ``)
 	// An authorization's uses and revocation change as claims and
 	// revocations are accepted.
 	sqlPutAuthorizations = shapes(`INSERT OR FAIL INTO authorizations (`+authorizationColumns+`) VALUES `,
@@ -460,10 +460,10 @@ type newRows struct {
 }
 
 func (r *newRows) add(e *log.Entry, leaf []byte, index uint64) error {
-	var terms []log.Term
+	var fields, times []log.Term
 	if !r.noSearch {
 		var err error
-		if terms, err = log.EntryTerms(e, leaf); err != nil {
+		if fields, times, err = log.EntryTerms(e, leaf); err != nil {
 			return fmt.Errorf("failed to index entry %d: %w", index, err)
 		}
 	}
@@ -473,9 +473,7 @@ func (r *newRows) add(e *log.Entry, leaf []byte, index uint64) error {
 	if k, ok := e.SequenceKey(); ok {
 		r.sequences = append(r.sequences, k.Submitter, int64(k.Sequence), idx)
 	}
-	for _, t := range terms {
-		r.terms = append(r.terms, int64(t), idx)
-	}
+	r.terms = appendPostings(r.terms, fields, times, idx)
 	r.size = idx + 1
 	return nil
 }
@@ -500,7 +498,7 @@ func (r *newRows) insert(ctx context.Context, tx *sql.Tx) error {
 		{"ids", sqlInsertIDs, 4, r.ids},
 		{"sequences", sqlInsertSequences, 3, r.sequences},
 		{"leaf_hashes", sqlInsertLeafs, 2, r.leafHashes},
-		{"search_terms", sqlInsertTerms, 2, r.terms},
+		{"search_terms", sqlInsertTerms, 3, r.terms},
 	} {
 		for args := t.args; len(args) > 0; {
 			rows := len(args) / t.n

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
@@ -40,43 +41,92 @@ func (b *Backend) Search(ctx context.Context, q *log.Query, start, end uint64, l
 	return out, nil
 }
 
+// Postings of field terms (log.Summary.FieldTerms) are keyed by the range
+// of their entry's index, index >> rangeBits, then term and index: a
+// batch's postings land on the pages of the current range, and a search
+// probes one range after another in index order. Postings of time terms
+// (log.Summary.TimeTerms) are all in range timeRange: the entries of a
+// batch share their time buckets, so these are together already, and a
+// time-only search reads a bucket with one seek.
+const (
+	rangeBits = 14
+	timeRange = -1
+)
+
+// rangeOf is the range of the field postings of entry idx.
+func rangeOf(idx uint64) int64 { return int64(idx >> rangeBits) }
+
+// appendPostings appends the search_terms rows (rng, term, idx) of entry
+// idx to rows.
+func appendPostings(rows []any, fields, times []log.Term, idx int64) []any {
+	for _, t := range fields {
+		rows = append(rows, rangeOf(uint64(idx)), int64(t), idx)
+	}
+	for _, t := range times {
+		rows = append(rows, int64(timeRange), int64(t), idx)
+	}
+	return rows
+}
+
 // candidates returns up to n entries in [start, end) in index order that
 // the plan's postings name.
 func (b *Backend) candidates(ctx context.Context, p log.Plan, start, end uint64, n int) ([]log.Found, error) {
-	var (
-		query strings.Builder
-		args  []any
-	)
 	switch {
 	case len(p.All) > 0:
-		// The first term drives, in index order; CROSS JOIN keeps SQLite
-		// from reordering the loops (the plan puts the most selective
-		// term first).
-		query.WriteString("SELECT t0.idx, e.leaf FROM search_terms AS t0")
-		for i := 1; i < len(p.All); i++ {
-			fmt.Fprintf(&query, " CROSS JOIN search_terms AS t%d", i)
-		}
-		query.WriteString(" CROSS JOIN entries AS e WHERE t0.term = ? AND t0.idx >= ? AND t0.idx < ?")
-		args = append(args, int64(p.All[0]), int64(start), int64(end))
-		for i := 1; i < len(p.All); i++ {
-			t := "t" + strconv.Itoa(i)
-			query.WriteString(" AND " + t + ".term = ? AND " + t + ".idx = t0.idx")
-			args = append(args, int64(p.All[i]))
-		}
-		query.WriteString(" AND e.idx = t0.idx ORDER BY t0.idx LIMIT ?")
+		return b.allCandidates(ctx, p.All, start, end, n)
 	case len(p.Any) > 0:
 		return b.anyCandidates(ctx, p.Any, start, end, n)
-	default:
-		query.WriteString("SELECT idx, leaf FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx LIMIT ?")
-		args = append(args, int64(start), int64(end))
 	}
-	args = append(args, n)
-	rows, err := b.rdb.QueryContext(ctx, query.String(), args...)
+	rows, err := b.rdb.QueryContext(ctx, "SELECT idx, leaf FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx LIMIT ?", int64(start), int64(end), n)
 	if err != nil {
 		return nil, unavailable("search", err)
 	}
-	defer rows.Close()
+	return scanFound(rows, nil)
+}
+
+// allCandidates returns up to n entries in [start, end), in index order,
+// that the postings of every term name, probing range after range until
+// it has n.
+func (b *Backend) allCandidates(ctx context.Context, terms []log.Term, start, end uint64, n int) ([]log.Found, error) {
+	// The first term drives, in index order; CROSS JOIN keeps SQLite from
+	// reordering the loops (the plan puts the most selective term first).
+	var query strings.Builder
+	query.WriteString("SELECT t0.idx, e.leaf FROM search_terms AS t0")
+	for i := 1; i < len(terms); i++ {
+		fmt.Fprintf(&query, " CROSS JOIN search_terms AS t%d", i)
+	}
+	query.WriteString(" CROSS JOIN entries AS e WHERE t0.rng = ?1 AND t0.term = ?2 AND t0.idx >= ?3 AND t0.idx < ?4")
+	args := []any{nil, int64(terms[0]), nil, nil, nil}
+	for i := 1; i < len(terms); i++ {
+		t := "t" + strconv.Itoa(i)
+		fmt.Fprintf(&query, " AND %[1]s.rng = ?1 AND %[1]s.term = ?%[2]d AND %[1]s.idx = t0.idx", t, i+5)
+		args = append(args, int64(terms[i]))
+	}
+	query.WriteString(" AND e.idx = t0.idx ORDER BY t0.idx LIMIT ?5")
+	stmt, err := b.rdb.PrepareContext(ctx, query.String())
+	if err != nil {
+		return nil, unavailable("search", err)
+	}
+	defer stmt.Close()
 	var out []log.Found
+	for r := rangeOf(start); len(out) < n && start < end; r++ {
+		to := min(uint64(r+1)<<rangeBits, end)
+		args[0], args[2], args[3], args[4] = r, int64(start), int64(to), n-len(out)
+		rows, err := stmt.QueryContext(ctx, args...)
+		if err != nil {
+			return nil, unavailable("search", err)
+		}
+		if out, err = scanFound(rows, out); err != nil {
+			return nil, err
+		}
+		start = to
+	}
+	return out, nil
+}
+
+// scanFound appends the (idx, leaf) rows to out and closes rows.
+func scanFound(rows *sql.Rows, out []log.Found) ([]log.Found, error) {
+	defer rows.Close()
 	for rows.Next() {
 		var (
 			idx  int64
@@ -94,34 +144,23 @@ func (b *Backend) candidates(ctx context.Context, p log.Plan, start, end uint64,
 }
 
 // anyCandidates returns up to n entries in [start, end), in index order,
-// that the postings of any of terms name. Each term's postings are read in
-// index order, the terms in the plan's order (chronological for hour
-// buckets), each bounded by the n-th candidate found so far: in a log
-// whose entries are in time order, each later bucket costs one seek.
+// that the postings of any of terms (time buckets) name. Each term's
+// postings are read in index order, the terms in the plan's order
+// (chronological), each bounded by the n-th candidate found so far: in a
+// log whose entries are in time order, each later bucket costs one seek.
 func (b *Backend) anyCandidates(ctx context.Context, terms []log.Term, start, end uint64, n int) ([]log.Found, error) {
 	var out []log.Found
 	bound := end
 	for _, t := range terms {
 		rows, err := b.rdb.QueryContext(ctx, `SELECT t.idx, e.leaf FROM search_terms AS t CROSS JOIN entries AS e
-			WHERE t.term = ? AND t.idx >= ? AND t.idx < ? AND e.idx = t.idx ORDER BY t.idx LIMIT ?`, int64(t), int64(start), int64(bound), n)
+			WHERE t.rng = ? AND t.term = ? AND t.idx >= ? AND t.idx < ? AND e.idx = t.idx ORDER BY t.idx LIMIT ?`,
+			int64(timeRange), int64(t), int64(start), int64(bound), n)
 		if err != nil {
 			return nil, unavailable("search", err)
 		}
-		var got []log.Found
-		for rows.Next() {
-			var (
-				idx  int64
-				leaf []byte
-			)
-			if err := rows.Scan(&idx, &leaf); err != nil {
-				rows.Close()
-				return nil, unavailable("search", err)
-			}
-			got = append(got, log.Found{Index: uint64(idx), Leaf: leaf})
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, unavailable("search", err)
+		got, err := scanFound(rows, nil)
+		if err != nil {
+			return nil, err
 		}
 		out = log.MergeFound(out, got, n)
 		if len(out) == n {
@@ -182,21 +221,19 @@ func (b *Backend) reindexRange(ctx context.Context, from, to uint64) error {
 			rows.Close()
 			return fmt.Errorf("failed to index entry %d: %w", idx, err)
 		}
-		for _, t := range s.Terms() {
-			terms = append(terms, int64(t), idx)
-		}
+		terms = appendPostings(terms, s.FieldTerms(), s.TimeTerms(), idx)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("failed to index entries %d to %d: %w", from, to, err)
 	}
 	for len(terms) > 0 {
-		n := min(len(terms)/2, chunk)
-		q := "INSERT OR IGNORE INTO search_terms (term, idx) VALUES (?, ?)" + strings.Repeat(", (?, ?)", n-1)
-		if _, err := tx.ExecContext(ctx, q, terms[:2*n]...); err != nil {
+		n := min(len(terms)/3, chunk)
+		q := "INSERT OR IGNORE INTO search_terms (rng, term, idx) VALUES (?, ?, ?)" + strings.Repeat(", (?, ?, ?)", n-1)
+		if _, err := tx.ExecContext(ctx, q, terms[:3*n]...); err != nil {
 			return fmt.Errorf("failed to index entries %d to %d: %w", from, to, err)
 		}
-		terms = terms[2*n:]
+		terms = terms[3*n:]
 	}
 	if _, err := tx.ExecContext(ctx, sqlSetIndexed, int64(to)); err != nil {
 		return fmt.Errorf("failed to index entries %d to %d: %w", from, to, err)

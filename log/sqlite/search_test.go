@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/govlog/govlog/log"
 )
@@ -39,5 +40,96 @@ func TestReindex(t *testing.T) {
 	}
 	if _, err := Check(ctx, path, v, nil); err != nil {
 		t.Fatalf("Check after reindexing: %v", err)
+	}
+}
+
+// TestSearchRanges: the field postings are keyed by ranges of 1<<rangeBits
+// entries; searches whose matches, pages and bounds cross ranges return
+// exactly the entries a scan of the whole log finds, in order, and the
+// reads them from the ranges they belong to.
+func TestSearchRanges(t *testing.T) {
+	ctx := context.Background()
+	const n = 2<<rangeBits + 5000 // three ranges, the last one partial
+	path := tempDB(t)
+	bulkLog(t, path, n)
+	b := openAt(t, path, Options{})
+	defer b.Close()
+	leaves := make([][]byte, n)
+	for i := range leaves {
+		leaves[i], _, _ = benchLeaf(i)
+	}
+	last := benchStart.Add(n * time.Millisecond)
+	boundary := uint64(1) << rangeBits
+	for _, tt := range []struct {
+		name       string
+		q          log.Query
+		start, end uint64
+		limit      int
+	}{
+		{"subject", log.Query{Subject: fmt.Sprintf("agent-%d", benchSubject(int(boundary)-1))}, 0, 0, 1},
+		{"subject+deny", log.Query{Subject: fmt.Sprintf("agent-%d", benchSubject(3)), Outcome: log.OutcomeDeny}, 0, 0, 1},
+		{"action+policy", log.Query{Action: "action-7", PolicyID: "policy-7"}, 0, 0, 37},
+		{"action+policy+deny", log.Query{Action: "action-3", PolicyID: "policy-3", Outcome: log.OutcomeDeny}, 0, 0, 50},
+		{"deny, bounded across a range", log.Query{Outcome: log.OutcomeDeny}, boundary - 95, boundary + 107, 7},
+		{"deny, from a range's first entry", log.Query{Outcome: log.OutcomeDeny}, 2 * boundary, 2*boundary + 100, 3},
+		{"the last 40 seconds", log.Query{From: last.Add(-40 * time.Second).Add(300 * time.Millisecond), To: last}, 0, 0, 999},
+		{"no match", log.Query{Subject: "nobody"}, 0, 0, 10},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			end := tt.end
+			if end == 0 {
+				end = n
+			}
+			var want []uint64
+			for i := tt.start; i < end; i++ {
+				s, err := log.Summarize(leaves[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tt.q.Match(&s) {
+					want = append(want, i)
+				}
+			}
+			var got []uint64
+			for start := tt.start; ; {
+				page, err := b.Search(ctx, &tt.q, start, tt.end, tt.limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page) > tt.limit {
+					t.Fatalf("a page of %d results, limit %d", len(page), tt.limit)
+				}
+				for _, f := range page {
+					if string(f.Leaf) != string(leaves[f.Index]) {
+						t.Fatalf("entry %d: the wrong leaf", f.Index)
+					}
+					got = append(got, f.Index)
+				}
+				if len(page) < tt.limit {
+					break
+				}
+				start = page[len(page)-1].Index + 1
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("found %d entries %v\nwant %d %v", len(got), got, len(want), want)
+			}
+			if tt.name != "no match" && (len(want) < 2 || rangeOf(want[0]) == rangeOf(want[len(want)-1])) && tt.start != 2*boundary {
+				t.Fatalf("matches %v: the case does not cross a range", want)
+			}
+		})
+	}
+	if got := rangeOf(boundary - 1); got != 0 {
+		t.Fatalf("rangeOf(%d) = %d", boundary-1, got)
+	}
+	if got := rangeOf(boundary); got != 1 {
+		t.Fatalf("rangeOf(%d) = %d", boundary, got)
+	}
+	// Every range holds postings, and the time postings are in theirs.
+	var ranges int
+	if err := b.rdb.QueryRowContext(ctx, `SELECT count(DISTINCT rng) FROM search_terms`).Scan(&ranges); err != nil {
+		t.Fatal(err)
+	}
+	if ranges != 4 {
+		t.Fatalf("postings in %d ranges, want 4 (3 of entries, 1 of time buckets)", ranges)
 	}
 }

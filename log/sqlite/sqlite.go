@@ -63,7 +63,7 @@
 //	    What the rule book needs of each allow (log.Authorization): its
 //	    accepted claims (uses) and whether it is revoked, written with the
 //	    batch that changes them.
-//	search_terms(term, idx) WITHOUT ROWID, search_indexed(id, size)
+//	search_terms(rng, term, idx) WITHOUT ROWID, search_indexed(id, size)
 //	    The search index (log.Searcher): one row per term of each entry's
 //	    summary (log.Summary.Terms, a 31-bit hash of a field and its
 //	    value), written with the entry; search_indexed is how many entries
