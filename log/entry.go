@@ -86,13 +86,19 @@ type Submission struct {
 	// violation its entry records (its artifact is not logged); "" for a
 	// submission.
 	LoggedViolation string
+
+	// A decision's subject, action, resource ("" when absent) and policy
+	// id, which the search index keys it by (EntryTerms); Subject is ""
+	// when they are not known, and EntryTerms reads them from the leaf.
+	Subject, Action, Resource, PolicyID string
 }
 
 // DecisionSubmission wraps a validated decision.
 func DecisionSubmission(d *Decision, submitter string) *Submission {
 	return &Submission{Kind: KindDecision, ID: d.ID, Submitter: submitter, Content: d.Canonical,
 		Allow: d.Outcome == OutcomeAllow, ParentID: d.ParentID, Sequence: d.Sequence,
-		DecidedAt: d.DecidedAt, MaxExecutions: d.MaxExecutions, Executor: d.Executor}
+		DecidedAt: d.DecidedAt, MaxExecutions: d.MaxExecutions, Executor: d.Executor,
+		Subject: d.Subject, Action: d.Action, Resource: d.Resource, PolicyID: d.PolicyID}
 }
 
 // ExecutionSubmission wraps a validated execution report.

@@ -378,8 +378,21 @@ func FilterFound(q *Query, cands []Found, limit int) (out []Found, seen int, err
 
 // EntryTerms lists the search postings of an entry being appended with
 // this leaf (the leaf is the verdict's: it holds what the rule book set,
-// such as a violation): its field terms and its time terms.
+// such as a violation): its field terms and its time terms. A decision
+// appended with its own leaf (a rule book verdict changes only reports')
+// whose submission carries its subject (DecisionSubmission) is indexed
+// from what was parsed when it was submitted; any other entry from its
+// leaf.
 func EntryTerms(e *Entry, leaf []byte) (fields, times []Term, err error) {
+	if e.Kind == KindDecision && e.Subject != "" && !e.LoggedAt.IsZero() &&
+		len(leaf) > 0 && len(e.Leaf) == len(leaf) && &e.Leaf[0] == &leaf[0] {
+		s := Summary{Kind: SearchDecision, ID: e.ID, LoggedAt: e.LoggedAt.UTC(), Outcome: OutcomeDeny,
+			Subject: e.Subject, Action: e.Action, Resource: e.Resource, PolicyID: e.PolicyID}
+		if e.Allow {
+			s.Outcome = OutcomeAllow
+		}
+		return s.FieldTerms(), s.TimeTerms(), nil
+	}
 	s, err := Summarize(leaf)
 	if err != nil {
 		return nil, nil, err
