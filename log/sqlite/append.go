@@ -455,7 +455,7 @@ func putAuthorizations(ctx context.Context, tx *sql.Tx, auths map[string]*log.Au
 // newRows are the rows of the entries a batch appends, for bulk inserts.
 type newRows struct {
 	entries, ids, sequences, leafHashes, terms []any
-	size                                       int64 // the tree size after the batch
+	first, size                                int64 // the first entry's index, the tree size after the batch
 	noSearch                                   bool  // testHooks.noSearchIndex
 }
 
@@ -468,6 +468,9 @@ func (r *newRows) add(e *log.Entry, leaf []byte, index uint64) error {
 		}
 	}
 	idx := int64(index)
+	if len(r.entries) == 0 {
+		r.first = idx
+	}
 	r.entries = append(r.entries, idx, leaf)
 	r.ids = append(r.ids, int64(e.Kind), e.ID, idx, e.Kind == log.KindDecision && e.Allow)
 	if k, ok := e.SequenceKey(); ok {
@@ -508,6 +511,11 @@ func (r *newRows) insert(ctx context.Context, tx *sql.Tx) error {
 				return unavailable("insert into "+t.table, err)
 			}
 			args = args[n*t.n:]
+		}
+	}
+	if !r.noSearch {
+		if err := mergeRanges(ctx, tx, uint64(r.first), uint64(r.size)); err != nil {
+			return unavailable("merge the search postings", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, sqlSetIndexed, r.size); err != nil {

@@ -137,6 +137,8 @@ type fsckState struct {
 	hashRows *uint64
 	// postings counts the search postings the entries need.
 	postings uint64
+	// indexed is how many entries the search index covers.
+	indexed uint64
 }
 
 func (c *fsckState) run() (CheckResult, error) {
@@ -167,6 +169,9 @@ func (c *fsckState) run() (CheckResult, error) {
 		return CheckResult{}, fmt.Errorf("failed to prepare the index lookups: %w", err)
 	}
 	defer closeAll(c.lookupID, c.lookupSeq, c.lookupHash, c.lookupTerm)
+	if err := c.tx.QueryRowContext(c.ctx, sqlIndexedSize).Scan(&c.indexed); err != nil {
+		return CheckResult{}, fmt.Errorf("failed to read the search index size: %w", err)
+	}
 
 	rng := (&compact.RangeFactory{Hash: hashChildren}).NewEmptyRange(0)
 	nextCP := 0
@@ -335,7 +340,7 @@ func (c *fsckState) searchIndex(n uint64, leaf []byte) error {
 		}
 		return nil
 	}
-	if err := check(rangeOf(n), s.FieldTerms()); err != nil {
+	if err := check(postingRange(n, c.indexed), s.FieldTerms()); err != nil {
 		return err
 	}
 	return check(timeRange, s.TimeTerms())

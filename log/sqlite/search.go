@@ -41,31 +41,67 @@ func (b *Backend) Search(ctx context.Context, q *log.Query, start, end uint64, l
 	return out, nil
 }
 
-// Postings of field terms (log.Summary.FieldTerms) are keyed by the range
-// of their entry's index, index >> rangeBits, then term and index: a
-// batch's postings land on the pages of the current range, and a search
-// probes one range after another in index order. Postings of time terms
+// Postings of field terms (log.Summary.FieldTerms) are keyed by a range
+// of indexes first, then term and index, so that a batch's postings land
+// on a few pages rather than on a page per term all over the table. An
+// append writes them in chunks of 1<<chunkBits entries (rng = chunkBase +
+// index >> chunkBits): a batch's postings go to the end of the table,
+// where SQLite fills pages in order. When the
+// log has filled a range of 1<<rangeBits entries, the append that fills it
+// rewrites the range's chunks as one range (rng = index >> rangeBits), in
+// term order, once: a search probes the ranges, then the chunks of the
+// last, partial range, in index order. Postings of time terms
 // (log.Summary.TimeTerms) are all in range timeRange: the entries of a
 // batch share their time buckets, so these are together already, and a
 // time-only search reads a bucket with one seek.
 const (
 	rangeBits = 14
+	chunkBits = 8
+	chunkBase = 1 << 40
 	timeRange = -1
 )
 
-// rangeOf is the range of the field postings of entry idx.
-func rangeOf(idx uint64) int64 { return int64(idx >> rangeBits) }
+// postingRange is the rng of the field postings of entry idx in a search
+// index that covers size entries.
+func postingRange(idx, size uint64) int64 {
+	if idx>>rangeBits < size>>rangeBits {
+		return int64(idx >> rangeBits)
+	}
+	return chunkRange(idx)
+}
+
+// chunkRange is the rng of the field postings of entry idx before its
+// range is full.
+func chunkRange(idx uint64) int64 { return chunkBase + int64(idx>>chunkBits) }
 
 // appendPostings appends the search_terms rows (rng, term, idx) of entry
-// idx to rows.
+// idx to rows, before its range is full.
 func appendPostings(rows []any, fields, times []log.Term, idx int64) []any {
 	for _, t := range fields {
-		rows = append(rows, rangeOf(uint64(idx)), int64(t), idx)
+		rows = append(rows, chunkRange(uint64(idx)), int64(t), idx)
 	}
 	for _, t := range times {
 		rows = append(rows, int64(timeRange), int64(t), idx)
 	}
 	return rows
+}
+
+// mergeRanges rewrites the chunks of the ranges a search index grown from
+// from to to entries has filled as one range each, in the transaction
+// that grows it.
+func mergeRanges(ctx context.Context, tx *sql.Tx, from, to uint64) error {
+	for r := from >> rangeBits; r < to>>rangeBits; r++ {
+		first, last := r<<rangeBits, (r+1)<<rangeBits-1
+		lo, hi := chunkRange(first), chunkRange(last)
+		if _, err := tx.ExecContext(ctx, `INSERT OR FAIL INTO search_terms (rng, term, idx)
+			SELECT ?, term, idx FROM search_terms WHERE rng BETWEEN ? AND ? ORDER BY term, idx`, int64(r), lo, hi); err != nil {
+			return fmt.Errorf("failed to merge the search postings of entries %d to %d: %w", first, last, err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM search_terms WHERE rng BETWEEN ? AND ?`, lo, hi); err != nil {
+			return fmt.Errorf("failed to merge the search postings of entries %d to %d: %w", first, last, err)
+		}
+	}
+	return nil
 }
 
 // candidates returns up to n entries in [start, end) in index order that
@@ -85,8 +121,9 @@ func (b *Backend) candidates(ctx context.Context, p log.Plan, start, end uint64,
 }
 
 // allCandidates returns up to n entries in [start, end), in index order,
-// that the postings of every term name, probing range after range until
-// it has n.
+// that the postings of every term name, probing range after range (then
+// chunk after chunk) until it has n. It reads in one transaction, so that
+// the ranges it probes are those of one state of the index.
 func (b *Backend) allCandidates(ctx context.Context, terms []log.Term, start, end uint64, n int) ([]log.Found, error) {
 	// The first term drives, in index order; CROSS JOIN keeps SQLite from
 	// reordering the loops (the plan puts the most selective term first).
@@ -103,15 +140,29 @@ func (b *Backend) allCandidates(ctx context.Context, terms []log.Term, start, en
 		args = append(args, int64(terms[i]))
 	}
 	query.WriteString(" AND e.idx = t0.idx ORDER BY t0.idx LIMIT ?5")
-	stmt, err := b.rdb.PrepareContext(ctx, query.String())
+	tx, err := b.rdb.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, unavailable("search", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var indexed int64
+	if err := tx.QueryRowContext(ctx, sqlIndexedSize).Scan(&indexed); err != nil {
+		return nil, unavailable("search", err)
+	}
+	stmt, err := tx.PrepareContext(ctx, query.String())
 	if err != nil {
 		return nil, unavailable("search", err)
 	}
 	defer stmt.Close()
 	var out []log.Found
-	for r := rangeOf(start); len(out) < n && start < end; r++ {
-		to := min(uint64(r+1)<<rangeBits, end)
-		args[0], args[2], args[3], args[4] = r, int64(start), int64(to), n-len(out)
+	for len(out) < n && start < end {
+		rng := postingRange(start, uint64(indexed))
+		bits := uint64(rangeBits)
+		if rng >= chunkBase {
+			bits = chunkBits
+		}
+		to := min((start>>bits+1)<<bits, end)
+		args[0], args[2], args[3], args[4] = rng, int64(start), int64(to), n-len(out)
 		rows, err := stmt.QueryContext(ctx, args...)
 		if err != nil {
 			return nil, unavailable("search", err)
@@ -234,6 +285,9 @@ func (b *Backend) reindexRange(ctx context.Context, from, to uint64) error {
 			return fmt.Errorf("failed to index entries %d to %d: %w", from, to, err)
 		}
 		terms = terms[3*n:]
+	}
+	if err := mergeRanges(ctx, tx, from, to); err != nil {
+		return err
 	}
 	if _, err := tx.ExecContext(ctx, sqlSetIndexed, int64(to)); err != nil {
 		return fmt.Errorf("failed to index entries %d to %d: %w", from, to, err)

@@ -43,20 +43,35 @@ func TestReindex(t *testing.T) {
 	}
 }
 
-// TestSearchRanges: the field postings are keyed by ranges of 1<<rangeBits
-// entries; searches whose matches, pages and bounds cross ranges return
-// exactly the entries a scan of the whole log finds, in order, and the
-// reads them from the ranges they belong to.
+// TestSearchRanges: the field postings are written in chunks of
+// 1<<chunkBits entries and rewritten as one range when 1<<rangeBits
+// entries fill it; searches whose matches, pages and bounds cross ranges
+// and chunks return exactly the entries a scan of the whole log finds, in
+// order, and Check finds every posting where it belongs.
 func TestSearchRanges(t *testing.T) {
 	ctx := context.Background()
-	const n = 2<<rangeBits + 5000 // three ranges, the last one partial
+	const n = 2<<rangeBits + 5000 // two full ranges and a partial one
 	path := tempDB(t)
-	bulkLog(t, path, n)
 	b := openAt(t, path, Options{})
 	defer b.Close()
+	sign, v := newSign(t)
 	leaves := make([][]byte, n)
 	for i := range leaves {
 		leaves[i], _, _ = benchLeaf(i)
+	}
+	// Batches of an odd size, so that appends fill ranges and chunks
+	// midway.
+	for from := 0; from < n; from += 1001 {
+		var batch []*log.Entry
+		for i := from; i < min(from+1001, n); i++ {
+			_, id, allow := benchLeaf(i)
+			batch = append(batch, &log.Entry{Submission: &log.Submission{Kind: log.KindDecision, ID: id, Allow: allow,
+				Submitter: "control-plane", Content: []byte(`{}`)}, Leaf: leaves[i]})
+		}
+		mustAppend(t, b, sign, batch...)
+	}
+	if _, err := Check(ctx, path, v, nil); err != nil {
+		t.Fatalf("Check: %v", err)
 	}
 	last := benchStart.Add(n * time.Millisecond)
 	boundary := uint64(1) << rangeBits
@@ -72,6 +87,8 @@ func TestSearchRanges(t *testing.T) {
 		{"action+policy+deny", log.Query{Action: "action-3", PolicyID: "policy-3", Outcome: log.OutcomeDeny}, 0, 0, 50},
 		{"deny, bounded across a range", log.Query{Outcome: log.OutcomeDeny}, boundary - 95, boundary + 107, 7},
 		{"deny, from a range's first entry", log.Query{Outcome: log.OutcomeDeny}, 2 * boundary, 2*boundary + 100, 3},
+		{"deny, across chunks", log.Query{Outcome: log.OutcomeDeny}, 2*boundary + 200, 2*boundary + 900, 11},
+		{"action+deny, in chunks", log.Query{Action: "action-3", Outcome: log.OutcomeDeny}, 2 * boundary, 0, 4},
 		{"the last 40 seconds", log.Query{From: last.Add(-40 * time.Second).Add(300 * time.Millisecond), To: last}, 0, 0, 999},
 		{"no match", log.Query{Subject: "nobody"}, 0, 0, 10},
 	} {
@@ -113,23 +130,18 @@ func TestSearchRanges(t *testing.T) {
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Fatalf("found %d entries %v\nwant %d %v", len(got), got, len(want), want)
 			}
-			if tt.name != "no match" && (len(want) < 2 || rangeOf(want[0]) == rangeOf(want[len(want)-1])) && tt.start != 2*boundary {
+			if tt.name != "no match" && (len(want) < 2 || want[0]>>rangeBits == want[len(want)-1]>>rangeBits) && tt.start < 2*boundary {
 				t.Fatalf("matches %v: the case does not cross a range", want)
 			}
 		})
 	}
-	if got := rangeOf(boundary - 1); got != 0 {
-		t.Fatalf("rangeOf(%d) = %d", boundary-1, got)
-	}
-	if got := rangeOf(boundary); got != 1 {
-		t.Fatalf("rangeOf(%d) = %d", boundary, got)
-	}
-	// Every range holds postings, and the time postings are in theirs.
-	var ranges int
-	if err := b.rdb.QueryRowContext(ctx, `SELECT count(DISTINCT rng) FROM search_terms`).Scan(&ranges); err != nil {
+	// Two ranges, the chunks of the third, the time buckets.
+	var ranges, chunks, times int
+	if err := b.rdb.QueryRowContext(ctx, `SELECT count(DISTINCT rng) FILTER (WHERE rng BETWEEN 0 AND ?1 - 1),
+		count(DISTINCT rng) FILTER (WHERE rng >= ?1), count(*) FILTER (WHERE rng = -1) FROM search_terms`, chunkBase).Scan(&ranges, &chunks, &times); err != nil {
 		t.Fatal(err)
 	}
-	if ranges != 4 {
-		t.Fatalf("postings in %d ranges, want 4 (3 of entries, 1 of time buckets)", ranges)
+	if want := (n - 2<<rangeBits + 1<<chunkBits - 1) >> chunkBits; ranges != 2 || chunks != want || times == 0 {
+		t.Fatalf("postings in %d ranges, %d chunks, %d time postings; want 2, %d, some", ranges, chunks, times, want)
 	}
 }

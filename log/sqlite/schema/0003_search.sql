@@ -6,11 +6,12 @@
 -- A term is a 31-bit hash of a field and its value: the index holds no
 -- copy of the strings, and every candidate is confirmed against its leaf.
 --
--- rng keys a posting first: for a field term (log.Summary.FieldTerms) it is
--- the entry's index >> 14, so the postings of a batch land on the few
--- pages of the current range of 16,384 entries rather than on a page per
--- term all over the table; a search probes the ranges in index order. For
--- a time term (log.Summary.TimeTerms) it is -1: the entries appended
+-- rng keys a posting first, so that a batch's postings land on a few pages
+-- rather than on a page per term all over the table. For a field term
+-- (log.Summary.FieldTerms) an append writes 2^40 + index >> 8: chunks of
+-- 256 entries at the end of the table; the append that fills a range of
+-- 16,384 entries rewrites its chunks, in term order, as rng = index >> 14.
+-- For a time term (log.Summary.TimeTerms) rng is -1: the entries appended
 -- together share their time buckets, whose postings are together already,
 -- and a time-only search reads each bucket with one seek.
 CREATE TABLE search_terms (
