@@ -121,25 +121,32 @@ func (b *Backend) candidates(ctx context.Context, p log.Plan, start, end uint64,
 }
 
 // allCandidates returns up to n entries in [start, end), in index order,
-// that the postings of every term name, probing range after range (then
-// chunk after chunk) until it has n. It reads in one transaction, so that
-// the ranges it probes are those of one state of the index.
+// that the postings of every term name: the full ranges in one statement
+// that probes them in order, then the chunks of the last one, one by one,
+// until it has n. It reads in one transaction, so that the ranges it
+// probes are those of one state of the index.
 func (b *Backend) allCandidates(ctx context.Context, terms []log.Term, start, end uint64, n int) ([]log.Found, error) {
 	// The first term drives, in index order; CROSS JOIN keeps SQLite from
 	// reordering the loops (the plan puts the most selective term first).
-	var query strings.Builder
-	query.WriteString("SELECT t0.idx, e.leaf FROM search_terms AS t0")
-	for i := 1; i < len(terms); i++ {
-		fmt.Fprintf(&query, " CROSS JOIN search_terms AS t%d", i)
+	// ?1 is the range, ?2 the first term, ?3 and ?4 bound the index, ?5 is
+	// the limit, ?6 the last range; the other terms follow.
+	join := func(rng string) string {
+		var q strings.Builder
+		q.WriteString(" search_terms AS t0")
+		for i := 1; i < len(terms); i++ {
+			fmt.Fprintf(&q, " CROSS JOIN search_terms AS t%d", i)
+		}
+		q.WriteString(" CROSS JOIN entries AS e WHERE t0.rng = " + rng + " AND t0.term = ?2 AND t0.idx >= ?3 AND t0.idx < ?4")
+		for i := 1; i < len(terms); i++ {
+			fmt.Fprintf(&q, " AND %[1]s.rng = t0.rng AND %[1]s.term = ?%[2]d AND %[1]s.idx = t0.idx", "t"+strconv.Itoa(i), i+6)
+		}
+		q.WriteString(" AND e.idx = t0.idx")
+		return q.String()
 	}
-	query.WriteString(" CROSS JOIN entries AS e WHERE t0.rng = ?1 AND t0.term = ?2 AND t0.idx >= ?3 AND t0.idx < ?4")
-	args := []any{nil, int64(terms[0]), nil, nil, nil}
-	for i := 1; i < len(terms); i++ {
-		t := "t" + strconv.Itoa(i)
-		fmt.Fprintf(&query, " AND %[1]s.rng = ?1 AND %[1]s.term = ?%[2]d AND %[1]s.idx = t0.idx", t, i+5)
-		args = append(args, int64(terms[i]))
+	args := []any{nil, int64(terms[0]), nil, nil, nil, nil}
+	for _, t := range terms[1:] {
+		args = append(args, int64(t))
 	}
-	query.WriteString(" AND e.idx = t0.idx ORDER BY t0.idx LIMIT ?5")
 	tx, err := b.rdb.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, unavailable("search", err)
@@ -149,12 +156,36 @@ func (b *Backend) allCandidates(ctx context.Context, terms []log.Term, start, en
 	if err := tx.QueryRowContext(ctx, sqlIndexedSize).Scan(&indexed); err != nil {
 		return nil, unavailable("search", err)
 	}
-	stmt, err := tx.PrepareContext(ctx, query.String())
+	var out []log.Found
+	// The full ranges: one seek each, without a round trip each. The
+	// ranges are generated in increasing order and each is read in index
+	// order, so the rows come in index order (checked below).
+	if full := uint64(indexed) >> rangeBits << rangeBits; start < min(end, full) {
+		to := min(end, full)
+		args[0], args[2], args[3], args[4], args[5] = int64(start>>rangeBits), int64(start), int64(to), n, int64((to-1)>>rangeBits)
+		rows, err := tx.QueryContext(ctx, "WITH RECURSIVE r(x) AS (SELECT ?1 UNION ALL SELECT x + 1 FROM r WHERE x < ?6) SELECT t0.idx, e.leaf FROM r CROSS JOIN"+
+			join("r.x")+" LIMIT ?5", args...)
+		if err != nil {
+			return nil, unavailable("search", err)
+		}
+		if out, err = scanFound(rows, out); err != nil {
+			return nil, err
+		}
+		for i := 1; i < len(out); i++ {
+			if out[i].Index <= out[i-1].Index {
+				return nil, fmt.Errorf("%w: failed to search: the index answered out of order", log.ErrUnavailable)
+			}
+		}
+		start = to
+	}
+	if len(out) >= n || start >= end {
+		return out, nil
+	}
+	stmt, err := tx.PrepareContext(ctx, "SELECT t0.idx, e.leaf FROM"+join("?1")+" AND ?6 IS NOT NULL ORDER BY t0.idx LIMIT ?5")
 	if err != nil {
 		return nil, unavailable("search", err)
 	}
 	defer stmt.Close()
-	var out []log.Found
 	for len(out) < n && start < end {
 		rng := postingRange(start, uint64(indexed))
 		bits := uint64(rangeBits)
@@ -162,7 +193,7 @@ func (b *Backend) allCandidates(ctx context.Context, terms []log.Term, start, en
 			bits = chunkBits
 		}
 		to := min((start>>bits+1)<<bits, end)
-		args[0], args[2], args[3], args[4] = rng, int64(start), int64(to), n-len(out)
+		args[0], args[2], args[3], args[4], args[5] = rng, int64(start), int64(to), n-len(out), 0
 		rows, err := stmt.QueryContext(ctx, args...)
 		if err != nil {
 			return nil, unavailable("search", err)
