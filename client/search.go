@@ -8,30 +8,17 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/govlog/govlog/log"
 )
 
 // SearchResult is one entry of a search answer (wire contract §4,
 // GET /v1/search).
-type SearchResult struct {
-	Index      uint64 `json:"index"`
-	Kind       string `json:"kind"`
-	ID         string `json:"id"`
-	LoggedAt   string `json:"logged_at"`
-	Outcome    string `json:"outcome,omitempty"`
-	Subject    string `json:"subject,omitempty"`
-	Action     string `json:"action,omitempty"`
-	Resource   string `json:"resource,omitempty"`
-	DecisionID string `json:"decision_id,omitempty"`
-	Status     string `json:"status,omitempty"`
-	Violation  string `json:"violation,omitempty"`
-}
+type SearchResult = log.SearchResult
 
 // SearchPage is one page of a search: Next is the cursor of the next page
 // (the after parameter), "" on the last page.
-type SearchPage struct {
-	Results []SearchResult `json:"results"`
-	Next    string         `json:"next,omitempty"`
-}
+type SearchPage = log.SearchPage
 
 // Search returns one page of the entries matching the filters of params
 // (kind, subject, action, resource, outcome, policy_id, decision_id,

@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -223,7 +224,7 @@ func TestNonLoopbackNeedsAuth(t *testing.T) {
 			wantStatus(t, status, body, hdr, tc.status, tc.code)
 		})
 	}
-	if n := treeSize(t, httpClient, base, ""); n != "0" {
+	if n := treeSize(t, httpClient, base, ""); n != "1" { // the artifact key's entry
 		t.Fatalf("refused requests were logged: tree size %s", n)
 	}
 	status, body, _ := request(t, httpClient, http.MethodPost, base+"/v1/decisions", "ci-secret-token", decision("ok-1", "allow", "", 0))
@@ -233,8 +234,8 @@ func TestNonLoopbackNeedsAuth(t *testing.T) {
 	if s := submitterOfReceipt(t, body); s != "ci" {
 		t.Errorf("submitter %q, want ci", s)
 	}
-	if n := treeSize(t, httpClient, base, ""); n != "1" {
-		t.Errorf("tree size %s, want 1", n)
+	if n := treeSize(t, httpClient, base, ""); n != "2" {
+		t.Errorf("tree size %s, want 2 (the key and ok-1)", n)
 	}
 	// The loopback refusal of --pprof stays, even with authentication.
 	refuses(t, "loopback", "--listen", "0.0.0.0:0", "--data", filepath.Join(dir, "data2"), "--auth-tokens", tokens, "--pprof", "0.0.0.0:0")
@@ -454,7 +455,7 @@ func TestJWTAuth(t *testing.T) {
 			wantStatus(t, status, body, hdr, tc.status, code)
 		})
 	}
-	if n := treeSize(t, httpClient, base, ""); n != "0" {
+	if n := treeSize(t, httpClient, base, ""); n != "1" { // the artifact key's entry
 		t.Fatalf("refused requests were logged: tree size %s", n)
 	}
 	status, body, _ := request(t, httpClient, http.MethodPost, base+"/v1/decisions", good, decision("jwt-ok", "allow", "", 0))
@@ -478,8 +479,8 @@ func TestJWTAuth(t *testing.T) {
 	if status, body, _ := request(t, httpClient, http.MethodPost, base+"/v1/decisions", tok2, decision("jwt-k2-again", "deny", "", 0)); status != http.StatusCreated {
 		t.Fatalf("token of k2 after k1 was dropped: %d %s", status, body)
 	}
-	if n := treeSize(t, httpClient, base, ""); n != "3" {
-		t.Errorf("tree size %s, want 3", n)
+	if n := treeSize(t, httpClient, base, ""); n != "4" {
+		t.Errorf("tree size %s, want 4 (with the key's entry)", n)
 	}
 }
 
@@ -499,8 +500,8 @@ func TestRateLimitBinary(t *testing.T) {
 	if ra := hdr.Get("Retry-After"); ra == "" || ra == "0" {
 		t.Errorf("Retry-After %q", ra)
 	}
-	if n := treeSize(t, httpClient, base, ""); n != "2" {
-		t.Errorf("tree size %s, want 2", n)
+	if n := treeSize(t, httpClient, base, ""); n != "3" {
+		t.Errorf("tree size %s, want 3 (with the key's entry)", n)
 	}
 }
 
@@ -548,15 +549,28 @@ func TestArtifactKeyRotation(t *testing.T) {
 	}
 	// A resubmission of the old decision gets the same claims (it cannot
 	// extend the authorization), now signed by the new key: the retired
-	// private key is gone.
+	// private key is gone. Only govlog.key_index differs: it names the new
+	// key's entry, logged when govlogd started with it.
 	status, resp, _ = postJSON(context.Background(), d2.url+"/v1/decisions", body)
 	if status != 200 {
 		t.Fatalf("resubmission after rotation: %d %s", status, resp)
 	}
 	againRec, againCP, againEntry := checkReceipt(t, resp, d2.logKey(t), body)
 	checkArtifact(t, set, authOrigin, againRec, againCP, againEntry)
-	if strings.Split(againRec.Artifact, ".")[1] != strings.Split(oldRec.Artifact, ".")[1] || kid(againRec.Artifact) != kid(newRec.Artifact) {
-		t.Errorf("resubmission after rotation: claims changed or not signed by the new key")
+	claimsOf := func(tok string) (map[string]any, float64) {
+		p, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[1])
+		var c map[string]any
+		json.Unmarshal(p, &c)
+		g, _ := c["govlog"].(map[string]any)
+		ki, _ := g["key_index"].(float64)
+		delete(g, "key_index")
+		return c, ki
+	}
+	oldClaims, oldKey := claimsOf(oldRec.Artifact)
+	againClaims, againKey := claimsOf(againRec.Artifact)
+	_, newKey := claimsOf(newRec.Artifact)
+	if !reflect.DeepEqual(oldClaims, againClaims) || kid(againRec.Artifact) != kid(newRec.Artifact) || againKey != newKey || againKey == oldKey {
+		t.Errorf("resubmission after rotation: claims changed or not signed by the new key: key_index %v, %v, %v", oldKey, againKey, newKey)
 	}
 	d2.term(t, 20*time.Second)
 

@@ -82,7 +82,7 @@ func testDecisionsEndToEnd(t *testing.T, d *daemon) {
 				}
 				p := ""
 				if parent != "" && rng.IntN(3) == 0 {
-					p = parent // lineage: a decision acknowledged earlier
+					p = parent // lineage: an allow acknowledged earlier
 				}
 				var s uint64
 				if rng.IntN(2) == 0 {
@@ -104,7 +104,9 @@ func testDecisionsEndToEnd(t *testing.T, d *daemon) {
 				byID[id] = logged{body, resp, outcome}
 				checkpoints = append(checkpoints, cp)
 				mu.Unlock()
-				parent = id
+				if outcome == "allow" {
+					parent = id // lineage stops at a deny: only an allow may be a parent
+				}
 			}
 		}()
 	}
@@ -143,23 +145,30 @@ func testDecisionsEndToEnd(t *testing.T, d *daemon) {
 			denyID = id
 		}
 	}
+	var allowRec receipt
+	json.Unmarshal(byID[allowID].receipt, &allowRec)
 	exec := func(id, decisionID string) []byte {
-		return []byte(fmt.Sprintf(`{"id":%q,"decision_id":%q,"status":"succeeded","at":%q,"runtime":"rt-1","result_digest":"sha256:%s"}`,
-			id, decisionID, time.Now().UTC().Format(time.RFC3339), strings.Repeat("0", 64)))
+		// A report that only says it completed: it is its own claim, and
+		// carries the artifact.
+		return []byte(fmt.Sprintf(`{"id":%q,"decision_id":%q,"status":"succeeded","at":%q,"runtime":"rt-1","result_digest":"sha256:%s","artifact":%q}`,
+			id, decisionID, time.Now().UTC().Format(time.RFC3339Nano), strings.Repeat("0", 64), allowRec.Artifact))
 	}
 	body := exec("exec-1", allowID)
 	status, resp, _ := postJSON(ctx, d.url+"/v1/executions", body)
 	if status != http.StatusCreated {
 		t.Fatalf("execution: %d %s", status, resp)
 	}
-	r, _, e := checkReceipt(t, resp, v, body)
-	if r.Artifact != "" || e.Execution == nil || e.AuthorizedUntil != "" {
+	// The entry holds the report without its artifact (checked below).
+	r, _, e := checkReceipt(t, resp, v, nil)
+	if r.Artifact != "" || e.Execution == nil || e.AuthorizedUntil != "" || bytes.Contains(r.Entry, []byte(allowRec.Artifact)) ||
+		!bytes.Contains(r.Entry, []byte(`"artifact_digest":"sha256:`)) {
 		t.Fatalf("execution receipt: artifact %q entry %s", r.Artifact, r.Entry)
 	}
 	if status, resp, _ = postJSON(ctx, d.url+"/v1/executions", exec("exec-2", denyID)); status != http.StatusConflict || errorCode(t, resp) != "not_authorized" {
 		t.Fatalf("execution of a deny: %d %s", status, resp)
 	}
-	if status, resp, _ = postJSON(ctx, d.url+"/v1/executions", exec("exec-3", "no-such-decision")); status != http.StatusUnprocessableEntity || errorCode(t, resp) != "unknown_decision" {
+	// Reports on a deny or on nothing are logged with their violation.
+	if status, resp, _ = postJSON(ctx, d.url+"/v1/executions", exec("exec-3", "no-such-decision")); status != http.StatusConflict || errorCode(t, resp) != "unknown_decision" {
 		t.Fatalf("execution of nothing: %d %s", status, resp)
 	}
 	if status, resp, _ = postJSON(ctx, d.url+"/v1/decisions", decision("orphan-1", "allow", "no-such-parent", 0)); status != http.StatusUnprocessableEntity || errorCode(t, resp) != "unknown_parent" {
@@ -172,7 +181,8 @@ func testDecisionsEndToEnd(t *testing.T, d *daemon) {
 	// Every checkpoint ever returned is consistent with the latest, and the
 	// entries replay to its root.
 	cur := latest(t, d.url, v)
-	if want := uint64(workers*perWorker + 1); cur.Size != want {
+	// The decisions, the artifact key's entry and three execution reports.
+	if want := uint64(workers*perWorker + 4); cur.Size != want {
 		t.Fatalf("tree size %d, want %d", cur.Size, want)
 	}
 	for _, cp := range checkpoints {

@@ -58,10 +58,11 @@ func queryOPA(t *testing.T, o *opatest.OPA, subject string, i int) string {
 	return ans.DecisionID
 }
 
-// waitTreeSize waits until the log holds n entries, and fails if it holds
-// more.
+// waitTreeSize waits until the log holds n entries besides the artifact
+// key's entry (entry 0), and fails if it holds more.
 func waitTreeSize(t *testing.T, url string, n uint64, limit time.Duration) {
 	t.Helper()
+	n++ // the artifact key's entry
 	deadline := time.Now().Add(limit)
 	for {
 		var info struct {

@@ -358,7 +358,7 @@ func TestWitnessHangsAsync(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		_, cp, _, _ := call(ctx, http.MethodGet, d.url+"/v1/checkpoint", "", nil)
-		if policy.Satisfied(cp) && latest(t, d.url, v).Size == 32 {
+		if policy.Satisfied(cp) && latest(t, d.url, v).Size == 33 { // 32 decisions after the artifact key
 			break
 		}
 		if time.Now().After(deadline) {

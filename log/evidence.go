@@ -317,7 +317,7 @@ func (l *Log) Authorization(ctx context.Context, decisionID string) (*Authorizat
 	}
 	p, err := ParseEntry(leaf)
 	if err != nil || p.Decision == nil {
-		return nil, fmt.Errorf("%w: the entry of decision %q does not parse: %v", ErrUnavailable, decisionID, err)
+		return nil, fmt.Errorf("%w: the entry of decision %q does not parse: %w", ErrUnavailable, decisionID, err)
 	}
 	ev := &AuthorizationEvidence{DecisionID: decisionID}
 	var stored *Authorization

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,64 +25,14 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
-	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/govlog/govlog/internal/keys"
 	"github.com/govlog/govlog/log"
-	"github.com/govlog/govlog/log/sqlite"
 )
 
 // newAuthEnv is newEnv with the server configuration edited by configure.
 func newAuthEnv(t testing.TB, configure func(*Config)) *env {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	if err := keys.Generate(dir, testOrigin); err != nil {
-		t.Fatal(err)
-	}
-	k, err := keys.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := sqlite.Open(ctx, filepath.Join(dir, "log.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fb := &faultBackend{Backend: b, entered: make(chan struct{}, 16)}
-	reg := prometheus.NewRegistry()
-	m, err := NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := log.New(ctx, log.Config{Backend: fb, Signer: k.Signer, Verifier: k.Verifier, OnBatch: m.ObserveBatch})
-	if err != nil {
-		b.Close()
-		t.Fatal(err)
-	}
-	cfg := Config{
-		Log:         l,
-		ArtifactKey: k.Artifact,
-		Audience:    testAudience,
-		VerifierKey: k.VerifierKey,
-		Registry:    reg,
-		Metrics:     m,
-	}
-	configure(&cfg)
-	srv, err := New(cfg)
-	if err != nil {
-		l.Close(ctx)
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		hs.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := srv.Close(ctx); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return &env{t: t, srv: srv, url: hs.URL, backend: fb, keys: k, verifier: k.Verifier, reg: reg}
+	return newEnv(t, envOptions{configure: configure})
 }
 
 // call sends a request with an Authorization header (none when auth is "").

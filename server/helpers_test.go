@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,8 +23,8 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/govlog/govlog/internal/keys"
+	"github.com/govlog/govlog/internal/testenv"
 	"github.com/govlog/govlog/log"
-	"github.com/govlog/govlog/log/sqlite"
 )
 
 const (
@@ -122,42 +120,29 @@ type envOptions struct {
 	submitTimeout time.Duration
 	// ttl is the log's artifact lifetime; default 300s.
 	ttl time.Duration
+	// configure, when set, edits the server's configuration last.
+	configure func(*Config)
 }
 
 func newEnv(t testing.TB, opts envOptions) *env {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	if err := keys.Generate(dir, testOrigin); err != nil {
-		t.Fatal(err)
-	}
-	k, err := keys.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := sqlite.Open(ctx, filepath.Join(dir, "log.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fb := &faultBackend{Backend: b, entered: make(chan struct{}, 16)}
+	tl := testenv.NewLog(t, testOrigin)
+	k := tl.Keys
+	fb := &faultBackend{Backend: tl.Backend, entered: make(chan struct{}, 16)}
 	reg := prometheus.NewRegistry()
 	m, err := NewMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := log.New(ctx, log.Config{
-		Backend:     fb,
-		Signer:      k.Signer,
-		Verifier:    k.Verifier,
-		MaxPending:  opts.maxPending,
-		OnBatch:     m.ObserveBatch,
-		ArtifactTTL: opts.ttl,
-	})
+	lc := tl.Config()
+	lc.Backend, lc.MaxPending, lc.OnBatch, lc.ArtifactTTL = fb, opts.maxPending, m.ObserveBatch, opts.ttl
+	l, err := log.New(ctx, lc)
 	if err != nil {
-		b.Close()
+		tl.Backend.Close()
 		t.Fatal(err)
 	}
-	srv, err := New(Config{
+	cfg := Config{
 		Log:           l,
 		ArtifactKey:   k.Artifact,
 		Audience:      testAudience,
@@ -165,21 +150,19 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		Registry:      reg,
 		Metrics:       m,
 		SubmitTimeout: opts.submitTimeout,
-	})
+	}
+	if opts.configure != nil {
+		opts.configure(&cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		l.Close(ctx)
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		fb.release()
-		hs.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := srv.Close(ctx); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
+	hs := testenv.Serve(t, srv)
+	// Cleanups run last first: held appends are released before the
+	// server closes.
+	t.Cleanup(fb.release)
 	return &env{t: t, srv: srv, url: hs.URL, backend: fb, keys: k, verifier: k.Verifier, reg: reg, ttl: opts.ttl}
 }
 

@@ -226,7 +226,7 @@ func (s *Server) processOPAEvents(ctx context.Context, events []json.RawMessage,
 			}
 			body, err = s.cfg.OPA.Mapping.Decision(&ev)
 		} else {
-			err = fmt.Errorf("%w: the event is not a decision-log event object: %v", opa.ErrUnmappable, err)
+			err = fmt.Errorf("%w: the event is not a decision-log event object: %w", opa.ErrUnmappable, err)
 		}
 		ids[i] = clip(ev.DecisionID)
 		if err != nil {

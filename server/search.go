@@ -110,32 +110,6 @@ func decodeCursor(s string) (uint64, error) {
 	return binary.BigEndian.Uint64(b), nil
 }
 
-// searchResult is one entry of a search answer.
-type searchResult struct {
-	Index      uint64 `json:"index"`
-	Kind       string `json:"kind"`
-	ID         string `json:"id"`
-	LoggedAt   string `json:"logged_at"`
-	Outcome    string `json:"outcome,omitempty"`
-	Subject    string `json:"subject,omitempty"`
-	Action     string `json:"action,omitempty"`
-	Resource   string `json:"resource,omitempty"`
-	DecisionID string `json:"decision_id,omitempty"`
-	Status     string `json:"status,omitempty"`
-	Violation  string `json:"violation,omitempty"`
-}
-
-type searchResponse struct {
-	Results []searchResult `json:"results"`
-	Next    string         `json:"next,omitempty"`
-}
-
-func newSearchResult(index uint64, s *log.Summary) searchResult {
-	return searchResult{Index: index, Kind: s.Kind, ID: s.ID, LoggedAt: s.LoggedAt.Format(log.LoggedAtLayout),
-		Outcome: s.Outcome, Subject: s.Subject, Action: s.Action, Resource: s.Resource,
-		DecisionID: s.DecisionID, Status: s.Status, Violation: s.Violation}
-}
-
 // getSearch handles GET /v1/search.
 func (s *Server) getSearch(c echo.Context, q query) error {
 	ctx := c.Request().Context()
@@ -169,7 +143,7 @@ func (s *Server) getSearch(c echo.Context, q query) error {
 	if err != nil {
 		return err
 	}
-	resp := searchResponse{Results: make([]searchResult, 0, min(len(found), int(limit)))}
+	resp := log.SearchPage{Results: make([]log.SearchResult, 0, min(len(found), int(limit)))}
 	for i, f := range found {
 		if i == int(limit) {
 			resp.Next = encodeCursor(found[i-1].Index + 1)
@@ -179,7 +153,7 @@ func (s *Server) getSearch(c echo.Context, q query) error {
 		if err != nil {
 			return err
 		}
-		resp.Results = append(resp.Results, newSearchResult(f.Index, &sum))
+		resp.Results = append(resp.Results, log.NewSearchResult(f.Index, &sum))
 	}
 	return writeJSON(c, http.StatusOK, resp)
 }

@@ -8,11 +8,13 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/govlog/govlog/log"
 )
 
 type searchAnswer struct {
-	Results []searchResult `json:"results"`
-	Next    string         `json:"next"`
+	Results []log.SearchResult `json:"results"`
+	Next    string             `json:"next"`
 }
 
 func (e *env) search(t *testing.T, params url.Values) searchAnswer {
@@ -31,9 +33,9 @@ func (e *env) search(t *testing.T, params url.Values) searchAnswer {
 }
 
 // searchAll pages through a search with the given page size.
-func (e *env) searchAll(t *testing.T, params url.Values, limit int, between func()) []searchResult {
+func (e *env) searchAll(t *testing.T, params url.Values, limit int, between func()) []log.SearchResult {
 	t.Helper()
-	var out []searchResult
+	var out []log.SearchResult
 	p := url.Values{}
 	for k, v := range params {
 		p[k] = v

@@ -8,17 +8,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/govlog/govlog/internal/keys"
+	"github.com/govlog/govlog/internal/testenv"
 	"github.com/govlog/govlog/log"
-	"github.com/govlog/govlog/log/sqlite"
 )
 
 // The fault-injecting test backend serves the tiles of the SQLite backend
@@ -260,20 +256,11 @@ type noTiles struct{ log.Backend }
 // are derived from its entries and proofs, and an independent reader
 // checks them against the checkpoint.
 func TestTilesDerived(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	if err := keys.Generate(dir, testOrigin); err != nil {
-		t.Fatal(err)
-	}
-	k, err := keys.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := sqlite.Open(ctx, filepath.Join(dir, "log.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := log.New(ctx, log.Config{Backend: noTiles{b}, Signer: k.Signer, Verifier: k.Verifier})
+	tl := testenv.NewLog(t, testOrigin)
+	k := tl.Keys
+	lc := tl.Config()
+	lc.Backend = noTiles{tl.Backend}
+	l, err := log.New(context.Background(), lc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,13 +268,7 @@ func TestTilesDerived(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		hs.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Close(ctx)
-	})
+	hs := testenv.Serve(t, srv)
 	e := &env{t: t, url: hs.URL, verifier: k.Verifier}
 	wantError(t, e.get("/tile/0/000.p/2"), 404, "not_found") // beyond the key's entry
 	for i, n := range []int{3, 300} {

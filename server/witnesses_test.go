@@ -17,9 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/govlog/govlog/internal/distributor"
-	"github.com/govlog/govlog/internal/keys"
+	"github.com/govlog/govlog/internal/testenv"
 	"github.com/govlog/govlog/log"
-	"github.com/govlog/govlog/log/sqlite"
 	"github.com/govlog/govlog/verifier"
 	"github.com/govlog/govlog/witness"
 )
@@ -67,14 +66,8 @@ type witnessEnv struct {
 func newWitnessEnv(t *testing.T, sync bool) *witnessEnv {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	if err := keys.Generate(dir, testOrigin); err != nil {
-		t.Fatal(err)
-	}
-	k, err := keys.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tl := testenv.NewLog(t, testOrigin)
+	dir, k := tl.Dir, tl.Keys
 	ws := []*testWitness{
 		newTestWitness(t, "witness.test/w1", k.VerifierKey),
 		newTestWitness(t, "witness.test/w2", k.VerifierKey),
@@ -84,17 +77,15 @@ func newWitnessEnv(t *testing.T, sync bool) *witnessEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := sqlite.Open(ctx, filepath.Join(dir, "log.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fb := &faultBackend{Backend: b, entered: make(chan struct{}, 16)}
+	fb := &faultBackend{Backend: tl.Backend, entered: make(chan struct{}, 16)}
 	reg := prometheus.NewRegistry()
 	m, err := NewMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := log.New(ctx, log.Config{Backend: fb, Signer: k.Signer, Verifier: k.Verifier, OnBatch: m.ObserveBatch})
+	lc := tl.Config()
+	lc.Backend, lc.OnBatch = fb, m.ObserveBatch
+	l, err := log.New(ctx, lc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,20 +109,14 @@ func newWitnessEnv(t *testing.T, sync bool) *witnessEnv {
 		VerifierKey: k.VerifierKey,
 		Registry:    reg,
 		Metrics:     m,
-		Witnessing:  &Witnessing{Distributor: d, Sync: sync, Timeout: 500 * time.Millisecond},
+		// Long enough for a witness round on a loaded machine under the
+		// race detector (500 ms was not); the quorum-down case waits it out.
+		Witnessing: &Witnessing{Distributor: d, Sync: sync, Timeout: 3 * time.Second},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		hs.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := srv.Close(ctx); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
+	hs := testenv.Serve(t, srv)
 	e := &env{t: t, srv: srv, url: hs.URL, backend: fb, keys: k, verifier: k.Verifier, reg: reg}
 	return &witnessEnv{env: e, ws: ws, policy: policy}
 }

@@ -87,7 +87,7 @@ func (a *against) consistent(cp log.Checkpoint) error {
 			return fmt.Errorf("%w: its checkpoint (size %d) is not consistent with the latest checkpoint of %s (size %d): %s",
 				errNotInLog, cp.Size, a.url, a.latest.Size, ie.Reason)
 		}
-		return fmt.Errorf("%w: the consistency proof from size %d to %d that %s serves does not verify: %v", errNotInLog, cp.Size, a.latest.Size, a.url, err)
+		return fmt.Errorf("%w: the consistency proof from size %d to %d that %s serves does not verify: %w", errNotInLog, cp.Size, a.latest.Size, a.url, err)
 	}
 	return nil
 }

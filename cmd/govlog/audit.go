@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -100,17 +99,9 @@ func (a *auditFlags) client(f *flags) (*client.Client, *vaudit.State, error) {
 		return nil, nil, f.usagef("--gzip: %v", err)
 	}
 	transport.DisableCompression = !gzip
-	opts := []client.Option{client.WithLogKey(key), client.WithHTTPClient(&http.Client{Transport: transport, Timeout: 2 * time.Minute})}
-	token, err := a.token()
+	c, _, err := a.newClient(f, "", client.WithLogKey(key), client.WithHTTPClient(&http.Client{Transport: transport, Timeout: 2 * time.Minute}))
 	if err != nil {
 		return nil, nil, err
-	}
-	if token != "" {
-		opts = append(opts, client.WithBearerToken(token))
-	}
-	c, err := client.New(*a.url, opts...)
-	if err != nil {
-		return nil, nil, f.usagef("--url: %v", err)
 	}
 	st, err := loadState(*a.state, key)
 	if err != nil {
@@ -280,12 +271,7 @@ func readTrustedCheckpoint(path string, key note.Verifier) ([]byte, error) {
 	if cp, err := verifier.Checkpoint(data, key); err == nil {
 		return cp.Note, nil
 	}
-	var v *verifier.Verified
-	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) {
-		v, err = verifier.ReceiptJSON(data, key)
-	} else {
-		v, err = verifier.Receipt(data, key)
-	}
+	v, err := verifyReceipt(data, key)
 	if err != nil {
 		return nil, fmt.Errorf("%s is neither a checkpoint nor a receipt of this log: %w", path, err)
 	}

@@ -35,10 +35,7 @@ func bench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 	cpuProfile := f.String("cpuprofile", "", "write a CPU profile of the load generator to `file`")
 	f.Example("govlog bench --url http://127.0.0.1:8080 -n 20000 -c 64", "20,000 single decisions from 64 clients")
 	f.Example("govlog bench --url http://127.0.0.1:8080 --duration 30s --rate 2000 --batch 100", "open loop: 2,000 decisions/s in batches of 100 for 30 seconds")
-	if err := f.parse(args, stdout); err != nil {
-		return err
-	}
-	if err := srv.check(f); err != nil {
+	if err := srv.parse(f, args, stdout); err != nil {
 		return err
 	}
 	switch {

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/govlog/govlog/client"
 	"github.com/govlog/govlog/internal/cmdline"
 )
@@ -169,10 +171,54 @@ func (s *serverFlags) check(f *flags) error {
 	return nil
 }
 
+// parse parses args (see flags.parse), then checks that --url is set.
+func (s *serverFlags) parse(f *flags, args []string, stdout io.Writer) error {
+	if err := f.parse(args, stdout); err != nil {
+		return err
+	}
+	return s.check(f)
+}
+
 // token returns the bearer token: the content of --token-file, else
 // $GOVLOG_TOKEN ("" when neither is set).
 func (s *serverFlags) token() (string, error) {
 	return readToken(*s.tokenFile)
+}
+
+// newClient returns the client of the server at --url, sending the bearer
+// token (see token) and with opts. When logKey, the argument of a --log-key
+// flag, is set, the client verifies every receipt with that key, which
+// newClient returns too (nil without one).
+func (s *serverFlags) newClient(f *flags, logKey string, opts ...client.Option) (*client.Client, note.Verifier, error) {
+	var key note.Verifier
+	if logKey != "" {
+		var err error
+		if key, err = readVerifierKey(logKey); err != nil {
+			return nil, nil, f.usagef("--log-key: %v", err)
+		}
+		opts = append(opts, client.WithLogKey(key))
+	}
+	token, err := s.token()
+	if err != nil {
+		return nil, nil, err
+	}
+	if token != "" {
+		opts = append(opts, client.WithBearerToken(token))
+	}
+	c, err := client.New(*s.url, opts...)
+	if err != nil {
+		return nil, nil, f.usagef("--url: %v", err)
+	}
+	return c, key, nil
+}
+
+// loggedState says whether a submission was logged now (created) or had
+// been already, its receipt then being the original one.
+func loggedState(created bool) string {
+	if created {
+		return "logged"
+	}
+	return "already logged (this is the original receipt)"
 }
 
 // version prints the version of govlog.

@@ -40,10 +40,7 @@ func demo(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) err
 		"serves, which proves nothing about that log (a demo only)")
 	out := f.String("out", "govlog-demo", "save the receipts (in DIR/receipts), the artifacts, the key list and the log key in `DIR`")
 	f.Example("govlog demo --url http://127.0.0.1:8080 --log-key data/log.vkey", "against make run's server")
-	if err := f.parse(args, stdout); err != nil {
-		return err
-	}
-	if err := sf.check(f); err != nil {
+	if err := sf.parse(f, args, stdout); err != nil {
 		return err
 	}
 	if f.NArg() != 0 {
@@ -109,7 +106,7 @@ func (d *demoRun) setKey(arg string, key note.Verifier) error {
 	}
 	status, body, err := d.call(http.MethodGet, "/v1/log", nil)
 	if err != nil || status != 200 {
-		return fmt.Errorf("failed to read GET /v1/log: %d %v", status, err)
+		return fmt.Errorf("failed to read GET /v1/log: %d %w", status, err)
 	}
 	var info struct {
 		VerifierKey string `json:"verifier_key"`

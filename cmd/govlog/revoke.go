@@ -9,7 +9,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/govlog/govlog/client"
 	"github.com/govlog/govlog/log"
 )
 
@@ -38,10 +37,7 @@ func revoke(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) e
 	keyArg := f.String("log-key", "", "verify the receipt with this note verifier `key` (a file or the key text)")
 	asJSON := f.Bool("json", false, "print a JSON report instead of text")
 	f.Example("govlog revoke --url http://127.0.0.1:8080 --decision deploy-42 --reason 'credentials leaked'", "revoke deploy-42")
-	if err := f.parse(args, stdout); err != nil {
-		return err
-	}
-	if err := srv.check(f); err != nil {
+	if err := srv.parse(f, args, stdout); err != nil {
 		return err
 	}
 	if f.NArg() != 0 {
@@ -57,24 +53,9 @@ func revoke(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) e
 			*id = "revoke-" + hex.EncodeToString(sum[:16])
 		}
 	}
-	var opts []client.Option
-	if *keyArg != "" {
-		key, err := readVerifierKey(*keyArg)
-		if err != nil {
-			return f.usagef("--log-key: %v", err)
-		}
-		opts = append(opts, client.WithLogKey(key))
-	}
-	token, err := srv.token()
+	c, _, err := srv.newClient(f, *keyArg)
 	if err != nil {
 		return err
-	}
-	if token != "" {
-		opts = append(opts, client.WithBearerToken(token))
-	}
-	c, err := client.New(*srv.url, opts...)
-	if err != nil {
-		return f.usagef("--url: %v", err)
 	}
 	if *at == "" {
 		*at = time.Now().UTC().Format(time.RFC3339)
@@ -100,11 +81,7 @@ func revoke(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) e
 	if *asJSON {
 		return printJSON(stdout, rep)
 	}
-	state := "logged"
-	if !created {
-		state = "already logged (this is the original receipt)"
-	}
-	fmt.Fprintf(stdout, "revocation %s of decision %s: %s at index %d\n", field(*id), field(*decision), state, r.Index)
+	fmt.Fprintf(stdout, "revocation %s of decision %s: %s at index %d\n", field(*id), field(*decision), loggedState(created), r.Index)
 	if rep.Verified {
 		fmt.Fprintln(stdout, "receipt: verified with the log key")
 	}

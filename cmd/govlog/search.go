@@ -67,22 +67,6 @@ func paramOf(flag string) string {
 	return flag
 }
 
-// newServerClient builds the client of a command's server flags.
-func newServerClient(f *flags, srv *serverFlags, opts ...client.Option) (*client.Client, error) {
-	token, err := srv.token()
-	if err != nil {
-		return nil, err
-	}
-	if token != "" {
-		opts = append(opts, client.WithBearerToken(token))
-	}
-	c, err := client.New(*srv.url, opts...)
-	if err != nil {
-		return nil, f.usagef("--url: %v", err)
-	}
-	return c, nil
-}
-
 // search prints the entries matching filters.
 func search(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
 	f := newFlags("search", "[flags]",
@@ -96,10 +80,7 @@ func search(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) e
 	asJSON := f.Bool("json", false, "print the results as JSON: {\"results\": [...], \"next\": cursor}")
 	f.Example("govlog search --url http://127.0.0.1:8080 --subject agent-7 --outcome deny", "what agent-7 was denied")
 	f.Example("govlog search --violation any --from 2026-12-01T00:00:00Z --json", "with $GOVLOG_URL set: executions that broke a rule since December 1st")
-	if err := f.parse(args, stdout); err != nil {
-		return err
-	}
-	if err := srv.check(f); err != nil {
+	if err := srv.parse(f, args, stdout); err != nil {
 		return err
 	}
 	if f.NArg() != 0 {
@@ -108,7 +89,7 @@ func search(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) e
 	if *limit < 1 {
 		return f.usagef("--limit must be at least 1")
 	}
-	c, err := newServerClient(f, srv)
+	c, _, err := srv.newClient(f, "")
 	if err != nil {
 		return err
 	}
@@ -132,9 +113,7 @@ func search(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) e
 		params.Set("after", page.Next)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(all)
+		return printJSON(stdout, all)
 	}
 	for _, r := range all.Results {
 		fmt.Fprintf(stdout, "%d %s %s %s", r.Index, r.LoggedAt, r.Kind, field(r.ID))
@@ -165,24 +144,13 @@ func get(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) erro
 	execution := f.Bool("execution", false, "look up an execution report only")
 	asJSON := f.Bool("json", false, "print the receipt as JSON")
 	f.Example("govlog get --url http://127.0.0.1:8080 --log-key data/log.vkey deploy-42", "the decision deploy-42, verified")
-	if err := f.parse(args, stdout); err != nil {
-		return err
-	}
-	if err := srv.check(f); err != nil {
+	if err := srv.parse(f, args, stdout); err != nil {
 		return err
 	}
 	if f.NArg() != 1 {
 		return f.usagef("want one id, got %d arguments", f.NArg())
 	}
-	var opts []client.Option
-	if *keyArg != "" {
-		key, err := readVerifierKey(*keyArg)
-		if err != nil {
-			return f.usagef("--log-key: %v", err)
-		}
-		opts = append(opts, client.WithLogKey(key))
-	}
-	c, err := newServerClient(f, srv, opts...)
+	c, key, err := srv.newClient(f, *keyArg)
 	if err != nil {
 		return err
 	}
@@ -199,12 +167,9 @@ func get(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) erro
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return printJSON(stdout, r)
 	}
-	if *keyArg != "" {
-		key, _ := readVerifierKey(*keyArg)
+	if key != nil {
 		data, _ := json.Marshal(r)
 		v, err := verifier.ReceiptJSON(data, key)
 		if err != nil {
@@ -239,10 +204,7 @@ func export(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) e
 	out := f.String("o", "", "write the bundle to this `file` (required; replaced only once the whole bundle arrived)")
 	timeout := f.Duration("timeout", 10*time.Minute, "give up after this long")
 	f.Example("govlog export --url http://127.0.0.1:8080 --subject agent-7 --from 2026-12-01T00:00:00Z -o agent-7.evidence.json", "one agent's evidence since December 1st")
-	if err := f.parse(args, stdout); err != nil {
-		return err
-	}
-	if err := srv.check(f); err != nil {
+	if err := srv.parse(f, args, stdout); err != nil {
 		return err
 	}
 	if *out == "" {
@@ -251,7 +213,7 @@ func export(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) e
 	if f.NArg() != 0 {
 		return f.usagef("unexpected argument %q", f.Arg(0))
 	}
-	c, err := newServerClient(f, srv)
+	c, _, err := srv.newClient(f, "")
 	if err != nil {
 		return err
 	}

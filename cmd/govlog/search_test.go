@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,9 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/govlog/govlog/internal/keys"
+	"github.com/govlog/govlog/internal/testenv"
 	"github.com/govlog/govlog/log"
-	"github.com/govlog/govlog/log/sqlite"
 	"github.com/govlog/govlog/server"
 )
 
@@ -24,20 +22,8 @@ import (
 // and the path of its verifier key file.
 func realServer(t *testing.T) (string, string) {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	if err := keys.Generate(dir, "example.com/govlog-cli"); err != nil {
-		t.Fatal(err)
-	}
-	k, err := keys.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := sqlite.Open(ctx, filepath.Join(dir, "log.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := log.New(ctx, log.Config{Backend: b, Signer: k.Signer, Verifier: k.Verifier})
+	tl := testenv.NewLog(t, "example.com/govlog-cli")
+	l, err := log.New(context.Background(), tl.Config())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,19 +32,12 @@ func realServer(t *testing.T) (string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	k := tl.Keys
 	srv, err := server.New(server.Config{Log: l, ArtifactKey: k.Artifact, VerifierKey: k.VerifierKey, Registry: reg, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		hs.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		_ = srv.Close(ctx)
-	})
-	vkey := filepath.Join(dir, "log.vkey")
-	return hs.URL, vkey
+	return testenv.Serve(t, srv).URL, filepath.Join(tl.Dir, "log.vkey")
 }
 
 // TestSearchExportVerify: govlog search finds what was submitted, govlog

@@ -44,38 +44,21 @@ func submit(ctx context.Context, args []string, stdin io.Reader, stdout io.Write
 	quiet := f.Bool("quiet", false, "print nothing while waiting for the server")
 	f.Example("govlog submit --url http://127.0.0.1:8080 decision.json", "log decision.json and save its receipt")
 	f.Example("govlog submit --log-key data/log.vkey --execution report.json --json", "with $GOVLOG_URL set: an execution report, its receipt verified, a JSON report")
-	if err := f.parse(args, stdout); err != nil {
-		return err
-	}
-	if err := srv.check(f); err != nil {
+	if err := srv.parse(f, args, stdout); err != nil {
 		return err
 	}
 	if f.NArg() > 1 {
 		return f.usagef("want at most one input file, got %d", f.NArg())
 	}
 	var opts []client.Option
-	if *keyArg != "" {
-		key, err := readVerifierKey(*keyArg)
-		if err != nil {
-			return f.usagef("--log-key: %v", err)
-		}
-		opts = append(opts, client.WithLogKey(key))
-	}
-	token, err := srv.token()
-	if err != nil {
-		return err
-	}
-	if token != "" {
-		opts = append(opts, client.WithBearerToken(token))
-	}
 	if !*quiet {
 		if w := terminal(); w != nil {
 			opts = append(opts, client.WithLogger(retryLogger(w, "govlog submit")))
 		}
 	}
-	c, err := client.New(*srv.url, opts...)
+	c, _, err := srv.newClient(f, *keyArg, opts...)
 	if err != nil {
-		return f.usagef("--url: %v", err)
+		return err
 	}
 	input := "-"
 	if f.NArg() == 1 {
@@ -137,11 +120,7 @@ func submit(ctx context.Context, args []string, stdin io.Reader, stdout io.Write
 	if *asJSON {
 		return printJSON(stdout, rep)
 	}
-	state := "logged"
-	if !created {
-		state = "already logged (this is the original receipt)"
-	}
-	fmt.Fprintf(stdout, "%s %s: %s at index %d\n", kind, field(id), state, r.Index)
+	fmt.Fprintf(stdout, "%s %s: %s at index %d\n", kind, field(id), loggedState(created), r.Index)
 	if rep.Outcome != "" {
 		fmt.Fprintf(stdout, "outcome: %s\n", field(rep.Outcome))
 	}

@@ -77,12 +77,7 @@ func verify(ctx context.Context, args []string, stdin io.Reader, stdout io.Write
 	if err != nil {
 		return err
 	}
-	var v *verifier.Verified
-	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) {
-		v, err = verifier.ReceiptJSON(data, key)
-	} else {
-		v, err = verifier.Receipt(data, key)
-	}
+	v, err := verifyReceipt(data, key)
 	if err != nil {
 		return fmt.Errorf("%s does NOT verify: %w", field(name), err)
 	}
@@ -142,6 +137,15 @@ func cosigners(p *verifier.Policy, checkpoint []byte) []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// verifyReceipt verifies a receipt in either of its forms: JSON when it
+// starts with "{", else a tlog-proof.
+func verifyReceipt(data []byte, key note.Verifier) (*verifier.Verified, error) {
+	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) {
+		return verifier.ReceiptJSON(data, key)
+	}
+	return verifier.Receipt(data, key)
 }
 
 // readVerifierKey reads a note verifier key given as its text or as the

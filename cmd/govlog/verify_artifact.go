@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -106,12 +105,7 @@ func verifyArtifact(ctx context.Context, args []string, stdin io.Reader, stdout 
 		if err != nil {
 			return f.usagef("--receipt: %v", err)
 		}
-		if bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) {
-			opts.Receipt, err = verifier.ReceiptJSON(data, key)
-		} else {
-			opts.Receipt, err = verifier.Receipt(data, key)
-		}
-		if err != nil {
+		if opts.Receipt, err = verifyReceipt(data, key); err != nil {
 			return artifactFailed(stdout, *asJSON, fmt.Errorf("the receipt does NOT verify: %w", err))
 		}
 	}

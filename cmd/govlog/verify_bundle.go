@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -21,17 +20,7 @@ import (
 // isEvidenceBundle reports whether the file at path starts like an
 // evidence bundle: a JSON object whose first member is "format".
 func isEvidenceBundle(path string) bool {
-	if path == "-" {
-		return false
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	head := make([]byte, 64)
-	n, _ := io.ReadFull(f, head)
-	s := bytes.TrimLeft(head[:n], " \t\r\n")
+	s := bytes.TrimLeft(fileHead(path, 64), " \t\r\n")
 	if !bytes.HasPrefix(s, []byte("{")) {
 		return false
 	}
@@ -75,9 +64,7 @@ func verifyBundle(path string, key note.Verifier, policy *verifier.Policy, asJSO
 	if err != nil {
 		if asJSON {
 			out := bundleReportJSON{File: path, Error: err.Error(), PolicyUsed: policy != nil}
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			_ = enc.Encode(out)
+			_ = printJSON(stdout, out)
 		}
 		return fmt.Errorf("%s does NOT verify: %w", field(path), err)
 	}
@@ -94,9 +81,7 @@ func verifyBundle(path string, key note.Verifier, policy *verifier.Policy, asJSO
 		out.Cosigners = cosigners(policy, rep.Checkpoint.Note)
 	}
 	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return printJSON(stdout, out)
 	}
 	fmt.Fprintf(stdout, "OK: evidence bundle %s: %d entries of the log %s, each proven in its checkpoint of size %d (root %s)\n",
 		field(path), rep.Entries, field(rep.Origin), rep.Checkpoint.Size, out.RootHash)

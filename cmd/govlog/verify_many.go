@@ -439,15 +439,21 @@ func jsonValueEnd(data []byte, i int) (int, error) {
 // isBundleFile reports whether the file at path holds a bundle: its first
 // non-space byte is '['.
 func isBundleFile(path string) bool {
+	return isBundle(fileHead(path, 512))
+}
+
+// fileHead returns the first n bytes of the file at path, or fewer: all
+// of a shorter file, none of stdin ("-") or of a file it cannot read.
+func fileHead(path string, n int) []byte {
 	if path == "-" {
-		return false
+		return nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return false
+		return nil
 	}
 	defer f.Close()
-	buf := make([]byte, 512)
-	n, _ := f.Read(buf)
-	return isBundle(buf[:n])
+	head := make([]byte, n)
+	n, _ = io.ReadFull(f, head)
+	return head[:n]
 }

@@ -22,8 +22,8 @@ import (
 
 	"github.com/govlog/govlog/client"
 	"github.com/govlog/govlog/internal/keys"
+	"github.com/govlog/govlog/internal/testenv"
 	"github.com/govlog/govlog/log"
-	"github.com/govlog/govlog/log/sqlite"
 	"github.com/govlog/govlog/server"
 )
 
@@ -87,20 +87,9 @@ type fixture struct {
 
 func newFixture(t testing.TB, edit func(*Config)) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	if err := keys.Generate(dir, testOrigin); err != nil {
-		t.Fatal(err)
-	}
-	k, err := keys.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := sqlite.Open(ctx, filepath.Join(dir, "log.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := log.New(ctx, log.Config{Backend: b, Signer: k.Signer, Verifier: k.Verifier})
+	tl := testenv.NewLog(t, testOrigin)
+	dir, k := tl.Dir, tl.Keys
+	l, err := log.New(context.Background(), tl.Config())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,11 +97,7 @@ func newFixture(t testing.TB, edit func(*Config)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logSrv := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		logSrv.Close()
-		srv.Close(context.Background())
-	})
+	logSrv := testenv.Serve(t, srv)
 	f := &fixture{t: t, logSrv: logSrv, tool: newTool(t), dir: dir, reg: prometheus.NewRegistry()}
 	if f.log, err = client.New(logSrv.URL); err != nil {
 		t.Fatal(err)

@@ -70,7 +70,7 @@ func build() (path, skip string, err error) {
 	if bin == "" {
 		gomod, err := exec.Command("go", "env", "GOMOD").Output()
 		if err != nil || strings.TrimSpace(string(gomod)) == "" {
-			return "", "", fmt.Errorf("failed to find the module root: %v", err)
+			return "", "", fmt.Errorf("failed to find the module root: %w", err)
 		}
 		bin = filepath.Join(filepath.Dir(strings.TrimSpace(string(gomod))), ".opa", "bin", Version)
 	}
