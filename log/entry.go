@@ -87,6 +87,11 @@ type Submission struct {
 	// submission.
 	LoggedViolation string
 
+	// A decision's subject, action, resource ("" when absent) and policy
+	// id, which the search index keys it by (EntryTerms); Subject is ""
+	// when they are not known, and EntryTerms reads them from the leaf.
+	Subject, Action, Resource, PolicyID string
+
 	// verified is Artifact decoded and its signature verified before the
 	// sequencer (see Log.SubmitAll); nil when not done. Only this package
 	// sets it: the rule book checks that the key it was verified with is
@@ -98,7 +103,8 @@ type Submission struct {
 func DecisionSubmission(d *Decision, submitter string) *Submission {
 	return &Submission{Kind: KindDecision, ID: d.ID, Submitter: submitter, Content: d.Canonical,
 		Allow: d.Outcome == OutcomeAllow, ParentID: d.ParentID, Sequence: d.Sequence,
-		DecidedAt: d.DecidedAt, MaxExecutions: d.MaxExecutions, Executor: d.Executor}
+		DecidedAt: d.DecidedAt, MaxExecutions: d.MaxExecutions, Executor: d.Executor,
+		Subject: d.Subject, Action: d.Action, Resource: d.Resource, PolicyID: d.PolicyID}
 }
 
 // ExecutionSubmission wraps a validated execution report.

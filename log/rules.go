@@ -201,6 +201,7 @@ func (p *ParsedEntry) Submission() *Submission {
 		s.Allow = d.Outcome == OutcomeAllow
 		s.ParentID, s.Sequence = d.ParentID, d.Sequence
 		s.DecidedAt, s.MaxExecutions, s.Executor = d.DecidedAt, d.MaxExecutions, d.Executor
+		s.Subject, s.Action, s.Resource, s.PolicyID = d.Subject, d.Action, d.Resource, d.PolicyID
 	case p.Execution != nil:
 		x := p.Execution
 		s.DecisionID, s.Status, s.At, s.ClaimID = x.DecisionID, x.Status, x.At, x.ClaimID

@@ -204,8 +204,18 @@ func TermOf(field, value string) Term {
 	return Term(binary.BigEndian.Uint32(sum[:4]) >> 1)
 }
 
-// Terms lists the postings an entry is indexed under.
+// Terms lists the postings an entry is indexed under: FieldTerms and
+// TimeTerms, distinct.
 func (s *Summary) Terms() []Term {
+	return distinct(append(s.FieldTerms(), s.TimeTerms()...))
+}
+
+// FieldTerms lists the postings of an entry's fields (kind, subject,
+// action, resource, outcome, policy, decision, violation), distinct: the
+// terms of Plan.All. Their values are spread over the whole log, so a
+// backend keys them by a range of indexes first, to keep an append's
+// postings together.
+func (s *Summary) FieldTerms() []Term {
 	out := make([]Term, 0, 8)
 	add := func(field, value string) {
 		if value != "" {
@@ -228,10 +238,24 @@ func (s *Summary) Terms() []Term {
 		add(termViolation, s.Violation)
 		add(termViolation, ViolationAny)
 	}
-	add(termHour, s.LoggedAt.UTC().Format(hourLayout))
-	add(termMinute, s.LoggedAt.UTC().Format(minuteLayout))
-	add(termSecond, s.LoggedAt.UTC().Format(secondLayout))
-	// Distinct terms only (a collision of two would be one posting).
+	return distinct(out)
+}
+
+// TimeTerms lists the postings of an entry's logged_at: its hour, minute
+// and second buckets, distinct: the terms of Plan.Any. The entries
+// appended together share them, so their postings are together already.
+func (s *Summary) TimeTerms() []Term {
+	t := s.LoggedAt.UTC()
+	return distinct([]Term{
+		TermOf(termHour, t.Format(hourLayout)),
+		TermOf(termMinute, t.Format(minuteLayout)),
+		TermOf(termSecond, t.Format(secondLayout)),
+	})
+}
+
+// distinct removes the repeats of terms, in place (a collision of two
+// would be one posting).
+func distinct(out []Term) []Term {
 	for i := 1; i < len(out); i++ {
 		for j := range i {
 			if out[j] == out[i] {
@@ -252,7 +276,8 @@ const MaxHourTerms = 168
 // Plan is how a backend answers a query: the candidates are the entries
 // indexed under every term of All (in index order), or, when All is
 // empty, under any term of Any; with both empty, every entry. Each
-// candidate must then pass Query.Match.
+// candidate must then pass Query.Match. All holds field terms only
+// (Summary.FieldTerms), Any time terms only (Summary.TimeTerms).
 type Plan struct {
 	All []Term
 	Any []Term
@@ -364,11 +389,24 @@ func FilterFound(q *Query, cands []Found, limit int) (out []Found, seen int, err
 
 // EntryTerms lists the search postings of an entry being appended with
 // this leaf (the leaf is the verdict's: it holds what the rule book set,
-// such as a violation).
-func EntryTerms(e *Entry, leaf []byte) ([]Term, error) {
+// such as a violation): its field terms and its time terms. A decision
+// appended with its own leaf (a rule book verdict changes only reports')
+// whose submission carries its subject (DecisionSubmission) is indexed
+// from what was parsed when it was submitted; any other entry from its
+// leaf.
+func EntryTerms(e *Entry, leaf []byte) (fields, times []Term, err error) {
+	if e.Kind == KindDecision && e.Subject != "" && !e.LoggedAt.IsZero() &&
+		len(leaf) > 0 && len(e.Leaf) == len(leaf) && &e.Leaf[0] == &leaf[0] {
+		s := Summary{Kind: SearchDecision, ID: e.ID, LoggedAt: e.LoggedAt.UTC(), Outcome: OutcomeDeny,
+			Subject: e.Subject, Action: e.Action, Resource: e.Resource, PolicyID: e.PolicyID, ParentID: e.ParentID}
+		if e.Allow {
+			s.Outcome = OutcomeAllow
+		}
+		return s.FieldTerms(), s.TimeTerms(), nil
+	}
 	s, err := Summarize(leaf)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return s.Terms(), nil
+	return s.FieldTerms(), s.TimeTerms(), nil
 }

@@ -270,7 +270,7 @@ var (
 	sqlInsertIDs            = shapes(`INSERT OR FAIL INTO ids (kind, id, idx, allow) VALUES `, `(?, ?, ?, ?)`, ``)
 	sqlInsertSequences      = shapes(`INSERT OR FAIL INTO sequences (submitter, sequence, idx) VALUES `, `(?, ?, ?)`, ``)
 	sqlInsertLeafs          = shapes(`INSERT OR FAIL INTO leaf_hashes (prefix, idx) VALUES `, `(?, ?)`, ``)
-	sqlInsertTerms          = shapes(`INSERT OR FAIL INTO search_terms (term, idx) VALUES `, `(?, ?)`, ``)
+	sqlInsertTerms          = shapes(`INSERT OR FAIL INTO search_terms (rng, term, idx) VALUES `, `(?, ?, ?)`, ``)
 	// An authorization's uses and revocation change as claims and
 	// revocations are accepted.
 	sqlPutAuthorizations = shapes(`INSERT OR FAIL INTO authorizations (`+authorizationColumns+`) VALUES `,
@@ -455,27 +455,28 @@ func putAuthorizations(ctx context.Context, tx *sql.Tx, auths map[string]*log.Au
 // newRows are the rows of the entries a batch appends, for bulk inserts.
 type newRows struct {
 	entries, ids, sequences, leafHashes, terms []any
-	size                                       int64 // the tree size after the batch
+	first, size                                int64 // the first entry's index, the tree size after the batch
 	noSearch                                   bool  // testHooks.noSearchIndex
 }
 
 func (r *newRows) add(e *log.Entry, leaf []byte, index uint64) error {
-	var terms []log.Term
+	var fields, times []log.Term
 	if !r.noSearch {
 		var err error
-		if terms, err = log.EntryTerms(e, leaf); err != nil {
+		if fields, times, err = log.EntryTerms(e, leaf); err != nil {
 			return fmt.Errorf("failed to index entry %d: %w", index, err)
 		}
 	}
 	idx := int64(index)
+	if len(r.entries) == 0 {
+		r.first = idx
+	}
 	r.entries = append(r.entries, idx, leaf)
 	r.ids = append(r.ids, int64(e.Kind), e.ID, idx, e.Kind == log.KindDecision && e.Allow)
 	if k, ok := e.SequenceKey(); ok {
 		r.sequences = append(r.sequences, k.Submitter, int64(k.Sequence), idx)
 	}
-	for _, t := range terms {
-		r.terms = append(r.terms, int64(t), idx)
-	}
+	r.terms = appendPostings(r.terms, fields, times, idx)
 	r.size = idx + 1
 	return nil
 }
@@ -500,7 +501,7 @@ func (r *newRows) insert(ctx context.Context, tx *sql.Tx) error {
 		{"ids", sqlInsertIDs, 4, r.ids},
 		{"sequences", sqlInsertSequences, 3, r.sequences},
 		{"leaf_hashes", sqlInsertLeafs, 2, r.leafHashes},
-		{"search_terms", sqlInsertTerms, 2, r.terms},
+		{"search_terms", sqlInsertTerms, 3, r.terms},
 	} {
 		for args := t.args; len(args) > 0; {
 			rows := len(args) / t.n
@@ -510,6 +511,11 @@ func (r *newRows) insert(ctx context.Context, tx *sql.Tx) error {
 				return unavailable("insert into "+t.table, err)
 			}
 			args = args[n*t.n:]
+		}
+	}
+	if !r.noSearch {
+		if err := mergeRanges(ctx, tx, uint64(r.first), uint64(r.size)); err != nil {
+			return unavailable("merge the search postings", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, sqlSetIndexed, r.size); err != nil {

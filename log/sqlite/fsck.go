@@ -137,6 +137,8 @@ type fsckState struct {
 	hashRows *uint64
 	// postings counts the search postings the entries need.
 	postings uint64
+	// indexed is how many entries the search index covers.
+	indexed uint64
 }
 
 func (c *fsckState) run() (CheckResult, error) {
@@ -162,11 +164,14 @@ func (c *fsckState) run() (CheckResult, error) {
 	c.lookupID = prep(`SELECT idx, allow FROM ids WHERE kind = ? AND id = ?`)
 	c.lookupSeq = prep(`SELECT idx FROM sequences WHERE submitter = ? AND sequence = ?`)
 	c.lookupHash = prep(`SELECT count(*) FROM leaf_hashes WHERE prefix = ? AND idx = ?`)
-	c.lookupTerm = prep(`SELECT count(*) FROM search_terms WHERE term = ? AND idx = ?`)
+	c.lookupTerm = prep(`SELECT count(*) FROM search_terms WHERE rng = ? AND term = ? AND idx = ?`)
 	if err != nil {
 		return CheckResult{}, fmt.Errorf("failed to prepare the index lookups: %w", err)
 	}
 	defer closeAll(c.lookupID, c.lookupSeq, c.lookupHash, c.lookupTerm)
+	if err := c.tx.QueryRowContext(c.ctx, sqlIndexedSize).Scan(&c.indexed); err != nil {
+		return CheckResult{}, fmt.Errorf("failed to read the search index size: %w", err)
+	}
 
 	rng := (&compact.RangeFactory{Hash: hashChildren}).NewEmptyRange(0)
 	nextCP := 0
@@ -322,17 +327,23 @@ func (c *fsckState) searchIndex(n uint64, leaf []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: entry %d: %w", log.ErrFork, n, err)
 	}
-	for _, t := range s.Terms() {
-		var count int
-		if err := c.lookupTerm.QueryRowContext(c.ctx, int64(t), int64(n)).Scan(&count); err != nil {
-			return fmt.Errorf("failed to look up entry %d in the search index: %w", n, err)
+	check := func(rng int64, terms []log.Term) error {
+		for _, t := range terms {
+			var count int
+			if err := c.lookupTerm.QueryRowContext(c.ctx, rng, int64(t), int64(n)).Scan(&count); err != nil {
+				return fmt.Errorf("failed to look up entry %d in the search index: %w", n, err)
+			}
+			if count != 1 {
+				return fmt.Errorf("%w: entry %d is missing from the search index (term %d)", log.ErrFork, n, t)
+			}
+			c.postings++
 		}
-		if count != 1 {
-			return fmt.Errorf("%w: entry %d is missing from the search index (term %d)", log.ErrFork, n, t)
-		}
-		c.postings++
+		return nil
 	}
-	return nil
+	if err := check(postingRange(n, c.indexed), s.FieldTerms()); err != nil {
+		return err
+	}
+	return check(timeRange, s.TimeTerms())
 }
 
 // schema runs SQLite's quick_check and checks the schema version.

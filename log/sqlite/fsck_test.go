@@ -154,7 +154,7 @@ func TestCheck(t *testing.T) {
 			sqlExec(t, path, `DELETE FROM search_terms WHERE idx = 90 AND term = (SELECT min(term) FROM search_terms WHERE idx = 90)`)
 		}, "entry 90 is missing from the search index"},
 		{"search index extra", func(t *testing.T, path string, _ log.SignFunc) {
-			sqlExec(t, path, `INSERT INTO search_terms (term, idx) VALUES (1, 1)`)
+			sqlExec(t, path, `INSERT INTO search_terms (rng, term, idx) VALUES (0, 1, 1)`)
 		}, "the search_terms index holds"},
 		{"search index short", func(t *testing.T, path string, _ log.SignFunc) {
 			sqlExec(t, path, `UPDATE search_indexed SET size = 3`)

@@ -57,6 +57,17 @@ func benchLeaf(i int) (leaf []byte, id string, allow bool) {
 	return leaf, id, outcome == "allow"
 }
 
+// benchEntry is entry i of the benchmark log as the sequencer hands it to
+// Append: stamped, with the fields its submission carries
+// (log.DecisionSubmission).
+func benchEntry(i int) *log.Entry {
+	leaf, id, allow := benchLeaf(i)
+	return &log.Entry{Submission: &log.Submission{Kind: log.KindDecision, ID: id, Allow: allow, Submitter: "control-plane",
+		Content: []byte(`{}`), Subject: fmt.Sprintf("agent-%d", benchSubject(i)), Action: fmt.Sprintf("action-%d", i%benchActions),
+		Resource: fmt.Sprintf("svc/resource-%d", (i*7919)%benchResources), PolicyID: fmt.Sprintf("policy-%d", i%benchPolicies)},
+		LoggedAt: benchStart.Add(time.Duration(i) * time.Millisecond), Leaf: leaf}
+}
+
 // benchSubject spreads the entries over the subjects independently of
 // their outcome (i%10).
 func benchSubject(i int) uint64 {
@@ -226,10 +237,8 @@ func BenchmarkAppendSearchIndex(b *testing.B) {
 	mk := func() []*log.Entry {
 		out := make([]*log.Entry, batch)
 		for i := range out {
-			leaf, id, allow := benchLeaf(next)
+			out[i] = benchEntry(next)
 			next++
-			out[i] = &log.Entry{Submission: &log.Submission{Kind: log.KindDecision, ID: id, Allow: allow, Submitter: "control-plane",
-				Content: []byte(`{}`)}, Leaf: leaf}
 		}
 		return out
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/govlog/govlog/log"
 )
@@ -39,5 +40,106 @@ func TestReindex(t *testing.T) {
 	}
 	if _, err := Check(ctx, path, v, nil); err != nil {
 		t.Fatalf("Check after reindexing: %v", err)
+	}
+}
+
+// TestSearchRanges: the field postings are written in chunks of
+// 1<<chunkBits entries and rewritten as one range when 1<<rangeBits
+// entries fill it; searches whose matches, pages and bounds cross ranges
+// and chunks return exactly the entries a scan of the whole log finds, in
+// order, and Check finds every posting where it belongs.
+func TestSearchRanges(t *testing.T) {
+	ctx := context.Background()
+	const n = 2<<rangeBits + 5000 // two full ranges and a partial one
+	path := tempDB(t)
+	b := openAt(t, path, Options{})
+	defer b.Close()
+	sign, v := newSign(t)
+	leaves := make([][]byte, n)
+	// Batches of an odd size, so that appends fill ranges and chunks
+	// midway. The entries carry their submission's fields, which the
+	// index is then written from (log.EntryTerms); Check reads the leaves.
+	for from := 0; from < n; from += 1001 {
+		var batch []*log.Entry
+		for i := from; i < min(from+1001, n); i++ {
+			e := benchEntry(i)
+			leaves[i] = e.Leaf
+			batch = append(batch, e)
+		}
+		mustAppend(t, b, sign, batch...)
+	}
+	if _, err := Check(ctx, path, v, nil); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	last := benchStart.Add(n * time.Millisecond)
+	boundary := uint64(1) << rangeBits
+	for _, tt := range []struct {
+		name       string
+		q          log.Query
+		start, end uint64
+		limit      int
+	}{
+		{"subject", log.Query{Subject: fmt.Sprintf("agent-%d", benchSubject(int(boundary)-1))}, 0, 0, 1},
+		{"subject+deny", log.Query{Subject: fmt.Sprintf("agent-%d", benchSubject(3)), Outcome: log.OutcomeDeny}, 0, 0, 1},
+		{"action+policy", log.Query{Action: "action-7", PolicyID: "policy-7"}, 0, 0, 37},
+		{"action+policy+deny", log.Query{Action: "action-3", PolicyID: "policy-3", Outcome: log.OutcomeDeny}, 0, 0, 50},
+		{"deny, bounded across a range", log.Query{Outcome: log.OutcomeDeny}, boundary - 95, boundary + 107, 7},
+		{"deny, from a range's first entry", log.Query{Outcome: log.OutcomeDeny}, 2 * boundary, 2*boundary + 100, 3},
+		{"deny, across chunks", log.Query{Outcome: log.OutcomeDeny}, 2*boundary + 200, 2*boundary + 900, 11},
+		{"action+deny, in chunks", log.Query{Action: "action-3", Outcome: log.OutcomeDeny}, 2 * boundary, 0, 4},
+		{"the last 40 seconds", log.Query{From: last.Add(-40 * time.Second).Add(300 * time.Millisecond), To: last}, 0, 0, 999},
+		{"no match", log.Query{Subject: "nobody"}, 0, 0, 10},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			end := tt.end
+			if end == 0 {
+				end = n
+			}
+			var want []uint64
+			for i := tt.start; i < end; i++ {
+				s, err := log.Summarize(leaves[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tt.q.Match(&s) {
+					want = append(want, i)
+				}
+			}
+			var got []uint64
+			for start := tt.start; ; {
+				page, err := b.Search(ctx, &tt.q, start, tt.end, tt.limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page) > tt.limit {
+					t.Fatalf("a page of %d results, limit %d", len(page), tt.limit)
+				}
+				for _, f := range page {
+					if string(f.Leaf) != string(leaves[f.Index]) {
+						t.Fatalf("entry %d: the wrong leaf", f.Index)
+					}
+					got = append(got, f.Index)
+				}
+				if len(page) < tt.limit {
+					break
+				}
+				start = page[len(page)-1].Index + 1
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("found %d entries %v\nwant %d %v", len(got), got, len(want), want)
+			}
+			if tt.name != "no match" && (len(want) < 2 || want[0]>>rangeBits == want[len(want)-1]>>rangeBits) && tt.start < 2*boundary {
+				t.Fatalf("matches %v: the case does not cross a range", want)
+			}
+		})
+	}
+	// Two ranges, the chunks of the third, the time buckets.
+	var ranges, chunks, times int
+	if err := b.rdb.QueryRowContext(ctx, `SELECT count(DISTINCT rng) FILTER (WHERE rng BETWEEN 0 AND ?1 - 1),
+		count(DISTINCT rng) FILTER (WHERE rng >= ?1), count(*) FILTER (WHERE rng = -1) FROM search_terms`, chunkBase).Scan(&ranges, &chunks, &times); err != nil {
+		t.Fatal(err)
+	}
+	if want := (n - 2<<rangeBits + 1<<chunkBits - 1) >> chunkBits; ranges != 2 || chunks != want || times == 0 {
+		t.Fatalf("postings in %d ranges, %d chunks, %d time postings; want 2, %d, some", ranges, chunks, times, want)
 	}
 }

@@ -63,10 +63,11 @@
 //	    What the rule book needs of each allow (log.Authorization): its
 //	    accepted claims (uses) and whether it is revoked, written with the
 //	    batch that changes them.
-//	search_terms(term, idx) WITHOUT ROWID, search_indexed(id, size)
+//	search_terms(rng, term, idx) WITHOUT ROWID, search_indexed(id, size)
 //	    The search index (log.Searcher): one row per term of each entry's
 //	    summary (log.Summary.Terms, a 31-bit hash of a field and its
-//	    value), written with the entry; search_indexed is how many entries
+//	    value), keyed by a range of indexes first (search.go), written
+//	    with the entry; search_indexed is how many entries
 //	    it covers (a log from before version 3 is indexed by Open).
 //
 // With 500-byte entries the file takes about 600 bytes an entry: the leaf,

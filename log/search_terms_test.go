@@ -1,0 +1,57 @@
+package log_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/govlog/govlog/log"
+)
+
+// TestEntryTerms: a decision appended with its own leaf is indexed from its
+// submission, without parsing the leaf; its postings are exactly those of
+// its leaf's summary, as reindex and fsck compute them. Any other leaf is
+// read.
+func TestEntryTerms(t *testing.T) {
+	now := time.Date(2026, 11, 25, 18, 59, 59, 999_999_999, time.UTC)
+	for _, body := range [][]byte{
+		decisionWith(),
+		decisionWith("outcome", `"allow"`, "resource", `"svc/db-1"`),
+		decisionWith("subject", `"agent-\u00e9\"7"`, "policy", `{"id":"p","version":"2"}`),
+		decisionWith("outcome", `"allow"`, "parent_id", `"d-0"`),
+	} {
+		d, err := log.ParseDecision(body, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := log.NewEntry(log.DecisionSubmission(d, "alice"), now.Add(1234*time.Microsecond), time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := log.Summarize(e.Leaf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprint(s.FieldTerms(), s.TimeTerms())
+		fields, times, err := log.EntryTerms(e, e.Leaf)
+		if err != nil || fmt.Sprint(fields, times) != want {
+			t.Errorf("EntryTerms of %s = %v %v, %v; want %s", body, fields, times, err, want)
+		}
+		// Another leaf (a verdict's) is read, not assumed.
+		other := decisionWith("subject", `"someone-else"`)
+		d2, _ := log.ParseDecision(other, now)
+		e2, _ := log.NewEntry(log.DecisionSubmission(d2, "alice"), now, time.Minute)
+		s2, _ := log.Summarize(e2.Leaf)
+		fields, times, err = log.EntryTerms(e, e2.Leaf)
+		if err != nil || fmt.Sprint(fields, times) != fmt.Sprint(s2.FieldTerms(), s2.TimeTerms()) {
+			t.Errorf("EntryTerms with another leaf = %v %v, %v; want the other leaf's", fields, times, err)
+		}
+		// A submission that does not carry the decision's fields: the leaf.
+		bare := *e.Submission
+		bare.Subject, bare.Action, bare.Resource, bare.PolicyID = "", "", "", ""
+		fields, times, err = log.EntryTerms(&log.Entry{Submission: &bare, LoggedAt: e.LoggedAt, Leaf: e.Leaf}, e.Leaf)
+		if err != nil || fmt.Sprint(fields, times) != want {
+			t.Errorf("EntryTerms of a bare submission = %v %v, %v; want %s", fields, times, err, want)
+		}
+	}
+}
