@@ -367,6 +367,38 @@ func MergeFound(a, b []Found, n int) []Found {
 	return out
 }
 
+// SearchIndex is how a backend's index answers one step of a search: up to
+// n entries in [start, end), in index order, that the plan's postings name
+// (candidates: their leaves are matched against the query by Collect).
+type SearchIndex func(ctx context.Context, p Plan, start, end uint64, n int) ([]Found, error)
+
+// Collect answers a search of [start, end) with at most limit entries
+// matching q, in index order, from the candidates index names: it asks
+// for candidates a page at a time (twice what is still missing, 64 to
+// 1,000) and keeps those whose leaf matches, until the page is full or
+// the range is read. Both backends search through it.
+func Collect(ctx context.Context, q *Query, start, end uint64, limit int, index SearchIndex) ([]Found, error) {
+	plan := q.Plan()
+	var out []Found
+	for cursor := start; len(out) < limit && cursor < end; {
+		n := min(max(2*(limit-len(out)), 64), 1000)
+		cands, err := index(ctx, plan, cursor, end, n)
+		if err != nil {
+			return nil, err
+		}
+		if len(cands) == 0 {
+			break
+		}
+		found, _, err := FilterFound(q, cands, limit-len(out))
+		if err != nil {
+			return nil, fmt.Errorf("%w: failed to search: %w", ErrUnavailable, err)
+		}
+		out = append(out, found...)
+		cursor = cands[len(cands)-1].Index + 1
+	}
+	return out, nil
+}
+
 // FilterFound keeps the candidates whose leaf matches q, up to limit; it
 // also returns how many candidates it looked at (the rest were not).
 // Backends use it on the rows their index returned.

@@ -80,25 +80,7 @@ func (b *Backend) Search(ctx context.Context, q *log.Query, start, end uint64, l
 	if end == 0 || end > size {
 		end = size
 	}
-	plan := q.Plan()
-	var out []log.Found
-	for cursor := start; len(out) < limit && cursor < end; {
-		n := min(max(2*(limit-len(out)), 64), 1000)
-		cands, err := b.candidates(ctx, plan, cursor, end, n)
-		if err != nil {
-			return nil, err
-		}
-		if len(cands) == 0 {
-			break
-		}
-		found, _, err := log.FilterFound(q, cands, limit-len(out))
-		if err != nil {
-			return nil, fmt.Errorf("%w: failed to search: %w", log.ErrUnavailable, err)
-		}
-		out = append(out, found...)
-		cursor = cands[len(cands)-1].Index + 1
-	}
-	return out, nil
+	return log.Collect(ctx, q, start, end, limit, b.candidates)
 }
 
 // candidates returns up to n entries in [start, end), in index order, that
