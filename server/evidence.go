@@ -58,14 +58,10 @@ func writeViolation(c echo.Context, violation string, rec *log.Receipt) error {
 
 // postRevocation handles POST /v1/revocations.
 func (s *Server) postRevocation(c echo.Context, _ query) error {
-	body, who, err := s.submission(c, log.MaxSubmissionBytes, PermDecisions)
+	ctx, cancel, body, who, err := s.single(c, PermDecisions)
 	if err != nil {
 		return err
 	}
-	if err := s.charge(c, who, 1); err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.SubmitTimeout)
 	defer cancel()
 	r, err := log.ParseRevocation(body, s.cfg.Clock())
 	if err != nil {

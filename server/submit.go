@@ -17,16 +17,27 @@ import (
 	"github.com/govlog/govlog/log"
 )
 
+// single admits a request that submits one entry: its body read with the
+// permission need, the submitter charged one entry of its rate, and a
+// context bounded by the submit timeout (cancel it when done).
+func (s *Server) single(c echo.Context, need Permission) (context.Context, context.CancelFunc, []byte, string, error) {
+	body, who, err := s.submission(c, log.MaxSubmissionBytes, need)
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	if err := s.charge(c, who, 1); err != nil {
+		return nil, nil, nil, "", err
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.SubmitTimeout)
+	return ctx, cancel, body, who, nil
+}
+
 // postDecision handles POST /v1/decisions.
 func (s *Server) postDecision(c echo.Context, _ query) error {
-	body, who, err := s.submission(c, log.MaxSubmissionBytes, PermDecisions)
+	ctx, cancel, body, who, err := s.single(c, PermDecisions)
 	if err != nil {
 		return err
 	}
-	if err := s.charge(c, who, 1); err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.SubmitTimeout)
 	defer cancel()
 	rec, created, err := s.processDecision(ctx, body, who)
 	if err != nil {
@@ -37,14 +48,10 @@ func (s *Server) postDecision(c echo.Context, _ query) error {
 
 // postExecution handles POST /v1/executions.
 func (s *Server) postExecution(c echo.Context, _ query) error {
-	body, who, err := s.submission(c, log.MaxSubmissionBytes, PermExecutions)
+	ctx, cancel, body, who, err := s.single(c, PermExecutions)
 	if err != nil {
 		return err
 	}
-	if err := s.charge(c, who, 1); err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.SubmitTimeout)
 	defer cancel()
 	res, err := s.processExecution(ctx, body, who)
 	if err != nil {
