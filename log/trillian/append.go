@@ -874,6 +874,12 @@ func (w *integration) scan(ctx context.Context, r root, left int) error {
 // checkpoint itself, the size of the one before (it is the first to cover
 // the entries from there on); otherwise covers is the checkpoint's size.
 func (b *Backend) storeCheckpoint(ctx context.Context, p *plan, r, extended *root, sign log.SignFunc) (cp log.Checkpoint, covers uint64, err error) {
+	var (
+		// indexed is the size the search index covers once committed;
+		// short is set when it does not cover the stored checkpoint.
+		indexed uint64
+		short   bool
+	)
 	tx, err := b.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	if err != nil {
 		return log.Checkpoint{}, 0, unavailable("begin the checkpoint transaction", err)
@@ -924,6 +930,21 @@ func (b *Backend) storeCheckpoint(ctx context.Context, p *plan, r, extended *roo
 		if err := b.indexRange(ctx, tx, latest.Size, r.size, p.queue); err != nil {
 			return log.Checkpoint{}, 0, err
 		}
+		// The index covers the new checkpoint if it covered the previous
+		// one; else a backfill is due (see backfill.go).
+		res, err := tx.ExecContext(ctx, sqlAdvanceIndexed, r.size, b.treeID, latest.Size)
+		if err != nil {
+			return log.Checkpoint{}, 0, unavailable("record the size of the search index", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return log.Checkpoint{}, 0, unavailable("record the size of the search index", err)
+		}
+		if n == 1 {
+			indexed = r.size
+		} else {
+			short = r.size > latest.Size
+		}
 	}
 	if err := b.setIndices(ctx, tx, p.queue); err != nil {
 		return log.Checkpoint{}, 0, err
@@ -934,6 +955,10 @@ func (b *Backend) storeCheckpoint(ctx context.Context, p *plan, r, extended *roo
 		return log.Checkpoint{}, 0, unavailable("commit the checkpoint", err)
 	}
 	b.saw(cp.Size)
+	b.sawIndexed(indexed)
+	if short {
+		b.backfillInBackground()
+	}
 	return cp, covers, nil
 }
 
