@@ -932,18 +932,10 @@ func (b *Backend) storeCheckpoint(ctx context.Context, p *plan, r, extended *roo
 		}
 		// The index covers the new checkpoint if it covered the previous
 		// one; else a backfill is due (see backfill.go).
-		res, err := tx.ExecContext(ctx, sqlAdvanceIndexed, r.size, b.treeID, latest.Size)
-		if err != nil {
-			return log.Checkpoint{}, 0, unavailable("record the size of the search index", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return log.Checkpoint{}, 0, unavailable("record the size of the search index", err)
-		}
-		if n == 1 {
-			indexed = r.size
-		} else {
-			short = r.size > latest.Size
+		if !b.hooks.noIndexedSize {
+			if indexed, short, err = b.advanceIndexed(ctx, tx, latest.Size, r.size); err != nil {
+				return log.Checkpoint{}, 0, err
+			}
 		}
 	}
 	if err := b.setIndices(ctx, tx, p.queue); err != nil {

@@ -28,13 +28,15 @@ import (
 // a replica holds the named lock backfillLock while it backfills, so the
 // others wait instead of doing the same work; each chunk's postings are
 // INSERT IGNOREd and size moves forward only over entries whose postings
-// are committed (sqlBackfilled); and the last step reads size and the
-// latest checkpoint holding the tree's lock, which every Append holds
-// while it stores a checkpoint, so no Append can have missed the size it
-// would have advanced.
+// are committed (sqlBackfilled); and backfill stops only when size equals
+// the latest checkpoint's size read holding the tree's lock, which every
+// Append holds from reading the previous checkpoint to its commit: no
+// Append is then half-way, and each later one finds size equal to its
+// previous checkpoint's and advances it.
 
 // defaultBackfillChunk is how many entries one transaction of backfill
-// indexes: four GetLeavesByRange calls, about 10,000 postings.
+// indexes: four GetLeavesByRange calls, about 8,000 postings (8 an entry
+// of BenchmarkBackfill).
 const defaultBackfillChunk = 4 * leavesPerCall
 
 // backfillProgress is how often backfill logs its progress.
@@ -182,6 +184,26 @@ func (b *Backend) backfill(ctx context.Context) (err error) {
 		b.logger.Info("indexed entries for search", "tree", b.treeID, "from", from, "to", indexed, "took", time.Since(start).Round(time.Millisecond))
 	}
 	return nil
+}
+
+// advanceIndexed runs in the transaction that stores the checkpoint of
+// size to after the one of size from: the search index covers to if it
+// covered from. It returns the size the index covers once tx commits (0:
+// unknown), and whether it is short of to.
+func (b *Backend) advanceIndexed(ctx context.Context, tx *sql.Tx, from, to uint64) (indexed uint64, short bool, err error) {
+	res, err := tx.ExecContext(ctx, sqlAdvanceIndexed, to, b.treeID, from)
+	if err != nil {
+		return 0, false, unavailable("record the size of the search index", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, false, unavailable("record the size of the search index", err)
+	}
+	if n == 1 {
+		return to, false, nil
+	}
+	// No row changed: the index did not cover from (or to == from).
+	return 0, to > from, nil
 }
 
 // indexedSizesLocked is indexedSizes holding the tree's lock.

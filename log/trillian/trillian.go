@@ -314,6 +314,9 @@ type testHooks struct {
 	// afterBackfillChunk runs once a backfill chunk up to entry to is
 	// committed; an error stops the backfill there.
 	afterBackfillChunk func(to uint64) error
+	// noIndexedSize makes Append leave govlog_search_indexed alone (to
+	// measure what it costs).
+	noIndexedSize bool
 }
 
 // Open connects to Trillian and to the database, creates or migrates
