@@ -305,6 +305,75 @@ func TestBackfill(t *testing.T) {
 	x.size, x.postings = b.known.Load(), x.readPostings(t)
 	x.queries = append(x.queries, &log.Query{Resource: "res-after"}, &log.Query{Resource: "res-reset"})
 
+	t.Run("appends during the backfill", func(t *testing.T) {
+		// b appends while another replica opening indexes the log.
+		x.unindex(t)
+		var (
+			started = make(chan struct{})
+			once    sync.Once
+			wg      sync.WaitGroup
+			errs    = make(chan error, 5)
+			last    atomic.Uint64
+			// appended is closed once the first append is done: the
+			// backfill waits for it after its first chunk.
+			appended = make(chan struct{})
+		)
+		wg.Go(func() {
+			<-started
+			for i := range 5 {
+				id := fmt.Sprintf("during-%d", i)
+				_, cp, err := b.Append(ctx, f.entries(f.decision(id, log.OutcomeAllow, `,"resource":"res-`+id+`"`)), f.sign)
+				if err != nil {
+					errs <- err
+					return
+				}
+				last.Store(cp.Size)
+				if i == 0 {
+					close(appended)
+				}
+			}
+		})
+		c := e.open(t, tree, chunks, func(cfg *Config) {
+			cfg.hooks.afterBackfillChunk = func(uint64) error {
+				once.Do(func() {
+					close(started)
+					select {
+					case <-appended:
+					case <-time.After(30 * time.Second):
+					}
+				})
+				time.Sleep(20 * time.Millisecond) // the other appends run meanwhile
+				return nil
+			}
+		})
+		defer c.Close()
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("Append during the backfill: %v", err)
+		}
+		x.size = last.Load()
+		waitIndexed(t, x, b)
+		for i := range 5 {
+			x.queries = append(x.queries, &log.Query{Resource: fmt.Sprintf("res-during-%d", i)})
+		}
+		if got := x.indexedRow(t); got != x.size {
+			t.Errorf("the search index covers %d entries, want %d", got, x.size)
+		}
+		x.checkSearches(t, c)
+		x.checkSearches(t, b)
+		// Every entry has the postings an append gives it.
+		var missing int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM govlog_ids i WHERE i.tree_id = ? AND NOT EXISTS
+			(SELECT 1 FROM govlog_search s WHERE s.tree_id = i.tree_id AND s.leaf_index = i.leaf_index)`, tree).Scan(&missing); err != nil {
+			t.Fatal(err)
+		}
+		if missing != 0 {
+			t.Errorf("%d entries have no postings", missing)
+		}
+		x.postings = x.readPostings(t)
+	})
+
 	t.Run("short index refuses searches", func(t *testing.T) {
 		x.unindex(t)
 		b.indexed.Store(0) // as if this replica had not seen the index complete
