@@ -874,6 +874,12 @@ func (w *integration) scan(ctx context.Context, r root, left int) error {
 // checkpoint itself, the size of the one before (it is the first to cover
 // the entries from there on); otherwise covers is the checkpoint's size.
 func (b *Backend) storeCheckpoint(ctx context.Context, p *plan, r, extended *root, sign log.SignFunc) (cp log.Checkpoint, covers uint64, err error) {
+	var (
+		// indexed is the size the search index covers once committed;
+		// short is set when it does not cover the stored checkpoint.
+		indexed uint64
+		short   bool
+	)
 	tx, err := b.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	if err != nil {
 		return log.Checkpoint{}, 0, unavailable("begin the checkpoint transaction", err)
@@ -924,6 +930,13 @@ func (b *Backend) storeCheckpoint(ctx context.Context, p *plan, r, extended *roo
 		if err := b.indexRange(ctx, tx, latest.Size, r.size, p.queue); err != nil {
 			return log.Checkpoint{}, 0, err
 		}
+		// The index covers the new checkpoint if it covered the previous
+		// one; else a backfill is due (see backfill.go).
+		if !b.hooks.noIndexedSize {
+			if indexed, short, err = b.advanceIndexed(ctx, tx, latest.Size, r.size); err != nil {
+				return log.Checkpoint{}, 0, err
+			}
+		}
 	}
 	if err := b.setIndices(ctx, tx, p.queue); err != nil {
 		return log.Checkpoint{}, 0, err
@@ -934,6 +947,10 @@ func (b *Backend) storeCheckpoint(ctx context.Context, p *plan, r, extended *roo
 		return log.Checkpoint{}, 0, unavailable("commit the checkpoint", err)
 	}
 	b.saw(cp.Size)
+	b.sawIndexed(indexed)
+	if short {
+		b.backfillInBackground()
+	}
 	return cp, covers, nil
 }
 

@@ -53,6 +53,26 @@ func BenchmarkTrillian(b *testing.B) {
 	}
 }
 
+// BenchmarkIndexedSize measures what keeping govlog_search_indexed up to
+// date costs an Append (one UPDATE in the checkpoint's transaction): the
+// Submit benchmark with it and without it, alternating, in one run:
+//
+//	go test -run '^$' -bench IndexedSize -benchtime 3000x ./log/trillian/
+func BenchmarkIndexedSize(b *testing.B) {
+	e := need(b)
+	for round := range 2 {
+		for _, skip := range []bool{false, true} {
+			name := fmt.Sprintf("with/round=%d", round)
+			if skip {
+				name = fmt.Sprintf("without/round=%d", round)
+			}
+			b.Run(name, func(b *testing.B) {
+				benchSubmit(b, e, 1, 64, func(c *Config) { c.hooks.noIndexedSize = skip })
+			})
+		}
+	}
+}
+
 // reportLatencies reports throughput and percentiles.
 func reportLatencies(b *testing.B, lat []time.Duration, took time.Duration) {
 	slices.Sort(lat)
@@ -165,7 +185,7 @@ func watch(ctx context.Context, client trillian.TrillianLogClient, tree int64, n
 
 // benchSubmit runs submitters spread over replicas: each replica is a
 // log.Log on a Backend of its own, on one tree, as govlogd replicas are.
-func benchSubmit(b *testing.B, e *testEnv, replicas, submitters int) {
+func benchSubmit(b *testing.B, e *testEnv, replicas, submitters int, tweak ...func(*Config)) {
 	tree := e.newTree(b)
 	phases := &phaseTimes{sums: make(map[string]time.Duration)}
 	signer, verifier := logtest.Keys(b)
@@ -176,7 +196,7 @@ func benchSubmit(b *testing.B, e *testEnv, replicas, submitters int) {
 	)
 	logs := make([]*log.Log, replicas)
 	for i := range logs {
-		backend := e.open(b, tree, func(c *Config) { c.Logger = slog.New(phases) })
+		backend := e.open(b, tree, append([]func(*Config){func(c *Config) { c.Logger = slog.New(phases) }}, tweak...)...)
 		l, err := log.New(context.Background(), log.Config{
 			Backend: backend, Signer: signer, Verifier: verifier,
 			OnBatch: func(n int, took time.Duration, err error) {

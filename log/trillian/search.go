@@ -42,6 +42,16 @@ func (b *Backend) indexRange(ctx context.Context, tx *sql.Tx, from, to uint64, q
 		}
 		i = j
 	}
+	ordered := make([][]byte, to-from)
+	for i := range ordered {
+		ordered[i] = leaves[from+uint64(i)]
+	}
+	return b.writePostings(ctx, tx, from, ordered)
+}
+
+// writePostings writes (INSERT IGNORE) the search postings of leaves, the
+// entries from index from on, in multi-row statements.
+func (b *Backend) writePostings(ctx context.Context, tx *sql.Tx, from uint64, leaves [][]byte) error {
 	var args []any
 	flush := func() error {
 		if len(args) == 0 {
@@ -54,8 +64,9 @@ func (b *Backend) indexRange(ctx context.Context, tx *sql.Tx, from, to uint64, q
 		args = args[:0]
 		return nil
 	}
-	for i := from; i < to; i++ {
-		s, err := log.Summarize(leaves[i])
+	for k, leaf := range leaves {
+		i := from + uint64(k)
+		s, err := log.Summarize(leaf)
 		if err != nil {
 			return fmt.Errorf("%w: failed to index entry %d: %w", log.ErrUnavailable, i, err)
 		}
@@ -86,6 +97,12 @@ func (b *Backend) Search(ctx context.Context, q *log.Query, start, end uint64, l
 // candidates returns up to n entries in [start, end), in index order, that
 // the plan's postings name, with their leaves from Trillian.
 func (b *Backend) candidates(ctx context.Context, p log.Plan, start, end uint64, n int) ([]log.Found, error) {
+	if len(p.All) > 0 || len(p.Any) > 0 {
+		// Postings may be missing beyond the size the index covers.
+		if err := b.searchable(ctx, end); err != nil {
+			return nil, err
+		}
+	}
 	var (
 		query strings.Builder
 		args  []any

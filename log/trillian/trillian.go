@@ -33,6 +33,15 @@
 //	    at most one per size.
 //	govlog_trees(tree_id)
 //	    One row per tree, locked while a checkpoint is stored.
+//	govlog_search(tree_id, term, leaf_index)
+//	    Primary key (tree_id, term, leaf_index): the search postings of
+//	    every entry (log.Summary.Terms), written in the transaction that
+//	    stores the checkpoint first covering the entry.
+//	govlog_search_indexed(tree_id, size)
+//	    Primary key (tree_id): the entries [0, size) have all their
+//	    postings. That transaction advances size with the checkpoint; Open
+//	    indexes what a log created before the search index lacks (see
+//	    backfill.go).
 //
 // # Leaf identity
 //
@@ -215,6 +224,9 @@ type Config struct {
 	// (an fsync) is what bounds queueing, and the database commits
 	// concurrent transactions together. Default 64.
 	QueueConcurrency int
+
+	// hooks are the tests' fault-injection points, set before Open.
+	hooks testHooks
 }
 
 // Defaults of Config.
@@ -251,6 +263,17 @@ type Backend struct {
 	// known is the size of the largest checkpoint seen stored (by any
 	// replica): reads within it need not ask the database.
 	known atomic.Uint64
+	// indexed is the largest size seen covered by the search index.
+	indexed atomic.Uint64
+
+	// bgMu guards the background backfill (see backfill.go): bgRunning
+	// while it runs, bgStopped once Close stopped it. bgCtx is cancelled
+	// by Close, which waits for bg.
+	bgMu                 sync.Mutex
+	bgRunning, bgStopped bool
+	bgCtx                context.Context
+	bgCancel             context.CancelFunc
+	bg                   sync.WaitGroup
 
 	// mu guards stall, which Append sets when Trillian queued its leaves
 	// but did not integrate them in time, and Ready clears once Trillian's
@@ -285,6 +308,15 @@ type testHooks struct {
 	// noRange makes Append prove its entries with Trillian's proofs, as
 	// when it does not know the compact range of the tree.
 	noRange bool
+	// backfillChunk, when positive, is how many entries a backfill
+	// transaction indexes.
+	backfillChunk int
+	// afterBackfillChunk runs once a backfill chunk up to entry to is
+	// committed; an error stops the backfill there.
+	afterBackfillChunk func(to uint64) error
+	// noIndexedSize makes Append leave govlog_search_indexed alone (to
+	// measure what it costs).
+	noIndexedSize bool
 }
 
 // Open connects to Trillian and to the database, creates or migrates
@@ -311,6 +343,7 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		integrationTimeout: cfg.IntegrationTimeout,
 		rpcTimeout:         cfg.RPCTimeout,
 		queueConcurrency:   cfg.QueueConcurrency,
+		hooks:              cfg.hooks,
 	}
 	if b.logger == nil {
 		b.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -344,7 +377,9 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	}
 	b.client = trillian.NewTrillianLogClient(b.conn)
 	b.admin = trillian.NewTrillianAdminClient(b.conn)
+	b.bgCtx, b.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
 	if err := b.open(ctx); err != nil {
+		b.stopBackground()
 		b.closeConns()
 		return nil, err
 	}
@@ -373,6 +408,11 @@ func (b *Backend) open(ctx context.Context) error {
 		if err := b.checkConsistent(ctx, latest, r); err != nil {
 			return fmt.Errorf("failed to open tree %d: %w", b.treeID, err)
 		}
+	}
+	// The entries of a log created before the search index existed (or
+	// whose indexing was interrupted) are indexed before Open returns.
+	if err := b.backfill(ctx); err != nil {
+		return fmt.Errorf("failed to index tree %d for search: %w", b.treeID, err)
 	}
 	b.logger.Info("opened the Trillian log", "tree", b.treeID, "trillian_size", r.size, "checkpoint_size", latest.Size)
 	return nil
@@ -484,6 +524,7 @@ func (b *Backend) Close() error {
 	if b.closed.Swap(true) {
 		return nil
 	}
+	b.stopBackground()
 	if err := b.closeConns(); err != nil {
 		return fmt.Errorf("failed to close the Trillian backend: %w", err)
 	}
