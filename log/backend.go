@@ -120,9 +120,11 @@ type Backend interface {
 
 	// Authorization returns the stored authorization of an allow (what
 	// Judge marked Dirty for it, as last written), or ErrNotFound when
-	// there is none (a deny, an unknown decision, or an allow logged
-	// before authorizations were kept). Its Entries may name entries not
-	// yet covered by the latest checkpoint.
+	// there is none (a deny, an unknown decision, an allow logged before
+	// authorizations were kept, or one a backend did not store because
+	// it is as it started, never claimed nor revoked: the caller reads
+	// that one from the decision's leaf). Its Entries may name entries
+	// not yet covered by the latest checkpoint.
 	Authorization(ctx context.Context, decisionID string) (*Authorization, error)
 
 	// LookupHash returns the index of the first leaf with this RFC 6962 leaf

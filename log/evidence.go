@@ -392,7 +392,8 @@ func (l *Log) Authorization(ctx context.Context, decisionID string) (*Authorizat
 			return nil, err
 		}
 		if stored == nil {
-			// Logged before authorizations were kept: no claims counted.
+			// Never claimed nor revoked (a backend need not store it
+			// then), or logged before authorizations were kept.
 			stored = &Authorization{DecidedAt: p.Decision.DecidedAt, AuthorizedUntil: p.AuthorizedUntil,
 				MaxExecutions: max(p.Decision.MaxExecutions, 1), Executor: p.Decision.Executor, LeafHash: LeafHash(leaf)}
 		}

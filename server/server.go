@@ -294,12 +294,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("failed to register the tree size metric: %w", err)
 	}
 
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.Logger.SetOutput(io.Discard)
-	e.HTTPErrorHandler = s.handleError
-	e.Use(s.observe, s.conventions, s.requireRead)
-	s.echo = e
+	s.echo = s.newEcho()
 
 	s.handle(http.MethodPost, "/v1/decisions", s.postDecision)
 	s.handle(http.MethodPost, "/v1/decisions/batch", s.postBatch)
@@ -334,6 +329,17 @@ func New(cfg Config) (*Server, error) {
 		s.handleExplorer()
 	}
 	return s, nil
+}
+
+// newEcho returns the router with the server's error handler and
+// middleware, without routes.
+func (s *Server) newEcho() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Logger.SetOutput(io.Discard)
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.observe, s.conventions, s.requireRead)
+	return e
 }
 
 // handle routes method and path to h, with strict parsing of the query

@@ -90,6 +90,7 @@ func TestWriteReport(t *testing.T) {
 		CPUs: 2, CPUModel: "test", GoVersion: "go1.26",
 		Micro:    parseBenchOutput([]byte(benchOut)),
 		Backends: []*backendResult{be("embedded (SQLite)", 5000), be("Trillian + MariaDB", 500)}}
+	r.Backends[0].Floor = &loadgen.Report{ServerCPUPerDecision: 61.4}
 	dir := t.TempDir()
 	if err := r.write(dir); err != nil {
 		t.Fatal(err)
@@ -104,6 +105,7 @@ func TestWriteReport(t *testing.T) {
 		"5000; 3 of 5000 late",
 		"| 0.90× | 0.90× |",
 		"| 900 B | 900 B |",
+		"logging nothing): server CPU per request | 61 µs | — |",
 		"| 6; 0 | 6; 0 |",
 		"| log | ParseDecision/bytes=400 | 45.23 µs | 14785 | 336 |",
 		"| log/sqlite | Append/batch=64 | 1.23 ms | 50000 | 700 | 9876 ns/entry |",

@@ -41,6 +41,10 @@ type backendResult struct {
 	ClosedFull *loadgen.Report
 	// Proofs are inclusion proof lookups on the filled log.
 	Proofs *loadgen.Report
+	// Floor is the closed loop of Closed against internal/floor in front
+	// of this backend: govlogd's HTTP stack answering real receipts
+	// without logging anything (embedded only; nil otherwise).
+	Floor *loadgen.Report
 	// RSSMiB is govlogd's resident memory after the runs.
 	RSSMiB float64
 	// StorageBytes is the size of the data directory (embedded only).
@@ -54,9 +58,9 @@ type sample struct {
 }
 
 func goBuild(ctx context.Context, bin string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin+string(os.PathSeparator), "./cmd/govlogd", "./cmd/govlog")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin+string(os.PathSeparator), "./cmd/govlogd", "./cmd/govlog", "./internal/floor")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("failed to build govlogd and govlog: %w\n%s", err, out)
+		return fmt.Errorf("failed to build govlogd, govlog and floor: %w\n%s", err, out)
 	}
 	return nil
 }
@@ -240,7 +244,45 @@ func measureEmbedded(ctx context.Context, logger *slog.Logger, bin string, o opt
 		return nil, err
 	}
 	res.StorageBytes = dirSize(data)
+	logger.Info("closed loop, single decisions, against the HTTP floor", "for", o.closedFor)
+	if res.Floor, err = measureFloor(ctx, bin, d.url, o); err != nil {
+		return nil, fmt.Errorf("failed to measure the HTTP floor: %w", err)
+	}
 	return res, nil
+}
+
+// measureFloor runs the closed loop of single decisions against
+// internal/floor, which serves receipts it took from the govlogd at from.
+func measureFloor(ctx context.Context, bin, from string, o options) (*loadgen.Report, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	var out bytes.Buffer
+	cmd := exec.Command(filepath.Join(bin, "floor"), "--from", from, "--listen", addr)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	url := "http://" + addr
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if resp, err := http.Get(url + "/v1/log"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("floor not serving after 30s: %s", out.Bytes())
+		}
+	}
+	return check(loadgen.Run(ctx, loadgen.Config{URL: url, Concurrency: o.clients, Duration: o.closedFor}))
 }
 
 // measureTrillian starts Trillian on a fresh MariaDB database with the

@@ -173,6 +173,13 @@ func (r *report) loadTable(b *bytes.Buffer) {
 		func(be *backendResult) string { return fmt.Sprintf("%.0f", be.Closed.PerSecond) })
 	row("… latency", func(be *backendResult) string { return lat(be.Closed) })
 	row("… server CPU per decision", func(be *backendResult) string { return cpu(be.Closed) })
+	row("… the same load against the HTTP floor (`internal/floor`: govlogd's HTTP stack answering real receipts, logging nothing): server CPU per request",
+		func(be *backendResult) string {
+			if be.Floor == nil {
+				return "—"
+			}
+			return cpu(be.Floor)
+		})
 	row(fmt.Sprintf("open loop at %.0f decisions/s, ≤ %d in flight, %v: latency from due time", o.rate, o.clients, o.openFor),
 		func(be *backendResult) string { return lat(be.Open) })
 	row("… achieved decisions/s; requests sent late", func(be *backendResult) string {

@@ -580,3 +580,15 @@ func (g *generator) decision() []byte {
 	b, _ := json.Marshal(d)
 	return b
 }
+
+// Sample returns the first n decisions a run's client submits (ids
+// prefix-000-…; 70% allows and 30% denies, without lineage since none is
+// acknowledged): realistic bodies for tools that need some.
+func Sample(prefix string, n int) [][]byte {
+	g := newGenerator(prefix, 0)
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = g.decision()
+	}
+	return out
+}

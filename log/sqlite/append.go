@@ -424,13 +424,20 @@ func scanAuthorization(rows interface{ Scan(...any) error }) (string, *log.Autho
 	return id, &a, nil
 }
 
-// putAuthorizations writes every authorization the rule book created or
-// changed (Dirty), in key order, in statements of 1, 2, 4, … chunk rows
-// (see shapes).
+// putAuthorizations writes every authorization the rule book changed
+// (Dirty), in key order, in statements of 1, 2, 4, … chunk rows (see
+// shapes).
+//
+// An allow's authorization as it starts (no claim, not revoked) is not
+// written: it is exactly what the rule book and Log.Authorization read
+// from the decision's leaf when there is no row, so its row would only
+// cost the group commit a page of this table keyed by decision id (about
+// one page per allow, written to the WAL and synced). The row is written
+// with the batch that first changes it.
 func putAuthorizations(ctx context.Context, tx *sql.Tx, auths map[string]*log.Authorization) error {
 	ids := make([]string, 0, len(auths))
 	for id, a := range auths {
-		if a.Dirty {
+		if a.Dirty && !fresh(a) {
 			ids = append(ids, id)
 		}
 	}
@@ -450,6 +457,14 @@ func putAuthorizations(ctx context.Context, tx *sql.Tx, auths map[string]*log.Au
 		ids = ids[n:]
 	}
 	return nil
+}
+
+// fresh reports whether a is an allow's authorization as it starts, the
+// one log.Facts derives from the decision's leaf when no row is stored.
+// Uses and Entries only grow and Revoked is never cleared, so a stored
+// authorization is never fresh again.
+func fresh(a *log.Authorization) bool {
+	return a.Uses == 0 && !a.Revoked && len(a.Entries) == 0
 }
 
 // newRows are the rows of the entries a batch appends, for bulk inserts.

@@ -62,7 +62,8 @@
 //	               max_executions, executor, leaf_hash, uses, revoked)
 //	    What the rule book needs of each allow (log.Authorization): its
 //	    accepted claims (uses) and whether it is revoked, written with the
-//	    batch that changes them.
+//	    batch that changes them. An allow never claimed nor revoked has
+//	    no row: its authorization is read from its leaf.
 //	search_terms(rng, term, idx) WITHOUT ROWID, search_indexed(id, size)
 //	    The search index (log.Searcher): one row per term of each entry's
 //	    summary (log.Summary.Terms, a 31-bit hash of a field and its

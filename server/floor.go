@@ -1,0 +1,64 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// NewFloor returns the cheapest server that answers decisions with
+// govlogd's HTTP plumbing: the router, error handler and middleware of
+// New, and a POST /v1/decisions admitted as a real one is (the body read
+// and checked as JSON of at most log.MaxSubmissionBytes, the submitter
+// charged, a bounded context) but answered with the next of receipts, in
+// turn, without parsing, signing or storing anything. GET /v1/log
+// answers logInfo and GET /metrics serves reg.
+//
+// It is a measurement, not a log: what a decision costs the server on top
+// of HTTP is what govlogd spends beyond what this spends per request under
+// the same load (internal/floor serves it; docs/performance.md). receipts
+// should be real receipts from the log that logInfo describes, so that a
+// load generator verifying every receipt accepts them.
+func NewFloor(reg *prometheus.Registry, receipts [][]byte, logInfo []byte) (http.Handler, error) {
+	if len(receipts) == 0 || len(logInfo) == 0 || reg == nil {
+		return nil, errors.New("failed to create the floor server: receipt, log info and registry are required")
+	}
+	m, err := NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s := &Server{
+		cfg: Config{Registry: reg, Metrics: m, Logger: logger, Clock: time.Now,
+			SubmitTimeout: 30 * time.Second},
+		logger:  logger,
+		metrics: m,
+		routes:  make(map[string]string),
+		promHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+			ErrorHandling: promhttp.ContinueOnError,
+		}),
+	}
+	s.echo = s.newEcho()
+	var next atomic.Uint64
+	s.handle(http.MethodPost, "/v1/decisions", func(c echo.Context, _ query) error {
+		_, cancel, _, _, err := s.single(c, PermDecisions)
+		if err != nil {
+			return err
+		}
+		defer cancel()
+		rec := receipts[next.Add(1)%uint64(len(receipts))]
+		return c.Blob(http.StatusCreated, echo.MIMEApplicationJSON, rec)
+	})
+	s.handle(http.MethodGet, "/v1/log", func(c echo.Context, _ query) error {
+		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, logInfo)
+	})
+	s.handle(http.MethodGet, "/metrics", s.getMetrics)
+	return s, nil
+}
