@@ -2,10 +2,13 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,8 +21,8 @@ import (
 // through Append takes as long as the log's own write path (an hour for
 // ten million entries on a laptop), so bulkLog writes the database
 // directly: the same rows Append writes (entries, ids, leaf hashes,
-// search postings, tiles and one signed checkpoint), in large
-// transactions without fsync. Open then verifies the tree against the
+// search postings of the full ranges, tiles and one signed checkpoint),
+// in large transactions without fsync. Open then verifies the tree against the
 // checkpoint as it does for any log.
 //
 //	GOVLOG_BENCH_SEARCH_N=10000000 GOVLOG_BENCH_SEARCH_DB=/var/tmp/search.db \
@@ -108,6 +111,7 @@ func bulkLog(tb testing.TB, path string, n int) {
 	}
 	start := time.Now()
 	const txEntries = 50_000
+	tail := newSearchTail(0)
 	for from := 0; from < n; from += txEntries {
 		tx, err := b.wdb.BeginTx(ctx, nil)
 		if err != nil {
@@ -127,6 +131,10 @@ func bulkLog(tb testing.TB, path string, n int) {
 			}
 		}
 		if err := rows.insert(ctx, tx); err != nil {
+			tb.Fatal(err)
+		}
+		// The full ranges' postings; the last range's are read by Open.
+		if _, err := rows.mergeSearch(ctx, tx, tail); err != nil {
 			tb.Fatal(err)
 		}
 		put := tx.StmtContext(ctx, b.w.putTile)
@@ -154,6 +162,7 @@ func bulkLog(tb testing.TB, path string, n int) {
 		if err := tx.Commit(); err != nil {
 			tb.Fatal(err)
 		}
+		tail = rows.publishSearch(tail)
 	}
 	tb.Logf("built a log of %d entries in %v", n, time.Since(start).Round(time.Second))
 }
@@ -264,4 +273,80 @@ func BenchmarkAppendSearchIndex(b *testing.B) {
 	b.ReportMetric(on, "ns/entry-indexed")
 	b.ReportMetric(off, "ns/entry-unindexed")
 	b.ReportMetric(on/off, "ratio")
+}
+
+// BenchmarkPostingsInsert writes the postings of one range of 1<<rangeBits
+// entries (8 an entry, packed by packPosting, in key order) in one
+// transaction, three ways: as the one JSON array parameter that
+// sqlInsertPostings expands in SQLite, as rows of three bound values
+// (statements of 128 rows), and as rows of one bound value.
+func BenchmarkPostingsInsert(b *testing.B) {
+	ctx := context.Background()
+	const perEntry = 8
+	postings := make([]uint64, 0, perEntry<<rangeBits)
+	for i := range uint64(1 << rangeBits) {
+		for k := range uint64(perEntry) {
+			postings = append(postings, packPosting(log.Term((i*2654435761+k*40503)%(1<<31)), i))
+		}
+	}
+	slices.Sort(postings)
+	values := func(row string, n int) string {
+		return "INSERT OR FAIL INTO search_terms (rng, term, idx) " + row + strings.Repeat(", "+strings.TrimPrefix(row, "VALUES "), n-1)
+	}
+	for _, m := range []struct {
+		name  string
+		write func(tx *sql.Tx, rng int64) error
+	}{
+		{"json_each", func(tx *sql.Tx, rng int64) error {
+			return writeRanges(ctx, tx, uint64(rng)<<rangeBits, uint64(rng+1)<<rangeBits, [][]uint64{slices.Clone(postings)}, [][]uint64{nil})
+		}},
+		{"three-values-a-row", func(tx *sql.Tx, rng int64) error {
+			q := values("VALUES (?, ?, ?)", chunk)
+			args := make([]any, 0, 3*chunk)
+			for i := 0; i < len(postings); i += chunk {
+				args = args[:0]
+				for _, p := range postings[i : i+chunk] {
+					args = append(args, rng, int64(p>>rangeBits), rng<<rangeBits+int64(p&(1<<rangeBits-1)))
+				}
+				if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+		{"one-value-a-row", func(tx *sql.Tx, rng int64) error {
+			q := "INSERT OR FAIL INTO search_terms (rng, term, idx) SELECT ?1, column1 >> " + strconv.Itoa(rangeBits) + ", ?2 + (column1 & " + strconv.Itoa(1<<rangeBits-1) +
+				") FROM (VALUES (?3)" + strings.Repeat(", (?)", chunk-1) + ")"
+			args := make([]any, 0, chunk+2)
+			for i := 0; i < len(postings); i += chunk {
+				args = append(args[:0], rng, rng<<rangeBits)
+				for _, p := range postings[i : i+chunk] {
+					args = append(args, int64(p))
+				}
+				if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+	} {
+		b.Run(m.name, func(b *testing.B) {
+			be := openAt(b, tempDB(b), Options{})
+			rng := int64(0)
+			for b.Loop() {
+				tx, err := be.wdb.BeginTx(ctx, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := m.write(tx, rng); err != nil {
+					b.Fatal(err)
+				}
+				if err := tx.Commit(); err != nil {
+					b.Fatal(err)
+				}
+				rng++
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(postings)), "ns/posting")
+		})
+	}
 }

@@ -245,6 +245,8 @@ type snapshot struct {
 	edge []edgeTile
 	// pending holds the leaf hashes not yet in leaf_hashes.
 	pending *pendingHashes
+	// tail holds the search postings not yet in search_terms.
+	tail *searchTail
 }
 
 func (s *snapshot) size() uint64 { return s.cp.Size }
@@ -366,11 +368,11 @@ func Open(ctx context.Context, path string, opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to open log storage %s: %w", path, err)
 	}
-	b.snap.Store(snap)
-	b.rng = rng
-	if err := b.reindex(ctx, snap.size()); err != nil {
+	if snap.tail, err = b.reindex(ctx, snap.size()); err != nil {
 		return nil, fmt.Errorf("failed to open log storage %s: %w", path, err)
 	}
+	b.snap.Store(snap)
+	b.rng = rng
 	ok = true
 	b.logger.Info("opened log storage", "path", path, "size", snap.size(), "checkpoint", snap.has)
 	return b, nil
