@@ -324,7 +324,7 @@ func (b *Backend) dropPartialRange(ctx context.Context, from, to uint64) error {
 		return fmt.Errorf("failed to read the entries of the search index's last range: %w", err)
 	}
 	var dropped, n int64
-	for term := range t.times {
+	for term := range t.times.of {
 		res, err := tx.ExecContext(ctx, `DELETE FROM search_terms WHERE rng = ? AND term = ? AND idx >= ?`, int64(timeRange), int64(term), int64(from))
 		if err != nil {
 			return unavailable("delete search postings", err)

@@ -29,15 +29,45 @@ type searchTail struct {
 	from uint64
 	mu   sync.RWMutex
 	n    uint64 // entries from, …, from+n-1 are held
-	// fields and times are the entries of each field term and time term,
-	// as offsets from from, in increasing order. An entry's offset is
-	// appended after the earlier ones: a reader may keep a list it took
-	// under mu and read it after, the writer only appends beyond it.
-	fields, times map[log.Term][]uint32
+	// fields and times are the entries of each field term and time term.
+	fields, times postingLists
+	// lastTimes are the time terms of the last entry added (entries of
+	// one second share the slice, see log.Summary.TimeTerms), and
+	// lastTimeLists their lists in times.
+	lastTimes     []log.Term
+	lastTimeLists []int32
+}
+
+// postingLists are the entries of each term, as offsets from the tail's
+// first entry, in increasing order: lists[of[term]]. An entry's offset is
+// appended after the earlier ones: a reader may keep a list it took under
+// the tail's mu and read it after, the writer only appends beyond it.
+type postingLists struct {
+	of    map[log.Term]int32
+	lists [][]uint32
+}
+
+// list returns the index in lists of term's list, adding an empty one.
+func (p *postingLists) list(term log.Term) int32 {
+	i, ok := p.of[term]
+	if !ok {
+		i = int32(len(p.lists))
+		p.of[term] = i
+		p.lists = append(p.lists, nil)
+	}
+	return i
+}
+
+// get returns term's list, nil when it has none.
+func (p *postingLists) get(term log.Term) []uint32 {
+	if i, ok := p.of[term]; ok {
+		return p.lists[i]
+	}
+	return nil
 }
 
 func newSearchTail(from uint64) *searchTail {
-	return &searchTail{from: from, fields: make(map[log.Term][]uint32), times: make(map[log.Term][]uint32)}
+	return &searchTail{from: from, fields: postingLists{of: make(map[log.Term]int32)}, times: postingLists{of: make(map[log.Term]int32)}}
 }
 
 // add records the terms of entries next, next+1, … (fields[i] and
@@ -52,22 +82,30 @@ func (t *searchTail) add(next uint64, fields, times [][]log.Term) {
 	for i := range fields {
 		off := uint32(t.n) + uint32(i)
 		for _, term := range fields[i] {
-			t.fields[term] = append(t.fields[term], off)
+			l := t.fields.list(term)
+			t.fields.lists[l] = append(t.fields.lists[l], off)
 		}
-		for _, term := range times[i] {
-			t.times[term] = append(t.times[term], off)
+		// The entries of a second share their time terms' slice.
+		if ts := times[i]; len(ts) != len(t.lastTimes) || len(ts) == 0 || &ts[0] != &t.lastTimes[0] {
+			t.lastTimes, t.lastTimeLists = ts, t.lastTimeLists[:0]
+			for _, term := range ts {
+				t.lastTimeLists = append(t.lastTimeLists, t.times.list(term))
+			}
+		}
+		for _, l := range t.lastTimeLists {
+			t.times.lists[l] = append(t.times.lists[l], off)
 		}
 	}
 	t.n += uint64(len(fields))
 }
 
-// lists returns the lists of terms in m, nil where a term has none.
-func (t *searchTail) lists(m map[log.Term][]uint32, terms []log.Term) [][]uint32 {
+// lists returns the lists of terms in p, nil where a term has none.
+func (t *searchTail) lists(p *postingLists, terms []log.Term) [][]uint32 {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	out := make([][]uint32, len(terms))
 	for i, term := range terms {
-		out[i] = m[term]
+		out[i] = p.get(term)
 	}
 	return out
 }
@@ -86,7 +124,7 @@ func (t *searchTail) all(terms []log.Term, start, end uint64, n int) []uint64 {
 	if lo >= hi || len(terms) == 0 {
 		return nil
 	}
-	lists := t.lists(t.fields, terms)
+	lists := t.lists(&t.fields, terms)
 	for i, l := range lists {
 		a, _ := slices.BinarySearch(l, lo)
 		b, _ := slices.BinarySearch(l, hi)
@@ -121,7 +159,7 @@ func (t *searchTail) anyOf(terms []log.Term, start, end uint64, n int) []uint64 
 		return nil
 	}
 	var offs []uint32
-	for _, l := range t.lists(t.times, terms) {
+	for _, l := range t.lists(&t.times, terms) {
 		a, _ := slices.BinarySearch(l, lo)
 		b, _ := slices.BinarySearch(l, hi)
 		offs = append(offs, l[a:min(b, a+n)]...)
@@ -144,11 +182,11 @@ func (t *searchTail) postings(ranges int) (fields, times [][]uint64) {
 	defer t.mu.RUnlock()
 	fields, times = make([][]uint64, ranges), make([][]uint64, ranges)
 	for _, g := range []struct {
-		m   map[log.Term][]uint32
+		p   *postingLists
 		out [][]uint64
-	}{{t.fields, fields}, {t.times, times}} {
-		for term, offs := range g.m {
-			for _, off := range offs {
+	}{{&t.fields, fields}, {&t.times, times}} {
+		for term, l := range g.p.of {
+			for _, off := range g.p.lists[l] {
 				k := off >> rangeBits
 				g.out[k] = append(g.out[k], packPosting(term, uint64(off)))
 			}
