@@ -189,11 +189,13 @@ func BenchmarkSearch(b *testing.B) {
 	n, path := benchSearchSize(b)
 	bulkLog(b, path, n)
 	ctx := context.Background()
+	opened := time.Now()
 	be, err := Open(ctx, path, Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer be.Close()
+	b.Logf("opened the log in %v (the search tail: %d entries)", time.Since(opened).Round(time.Millisecond), be.snap.Load().tail.n)
 	if got := be.snap.Load().size(); got != uint64(n) {
 		b.Fatalf("the log at %s has %d entries, want %d (remove it to rebuild)", path, got, n)
 	}
@@ -230,6 +232,36 @@ func BenchmarkSearch(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "ms/page")
 		})
 	}
+}
+
+// BenchmarkOpenTail opens a log whose last range is one entry short of
+// full (the most entries Open reads the search tail of: 1<<rangeBits-1)
+// and one whose ranges are all full, alternating: the difference is what
+// reading the tail costs Open.
+func BenchmarkOpenTail(b *testing.B) {
+	ctx := context.Background()
+	paths := [2]string{filepath.Join(b.TempDir(), "tail.db"), filepath.Join(b.TempDir(), "full.db")}
+	bulkLog(b, paths[0], 2<<rangeBits-1)
+	bulkLog(b, paths[1], 2<<rangeBits)
+	var spent [2]time.Duration
+	for b.Loop() {
+		for i, path := range paths {
+			t0 := time.Now()
+			be, err := Open(ctx, path, Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			spent[i] += time.Since(t0)
+			if got, want := be.snap.Load().tail.n, uint64(1-i)*(1<<rangeBits-1); got != want {
+				b.Fatalf("the tail of %s holds %d entries, want %d", path, got, want)
+			}
+			if err := be.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(spent[0].Microseconds())/float64(b.N)/1000, "ms/open-with-tail")
+	b.ReportMetric(float64(spent[1].Microseconds())/float64(b.N)/1000, "ms/open-without")
 }
 
 // BenchmarkAppendSearchIndex appends the same batches to two logs, one
