@@ -149,7 +149,9 @@ func crashTailChild(path string) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	sign := func(size uint64, hash [32]byte) (log.Checkpoint, error) { return log.SignCheckpoint(signer, size, hash) }
+	sign := func(size uint64, hash [32]byte) (log.Checkpoint, error) {
+		return log.SignCheckpoint(signer, size, hash)
+	}
 	var cp log.Checkpoint
 	for i := 0; i < 1<<rangeBits+2345; i += 1000 {
 		var batch []*log.Entry
