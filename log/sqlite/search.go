@@ -77,7 +77,8 @@ func writeRanges(ctx context.Context, tx *sql.Tx, from, to uint64, fields, times
 				continue
 			}
 			slices.Sort(g.postings)
-			buf = append(buf[:0], '[')
+			// At most 20 digits and a comma a posting.
+			buf = append(slices.Grow(buf[:0], 21*len(g.postings)+2), '[')
 			for i, p := range g.postings {
 				if i > 0 {
 					buf = append(buf, ',')

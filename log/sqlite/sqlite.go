@@ -66,9 +66,13 @@
 //	search_terms(rng, term, idx) WITHOUT ROWID, search_indexed(id, size)
 //	    The search index (log.Searcher): one row per term of each entry's
 //	    summary (log.Summary.Terms, a 31-bit hash of a field and its
-//	    value), keyed by a range of indexes first (search.go), written
-//	    with the entry; search_indexed is how many entries
-//	    it covers (a log from before version 3 is indexed by Open).
+//	    value), keyed by a range of 16,384 indexes first (search.go).
+//	    Only full ranges are stored, search_indexed entries: the append
+//	    that fills a range writes its rows, in key order, in its
+//	    transaction. The postings of the newest entries, those of the last,
+//	    partial range, are held in memory (searchTail); Open reads them
+//	    from the entries (at most 16,383), so a crash never leaves an
+//	    entry unindexed. A log from before version 3 is indexed by Open.
 //
 // With 500-byte entries the file takes about 600 bytes an entry: the leaf,
 // its 32-byte hash in a tile, and its index rows.

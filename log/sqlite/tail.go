@@ -185,6 +185,15 @@ func (t *searchTail) postings(ranges int) (fields, times [][]uint64) {
 		p   *postingLists
 		out [][]uint64
 	}{{&t.fields, fields}, {&t.times, times}} {
+		// Room for the postings of the whole range: the tail's and those
+		// of the entries that fill it, about as many an entry.
+		n := 0
+		for _, l := range g.p.lists {
+			n += len(l)
+		}
+		if ranges == 1 && t.n > 0 {
+			g.out[0] = make([]uint64, 0, n*(1<<rangeBits)/int(t.n)+64)
+		}
 		for term, l := range g.p.of {
 			for _, off := range g.p.lists[l] {
 				k := off >> rangeBits
