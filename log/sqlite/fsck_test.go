@@ -213,12 +213,8 @@ func TestCheckSearchIndex(t *testing.T) {
 	ctx := context.Background()
 	const n = 1<<rangeBits + 300
 	clean := tempDB(t)
-	b := openAt(t, clean, Options{})
 	sign, v := newSign(t)
-	appendBench(t, b, sign, 0, n, 1000)
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
+	bulkLogSigned(t, clean, n, sign) // the rows Append writes
 	data, err := os.ReadFile(clean)
 	if err != nil {
 		t.Fatal(err)

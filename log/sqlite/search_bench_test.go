@@ -85,13 +85,19 @@ func bulkLog(tb testing.TB, path string, n int) {
 	if _, err := os.Stat(path); err == nil {
 		return
 	}
+	sign, _ := newSign(tb)
+	bulkLogSigned(tb, path, n, sign)
+}
+
+// bulkLogSigned builds the benchmark log of n entries at path, its
+// checkpoint signed with sign.
+func bulkLogSigned(tb testing.TB, path string, n int, sign log.SignFunc) {
 	ctx := context.Background()
 	b, err := Open(ctx, path, Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer b.Close()
-	sign, _ := newSign(tb)
 	if _, err := b.wdb.ExecContext(ctx, "PRAGMA synchronous = OFF"); err != nil {
 		tb.Fatal(err)
 	}

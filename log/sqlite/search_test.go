@@ -16,19 +16,15 @@ import (
 func TestReindex(t *testing.T) {
 	ctx := context.Background()
 	path := tempDB(t)
-	b := openAt(t, path, Options{})
 	sign, v := newSign(t)
 	const n = 2<<rangeBits + 10
-	appendBench(t, b, sign, 0, n, 4001)
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
+	bulkLogSigned(t, path, n, sign) // the rows Append writes
 	sqlExec(t, path, `DELETE FROM search_terms`)
 	sqlExec(t, path, `UPDATE search_indexed SET size = 0`)
 	if _, err := Check(ctx, path, v, nil); err == nil {
 		t.Fatal("Check passed a log with no search index")
 	}
-	b = openAt(t, path, Options{})
+	b := openAt(t, path, Options{})
 	found, err := b.Search(ctx, &log.Query{Outcome: log.OutcomeDeny}, 0, 0, n)
 	if err != nil || len(found) != n/10+1 {
 		t.Fatalf("Search after reindexing: %d entries, %v; want %d", len(found), err, n/10+1)

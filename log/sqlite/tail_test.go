@@ -3,6 +3,7 @@ package sqlite
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -61,17 +62,19 @@ func every(from, to, step int) []int {
 
 // TestSearchTailReopen: a log closed in the middle of a range (its last
 // range's postings only ever in memory) finds every entry by search once
-// reopened, and appends on from there, through the next range merge.
+// reopened, and appends on from there, through a range merge of the tail
+// read by Open.
 func TestSearchTailReopen(t *testing.T) {
 	ctx := context.Background()
 	path := tempDB(t)
 	sign, v := newSign(t)
+	const n = 2<<rangeBits - 1000
+	bulkLogSigned(t, path, n-1500, sign) // the rows Append writes
 	b, err := Open(ctx, path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	const n = 1<<rangeBits + 3000
-	appendBench(t, b, sign, 0, n, 1500)
+	appendBench(t, b, sign, n-1500, n, 500)
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -79,9 +82,9 @@ func TestSearchTailReopen(t *testing.T) {
 	if tail := b.snap.Load().tail; tail.from != 1<<rangeBits || tail.n != n-1<<rangeBits {
 		t.Fatalf("after Open the tail holds %d entries from %d", tail.n, tail.from)
 	}
-	findEach(t, b, append(every(1<<rangeBits, n, 1), every(0, 1<<rangeBits, 97)...))
-	appendBench(t, b, sign, n, 2<<rangeBits+10, 1500)
-	findEach(t, b, every(n-500, 2<<rangeBits+10, 7))
+	findEach(t, b, append(every(n-1600, n, 2), every(0, n-1600, 97)...))
+	appendBench(t, b, sign, n, 2<<rangeBits+500, 500)
+	findEach(t, b, every(n-200, 2<<rangeBits+500, 3))
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -100,27 +103,31 @@ func TestSearchTailCrash(t *testing.T) {
 		return
 	}
 	path := filepath.Join(t.TempDir(), "log.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSearchTailCrash$")
-	cmd.Env = append(os.Environ(), "GOVLOG_SQLITE_CRASH_TAIL_DB="+path)
-	out, err := cmd.Output()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("the child was not killed: %v\n%s", err, out)
-	}
-	size, vkey, ok := strings.Cut(string(bytes.TrimSpace(out)), " ")
-	acked, err := strconv.Atoi(size)
-	if !ok || err != nil {
-		t.Fatalf("child output %q", out)
+	skey, vkey, err := note.GenerateKey(rand.Reader, testOrigin)
+	if err != nil {
+		t.Fatal(err)
 	}
 	v, err := note.NewVerifier(vkey)
 	if err != nil {
 		t.Fatal(err)
 	}
+	bulkLogSigned(t, path, crashTailFrom, signWith(skey)) // the rows Append writes
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSearchTailCrash$")
+	cmd.Env = append(os.Environ(), "GOVLOG_SQLITE_CRASH_TAIL_DB="+path, "GOVLOG_SQLITE_CRASH_TAIL_KEY="+skey)
+	out, err := cmd.Output()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("the child was not killed: %v\n%s", err, out)
+	}
+	acked, err := strconv.Atoi(string(bytes.TrimSpace(out)))
+	if err != nil {
+		t.Fatalf("child output %q", out)
+	}
 	b := openAt(t, path, Options{})
 	if cp, err := b.Latest(context.Background()); err != nil || cp.Size != uint64(acked) {
 		t.Fatalf("Latest after the crash = size %d, %v; the child acknowledged %d", cp.Size, err, acked)
 	}
-	findEach(t, b, append(every(1<<rangeBits, acked, 1), every(0, 1<<rangeBits, 61)...))
+	findEach(t, b, append(every(crashTailFrom, acked, 2), every(0, crashTailFrom, 61)...))
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -129,9 +136,12 @@ func TestSearchTailCrash(t *testing.T) {
 	}
 }
 
-// crashTailChild appends the benchmark log's entries up to a range and
-// 2,345 more, prints the acknowledged size and the log's verifier key,
-// and kills itself.
+// crashTailFrom is the size of the log TestSearchTailCrash's child
+// appends to, a little short of a range.
+const crashTailFrom = 1<<rangeBits - 1500
+
+// crashTailChild appends the benchmark log's entries from crashTailFrom
+// to past a range merge, prints the acknowledged size and kills itself.
 func crashTailChild(path string) {
 	ctx := context.Background()
 	b, err := Open(ctx, path, Options{})
@@ -139,23 +149,11 @@ func crashTailChild(path string) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	skey, vkey, err := note.GenerateKey(nil, testOrigin)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	signer, err := note.NewSigner(skey)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	sign := func(size uint64, hash [32]byte) (log.Checkpoint, error) {
-		return log.SignCheckpoint(signer, size, hash)
-	}
+	sign := signWith(os.Getenv("GOVLOG_SQLITE_CRASH_TAIL_KEY"))
 	var cp log.Checkpoint
-	for i := 0; i < 1<<rangeBits+2345; i += 1000 {
+	for i := crashTailFrom; i < 1<<rangeBits+2345; i += 700 {
 		var batch []*log.Entry
-		for j := i; j < min(i+1000, 1<<rangeBits+2345); j++ {
+		for j := i; j < min(i+700, 1<<rangeBits+2345); j++ {
 			batch = append(batch, benchEntry(j))
 		}
 		if _, cp, err = b.Append(ctx, batch, sign); err != nil {
@@ -163,9 +161,21 @@ func crashTailChild(path string) {
 			os.Exit(2)
 		}
 	}
-	fmt.Println(cp.Size, vkey)
+	fmt.Println(cp.Size)
 	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 	select {}
+}
+
+// signWith returns the SignFunc of a note signer key, which panics if
+// the key is not one.
+func signWith(skey string) log.SignFunc {
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		panic(err)
+	}
+	return func(size uint64, hash [32]byte) (log.Checkpoint, error) {
+		return log.SignCheckpoint(signer, size, hash)
+	}
 }
 
 // TestSearchMergeRace: searches of the newest entries, from a full range
@@ -174,7 +184,10 @@ func crashTailChild(path string) {
 // at least up to the size published before the search began.
 func TestSearchMergeRace(t *testing.T) {
 	ctx := context.Background()
-	b := openAt(t, tempDB(t), Options{})
+	path := tempDB(t)
+	const from = 1<<rangeBits - 3000
+	bulkLog(t, path, from) // the rows Append writes
+	b := openAt(t, path, Options{})
 	sign, _ := newSign(t)
 	queries := []struct {
 		name  string
@@ -236,7 +249,7 @@ func TestSearchMergeRace(t *testing.T) {
 			}
 		})
 	}
-	appendBench(t, b, sign, 0, 2<<rangeBits+1000, 701)
+	appendBench(t, b, sign, from, 2<<rangeBits+1000, 499)
 	close(done)
 	wg.Wait()
 	searches.Range(func(k, v any) bool {
@@ -251,7 +264,7 @@ func TestSearchMergeRace(t *testing.T) {
 // -1, and search_indexed at its size (or short of it, by whole chunks,
 // after an interrupted reindex). Check names the old layout; Open deletes
 // those postings, reads the tail from the entries, and the log then finds
-// every entry and passes Check.
+// every entry, appends, and passes Check.
 func TestOpenLegacyChunks(t *testing.T) {
 	ctx := context.Background()
 	const n = 1<<rangeBits + 700
@@ -259,11 +272,7 @@ func TestOpenLegacyChunks(t *testing.T) {
 		t.Run(fmt.Sprint(indexed), func(t *testing.T) {
 			path := tempDB(t)
 			sign, v := newSign(t)
-			b := openAt(t, path, Options{})
-			appendBench(t, b, sign, 0, n, 1000)
-			if err := b.Close(); err != nil {
-				t.Fatal(err)
-			}
+			bulkLogSigned(t, path, n, sign) // the rows Append writes
 			// The old layout of the entries [1<<rangeBits, indexed).
 			db, err := sql.Open("sqlite3", "file:"+filepath.ToSlash(path))
 			if err != nil {
@@ -305,7 +314,7 @@ func TestOpenLegacyChunks(t *testing.T) {
 			}
 			sqlExec(t, path, `UPDATE search_indexed SET size = ?`, indexed)
 
-			b = openAt(t, path, Options{})
+			b := openAt(t, path, Options{})
 			var chunks, above int
 			if err := b.rdb.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE rng >= ?1), count(*) FILTER (WHERE idx >= ?2) FROM search_terms`,
 				int64(legacyChunkBase), 1<<rangeBits).Scan(&chunks, &above); err != nil {
@@ -318,8 +327,8 @@ func TestOpenLegacyChunks(t *testing.T) {
 				t.Fatalf("after Open the tail holds %d entries from %d", tail.n, tail.from)
 			}
 			findEach(t, b, append(every(1<<rangeBits, n, 1), every(0, 1<<rangeBits, 113)...))
-			appendBench(t, b, sign, n, 2<<rangeBits+5, 1000)
-			findEach(t, b, every(n-100, 2<<rangeBits+5, 3))
+			appendBench(t, b, sign, n, n+100, 50)
+			findEach(t, b, every(n-100, n+100, 1))
 			if err := b.Close(); err != nil {
 				t.Fatal(err)
 			}
