@@ -64,7 +64,9 @@ const checkProgressEvery = 1 << 14
 // rehashed tree, with no tile stored that the tree does not have; the
 // root at every stored checkpoint's size against that checkpoint; and the
 // id, sequence and leaf-hash indexes against the entries they must point
-// at, with no extra rows. progress, when not nil, is called with the
+// at, with no extra rows; and the search index: every posting of the
+// entries of the full ranges, search_indexed at their end, and none of
+// the last range (a running log holds those in memory). progress, when not nil, is called with the
 // number of entries checked so far and the number to check (the latest
 // checkpoint's size), now and then and at the end.
 //
@@ -175,7 +177,7 @@ func (c *fsckState) run() (CheckResult, error) {
 	// Before the entries: a log in the layout of an older version names
 	// what to do rather than its first posting out of place.
 	if full := indexedFloor(size); c.indexed != full {
-		return CheckResult{}, fmt.Errorf("%w: the search index covers %d entries, the full ranges of %d entries of a log of %d are %d (opening the log for writing indexes them)",
+		return CheckResult{}, fmt.Errorf("%w: the search index covers %d entries, the full ranges of %d entries of a log of %d are %d (opening the log for writing brings the index to this layout)",
 			log.ErrFork, c.indexed, 1<<rangeBits, size, full)
 	}
 	var chunks int64
