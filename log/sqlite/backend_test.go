@@ -879,13 +879,13 @@ func readOnce(ctx context.Context, b *Backend, n uint64) error {
 // TestStorageSize measures the database size per entry: at most the raw
 // entry bytes × 1.2 + 100 bytes per entry without the search index, and
 // the search index at most 25% more (measured side by side). The log is
-// two full ranges of the search index: the postings of a partial one are
+// a full range of the search index: the postings of a partial one are
 // held in memory, not stored.
 func TestStorageSize(t *testing.T) {
 	if testing.Short() {
-		t.Skip("appends 32,768 entries twice")
+		t.Skip("appends 16,384 entries twice")
 	}
-	const n = 2 << rangeBits
+	const n = 1 << rangeBits
 	raw, without := storageSize(t, n, true)
 	_, with := storageSize(t, n, false)
 	limit := raw*12/10 + 100*n

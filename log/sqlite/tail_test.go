@@ -68,7 +68,7 @@ func TestSearchTailReopen(t *testing.T) {
 	ctx := context.Background()
 	path := tempDB(t)
 	sign, v := newSign(t)
-	const n = 2<<rangeBits - 1000
+	const n = 1<<rangeBits - 1000
 	bulkLogSigned(t, path, n-1500, sign) // the rows Append writes
 	b, err := Open(ctx, path, Options{})
 	if err != nil {
@@ -79,12 +79,15 @@ func TestSearchTailReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	b = openAt(t, path, Options{})
-	if tail := b.snap.Load().tail; tail.from != 1<<rangeBits || tail.n != n-1<<rangeBits {
+	if tail := b.snap.Load().tail; tail.from != 0 || tail.n != n {
 		t.Fatalf("after Open the tail holds %d entries from %d", tail.n, tail.from)
 	}
 	findEach(t, b, append(every(n-1600, n, 2), every(0, n-1600, 97)...))
-	appendBench(t, b, sign, n, 2<<rangeBits+500, 500)
-	findEach(t, b, every(n-200, 2<<rangeBits+500, 3))
+	appendBench(t, b, sign, n, 1<<rangeBits+500, 500)
+	if tail := b.snap.Load().tail; tail.from != 1<<rangeBits || tail.n != 500 {
+		t.Fatalf("after the merge the tail holds %d entries from %d", tail.n, tail.from)
+	}
+	findEach(t, b, every(n-200, 1<<rangeBits+500, 3))
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
