@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -192,15 +193,16 @@ const (
 	secondLayout = "2006-01-02T15:04:05"
 )
 
-// TermOf is the Term of a field and value.
+// TermOf is the Term of a field and value: the first 31 bits of
+// SHA-256("govlog-search" 0x00 field 0x00 value).
 func TermOf(field, value string) Term {
-	h := sha256.New()
-	h.Write([]byte("govlog-search\x00"))
-	h.Write([]byte(field))
-	h.Write([]byte{0})
-	h.Write([]byte(value))
-	var sum [32]byte
-	h.Sum(sum[:0])
+	// One call on a buffer that stays on the stack for most values,
+	// rather than a hash.Hash and a write per part: terms are computed
+	// for every appended entry.
+	const prefix = "govlog-search\x00"
+	var buf [128]byte
+	b := append(append(append(append(buf[:0], prefix...), field...), 0), value...)
+	sum := sha256.Sum256(b)
 	return Term(binary.BigEndian.Uint32(sum[:4]) >> 1)
 }
 
@@ -244,14 +246,32 @@ func (s *Summary) FieldTerms() []Term {
 // TimeTerms lists the postings of an entry's logged_at: its hour, minute
 // and second buckets, distinct: the terms of Plan.Any. The entries
 // appended together share them, so their postings are together already.
+// The entries of one second get the same slice (the last second's terms
+// are kept): the caller must not modify it.
 func (s *Summary) TimeTerms() []Term {
 	t := s.LoggedAt.UTC()
-	return distinct([]Term{
+	sec := t.Unix()
+	if c := lastTimeTerms.Load(); c != nil && c.sec == sec {
+		return c.terms
+	}
+	terms := distinct([]Term{
 		TermOf(termHour, t.Format(hourLayout)),
 		TermOf(termMinute, t.Format(minuteLayout)),
 		TermOf(termSecond, t.Format(secondLayout)),
 	})
+	lastTimeTerms.Store(&timeTerms{sec: sec, terms: terms})
+	return terms
 }
+
+// timeTerms are the TimeTerms of the logged_at times of one second.
+type timeTerms struct {
+	sec   int64 // Unix time
+	terms []Term
+}
+
+// lastTimeTerms holds the TimeTerms of the last second asked for: the
+// entries appended together share it.
+var lastTimeTerms atomic.Pointer[timeTerms]
 
 // distinct removes the repeats of terms, in place (a collision of two
 // would be one posting).

@@ -2,6 +2,7 @@ package log_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,5 +54,33 @@ func TestEntryTerms(t *testing.T) {
 		if err != nil || fmt.Sprint(fields, times) != want {
 			t.Errorf("EntryTerms of a bare submission = %v %v, %v; want %s", fields, times, err, want)
 		}
+	}
+}
+
+// TestTermOfStable: terms are stored (the embedded backend's search_terms,
+// the Trillian backend's govlog_search), so TermOf of a field and value
+// must never change: the first 31 bits of SHA-256("govlog-search" 0x00
+// field 0x00 value), here for a short value, a time bucket and a value
+// longer than TermOf's stack buffer.
+func TestTermOfStable(t *testing.T) {
+	for _, tc := range []struct {
+		field, value string
+		want         log.Term
+	}{
+		{"subject", "agent-7", 2052312168},
+		{"second", "2026-01-02T03:04:05", 1414471983},
+		{"resource", strings.Repeat("r", 200), 1913379937},
+	} {
+		if got := log.TermOf(tc.field, tc.value); got != tc.want {
+			t.Errorf("TermOf(%q, %.20q) = %d, want %d", tc.field, tc.value, got, tc.want)
+		}
+	}
+	// A second's time terms are computed once and reused; another
+	// second's are its own.
+	a := log.Summary{LoggedAt: time.Date(2026, 1, 2, 3, 4, 5, 100, time.UTC)}
+	b := log.Summary{LoggedAt: time.Date(2026, 1, 2, 3, 4, 5, 900_000_000, time.UTC)}
+	c := log.Summary{LoggedAt: time.Date(2026, 1, 2, 3, 4, 6, 0, time.UTC)}
+	if fmt.Sprint(a.TimeTerms()) != fmt.Sprint(b.TimeTerms()) || a.TimeTerms()[2] != 1414471983 || c.TimeTerms()[2] == 1414471983 || a.TimeTerms()[2] != 1414471983 {
+		t.Errorf("time terms: %v %v %v", a.TimeTerms(), b.TimeTerms(), c.TimeTerms())
 	}
 }

@@ -171,6 +171,9 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 	if err := rows.insert(ctx, tx); err != nil {
 		return nil, log.Checkpoint{}, err
 	}
+	if _, err := rows.mergeSearch(ctx, tx, old.tail); err != nil {
+		return nil, log.Checkpoint{}, err
+	}
 	if err := putAuthorizations(ctx, tx, facts.Authorizations); err != nil {
 		return nil, log.Checkpoint{}, err
 	}
@@ -225,7 +228,7 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 	}
 
 	// Durable: publish. Readers see the new entries from here on.
-	next := &snapshot{has: true, cp: cp, pending: old.pending}
+	next := &snapshot{has: true, cp: cp, pending: old.pending, tail: rows.publishSearch(old.tail)}
 	if merge {
 		next.pending = newPendingHashes(size)
 	} else {
@@ -270,7 +273,6 @@ var (
 	sqlInsertIDs            = shapes(`INSERT OR FAIL INTO ids (kind, id, idx, allow) VALUES `, `(?, ?, ?, ?)`, ``)
 	sqlInsertSequences      = shapes(`INSERT OR FAIL INTO sequences (submitter, sequence, idx) VALUES `, `(?, ?, ?)`, ``)
 	sqlInsertLeafs          = shapes(`INSERT OR FAIL INTO leaf_hashes (prefix, idx) VALUES `, `(?, ?)`, ``)
-	sqlInsertTerms          = shapes(`INSERT OR FAIL INTO search_terms (rng, term, idx) VALUES `, `(?, ?, ?)`, ``)
 	// An authorization's uses and revocation change as claims and
 	// revocations are accepted.
 	sqlPutAuthorizations = shapes(`INSERT OR FAIL INTO authorizations (`+authorizationColumns+`) VALUES `,
@@ -467,31 +469,34 @@ func fresh(a *log.Authorization) bool {
 	return a.Uses == 0 && !a.Revoked && len(a.Entries) == 0
 }
 
-// newRows are the rows of the entries a batch appends, for bulk inserts.
+// newRows are the rows of the entries a batch appends, for bulk inserts,
+// and the search terms of each (fields[i] and times[i] of entry first+i),
+// which go to the search tail, or to search_terms when the batch fills a
+// range (see searchTail).
 type newRows struct {
-	entries, ids, sequences, leafHashes, terms []any
-	first, size                                int64 // the first entry's index, the tree size after the batch
-	noSearch                                   bool  // testHooks.noSearchIndex
+	entries, ids, sequences, leafHashes []any
+	fields, times                       [][]log.Term
+	first, size                         int64 // the first entry's index, the tree size after the batch
+	noSearch                            bool  // testHooks.noSearchIndex
 }
 
 func (r *newRows) add(e *log.Entry, leaf []byte, index uint64) error {
-	var fields, times []log.Term
-	if !r.noSearch {
-		var err error
-		if fields, times, err = log.EntryTerms(e, leaf); err != nil {
-			return fmt.Errorf("failed to index entry %d: %w", index, err)
-		}
-	}
 	idx := int64(index)
 	if len(r.entries) == 0 {
 		r.first = idx
+	}
+	if !r.noSearch {
+		fields, times, err := log.EntryTerms(e, leaf)
+		if err != nil {
+			return fmt.Errorf("failed to index entry %d: %w", index, err)
+		}
+		r.fields, r.times = append(r.fields, fields), append(r.times, times)
 	}
 	r.entries = append(r.entries, idx, leaf)
 	r.ids = append(r.ids, int64(e.Kind), e.ID, idx, e.Kind == log.KindDecision && e.Allow)
 	if k, ok := e.SequenceKey(); ok {
 		r.sequences = append(r.sequences, k.Submitter, int64(k.Sequence), idx)
 	}
-	r.terms = appendPostings(r.terms, fields, times, idx)
 	r.size = idx + 1
 	return nil
 }
@@ -516,7 +521,6 @@ func (r *newRows) insert(ctx context.Context, tx *sql.Tx) error {
 		{"ids", sqlInsertIDs, 4, r.ids},
 		{"sequences", sqlInsertSequences, 3, r.sequences},
 		{"leaf_hashes", sqlInsertLeafs, 2, r.leafHashes},
-		{"search_terms", sqlInsertTerms, 3, r.terms},
 	} {
 		for args := t.args; len(args) > 0; {
 			rows := len(args) / t.n
@@ -528,15 +532,64 @@ func (r *newRows) insert(ctx context.Context, tx *sql.Tx) error {
 			args = args[n*t.n:]
 		}
 	}
-	if !r.noSearch {
-		if err := mergeRanges(ctx, tx, uint64(r.first), uint64(r.size)); err != nil {
-			return unavailable("merge the search postings", err)
+	return nil
+}
+
+// mergeSearch writes, when the batch fills one or more ranges, the search
+// postings of those ranges: those of tail's entries (the batch follows
+// them) and of the batch's entries in them, and moves search_indexed to
+// the end of the last full range. It reports whether it wrote any.
+func (r *newRows) mergeSearch(ctx context.Context, tx *sql.Tx, tail *searchTail) (bool, error) {
+	if r.noSearch || len(r.fields) == 0 {
+		return false, nil
+	}
+	full := indexedFloor(uint64(r.size))
+	if full <= tail.from {
+		return false, nil
+	}
+	tail.mu.RLock()
+	next := tail.from + tail.n
+	tail.mu.RUnlock()
+	if next != uint64(r.first) {
+		return false, fmt.Errorf("%w: the search index's last range ends at entry %d, the batch begins at %d", log.ErrUnavailable, next, r.first)
+	}
+	fields, times := tail.postings(int((full - tail.from) >> rangeBits))
+	for i := range r.fields {
+		idx := uint64(r.first) + uint64(i)
+		if idx >= full {
+			break
+		}
+		k := (idx - tail.from) >> rangeBits
+		for _, t := range r.fields[i] {
+			fields[k] = append(fields[k], packPosting(t, idx))
+		}
+		for _, t := range r.times[i] {
+			times[k] = append(times[k], packPosting(t, idx))
 		}
 	}
-	if _, err := tx.ExecContext(ctx, sqlSetIndexed, r.size); err != nil {
-		return unavailable("update the search index size", err)
+	if err := writeRanges(ctx, tx, tail.from, full, fields, times); err != nil {
+		return false, unavailable("write the search postings", err)
 	}
-	return nil
+	return true, nil
+}
+
+// publishSearch returns the search tail after the batch committed: tail
+// with the batch's entries added, or, when the batch filled a range
+// (mergeSearch), a new tail of the batch's entries after it.
+func (r *newRows) publishSearch(tail *searchTail) *searchTail {
+	if r.noSearch || len(r.fields) == 0 {
+		return tail
+	}
+	full := indexedFloor(uint64(r.size))
+	if full <= tail.from {
+		tail.add(uint64(r.first), r.fields, r.times)
+		return tail
+	}
+	next := newSearchTail(full)
+	if skip := full - uint64(r.first); skip < uint64(len(r.fields)) {
+		next.add(full, r.fields[skip:], r.times[skip:])
+	}
+	return next
 }
 
 // hashPrefix is the leaf_hashes key of a leaf hash: its first 8 bytes as a

@@ -19,6 +19,11 @@ import (
 // file system still reads). The caller holds writeMu.
 func (b *Backend) reloadLocked(ctx context.Context, probe bool) error {
 	snap, rng, err := b.load(ctx, probe)
+	if err == nil {
+		// The search tail, read again: the failed batch may have
+		// committed, a range merge with it.
+		snap.tail, err = b.reindex(ctx, snap.size())
+	}
 	if err != nil {
 		b.failure.Store(&failureErr{err})
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -12,123 +13,105 @@ import (
 
 var _ log.Searcher = (*Backend)(nil)
 
-// Search implements log.Searcher on the search_terms postings, written in
-// the transaction of each append: it reads only entries below the
-// published checkpoint's size.
+// Search implements log.Searcher on the search_terms postings of the full
+// ranges and the tail of the published snapshot: it reads only entries
+// below the published checkpoint's size.
 func (b *Backend) Search(ctx context.Context, q *log.Query, start, end uint64, limit int) ([]log.Found, error) {
-	size := b.snap.Load().size()
-	if end == 0 || end > size {
-		end = size
+	s := b.snap.Load()
+	if end == 0 || end > s.size() {
+		end = s.size()
 	}
-	return log.Collect(ctx, q, start, end, limit, b.candidates)
+	return log.Collect(ctx, q, start, end, limit, func(ctx context.Context, p log.Plan, start, end uint64, n int) ([]log.Found, error) {
+		return b.candidates(ctx, s.tail, p, start, end, n)
+	})
 }
 
 // Postings of field terms (log.Summary.FieldTerms) are keyed by a range
-// of indexes first, then term and index, so that a batch's postings land
-// on a few pages rather than on a page per term all over the table. An
-// append writes them in chunks of 1<<chunkBits entries (rng = chunkBase +
-// index >> chunkBits): a batch's postings go to the end of the table,
-// where SQLite fills pages in order. When the
-// log has filled a range of 1<<rangeBits entries, the append that fills it
-// rewrites the range's chunks as one range (rng = index >> rangeBits), in
-// term order, once: a search probes the ranges, then the chunks of the
-// last, partial range, in index order. Postings of time terms
+// of 1<<rangeBits indexes first (rng = index >> rangeBits), then term and
+// index, so that a range's postings are written together, in key order,
+// and a search probes the ranges in index order. Postings of time terms
 // (log.Summary.TimeTerms) are all in range timeRange: the entries of a
-// batch share their time buckets, so these are together already, and a
+// range share their time buckets, so these are together already, and a
 // time-only search reads a bucket with one seek.
+//
+// Only full ranges are in search_terms: search_indexed is the tree size
+// rounded down to a range, and the postings of the entries after it, the
+// last, partial range, are held in memory (searchTail). The append that
+// fills a range writes its postings (writeRanges), in the transaction
+// that appends its last entry.
 const (
 	rangeBits = 14
-	chunkBits = 8
-	chunkBase = 1 << 40
 	timeRange = -1
+	// legacyChunkBase is where the field postings of the last, partial
+	// range were kept, in chunks of 256 entries (rng = legacyChunkBase +
+	// index >> 8), before they were held in memory. Open deletes them;
+	// fsck fails a log that has any.
+	legacyChunkBase = 1 << 40
 )
 
-// postingRange is the rng of the field postings of entry idx in a search
-// index that covers size entries.
-func postingRange(idx, size uint64) int64 {
-	if idx>>rangeBits < size>>rangeBits {
-		return int64(idx >> rangeBits)
-	}
-	return chunkRange(idx)
-}
+// indexedFloor is search_indexed for a log of size entries: the entries
+// of its full ranges.
+func indexedFloor(size uint64) uint64 { return size >> rangeBits << rangeBits }
 
-// chunkRange is the rng of the field postings of entry idx before its
-// range is full.
-func chunkRange(idx uint64) int64 { return chunkBase + int64(idx>>chunkBits) }
+// sqlInsertPostings writes the postings of one range: ?1 is the rng, ?2
+// the range's first index, ?3 a JSON array of postings packed by
+// packPosting, in key order. One parameter, expanded by SQLite, rather
+// than three bound values a posting (BenchmarkPostingsInsert).
+var sqlInsertPostings = `INSERT OR FAIL INTO search_terms (rng, term, idx)
+	SELECT ?1, value >> ` + strconv.Itoa(rangeBits) + `, ?2 + (value & ` + strconv.Itoa(1<<rangeBits-1) + `) FROM json_each(?3)`
 
-// appendPostings appends the search_terms rows (rng, term, idx) of entry
-// idx to rows, before its range is full.
-func appendPostings(rows []any, fields, times []log.Term, idx int64) []any {
-	for _, t := range fields {
-		rows = append(rows, chunkRange(uint64(idx)), int64(t), idx)
-	}
-	for _, t := range times {
-		rows = append(rows, int64(timeRange), int64(t), idx)
-	}
-	return rows
-}
-
-// mergeRanges rewrites the chunks of the ranges a search index grown from
-// from to to entries has filled as one range each, in the transaction
-// that grows it.
-func mergeRanges(ctx context.Context, tx *sql.Tx, from, to uint64) error {
-	for r := from >> rangeBits; r < to>>rangeBits; r++ {
-		first, last := r<<rangeBits, (r+1)<<rangeBits-1
-		lo, hi := chunkRange(first), chunkRange(last)
-		if _, err := tx.ExecContext(ctx, `INSERT OR FAIL INTO search_terms (rng, term, idx)
-			SELECT ?, term, idx FROM search_terms WHERE rng BETWEEN ? AND ? ORDER BY term, idx`, int64(r), lo, hi); err != nil {
-			return fmt.Errorf("failed to merge the search postings of entries %d to %d: %w", first, last, err)
+// writeRanges writes the postings of the entries [from, to), whole ranges
+// (from and to are multiples of 1<<rangeBits), in the transaction that
+// fills the last of them, and sets search_indexed to to. fields[k] and
+// times[k] are the packed postings of range from>>rangeBits + k
+// (packPosting), in any order.
+func writeRanges(ctx context.Context, tx *sql.Tx, from, to uint64, fields, times [][]uint64) error {
+	var buf []byte
+	for k := range int((to - from) >> rangeBits) {
+		first := from + uint64(k)<<rangeBits
+		for _, g := range []struct {
+			rng      int64
+			postings []uint64
+		}{{int64(first >> rangeBits), fields[k]}, {timeRange, times[k]}} {
+			if len(g.postings) == 0 {
+				continue
+			}
+			slices.Sort(g.postings)
+			// At most 20 digits and a comma a posting.
+			buf = append(slices.Grow(buf[:0], 21*len(g.postings)+2), '[')
+			for i, p := range g.postings {
+				if i > 0 {
+					buf = append(buf, ',')
+				}
+				buf = strconv.AppendUint(buf, p, 10)
+			}
+			buf = append(buf, ']')
+			if _, err := tx.ExecContext(ctx, sqlInsertPostings, g.rng, int64(first), string(buf)); err != nil {
+				return fmt.Errorf("failed to write the search postings of entries %d to %d: %w", first, first+1<<rangeBits-1, err)
+			}
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM search_terms WHERE rng BETWEEN ? AND ?`, lo, hi); err != nil {
-			return fmt.Errorf("failed to merge the search postings of entries %d to %d: %w", first, last, err)
-		}
+	}
+	if _, err := tx.ExecContext(ctx, sqlSetIndexed, int64(to)); err != nil {
+		return fmt.Errorf("failed to update the search index size: %w", err)
 	}
 	return nil
 }
 
 // candidates returns up to n entries in [start, end) in index order that
-// the plan's postings name.
-func (b *Backend) candidates(ctx context.Context, p log.Plan, start, end uint64, n int) ([]log.Found, error) {
-	switch {
-	case len(p.All) > 0:
-		return b.allCandidates(ctx, p.All, start, end, n)
-	case len(p.Any) > 0:
-		return b.anyCandidates(ctx, p.Any, start, end, n)
-	}
-	rows, err := b.rdb.QueryContext(ctx, "SELECT idx, leaf FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx LIMIT ?", int64(start), int64(end), n)
-	if err != nil {
-		return nil, unavailable("search", err)
-	}
-	return scanFound(rows, nil)
-}
-
-// allCandidates returns up to n entries in [start, end), in index order,
-// that the postings of every term name: the full ranges in one statement
-// that probes them in order, then the chunks of the last one, one by one,
-// until it has n. It reads in one transaction, so that the ranges it
-// probes are those of one state of the index.
-func (b *Backend) allCandidates(ctx context.Context, terms []log.Term, start, end uint64, n int) ([]log.Found, error) {
-	// The first term drives, in index order; CROSS JOIN keeps SQLite from
-	// reordering the loops (the plan puts the most selective term first).
-	// ?1 is the range, ?2 the first term, ?3 and ?4 bound the index, ?5 is
-	// the limit, ?6 the last range; the other terms follow.
-	join := func(rng string) string {
-		var q strings.Builder
-		q.WriteString(" search_terms AS t0")
-		for i := 1; i < len(terms); i++ {
-			fmt.Fprintf(&q, " CROSS JOIN search_terms AS t%d", i)
+// the plan's postings name: those of the full ranges in search_terms,
+// those of the last range in tail.
+func (b *Backend) candidates(ctx context.Context, tail *searchTail, p log.Plan, start, end uint64, n int) ([]log.Found, error) {
+	if len(p.All) == 0 && len(p.Any) == 0 {
+		rows, err := b.rdb.QueryContext(ctx, "SELECT idx, leaf FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx LIMIT ?", int64(start), int64(end), n)
+		if err != nil {
+			return nil, unavailable("search", err)
 		}
-		q.WriteString(" CROSS JOIN entries AS e WHERE t0.rng = " + rng + " AND t0.term = ?2 AND t0.idx >= ?3 AND t0.idx < ?4")
-		for i := 1; i < len(terms); i++ {
-			fmt.Fprintf(&q, " AND %[1]s.rng = t0.rng AND %[1]s.term = ?%[2]d AND %[1]s.idx = t0.idx", "t"+strconv.Itoa(i), i+6)
-		}
-		q.WriteString(" AND e.idx = t0.idx")
-		return q.String()
+		return scanFound(rows, nil)
 	}
-	args := []any{nil, int64(terms[0]), nil, nil, nil, nil}
-	for _, t := range terms[1:] {
-		args = append(args, int64(t))
-	}
+	// One read transaction, begun after the snapshot (and its tail) was
+	// taken: search_indexed is then at least the tail's first entry, and
+	// the tail holds every entry of the snapshot from there. A range
+	// merged since is read from search_terms, the rest from the tail.
 	tx, err := b.rdb.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, unavailable("search", err)
@@ -138,52 +121,97 @@ func (b *Backend) allCandidates(ctx context.Context, terms []log.Term, start, en
 	if err := tx.QueryRowContext(ctx, sqlIndexedSize).Scan(&indexed); err != nil {
 		return nil, unavailable("search", err)
 	}
+	if uint64(indexed) < tail.from {
+		return nil, fmt.Errorf("%w: failed to search: the search index covers %d entries, its last range begins at %d", log.ErrUnavailable, indexed, tail.from)
+	}
 	var out []log.Found
-	// The full ranges: one seek each, without a round trip each. The
-	// ranges are generated in increasing order and each is read in index
-	// order, so the rows come in index order (checked below).
-	if full := uint64(indexed) >> rangeBits << rangeBits; start < min(end, full) {
-		to := min(end, full)
-		args[0], args[2], args[3], args[4], args[5] = int64(start>>rangeBits), int64(start), int64(to), n, int64((to-1)>>rangeBits)
-		rows, err := tx.QueryContext(ctx, "WITH RECURSIVE r(x) AS (SELECT ?1 UNION ALL SELECT x + 1 FROM r WHERE x < ?6) SELECT t0.idx, e.leaf FROM r CROSS JOIN"+
-			join("r.x")+" LIMIT ?5", args...)
-		if err != nil {
-			return nil, unavailable("search", err)
+	if durable := min(end, uint64(indexed)); start < durable {
+		if len(p.All) > 0 {
+			out, err = allCandidates(ctx, tx, p.All, start, durable, n)
+		} else {
+			out, err = anyCandidates(ctx, tx, p.Any, start, durable, n)
 		}
-		if out, err = scanFound(rows, out); err != nil {
+		if err != nil {
 			return nil, err
 		}
-		for i := 1; i < len(out); i++ {
-			if out[i].Index <= out[i-1].Index {
-				return nil, fmt.Errorf("%w: failed to search: the index answered out of order", log.ErrUnavailable)
-			}
-		}
-		start = to
 	}
-	if len(out) >= n || start >= end {
+	if len(out) >= n || end <= uint64(indexed) {
 		return out, nil
 	}
-	stmt, err := tx.PrepareContext(ctx, "SELECT t0.idx, e.leaf FROM"+join("?1")+" AND ?6 IS NOT NULL ORDER BY t0.idx LIMIT ?5")
+	from := max(start, uint64(indexed))
+	var idxs []uint64
+	if len(p.All) > 0 {
+		idxs = tail.all(p.All, from, end, n-len(out))
+	} else {
+		idxs = tail.anyOf(p.Any, from, end, n-len(out))
+	}
+	if len(idxs) == 0 {
+		return out, nil
+	}
+	return readFound(ctx, tx, idxs, out)
+}
+
+// readFound appends the leaves of the entries idxs (in increasing order)
+// to out.
+func readFound(ctx context.Context, tx *sql.Tx, idxs []uint64, out []log.Found) ([]log.Found, error) {
+	buf := []byte{'['}
+	for i, idx := range idxs {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = strconv.AppendUint(buf, idx, 10)
+	}
+	buf = append(buf, ']')
+	rows, err := tx.QueryContext(ctx, `SELECT e.idx, e.leaf FROM json_each(?) AS j CROSS JOIN entries AS e WHERE e.idx = j.value ORDER BY j.key`, string(buf))
 	if err != nil {
 		return nil, unavailable("search", err)
 	}
-	defer stmt.Close()
-	for len(out) < n && start < end {
-		rng := postingRange(start, uint64(indexed))
-		bits := uint64(rangeBits)
-		if rng >= chunkBase {
-			bits = chunkBits
+	n := len(out)
+	if out, err = scanFound(rows, out); err != nil {
+		return nil, err
+	}
+	if len(out)-n != len(idxs) {
+		return nil, fmt.Errorf("%w: failed to search: %d of the %d entries the search index names are missing", log.ErrUnavailable, len(idxs)-(len(out)-n), len(idxs))
+	}
+	return out, nil
+}
+
+// allCandidates returns up to n entries in [start, end), in index order,
+// that the postings of every term name, from the full ranges (end is at
+// most search_indexed), in one statement that probes them in order.
+func allCandidates(ctx context.Context, tx *sql.Tx, terms []log.Term, start, end uint64, n int) ([]log.Found, error) {
+	// The first term drives, in index order; CROSS JOIN keeps SQLite from
+	// reordering the loops (the plan puts the most selective term first).
+	// ?1 is the first range, ?2 the first term, ?3 and ?4 bound the
+	// index, ?5 is the limit, ?6 the last range; the other terms follow.
+	var q strings.Builder
+	q.WriteString("WITH RECURSIVE r(x) AS (SELECT ?1 UNION ALL SELECT x + 1 FROM r WHERE x < ?6) SELECT t0.idx, e.leaf FROM r CROSS JOIN search_terms AS t0")
+	for i := 1; i < len(terms); i++ {
+		fmt.Fprintf(&q, " CROSS JOIN search_terms AS t%d", i)
+	}
+	q.WriteString(" CROSS JOIN entries AS e WHERE t0.rng = r.x AND t0.term = ?2 AND t0.idx >= ?3 AND t0.idx < ?4")
+	for i := 1; i < len(terms); i++ {
+		fmt.Fprintf(&q, " AND %[1]s.rng = t0.rng AND %[1]s.term = ?%[2]d AND %[1]s.idx = t0.idx", "t"+strconv.Itoa(i), i+6)
+	}
+	q.WriteString(" AND e.idx = t0.idx LIMIT ?5")
+	args := []any{int64(start >> rangeBits), int64(terms[0]), int64(start), int64(end), n, int64((end - 1) >> rangeBits)}
+	for _, t := range terms[1:] {
+		args = append(args, int64(t))
+	}
+	// The ranges are generated in increasing order and each is read in
+	// index order, so the rows come in index order (checked below).
+	rows, err := tx.QueryContext(ctx, q.String(), args...)
+	if err != nil {
+		return nil, unavailable("search", err)
+	}
+	out, err := scanFound(rows, nil)
+	if err != nil {
+		return nil, err
+	}
+	for i := 1; i < len(out); i++ {
+		if out[i].Index <= out[i-1].Index {
+			return nil, fmt.Errorf("%w: failed to search: the index answered out of order", log.ErrUnavailable)
 		}
-		to := min((start>>bits+1)<<bits, end)
-		args[0], args[2], args[3], args[4], args[5] = rng, int64(start), int64(to), n-len(out), 0
-		rows, err := stmt.QueryContext(ctx, args...)
-		if err != nil {
-			return nil, unavailable("search", err)
-		}
-		if out, err = scanFound(rows, out); err != nil {
-			return nil, err
-		}
-		start = to
 	}
 	return out, nil
 }
@@ -208,17 +236,22 @@ func scanFound(rows *sql.Rows, out []log.Found) ([]log.Found, error) {
 }
 
 // anyCandidates returns up to n entries in [start, end), in index order,
-// that the postings of any of terms (time buckets) name. Each term's
-// postings are read in index order, the terms in the plan's order
-// (chronological), each bounded by the n-th candidate found so far: in a
-// log whose entries are in time order, each later bucket costs one seek.
-func (b *Backend) anyCandidates(ctx context.Context, terms []log.Term, start, end uint64, n int) ([]log.Found, error) {
+// that the postings of any of terms (time buckets) name, from the full
+// ranges (end is at most search_indexed). Each term's postings are read
+// in index order, the terms in the plan's order (chronological), each
+// bounded by the n-th candidate found so far: in a log whose entries are
+// in time order, each later bucket costs one seek.
+func anyCandidates(ctx context.Context, tx *sql.Tx, terms []log.Term, start, end uint64, n int) ([]log.Found, error) {
+	stmt, err := tx.PrepareContext(ctx, `SELECT t.idx, e.leaf FROM search_terms AS t CROSS JOIN entries AS e
+		WHERE t.rng = ? AND t.term = ? AND t.idx >= ? AND t.idx < ? AND e.idx = t.idx ORDER BY t.idx LIMIT ?`)
+	if err != nil {
+		return nil, unavailable("search", err)
+	}
+	defer stmt.Close()
 	var out []log.Found
 	bound := end
 	for _, t := range terms {
-		rows, err := b.rdb.QueryContext(ctx, `SELECT t.idx, e.leaf FROM search_terms AS t CROSS JOIN entries AS e
-			WHERE t.rng = ? AND t.term = ? AND t.idx >= ? AND t.idx < ? AND e.idx = t.idx ORDER BY t.idx LIMIT ?`,
-			int64(timeRange), int64(t), int64(start), int64(bound), n)
+		rows, err := stmt.QueryContext(ctx, int64(timeRange), int64(t), int64(start), int64(bound), n)
 		if err != nil {
 			return nil, unavailable("search", err)
 		}
@@ -234,76 +267,108 @@ func (b *Backend) anyCandidates(ctx context.Context, terms []log.Term, start, en
 	return out, nil
 }
 
-// reindexChunk is how many entries one transaction of reindex indexes.
-const reindexChunk = 4096
-
-// reindex adds the search postings of the entries the search index does
-// not cover yet: those of a log created before the index existed (schema
-// version 1), a chunk per transaction, so an interrupted run continues
-// where it stopped. Appends index their entries themselves.
-func (b *Backend) reindex(ctx context.Context, size uint64) error {
+// reindex brings the search index of a log of size entries to its
+// layout, and returns the tail of its last, partial range (loadTail):
+//
+//   - a log whose index holds postings of its partial range (written before
+//     the tail was held in memory: chunks of 256 entries, rng >=
+//     legacyChunkBase, and the range's time postings) has them deleted,
+//     with search_indexed set back to the range's first entry: they are
+//     derived data, and the tail is read from the entries;
+//   - the full ranges the index does not cover yet (a log created before
+//     the index existed, schema version 1 or 2) are indexed, a range per
+//     transaction, so an interrupted run continues where it stopped.
+//
+// Appends index their entries themselves.
+func (b *Backend) reindex(ctx context.Context, size uint64) (*searchTail, error) {
 	var indexed int64
 	if err := b.wdb.QueryRowContext(ctx, sqlIndexedSize).Scan(&indexed); err != nil {
-		return fmt.Errorf("failed to read the search index size: %w", err)
+		return nil, unavailable("read the search index size", err)
 	}
-	if uint64(indexed) >= size {
-		return nil
+	from := indexedFloor(uint64(indexed))
+	var partial bool
+	if err := b.wdb.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM search_terms WHERE rng >= ?)`, int64(from>>rangeBits)).Scan(&partial); err != nil {
+		return nil, unavailable("read the search index", err)
 	}
-	b.logger.Info("indexing entries for search", "from", indexed, "to", size)
-	for from := uint64(indexed); from < size; {
-		to := min(from+reindexChunk, size)
-		if err := b.reindexRange(ctx, from, to); err != nil {
-			return err
+	if partial || uint64(indexed) != from {
+		if err := b.dropPartialRange(ctx, from, min(uint64(indexed), size)); err != nil {
+			return nil, err
 		}
-		from = to
 	}
+	if full := indexedFloor(size); from < full {
+		b.logger.Info("indexing entries for search", "from", from, "to", full)
+		for ; from < full; from += 1 << rangeBits {
+			if err := b.reindexRange(ctx, from); err != nil {
+				return nil, err
+			}
+		}
+	}
+	t, err := loadTail(ctx, b.wdb, from, size)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the search postings of entries %d to %d: %w", from, size, err)
+	}
+	return t, nil
+}
+
+// dropPartialRange deletes the search postings of the entries [from, to)
+// of a partial range (from is a range's first entry), those of its
+// fields by range and those of its time buckets by the buckets of its
+// entries, and sets search_indexed to from.
+func (b *Backend) dropPartialRange(ctx context.Context, from, to uint64) error {
+	tx, err := b.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return unavailable("begin a transaction", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	t, err := loadTail(ctx, tx, from, to)
+	if err != nil {
+		return fmt.Errorf("failed to read the entries of the search index's last range: %w", err)
+	}
+	var dropped, n int64
+	for term := range t.times.of {
+		res, err := tx.ExecContext(ctx, `DELETE FROM search_terms WHERE rng = ? AND term = ? AND idx >= ?`, int64(timeRange), int64(term), int64(from))
+		if err != nil {
+			return unavailable("delete search postings", err)
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return unavailable("delete search postings", err)
+		}
+		dropped += n
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM search_terms WHERE rng >= ?`, int64(from>>rangeBits))
+	if err != nil {
+		return unavailable("delete search postings", err)
+	}
+	if n, err = res.RowsAffected(); err != nil {
+		return unavailable("delete search postings", err)
+	}
+	dropped += n
+	if _, err := tx.ExecContext(ctx, sqlSetIndexed, int64(from)); err != nil {
+		return unavailable("update the search index size", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return unavailable("commit", err)
+	}
+	b.logger.Info("dropped the stored search postings of the last, partial range: they are held in memory", "from", from, "to", to, "postings", dropped)
 	return nil
 }
 
-func (b *Backend) reindexRange(ctx context.Context, from, to uint64) error {
+// reindexRange writes the search postings of the range of entries that
+// begins at from, in one transaction.
+func (b *Backend) reindexRange(ctx context.Context, from uint64) error {
+	to := from + 1<<rangeBits
 	tx, err := b.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("failed to index entries %d to %d: %w", from, to, err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	rows, err := tx.QueryContext(ctx, sqlEntries, int64(from), int64(to))
+	t, err := loadTail(ctx, tx, from, to)
 	if err != nil {
 		return fmt.Errorf("failed to index entries %d to %d: %w", from, to, err)
 	}
-	var terms []any
-	for rows.Next() {
-		var (
-			idx  int64
-			leaf []byte
-		)
-		if err := rows.Scan(&idx, &leaf); err != nil {
-			rows.Close()
-			return fmt.Errorf("failed to index entries %d to %d: %w", from, to, err)
-		}
-		s, err := log.Summarize(leaf)
-		if err != nil {
-			rows.Close()
-			return fmt.Errorf("failed to index entry %d: %w", idx, err)
-		}
-		terms = appendPostings(terms, s.FieldTerms(), s.TimeTerms(), idx)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("failed to index entries %d to %d: %w", from, to, err)
-	}
-	for len(terms) > 0 {
-		n := min(len(terms)/3, chunk)
-		q := "INSERT OR IGNORE INTO search_terms (rng, term, idx) VALUES (?, ?, ?)" + strings.Repeat(", (?, ?, ?)", n-1)
-		if _, err := tx.ExecContext(ctx, q, terms[:3*n]...); err != nil {
-			return fmt.Errorf("failed to index entries %d to %d: %w", from, to, err)
-		}
-		terms = terms[3*n:]
-	}
-	if err := mergeRanges(ctx, tx, from, to); err != nil {
+	fields, times := t.postings(1)
+	if err := writeRanges(ctx, tx, from, to, fields, times); err != nil {
 		return err
-	}
-	if _, err := tx.ExecContext(ctx, sqlSetIndexed, int64(to)); err != nil {
-		return fmt.Errorf("failed to index entries %d to %d: %w", from, to, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("failed to index entries %d to %d: %w", from, to, err)

@@ -11,29 +11,23 @@ import (
 
 // TestReindex: a log whose entries the search index does not cover (one
 // written before the index existed) is indexed when it is opened for
-// writing, and then passes Check.
+// writing, a full range per transaction, the last range in memory, and
+// then passes Check.
 func TestReindex(t *testing.T) {
 	ctx := context.Background()
 	path := tempDB(t)
-	b := openAt(t, path, Options{})
 	sign, v := newSign(t)
-	var batch []*log.Entry
-	for i := range reindexChunk + 10 {
-		batch = append(batch, decision(t, fmt.Sprintf("d-%d", i), decisionOpts{}))
-	}
-	mustAppend(t, b, sign, batch...)
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
+	const n = 1<<rangeBits + 10
+	bulkLogSigned(t, path, n, sign) // the rows Append writes
 	sqlExec(t, path, `DELETE FROM search_terms`)
 	sqlExec(t, path, `UPDATE search_indexed SET size = 0`)
 	if _, err := Check(ctx, path, v, nil); err == nil {
 		t.Fatal("Check passed a log with no search index")
 	}
-	b = openAt(t, path, Options{})
-	found, err := b.Search(ctx, &log.Query{Kind: log.SearchDecision}, 0, 0, 1000)
-	if err != nil || len(found) != 1000 {
-		t.Fatalf("Search after reindexing: %d entries, %v; want 1000", len(found), err)
+	b := openAt(t, path, Options{})
+	found, err := b.Search(ctx, &log.Query{Outcome: log.OutcomeDeny}, 0, 0, n)
+	if err != nil || len(found) != n/10+1 {
+		t.Fatalf("Search after reindexing: %d entries, %v; want %d", len(found), err, n/10+1)
 	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
@@ -43,10 +37,23 @@ func TestReindex(t *testing.T) {
 	}
 }
 
-// TestSearchRanges: the field postings are written in chunks of
-// 1<<chunkBits entries and rewritten as one range when 1<<rangeBits
-// entries fill it; searches whose matches, pages and bounds cross ranges
-// and chunks return exactly the entries a scan of the whole log finds, in
+// appendBench appends the benchmark log's entries [from, to) to b in
+// batches of batch entries.
+func appendBench(t testing.TB, b *Backend, sign log.SignFunc, from, to, batch int) {
+	t.Helper()
+	for i := from; i < to; i += batch {
+		var entries []*log.Entry
+		for j := i; j < min(i+batch, to); j++ {
+			entries = append(entries, benchEntry(j))
+		}
+		mustAppend(t, b, sign, entries...)
+	}
+}
+
+// TestSearchRanges: the postings of a range of 1<<rangeBits entries are
+// written when an append fills it, those of the last range are held in
+// memory; searches whose matches, pages and bounds cross ranges and the
+// tail return exactly the entries a scan of the whole log finds, in
 // order, and Check finds every posting where it belongs.
 func TestSearchRanges(t *testing.T) {
 	ctx := context.Background()
@@ -85,8 +92,10 @@ func TestSearchRanges(t *testing.T) {
 		{"action+policy+deny", log.Query{Action: "action-3", PolicyID: "policy-3", Outcome: log.OutcomeDeny}, 0, 0, 50},
 		{"deny, bounded across a range", log.Query{Outcome: log.OutcomeDeny}, boundary - 95, boundary + 107, 7},
 		{"deny, from a range's first entry", log.Query{Outcome: log.OutcomeDeny}, 2 * boundary, 2*boundary + 100, 3},
-		{"deny, across chunks", log.Query{Outcome: log.OutcomeDeny}, 2*boundary + 200, 2*boundary + 900, 11},
-		{"action+deny, in chunks", log.Query{Action: "action-3", Outcome: log.OutcomeDeny}, 2 * boundary, 0, 4},
+		{"deny, in the tail", log.Query{Outcome: log.OutcomeDeny}, 2*boundary + 200, 2*boundary + 900, 11},
+		{"action+deny, in the tail", log.Query{Action: "action-3", Outcome: log.OutcomeDeny}, 2 * boundary, 0, 4},
+		{"deny, from a full range into the tail", log.Query{Outcome: log.OutcomeDeny}, 2*boundary - 50, 2*boundary + 50, 3},
+		{"time, from a full range into the tail", log.Query{From: benchStart.Add(time.Duration(2*boundary-20) * time.Millisecond), To: benchStart.Add(time.Duration(2*boundary+30) * time.Millisecond)}, 0, 0, 7},
 		{"the last 40 seconds", log.Query{From: last.Add(-40 * time.Second).Add(300 * time.Millisecond), To: last}, 0, 0, 999},
 		{"no match", log.Query{Subject: "nobody"}, 0, 0, 10},
 	} {
@@ -133,13 +142,16 @@ func TestSearchRanges(t *testing.T) {
 			}
 		})
 	}
-	// Two ranges, the chunks of the third, the time buckets.
-	var ranges, chunks, times int
-	if err := b.rdb.QueryRowContext(ctx, `SELECT count(DISTINCT rng) FILTER (WHERE rng BETWEEN 0 AND ?1 - 1),
-		count(DISTINCT rng) FILTER (WHERE rng >= ?1), count(*) FILTER (WHERE rng = -1) FROM search_terms`, chunkBase).Scan(&ranges, &chunks, &times); err != nil {
+	// Two ranges stored, the third in memory.
+	var ranges, above, times int
+	if err := b.rdb.QueryRowContext(ctx, `SELECT count(DISTINCT rng) FILTER (WHERE rng >= 0), count(*) FILTER (WHERE idx >= ?1),
+		count(*) FILTER (WHERE rng = -1) FROM search_terms`, 2<<rangeBits).Scan(&ranges, &above, &times); err != nil {
 		t.Fatal(err)
 	}
-	if want := (n - 2<<rangeBits + 1<<chunkBits - 1) >> chunkBits; ranges != 2 || chunks != want || times == 0 {
-		t.Fatalf("postings in %d ranges, %d chunks, %d time postings; want 2, %d, some", ranges, chunks, times, want)
+	if ranges != 2 || above != 0 || times != 3*2<<rangeBits {
+		t.Fatalf("postings in %d ranges, %d postings of the last range, %d time postings; want 2, 0, %d", ranges, above, times, 3*2<<rangeBits)
+	}
+	if tail := b.snap.Load().tail; tail.from != 2<<rangeBits || tail.n != n-2<<rangeBits {
+		t.Fatalf("the tail holds %d entries from %d, want %d from %d", tail.n, tail.from, n-2<<rangeBits, 2<<rangeBits)
 	}
 }

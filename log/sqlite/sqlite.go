@@ -67,9 +67,13 @@
 //	search_terms(rng, term, idx) WITHOUT ROWID, search_indexed(id, size)
 //	    The search index (log.Searcher): one row per term of each entry's
 //	    summary (log.Summary.Terms, a 31-bit hash of a field and its
-//	    value), keyed by a range of indexes first (search.go), written
-//	    with the entry; search_indexed is how many entries
-//	    it covers (a log from before version 3 is indexed by Open).
+//	    value), keyed by a range of 16,384 indexes first (search.go).
+//	    Only full ranges are stored, search_indexed entries: the append
+//	    that fills a range writes its rows, in key order, in its
+//	    transaction. The postings of the newest entries, those of the last,
+//	    partial range, are held in memory (searchTail); Open reads them
+//	    from the entries (at most 16,383), so a crash never leaves an
+//	    entry unindexed. A log from before version 3 is indexed by Open.
 //
 // With 500-byte entries the file takes about 600 bytes an entry: the leaf,
 // its 32-byte hash in a tile, and its index rows.
@@ -246,6 +250,8 @@ type snapshot struct {
 	edge []edgeTile
 	// pending holds the leaf hashes not yet in leaf_hashes.
 	pending *pendingHashes
+	// tail holds the search postings not yet in search_terms.
+	tail *searchTail
 }
 
 func (s *snapshot) size() uint64 { return s.cp.Size }
@@ -367,11 +373,11 @@ func Open(ctx context.Context, path string, opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to open log storage %s: %w", path, err)
 	}
-	b.snap.Store(snap)
-	b.rng = rng
-	if err := b.reindex(ctx, snap.size()); err != nil {
+	if snap.tail, err = b.reindex(ctx, snap.size()); err != nil {
 		return nil, fmt.Errorf("failed to open log storage %s: %w", path, err)
 	}
+	b.snap.Store(snap)
+	b.rng = rng
 	ok = true
 	b.logger.Info("opened log storage", "path", path, "size", snap.size(), "checkpoint", snap.has)
 	return b, nil

@@ -1,0 +1,285 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+
+	"github.com/govlog/govlog/log"
+)
+
+// searchTail holds the search postings of the newest entries, [from, …),
+// those of the last, partial range of 1<<rangeBits entries: from is a
+// multiple of 1<<rangeBits, and search_terms holds the postings of the
+// entries before it (search_indexed = from).
+//
+// An append adds its entries' terms here after its commit (under mu);
+// the append whose batch fills the range writes the range's postings to
+// search_terms in its own transaction, in key order, and the snapshot it
+// publishes then carries a new tail: a tail is never emptied, so a reader
+// that took a snapshot before a merge still finds, in its tail, every
+// entry of its snapshot that search_indexed of a later read transaction
+// does not cover. Which entries the tail holds follows from the file:
+// Open reads them from entries [search_indexed, size) (loadTail), so a
+// crash loses nothing.
+type searchTail struct {
+	from uint64
+	mu   sync.RWMutex
+	n    uint64 // entries from, …, from+n-1 are held
+	// fields and times are the entries of each field term and time term.
+	fields, times postingLists
+	// lastTimes are the time terms of the last entry added (entries of
+	// one second share the slice, see log.Summary.TimeTerms), and
+	// lastTimeLists their lists in times.
+	lastTimes     []log.Term
+	lastTimeLists []int32
+}
+
+// postingLists are the entries of each term, as offsets from the tail's
+// first entry, in increasing order: lists[of[term]]. An entry's offset is
+// appended after the earlier ones: a reader may keep a list it took under
+// the tail's mu and read it after, the writer only appends beyond it.
+type postingLists struct {
+	of    map[log.Term]int32
+	lists [][]uint32
+}
+
+// list returns the index in lists of term's list, adding an empty one.
+func (p *postingLists) list(term log.Term) int32 {
+	i, ok := p.of[term]
+	if !ok {
+		i = int32(len(p.lists))
+		p.of[term] = i
+		p.lists = append(p.lists, nil)
+	}
+	return i
+}
+
+// get returns term's list, nil when it has none.
+func (p *postingLists) get(term log.Term) []uint32 {
+	if i, ok := p.of[term]; ok {
+		return p.lists[i]
+	}
+	return nil
+}
+
+func newSearchTail(from uint64) *searchTail {
+	return &searchTail{from: from, fields: postingLists{of: make(map[log.Term]int32)}, times: postingLists{of: make(map[log.Term]int32)}}
+}
+
+// add records the terms of entries next, next+1, … (fields[i] and
+// times[i] of entry next+i), which follow the last one added.
+func (t *searchTail) add(next uint64, fields, times [][]log.Term) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if next != t.from+t.n {
+		// Unreachable: the writer adds every committed batch in order.
+		panic(fmt.Sprintf("search tail: adding entry %d after %d", next, t.from+t.n))
+	}
+	for i := range fields {
+		off := uint32(t.n) + uint32(i)
+		for _, term := range fields[i] {
+			l := t.fields.list(term)
+			t.fields.lists[l] = append(t.fields.lists[l], off)
+		}
+		// The entries of a second share their time terms' slice.
+		if ts := times[i]; len(ts) != len(t.lastTimes) || len(ts) == 0 || &ts[0] != &t.lastTimes[0] {
+			t.lastTimes, t.lastTimeLists = ts, t.lastTimeLists[:0]
+			for _, term := range ts {
+				t.lastTimeLists = append(t.lastTimeLists, t.times.list(term))
+			}
+		}
+		for _, l := range t.lastTimeLists {
+			t.times.lists[l] = append(t.times.lists[l], off)
+		}
+	}
+	t.n += uint64(len(fields))
+}
+
+// lists returns the lists of terms in p, nil where a term has none.
+func (t *searchTail) lists(p *postingLists, terms []log.Term) [][]uint32 {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make([][]uint32, len(terms))
+	for i, term := range terms {
+		out[i] = p.get(term)
+	}
+	return out
+}
+
+// bounds returns [lo, hi) as offsets of the tail, clipped to it (hi <=
+// lo when they do not meet).
+func (t *searchTail) bounds(start, end uint64) (lo, hi uint32) {
+	start, end = max(start, t.from), max(end, t.from)
+	return uint32(min(start-t.from, 1<<32-1)), uint32(min(end-t.from, 1<<32-1))
+}
+
+// all returns up to n entries in [start, end), in index order, that every
+// field term names.
+func (t *searchTail) all(terms []log.Term, start, end uint64, n int) []uint64 {
+	lo, hi := t.bounds(start, end)
+	if lo >= hi || len(terms) == 0 {
+		return nil
+	}
+	lists := t.lists(&t.fields, terms)
+	for i, l := range lists {
+		a, _ := slices.BinarySearch(l, lo)
+		b, _ := slices.BinarySearch(l, hi)
+		lists[i] = l[a:b]
+	}
+	// The shortest list drives; each of its entries is looked up in the
+	// others, which only move forward.
+	slices.SortFunc(lists, func(a, b []uint32) int { return len(a) - len(b) })
+	var out []uint64
+	for _, off := range lists[0] {
+		ok := true
+		for i := 1; i < len(lists) && ok; i++ {
+			j, found := slices.BinarySearch(lists[i], off)
+			lists[i] = lists[i][j:]
+			ok = found
+		}
+		if ok {
+			out = append(out, t.from+uint64(off))
+			if len(out) == n {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// anyOf returns up to n entries in [start, end), in index order, that any
+// of the time terms names.
+func (t *searchTail) anyOf(terms []log.Term, start, end uint64, n int) []uint64 {
+	lo, hi := t.bounds(start, end)
+	if lo >= hi {
+		return nil
+	}
+	var offs []uint32
+	for _, l := range t.lists(&t.times, terms) {
+		a, _ := slices.BinarySearch(l, lo)
+		b, _ := slices.BinarySearch(l, hi)
+		offs = append(offs, l[a:min(b, a+n)]...)
+	}
+	slices.Sort(offs)
+	offs = slices.Compact(offs)
+	out := make([]uint64, 0, min(len(offs), n))
+	for _, off := range offs[:min(len(offs), n)] {
+		out = append(out, t.from+uint64(off))
+	}
+	return out
+}
+
+// postings returns the packed field and time postings (see packPosting)
+// of the tail's entries, grouped by range of 1<<rangeBits entries from
+// from: fields[k] and times[k] are those of the entries of range
+// from>>rangeBits + k, unsorted.
+func (t *searchTail) postings(ranges int) (fields, times [][]uint64) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	fields, times = make([][]uint64, ranges), make([][]uint64, ranges)
+	for _, g := range []struct {
+		p   *postingLists
+		out [][]uint64
+	}{{&t.fields, fields}, {&t.times, times}} {
+		// Room for the postings of the whole range: the tail's and those
+		// of the entries that fill it, about as many an entry.
+		n := 0
+		for _, l := range g.p.lists {
+			n += len(l)
+		}
+		if ranges == 1 && t.n > 0 {
+			g.out[0] = make([]uint64, 0, n*(1<<rangeBits)/int(t.n)+64)
+		}
+		for term, l := range g.p.of {
+			for _, off := range g.p.lists[l] {
+				k := off >> rangeBits
+				g.out[k] = append(g.out[k], packPosting(term, uint64(off)))
+			}
+		}
+	}
+	return fields, times
+}
+
+// packPosting packs a term and an entry's offset in its range (the low
+// rangeBits bits of off) into one integer, in the key order of
+// search_terms within a range: term, then index.
+func packPosting(term log.Term, off uint64) uint64 {
+	return uint64(term)<<rangeBits | off&(1<<rangeBits-1)
+}
+
+// loadTail reads the search postings of the entries [from, size) from
+// their leaves (log.Summarize: what an append indexes, see
+// log.EntryTerms), at most a range's worth, on every available core.
+func loadTail(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, from, size uint64) (*searchTail, error) {
+	t := newSearchTail(from)
+	if size <= from {
+		return t, nil
+	}
+	rows, err := q.QueryContext(ctx, sqlEntries, int64(from), int64(size))
+	if err != nil {
+		return nil, unavailable("read the entries of the search index's last range", err)
+	}
+	var leaves [][]byte
+	for rows.Next() {
+		var (
+			idx  int64
+			leaf []byte
+		)
+		if err := rows.Scan(&idx, &leaf); err != nil {
+			rows.Close()
+			return nil, unavailable("read the entries of the search index's last range", err)
+		}
+		if uint64(idx) != from+uint64(len(leaves)) {
+			rows.Close()
+			return nil, fmt.Errorf("%w: entry %d is missing", log.ErrFork, from+uint64(len(leaves)))
+		}
+		leaves = append(leaves, leaf)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, unavailable("read the entries of the search index's last range", err)
+	}
+	if uint64(len(leaves)) != size-from {
+		return nil, fmt.Errorf("%w: entry %d is missing", log.ErrFork, from+uint64(len(leaves)))
+	}
+	fields, times, err := summarizeAll(leaves, from)
+	if err != nil {
+		return nil, err
+	}
+	t.add(from, fields, times)
+	return t, nil
+}
+
+// summarizeAll returns the field and time terms of the leaves of entries
+// first, first+1, …, summarized on every available core.
+func summarizeAll(leaves [][]byte, first uint64) (fields, times [][]log.Term, err error) {
+	fields, times = make([][]log.Term, len(leaves)), make([][]log.Term, len(leaves))
+	errs := make([]error, len(leaves))
+	workers := min(runtime.GOMAXPROCS(0), max(len(leaves)/64, 1))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(leaves); i += workers {
+				s, err := log.Summarize(leaves[i])
+				if err != nil {
+					errs[i] = err
+					continue
+				}
+				fields[i], times[i] = s.FieldTerms(), s.TimeTerms()
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: failed to index entry %d: %w", log.ErrFork, first+uint64(i), err)
+		}
+	}
+	return fields, times, nil
+}

@@ -1,0 +1,392 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/govlog/govlog/log"
+)
+
+// benchResource is the resource of entry i of the benchmark log: the
+// entries below benchResources each have their own.
+func benchResource(i int) string { return fmt.Sprintf("svc/resource-%d", (i*7919)%benchResources) }
+
+// findEach searches for each entry of idxs by its resource and by its
+// time (one millisecond) and fails unless each search finds exactly it:
+// every posting of the entry is where a search looks for it.
+func findEach(t *testing.T, b *Backend, idxs []int) {
+	t.Helper()
+	ctx := context.Background()
+	for _, i := range idxs {
+		at := benchStart.Add(time.Duration(i) * time.Millisecond)
+		// The time search starts a few entries early: the entries of
+		// its second bucket before it are read and dropped.
+		for k, q := range []log.Query{{Resource: benchResource(i)}, {From: at, To: at.Add(time.Millisecond)}} {
+			found, err := b.Search(ctx, &q, uint64(k*max(0, i-5)), 0, 10)
+			if err != nil {
+				t.Fatalf("search for entry %d: %v", i, err)
+			}
+			if len(found) != 1 || found[0].Index != uint64(i) {
+				var got []uint64
+				for _, f := range found {
+					got = append(got, f.Index)
+				}
+				t.Fatalf("search %+v for entry %d found %v", q, i, got)
+			}
+		}
+	}
+}
+
+// findAll pages through searches that together match every entry of
+// the benchmark log of n entries, by a field (the outcome: allow, deny)
+// and by time (the hours of the whole log), and fails unless each finds
+// exactly its entries, in order.
+func findAll(t *testing.T, b *Backend, n int) {
+	t.Helper()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		q     log.Query
+		match func(i int) bool
+	}{
+		{log.Query{Outcome: log.OutcomeDeny}, func(i int) bool { return i%10 == 3 }},
+		{log.Query{Outcome: log.OutcomeAllow}, func(i int) bool { return i%10 != 3 }},
+		{log.Query{From: benchStart, To: benchStart.Add(time.Hour + time.Duration(n)*time.Millisecond).Truncate(time.Hour)}, func(int) bool { return true }},
+	} {
+		next, start := 0, uint64(0)
+		for {
+			page, err := b.Search(ctx, &tc.q, start, 0, 1000)
+			if err != nil {
+				t.Fatalf("search %+v: %v", tc.q, err)
+			}
+			for _, f := range page {
+				for next < n && !tc.match(next) {
+					next++
+				}
+				if f.Index != uint64(next) {
+					t.Fatalf("search %+v found entry %d, want %d", tc.q, f.Index, next)
+				}
+				next++
+			}
+			if len(page) < 1000 {
+				break
+			}
+			start = page[len(page)-1].Index + 1
+		}
+		for next < n && !tc.match(next) {
+			next++
+		}
+		if next != n {
+			t.Fatalf("search %+v did not find entry %d", tc.q, next)
+		}
+	}
+}
+
+// every returns from, from+step, … below to.
+func every(from, to, step int) []int {
+	var out []int
+	for i := from; i < to; i += step {
+		out = append(out, i)
+	}
+	return out
+}
+
+// TestSearchTailReopen: a log closed in the middle of a range (its last
+// range's postings only ever in memory) finds every entry by search once
+// reopened, and appends on from there, through a range merge of the tail
+// read by Open.
+func TestSearchTailReopen(t *testing.T) {
+	ctx := context.Background()
+	path := tempDB(t)
+	sign, v := newSign(t)
+	const n = 1<<rangeBits - 1000
+	bulkLogSigned(t, path, n-1500, sign) // the rows Append writes
+	b, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendBench(t, b, sign, n-1500, n, 500)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b = openAt(t, path, Options{})
+	if tail := b.snap.Load().tail; tail.from != 0 || tail.n != n {
+		t.Fatalf("after Open the tail holds %d entries from %d", tail.n, tail.from)
+	}
+	findAll(t, b, n)
+	findEach(t, b, append(every(n-1600, n, 4), every(0, n-1600, 331)...))
+	appendBench(t, b, sign, n, 1<<rangeBits+500, 500)
+	if tail := b.snap.Load().tail; tail.from != 1<<rangeBits || tail.n != 500 {
+		t.Fatalf("after the merge the tail holds %d entries from %d", tail.n, tail.from)
+	}
+	findAll(t, b, 1<<rangeBits+500)
+	findEach(t, b, every(n-200, 1<<rangeBits+500, 5))
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Check(ctx, path, v, nil); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+}
+
+// TestSearchTailCrash: a child process appends past a range merge and
+// into the next range, and is killed (SIGKILL) right after its last
+// Append returned; reopened, the log finds every acknowledged entry by
+// search and passes Check.
+func TestSearchTailCrash(t *testing.T) {
+	if path := os.Getenv("GOVLOG_SQLITE_CRASH_TAIL_DB"); path != "" {
+		crashTailChild(path)
+		return
+	}
+	path := filepath.Join(t.TempDir(), "log.db")
+	skey, vkey, err := note.GenerateKey(rand.Reader, testOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bulkLogSigned(t, path, crashTailFrom, signWith(skey)) // the rows Append writes
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSearchTailCrash$")
+	cmd.Env = append(os.Environ(), "GOVLOG_SQLITE_CRASH_TAIL_DB="+path, "GOVLOG_SQLITE_CRASH_TAIL_KEY="+skey)
+	out, err := cmd.Output()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("the child was not killed: %v\n%s", err, out)
+	}
+	acked, err := strconv.Atoi(string(bytes.TrimSpace(out)))
+	if err != nil {
+		t.Fatalf("child output %q", out)
+	}
+	b := openAt(t, path, Options{})
+	if cp, err := b.Latest(context.Background()); err != nil || cp.Size != uint64(acked) {
+		t.Fatalf("Latest after the crash = size %d, %v; the child acknowledged %d", cp.Size, err, acked)
+	}
+	findAll(t, b, acked)
+	findEach(t, b, append(every(crashTailFrom, acked, 5), every(0, crashTailFrom, 331)...))
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Check(context.Background(), path, v, nil); err != nil {
+		t.Fatalf("Check after the crash: %v", err)
+	}
+}
+
+// crashTailFrom is the size of the log TestSearchTailCrash's child
+// appends to, a little short of a range.
+const crashTailFrom = 1<<rangeBits - 1500
+
+// crashTailChild appends the benchmark log's entries from crashTailFrom
+// to past a range merge, prints the acknowledged size and kills itself.
+func crashTailChild(path string) {
+	ctx := context.Background()
+	b, err := Open(ctx, path, Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	sign := signWith(os.Getenv("GOVLOG_SQLITE_CRASH_TAIL_KEY"))
+	var cp log.Checkpoint
+	for i := crashTailFrom; i < 1<<rangeBits+2345; i += 700 {
+		var batch []*log.Entry
+		for j := i; j < min(i+700, 1<<rangeBits+2345); j++ {
+			batch = append(batch, benchEntry(j))
+		}
+		if _, cp, err = b.Append(ctx, batch, sign); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+	}
+	fmt.Println(cp.Size)
+	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	select {}
+}
+
+// signWith returns the SignFunc of a note signer key, which panics if
+// the key is not one.
+func signWith(skey string) log.SignFunc {
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		panic(err)
+	}
+	return func(size uint64, hash [32]byte) (log.Checkpoint, error) {
+		return log.SignCheckpoint(signer, size, hash)
+	}
+}
+
+// TestSearchMergeRace: searches of the newest entries, from a full range
+// into the tail, run while appends fill ranges and merge them: each page
+// holds every match from its start, in order, without a gap or a repeat,
+// at least up to the size published before the search began.
+func TestSearchMergeRace(t *testing.T) {
+	ctx := context.Background()
+	path := tempDB(t)
+	const from = 1<<rangeBits - 3000
+	bulkLog(t, path, from) // the rows Append writes
+	b := openAt(t, path, Options{})
+	sign, _ := newSign(t)
+	queries := []struct {
+		name  string
+		q     func(start int) log.Query
+		match func(start, i int) bool
+	}{
+		{"deny", func(int) log.Query { return log.Query{Outcome: log.OutcomeDeny} },
+			func(_, i int) bool { return i%10 == 3 }},
+		{"action+deny", func(int) log.Query { return log.Query{Action: "action-13", Outcome: log.OutcomeDeny} },
+			func(_, i int) bool { return i%benchActions == 13 }},
+		{"time", func(start int) log.Query {
+			at := benchStart.Add(time.Duration(start) * time.Millisecond)
+			return log.Query{From: at, To: at.Add(time.Hour)}
+		}, func(start, i int) bool { return i >= start }},
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	var searches sync.Map
+	for _, qq := range queries {
+		wg.Go(func() {
+			for k := 0; ; k++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				published := int(b.snap.Load().size())
+				start := max(0, published-2000-k%1000)
+				q := qq.q(start)
+				found, err := b.Search(ctx, &q, uint64(start), 0, 300)
+				if err != nil {
+					t.Errorf("%s: %v", qq.name, err)
+					return
+				}
+				next := start
+				for _, f := range found {
+					for !qq.match(start, next) {
+						next++
+					}
+					if f.Index != uint64(next) {
+						t.Errorf("%s from %d (published %d): found %d, want %d", qq.name, start, published, f.Index, next)
+						return
+					}
+					next++
+				}
+				if len(found) < 300 {
+					// The page ends at the size the search saw: at least
+					// the one published before it began.
+					for next < published && !qq.match(start, next) {
+						next++
+					}
+					if next < published {
+						t.Errorf("%s from %d: %d results, missing entry %d below the published size %d", qq.name, start, len(found), next, published)
+						return
+					}
+				}
+				n, _ := searches.LoadOrStore(qq.name, new(int))
+				*n.(*int)++
+			}
+		})
+	}
+	appendBench(t, b, sign, from, 2<<rangeBits+1000, 499)
+	close(done)
+	wg.Wait()
+	searches.Range(func(k, v any) bool {
+		t.Logf("%s: %d searches", k, *v.(*int))
+		return true
+	})
+}
+
+// TestOpenLegacyChunks: a log written before the tail was held in memory
+// has the postings of its last range stored, its fields' in chunks of 256
+// entries (rng = legacyChunkBase + index >> 8), its time buckets' at rng
+// -1, and search_indexed at its size (or short of it, by whole chunks,
+// after an interrupted reindex). Check names the old layout; Open deletes
+// those postings, reads the tail from the entries, and the log then finds
+// every entry, appends, and passes Check.
+func TestOpenLegacyChunks(t *testing.T) {
+	ctx := context.Background()
+	const n = 1<<rangeBits + 700
+	for _, indexed := range []int{n, 1<<rangeBits + 512} {
+		t.Run(fmt.Sprint(indexed), func(t *testing.T) {
+			path := tempDB(t)
+			sign, v := newSign(t)
+			bulkLogSigned(t, path, n, sign) // the rows Append writes
+			// The old layout of the entries [1<<rangeBits, indexed).
+			db, err := sql.Open("sqlite3", "file:"+filepath.ToSlash(path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tx, err := db.Begin()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 1 << rangeBits; i < indexed; i++ {
+				s, err := log.Summarize(benchEntry(i).Leaf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, term := range s.FieldTerms() {
+					if _, err := tx.Exec(`INSERT INTO search_terms (rng, term, idx) VALUES (?, ?, ?)`, legacyChunkBase+i>>8, int64(term), i); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for _, term := range s.TimeTerms() {
+					if _, err := tx.Exec(`INSERT INTO search_terms (rng, term, idx) VALUES (-1, ?, ?)`, int64(term), i); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if _, err := tx.Exec(`UPDATE search_indexed SET size = ?`, indexed); err != nil {
+				t.Fatal(err)
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			if _, err := Check(ctx, path, v, nil); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("the search index covers %d entries", indexed)) {
+				t.Fatalf("Check of the old layout: %v", err)
+			}
+			sqlExec(t, path, `UPDATE search_indexed SET size = ?`, 1<<rangeBits)
+			if _, err := Check(ctx, path, v, nil); err == nil || !strings.Contains(err.Error(), "in chunks, the layout of an older version") {
+				t.Fatalf("Check of the old layout: %v", err)
+			}
+			sqlExec(t, path, `UPDATE search_indexed SET size = ?`, indexed)
+
+			b := openAt(t, path, Options{})
+			var chunks, above int
+			if err := b.rdb.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE rng >= ?1), count(*) FILTER (WHERE idx >= ?2) FROM search_terms`,
+				int64(legacyChunkBase), 1<<rangeBits).Scan(&chunks, &above); err != nil {
+				t.Fatal(err)
+			}
+			if chunks != 0 || above != 0 {
+				t.Fatalf("after Open: %d chunk postings, %d postings of the last range", chunks, above)
+			}
+			if tail := b.snap.Load().tail; tail.from != 1<<rangeBits || tail.n != n-1<<rangeBits {
+				t.Fatalf("after Open the tail holds %d entries from %d", tail.n, tail.from)
+			}
+			findAll(t, b, n)
+			findEach(t, b, append(every(1<<rangeBits, n, 3), every(0, 1<<rangeBits, 331)...))
+			appendBench(t, b, sign, n, n+100, 50)
+			findEach(t, b, every(n-100, n+100, 3))
+			if err := b.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Check(ctx, path, v, nil); err != nil {
+				t.Fatalf("Check after Open: %v", err)
+			}
+		})
+	}
+}
