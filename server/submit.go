@@ -283,7 +283,16 @@ func (s *Server) processBatch(ctx context.Context, raw []json.RawMessage, who st
 // items as written. The wrapper must have exactly the one member, given
 // once; a malformed wrapper or more than MaxBatchItems items is
 // invalid_request. The items themselves are judged later, one by one.
+// splitBatch splits the usual batches; encoding/json the others.
 func parseBatch(body []byte) ([]json.RawMessage, error) {
+	if items, ok := splitBatch(body); ok {
+		return items, nil
+	}
+	return decodeBatch(body)
+}
+
+// decodeBatch is parseBatch with encoding/json's Decoder.
+func decodeBatch(body []byte) ([]json.RawMessage, error) {
 	malformed := invalidRequest(`the body must be {"decisions":[…]}`)
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
