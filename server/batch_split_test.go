@@ -120,11 +120,13 @@ func BenchmarkParseBatch(b *testing.B) {
 	}{{"splitBatch", parseBatch}, {"encoding/json", decodeBatch}} {
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
+			start := cpuTime()
 			for b.Loop() {
 				if _, err := c.parse(body); err != nil {
 					b.Fatal(err)
 				}
 			}
+			reportCPU(b, start)
 		})
 	}
 }
