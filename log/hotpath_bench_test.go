@@ -130,10 +130,12 @@ func BenchmarkReceipt(b *testing.B) {
 		proof[i] = [32]byte(r.InclusionProof[i])
 	}
 	var buf []byte
+	start := cpuTime()
 	for b.Loop() {
 		r := log.NewReceipt("bench-0000001", 123_456, leaf, cp, proof)
 		buf = r.AppendJSON(buf[:0])
 	}
+	reportCPU(b, start)
 }
 
 // BenchmarkArtifactPayload builds the canonical claims of an allow's

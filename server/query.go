@@ -59,13 +59,17 @@ func (q query) uint(name string) (n uint64, ok bool, err error) {
 	if !ok {
 		return 0, false, nil
 	}
-	bad := invalidRequest("%s: must be a decimal integer without sign or leading zeros, got %q", name, clip(s))
+	// The error is built only when needed: this runs on every proof
+	// request.
+	bad := func() error {
+		return invalidRequest("%s: must be a decimal integer without sign or leading zeros, got %q", name, clip(s))
+	}
 	if s == "" || len(s) > maxDecimalDigits || (len(s) > 1 && s[0] == '0') {
-		return 0, true, bad
+		return 0, true, bad()
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
-			return 0, true, bad
+			return 0, true, bad()
 		}
 	}
 	n, err = strconv.ParseUint(s, 10, 64)

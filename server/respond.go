@@ -12,8 +12,8 @@ import (
 
 // Receipts are the bulk of what the server writes: they are appended by
 // hand (log.Receipt.AppendJSON), byte for byte what encodeJSON would write,
-// into buffers kept between answers (a receipt is about 4 KiB, a batch
-// answer about 4 MiB).
+// into buffers kept between answers (a receipt is about 4 KiB; a batch's
+// answer is written in pieces of about 64 KiB).
 var answers = sync.Pool{New: func() any { return new([]byte) }}
 
 // writeReceipt writes a receipt as the body of the answer.
@@ -25,10 +25,32 @@ func writeReceipt(c echo.Context, status int, rec *log.Receipt) error {
 }
 
 // writeResults writes the answer of a batch, {"results":[…]}: a receipt or
-// an errorBody per item.
+// an errorBody per item. The answer (about 4 MiB for 1,000 receipts) is
+// written as it is built, a piece of about resultsChunk bytes at a time,
+// from one pooled buffer: a whole answer in memory per request made the
+// server copy it over and over as it grew, and churned the heap.
 func writeResults(c echo.Context, results []any) error {
+	// The error bodies first (the few refused items): nothing can fail
+	// once the answer has begun.
+	var encoded map[int][]byte
+	for i, r := range results {
+		if _, ok := r.(*log.Receipt); ok {
+			continue
+		}
+		j, err := encodeJSON(r)
+		if err != nil {
+			return err
+		}
+		if encoded == nil {
+			encoded = make(map[int][]byte)
+		}
+		encoded[i] = bytes.TrimSuffix(j, []byte("\n"))
+	}
 	buf := answers.Get().(*[]byte)
 	defer answers.Put(buf)
+	w := c.Response()
+	w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	w.WriteHeader(http.StatusOK)
 	b := append((*buf)[:0], `{"results":[`...)
 	for i, r := range results {
 		if i > 0 {
@@ -36,14 +58,22 @@ func writeResults(c echo.Context, results []any) error {
 		}
 		if rec, ok := r.(*log.Receipt); ok {
 			b = rec.AppendJSON(b)
-			continue
+		} else {
+			b = append(b, encoded[i]...)
 		}
-		j, err := encodeJSON(r)
-		if err != nil {
-			return err
+		if len(b) >= resultsChunk {
+			if _, err := w.Write(b); err != nil {
+				*buf = b
+				return err
+			}
+			b = b[:0]
 		}
-		b = append(b, bytes.TrimSuffix(j, []byte("\n"))...)
 	}
-	*buf = append(b, "]}\n"...)
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, *buf)
+	b = append(b, "]}\n"...)
+	*buf = b
+	_, err := w.Write(b)
+	return err
 }
+
+// resultsChunk is about how much of a batch's answer is written at once.
+const resultsChunk = 64 << 10

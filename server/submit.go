@@ -9,8 +9,10 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/labstack/echo/v4"
 
@@ -237,17 +239,34 @@ func (s *Server) processBatch(ctx context.Context, raw []json.RawMessage, who st
 		valid = append(valid, i)
 	}
 	out, err := s.log.SubmitAll(ctx, subs)
+	receipt := func(k int) {
+		i := valid[k]
+		items[i].rec, _, items[i].err = s.decisionReceipt(ctx, items[i].d, out[k].Result, out[k].Err)
+	}
 	var wg sync.WaitGroup
-	for k, i := range valid {
-		if err != nil {
+	switch {
+	case err != nil:
+		for _, i := range valid {
 			items[i].err = err
-			continue
 		}
-		// The acknowledgements (a wait for witnesses in sync mode) and
-		// the artifacts of the allows, concurrently.
-		wg.Go(func() {
-			items[i].rec, _, items[i].err = s.decisionReceipt(ctx, items[i].d, out[k].Result, out[k].Err)
-		})
+	case s.cfg.Witnessing != nil && s.cfg.Witnessing.Sync:
+		// The acknowledgements wait for witnesses: all at once, so that
+		// the batch waits for them once.
+		for k := range valid {
+			wg.Go(func() { receipt(k) })
+		}
+	default:
+		// The artifacts of the allows, signed by one worker per CPU (a
+		// goroutine per item cost its creation and the growth of its
+		// stack for every signature).
+		var next atomic.Int64
+		for range min(runtime.GOMAXPROCS(0), len(valid)) {
+			wg.Go(func() {
+				for k := int(next.Add(1) - 1); k < len(valid); k = int(next.Add(1) - 1) {
+					receipt(k)
+				}
+			})
+		}
 	}
 	wg.Wait()
 
@@ -283,7 +302,16 @@ func (s *Server) processBatch(ctx context.Context, raw []json.RawMessage, who st
 // items as written. The wrapper must have exactly the one member, given
 // once; a malformed wrapper or more than MaxBatchItems items is
 // invalid_request. The items themselves are judged later, one by one.
+// splitBatch splits the usual batches; encoding/json the others.
 func parseBatch(body []byte) ([]json.RawMessage, error) {
+	if items, ok := splitBatch(body); ok {
+		return items, nil
+	}
+	return decodeBatch(body)
+}
+
+// decodeBatch is parseBatch with encoding/json's Decoder.
+func decodeBatch(body []byte) ([]json.RawMessage, error) {
 	malformed := invalidRequest(`the body must be {"decisions":[…]}`)
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
