@@ -17,6 +17,9 @@ var _ log.Searcher = (*Backend)(nil)
 // ranges and the tail of the published snapshot: it reads only entries
 // below the published checkpoint's size.
 func (b *Backend) Search(ctx context.Context, q *log.Query, start, end uint64, limit int) ([]log.Found, error) {
+	if b.hooks.noSearchIndex {
+		return nil, fmt.Errorf("%w: failed to search: this build writes no search index", log.ErrUnavailable)
+	}
 	s := b.snap.Load()
 	if end == 0 || end > s.size() {
 		end = s.size()

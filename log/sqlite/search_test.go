@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -34,6 +35,39 @@ func TestReindex(t *testing.T) {
 	}
 	if _, err := Check(ctx, path, v, nil); err != nil {
 		t.Fatalf("Check after reindexing: %v", err)
+	}
+}
+
+// TestNoSearchIndex: a log that writes no search postings (the hook of
+// the measurement-only build govlog_nosearchindex) refuses searches as
+// unavailable instead of answering from an index it does not keep; the
+// next Open of the normal build indexes what it appended.
+func TestNoSearchIndex(t *testing.T) {
+	if buildNoSearchIndex {
+		t.Fatal("this build writes no search index: it must never be the default")
+	}
+	ctx := context.Background()
+	path := tempDB(t)
+	sign, _ := newSign(t)
+	b := openAt(t, path, Options{})
+	b.hooks.noSearchIndex = true
+	const n = 10
+	for i := range n {
+		mustAppend(t, b, sign, entryOfSize(t, i, 500))
+	}
+	q := &log.Query{Subject: "agent-7"}
+	if found, err := b.Search(ctx, q, 0, 0, n); !errors.Is(err, log.ErrUnavailable) {
+		t.Fatalf("Search without the index: %d entries, %v; want log.ErrUnavailable", len(found), err)
+	}
+	if got := b.snap.Load().tail.n; got != 0 {
+		t.Fatalf("the search tail holds %d entries, want 0", got)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b = openAt(t, path, Options{})
+	if found, err := b.Search(ctx, q, 0, 0, n+1); err != nil || len(found) != n {
+		t.Fatalf("Search after reopening: %d entries, %v; want %d", len(found), err, n)
 	}
 }
 

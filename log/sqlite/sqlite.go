@@ -266,8 +266,10 @@ type testHooks struct {
 	// afterCommit runs after a successful COMMIT; an error is reported as
 	// a failed COMMIT (which may or may not have committed).
 	afterCommit func() error
-	// noSearchIndex makes appends write no search postings: only for
-	// measuring what the index costs (BenchmarkSearchIndex).
+	// noSearchIndex makes appends write no search postings and searches
+	// fail: only for measuring what the index costs
+	// (BenchmarkAppendSearchIndex, and govlogd built with the tag
+	// govlog_nosearchindex: buildNoSearchIndex).
 	noSearchIndex bool
 }
 
@@ -315,6 +317,7 @@ func Open(ctx context.Context, path string, opts Options) (*Backend, error) {
 		cache:   newTileCache(opts.TileCacheSize),
 
 		hashMerge: uint64(opts.HashMerge),
+		hooks:     testHooks{noSearchIndex: buildNoSearchIndex},
 	}
 	ok := false
 	defer func() {
@@ -380,6 +383,9 @@ func Open(ctx context.Context, path string, opts Options) (*Backend, error) {
 	b.rng = rng
 	ok = true
 	b.logger.Info("opened log storage", "path", path, "size", snap.size(), "checkpoint", snap.has)
+	if b.hooks.noSearchIndex {
+		b.logger.Warn("this build writes no search index and refuses searches: for measurement only")
+	}
 	return b, nil
 }
 
