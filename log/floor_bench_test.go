@@ -3,6 +3,7 @@ package log_test
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"github.com/govlog/govlog/internal/cputime"
 	"testing"
 )
 
@@ -19,9 +20,9 @@ func BenchmarkFloorEd25519(b *testing.B) {
 	for i := range msg {
 		msg[i] = 'a' + byte(i%26)
 	}
-	start := cpuTime()
+	start := cputime.Process()
 	for b.Loop() {
 		_ = ed25519.Sign(key, msg)
 	}
-	reportCPU(b, start)
+	cputime.Report(b, start)
 }

@@ -3,6 +3,7 @@ package log_test
 import (
 	"crypto/sha256"
 	"fmt"
+	"github.com/govlog/govlog/internal/cputime"
 	"strings"
 	"testing"
 	"time"
@@ -35,13 +36,13 @@ func BenchmarkParseDecision(b *testing.B) {
 		body := benchDecision(size)
 		b.Run(fmt.Sprintf("bytes=%d", size), func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
-			start := cpuTime()
+			start := cputime.Process()
 			for b.Loop() {
 				if _, err := log.ParseDecision(body, benchNow); err != nil {
 					b.Fatal(err)
 				}
 			}
-			reportCPU(b, start)
+			cputime.Report(b, start)
 		})
 	}
 }
@@ -130,12 +131,12 @@ func BenchmarkReceipt(b *testing.B) {
 		proof[i] = [32]byte(r.InclusionProof[i])
 	}
 	var buf []byte
-	start := cpuTime()
+	start := cputime.Process()
 	for b.Loop() {
 		r := log.NewReceipt("bench-0000001", 123_456, leaf, cp, proof)
 		buf = r.AppendJSON(buf[:0])
 	}
-	reportCPU(b, start)
+	cputime.Report(b, start)
 }
 
 // BenchmarkArtifactPayload builds the canonical claims of an allow's

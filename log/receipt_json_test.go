@@ -3,6 +3,7 @@ package log_test
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/govlog/govlog/internal/cputime"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -81,14 +82,14 @@ func BenchmarkReceiptJSON(b *testing.B) {
 	r := benchReceipt(b)
 	b.Run("AppendJSON", func(b *testing.B) {
 		var buf []byte
-		start := cpuTime()
+		start := cputime.Process()
 		for b.Loop() {
 			buf = r.AppendJSON(buf[:0])
 		}
-		reportCPU(b, start)
+		cputime.Report(b, start)
 	})
 	b.Run("encoding/json", func(b *testing.B) {
-		start := cpuTime()
+		start := cputime.Process()
 		for b.Loop() {
 			var buf bytes.Buffer
 			enc := json.NewEncoder(&buf)
@@ -97,6 +98,6 @@ func BenchmarkReceiptJSON(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		reportCPU(b, start)
+		cputime.Report(b, start)
 	})
 }

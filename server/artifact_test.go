@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"github.com/govlog/govlog/internal/cputime"
 	"strings"
 	"testing"
 	"time"
@@ -127,11 +128,11 @@ func BenchmarkArtifact(b *testing.B) {
 	}
 	payload := []byte(`{"action":"deploy","exp":1764093900,"govlog":{"index":123456,"leaf_hash":"47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=","root_hash":"47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=","tree_size":123457},"iat":1764093600,"iss":"example.com/govlog","jti":"bench-0000001","nbf":1764093600,"resource":"arn:example:service/deploy/item-1","sub":"spiffe://prod.example/ns/agents/sa/agent-7"}`)
 	b.Run("direct", func(b *testing.B) {
-		start := cpuTime()
+		start := cputime.Process()
 		for b.Loop() {
 			signer.sign(payload)
 		}
-		reportCPU(b, start)
+		cputime.Report(b, start)
 	})
 	b.Run("jws.Sign", func(b *testing.B) {
 		for b.Loop() {

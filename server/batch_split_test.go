@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/govlog/govlog/internal/cputime"
 	"strings"
 	"testing"
 )
@@ -120,13 +121,13 @@ func BenchmarkParseBatch(b *testing.B) {
 	}{{"splitBatch", parseBatch}, {"encoding/json", decodeBatch}} {
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
-			start := cpuTime()
+			start := cputime.Process()
 			for b.Loop() {
 				if _, err := c.parse(body); err != nil {
 					b.Fatal(err)
 				}
 			}
-			reportCPU(b, start)
+			cputime.Report(b, start)
 		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"github.com/govlog/govlog/internal/cputime"
 	"testing"
 )
 
@@ -59,19 +60,19 @@ func BenchmarkProofJSON(b *testing.B) {
 	}
 	b.Run("append", func(b *testing.B) {
 		var buf []byte
-		start := cpuTime()
+		start := cputime.Process()
 		for b.Loop() {
 			buf = appendProofJSON(buf[:0], `{"index":`, 123_456, `,"tree_size":`, 1_000_000, proof)
 		}
-		reportCPU(b, start)
+		cputime.Report(b, start)
 	})
 	b.Run("encoding/json", func(b *testing.B) {
-		start := cpuTime()
+		start := cputime.Process()
 		for b.Loop() {
 			if _, err := encodeJSON(inclusionResponse{123_456, 1_000_000, hashList(proof)}); err != nil {
 				b.Fatal(err)
 			}
 		}
-		reportCPU(b, start)
+		cputime.Report(b, start)
 	})
 }

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/govlog/govlog/internal/cputime"
 	"math/rand/v2"
 	"os"
-	"syscall"
 	"testing"
 	"time"
 
@@ -78,7 +78,7 @@ func BenchmarkAppend(b *testing.B) {
 				}
 			}()
 			var entries int
-			start, cpu := time.Now(), cpuTime()
+			start, cpu := time.Now(), cputime.Process()
 			for b.Loop() {
 				batch := <-batches
 				if _, _, err := be.Append(ctx, batch, sign); err != nil {
@@ -88,7 +88,7 @@ func BenchmarkAppend(b *testing.B) {
 			}
 			b.ReportMetric(float64(entries)/time.Since(start).Seconds(), "entries/s")
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(entries), "ns/entry")
-			b.ReportMetric(float64(cpuTime()-cpu)/float64(entries), "cpu-ns/entry")
+			b.ReportMetric(float64(cputime.Process()-cpu)/float64(entries), "cpu-ns/entry")
 		})
 	}
 }
@@ -168,14 +168,4 @@ func BenchmarkTree100k(b *testing.B) {
 			}
 		}
 	})
-}
-
-// cpuTime is the CPU time the process used so far (user and system, all
-// threads).
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/govlog/govlog/internal/cputime"
 	"net/url"
 	"path/filepath"
 	"testing"
@@ -70,12 +71,12 @@ func BenchmarkFloorCommit(b *testing.B) {
 				commit()
 			}
 			commits := 0
-			start, cpu := time.Now(), cpuTime()
+			start, cpu := time.Now(), cputime.Process()
 			for b.Loop() {
 				commit()
 				commits++
 			}
-			used := float64(cpuTime() - cpu)
+			used := float64(cputime.Process() - cpu)
 			b.ReportMetric(float64(commits*n)/time.Since(start).Seconds(), "entries/s")
 			b.ReportMetric(used/float64(commits), "cpu-ns/commit")
 			b.ReportMetric(used/float64(commits*n), "cpu-ns/entry")

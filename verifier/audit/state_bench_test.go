@@ -1,9 +1,8 @@
 package audit_test
 
 import (
-	"syscall"
+	"github.com/govlog/govlog/internal/cputime"
 	"testing"
-	"time"
 
 	"github.com/govlog/govlog/verifier/audit"
 	"github.com/govlog/govlog/verifier/internal/testlog"
@@ -24,7 +23,7 @@ func BenchmarkIncrementalAudit(b *testing.B) {
 	}
 	to, proof := l.Checkpoint(size), l.Consistency(old, size)
 	b.ResetTimer()
-	cpu := cpuTime()
+	cpu := cputime.Process()
 	for range b.N {
 		prev, err := audit.UnmarshalState(data, l.Verifier)
 		if err != nil {
@@ -38,7 +37,7 @@ func BenchmarkIncrementalAudit(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cputime.Process()-cpu)/float64(b.N), "cpu-ns/op")
 	b.ReportMetric(float64(len(data)), "state-bytes")
 }
 
@@ -53,7 +52,7 @@ func BenchmarkStateRoundTrip(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
-	cpu := cpuTime()
+	cpu := cputime.Process()
 	for range b.N {
 		st, err := audit.UnmarshalState(data, l.Verifier)
 		if err != nil {
@@ -63,7 +62,7 @@ func BenchmarkStateRoundTrip(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cputime.Process()-cpu)/float64(b.N), "cpu-ns/op")
 	b.ReportMetric(float64(len(data)), "state-bytes")
 }
 
@@ -78,21 +77,11 @@ func BenchmarkAuditFromScratch(b *testing.B) {
 	cp := l.Checkpoint(n)
 	s.audit(b, cp, nil, nil) // warm-up
 	b.ResetTimer()
-	cpu := cpuTime()
+	cpu := cputime.Process()
 	for range b.N {
 		if rep, st := s.audit(b, cp, nil, nil); !rep.OK || st == nil {
 			b.Fatalf("%+v", rep.Failures)
 		}
 	}
-	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N*n), "cpu-ns/entry")
-}
-
-// cpuTime is the CPU time the process used so far (user and system): a
-// measure less disturbed than wall time by other work on the machine.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64(cputime.Process()-cpu)/float64(b.N*n), "cpu-ns/entry")
 }
