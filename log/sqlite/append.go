@@ -162,9 +162,12 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 		return results, old.cp, nil
 	}
 
-	// The leaf_hashes rows wait in memory until the entries without them
-	// reach hashMerge (see pendingHashes).
-	merge := size-old.pending.from >= b.hashMerge
+	// The leaf_hashes rows wait in memory until the batch crosses a multiple
+	// of hashMerge, offset by half of it (see pendingHashes): half a search
+	// range away from the batches that fill one (searchTail), so that the
+	// two bulk writes never make one commit longer together.
+	h := b.hashMerge
+	merge := (size+h/2)/h > (old.size()+h/2)/h || size-old.pending.from >= 2*h
 	if merge {
 		rows.leafHashes = old.pending.rows(old.size(), hashes)
 	}

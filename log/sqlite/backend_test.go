@@ -1044,9 +1044,9 @@ func TestLeafHashMerge(t *testing.T) {
 			}
 		}
 	}
-	// Rows are written when 100 entries lack them, in the batch that
-	// reaches it.
-	if want := []int{0, 0, 0, 100, 100, 299, 549, 549, 549, 689}; !slices.Equal(rows, want) {
+	// Rows are written by the batch that crosses 50, 150, 250, …: half a
+	// merge away from the multiples of 100.
+	if want := []int{0, 0, 99, 99, 199, 299, 549, 552, 552, 689}; !slices.Equal(rows, want) {
 		t.Errorf("leaf_hashes rows after each batch: %v, want %v", rows, want)
 	}
 	if err := b.Close(); err != nil {

@@ -47,10 +47,10 @@
 //	    The first 8 bytes of each RFC 6962 leaf hash, as a big-endian
 //	    signed integer, with the index; LookupHash confirms a candidate
 //	    against the full hash in the level-0 tile. About 15 bytes an entry.
-//	    The rows of the newest entries (fewer than Options.HashMerge) are
+//	    The rows of the newest entries (about Options.HashMerge) are
 //	    not written yet: their hashes wait in memory and are written in
-//	    one pass, in key order, when there are that many (see
-//	    pendingHashes). The entries with rows are always a prefix of the
+//	    one pass, in key order, by the batch that crosses an odd multiple
+//	    of half of it (see pendingHashes). The entries with rows are always a prefix of the
 //	    log, so Open finds the first one without by a binary search and
 //	    reads the hashes of the rest from the level-0 tiles.
 //	checkpoints(size INTEGER PRIMARY KEY, note BLOB)
@@ -178,7 +178,9 @@ type Options struct {
 	BusyTimeout time.Duration
 	// HashMerge is how many of the newest entries may lack their row in
 	// the leaf-hash index: their hashes wait in memory (about 60 bytes an
-	// entry) and are written in one sorted pass when they reach this many.
+	// entry) and are written in one sorted pass by the batch that crosses
+	// HashMerge/2, then every HashMerge entries (half a search range away
+	// from the batches that write a range's postings).
 	// Larger values write fewer pages per entry on a big log; each merge
 	// makes one batch's commit longer. Default DefaultHashMerge (16,384).
 	HashMerge int
