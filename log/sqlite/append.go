@@ -174,7 +174,7 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 	if err := rows.insert(ctx, tx); err != nil {
 		return nil, log.Checkpoint{}, err
 	}
-	if _, err := rows.mergeSearch(ctx, tx, old.tail); err != nil {
+	if err := rows.mergeSearch(ctx, tx, old.tail); err != nil {
 		return nil, log.Checkpoint{}, err
 	}
 	if err := putAuthorizations(ctx, tx, facts.Authorizations); err != nil {
@@ -541,20 +541,20 @@ func (r *newRows) insert(ctx context.Context, tx *sql.Tx) error {
 // mergeSearch writes, when the batch fills one or more ranges, the search
 // postings of those ranges: those of tail's entries (the batch follows
 // them) and of the batch's entries in them, and moves search_indexed to
-// the end of the last full range. It reports whether it wrote any.
-func (r *newRows) mergeSearch(ctx context.Context, tx *sql.Tx, tail *searchTail) (bool, error) {
+// the end of the last full range.
+func (r *newRows) mergeSearch(ctx context.Context, tx *sql.Tx, tail *searchTail) error {
 	if r.noSearch || len(r.fields) == 0 {
-		return false, nil
+		return nil
 	}
 	full := indexedFloor(uint64(r.size))
 	if full <= tail.from {
-		return false, nil
+		return nil
 	}
 	tail.mu.RLock()
 	next := tail.from + tail.n
 	tail.mu.RUnlock()
 	if next != uint64(r.first) {
-		return false, fmt.Errorf("%w: the search index's last range ends at entry %d, the batch begins at %d", log.ErrUnavailable, next, r.first)
+		return fmt.Errorf("%w: the search index's last range ends at entry %d, the batch begins at %d", log.ErrUnavailable, next, r.first)
 	}
 	fields, times := tail.postings(int((full - tail.from) >> rangeBits))
 	for i := range r.fields {
@@ -571,9 +571,9 @@ func (r *newRows) mergeSearch(ctx context.Context, tx *sql.Tx, tail *searchTail)
 		}
 	}
 	if err := writeRanges(ctx, tx, tail.from, full, fields, times); err != nil {
-		return false, unavailable("write the search postings", err)
+		return unavailable("write the search postings", err)
 	}
-	return true, nil
+	return nil
 }
 
 // publishSearch returns the search tail after the batch committed: tail

@@ -80,15 +80,7 @@ func writeRanges(ctx context.Context, tx *sql.Tx, from, to uint64, fields, times
 				continue
 			}
 			slices.Sort(g.postings)
-			// At most 20 digits and a comma a posting.
-			buf = append(slices.Grow(buf[:0], 21*len(g.postings)+2), '[')
-			for i, p := range g.postings {
-				if i > 0 {
-					buf = append(buf, ',')
-				}
-				buf = strconv.AppendUint(buf, p, 10)
-			}
-			buf = append(buf, ']')
+			buf = appendJSONArray(buf[:0], g.postings)
 			if _, err := tx.ExecContext(ctx, sqlInsertPostings, g.rng, int64(first), string(buf)); err != nil {
 				return fmt.Errorf("failed to write the search postings of entries %d to %d: %w", first, first+1<<rangeBits-1, err)
 			}
@@ -98,6 +90,20 @@ func writeRanges(ctx context.Context, tx *sql.Tx, from, to uint64, fields, times
 		return fmt.Errorf("failed to update the search index size: %w", err)
 	}
 	return nil
+}
+
+// appendJSONArray appends the JSON array of vs to dst: one statement
+// parameter that SQLite's json_each expands into rows.
+func appendJSONArray(dst []byte, vs []uint64) []byte {
+	// At most 20 digits and a comma a value.
+	dst = append(slices.Grow(dst, 21*len(vs)+2), '[')
+	for i, v := range vs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = strconv.AppendUint(dst, v, 10)
+	}
+	return append(dst, ']')
 }
 
 // candidates returns up to n entries in [start, end) in index order that
@@ -157,14 +163,7 @@ func (b *Backend) candidates(ctx context.Context, tail *searchTail, p log.Plan, 
 // readFound appends the leaves of the entries idxs (in increasing order)
 // to out.
 func readFound(ctx context.Context, tx *sql.Tx, idxs []uint64, out []log.Found) ([]log.Found, error) {
-	buf := []byte{'['}
-	for i, idx := range idxs {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		buf = strconv.AppendUint(buf, idx, 10)
-	}
-	buf = append(buf, ']')
+	buf := appendJSONArray(nil, idxs)
 	rows, err := tx.QueryContext(ctx, `SELECT e.idx, e.leaf FROM json_each(?) AS j CROSS JOIN entries AS e WHERE e.idx = j.value ORDER BY j.key`, string(buf))
 	if err != nil {
 		return nil, unavailable("search", err)

@@ -142,7 +142,7 @@ func bulkLogSigned(tb testing.TB, path string, n int, sign log.SignFunc) {
 			tb.Fatal(err)
 		}
 		// The full ranges' postings; the last range's are read by Open.
-		if _, err := rows.mergeSearch(ctx, tx, tail); err != nil {
+		if err := rows.mergeSearch(ctx, tx, tail); err != nil {
 			tb.Fatal(err)
 		}
 		put := tx.StmtContext(ctx, b.w.putTile)
