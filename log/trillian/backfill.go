@@ -80,14 +80,7 @@ func (b *Backend) indexedSizes(ctx context.Context, q querier) (indexed, size ui
 }
 
 // sawIndexed records that the search index covers size entries.
-func (b *Backend) sawIndexed(size uint64) {
-	for {
-		known := b.indexed.Load()
-		if size <= known || b.indexed.CompareAndSwap(known, size) {
-			return
-		}
-	}
-}
+func (b *Backend) sawIndexed(size uint64) { raise(&b.indexed, size) }
 
 // searchable fails with ErrUnavailable unless the search index covers the
 // entries below end; then it starts a backfill in the background.

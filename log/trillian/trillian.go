@@ -651,10 +651,13 @@ func (b *Backend) latest(ctx context.Context, q querier) (cp log.Checkpoint, has
 }
 
 // saw records that a checkpoint of this size is stored.
-func (b *Backend) saw(size uint64) {
+func (b *Backend) saw(size uint64) { raise(&b.known, size) }
+
+// raise sets v to x unless it holds more already: v only grows.
+func raise(v *atomic.Uint64, x uint64) {
 	for {
-		known := b.known.Load()
-		if size <= known || b.known.CompareAndSwap(known, size) {
+		cur := v.Load()
+		if x <= cur || v.CompareAndSwap(cur, x) {
 			return
 		}
 	}
