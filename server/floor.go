@@ -37,7 +37,7 @@ func NewFloor(reg *prometheus.Registry, receipts [][]byte, logInfo []byte) (http
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s := &Server{
 		cfg: Config{Registry: reg, Metrics: m, Logger: logger, Clock: time.Now,
-			SubmitTimeout: 30 * time.Second},
+			SubmitTimeout: DefaultSubmitTimeout},
 		logger:  logger,
 		metrics: m,
 		routes:  make(map[string]string),

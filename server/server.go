@@ -238,7 +238,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Clock = time.Now
 	}
 	if cfg.SubmitTimeout <= 0 {
-		cfg.SubmitTimeout = 30 * time.Second
+		cfg.SubmitTimeout = DefaultSubmitTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -50,7 +50,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -58,27 +57,11 @@ import (
 	"github.com/govlog/govlog/internal/cmdline"
 	"github.com/govlog/govlog/internal/keys"
 	"github.com/govlog/govlog/log"
+	"github.com/govlog/govlog/server"
 )
 
-// gcPercent is the garbage collector's target unless GOGC is set: the
-// request path allocates short-lived buffers, memory is plentiful next to
-// CPU on a log server, and collecting 4× less often measurably raises
-// throughput (see docs/performance.md).
-const gcPercent = 400
-
-// memoryLimit is the soft heap limit unless GOMEMLIMIT is set: with GOGC at
-// 400 the heap would otherwise grow to five times what is live; near the
-// limit the collector runs more often instead (at most half the CPU), which
-// keeps the process under 300 MB resident (docs/performance.md).
-const memoryLimit = 192 << 20
-
 func main() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(memoryLimit)
-	}
+	server.SetRuntimeDefaults()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()

@@ -90,14 +90,6 @@ type Config struct {
 	listening func(net.Addr)
 }
 
-// HTTP server limits.
-const (
-	readHeaderTimeout = 10 * time.Second
-	readTimeout       = 60 * time.Second // a 4 MiB batch on a slow link
-	idleTimeout       = 120 * time.Second
-	maxHeaderBytes    = 64 << 10
-)
-
 // Run serves the log described by cfg until ctx is done, then shuts down
 // gracefully: readiness and new submissions get 503, submissions in flight
 // are answered, the sequencer commits what is queued, the storage closes.
@@ -237,18 +229,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return fmt.Errorf("failed to listen on %s: %w", cfg.Listen, err)
 	}
-	hs := &http.Server{
-		TLSConfig:         tlsCfg,
-		Handler:           srv,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      cfg.SubmitTimeout + 30*time.Second,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		// "OPTIONS *" is the API's to answer (405), like every OPTIONS.
-		DisableGeneralOptionsHandler: true,
-	}
+	hs := server.NewHTTPServer(srv, cfg.SubmitTimeout, slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
+	hs.TLSConfig = tlsCfg
 	ln = cfg.limit(ln, hs, logger)
 	// Refuse new submissions, then let the ones in flight finish (the log
 	// keeps committing) while HTTP stops; the server's closer, next on the
@@ -350,7 +332,7 @@ func servePprof(addr string, logger *slog.Logger) (func(), error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: server.ReadHeaderTimeout}
 	go hs.Serve(ln)
 	logger.Info("serving pprof", "addr", ln.Addr().String())
 	return func() { hs.Close() }, nil

@@ -32,7 +32,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -61,13 +60,8 @@ func run(args []string) error {
 	if *from == "" || fs.NArg() > 0 {
 		return errors.New("usage: floor --from URL [--listen ADDRESS]")
 	}
-	// govlogd's garbage collector settings (cmd/govlogd), unless set.
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(192 << 20)
-	}
+	// govlogd's garbage collector settings, unless set.
+	server.SetRuntimeDefaults()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	receipts, info, err := sample(ctx, *from)
@@ -84,18 +78,9 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	// govlogd's http.Server and connection limit (cmd/govlogd: run.go,
-	// security.go), with their defaults.
-	hs := &http.Server{
-		Handler:                      h,
-		ReadHeaderTimeout:            10 * time.Second,
-		ReadTimeout:                  60 * time.Second,
-		WriteTimeout:                 60 * time.Second,
-		IdleTimeout:                  120 * time.Second,
-		MaxHeaderBytes:               64 << 10,
-		ErrorLog:                     slog.NewLogLogger(slog.NewTextHandler(os.Stderr, nil), slog.LevelWarn),
-		DisableGeneralOptionsHandler: true,
-	}
+	// govlogd's http.Server, and its connection limit with its defaults
+	// (cmd/govlogd: security.go).
+	hs := server.NewHTTPServer(h, server.DefaultSubmitTimeout, slog.NewLogLogger(slog.NewTextHandler(os.Stderr, nil), slog.LevelWarn))
 	ln = connlimit.Wrap(ln, hs, connlimit.Config{Max: 4096, PerAddr: 1024})
 	size := 0
 	for _, r := range receipts {
