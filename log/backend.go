@@ -144,26 +144,3 @@ type Backend interface {
 	// Close releases the storage. No method may be called after it.
 	Close() error
 }
-
-// Pipeliner is a Backend whose Append runs in two parts, of which the
-// first fixes the batch's place in the log and the second waits for the
-// storage to make it durable. The Log then starts the next batch while
-// the previous one finishes: for a backend that waits for another
-// process (the Trillian backend waits for Trillian's signer), the wait
-// of one batch overlaps the queueing of the next instead of adding to
-// it.
-//
-// StartAppend does the first part of Append(ctx, batch, sign) and
-// returns finish, which does the rest and returns what Append would;
-// StartAppend then finish, with nothing in between, is Append. Every
-// entry a batch appends gets a higher index than every entry of the
-// batches started before it. The Log calls StartAppend one at a time,
-// and the finish functions one at a time, in the order of their
-// StartAppend: StartAppend of batch n+1 may run while batch n finishes,
-// never before StartAppend of batch n returned. When StartAppend fails,
-// there is no finish; finish is called at most once, with a context
-// that is done when the batch is abandoned.
-type Pipeliner interface {
-	Backend
-	StartAppend(ctx context.Context, batch []*Entry, sign SignFunc) (finish func(context.Context) ([]AppendResult, Checkpoint, error), err error)
-}

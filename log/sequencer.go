@@ -438,27 +438,9 @@ func (l *Log) Close(ctx context.Context) error {
 // run is the sequencer goroutine: natural batching, one commit at a time.
 // Whatever arrives during a commit is the next batch: whole groups, up to
 // MaxBatch submissions (a group is never split; one larger than MaxBatch
-// is a batch of its own). With a Pipeliner backend, a commit is over for
-// the sequencer once StartAppend returned: the batch finishes on another
-// goroutine, in order, while the next one starts.
+// is a batch of its own).
 func (l *Log) run() {
 	defer close(l.done)
-	pipeliner, _ := l.backend.(Pipeliner)
-	var finishing chan *commitment
-	if pipeliner != nil {
-		finishing = make(chan *commitment)
-		finished := make(chan struct{})
-		go func() {
-			defer close(finished)
-			for c := range finishing {
-				l.finish(c)
-			}
-		}()
-		defer func() {
-			close(finishing)
-			<-finished
-		}()
-	}
 	var next *group // taken from the queue, for the next batch
 	take := func(g *group) *group {
 		l.queued.Add(-int64(len(g.items)))
@@ -492,114 +474,66 @@ func (l *Log) run() {
 				break fill
 			}
 		}
-		c := l.start(batch, pipeliner)
-		if pipeliner != nil {
-			finishing <- c // once the previous batch finished
-		} else {
-			l.finish(c)
+		l.commit(batch)
+	}
+}
+
+// commit appends one batch and resolves its futures. Runs on the sequencer.
+func (l *Log) commit(batch []*group) {
+	defer func() {
+		for _, g := range batch {
+			close(g.done)
 		}
-	}
-}
-
-// commitment is a batch the sequencer took: its entries, stamped with
-// one logged_at, and the Append under way.
-type commitment struct {
-	groups  []*group
-	entries []*Entry
-	waiting []*pending // the submission of each entry
-	now     time.Time  // their logged_at
-	began   time.Time
-	ctx     context.Context
-	cancel  context.CancelFunc
-	// finish is the rest of a Pipeliner's Append; err is StartAppend's
-	// error.
-	finish func(context.Context) ([]AppendResult, Checkpoint, error)
-	err    error
-}
-
-// start builds the entries of a batch and, for a Pipeliner, starts
-// their Append. Runs on the sequencer.
-func (l *Log) start(batch []*group, pipeliner Pipeliner) *commitment {
-	c := &commitment{groups: batch, now: l.cfg.Clock().UTC()}
-	if c.now.Before(l.lastLoggedAt) {
+	}()
+	now := l.cfg.Clock().UTC()
+	if now.Before(l.lastLoggedAt) {
 		// The clock went backwards: keep logged_at monotonic.
-		l.logger.Warn("clock is behind the last logged_at; holding logged_at", "clock", c.now, "last", l.lastLoggedAt)
-		c.now = l.lastLoggedAt
+		l.logger.Warn("clock is behind the last logged_at; holding logged_at", "clock", now, "last", l.lastLoggedAt)
+		now = l.lastLoggedAt
 	}
+	var (
+		entries []*Entry
+		waiting []*pending
+	)
 	for _, g := range batch {
 		for i := range g.items {
 			p := &g.items[i]
-			e, err := NewEntry(p.sub, c.now, l.cfg.ArtifactTTL)
+			e, err := NewEntry(p.sub, now, l.cfg.ArtifactTTL)
 			if err != nil {
 				p.err = err
 				continue
 			}
 			e.Origin = l.Origin()
 			p.entry = e
-			c.entries = append(c.entries, e)
-			c.waiting = append(c.waiting, p)
+			entries = append(entries, e)
+			waiting = append(waiting, p)
 		}
 	}
-	if len(c.entries) == 0 {
-		return c
-	}
-	c.began = time.Now()
-	c.ctx, c.cancel = context.WithTimeout(context.Background(), l.cfg.CommitTimeout)
-	if pipeliner != nil {
-		c.finish, c.err = pipeliner.StartAppend(c.ctx, c.entries, l.sign)
-		if c.err == nil {
-			// Its entries may be logged from here on.
-			l.lastLoggedAt = c.now
-		}
-	}
-	return c
-}
-
-// finish appends a batch (or finishes its Append) and resolves its
-// futures. Runs on the sequencer, or, for a Pipeliner, on the goroutine
-// that finishes batches in order.
-func (l *Log) finish(c *commitment) {
-	defer func() {
-		for _, g := range c.groups {
-			close(g.done)
-		}
-	}()
-	if len(c.entries) == 0 {
+	if len(entries) == 0 {
 		return
 	}
-	var (
-		results []AppendResult
-		cp      Checkpoint
-		err     = c.err
-	)
-	switch {
-	case err != nil:
-	case c.finish != nil:
-		results, cp, err = c.finish(c.ctx)
-	default:
-		results, cp, err = l.backend.Append(c.ctx, c.entries, l.sign)
-		if err == nil {
-			l.lastLoggedAt = c.now
-		}
-	}
-	c.cancel()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.CommitTimeout)
+	results, cp, err := l.backend.Append(ctx, entries, l.sign)
+	cancel()
 	if l.cfg.OnBatch != nil {
-		l.cfg.OnBatch(len(c.entries), time.Since(c.began), err)
+		l.cfg.OnBatch(len(entries), time.Since(start), err)
 	}
-	if err == nil && len(results) != len(c.entries) {
-		err = fmt.Errorf("%w: backend returned %d results for %d entries", ErrUnavailable, len(results), len(c.entries))
+	if err == nil && len(results) != len(entries) {
+		err = fmt.Errorf("%w: backend returned %d results for %d entries", ErrUnavailable, len(results), len(entries))
 	}
 	if err != nil {
-		l.logger.Error("failed to append batch", "entries", len(c.entries), "err", err)
+		l.logger.Error("failed to append batch", "entries", len(entries), "err", err)
 		if !errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrFork) {
 			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
-		for _, p := range c.waiting {
+		for _, p := range waiting {
 			p.err = err
 		}
 		return
 	}
-	for i, p := range c.waiting {
+	l.lastLoggedAt = now
+	for i, p := range waiting {
 		p.res, p.cp = results[i], cp
 	}
 }

@@ -156,22 +156,7 @@ func (h *harness) backend(t *testing.T) log.Backend {
 			t.Errorf("failed to close the backend: %v", err)
 		}
 	})
-	if p, ok := b.(log.Pipeliner); ok {
-		// The Log pipelines its batches on it (the tests that wrap it
-		// to intercept Append do not).
-		return pipelinedCloseOnce{c, p}
-	}
 	return c
-}
-
-// pipelinedCloseOnce is a closeOnce of a Pipeliner.
-type pipelinedCloseOnce struct {
-	*closeOnce
-	p log.Pipeliner
-}
-
-func (c pipelinedCloseOnce) StartAppend(ctx context.Context, batch []*log.Entry, sign log.SignFunc) (func(context.Context) ([]log.AppendResult, log.Checkpoint, error), error) {
-	return c.p.StartAppend(ctx, batch, sign)
 }
 
 func (h *harness) sign(size uint64, hash [32]byte) (log.Checkpoint, error) {

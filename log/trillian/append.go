@@ -35,50 +35,27 @@ const (
 )
 
 // Append implements log.Backend; the package comment describes its steps
-// and why a crash between any two of them is safe. Other replicas'
-// Appends run concurrently on the same tree.
+// and why a crash between any two of them is safe. It runs on the
+// sequencer goroutine, one at a time per Backend; other replicas' Appends
+// run concurrently on the same tree.
 func (b *Backend) Append(ctx context.Context, batch []*log.Entry, sign log.SignFunc) ([]log.AppendResult, log.Checkpoint, error) {
-	finish, err := b.StartAppend(ctx, batch, sign)
-	if err != nil {
-		return nil, log.Checkpoint{}, err
-	}
-	return finish(ctx)
-}
-
-// StartAppend implements log.Pipeliner: it reserves the batch's ids and
-// queues its leaves (steps 1 and 2); finish waits for Trillian to
-// integrate them and stores the checkpoint (steps 3 and 4). A batch
-// started after StartAppend of the previous one returned is queued after
-// all of its leaves, so its leaves get higher indices (with one
-// trillian_log_server, or several whose clocks agree; see queueWave).
-func (b *Backend) StartAppend(ctx context.Context, batch []*log.Entry, sign log.SignFunc) (func(context.Context) ([]log.AppendResult, log.Checkpoint, error), error) {
 	if b.closed.Load() {
-		return nil, fmt.Errorf("%w: the Trillian backend is closed", log.ErrUnavailable)
+		return nil, log.Checkpoint{}, fmt.Errorf("%w: the Trillian backend is closed", log.ErrUnavailable)
 	}
 	for i, e := range batch {
 		if e == nil || e.Submission == nil || len(e.Leaf) == 0 || e.ID == "" || !e.Kind.Valid() {
-			return nil, fmt.Errorf("%w: failed to append: entry %d of the batch is incomplete", log.ErrUnavailable, i)
+			return nil, log.Checkpoint{}, fmt.Errorf("%w: failed to append: entry %d of the batch is incomplete", log.ErrUnavailable, i)
 		}
 	}
-	failed := func(err error) {
-		b.logger.Error("failed to append a batch", "tree", b.treeID, "entries", len(batch), "err", err)
-	}
-	finish, err := b.start(ctx, batch, sign)
+	results, cp, err := b.append(ctx, batch, sign)
 	if err != nil {
-		failed(err)
-		return nil, err
+		b.logger.Error("failed to append a batch", "tree", b.treeID, "entries", len(batch), "err", err)
+		return nil, log.Checkpoint{}, err
 	}
-	return func(ctx context.Context) ([]log.AppendResult, log.Checkpoint, error) {
-		results, cp, err := finish(ctx)
-		if err != nil {
-			failed(err)
-			return nil, log.Checkpoint{}, err
-		}
-		b.mu.Lock()
-		b.stall = nil // Trillian integrates again
-		b.mu.Unlock()
-		return results, cp, nil
-	}, nil
+	b.mu.Lock()
+	b.stall = nil // Trillian integrates again
+	b.mu.Unlock()
+	return results, cp, nil
 }
 
 // seqKey is a govlog_sequences key: a submitter's sequence number, the
@@ -132,38 +109,32 @@ type plan struct {
 	need uint64
 }
 
-// finishFunc is the rest of an Append that start began.
-type finishFunc func(context.Context) ([]log.AppendResult, log.Checkpoint, error)
-
-// start runs steps 1 and 2 and returns the rest.
-func (b *Backend) start(ctx context.Context, batch []*log.Entry, sign log.SignFunc) (finishFunc, error) {
+func (b *Backend) append(ctx context.Context, batch []*log.Entry, sign log.SignFunc) ([]log.AppendResult, log.Checkpoint, error) {
 	t0 := time.Now()
 	p, err := b.reserve(ctx, batch)
 	if err != nil {
-		return nil, err
+		return nil, log.Checkpoint{}, err
 	}
 	if h := b.hooks.afterReserve; h != nil {
 		if err := h(); err != nil {
-			return nil, fmt.Errorf("%w: %w", log.ErrUnavailable, err)
+			return nil, log.Checkpoint{}, fmt.Errorf("%w: %w", log.ErrUnavailable, err)
 		}
 	}
 	if len(p.queue) == 0 {
 		// Nothing to wait for: the latest checkpoint may already cover
 		// everything (resubmissions, refusals).
-		return func(ctx context.Context) ([]log.AppendResult, log.Checkpoint, error) {
-			cp, has, err := b.latest(ctx, b.db)
-			if err != nil {
-				return nil, log.Checkpoint{}, err
-			}
-			if has && cp.Size >= p.need {
-				return p.results, cp, nil
-			}
-			cp, _, err = b.storeCheckpoint(ctx, p, nil, nil, sign)
-			if err != nil {
-				return nil, log.Checkpoint{}, err
-			}
+		cp, has, err := b.latest(ctx, b.db)
+		if err != nil {
+			return nil, log.Checkpoint{}, err
+		}
+		if has && cp.Size >= p.need {
 			return p.results, cp, nil
-		}, nil
+		}
+		cp, _, err = b.storeCheckpoint(ctx, p, nil, nil, sign)
+		if err != nil {
+			return nil, log.Checkpoint{}, err
+		}
+		return p.results, cp, nil
 	}
 
 	// The tree head before queueing: every leaf queued from here on lands
@@ -171,11 +142,11 @@ func (b *Backend) start(ctx context.Context, batch []*log.Entry, sign log.SignFu
 	t1 := time.Now()
 	r0, err := b.root(ctx)
 	if err != nil {
-		return nil, err
+		return nil, log.Checkpoint{}, err
 	}
 	waves, err := inWaves(p.queue)
 	if err != nil {
-		return nil, err
+		return nil, log.Checkpoint{}, err
 	}
 	// The compact range of r0 lets this Append prove its own leaves in
 	// the tree head it signs (see receipts.go).
@@ -190,59 +161,56 @@ func (b *Backend) start(ctx context.Context, batch []*log.Entry, sign log.SignFu
 				deps = append(deps, pd.after...)
 			}
 			if err := w.wait(ctx, deps); err != nil {
-				return nil, err
+				return nil, log.Checkpoint{}, err
 			}
 		}
 		if err := b.queueWave(ctx, wave); err != nil {
-			return nil, err
+			return nil, log.Checkpoint{}, err
 		}
 		if err := w.existing(ctx, wave); err != nil {
-			return nil, err
+			return nil, log.Checkpoint{}, err
 		}
 	}
 	if h := b.hooks.afterQueue; h != nil {
 		if err := h(); err != nil {
-			return nil, fmt.Errorf("%w: %w", log.ErrUnavailable, err)
+			return nil, log.Checkpoint{}, fmt.Errorf("%w: %w", log.ErrUnavailable, err)
 		}
 	}
 	t2 := time.Now()
-	return func(ctx context.Context) ([]log.AppendResult, log.Checkpoint, error) {
-		t3 := time.Now()
-		if err := w.wait(ctx, p.queue); err != nil {
-			return nil, log.Checkpoint{}, err
+	if err := w.wait(ctx, p.queue); err != nil {
+		return nil, log.Checkpoint{}, err
+	}
+	r := w.cur
+	t3 := time.Now()
+	for _, pd := range p.queue {
+		for _, i := range pd.results {
+			p.results[i].Index = uint64(pd.index)
 		}
-		r := w.cur
-		t4 := time.Now()
-		for _, pd := range p.queue {
-			for _, i := range pd.results {
-				p.results[i].Index = uint64(pd.index)
-			}
-			p.need = max(p.need, uint64(pd.index)+1)
+		p.need = max(p.need, uint64(pd.index)+1)
+	}
+	// With the compact range of r0 and every leaf since, r is known to
+	// extend r0: no consistency proof is needed from r0 to r.
+	var (
+		prover   *log.Prover
+		next     *compact.Range
+		extended *root
+	)
+	if rng != nil && w.complete && !b.hooks.noRange {
+		if prover, next = advance(rng, w.leaves, r); prover != nil {
+			extended = &r0
 		}
-		// With the compact range of r0 and every leaf since, r is known to
-		// extend r0: no consistency proof is needed from r0 to r.
-		var (
-			prover   *log.Prover
-			next     *compact.Range
-			extended *root
-		)
-		if rng != nil && w.complete && !b.hooks.noRange {
-			if prover, next = advance(rng, w.leaves, r); prover != nil {
-				extended = &r0
-			}
-		}
-		b.setRange(next)
-		cp, covers, err := b.storeCheckpoint(ctx, p, &r, extended, sign)
-		if err != nil {
-			return nil, log.Checkpoint{}, err
-		}
-		if err := b.receipts(ctx, p, cp, covers, prover); err != nil {
-			return nil, log.Checkpoint{}, err
-		}
-		b.logger.Debug("appended a batch", "tree", b.treeID, "entries", len(batch), "queued", len(p.queue), "waves", len(waves), "size", cp.Size,
-			"reserve", t1.Sub(t0), "queue", t2.Sub(t1), "behind", t3.Sub(t2), "integrate", t4.Sub(t3), "checkpoint", time.Since(t4))
-		return p.results, cp, nil
-	}, nil
+	}
+	b.setRange(next)
+	cp, covers, err := b.storeCheckpoint(ctx, p, &r, extended, sign)
+	if err != nil {
+		return nil, log.Checkpoint{}, err
+	}
+	if err := b.receipts(ctx, p, cp, covers, prover); err != nil {
+		return nil, log.Checkpoint{}, err
+	}
+	b.logger.Debug("appended a batch", "tree", b.treeID, "entries", len(batch), "queued", len(p.queue), "waves", len(waves), "size", cp.Size,
+		"reserve", t1.Sub(t0), "queue", t2.Sub(t1), "integrate", t3.Sub(t2), "checkpoint", time.Since(t3))
+	return p.results, cp, nil
 }
 
 // reserve runs step 1, retrying from scratch when it loses a race with

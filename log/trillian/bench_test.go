@@ -211,31 +211,6 @@ func watch(ctx context.Context, client trillian.TrillianLogClient, tree int64, n
 // benchSubmit runs submitters spread over replicas: each replica is a
 // log.Log on a Backend of its own, on one tree, as govlogd replicas are.
 func benchSubmit(b *testing.B, e *testEnv, replicas, submitters int, tweak ...func(*Config)) {
-	benchSubmitLog(b, e, replicas, submitters, false, tweak...)
-}
-
-// BenchmarkPipeline alternates, in one run, the Submit benchmark with log.Log
-// pipelining its batches on the Backend (a log.Pipeliner) and with log.Log
-// appending one batch at a time:
-//
-//	go test -run '^$' -bench Pipeline -benchtime 3000x ./log/trillian/
-func BenchmarkPipeline(b *testing.B) {
-	e := need(b)
-	for round := range 4 {
-		for i := range 2 {
-			serial := (i+round)%2 == 1
-			name := fmt.Sprintf("pipelined/round=%d", round)
-			if serial {
-				name = fmt.Sprintf("serial/round=%d", round)
-			}
-			b.Run(name, func(b *testing.B) { benchSubmitLog(b, e, 1, 64, serial) })
-		}
-	}
-}
-
-// benchSubmitLog is benchSubmit; with serial, log.Log sees a log.Backend
-// only, and appends one batch at a time.
-func benchSubmitLog(b *testing.B, e *testEnv, replicas, submitters int, serial bool, tweak ...func(*Config)) {
 	tree := e.newTree(b)
 	phases := &phaseTimes{sums: make(map[string]time.Duration)}
 	signer, verifier := logtest.Keys(b)
@@ -247,12 +222,8 @@ func benchSubmitLog(b *testing.B, e *testEnv, replicas, submitters int, serial b
 	logs := make([]*log.Log, replicas)
 	for i := range logs {
 		backend := e.open(b, tree, append([]func(*Config){func(c *Config) { c.Logger = slog.New(phases) }}, tweak...)...)
-		var lb log.Backend = backend
-		if serial {
-			lb = struct{ log.Backend }{backend}
-		}
 		l, err := log.New(context.Background(), log.Config{
-			Backend: lb, Signer: signer, Verifier: verifier,
+			Backend: backend, Signer: signer, Verifier: verifier,
 			OnBatch: func(n int, took time.Duration, err error) {
 				mu.Lock()
 				defer mu.Unlock()
