@@ -210,7 +210,32 @@ func watch(ctx context.Context, client trillian.TrillianLogClient, tree int64, n
 
 // benchSubmit runs submitters spread over replicas: each replica is a
 // log.Log on a Backend of its own, on one tree, as govlogd replicas are.
+// Each log.Log lingers as govlogd's does on this backend (Linger).
 func benchSubmit(b *testing.B, e *testEnv, replicas, submitters int, tweak ...func(*Config)) {
+	benchSubmitLinger(b, e, replicas, submitters, Linger, tweak...)
+}
+
+// BenchmarkLinger alternates, in one run, the Submit benchmark with 64
+// submitters with the sequencer lingering (log.Config.Linger = Linger)
+// and without (natural batching only):
+//
+//	go test -run '^$' -bench Linger -benchtime 3000x ./log/trillian/
+func BenchmarkLinger(b *testing.B) {
+	e := need(b)
+	for round := range 4 {
+		for i := range 2 {
+			linger := Linger
+			if (i+round)%2 == 1 {
+				linger = 0
+			}
+			b.Run(fmt.Sprintf("linger=%v/round=%d", linger, round), func(b *testing.B) {
+				benchSubmitLinger(b, e, 1, 64, linger)
+			})
+		}
+	}
+}
+
+func benchSubmitLinger(b *testing.B, e *testEnv, replicas, submitters int, linger time.Duration, tweak ...func(*Config)) {
 	tree := e.newTree(b)
 	phases := &phaseTimes{sums: make(map[string]time.Duration)}
 	signer, verifier := logtest.Keys(b)
@@ -223,7 +248,7 @@ func benchSubmit(b *testing.B, e *testEnv, replicas, submitters int, tweak ...fu
 	for i := range logs {
 		backend := e.open(b, tree, append([]func(*Config){func(c *Config) { c.Logger = slog.New(phases) }}, tweak...)...)
 		l, err := log.New(context.Background(), log.Config{
-			Backend: backend, Signer: signer, Verifier: verifier,
+			Backend: backend, Signer: signer, Verifier: verifier, Linger: linger,
 			OnBatch: func(n int, took time.Duration, err error) {
 				mu.Lock()
 				defer mu.Unlock()
