@@ -40,6 +40,15 @@ type Config struct {
 	// it Submit and SubmitAll return ErrPushback at once (a SubmitAll of
 	// more is taken only when nothing else waits). Default 65536.
 	MaxPending int
+	// Linger, when positive, is the longest the sequencer waits for more
+	// submissions when the batch it took holds less than half as many as
+	// the previous one: it appends once the batch is as large as the
+	// previous one, or Linger has passed. For a backend whose Append has a
+	// large fixed cost (the Trillian backend waits for Trillian's signer:
+	// see trillian.Linger), where natural batching would otherwise settle
+	// into a large batch and a batch of stragglers that costs as much.
+	// Default 0: never wait.
+	Linger time.Duration
 	// CommitTimeout bounds one Append of the backend. Default 30s.
 	CommitTimeout time.Duration
 	// Clock returns the current time. Default time.Now.
@@ -438,10 +447,12 @@ func (l *Log) Close(ctx context.Context) error {
 // run is the sequencer goroutine: natural batching, one commit at a time.
 // Whatever arrives during a commit is the next batch: whole groups, up to
 // MaxBatch submissions (a group is never split; one larger than MaxBatch
-// is a batch of its own).
+// is a batch of its own). With Config.Linger, a batch much smaller than
+// the previous one waits a little for the rest.
 func (l *Log) run() {
 	defer close(l.done)
 	var next *group // taken from the queue, for the next batch
+	prev := 0       // the number of submissions of the previous batch
 	take := func(g *group) *group {
 		l.queued.Add(-int64(len(g.items)))
 		return g
@@ -474,8 +485,36 @@ func (l *Log) run() {
 				break fill
 			}
 		}
+		if l.cfg.Linger > 0 && next == nil && n < prev/2 {
+			batch, n, next = l.linger(batch, n, prev, take)
+		}
+		prev = n
 		l.commit(batch)
 	}
+}
+
+// linger adds to batch (n submissions) the groups that arrive within
+// Config.Linger, until it holds want submissions, at most MaxBatch; a
+// group that does not fit is returned as next.
+func (l *Log) linger(batch []*group, n, want int, take func(*group) *group) ([]*group, int, *group) {
+	timer := time.NewTimer(l.cfg.Linger)
+	defer timer.Stop()
+	for n < want && n < l.cfg.MaxBatch {
+		select {
+		case g, ok := <-l.queue:
+			if !ok {
+				return batch, n, nil
+			}
+			take(g)
+			if n+len(g.items) > l.cfg.MaxBatch {
+				return batch, n, g
+			}
+			batch, n = append(batch, g), n+len(g.items)
+		case <-timer.C:
+			return batch, n, nil
+		}
+	}
+	return batch, n, nil
 }
 
 // commit appends one batch and resolves its futures. Runs on the sequencer.

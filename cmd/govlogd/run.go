@@ -159,6 +159,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		MaxBatch:      cfg.MaxBatch,
 		MaxPending:    cfg.MaxPending,
 		CommitTimeout: cfg.CommitTimeout,
+		Linger:        linger(&cfg),
 		Logger:        logger,
 		OnBatch:       metrics.ObserveBatch,
 	})

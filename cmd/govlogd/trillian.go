@@ -64,6 +64,16 @@ func (cfg *Config) validateBackend() error {
 	return nil
 }
 
+// linger is the sequencer's log.Config.Linger for the backend: the
+// Trillian backend's; none for the embedded one, whose batches cost little
+// more than their entries.
+func linger(cfg *Config) time.Duration {
+	if cfg.Backend == backendTrillian {
+		return trillian.Linger
+	}
+	return 0
+}
+
 // Startup waits for an unreachable Trillian or database: it retries Open
 // with this backoff.
 const (

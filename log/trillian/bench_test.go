@@ -15,6 +15,7 @@ import (
 	"github.com/google/trillian"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/govlog/govlog/internal/cputime"
 	"github.com/govlog/govlog/log"
 	"github.com/govlog/govlog/log/logtest"
 )
@@ -22,10 +23,11 @@ import (
 // BenchmarkTrillian measures, in one run on the same servers, raw Trillian
 // and govlog on it:
 //
-//   - QueueLeaf: clients queue leaves as fast as they can (each QueueLeaf
-//     waits for its database commit, not for integration), while a watcher
-//     reads each new tree head and its leaves; latency is from calling
-//     QueueLeaf to the first tree head that contains the leaf.
+//   - QueueLeaf: clients (32, and 64 like Submit's submitters) queue
+//     leaves as fast as they can (each QueueLeaf waits for its database
+//     commit, not for integration), while a watcher reads each new tree
+//     head and its leaves; latency is from calling QueueLeaf to the first
+//     tree head that contains the leaf.
 //   - Submit: submitters call log.Log.Submit on a Backend, each waiting for
 //     its receipt (inclusion proof against a signed checkpoint) before it
 //     submits again; latency is that of Submit.
@@ -36,12 +38,13 @@ import (
 //
 //	go test -run '^$' -bench Trillian -benchtime 3000x ./log/trillian/
 //
-// It reports throughput (leaves/s), p50 and p99 latency (ms), and for
-// Submit the mean batch size, Append time and the time of each of its
-// steps (reserve, queue, integrate, checkpoint).
+// It reports throughput (leaves/s), p50 and p99 latency (ms), the CPU
+// time per leaf of the benchmark's process and of the Trillian servers
+// (µs; on Linux), and for Submit the mean batch size, Append time and the
+// time of each of its steps (reserve, queue, integrate, checkpoint).
 func BenchmarkTrillian(b *testing.B) {
 	e := need(b)
-	for _, clients := range []int{32} {
+	for _, clients := range []int{32, 64} {
 		b.Run(fmt.Sprintf("QueueLeaf/clients=%d", clients), func(b *testing.B) {
 			benchQueueLeaf(b, e, clients)
 		})
@@ -109,6 +112,7 @@ func benchQueueLeaf(b *testing.B, e *testEnv, clients int) {
 	}()
 
 	b.ResetTimer()
+	cpu := startCPU(e)
 	var next atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	for range clients {
@@ -144,6 +148,27 @@ func benchQueueLeaf(b *testing.B, e *testEnv, clients int) {
 		b.Fatalf("saw %d of %d leaves integrated", len(lat), b.N)
 	}
 	reportLatencies(b, lat, time.Unix(0, last.Load()).Sub(start))
+	cpu.report(b)
+}
+
+// cpuStart is the CPU time used so far by the benchmark's process and by
+// the Trillian servers.
+type cpuStart struct {
+	e                 *testEnv
+	process, trillian time.Duration
+}
+
+func startCPU(e *testEnv) cpuStart {
+	return cpuStart{e, cputime.Process(), e.Servers.CPU()}
+}
+
+// report reports the CPU time per leaf since start, in µs: of this
+// process (the clients, or govlog with its submitters) and of
+// trillian_log_server and trillian_log_signer together. The database's
+// is not included.
+func (c cpuStart) report(b *testing.B) {
+	b.ReportMetric(float64(cputime.Process()-c.process)/float64(b.N)/1e3, "cpu_us/leaf")
+	b.ReportMetric(float64(c.e.Servers.CPU()-c.trillian)/float64(b.N)/1e3, "trillian_cpu_us/leaf")
 }
 
 // watch polls the tree head of tree until it has n leaves, calling seen for
@@ -185,7 +210,32 @@ func watch(ctx context.Context, client trillian.TrillianLogClient, tree int64, n
 
 // benchSubmit runs submitters spread over replicas: each replica is a
 // log.Log on a Backend of its own, on one tree, as govlogd replicas are.
+// Each log.Log lingers as govlogd's does on this backend (Linger).
 func benchSubmit(b *testing.B, e *testEnv, replicas, submitters int, tweak ...func(*Config)) {
+	benchSubmitLinger(b, e, replicas, submitters, Linger, tweak...)
+}
+
+// BenchmarkLinger alternates, in one run, the Submit benchmark with 64
+// submitters with the sequencer lingering (log.Config.Linger = Linger)
+// and without (natural batching only):
+//
+//	go test -run '^$' -bench Linger -benchtime 3000x ./log/trillian/
+func BenchmarkLinger(b *testing.B) {
+	e := need(b)
+	for round := range 4 {
+		for i := range 2 {
+			linger := Linger
+			if (i+round)%2 == 1 {
+				linger = 0
+			}
+			b.Run(fmt.Sprintf("linger=%v/round=%d", linger, round), func(b *testing.B) {
+				benchSubmitLinger(b, e, 1, 64, linger)
+			})
+		}
+	}
+}
+
+func benchSubmitLinger(b *testing.B, e *testEnv, replicas, submitters int, linger time.Duration, tweak ...func(*Config)) {
 	tree := e.newTree(b)
 	phases := &phaseTimes{sums: make(map[string]time.Duration)}
 	signer, verifier := logtest.Keys(b)
@@ -198,7 +248,7 @@ func benchSubmit(b *testing.B, e *testEnv, replicas, submitters int, tweak ...fu
 	for i := range logs {
 		backend := e.open(b, tree, append([]func(*Config){func(c *Config) { c.Logger = slog.New(phases) }}, tweak...)...)
 		l, err := log.New(context.Background(), log.Config{
-			Backend: backend, Signer: signer, Verifier: verifier,
+			Backend: backend, Signer: signer, Verifier: verifier, Linger: linger,
 			OnBatch: func(n int, took time.Duration, err error) {
 				mu.Lock()
 				defer mu.Unlock()
@@ -236,6 +286,7 @@ func benchSubmit(b *testing.B, e *testEnv, replicas, submitters int, tweak ...fu
 	}
 
 	b.ResetTimer()
+	cpu := startCPU(e)
 	start := time.Now()
 	lat := make([]time.Duration, b.N)
 	var next atomic.Int64
@@ -262,6 +313,7 @@ func benchSubmit(b *testing.B, e *testEnv, replicas, submitters int, tweak ...fu
 	took := time.Since(start)
 	b.StopTimer()
 	reportLatencies(b, lat, took)
+	cpu.report(b)
 	mu.Lock()
 	defer mu.Unlock()
 	if batches > 0 {

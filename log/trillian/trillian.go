@@ -237,6 +237,13 @@ const (
 	DefaultQueueConcurrency   = 64
 )
 
+// Linger is the log.Config.Linger of a log.Log on a Backend: a batch costs
+// at least one pass of Trillian's signer (trillian_log_signer
+// --sequencer_interval), so a batch of a few stragglers waits up to this
+// long for the submitters the previous batch answered. Measured in
+// docs/trillian.md.
+const Linger = 25 * time.Millisecond
+
 // maxRecvMsgSize bounds a gRPC response: a GetLeavesByRange of
 // leavesPerCall leaves of at most log.MaxEntryBytes each, with room to spare.
 const (

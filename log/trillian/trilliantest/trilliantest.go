@@ -242,6 +242,21 @@ type Servers struct {
 	signer *exec.Cmd
 }
 
+// CPU is the CPU time (user and system) the running trillian_log_server
+// and trillian_log_signer used so far, for benchmarks: read from /proc on
+// Linux, 0 elsewhere. A server restarted since starts again from 0.
+func (s *Servers) CPU() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var sum time.Duration
+	for _, cmd := range []*exec.Cmd{s.server, s.signer} {
+		if cmd != nil && cmd.Process != nil {
+			sum += cpuTime(cmd.Process.Pid)
+		}
+	}
+	return sum
+}
+
 // FreeAddr returns a loopback address with a port that was free a moment
 // ago.
 func FreeAddr() (string, error) {
