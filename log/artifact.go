@@ -2,8 +2,10 @@ package log
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 )
 
 // ArtifactType is the JWT "typ" header of an authorization artifact.
@@ -74,14 +76,10 @@ func (c *ArtifactClaims) Payload() ([]byte, error) {
 	b := make([]byte, 0, 512)
 	var err error
 	str := func(name, v string) {
-		if err != nil {
-			return
+		if err == nil && !utf8.ValidString(v) {
+			err = errors.New("not valid UTF-8")
 		}
-		var q []byte
-		if q, err = canonicalString(v); err == nil {
-			b = append(b, name...)
-			b = append(b, q...)
-		}
+		b = appendJCSString(append(b, name...), v)
 	}
 	num := func(name string, v int64) {
 		b = append(b, name...)

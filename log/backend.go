@@ -20,6 +20,10 @@ type AppendResult struct {
 	// Leaf is the stored leaf: the new entry's, or the original's when
 	// Existing.
 	Leaf []byte
+	// LeafHash, when not nil, is the leaf hash of Leaf, the Verdict's
+	// (saves the Log hashing the leaf again for the receipt). A Backend
+	// MAY leave it nil.
+	LeafHash []byte
 	// Err is non-nil when the entry was refused and nothing was appended for
 	// it: the error of its Verdict (see Judge).
 	Err error

@@ -244,8 +244,13 @@ func WithViolation(leaf []byte, violation string) []byte {
 // leaf, "" when none. The leaf must be one the log wrote (canonical).
 func LeafViolation(leaf []byte) string {
 	const marker = `,"v":1,"violation":"`
+	// Every leaf without a violation ends with "v":1}: the suffix first,
+	// before a search of the whole leaf.
+	if !bytes.HasSuffix(leaf, []byte(`"}`)) {
+		return ""
+	}
 	i := bytes.LastIndex(leaf, []byte(marker))
-	if i < 0 || !bytes.HasSuffix(leaf, []byte(`"}`)) {
+	if i < 0 {
 		return ""
 	}
 	v := string(leaf[i+len(marker) : len(leaf)-2])

@@ -74,10 +74,10 @@ type Authorization struct {
 }
 
 // NewAuthorization returns the authorization an appended allow entry
-// starts with.
-func NewAuthorization(e *Entry) *Authorization {
+// starts with; leafHash is the leaf hash of its leaf.
+func NewAuthorization(e *Entry, leafHash [32]byte) *Authorization {
 	return &Authorization{DecidedAt: e.DecidedAt, AuthorizedUntil: e.AuthorizedUntil,
-		MaxExecutions: max(e.MaxExecutions, 1), Executor: e.Executor, LeafHash: LeafHash(e.Leaf)}
+		MaxExecutions: max(e.MaxExecutions, 1), Executor: e.Executor, LeafHash: leafHash}
 }
 
 // EncodeEntries writes Entries for storage: "KIND:ID" lines (KIND the

@@ -24,11 +24,16 @@ type Receipt struct {
 // NewReceipt assembles a receipt. The tlog-proof's extra line carries the
 // entry bytes, so it alone (with the log's verifier key) proves the entry.
 func NewReceipt(id string, index uint64, leaf []byte, cp Checkpoint, inclusion [][32]byte) *Receipt {
+	return newReceipt(id, index, leaf, LeafHash(leaf), cp, inclusion)
+}
+
+// newReceipt is NewReceipt given the leaf hash of leaf.
+func newReceipt(id string, index uint64, leaf []byte, leafHash [32]byte, cp Checkpoint, inclusion [][32]byte) *Receipt {
 	// One allocation for the receipt and its leaf hash.
 	parts := &struct {
 		r  Receipt
 		lh [32]byte
-	}{lh: LeafHash(leaf)}
+	}{lh: leafHash}
 	hashes := make([][]byte, len(inclusion))
 	for i := range inclusion {
 		hashes[i] = inclusion[i][:]

@@ -3,6 +3,7 @@ package log
 import (
 	"encoding/base64"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -19,10 +20,13 @@ func (r *Receipt) AppendJSON(b []byte) []byte {
 	b = append(b, `,"leaf_hash":`...)
 	b = appendJSONBytes(b, r.LeafHash)
 	b = append(b, `,"entry":`...)
+	entry := len(b)
 	b = appendJSONBytes(b, r.Entry)
 	b = append(b, `,"checkpoint":`...)
+	cp := len(b)
 	b = appendJSONString(b, r.Checkpoint)
 	b = append(b, `,"inclusion_proof":`...)
+	proof := len(b)
 	if r.InclusionProof == nil {
 		b = append(b, "null"...)
 	} else {
@@ -36,12 +40,79 @@ func (r *Receipt) AppendJSON(b []byte) []byte {
 		b = append(b, ']')
 	}
 	b = append(b, `,"tlog_proof":`...)
-	b = appendJSONString(b, r.TLogProof)
+	b = r.appendTLogProof(b, entry, cp, proof)
 	if r.Artifact != "" {
 		b = append(b, `,"artifact":`...)
 		b = appendJSONString(b, r.Artifact)
 	}
 	return append(b, '}')
+}
+
+// appendTLogProof appends r.TLogProof as a JSON string. b holds the rest
+// of the receipt's JSON: its entry at b[entry:], its checkpoint at b[cp:]
+// and its inclusion proof at b[proof:]. A tlog-proof is those three
+// again, as NewReceipt writes it: the header, "extra " and the base64 of
+// the entry, the index, the base64 of each proof hash, each on a line of
+// its own, an empty line and the checkpoint. Each of those parts is
+// checked against the one b holds, and copied from there rather than
+// encoded and escaped a second time (the escaping of a string is the
+// escaping of its parts when they are cut after an ASCII byte, here
+// '\n'); anything else is escaped as any string.
+func (r *Receipt) appendTLogProof(b []byte, entry, cp, proof int) []byte {
+	s, start := r.TLogProof, len(b)
+	// part and text consume want from s.
+	part := func(want []byte) bool {
+		if len(s) < len(want) || s[:len(want)] != string(want) {
+			return false
+		}
+		s = s[len(want):]
+		return true
+	}
+	text := func(want string) bool {
+		if !strings.HasPrefix(s, want) {
+			return false
+		}
+		s = s[len(want):]
+		return true
+	}
+	b = append(b, '"')
+	if !text(tlogProofHeader) {
+		return appendJSONString(b[:start], r.TLogProof)
+	}
+	b = append(b, `c2sp.org/tlog-proof@v1\n`...)
+	if r.Entry != nil {
+		// b[entry:] is "BASE64",
+		e := b[entry+1 : entry+1+base64.StdEncoding.EncodedLen(len(r.Entry))]
+		if !text("extra ") || !part(e) || !text("\n") {
+			return appendJSONString(b[:start], r.TLogProof)
+		}
+		b = append(b, "extra "...)
+		b = append(b, b[entry+1:entry+1+len(e)]...)
+		b = append(b, `\n`...)
+	}
+	var index [len("index \n") + 20]byte
+	if !part(append(strconv.AppendUint(append(index[:0], "index "...), r.Index, 10), '\n')) {
+		return appendJSONString(b[:start], r.TLogProof)
+	}
+	b = append(strconv.AppendUint(append(b, "index "...), r.Index, 10), `\n`...)
+	// b[proof:] is ["BASE64","BASE64",…].
+	p := proof + 2
+	for _, h := range r.InclusionProof {
+		n := base64.StdEncoding.EncodedLen(len(h))
+		if h == nil || !part(b[p:p+n]) || !text("\n") {
+			return appendJSONString(b[:start], r.TLogProof)
+		}
+		b = append(b, b[p:p+n]...)
+		b = append(b, `\n`...)
+		p += n + len(`","`)
+	}
+	// b[cp:] is "ESCAPED",
+	if !text("\n") || s != r.Checkpoint {
+		return appendJSONString(b[:start], r.TLogProof)
+	}
+	b = append(b, `\n`...)
+	b = append(b, b[cp+1:proof-len(`","inclusion_proof":`)]...)
+	return append(b, '"')
 }
 
 // appendJSONBytes appends b as encoding/json writes a []byte: standard

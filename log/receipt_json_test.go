@@ -101,3 +101,88 @@ func BenchmarkReceiptJSON(b *testing.B) {
 		cputime.Report(b, start)
 	})
 }
+
+// TestReceiptAppendJSONTLogProof holds AppendJSON to encoding/json on
+// receipts whose tlog_proof is NewReceipt's (the parts AppendJSON copies
+// rather than escapes), and on every way it can stop being that: each
+// byte of the tlog-proof flipped, the tlog-proof cut at each byte, and
+// each other field changed after NewReceipt.
+func TestReceiptAppendJSONTLogProof(t *testing.T) {
+	odd := "\x00\n\"\\é\u2028\xff\xe2\x82"
+	notes := []string{"", "\n", "example.com/log\n1\nAAAA\n\n— example.com/log abc=\n", odd, "c2sp.org/tlog-proof@v1\n"}
+	leaves := [][]byte{nil, {}, []byte(`{"v":1}`), []byte(odd)}
+	for n, note := range notes {
+		for _, leaf := range leaves {
+			for _, hashes := range []int{0, 1, 3} {
+				proof := make([][32]byte, hashes)
+				for i := range proof {
+					proof[i][0], proof[i][31] = byte(i), '\n'
+				}
+				index := uint64(n * 1_000_003)
+				r := log.NewReceipt(odd, index, leaf, log.Checkpoint{Note: []byte(note)}, proof)
+				checkReceiptJSON(t, r)
+				tp := r.TLogProof
+				for i := range len(tp) + 1 {
+					c := *r
+					c.TLogProof = tp[:i]
+					checkReceiptJSON(t, &c)
+					if i < len(tp) {
+						c.TLogProof = tp[:i] + string(tp[i]^1) + tp[i+1:]
+						checkReceiptJSON(t, &c)
+					}
+				}
+				for _, change := range []func(c *log.Receipt){
+					func(c *log.Receipt) { c.Index++ },
+					func(c *log.Receipt) { c.Entry = append(slicesClone(c.Entry), 'x') },
+					func(c *log.Receipt) { c.Entry = nil },
+					func(c *log.Receipt) { c.Checkpoint += "x" },
+					func(c *log.Receipt) { c.Checkpoint = "" },
+					func(c *log.Receipt) { c.InclusionProof = nil },
+					func(c *log.Receipt) { c.InclusionProof = append(c.InclusionProof, nil) },
+					func(c *log.Receipt) { c.InclusionProof = append(c.InclusionProof, []byte("x")) },
+					func(c *log.Receipt) {
+						if len(c.InclusionProof) > 0 {
+							c.InclusionProof = append([][]byte{nil}, c.InclusionProof[1:]...)
+						}
+					},
+					func(c *log.Receipt) {
+						if len(c.InclusionProof) > 0 {
+							c.InclusionProof = append([][]byte{c.InclusionProof[0][:31]}, c.InclusionProof[1:]...)
+						}
+					},
+				} {
+					c := *r
+					change(&c)
+					checkReceiptJSON(t, &c)
+				}
+			}
+		}
+	}
+}
+
+func slicesClone(b []byte) []byte { return append([]byte(nil), b...) }
+
+// FuzzReceiptAppendJSONTLogProof is FuzzReceiptAppendJSON on receipts
+// made by NewReceipt, whose tlog-proof AppendJSON copies from the other
+// fields, then one byte of the tlog-proof changed or the proof cut.
+func FuzzReceiptAppendJSONTLogProof(f *testing.F) {
+	f.Add("d-1", uint64(7), []byte(`{"v":1}`), "example.com/govlog\n8\nabc=\n\n— x y\n", []byte("hash"), uint8(3), uint16(0), byte(0), false)
+	f.Add("\u2028", uint64(0), []byte(nil), "\xff\n", []byte{}, uint8(1), uint16(30), byte('\n'), true)
+	f.Fuzz(func(t *testing.T, id string, index uint64, entry []byte, checkpoint string, hash []byte, hashes uint8, pos uint16, c byte, cut bool) {
+		proof := make([][32]byte, hashes%40)
+		for i := range proof {
+			copy(proof[i][:], hash)
+			proof[i][0] += byte(i)
+		}
+		r := log.NewReceipt(id, index, entry, log.Checkpoint{Note: []byte(checkpoint)}, proof)
+		checkReceiptJSON(t, r)
+		if p := int(pos); p < len(r.TLogProof) {
+			if cut {
+				r.TLogProof = r.TLogProof[:p]
+			} else {
+				r.TLogProof = r.TLogProof[:p] + string(c) + r.TLogProof[p+1:]
+			}
+			checkReceiptJSON(t, r)
+		}
+	})
+}

@@ -120,8 +120,10 @@ func (f Fate) String() string {
 // Verdict is the rule book's judgment of one entry.
 type Verdict struct {
 	Fate Fate
-	// Leaf is the leaf to append (FateAppend).
-	Leaf []byte
+	// Leaf is the leaf to append (FateAppend), LeafHash its RFC 6962 leaf
+	// hash.
+	Leaf     []byte
+	LeafHash [32]byte
 	// Of is, for FateExisting, the position in the batch of the entry this
 	// one repeats, or -1 when that entry was stored before the batch
 	// (Facts.IDs holds it under the entry's own id).
@@ -330,12 +332,13 @@ func Judge(batch []*Entry, facts *Facts) []Verdict {
 		v := judge(e, facts)
 		switch v.Fate {
 		case FateAppend:
+			v.LeafHash = LeafHash(v.Leaf)
 			id := e.EntryID()
 			st := Stored{Leaf: v.Leaf, Allow: e.Kind == KindDecision && e.Allow}
 			switch e.Kind {
 			case KindDecision:
 				if e.Allow {
-					a := NewAuthorization(e)
+					a := NewAuthorization(e, v.LeafHash)
 					a.Dirty = true
 					facts.Authorizations[e.ID] = a
 				}

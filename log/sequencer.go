@@ -341,10 +341,10 @@ func (l *Log) result(ctx context.Context, p *pending) (*Result, error) {
 	var err error
 	if p.res.Proof != nil {
 		// Appended by this batch: the receipt came out of the commit.
-		res, err = l.receipt(ctx, p.sub.ID, p.res.Index, p.res.Leaf, &p.cp, p.res.Proof, e)
+		res, err = l.receipt(ctx, p.sub.ID, p.res.Index, p.res.Leaf, p.res.LeafHash, &p.cp, p.res.Proof, e)
 	} else {
 		// Logged before: the original receipt.
-		res, err = l.receipt(ctx, p.sub.ID, p.res.Index, p.res.Leaf, nil, nil, e)
+		res, err = l.receipt(ctx, p.sub.ID, p.res.Index, p.res.Leaf, nil, nil, nil, e)
 	}
 	if err != nil {
 		return nil, err
@@ -354,10 +354,11 @@ func (l *Log) result(ctx context.Context, p *pending) (*Result, error) {
 }
 
 // receipt builds the receipt of the leaf at index against cp, or, when cp
-// is nil, against the checkpoint that first covered it. proof, when known,
-// is its inclusion proof in cp; e, when known, the leaf's entry (saves
-// parsing its times out of leaf).
-func (l *Log) receipt(ctx context.Context, id string, index uint64, leaf []byte, cp *Checkpoint, proof [][32]byte, e *Entry) (*Result, error) {
+// is nil, against the checkpoint that first covered it. leafHash, when
+// not nil, is the leaf's hash; proof, when known, its inclusion proof in
+// cp; e, when known, the leaf's entry (saves parsing its times out of
+// leaf).
+func (l *Log) receipt(ctx context.Context, id string, index uint64, leaf, leafHash []byte, cp *Checkpoint, proof [][32]byte, e *Entry) (*Result, error) {
 	if cp == nil {
 		c, err := l.backend.Covering(ctx, index)
 		if err != nil {
@@ -371,7 +372,13 @@ func (l *Log) receipt(ctx context.Context, id string, index uint64, leaf []byte,
 			return nil, fmt.Errorf("failed to build the inclusion proof of entry %d: %w", index, err)
 		}
 	}
-	res := &Result{Receipt: NewReceipt(id, index, leaf, *cp, proof), Checkpoint: *cp, Violation: LeafViolation(leaf)}
+	var lh [32]byte
+	if len(leafHash) == len(lh) {
+		lh = [32]byte(leafHash)
+	} else {
+		lh = LeafHash(leaf)
+	}
+	res := &Result{Receipt: newReceipt(id, index, leaf, lh, *cp, proof), Checkpoint: *cp, Violation: LeafViolation(leaf)}
 	if e != nil {
 		res.LoggedAt, res.AuthorizedUntil = e.LoggedAt, e.AuthorizedUntil
 	} else {
@@ -394,7 +401,7 @@ func (l *Log) Lookup(ctx context.Context, kind Kind, id string) (*Result, error)
 	if err != nil {
 		return nil, fmt.Errorf("%w: failed to read the latest checkpoint: %w", ErrUnavailable, err)
 	}
-	return l.receipt(ctx, id, index, leaf, &cp, nil, nil)
+	return l.receipt(ctx, id, index, leaf, nil, &cp, nil, nil)
 }
 
 // Latest returns the latest checkpoint.

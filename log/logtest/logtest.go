@@ -233,6 +233,9 @@ func (h *harness) appendEntries(t *testing.T, b log.Backend, batch []*log.Entry)
 	taken := make(map[uint64]int)
 	for i, r := range res {
 		key := kindID{batch[i].Kind, batch[i].ID}
+		if lh := log.LeafHash(r.Leaf); r.LeafHash != nil && !bytes.Equal(r.LeafHash, lh[:]) {
+			t.Errorf("result %d: LeafHash %x is not the hash of Leaf, %x", i, r.LeafHash, lh)
+		}
 		switch {
 		case r.Err != nil:
 			if r.Existing {

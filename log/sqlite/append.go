@@ -142,7 +142,7 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 			}
 			results[i].Existing = true
 		case log.FateAppend:
-			lh := log.LeafHash(v.Leaf)
+			lh := v.LeafHash
 			if err := rows.add(batch[i], v.Leaf, size); err != nil {
 				return nil, log.Checkpoint{}, fmt.Errorf("%w: %w", log.ErrUnavailable, err)
 			}
@@ -150,7 +150,7 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 			if err := rng.Append(lh[:], visit); err != nil {
 				return nil, log.Checkpoint{}, fmt.Errorf("%w: failed to extend the tree: %w", log.ErrUnavailable, err)
 			}
-			results[i] = log.AppendResult{Index: size, Leaf: v.Leaf}
+			results[i] = log.AppendResult{Index: size, Leaf: v.Leaf, LeafHash: verdicts[i].LeafHash[:]}
 			size++
 		}
 	}

@@ -294,7 +294,7 @@ func (b *Backend) tryReserve(ctx context.Context, batch []*log.Entry) (*plan, er
 			}
 			continue
 		}
-		row := &idRow{leaf: v.Leaf, hash: log.LeafHash(v.Leaf), allow: e.Kind == log.KindDecision && e.Allow, index: -1}
+		row := &idRow{leaf: v.Leaf, hash: v.LeafHash, allow: e.Kind == log.KindDecision && e.Allow, index: -1}
 		rows[key] = row
 		pd := await(key, row)
 		pd.fresh = true
