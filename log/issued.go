@@ -68,10 +68,9 @@ func (l *Log) SignArtifact(key ed25519.PrivateKey, signingInput []byte) string {
 	enc := base64.RawURLEncoding
 	b := make([]byte, 0, len(signingInput)+1+enc.EncodedLen(ed25519.SignatureSize))
 	b = append(b, signingInput...)
-	var sig [ed25519.SignatureSize]byte
-	appendEd25519(sig[:0], key, b)
+	sig := ed25519.Sign(key, b)
 	b = append(b, '.')
-	b = enc.AppendEncode(b, sig[:])
+	b = enc.AppendEncode(b, sig)
 	token := string(b)
 	l.issued.add(issuedDigest(key.Public().(ed25519.PublicKey), token))
 	return token
