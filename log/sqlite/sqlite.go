@@ -252,6 +252,8 @@ type snapshot struct {
 	edge []edgeTile
 	// pending holds the leaf hashes not yet in leaf_hashes.
 	pending *pendingHashes
+	// ids holds the ids rows not yet in ids.
+	ids *pendingIDs
 	// tail holds the search postings not yet in search_terms.
 	tail *searchTail
 }
