@@ -172,7 +172,7 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 	merge := (size+h/2)/h > (old.size()+h/2)/h || size-min(old.pending.from, old.ids.from) >= 2*h
 	if merge {
 		rows.leafHashes = old.pending.rows(old.size(), hashes)
-		rows.idRows = old.ids.rows(rows.ids)
+		rows.idRows = old.ids.sorted(rows.ids)
 	}
 	if err := rows.insert(ctx, tx); err != nil {
 		return nil, log.Checkpoint{}, err
@@ -236,7 +236,7 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 	// Durable: publish. Readers see the new entries from here on.
 	next := &snapshot{has: true, cp: cp, pending: old.pending, ids: old.ids, tail: rows.publishSearch(old.tail)}
 	if merge {
-		next.pending, next.ids = newPendingHashes(size), newPendingIDs(size)
+		next.pending, next.ids = newPendingHashes(size), newPendingIDs(size, int(h))
 	} else {
 		old.pending.add(old.size(), hashes)
 		old.ids.add(old.size(), rows.ids)

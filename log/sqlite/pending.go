@@ -5,8 +5,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"hash/maphash"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/govlog/govlog/log"
@@ -171,8 +173,14 @@ func (s *snapshot) lookupPending(h [32]byte) (uint64, error) {
 type pendingIDs struct {
 	from uint64
 	mu   sync.RWMutex
-	next uint64 // entries from, …, next-1 are held
-	at   map[log.EntryID]pendingID
+	// rows[i] is the row of entry from+i.
+	rows []idRow
+	// at is the position in rows of each hash of an id (idHash), more
+	// that of the ids whose hash an earlier one has: a map keyed by an
+	// integer takes a fraction of the CPU of one keyed by a string.
+	at   map[uint64]int32
+	more map[log.EntryID]int32
+	seed maphash.Seed
 }
 
 // pendingID is an ids row held in memory.
@@ -187,8 +195,21 @@ type idRow struct {
 	pendingID
 }
 
-func newPendingIDs(from uint64) *pendingIDs {
-	return &pendingIDs{from: from, next: from, at: make(map[log.EntryID]pendingID)}
+// newPendingIDs returns the pending ids rows of the entries from on,
+// with room for about n.
+func newPendingIDs(from uint64, n int) *pendingIDs {
+	return &pendingIDs{from: from, rows: make([]idRow, 0, n), at: make(map[uint64]int32, n), seed: maphash.MakeSeed()}
+}
+
+func (p *pendingIDs) hash(k log.EntryID) uint64 {
+	return maphash.String(p.seed, k.ID) ^ uint64(k.Kind)
+}
+
+// next is the entry after the last one held.
+func (p *pendingIDs) next() uint64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.from + uint64(len(p.rows))
 }
 
 // add records the rows of entries next, next+1, …, which follow the last
@@ -196,36 +217,55 @@ func newPendingIDs(from uint64) *pendingIDs {
 func (p *pendingIDs) add(next uint64, rows []idRow) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if next != p.next {
+	if next != p.from+uint64(len(p.rows)) {
 		// Unreachable: the writer adds every committed batch in order.
-		panic(fmt.Sprintf("pending ids: adding entry %d after %d", next, p.next))
+		panic(fmt.Sprintf("pending ids: adding entry %d after %d", next, p.from+uint64(len(p.rows))))
 	}
 	for _, r := range rows {
-		p.at[r.EntryID] = r.pendingID
+		pos := int32(len(p.rows))
+		p.rows = append(p.rows, r)
+		h := p.hash(r.EntryID)
+		if _, ok := p.at[h]; !ok {
+			p.at[h] = pos
+			continue
+		}
+		if p.more == nil {
+			p.more = make(map[log.EntryID]int32)
+		}
+		p.more[r.EntryID] = pos
 	}
-	p.next += uint64(len(rows))
 }
 
 // lookup returns the row of k if its entry is below size.
 func (p *pendingIDs) lookup(k log.EntryID, size uint64) (pendingID, bool) {
+	h := p.hash(k)
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	r, ok := p.at[k]
-	return r, ok && r.idx < size
+	pos, ok := p.at[h]
+	if ok && p.rows[pos].EntryID != k {
+		pos, ok = p.more[k]
+	}
+	if !ok || p.rows[pos].idx >= size {
+		return pendingID{}, false
+	}
+	return p.rows[pos].pendingID, true
 }
 
-// rows returns the ids rows of the pending entries and those of the
+// sorted returns the ids rows of the pending entries and those of the
 // batch, in key order, as the values of sqlInsertIDs.
-func (p *pendingIDs) rows(batch []idRow) []any {
+func (p *pendingIDs) sorted(batch []idRow) []any {
 	p.mu.RLock()
-	rs := make([]idRow, 0, len(p.at)+len(batch))
-	for k, r := range p.at {
-		rs = append(rs, idRow{k, r})
-	}
+	rs := make([]idRow, 0, len(p.rows)+len(batch))
+	rs = append(rs, p.rows...)
 	p.mu.RUnlock()
 	rs = append(rs, batch...)
 	// SQLite compares TEXT with memcmp (BINARY), as Go compares strings.
-	slices.SortFunc(rs, func(a, b idRow) int { return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.ID, b.ID)) })
+	slices.SortFunc(rs, func(a, b idRow) int {
+		if a.Kind != b.Kind {
+			return cmp.Compare(a.Kind, b.Kind)
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
 	return idArgs(rs)
 }
 
@@ -242,7 +282,7 @@ func idArgs(rows []idRow) []any {
 // an ids row (the rows are written for a prefix of the entries: a binary
 // search, reading each probed entry's id from its leaf) and reads the ids
 // rows of that entry and the ones after it from their leaves.
-func loadPendingIDs(ctx context.Context, tx *sql.Tx, size uint64) (*pendingIDs, error) {
+func loadPendingIDs(ctx context.Context, tx *sql.Tx, size, merge uint64) (*pendingIDs, error) {
 	lo, hi := uint64(0), size
 	for lo < hi {
 		mid := lo + (hi-lo)/2
@@ -260,11 +300,11 @@ func loadPendingIDs(ctx context.Context, tx *sql.Tx, size uint64) (*pendingIDs, 
 			hi = mid
 		}
 	}
-	p := newPendingIDs(lo)
 	rows, err := idRowsOf(ctx, tx, lo, size)
 	if err != nil {
 		return nil, err
 	}
+	p := newPendingIDs(lo, max(len(rows), int(merge)))
 	p.add(lo, rows)
 	return p, nil
 }

@@ -119,8 +119,8 @@ func TestIDMerge(t *testing.T) {
 				t.Fatal(err)
 			}
 			check(fmt.Sprintf("reopened after batch %d", k))
-			if p := b.snap.Load().ids; p.from != uint64(rows[k]) || p.next != uint64(len(entries)) {
-				t.Fatalf("reopened after batch %d: %d entries in the id index, %d in all; found [%d, %d) pending", k, rows[k], len(entries), p.from, p.next)
+			if p := b.snap.Load().ids; p.from != uint64(rows[k]) || p.next() != uint64(len(entries)) {
+				t.Fatalf("reopened after batch %d: %d entries in the id index, %d in all; found [%d, %d) pending", k, rows[k], len(entries), p.from, p.next())
 			}
 		}
 	}
@@ -245,8 +245,8 @@ func TestIDsOlderLayout(t *testing.T) {
 		t.Fatalf("Check of the older layout: %v", err)
 	}
 	b = openAt(t, path, Options{HashMerge: 200})
-	if p := b.snap.Load().ids; p.from != 650 || p.next != 650 {
-		t.Fatalf("the older layout opened with [%d, %d) pending, want none", p.from, p.next)
+	if p := b.snap.Load().ids; p.from != 650 || p.next() != 650 {
+		t.Fatalf("the older layout opened with [%d, %d) pending, want none", p.from, p.next())
 	}
 	var batch []*log.Entry
 	for i := range 150 { // 800 crosses 700 = 3.5 × 200: a merge
@@ -254,8 +254,8 @@ func TestIDsOlderLayout(t *testing.T) {
 	}
 	batch = append(batch, decision(t, "d-42", decisionOpts{})) // a resubmission of an entry on disk
 	res, _ := mustAppend(t, b, key.sign, batch[:40]...)
-	if p := b.snap.Load().ids; p.from != 650 || p.next != 690 {
-		t.Fatalf("after 40 appends: [%d, %d) pending", p.from, p.next)
+	if p := b.snap.Load().ids; p.from != 650 || p.next() != 690 {
+		t.Fatalf("after 40 appends: [%d, %d) pending", p.from, p.next())
 	}
 	res2, _ := mustAppend(t, b, key.sign, batch[40:]...)
 	res = append(res, res2...)
