@@ -165,9 +165,9 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 
 	// The leaf_hashes and ids rows wait in memory until the batch crosses a
 	// multiple of hashMerge, offset by half of it (see pendingHashes,
-	// pendingIDs): half a search
-	// range away from the batches that fill one (searchTail), so that the
-	// two bulk writes never make one commit longer together.
+	// pendingIDs): half a search range away from the batches that fill one
+	// (searchTail), so that the two bulk writes never make one commit
+	// longer together.
 	h := b.hashMerge
 	merge := (size+h/2)/h > (old.size()+h/2)/h || size-min(old.pending.from, old.ids.from) >= 2*h
 	if merge {
