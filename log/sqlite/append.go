@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/bits"
 	"slices"
 	"strings"
@@ -83,7 +84,7 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 
 	// What the log already holds of the ids and sequences the batch
 	// names, and the rule book's verdict on each entry.
-	facts, indices, err := prefetch(ctx, tx, log.NamesOf(batch))
+	facts, indices, err := prefetch(ctx, tx, log.NamesOf(batch), old.ids)
 	if err != nil {
 		return nil, log.Checkpoint{}, err
 	}
@@ -162,14 +163,16 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 		return results, old.cp, nil
 	}
 
-	// The leaf_hashes rows wait in memory until the batch crosses a multiple
-	// of hashMerge, offset by half of it (see pendingHashes): half a search
-	// range away from the batches that fill one (searchTail), so that the
-	// two bulk writes never make one commit longer together.
+	// The leaf_hashes and ids rows wait in memory until the batch crosses a
+	// multiple of hashMerge, offset by half of it (see pendingHashes,
+	// pendingIDs): half a search range away from the batches that fill one
+	// (searchTail), so that the two bulk writes never make one commit
+	// longer together.
 	h := b.hashMerge
-	merge := (size+h/2)/h > (old.size()+h/2)/h || size-old.pending.from >= 2*h
+	merge := (size+h/2)/h > (old.size()+h/2)/h || size-min(old.pending.from, old.ids.from) >= 2*h
 	if merge {
 		rows.leafHashes = old.pending.rows(old.size(), hashes)
+		rows.idRows = old.ids.sorted(rows.ids)
 	}
 	if err := rows.insert(ctx, tx); err != nil {
 		return nil, log.Checkpoint{}, err
@@ -231,11 +234,12 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 	}
 
 	// Durable: publish. Readers see the new entries from here on.
-	next := &snapshot{has: true, cp: cp, pending: old.pending, tail: rows.publishSearch(old.tail)}
+	next := &snapshot{has: true, cp: cp, pending: old.pending, ids: old.ids, tail: rows.publishSearch(old.tail)}
 	if merge {
-		next.pending = newPendingHashes(size)
+		next.pending, next.ids = newPendingHashes(size), newPendingIDs(size, int(h))
 	} else {
 		old.pending.add(old.size(), hashes)
+		old.ids.add(old.size(), rows.ids)
 	}
 	for level, pos := range rightEdge(size) {
 		k := tileKey{level: uint(level), index: pos.index}
@@ -270,6 +274,7 @@ const chunk = 128
 // rows is split into shapes by the bits of n (41 = 32 + 8 + 1).
 var (
 	sqlLookupIDs            = shapes(`SELECT i.id, i.idx, i.allow, e.leaf FROM ids AS i JOIN entries AS e ON e.idx = i.idx WHERE i.kind = ? AND i.id IN (`, `?`, `)`)
+	sqlLeavesAt             = shapes(`SELECT idx, leaf FROM entries WHERE idx IN (`, `?`, `)`)
 	sqlLookupAuthorizations = shapes(`SELECT `+authorizationColumns+` FROM authorizations WHERE decision_id IN (`, `?`, `)`)
 	sqlLookupSequences      = shapes(`SELECT submitter, sequence FROM sequences WHERE (submitter, sequence) IN (VALUES `, `(?, ?)`, `)`)
 	sqlInsertEntries        = shapes(`INSERT OR FAIL INTO entries (idx, leaf) VALUES `, `(?, ?)`, ``)
@@ -298,13 +303,19 @@ func shapeUp(n int) int { return bits.Len(uint(n - 1)) }
 
 // prefetch reads, in a few queries, what the log holds of the names of a
 // batch (log.NamesOf): the facts the rule book judges it by, and the index
-// of each id found.
-func prefetch(ctx context.Context, tx *sql.Tx, names log.Names) (*log.Facts, map[log.EntryID]uint64, error) {
+// of each id found. An id is looked up in the pending rows first (see
+// pendingIDs), then in the ids table.
+func prefetch(ctx context.Context, tx *sql.Tx, names log.Names, pending *pendingIDs) (*log.Facts, map[log.EntryID]uint64, error) {
 	facts := &log.Facts{IDs: make(map[log.EntryID]log.Stored, len(names.IDs)), Sequences: make(map[log.SequenceKey]bool),
 		Authorizations: make(map[string]*log.Authorization, len(names.Authorizations))}
 	stored := make(map[log.EntryID]uint64, len(names.IDs))
 	byKind := make(map[log.Kind][]any)
+	held := make(map[int64]idRow)
 	for _, k := range names.IDs {
+		if r, ok := pending.lookup(k, math.MaxUint64); ok {
+			held[int64(r.idx)] = idRow{k, r}
+			continue
+		}
 		byKind[k.Kind] = append(byKind[k.Kind], k.ID)
 	}
 	args := make([]any, 0, 2*chunk+1)
@@ -339,6 +350,46 @@ func prefetch(ctx context.Context, tx *sql.Tx, names log.Names) (*log.Facts, map
 				return nil, nil, unavailable("look up ids", err)
 			}
 			ids = ids[n:]
+		}
+	}
+	// The leaves of the ids found in the pending rows.
+	idxs := make([]any, 0, len(held))
+	for idx := range held {
+		idxs = append(idxs, idx)
+	}
+	for len(idxs) > 0 {
+		n := min(len(idxs), chunk)
+		shape := shapeUp(n)
+		args = append(args[:0], idxs[:n]...)
+		for range 1<<shape - n {
+			args = append(args, idxs[n-1])
+		}
+		rows, err := tx.QueryContext(ctx, sqlLeavesAt[shape], args...)
+		if err != nil {
+			return nil, nil, unavailable("read the entries of ids", err)
+		}
+		for rows.Next() {
+			var (
+				idx  int64
+				leaf []byte
+			)
+			if err := rows.Scan(&idx, &leaf); err != nil {
+				rows.Close()
+				return nil, nil, unavailable("read the entries of ids", err)
+			}
+			r := held[idx]
+			facts.IDs[r.EntryID] = log.Stored{Leaf: leaf, Allow: r.allow}
+			stored[r.EntryID] = r.idx
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, unavailable("read the entries of ids", err)
+		}
+		idxs = idxs[n:]
+	}
+	for _, r := range held {
+		if _, ok := facts.IDs[r.EntryID]; !ok {
+			return nil, nil, fmt.Errorf("%w: entry %d (%v) is missing", log.ErrUnavailable, r.idx, r.EntryID)
 		}
 	}
 	for ids := names.Authorizations; len(ids) > 0; {
@@ -477,10 +528,13 @@ func fresh(a *log.Authorization) bool {
 // which go to the search tail, or to search_terms when the batch fills a
 // range (see searchTail).
 type newRows struct {
-	entries, ids, sequences, leafHashes []any
-	fields, times                       [][]log.Term
-	first, size                         int64 // the first entry's index, the tree size after the batch
-	noSearch                            bool  // testHooks.noSearchIndex
+	entries, sequences, leafHashes, idRows []any
+	// ids are the entries' ids rows, written (idRows) only when the batch
+	// merges the pending ones (see pendingIDs).
+	ids           []idRow
+	fields, times [][]log.Term
+	first, size   int64 // the first entry's index, the tree size after the batch
+	noSearch      bool  // testHooks.noSearchIndex
 }
 
 func (r *newRows) add(e *log.Entry, leaf []byte, index uint64) error {
@@ -496,7 +550,7 @@ func (r *newRows) add(e *log.Entry, leaf []byte, index uint64) error {
 		r.fields, r.times = append(r.fields, fields), append(r.times, times)
 	}
 	r.entries = append(r.entries, idx, leaf)
-	r.ids = append(r.ids, int64(e.Kind), e.ID, idx, e.Kind == log.KindDecision && e.Allow)
+	r.ids = append(r.ids, idRow{e.EntryID(), pendingID{index, e.Kind == log.KindDecision && e.Allow}})
 	if k, ok := e.SequenceKey(); ok {
 		r.sequences = append(r.sequences, k.Submitter, int64(k.Sequence), idx)
 	}
@@ -521,7 +575,7 @@ func (r *newRows) insert(ctx context.Context, tx *sql.Tx) error {
 		args  []any
 	}{
 		{"entries", sqlInsertEntries, 2, r.entries},
-		{"ids", sqlInsertIDs, 4, r.ids},
+		{"ids", sqlInsertIDs, 4, r.idRows},
 		{"sequences", sqlInsertSequences, 3, r.sequences},
 		{"leaf_hashes", sqlInsertLeafs, 2, r.leafHashes},
 	} {

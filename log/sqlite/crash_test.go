@@ -50,18 +50,35 @@ func TestCrash(t *testing.T) {
 	if !bytes.Equal(ref.tree.Hash(), cp.Hash[:]) {
 		t.Fatal("the entries after the crash do not hash to the checkpoint")
 	}
+	// The ids: the child merged the rows of its first 600 entries, the
+	// others were in memory only (see pendingIDs).
+	for i := range acked {
+		id := fmt.Sprintf("d-%d-%d", i/300, i%300)
+		if idx, _, err := b.Lookup(ctx, log.KindDecision, id); err != nil || idx != i {
+			t.Fatalf("Lookup(%q) after the crash = %d, %v", id, idx, err)
+		}
+	}
+	if p := b.snap.Load().ids; p.from != 600 {
+		t.Fatalf("after the crash, ids rows for %d entries, want 600", p.from)
+	}
 	sign, _ := newSign(t)
+	again := decision(t, "d-2-299", decisionOpts{}) // its row was in memory only
 	e := decision(t, "after-crash", decisionOpts{})
-	if res, _ := mustAppend(t, b, sign, e); res[0].Index != acked {
-		t.Fatalf("appended after the crash at %d, want %d", res[0].Index, acked)
+	res, _ := mustAppend(t, b, sign, again, e)
+	if !res[0].Existing || res[0].Index != acked-1 {
+		t.Fatalf("the resubmission of d-2-299 after the crash: %+v", res[0])
+	}
+	if res[1].Index != acked {
+		t.Fatalf("appended after the crash at %d, want %d", res[1].Index, acked)
 	}
 }
 
-// crashChild appends three batches, prints the acknowledged size and kills
-// itself.
+// crashChild appends three batches of 300, prints the acknowledged size and
+// kills itself. The second batch crosses 500: it merges the ids and leaf
+// hashes of the first 600 entries.
 func crashChild(path string) {
 	ctx := context.Background()
-	b, err := Open(ctx, path, Options{})
+	b, err := Open(ctx, path, Options{HashMerge: 1000})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)

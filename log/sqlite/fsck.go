@@ -64,7 +64,9 @@ const checkProgressEvery = 1 << 14
 // rehashed tree, with no tile stored that the tree does not have; the
 // root at every stored checkpoint's size against that checkpoint; and the
 // id, sequence and leaf-hash indexes against the entries they must point
-// at, with no extra rows; and the search index: every posting of the
+// at, with no extra rows (the id and leaf-hash indexes cover a prefix of
+// the entries: a running log holds the newest ones' rows in memory, and
+// no id after that prefix repeats); and the search index: every posting of the
 // entries of the full ranges, search_indexed at their end, and none of
 // the last range (a running log holds those in memory). progress, when not nil, is called with the
 // number of entries checked so far and the number to check (the latest
@@ -137,6 +139,12 @@ type fsckState struct {
 	// pendingHashes), so every entry before it must have one and none
 	// after it.
 	hashRows *uint64
+	// idRows is the first entry found without an ids row, or nil: the
+	// same for the id index (see pendingIDs); unindexed are the ids of
+	// that entry (firstUnindexed) and the ones after it.
+	idRows         *uint64
+	firstUnindexed log.EntryID
+	unindexed      map[log.EntryID]uint64
 	// postings counts the search postings the entries need.
 	postings uint64
 	// indexed is how many entries the search index covers.
@@ -309,14 +317,17 @@ func (c *fsckState) run() (CheckResult, error) {
 	if stored != c.tiles {
 		return CheckResult{}, fmt.Errorf("%w: %d tiles are stored, the tree of size %d has %d", log.ErrFork, stored, size, c.tiles)
 	}
-	hashRows := size
+	hashRows, idRows := size, size
 	if c.hashRows != nil {
 		hashRows = *c.hashRows
+	}
+	if c.idRows != nil {
+		idRows = *c.idRows
 	}
 	for _, t := range []struct {
 		table string
 		want  uint64
-	}{{"ids", size}, {"leaf_hashes", hashRows}, {"sequences", sequences}, {"search_terms", c.postings}} {
+	}{{"ids", idRows}, {"leaf_hashes", hashRows}, {"sequences", sequences}, {"search_terms", c.postings}} {
 		var got uint64
 		if err := c.tx.QueryRowContext(c.ctx, "SELECT count(*) FROM "+t.table).Scan(&got); err != nil {
 			return CheckResult{}, fmt.Errorf("failed to count the rows of %s: %w", t.table, err)
@@ -503,16 +514,28 @@ func (c *fsckState) indexes(n uint64, p *log.ParsedEntry, lh [32]byte) (bool, er
 		idx      int64
 		rowAllow bool
 	)
+	k := log.EntryID{Kind: p.Kind, ID: p.ID}
 	err := c.lookupID.QueryRowContext(c.ctx, int64(p.Kind), p.ID).Scan(&idx, &rowAllow)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return false, fmt.Errorf("%w: entry %d (%v %q) is missing from the id index", log.ErrFork, n, p.Kind, p.ID)
+		// Not in the index: the id of an entry after its prefix (see
+		// pendingIDs), once in the log.
+		if c.idRows == nil {
+			c.idRows, c.unindexed = &n, make(map[log.EntryID]uint64)
+			c.firstUnindexed = k
+		}
+		if m, ok := c.unindexed[k]; ok {
+			return false, fmt.Errorf("%w: entry %d repeats the %v of entry %d", log.ErrFork, n, k, m)
+		}
+		c.unindexed[k] = n
 	case err != nil:
 		return false, fmt.Errorf("failed to look up entry %d in the id index: %w", n, err)
 	case uint64(idx) != n:
 		return false, fmt.Errorf("%w: the id index points %v %q at entry %d, it is entry %d", log.ErrFork, p.Kind, p.ID, idx, n)
 	case rowAllow != allow:
 		return false, fmt.Errorf("%w: the id index has allow=%v for entry %d, the entry says %v", log.ErrFork, rowAllow, n, allow)
+	case c.idRows != nil:
+		return false, fmt.Errorf("%w: entry %d (%v %q) is missing from the id index (entry %d after it is in it)", log.ErrFork, *c.idRows, c.firstUnindexed.Kind, c.firstUnindexed.ID, n)
 	}
 	var count int
 	if err := c.lookupHash.QueryRowContext(c.ctx, hashPrefix(lh), int64(n)).Scan(&count); err != nil {

@@ -86,7 +86,7 @@ func (b *Backend) verify(ctx context.Context, tx *sql.Tx) (*snapshot, *compact.R
 		if entries != 0 || tiles != 0 {
 			return nil, nil, fmt.Errorf("%w: storage holds %d entries and %d tiles but no checkpoint", log.ErrFork, entries, tiles)
 		}
-		return &snapshot{pending: newPendingHashes(0)}, b.factory.NewEmptyRange(0), nil
+		return &snapshot{pending: newPendingHashes(0), ids: newPendingIDs(0, int(b.hashMerge))}, b.factory.NewEmptyRange(0), nil
 	}
 	if err != nil {
 		return nil, nil, unavailable("read the latest checkpoint", err)
@@ -214,6 +214,9 @@ func (b *Backend) verify(ctx context.Context, tx *sql.Tx) (*snapshot, *compact.R
 		}
 	}
 	if snap.pending, err = loadPending(ctx, tx, size, get); err != nil {
+		return nil, nil, err
+	}
+	if snap.ids, err = loadPendingIDs(ctx, tx, size, b.hashMerge); err != nil {
 		return nil, nil, err
 	}
 	return snap, rng, nil

@@ -5,7 +5,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"hash/maphash"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/govlog/govlog/log"
@@ -146,4 +149,204 @@ func (s *snapshot) lookupPending(h [32]byte) (uint64, error) {
 		}
 	}
 	return 0, fmt.Errorf("failed to look up leaf hash %x: %w", h, log.ErrNotFound)
+}
+
+// pendingIDs holds the ids rows of the newest entries, [from, …), not
+// written yet.
+//
+// ids is keyed by (kind, id): a batch's rows land wherever their ids
+// fall, a page of the B-tree for every client with an entry in the batch
+// when clients number their ids (64 clients made ids 21 of a group
+// commit's 33 WAL pages), a page an entry for random ids (UUIDs). So they
+// wait in memory, as the leaf hashes do (pendingHashes), and the same
+// merge writes them in key order. Unlike leaf_hashes, the rule book needs
+// them in every commit (idempotency, lineage, claims): prefetch and Lookup
+// look here first, then in ids. The entries with rows are a prefix of the
+// log, so Open finds the first one without by a binary search and reads
+// the rows of the rest from their leaves (loadPendingIDs): a crash loses
+// nothing. A log written when each batch wrote its own rows has them all:
+// its pending part starts empty, at its size.
+//
+// The writer adds each committed batch (under mu) and replaces the whole
+// value after a merge; readers bound what they find by their snapshot's
+// size.
+type pendingIDs struct {
+	from uint64
+	mu   sync.RWMutex
+	// rows[i] is the row of entry from+i.
+	rows []idRow
+	// at is the position in rows of each hash of an id (idHash), more
+	// that of the ids whose hash an earlier one has: a map keyed by an
+	// integer takes a fraction of the CPU of one keyed by a string.
+	at   map[uint64]int32
+	more map[log.EntryID]int32
+	seed maphash.Seed
+}
+
+// pendingID is an ids row held in memory.
+type pendingID struct {
+	idx   uint64
+	allow bool
+}
+
+// idRow is an ids row.
+type idRow struct {
+	log.EntryID
+	pendingID
+}
+
+// newPendingIDs returns the pending ids rows of the entries from on,
+// with room for about n.
+func newPendingIDs(from uint64, n int) *pendingIDs {
+	return &pendingIDs{from: from, rows: make([]idRow, 0, n), at: make(map[uint64]int32, n), seed: maphash.MakeSeed()}
+}
+
+func (p *pendingIDs) hash(k log.EntryID) uint64 {
+	return maphash.String(p.seed, k.ID) ^ uint64(k.Kind)
+}
+
+// next is the entry after the last one held.
+func (p *pendingIDs) next() uint64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.from + uint64(len(p.rows))
+}
+
+// add records the rows of entries next, next+1, …, which follow the last
+// one added (rows[i] is entry next+i).
+func (p *pendingIDs) add(next uint64, rows []idRow) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if next != p.from+uint64(len(p.rows)) {
+		// Unreachable: the writer adds every committed batch in order.
+		panic(fmt.Sprintf("pending ids: adding entry %d after %d", next, p.from+uint64(len(p.rows))))
+	}
+	for _, r := range rows {
+		pos := int32(len(p.rows))
+		p.rows = append(p.rows, r)
+		h := p.hash(r.EntryID)
+		if _, ok := p.at[h]; !ok {
+			p.at[h] = pos
+			continue
+		}
+		if p.more == nil {
+			p.more = make(map[log.EntryID]int32)
+		}
+		p.more[r.EntryID] = pos
+	}
+}
+
+// lookup returns the row of k if its entry is below size.
+func (p *pendingIDs) lookup(k log.EntryID, size uint64) (pendingID, bool) {
+	h := p.hash(k)
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	pos, ok := p.at[h]
+	if ok && p.rows[pos].EntryID != k {
+		pos, ok = p.more[k]
+	}
+	if !ok || p.rows[pos].idx >= size {
+		return pendingID{}, false
+	}
+	return p.rows[pos].pendingID, true
+}
+
+// sorted returns the ids rows of the pending entries and those of the
+// batch, in key order, as the values of sqlInsertIDs.
+func (p *pendingIDs) sorted(batch []idRow) []any {
+	p.mu.RLock()
+	rs := make([]idRow, 0, len(p.rows)+len(batch))
+	rs = append(rs, p.rows...)
+	p.mu.RUnlock()
+	rs = append(rs, batch...)
+	// SQLite compares TEXT with memcmp (BINARY), as Go compares strings.
+	slices.SortFunc(rs, func(a, b idRow) int {
+		if a.Kind != b.Kind {
+			return cmp.Compare(a.Kind, b.Kind)
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return idArgs(rs)
+}
+
+// idArgs returns the values of sqlInsertIDs for rows.
+func idArgs(rows []idRow) []any {
+	args := make([]any, 0, 4*len(rows))
+	for _, r := range rows {
+		args = append(args, int64(r.Kind), r.ID, int64(r.idx), r.allow)
+	}
+	return args
+}
+
+// loadPendingIDs finds, in a tree of size entries, the first entry without
+// an ids row (the rows are written for a prefix of the entries: a binary
+// search, reading each probed entry's id from its leaf) and reads the ids
+// rows of that entry and the ones after it from their leaves.
+func loadPendingIDs(ctx context.Context, tx *sql.Tx, size, merge uint64) (*pendingIDs, error) {
+	lo, hi := uint64(0), size
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		rows, err := idRowsOf(ctx, tx, mid, mid+1)
+		if err != nil {
+			return nil, err
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, sqlHasIDRow, int64(rows[0].Kind), rows[0].ID, int64(mid)).Scan(&n); err != nil {
+			return nil, unavailable("look up the id index", err)
+		}
+		if n > 0 {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	rows, err := idRowsOf(ctx, tx, lo, size)
+	if err != nil {
+		return nil, err
+	}
+	p := newPendingIDs(lo, max(len(rows), int(merge)))
+	p.add(lo, rows)
+	return p, nil
+}
+
+// idRowsOf returns the ids rows of entries [from, to), read from their
+// leaves (log.Summarize), summarized on every available core.
+func idRowsOf(ctx context.Context, tx *sql.Tx, from, to uint64) ([]idRow, error) {
+	leaves, err := readLeaves(ctx, tx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]idRow, len(leaves))
+	errs := make([]error, len(leaves))
+	workers := min(runtime.GOMAXPROCS(0), max(len(leaves)/64, 1))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(leaves); i += workers {
+				s, err := log.Summarize(leaves[i])
+				if err != nil {
+					errs[i] = err
+					continue
+				}
+				out[i] = idRow{log.EntryID{Kind: summaryKind(s.Kind), ID: s.ID}, pendingID{from + uint64(i), s.Kind == log.SearchDecision && s.Outcome == log.OutcomeAllow}}
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("%w: failed to read the id of entry %d: %w", log.ErrFork, from+uint64(i), err)
+		}
+	}
+	return out, nil
+}
+
+// summaryKind is the Kind of a log.Summary's Kind.
+func summaryKind(s string) log.Kind {
+	for k := log.KindDecision; k.Valid(); k++ {
+		if k.String() == s {
+			return k
+		}
+	}
+	return 0
 }

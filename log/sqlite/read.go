@@ -174,9 +174,17 @@ func (b *Backend) Entries(ctx context.Context, start uint64, count int) ([][]byt
 	return out, nil
 }
 
-// Lookup implements log.Backend.
+// Lookup implements log.Backend. The ids rows of the newest entries are
+// held in memory (see pendingIDs), the others in the ids table.
 func (b *Backend) Lookup(ctx context.Context, kind log.Kind, id string) (uint64, []byte, error) {
 	s := b.snap.Load()
+	if r, ok := s.ids.lookup(log.EntryID{Kind: kind, ID: id}, s.size()); ok {
+		leaves, err := b.Entries(ctx, r.idx, 1)
+		if err != nil {
+			return 0, nil, fmt.Errorf("failed to look up %v %q: %w", kind, id, err)
+		}
+		return r.idx, leaves[0], nil
+	}
 	var (
 		idx  int64
 		leaf []byte

@@ -138,6 +138,7 @@ func bulkLogSigned(tb testing.TB, path string, n int, sign log.SignFunc) {
 				tb.Fatal(err)
 			}
 		}
+		rows.idRows = idArgs(rows.ids)
 		if err := rows.insert(ctx, tx); err != nil {
 			tb.Fatal(err)
 		}

@@ -40,7 +40,11 @@
 //	ids(kind, id, idx, allow) WITHOUT ROWID
 //	    Primary key (kind, id): the entry index of each decision (kind 1),
 //	    execution report (2), revocation (3) and key (4), and whether a
-//	    decision is an allow.
+//	    decision is an allow. The rows of the newest entries wait in
+//	    memory and are written by the leaf-hash merge, in key order (see
+//	    pendingIDs); the entries with rows are a prefix of the log, and
+//	    Open reads the ids of the rest from their leaves. (Logs written
+//	    before that have every row.)
 //	sequences(submitter, sequence, idx) WITHOUT ROWID
 //	    Decisions with a non-zero sequence, per submitter.
 //	leaf_hashes(prefix, idx) WITHOUT ROWID
@@ -176,11 +180,12 @@ type Options struct {
 	// BusyTimeout is how long a statement waits for a lock held by another
 	// connection (another process, a backup) before failing. Default 5s.
 	BusyTimeout time.Duration
-	// HashMerge is how many of the newest entries may lack their row in
-	// the leaf-hash index: their hashes wait in memory (about 60 bytes an
-	// entry) and are written in one sorted pass by the batch that crosses
-	// HashMerge/2, then every HashMerge entries (half a search range away
-	// from the batches that write a range's postings).
+	// HashMerge is how many of the newest entries may lack their rows in
+	// the leaf-hash and id indexes: their hashes and ids wait in memory
+	// (about 160 bytes an entry) and are written in one sorted pass by
+	// the batch that crosses HashMerge/2, then every HashMerge entries
+	// (half a search range away from the batches that write a range's
+	// postings).
 	// Larger values write fewer pages per entry on a big log; each merge
 	// makes one batch's commit longer. Default DefaultHashMerge (16,384).
 	HashMerge int
@@ -252,6 +257,8 @@ type snapshot struct {
 	edge []edgeTile
 	// pending holds the leaf hashes not yet in leaf_hashes.
 	pending *pendingHashes
+	// ids holds the ids rows not yet in ids.
+	ids *pendingIDs
 	// tail holds the search postings not yet in search_terms.
 	tail *searchTail
 }

@@ -17,6 +17,7 @@ const (
 	sqlLookup           = `SELECT i.idx, e.leaf FROM ids AS i JOIN entries AS e ON e.idx = i.idx WHERE i.kind = ? AND i.id = ?`
 	sqlLookupHash       = `SELECT idx FROM leaf_hashes WHERE prefix = ? AND idx < ? ORDER BY idx`
 	sqlHasHashRow       = `SELECT count(*) FROM leaf_hashes WHERE prefix = ? AND idx = ?`
+	sqlHasIDRow         = `SELECT count(*) FROM ids WHERE kind = ? AND id = ? AND idx = ?`
 	sqlCountEntries     = `SELECT count(*) FROM entries`
 	sqlEntryBounds      = `SELECT (SELECT min(idx) FROM entries), (SELECT max(idx) FROM entries)`
 	sqlCountTiles       = `SELECT count(*) FROM tiles`

@@ -214,39 +214,14 @@ func packPosting(term log.Term, off uint64) uint64 {
 // loadTail reads the search postings of the entries [from, size) from
 // their leaves (log.Summarize: what an append indexes, see
 // log.EntryTerms), at most a range's worth, on every available core.
-func loadTail(ctx context.Context, q interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, from, size uint64) (*searchTail, error) {
+func loadTail(ctx context.Context, q querier, from, size uint64) (*searchTail, error) {
 	t := newSearchTail(from)
 	if size <= from {
 		return t, nil
 	}
-	rows, err := q.QueryContext(ctx, sqlEntries, int64(from), int64(size))
+	leaves, err := readLeaves(ctx, q, from, size)
 	if err != nil {
-		return nil, unavailable("read the entries of the search index's last range", err)
-	}
-	var leaves [][]byte
-	for rows.Next() {
-		var (
-			idx  int64
-			leaf []byte
-		)
-		if err := rows.Scan(&idx, &leaf); err != nil {
-			rows.Close()
-			return nil, unavailable("read the entries of the search index's last range", err)
-		}
-		if uint64(idx) != from+uint64(len(leaves)) {
-			rows.Close()
-			return nil, fmt.Errorf("%w: entry %d is missing", log.ErrFork, from+uint64(len(leaves)))
-		}
-		leaves = append(leaves, leaf)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, unavailable("read the entries of the search index's last range", err)
-	}
-	if uint64(len(leaves)) != size-from {
-		return nil, fmt.Errorf("%w: entry %d is missing", log.ErrFork, from+uint64(len(leaves)))
+		return nil, err
 	}
 	fields, times, err := summarizeAll(leaves, from)
 	if err != nil {
@@ -254,6 +229,41 @@ func loadTail(ctx context.Context, q interface {
 	}
 	t.add(from, fields, times)
 	return t, nil
+}
+
+// querier is a database, a connection or a transaction.
+type querier interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}
+
+// readLeaves returns the leaves of entries [from, to).
+func readLeaves(ctx context.Context, q querier, from, to uint64) ([][]byte, error) {
+	rows, err := q.QueryContext(ctx, sqlEntries, int64(from), int64(to))
+	if err != nil {
+		return nil, unavailable("read entries", err)
+	}
+	defer rows.Close()
+	var leaves [][]byte
+	for rows.Next() {
+		var (
+			idx  int64
+			leaf []byte
+		)
+		if err := rows.Scan(&idx, &leaf); err != nil {
+			return nil, unavailable("read entries", err)
+		}
+		if uint64(idx) != from+uint64(len(leaves)) {
+			return nil, fmt.Errorf("%w: entry %d is missing", log.ErrFork, from+uint64(len(leaves)))
+		}
+		leaves = append(leaves, leaf)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable("read entries", err)
+	}
+	if uint64(len(leaves)) != to-from {
+		return nil, fmt.Errorf("%w: entry %d is missing", log.ErrFork, from+uint64(len(leaves)))
+	}
+	return leaves, nil
 }
 
 // summarizeAll returns the field and time terms of the leaves of entries

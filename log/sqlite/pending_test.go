@@ -1,0 +1,298 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/govlog/govlog/log"
+)
+
+// idRowCount is the number of rows of the ids table.
+func idRowCount(t *testing.T, b *Backend) int {
+	t.Helper()
+	var n int
+	if err := b.rdb.QueryRowContext(context.Background(), `SELECT count(*) FROM ids`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestIDMerge checks, while the newest entries' ids rows wait in memory,
+// after they are merged and across reopenings: Lookup of every entry,
+// resubmissions and conflicts of ids held only in memory, lineage through
+// a parent held only in memory, a repeated id inside a batch, which rows
+// are written when, and that fsck accepts the result.
+func TestIDMerge(t *testing.T) {
+	ctx := context.Background()
+	path := tempDB(t)
+	sign, v := newSign(t)
+	opts := Options{HashMerge: 100}
+	b, err := Open(ctx, path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = b.Close() }()
+	var (
+		entries []*log.Entry
+		leaves  [][]byte // as logged (an execution report may carry a violation)
+	)
+	check := func(when string) {
+		t.Helper()
+		for i, e := range entries {
+			idx, leaf, err := b.Lookup(ctx, e.Kind, e.ID)
+			if err != nil || idx != uint64(i) || !bytes.Equal(leaf, leaves[i]) {
+				t.Fatalf("%s: Lookup(%q) = %d, %v; want entry %d", when, e.ID, idx, err, i)
+			}
+		}
+		if _, _, err := b.Lookup(ctx, log.KindDecision, "nobody"); !errors.Is(err, log.ErrNotFound) {
+			t.Fatalf("%s: Lookup of an unknown id: %v", when, err)
+		}
+		// An id logged as a decision is not an execution report's.
+		if len(entries) > 0 {
+			if _, _, err := b.Lookup(ctx, log.KindExecution, entries[0].ID); !errors.Is(err, log.ErrNotFound) {
+				t.Fatalf("%s: Lookup of a decision's id as an execution: %v", when, err)
+			}
+		}
+	}
+	var (
+		rows      []int
+		lastAllow string
+	)
+	for k, n := range []int{1, 40, 58, 1, 99, 100, 250, 3, 7, 130, 5} {
+		var batch []*log.Entry
+		for i := range n {
+			o := decisionOpts{}
+			if i%5 == 1 {
+				o.outcome = log.OutcomeDeny
+			}
+			if i%5 == 2 && lastAllow != "" {
+				// A child of an allow of an earlier batch, whose row is
+				// mostly in memory.
+				o.parent = lastAllow
+			}
+			e := decision(t, fmt.Sprintf("m-%d-%d", k, i), o)
+			if i%5 == 3 {
+				e = execution(t, fmt.Sprintf("x-%d-%d", k, i), fmt.Sprintf("m-%d-%d", k, i-3), "alice")
+			}
+			batch = append(batch, e)
+		}
+		fresh := len(batch)
+		// A repeat of an entry of the batch, and of the batch before.
+		batch = append(batch, batch[0])
+		if len(entries) > 0 {
+			batch = append(batch, entries[len(entries)-1])
+		}
+		res, _ := mustAppend(t, b, sign, batch...)
+		for i, r := range res {
+			if r.Err != nil {
+				t.Fatalf("batch %d, entry %d: %v", k, i, r.Err)
+			}
+			if r.Existing != (i >= fresh) {
+				t.Fatalf("batch %d, entry %d: Existing = %v", k, i, r.Existing)
+			}
+		}
+		if r := res[fresh]; r.Index != res[0].Index {
+			t.Fatalf("batch %d: the repeat inside the batch is entry %d, the original %d", k, r.Index, res[0].Index)
+		}
+		if len(entries) > 0 {
+			if r := res[fresh+1]; r.Index != uint64(len(entries)-1) {
+				t.Fatalf("batch %d: the repeat of the previous batch's last entry is entry %d, want %d", k, r.Index, len(entries)-1)
+			}
+		}
+		entries = append(entries, batch[:fresh]...)
+		lastAllow = batch[0].ID
+		for _, r := range res[:fresh] {
+			leaves = append(leaves, r.Leaf)
+		}
+		check(fmt.Sprintf("after batch %d", k))
+		rows = append(rows, idRowCount(t, b))
+		if k%3 == 2 {
+			if err := b.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if b, err = Open(ctx, path, opts); err != nil {
+				t.Fatal(err)
+			}
+			check(fmt.Sprintf("reopened after batch %d", k))
+			if p := b.snap.Load().ids; p.from != uint64(rows[k]) || p.next() != uint64(len(entries)) {
+				t.Fatalf("reopened after batch %d: %d entries in the id index, %d in all; found [%d, %d) pending", k, rows[k], len(entries), p.from, p.next())
+			}
+		}
+	}
+	// Rows are written with the leaf hashes', by the batch that crosses
+	// 50, 150, 250, …
+	if want := []int{0, 0, 99, 99, 199, 299, 549, 552, 552, 689, 689}; !slices.Equal(rows, want) {
+		t.Errorf("ids rows after each batch: %v, want %v", rows, want)
+	}
+
+	// Against an id held in memory only: another decision is refused, a
+	// child of a deny too, and an unknown parent.
+	last := len(entries) - 1
+	if r := b.snap.Load().ids; uint64(last) < r.from {
+		t.Fatalf("entry %d is in the id index; the test needs it in memory", last)
+	}
+	deny := entries[last-3] // i%5 == 1 of the last batch: a deny
+	for _, tc := range []struct {
+		e    *log.Entry
+		want error
+	}{
+		{decision(t, entries[last].ID, decisionOpts{action: "other"}), log.ErrIDConflict},
+		{decision(t, "child-of-deny", decisionOpts{parent: deny.ID}), log.ErrParentDenied},
+		{decision(t, "child-of-nobody", decisionOpts{parent: "nobody"}), log.ErrUnknownParent},
+	} {
+		res, _ := mustAppend(t, b, sign, tc.e)
+		if !errors.Is(res[0].Err, tc.want) {
+			t.Fatalf("%s: %v, want %v", tc.e.ID, res[0].Err, tc.want)
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Check(ctx, path, v, nil); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+}
+
+// TestIDMergeFails checks that a merge whose commit fails leaves every
+// row where a reader finds it, and that the next append merges them.
+func TestIDMergeFails(t *testing.T) {
+	ctx := context.Background()
+	path := tempDB(t)
+	sign, v := newSign(t)
+	b := openAt(t, path, Options{HashMerge: 100})
+	var entries []*log.Entry
+	add := func(n int) ([]log.AppendResult, error) {
+		var batch []*log.Entry
+		for range n {
+			batch = append(batch, decision(t, fmt.Sprintf("f-%d", len(entries)+len(batch)), decisionOpts{}))
+		}
+		res, _, err := b.Append(ctx, batch, sign)
+		if err == nil {
+			entries = append(entries, batch...)
+		}
+		return res, err
+	}
+	if _, err := add(40); err != nil {
+		t.Fatal(err)
+	}
+	b.hooks.beforeCommit = func() error { return errors.New("injected") }
+	if _, err := add(20); err == nil { // crosses 50: the merge
+		t.Fatal("the append with a failing commit succeeded")
+	}
+	b.hooks.beforeCommit = nil
+	for i, e := range entries {
+		if idx, _, err := b.Lookup(ctx, e.Kind, e.ID); err != nil || idx != uint64(i) {
+			t.Fatalf("after the failed merge: Lookup(%q) = %d, %v", e.ID, idx, err)
+		}
+	}
+	if n := idRowCount(t, b); n != 0 {
+		t.Fatalf("after the failed merge: %d ids rows", n)
+	}
+	if _, err := add(20); err != nil {
+		t.Fatal(err)
+	}
+	if n := idRowCount(t, b); n != 60 {
+		t.Fatalf("after the merge: %d ids rows, want 60", n)
+	}
+	for i, e := range entries {
+		if idx, _, err := b.Lookup(ctx, e.Kind, e.ID); err != nil || idx != uint64(i) {
+			t.Fatalf("after the merge: Lookup(%q) = %d, %v", e.ID, idx, err)
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Check(ctx, path, v, nil); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+}
+
+// TestIDsOlderLayout opens a log in the layout of the versions that wrote
+// each batch's ids rows with the batch: every entry has its row, so none
+// is held in memory; appends then hold theirs, the next merge writes only
+// those, and fsck accepts the file at every step.
+func TestIDsOlderLayout(t *testing.T) {
+	ctx := context.Background()
+	path, key := buildLog(t, 650) // HashMerge 200: rows for 561 entries
+	b := openAt(t, path, Options{HashMerge: 200})
+	pending := b.snap.Load().ids
+	if pending.from == 650 {
+		t.Fatal("the test log has every ids row already")
+	}
+	// Write the missing rows as the older versions did (buildLog: every
+	// tenth entry an execution report, the others decisions, 3 mod 10 a
+	// deny).
+	var rows []idRow
+	for i := pending.from; i < 650; i++ {
+		r := idRow{log.EntryID{Kind: log.KindDecision, ID: fmt.Sprintf("d-%d", i)}, pendingID{idx: i, allow: i%10 != 3}}
+		if i%10 == 9 {
+			r = idRow{log.EntryID{Kind: log.KindExecution, ID: fmt.Sprintf("x-%d", i)}, pendingID{idx: i}}
+		}
+		rows = append(rows, r)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		sqlExec(t, path, `INSERT INTO ids (kind, id, idx, allow) VALUES (?, ?, ?, ?)`, int64(r.Kind), r.ID, int64(r.idx), r.allow)
+	}
+	if _, err := Check(ctx, path, key.v, nil); err != nil {
+		t.Fatalf("Check of the older layout: %v", err)
+	}
+	b = openAt(t, path, Options{HashMerge: 200})
+	if p := b.snap.Load().ids; p.from != 650 || p.next() != 650 {
+		t.Fatalf("the older layout opened with [%d, %d) pending, want none", p.from, p.next())
+	}
+	var batch []*log.Entry
+	for i := range 150 { // 800 crosses 700 = 3.5 × 200: a merge
+		batch = append(batch, decision(t, fmt.Sprintf("new-%d", i), decisionOpts{}))
+	}
+	batch = append(batch, decision(t, "d-42", decisionOpts{})) // a resubmission of an entry on disk
+	res, _ := mustAppend(t, b, key.sign, batch[:40]...)
+	if p := b.snap.Load().ids; p.from != 650 || p.next() != 690 {
+		t.Fatalf("after 40 appends: [%d, %d) pending", p.from, p.next())
+	}
+	res2, _ := mustAppend(t, b, key.sign, batch[40:]...)
+	res = append(res, res2...)
+	for i, r := range res {
+		if r.Err != nil {
+			t.Fatalf("entry %d: %v", i, r.Err)
+		}
+	}
+	if r := res[len(res)-1]; !r.Existing || r.Index != 42 {
+		t.Fatalf("the resubmission of d-42: %+v", r)
+	}
+	if p := b.snap.Load().ids; p.from != 800 || idRowCount(t, b) != 800 {
+		t.Fatalf("after the merge: %d rows, pending from %d", idRowCount(t, b), p.from)
+	}
+	for i, e := range batch[:150] {
+		if idx, _, err := b.Lookup(ctx, e.Kind, e.ID); err != nil || idx != uint64(650+i) {
+			t.Fatalf("Lookup(%q) = %d, %v", e.ID, idx, err)
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Check(ctx, path, key.v, nil); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+}
+
+// TestCheckPendingIDs checks fsck on a log whose newest entries have no
+// ids rows: it passes, and an id repeated among them is found.
+func TestCheckPendingIDs(t *testing.T) {
+	ctx := context.Background()
+	path, key := buildLog(t, 650) // HashMerge 200: rows for 561 entries
+	if _, err := Check(ctx, path, key.v, nil); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	sqlExec(t, path, `UPDATE entries SET leaf = (SELECT leaf FROM entries WHERE idx = 637) WHERE idx = 638`)
+	if _, err := Check(ctx, path, key.v, nil); err == nil || !strings.Contains(err.Error(), `entry 638 repeats the decision "d-637" of entry 637`) {
+		t.Fatalf("Check of a log with a repeated id: %v", err)
+	}
+}
