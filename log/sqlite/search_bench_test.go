@@ -119,7 +119,7 @@ func bulkLogSigned(tb testing.TB, path string, n int, sign log.SignFunc) {
 	}
 	start := time.Now()
 	const txEntries = 50_000
-	tail := newSearchTail(0)
+	tail, merge := newSearchTail(0), (*searchMerge)(nil)
 	for from := 0; from < n; from += txEntries {
 		tx, err := b.wdb.BeginTx(ctx, nil)
 		if err != nil {
@@ -141,8 +141,9 @@ func bulkLogSigned(tb testing.TB, path string, n int, sign log.SignFunc) {
 		if err := rows.insert(ctx, tx); err != nil {
 			tb.Fatal(err)
 		}
-		// The full ranges' postings; the last range's are read by Open.
-		if err := rows.mergeSearch(ctx, tx, tail); err != nil {
+		// The full ranges' postings (the last one's written by the next
+		// transaction, or below); the last range's are read by Open.
+		if err := rows.mergeSearch(ctx, tx, tail, merge); err != nil {
 			tb.Fatal(err)
 		}
 		put := tx.StmtContext(ctx, b.w.putTile)
@@ -170,7 +171,21 @@ func bulkLogSigned(tb testing.TB, path string, n int, sign log.SignFunc) {
 		if err := tx.Commit(); err != nil {
 			tb.Fatal(err)
 		}
-		tail = rows.publishSearch(tail)
+		tail, merge = rows.publishSearch(tail, merge)
+	}
+	// The last full range's postings, as the appends after it write them.
+	if merge != nil {
+		tx, err := b.wdb.BeginTx(ctx, nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		merge.load()
+		if err := merge.write(ctx, tx, len(merge.rows)); err != nil {
+			tb.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	tb.Logf("built a log of %d entries in %v", n, time.Since(start).Round(time.Second))
 }

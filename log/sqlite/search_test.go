@@ -18,7 +18,9 @@ func TestReindex(t *testing.T) {
 	ctx := context.Background()
 	path := tempDB(t)
 	sign, v := newSign(t)
-	const n = 1<<rangeBits + 10
+	// Two full ranges: with one, an empty index is the state of a merge
+	// just begun (searchMerge).
+	const n = 2<<rangeBits + 10
 	bulkLogSigned(t, path, n, sign) // the rows Append writes
 	sqlExec(t, path, `DELETE FROM search_terms`)
 	sqlExec(t, path, `UPDATE search_indexed SET size = 0`)

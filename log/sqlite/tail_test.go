@@ -390,3 +390,105 @@ func TestOpenLegacyChunks(t *testing.T) {
 		})
 	}
 }
+
+// indexedState returns search_indexed and how many search postings are
+// stored at or after entry from.
+func indexedState(t *testing.T, b *Backend, from uint64) (indexed, above int64) {
+	t.Helper()
+	if err := b.rdb.QueryRow(`SELECT (SELECT size FROM search_indexed), (SELECT count(*) FROM search_terms WHERE idx >= ?)`, int64(from)).Scan(&indexed, &above); err != nil {
+		t.Fatal(err)
+	}
+	return indexed, above
+}
+
+// TestSearchMergeSpread: the range an append fills is written by the
+// following commits, a slice each (searchMerge); meanwhile search_indexed
+// stays at its first entry and searches find every entry; Check accepts
+// the log closed in the middle of a merge, and Open finishes it; a
+// commit that fails writes nothing of it, and the reload of the log
+// that follows a failure finishes it, whether the commit failed or only
+// its reply was lost.
+func TestSearchMergeSpread(t *testing.T) {
+	ctx := context.Background()
+	path := tempDB(t)
+	sign, v := newSign(t)
+	const from = 1<<rangeBits - 1000
+	bulkLogSigned(t, path, from, sign) // the rows Append writes
+	b := openAt(t, path, Options{})
+	// The batch that fills range 0, then two more: the merge is under way.
+	appendBench(t, b, sign, from, 1<<rangeBits+200, 100)
+	m := b.snap.Load().merge
+	if m == nil || m.from != 0 || m.done == 0 || m.done >= len(m.rows) {
+		t.Fatalf("merge after the fill: %+v", m)
+	}
+	t.Logf("range 0: %d postings, %d written by 2 commits", len(m.rows), m.done)
+	if indexed, above := indexedState(t, b, 0); indexed != 0 || above != int64(m.done) {
+		t.Fatalf("during the merge: search_indexed %d, %d postings stored; want 0, %d", indexed, above, m.done)
+	}
+	findEach(t, b, every(1<<rangeBits-300, 1<<rangeBits+200, 3))
+	findAll(t, b, 1<<rangeBits+200)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Closed in the middle of the merge: a state Check accepts.
+	if _, err := Check(ctx, path, v, nil); err != nil {
+		t.Fatalf("Check in the middle of a merge: %v", err)
+	}
+	b = openAt(t, path, Options{})
+	if m := b.snap.Load().merge; m != nil {
+		t.Fatalf("merge after Open: %+v", m)
+	}
+	if indexed, above := indexedState(t, b, 1<<rangeBits); indexed != 1<<rangeBits || above != 0 {
+		t.Fatalf("after Open: search_indexed %d, %d postings stored after it; want %d, 0", indexed, above, 1<<rangeBits)
+	}
+	findAll(t, b, 1<<rangeBits+200)
+
+	for _, tc := range []struct {
+		name      string
+		hooks     testHooks
+		committed bool
+	}{
+		{"failed commit", testHooks{beforeCommit: func() error { return errors.New("disk on fire") }}, false},
+		{"lost reply", testHooks{afterCommit: func() error { return errors.New("lost the reply") }}, true},
+	} {
+		size := int(b.snap.Load().size())
+		next := size - size%(1<<rangeBits) + 1<<rangeBits
+		appendBench(t, b, sign, size, next+150, 50) // the fill and two slices
+		m := b.snap.Load().merge
+		if m == nil || m.from != uint64(next-1<<rangeBits) || m.done == 0 {
+			t.Fatalf("%s: merge after the fill: %+v", tc.name, m)
+		}
+		done := int64(m.done)
+		b.hooks = tc.hooks
+		if _, _, err := b.Append(ctx, []*log.Entry{benchEntry(next + 150)}, sign); err == nil {
+			t.Fatalf("%s: Append passed", tc.name)
+		}
+		b.hooks = testHooks{}
+		want := done
+		if tc.committed {
+			want = int64(min(len(m.rows), m.sliceEnd(1)))
+		}
+		if indexed, above := indexedState(t, b, m.from); indexed != int64(m.from) || above != want {
+			t.Fatalf("%s: search_indexed %d, %d postings of the range stored; want %d, %d", tc.name, indexed, above, m.from, want)
+		}
+		after := next + 150
+		if tc.committed {
+			after++
+		}
+		appendBench(t, b, sign, after, next+300, 50)
+		if m := b.snap.Load().merge; m != nil {
+			t.Fatalf("%s: merge after the reload: %+v", tc.name, m)
+		}
+		if indexed, _ := indexedState(t, b, 0); indexed != int64(next) {
+			t.Fatalf("%s: after the reload search_indexed is %d, want %d", tc.name, indexed, next)
+		}
+		findAll(t, b, next+300)
+		findEach(t, b, every(next-100, next+300, 7))
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Check(ctx, path, v, nil); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+}
