@@ -62,6 +62,20 @@ type testKey struct {
 	v    note.Verifier
 }
 
+// sqlQueryRow scans the one row of q, read from the database at path,
+// into dest.
+func sqlQueryRow(t *testing.T, path, q string, dest ...any) {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+filepath.ToSlash(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.QueryRow(q).Scan(dest...); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
 func sqlExec(t *testing.T, path, q string, args ...any) {
 	t.Helper()
 	db, err := sql.Open("sqlite3", "file:"+filepath.ToSlash(path))

@@ -306,7 +306,7 @@ func BenchmarkAppendSearchIndex(b *testing.B) {
 		}
 		return out
 	}
-	var spent, cpu [2]time.Duration
+	var spent, cpu, slowest, slowestCPU [2]time.Duration
 	entries := 0
 	// Append runs on this goroutine, its cgo calls on this thread: the
 	// thread's CPU time is what the append cost, whatever the machine
@@ -325,8 +325,10 @@ func BenchmarkAppendSearchIndex(b *testing.B) {
 			if _, _, err := l.Append(ctx, batchEntries, sign); err != nil {
 				b.Fatal(err)
 			}
-			spent[j] += time.Since(t0)
-			cpu[j] += threadCPUTime() - c0
+			d, c := time.Since(t0), threadCPUTime()-c0
+			spent[j] += d
+			cpu[j] += c
+			slowest[j], slowestCPU[j] = max(slowest[j], d), max(slowestCPU[j], c)
 		}
 		entries += batch
 	}
@@ -337,6 +339,13 @@ func BenchmarkAppendSearchIndex(b *testing.B) {
 	b.ReportMetric(per(cpu[0]), "cpu-ns/entry-indexed")
 	b.ReportMetric(per(cpu[1]), "cpu-ns/entry-unindexed")
 	b.ReportMetric(per(cpu[0])/per(cpu[1]), "cpu-ratio")
+	// The slowest Append: the one that writes the most of a range's
+	// postings (searchMerge).
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(slowest[0]), "max-ms-indexed")
+	b.ReportMetric(ms(slowest[1]), "max-ms-unindexed")
+	b.ReportMetric(ms(slowestCPU[0]), "max-cpu-ms-indexed")
+	b.ReportMetric(ms(slowestCPU[1]), "max-cpu-ms-unindexed")
 }
 
 // threadCPUTime is the CPU time the calling thread used so far (user and

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -143,10 +144,11 @@ func TestSearchTailReopen(t *testing.T) {
 	}
 }
 
-// TestSearchTailCrash: a child process appends past a range merge and
+// TestSearchTailCrash: a child process appends past a range's fill and
 // into the next range, and is killed (SIGKILL) right after its last
-// Append returned; reopened, the log finds every acknowledged entry by
-// search and passes Check.
+// Append returned, in the middle of the range's merge; the file passes
+// Check, and reopened, the log finds every acknowledged entry by search
+// and passes Check.
 func TestSearchTailCrash(t *testing.T) {
 	if path := os.Getenv("GOVLOG_SQLITE_CRASH_TAIL_DB"); path != "" {
 		crashTailChild(path)
@@ -172,6 +174,17 @@ func TestSearchTailCrash(t *testing.T) {
 	acked, err := strconv.Atoi(string(bytes.TrimSpace(out)))
 	if err != nil {
 		t.Fatalf("child output %q", out)
+	}
+	// Killed in the middle of the range's merge (searchMerge): part of
+	// its postings stored, search_indexed at its first entry; Check
+	// accepts that, and Open finishes it.
+	var indexed, stored int64
+	sqlQueryRow(t, path, `SELECT (SELECT size FROM search_indexed), (SELECT count(*) FROM search_terms)`, &indexed, &stored)
+	if indexed != 0 || stored == 0 {
+		t.Fatalf("after the crash: search_indexed %d, %d postings stored; want 0 and a part of the range's", indexed, stored)
+	}
+	if _, err := Check(context.Background(), path, v, nil); err != nil {
+		t.Fatalf("Check of the merge the crash interrupted (%d postings stored): %v", stored, err)
 	}
 	b := openAt(t, path, Options{})
 	if cp, err := b.Latest(context.Background()); err != nil || cp.Size != uint64(acked) {
@@ -230,9 +243,10 @@ func signWith(skey string) log.SignFunc {
 }
 
 // TestSearchMergeRace: searches of the newest entries, from a full range
-// into the tail, run while appends fill ranges and merge them: each page
-// holds every match from its start, in order, without a gap or a repeat,
-// at least up to the size published before the search began.
+// into the tail, run while appends fill ranges and merge them, a slice a
+// commit: each page holds every match from its start, in order, without
+// a gap or a repeat, at least up to the size published before the search
+// began. Some searches must have begun during a merge.
 func TestSearchMergeRace(t *testing.T) {
 	ctx := context.Background()
 	path := tempDB(t)
@@ -257,6 +271,7 @@ func TestSearchMergeRace(t *testing.T) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	var searches sync.Map
+	var duringMerge atomic.Int64
 	for _, qq := range queries {
 		wg.Go(func() {
 			for k := 0; ; k++ {
@@ -265,7 +280,11 @@ func TestSearchMergeRace(t *testing.T) {
 					return
 				default:
 				}
-				published := int(b.snap.Load().size())
+				s := b.snap.Load()
+				published := int(s.size())
+				if s.merge != nil {
+					duringMerge.Add(1)
+				}
 				start := max(0, published-2000-k%1000)
 				q := qq.q(start)
 				found, err := b.Search(ctx, &q, uint64(start), 0, 300)
@@ -307,6 +326,10 @@ func TestSearchMergeRace(t *testing.T) {
 		t.Logf("%s: %d searches", k, *v.(*int))
 		return true
 	})
+	t.Logf("%d searches began during a merge", duringMerge.Load())
+	if duringMerge.Load() == 0 {
+		t.Error("no search began during a merge")
+	}
 }
 
 // TestOpenLegacyChunks: a log written before the tail was held in memory
