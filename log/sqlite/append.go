@@ -177,7 +177,7 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 	if err := rows.insert(ctx, tx); err != nil {
 		return nil, log.Checkpoint{}, err
 	}
-	if err := rows.mergeSearch(ctx, tx, old.tail); err != nil {
+	if err := rows.mergeSearch(ctx, tx, old.tail, old.merge); err != nil {
 		return nil, log.Checkpoint{}, err
 	}
 	if err := putAuthorizations(ctx, tx, facts.Authorizations); err != nil {
@@ -234,7 +234,8 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 	}
 
 	// Durable: publish. Readers see the new entries from here on.
-	next := &snapshot{has: true, cp: cp, pending: old.pending, ids: old.ids, tail: rows.publishSearch(old.tail)}
+	next := &snapshot{has: true, cp: cp, pending: old.pending, ids: old.ids}
+	next.tail, next.merge = rows.publishSearch(old.tail, old.merge)
 	if merge {
 		next.pending, next.ids = newPendingHashes(size), newPendingIDs(size, int(h))
 	} else {
@@ -525,8 +526,7 @@ func fresh(a *log.Authorization) bool {
 
 // newRows are the rows of the entries a batch appends, for bulk inserts,
 // and the search terms of each (fields[i] and times[i] of entry first+i),
-// which go to the search tail, or to search_terms when the batch fills a
-// range (see searchTail).
+// which go to the search tail (see searchTail).
 type newRows struct {
 	entries, sequences, leafHashes, idRows []any
 	// ids are the entries' ids rows, written (idRows) only when the batch
@@ -535,6 +535,7 @@ type newRows struct {
 	fields, times [][]log.Term
 	first, size   int64 // the first entry's index, the tree size after the batch
 	noSearch      bool  // testHooks.noSearchIndex
+	merged        int   // the rows of the search merge written once the batch commits
 }
 
 func (r *newRows) add(e *log.Entry, leaf []byte, index uint64) error {
@@ -592,16 +593,26 @@ func (r *newRows) insert(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
-// mergeSearch writes, when the batch fills one or more ranges, the search
-// postings of those ranges: those of tail's entries (the batch follows
-// them) and of the batch's entries in them, and moves search_indexed to
-// the end of the last full range.
-func (r *newRows) mergeSearch(ctx context.Context, tx *sql.Tx, tail *searchTail) error {
+// mergeSearch writes the batch's share of the search postings (see
+// searchMerge): the next slice of the range being merged, m; or, when
+// the batch fills one or more ranges, the rest of m and the postings of
+// those ranges but the last (only a batch of more than a range has
+// such), from tail's entries (the batch follows them) and the batch's,
+// moving search_indexed to the last full range's first entry. That range
+// is merged by the following commits.
+func (r *newRows) mergeSearch(ctx context.Context, tx *sql.Tx, tail *searchTail, m *searchMerge) error {
 	if r.noSearch || len(r.fields) == 0 {
 		return nil
 	}
 	full := indexedFloor(uint64(r.size))
 	if full <= tail.from {
+		if m == nil {
+			return nil
+		}
+		r.merged = m.sliceEnd(len(r.fields))
+		if err := m.write(ctx, tx, r.merged); err != nil {
+			return unavailable("write the search postings", err)
+		}
 		return nil
 	}
 	tail.mu.RLock()
@@ -610,10 +621,20 @@ func (r *newRows) mergeSearch(ctx context.Context, tx *sql.Tx, tail *searchTail)
 	if next != uint64(r.first) {
 		return fmt.Errorf("%w: the search index's last range ends at entry %d, the batch begins at %d", log.ErrUnavailable, next, r.first)
 	}
-	fields, times := tail.postings(int((full - tail.from) >> rangeBits))
+	if m != nil {
+		m.load()
+		if err := m.write(ctx, tx, len(m.rows)); err != nil {
+			return unavailable("write the search postings", err)
+		}
+	}
+	last := full - 1<<rangeBits
+	if last == tail.from {
+		return nil
+	}
+	fields, times := tail.postings(int((last - tail.from) >> rangeBits))
 	for i := range r.fields {
 		idx := uint64(r.first) + uint64(i)
-		if idx >= full {
+		if idx >= last {
 			break
 		}
 		k := (idx - tail.from) >> rangeBits
@@ -624,29 +645,40 @@ func (r *newRows) mergeSearch(ctx context.Context, tx *sql.Tx, tail *searchTail)
 			times[k] = append(times[k], packPosting(t, idx))
 		}
 	}
-	if err := writeRanges(ctx, tx, tail.from, full, fields, times); err != nil {
+	if err := writeRanges(ctx, tx, tail.from, last, fields, times); err != nil {
 		return unavailable("write the search postings", err)
 	}
 	return nil
 }
 
-// publishSearch returns the search tail after the batch committed: tail
-// with the batch's entries added, or, when the batch filled a range
-// (mergeSearch), a new tail of the batch's entries after it.
-func (r *newRows) publishSearch(tail *searchTail) *searchTail {
+// publishSearch returns the search tail and merge after the batch
+// committed: tail with the batch's entries added and m with the slice
+// mergeSearch wrote (nil once it wrote the last); or, when the batch
+// filled a range, a new tail of the batch's entries after it, and the
+// merge of that range, whose entries are in tail with the batch's
+// before it.
+func (r *newRows) publishSearch(tail *searchTail, m *searchMerge) (*searchTail, *searchMerge) {
 	if r.noSearch || len(r.fields) == 0 {
-		return tail
+		return tail, m
 	}
 	full := indexedFloor(uint64(r.size))
 	if full <= tail.from {
 		tail.add(uint64(r.first), r.fields, r.times)
-		return tail
+		if m != nil {
+			if r.merged == len(m.rows) {
+				return tail, nil
+			}
+			m.done = r.merged
+		}
+		return tail, m
 	}
+	skip := int(full - uint64(r.first))
+	tail.add(uint64(r.first), r.fields[:skip], r.times[:skip])
 	next := newSearchTail(full)
-	if skip := full - uint64(r.first); skip < uint64(len(r.fields)) {
+	if skip < len(r.fields) {
 		next.add(full, r.fields[skip:], r.times[skip:])
 	}
-	return next
+	return next, &searchMerge{tail: tail, from: full - 1<<rangeBits}
 }
 
 // hashPrefix is the leaf_hashes key of a leaf hash: its first 8 bytes as a

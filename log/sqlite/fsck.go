@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -68,7 +70,10 @@ const checkProgressEvery = 1 << 14
 // the entries: a running log holds the newest ones' rows in memory, and
 // no id after that prefix repeats); and the search index: every posting of the
 // entries of the full ranges, search_indexed at their end, and none of
-// the last range (a running log holds those in memory). progress, when not nil, is called with the
+// the last range (a running log holds those in memory), or, while the
+// last full range is being merged, search_indexed at its first entry and
+// a part of its postings that the merge writes first (a prefix in key
+// order, not all of them). progress, when not nil, is called with the
 // number of entries checked so far and the number to check (the latest
 // checkpoint's size), now and then and at the end.
 //
@@ -149,6 +154,19 @@ type fsckState struct {
 	postings uint64
 	// indexed is how many entries the search index covers.
 	indexed uint64
+	// merging is whether the range [indexed, indexed+1<<rangeBits) is
+	// being merged (searchMerge), and merged its postings in the order
+	// the merge writes them, with whether each is stored.
+	merging bool
+	merged  []mergedPosting
+}
+
+// mergedPosting is a posting of the range being merged: time postings
+// first, then field postings, each in key order (searchMerge.rows).
+type mergedPosting struct {
+	field  bool
+	packed uint64
+	stored bool
 }
 
 func (c *fsckState) run() (CheckResult, error) {
@@ -184,8 +202,10 @@ func (c *fsckState) run() (CheckResult, error) {
 	}
 	// Before the entries: a log in the layout of an older version names
 	// what to do rather than its first posting out of place.
-	if full := indexedFloor(size); c.indexed != full {
-		return CheckResult{}, fmt.Errorf("%w: the search index covers %d entries, the full ranges of %d entries of a log of %d are %d (opening the log for writing brings the index to this layout)",
+	full := indexedFloor(size)
+	c.merging = full >= 1<<rangeBits && c.indexed == full-1<<rangeBits
+	if c.indexed != full && !c.merging {
+		return CheckResult{}, fmt.Errorf("%w: the search index covers %d entries, the full ranges of %d entries of a log of %d are %d, or a range less while the last is written (opening the log for writing brings the index to this layout)",
 			log.ErrFork, c.indexed, 1<<rangeBits, size, full)
 	}
 	var chunks int64
@@ -317,6 +337,9 @@ func (c *fsckState) run() (CheckResult, error) {
 	if stored != c.tiles {
 		return CheckResult{}, fmt.Errorf("%w: %d tiles are stored, the tree of size %d has %d", log.ErrFork, stored, size, c.tiles)
 	}
+	if err := c.checkMerged(); err != nil {
+		return CheckResult{}, err
+	}
 	hashRows, idRows := size, size
 	if c.hashRows != nil {
 		hashRows = *c.hashRows
@@ -340,10 +363,12 @@ func (c *fsckState) run() (CheckResult, error) {
 }
 
 // searchIndex checks that entry n, when it is in a full range, has every
-// search posting of its summary. The postings of the entries after the
-// full ranges are held in memory by a running log, not stored.
+// search posting of its summary, and records which it has of the range
+// being merged (checkMerged). The postings of the entries after the full
+// ranges are held in memory by a running log, not stored.
 func (c *fsckState) searchIndex(n uint64, leaf []byte) error {
-	if n >= c.indexed {
+	merging := c.merging && n >= c.indexed && n < c.indexed+1<<rangeBits
+	if n >= c.indexed && !merging {
 		return nil
 	}
 	s, err := log.Summarize(leaf)
@@ -356,10 +381,12 @@ func (c *fsckState) searchIndex(n uint64, leaf []byte) error {
 			if err := c.lookupTerm.QueryRowContext(c.ctx, rng, int64(t), int64(n)).Scan(&count); err != nil {
 				return fmt.Errorf("failed to look up entry %d in the search index: %w", n, err)
 			}
-			if count != 1 {
+			if merging {
+				c.merged = append(c.merged, mergedPosting{field: rng != timeRange, packed: packPosting(t, n), stored: count == 1})
+			} else if count != 1 {
 				return fmt.Errorf("%w: entry %d is missing from the search index (term %d)", log.ErrFork, n, t)
 			}
-			c.postings++
+			c.postings += uint64(count)
 		}
 		return nil
 	}
@@ -367,6 +394,38 @@ func (c *fsckState) searchIndex(n uint64, leaf []byte) error {
 		return err
 	}
 	return check(timeRange, s.TimeTerms())
+}
+
+// checkMerged checks that the stored postings of the range being merged
+// are a part of them that the merge writes first, and not all of them
+// (the commit that writes the last moves search_indexed).
+func (c *fsckState) checkMerged() error {
+	if !c.merging {
+		return nil
+	}
+	slices.SortFunc(c.merged, func(a, b mergedPosting) int {
+		if a.field != b.field {
+			if a.field {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Compare(a.packed, b.packed)
+	})
+	stored := 0
+	for stored < len(c.merged) && c.merged[stored].stored {
+		stored++
+	}
+	for i := stored; i < len(c.merged); i++ {
+		if c.merged[i].stored {
+			p := c.merged[i]
+			return fmt.Errorf("%w: the search index holds a posting of entry %d (term %d) of the range being written, but not all those before it in key order", log.ErrFork, c.indexed+p.packed&(1<<rangeBits-1), int64(p.packed>>rangeBits))
+		}
+	}
+	if len(c.merged) > 0 && stored == len(c.merged) {
+		return fmt.Errorf("%w: the search index holds every posting of entries %d to %d, but covers %d entries", log.ErrFork, c.indexed, c.indexed+1<<rangeBits-1, c.indexed)
+	}
+	return nil
 }
 
 // schema runs SQLite's quick_check and checks the schema version.

@@ -62,6 +62,20 @@ type testKey struct {
 	v    note.Verifier
 }
 
+// sqlQueryRow scans the one row of q, read from the database at path,
+// into dest.
+func sqlQueryRow(t *testing.T, path, q string, dest ...any) {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+filepath.ToSlash(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.QueryRow(q).Scan(dest...); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
 func sqlExec(t *testing.T, path, q string, args ...any) {
 	t.Helper()
 	db, err := sql.Open("sqlite3", "file:"+filepath.ToSlash(path))
@@ -233,7 +247,20 @@ func TestCheckSearchIndex(t *testing.T) {
 		{"chunk of the old layout", `INSERT INTO search_terms (rng, term, idx) SELECT 1099511627840, term, 16400 FROM search_terms WHERE rng = 0 AND idx = 3`,
 			"in chunks, the layout of an older version"},
 		{"covers the last range", fmt.Sprintf(`UPDATE search_indexed SET size = %d`, n), fmt.Sprintf("the search index covers %d entries", n)},
-		{"short of the full ranges", `UPDATE search_indexed SET size = 0`, "the search index covers 0 entries"},
+		{"not a range", `UPDATE search_indexed SET size = 100`, "the search index covers 100 entries"},
+		// While the last full range is merged (searchMerge): search_indexed
+		// at its first entry, a prefix of its postings in key order (time
+		// postings first) stored, not all of them.
+		{"merge begun", `DELETE FROM search_terms; UPDATE search_indexed SET size = 0`, ""},
+		{"merge of the time postings", `DELETE FROM search_terms WHERE rng = -1 AND term > (SELECT min(term) FROM search_terms WHERE rng = -1); DELETE FROM search_terms WHERE rng = 0; UPDATE search_indexed SET size = 0`, ""},
+		{"merge of the field postings", `DELETE FROM search_terms WHERE rng = 0 AND term > (SELECT min(term) FROM search_terms WHERE rng = 0); UPDATE search_indexed SET size = 0`, ""},
+		{"merge with a gap", `DELETE FROM search_terms WHERE rng = -1; UPDATE search_indexed SET size = 0`,
+			"but not all those before it in key order"},
+		{"merge missing a posting", `DELETE FROM search_terms WHERE rng = 0 AND idx = 90; UPDATE search_indexed SET size = 0`,
+			"but not all those before it in key order"},
+		{"merge of a posting not in the range", `DELETE FROM search_terms WHERE rng = 0; INSERT INTO search_terms (rng, term, idx) VALUES (0, 1, 5); UPDATE search_indexed SET size = 0`,
+			"the search_terms index holds"},
+		{"merge done, not covered", `UPDATE search_indexed SET size = 0`, "the search index holds every posting of entries 0 to 16383, but covers 0 entries"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "log.db")

@@ -25,7 +25,7 @@ func (b *Backend) Search(ctx context.Context, q *log.Query, start, end uint64, l
 		end = s.size()
 	}
 	return log.Collect(ctx, q, start, end, limit, func(ctx context.Context, p log.Plan, start, end uint64, n int) ([]log.Found, error) {
-		return b.candidates(ctx, s.tail, p, start, end, n)
+		return b.candidates(ctx, s, p, start, end, n)
 	})
 }
 
@@ -38,10 +38,14 @@ func (b *Backend) Search(ctx context.Context, q *log.Query, start, end uint64, l
 // time-only search reads a bucket with one seek.
 //
 // Only full ranges are in search_terms: search_indexed is the tree size
-// rounded down to a range, and the postings of the entries after it, the
-// last, partial range, are held in memory (searchTail). The append that
-// fills a range writes its postings (writeRanges), in the transaction
-// that appends its last entry.
+// rounded down to a range, or a range less while the last full range is
+// being merged, and the postings of the entries after it are held in
+// memory (searchTail). The append that fills a range hands it to the
+// following commits, which write its postings a slice each, in key order
+// (searchMerge); the last slice moves search_indexed to its end. Rows of
+// that range beyond search_indexed are never read: a search reads the
+// range from memory until then. Open finishes a range whose merge a
+// crash interrupted (reindex).
 const (
 	rangeBits = 14
 	timeRange = -1
@@ -59,35 +63,43 @@ func indexedFloor(size uint64) uint64 { return size >> rangeBits << rangeBits }
 // sqlInsertPostings writes the postings of one range: ?1 is the rng, ?2
 // the range's first index, ?3 a JSON array of postings packed by
 // packPosting, in key order. One parameter, expanded by SQLite, rather
-// than three bound values a posting (BenchmarkPostingsInsert).
-var sqlInsertPostings = `INSERT OR FAIL INTO search_terms (rng, term, idx)
+// than three bound values a posting (BenchmarkPostingsInsert). OR IGNORE:
+// Open writes a range whose merge a crash interrupted, some of whose rows
+// are there (the rows are whole keys: a row present is the posting); like
+// OR FAIL, it keeps no statement journal.
+var sqlInsertPostings = `INSERT OR IGNORE INTO search_terms (rng, term, idx)
 	SELECT ?1, value >> ` + strconv.Itoa(rangeBits) + `, ?2 + (value & ` + strconv.Itoa(1<<rangeBits-1) + `) FROM json_each(?3)`
 
 // writeRanges writes the postings of the entries [from, to), whole ranges
-// (from and to are multiples of 1<<rangeBits), in the transaction that
-// fills the last of them, and sets search_indexed to to. fields[k] and
-// times[k] are the packed postings of range from>>rangeBits + k
-// (packPosting), in any order.
+// (from and to are multiples of 1<<rangeBits), and sets search_indexed to
+// to. fields[k] and times[k] are the packed postings of range
+// from>>rangeBits + k (packPosting), in any order.
 func writeRanges(ctx context.Context, tx *sql.Tx, from, to uint64, fields, times [][]uint64) error {
-	var buf []byte
 	for k := range int((to - from) >> rangeBits) {
 		first := from + uint64(k)<<rangeBits
-		for _, g := range []struct {
-			rng      int64
-			postings []uint64
-		}{{int64(first >> rangeBits), fields[k]}, {timeRange, times[k]}} {
-			if len(g.postings) == 0 {
-				continue
-			}
-			slices.Sort(g.postings)
-			buf = appendJSONArray(buf[:0], g.postings)
-			if _, err := tx.ExecContext(ctx, sqlInsertPostings, g.rng, int64(first), string(buf)); err != nil {
-				return fmt.Errorf("failed to write the search postings of entries %d to %d: %w", first, first+1<<rangeBits-1, err)
-			}
+		slices.Sort(times[k])
+		slices.Sort(fields[k])
+		if err := writePostings(ctx, tx, timeRange, first, times[k]); err != nil {
+			return err
+		}
+		if err := writePostings(ctx, tx, int64(first>>rangeBits), first, fields[k]); err != nil {
+			return err
 		}
 	}
 	if _, err := tx.ExecContext(ctx, sqlSetIndexed, int64(to)); err != nil {
 		return fmt.Errorf("failed to update the search index size: %w", err)
+	}
+	return nil
+}
+
+// writePostings writes postings of the range that begins at first, packed
+// by packPosting and sorted, at rng.
+func writePostings(ctx context.Context, tx *sql.Tx, rng int64, first uint64, postings []uint64) error {
+	if len(postings) == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, sqlInsertPostings, rng, int64(first), string(appendJSONArray(nil, postings))); err != nil {
+		return fmt.Errorf("failed to write the search postings of entries %d to %d: %w", first, first+1<<rangeBits-1, err)
 	}
 	return nil
 }
@@ -108,8 +120,9 @@ func appendJSONArray(dst []byte, vs []uint64) []byte {
 
 // candidates returns up to n entries in [start, end) in index order that
 // the plan's postings name: those of the full ranges in search_terms,
-// those of the last range in tail.
-func (b *Backend) candidates(ctx context.Context, tail *searchTail, p log.Plan, start, end uint64, n int) ([]log.Found, error) {
+// those of the range being merged and of the last range in the
+// snapshot's tails.
+func (b *Backend) candidates(ctx context.Context, s *snapshot, p log.Plan, start, end uint64, n int) ([]log.Found, error) {
 	if len(p.All) == 0 && len(p.Any) == 0 {
 		rows, err := b.rdb.QueryContext(ctx, "SELECT idx, leaf FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx LIMIT ?", int64(start), int64(end), n)
 		if err != nil {
@@ -117,10 +130,16 @@ func (b *Backend) candidates(ctx context.Context, tail *searchTail, p log.Plan, 
 		}
 		return scanFound(rows, nil)
 	}
-	// One read transaction, begun after the snapshot (and its tail) was
-	// taken: search_indexed is then at least the tail's first entry, and
-	// the tail holds every entry of the snapshot from there. A range
-	// merged since is read from search_terms, the rest from the tail.
+	// One read transaction, begun after the snapshot (and its tails) was
+	// taken: search_indexed is then at least the first entry of the range
+	// being merged, or of the tail, and the tails hold every entry of the
+	// snapshot from there. A range merged since is read from
+	// search_terms, the rest from the tails.
+	tails := []*searchTail{s.tail}
+	lowest := s.tail.from
+	if m := s.merge; m != nil {
+		tails, lowest = []*searchTail{m.tail, s.tail}, m.from
+	}
 	tx, err := b.rdb.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, unavailable("search", err)
@@ -130,8 +149,8 @@ func (b *Backend) candidates(ctx context.Context, tail *searchTail, p log.Plan, 
 	if err := tx.QueryRowContext(ctx, sqlIndexedSize).Scan(&indexed); err != nil {
 		return nil, unavailable("search", err)
 	}
-	if uint64(indexed) < tail.from {
-		return nil, fmt.Errorf("%w: failed to search: the search index covers %d entries, its last range begins at %d", log.ErrUnavailable, indexed, tail.from)
+	if uint64(indexed) < lowest {
+		return nil, fmt.Errorf("%w: failed to search: the search index covers %d entries, the entries held in memory begin at %d", log.ErrUnavailable, indexed, lowest)
 	}
 	var out []log.Found
 	if durable := min(end, uint64(indexed)); start < durable {
@@ -147,12 +166,24 @@ func (b *Backend) candidates(ctx context.Context, tail *searchTail, p log.Plan, 
 	if len(out) >= n || end <= uint64(indexed) {
 		return out, nil
 	}
+	// The tails in index order: the range being merged ends where the
+	// last range begins.
 	from := max(start, uint64(indexed))
 	var idxs []uint64
-	if len(p.All) > 0 {
-		idxs = tail.all(p.All, from, end, n-len(out))
-	} else {
-		idxs = tail.anyOf(p.Any, from, end, n-len(out))
+	for i, t := range tails {
+		to := end
+		if i+1 < len(tails) {
+			to = min(end, tails[i+1].from)
+		}
+		if from >= to || len(out)+len(idxs) >= n {
+			continue
+		}
+		if len(p.All) > 0 {
+			idxs = append(idxs, t.all(p.All, from, to, n-len(out)-len(idxs))...)
+		} else {
+			idxs = append(idxs, t.anyOf(p.Any, from, to, n-len(out)-len(idxs))...)
+		}
+		from = to
 	}
 	if len(idxs) == 0 {
 		return out, nil
@@ -278,8 +309,10 @@ func anyCandidates(ctx context.Context, tx *sql.Tx, terms []log.Term, start, end
 //     with search_indexed set back to the range's first entry: they are
 //     derived data, and the tail is read from the entries;
 //   - the full ranges the index does not cover yet (a log created before
-//     the index existed, schema version 1 or 2) are indexed, a range per
-//     transaction, so an interrupted run continues where it stopped.
+//     the index existed, schema version 1 or 2, or the range whose merge
+//     a crash interrupted, part of whose rows are written: see
+//     searchMerge) are indexed, a range per transaction, so an
+//     interrupted run continues where it stopped.
 //
 // Appends index their entries themselves.
 func (b *Backend) reindex(ctx context.Context, size uint64) (*searchTail, error) {
@@ -288,11 +321,11 @@ func (b *Backend) reindex(ctx context.Context, size uint64) (*searchTail, error)
 		return nil, unavailable("read the search index size", err)
 	}
 	from := indexedFloor(uint64(indexed))
-	var partial bool
-	if err := b.wdb.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM search_terms WHERE rng >= ?)`, int64(from>>rangeBits)).Scan(&partial); err != nil {
+	var chunks bool
+	if err := b.wdb.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM search_terms WHERE rng >= ?)`, int64(legacyChunkBase)).Scan(&chunks); err != nil {
 		return nil, unavailable("read the search index", err)
 	}
-	if partial || uint64(indexed) != from {
+	if chunks || uint64(indexed) != from {
 		if err := b.dropPartialRange(ctx, from, min(uint64(indexed), size)); err != nil {
 			return nil, err
 		}

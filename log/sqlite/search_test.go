@@ -18,7 +18,9 @@ func TestReindex(t *testing.T) {
 	ctx := context.Background()
 	path := tempDB(t)
 	sign, v := newSign(t)
-	const n = 1<<rangeBits + 10
+	// Two full ranges: with one, an empty index is the state of a merge
+	// just begun (searchMerge).
+	const n = 2<<rangeBits + 10
 	bulkLogSigned(t, path, n, sign) // the rows Append writes
 	sqlExec(t, path, `DELETE FROM search_terms`)
 	sqlExec(t, path, `UPDATE search_indexed SET size = 0`)
@@ -85,10 +87,11 @@ func appendBench(t testing.TB, b *Backend, sign log.SignFunc, from, to, batch in
 }
 
 // TestSearchRanges: the postings of a range of 1<<rangeBits entries are
-// written when an append fills it, those of the last range are held in
-// memory; searches whose matches, pages and bounds cross ranges and the
-// tail return exactly the entries a scan of the whole log finds, in
-// order, and Check finds every posting where it belongs.
+// written by the commits after an append fills it, those of the last
+// range are held in memory; searches whose matches, pages and bounds
+// cross ranges and the tail return exactly the entries a scan of the
+// whole log finds, in order, and Check finds every posting where it
+// belongs.
 func TestSearchRanges(t *testing.T) {
 	ctx := context.Background()
 	const n = 2<<rangeBits + 5000 // two full ranges and a partial one

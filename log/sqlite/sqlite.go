@@ -72,12 +72,15 @@
 //	    The search index (log.Searcher): one row per term of each entry's
 //	    summary (log.Summary.Terms, a 31-bit hash of a field and its
 //	    value), keyed by a range of 16,384 indexes first (search.go).
-//	    Only full ranges are stored, search_indexed entries: the append
-//	    that fills a range writes its rows, in key order, in its
-//	    transaction. The postings of the newest entries, those of the last,
-//	    partial range, are held in memory (searchTail); Open reads them
-//	    from the entries (at most 16,383), so a crash never leaves an
-//	    entry unindexed. A log from before version 3 is indexed by Open.
+//	    Only full ranges are stored, search_indexed entries: after the
+//	    append that fills a range, the following commits write its rows,
+//	    in key order, a slice each, and the last moves search_indexed
+//	    past it. The postings of the newest entries, those of the last,
+//	    partial range and of a range being written, are held in memory
+//	    (searchTail); Open finishes a range a crash left half written and
+//	    reads the rest from the entries (at most 16,383), so a crash never
+//	    leaves an entry unindexed. A log from before version 3 is indexed
+//	    by Open.
 //
 // With 500-byte entries the file takes about 600 bytes an entry: the leaf,
 // its 32-byte hash in a tile, and its index rows.
@@ -259,8 +262,10 @@ type snapshot struct {
 	pending *pendingHashes
 	// ids holds the ids rows not yet in ids.
 	ids *pendingIDs
-	// tail holds the search postings not yet in search_terms.
-	tail *searchTail
+	// tail holds the search postings of the last, partial range, merge
+	// (or nil) those of the full range being written to search_terms.
+	tail  *searchTail
+	merge *searchMerge
 }
 
 func (s *snapshot) size() uint64 { return s.cp.Size }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -143,10 +144,11 @@ func TestSearchTailReopen(t *testing.T) {
 	}
 }
 
-// TestSearchTailCrash: a child process appends past a range merge and
+// TestSearchTailCrash: a child process appends past a range's fill and
 // into the next range, and is killed (SIGKILL) right after its last
-// Append returned; reopened, the log finds every acknowledged entry by
-// search and passes Check.
+// Append returned, in the middle of the range's merge; the file passes
+// Check, and reopened, the log finds every acknowledged entry by search
+// and passes Check.
 func TestSearchTailCrash(t *testing.T) {
 	if path := os.Getenv("GOVLOG_SQLITE_CRASH_TAIL_DB"); path != "" {
 		crashTailChild(path)
@@ -172,6 +174,17 @@ func TestSearchTailCrash(t *testing.T) {
 	acked, err := strconv.Atoi(string(bytes.TrimSpace(out)))
 	if err != nil {
 		t.Fatalf("child output %q", out)
+	}
+	// Killed in the middle of the range's merge (searchMerge): part of
+	// its postings stored, search_indexed at its first entry; Check
+	// accepts that, and Open finishes it.
+	var indexed, stored int64
+	sqlQueryRow(t, path, `SELECT (SELECT size FROM search_indexed), (SELECT count(*) FROM search_terms)`, &indexed, &stored)
+	if indexed != 0 || stored == 0 {
+		t.Fatalf("after the crash: search_indexed %d, %d postings stored; want 0 and a part of the range's", indexed, stored)
+	}
+	if _, err := Check(context.Background(), path, v, nil); err != nil {
+		t.Fatalf("Check of the merge the crash interrupted (%d postings stored): %v", stored, err)
 	}
 	b := openAt(t, path, Options{})
 	if cp, err := b.Latest(context.Background()); err != nil || cp.Size != uint64(acked) {
@@ -230,9 +243,10 @@ func signWith(skey string) log.SignFunc {
 }
 
 // TestSearchMergeRace: searches of the newest entries, from a full range
-// into the tail, run while appends fill ranges and merge them: each page
-// holds every match from its start, in order, without a gap or a repeat,
-// at least up to the size published before the search began.
+// into the tail, run while appends fill ranges and merge them, a slice a
+// commit: each page holds every match from its start, in order, without
+// a gap or a repeat, at least up to the size published before the search
+// began. Some searches must have begun during a merge.
 func TestSearchMergeRace(t *testing.T) {
 	ctx := context.Background()
 	path := tempDB(t)
@@ -257,6 +271,7 @@ func TestSearchMergeRace(t *testing.T) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	var searches sync.Map
+	var duringMerge atomic.Int64
 	for _, qq := range queries {
 		wg.Go(func() {
 			for k := 0; ; k++ {
@@ -265,7 +280,11 @@ func TestSearchMergeRace(t *testing.T) {
 					return
 				default:
 				}
-				published := int(b.snap.Load().size())
+				s := b.snap.Load()
+				published := int(s.size())
+				if s.merge != nil {
+					duringMerge.Add(1)
+				}
 				start := max(0, published-2000-k%1000)
 				q := qq.q(start)
 				found, err := b.Search(ctx, &q, uint64(start), 0, 300)
@@ -307,6 +326,10 @@ func TestSearchMergeRace(t *testing.T) {
 		t.Logf("%s: %d searches", k, *v.(*int))
 		return true
 	})
+	t.Logf("%d searches began during a merge", duringMerge.Load())
+	if duringMerge.Load() == 0 {
+		t.Error("no search began during a merge")
+	}
 }
 
 // TestOpenLegacyChunks: a log written before the tail was held in memory
@@ -388,5 +411,107 @@ func TestOpenLegacyChunks(t *testing.T) {
 				t.Fatalf("Check after Open: %v", err)
 			}
 		})
+	}
+}
+
+// indexedState returns search_indexed and how many search postings are
+// stored at or after entry from.
+func indexedState(t *testing.T, b *Backend, from uint64) (indexed, above int64) {
+	t.Helper()
+	if err := b.rdb.QueryRow(`SELECT (SELECT size FROM search_indexed), (SELECT count(*) FROM search_terms WHERE idx >= ?)`, int64(from)).Scan(&indexed, &above); err != nil {
+		t.Fatal(err)
+	}
+	return indexed, above
+}
+
+// TestSearchMergeSpread: the range an append fills is written by the
+// following commits, a slice each (searchMerge); meanwhile search_indexed
+// stays at its first entry and searches find every entry; Check accepts
+// the log closed in the middle of a merge, and Open finishes it; a
+// commit that fails writes nothing of it, and the reload of the log
+// that follows a failure finishes it, whether the commit failed or only
+// its reply was lost.
+func TestSearchMergeSpread(t *testing.T) {
+	ctx := context.Background()
+	path := tempDB(t)
+	sign, v := newSign(t)
+	const from = 1<<rangeBits - 1000
+	bulkLogSigned(t, path, from, sign) // the rows Append writes
+	b := openAt(t, path, Options{})
+	// The batch that fills range 0, then two more: the merge is under way.
+	appendBench(t, b, sign, from, 1<<rangeBits+200, 100)
+	m := b.snap.Load().merge
+	if m == nil || m.from != 0 || m.done == 0 || m.done >= len(m.rows) {
+		t.Fatalf("merge after the fill: %+v", m)
+	}
+	t.Logf("range 0: %d postings, %d written by 2 commits", len(m.rows), m.done)
+	if indexed, above := indexedState(t, b, 0); indexed != 0 || above != int64(m.done) {
+		t.Fatalf("during the merge: search_indexed %d, %d postings stored; want 0, %d", indexed, above, m.done)
+	}
+	findEach(t, b, every(1<<rangeBits-300, 1<<rangeBits+200, 3))
+	findAll(t, b, 1<<rangeBits+200)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Closed in the middle of the merge: a state Check accepts.
+	if _, err := Check(ctx, path, v, nil); err != nil {
+		t.Fatalf("Check in the middle of a merge: %v", err)
+	}
+	b = openAt(t, path, Options{})
+	if m := b.snap.Load().merge; m != nil {
+		t.Fatalf("merge after Open: %+v", m)
+	}
+	if indexed, above := indexedState(t, b, 1<<rangeBits); indexed != 1<<rangeBits || above != 0 {
+		t.Fatalf("after Open: search_indexed %d, %d postings stored after it; want %d, 0", indexed, above, 1<<rangeBits)
+	}
+	findAll(t, b, 1<<rangeBits+200)
+
+	for _, tc := range []struct {
+		name      string
+		hooks     testHooks
+		committed bool
+	}{
+		{"failed commit", testHooks{beforeCommit: func() error { return errors.New("disk on fire") }}, false},
+		{"lost reply", testHooks{afterCommit: func() error { return errors.New("lost the reply") }}, true},
+	} {
+		size := int(b.snap.Load().size())
+		next := size - size%(1<<rangeBits) + 1<<rangeBits
+		appendBench(t, b, sign, size, next+150, 50) // the fill and two slices
+		m := b.snap.Load().merge
+		if m == nil || m.from != uint64(next-1<<rangeBits) || m.done == 0 {
+			t.Fatalf("%s: merge after the fill: %+v", tc.name, m)
+		}
+		done := int64(m.done)
+		b.hooks = tc.hooks
+		if _, _, err := b.Append(ctx, []*log.Entry{benchEntry(next + 150)}, sign); err == nil {
+			t.Fatalf("%s: Append passed", tc.name)
+		}
+		b.hooks = testHooks{}
+		want := done
+		if tc.committed {
+			want = int64(min(len(m.rows), m.sliceEnd(1)))
+		}
+		if indexed, above := indexedState(t, b, m.from); indexed != int64(m.from) || above != want {
+			t.Fatalf("%s: search_indexed %d, %d postings of the range stored; want %d, %d", tc.name, indexed, above, m.from, want)
+		}
+		after := next + 150
+		if tc.committed {
+			after++
+		}
+		appendBench(t, b, sign, after, next+300, 50)
+		if m := b.snap.Load().merge; m != nil {
+			t.Fatalf("%s: merge after the reload: %+v", tc.name, m)
+		}
+		if indexed, _ := indexedState(t, b, 0); indexed != int64(next) {
+			t.Fatalf("%s: after the reload search_indexed is %d, want %d", tc.name, indexed, next)
+		}
+		findAll(t, b, next+300)
+		findEach(t, b, every(next-100, next+300, 7))
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Check(ctx, path, v, nil); err != nil {
+		t.Fatalf("Check: %v", err)
 	}
 }
