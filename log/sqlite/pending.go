@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"fmt"
 	"hash/maphash"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -317,26 +316,11 @@ func idRowsOf(ctx context.Context, tx *sql.Tx, from, to uint64) ([]idRow, error)
 		return nil, err
 	}
 	out := make([]idRow, len(leaves))
-	errs := make([]error, len(leaves))
-	workers := min(runtime.GOMAXPROCS(0), max(len(leaves)/64, 1))
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < len(leaves); i += workers {
-				s, err := log.Summarize(leaves[i])
-				if err != nil {
-					errs[i] = err
-					continue
-				}
-				out[i] = idRow{log.EntryID{Kind: summaryKind(s.Kind), ID: s.ID}, pendingID{from + uint64(i), s.Kind == log.SearchDecision && s.Outcome == log.OutcomeAllow}}
-			}
-		})
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			return nil, fmt.Errorf("%w: failed to read the id of entry %d: %w", log.ErrFork, from+uint64(i), err)
-		}
+	i, err := summarizeEach(leaves, func(i int, s *log.Summary) {
+		out[i] = idRow{log.EntryID{Kind: summaryKind(s.Kind), ID: s.ID}, pendingID{from + uint64(i), s.Kind == log.SearchDecision && s.Outcome == log.OutcomeAllow}}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: failed to read the id of entry %d: %w", log.ErrFork, from+uint64(i), err)
 	}
 	return out, nil
 }

@@ -351,6 +351,17 @@ func readLeaves(ctx context.Context, q querier, from, to uint64) ([][]byte, erro
 // first, first+1, …, summarized on every available core.
 func summarizeAll(leaves [][]byte, first uint64) (fields, times [][]log.Term, err error) {
 	fields, times = make([][]log.Term, len(leaves)), make([][]log.Term, len(leaves))
+	i, err := summarizeEach(leaves, func(i int, s *log.Summary) { fields[i], times[i] = s.FieldTerms(), s.TimeTerms() })
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: failed to index entry %d: %w", log.ErrFork, first+uint64(i), err)
+	}
+	return fields, times, nil
+}
+
+// summarizeEach calls f with each leaf's log.Summarize, on every
+// available core (f is called once for each i, concurrently). On an error
+// it returns the first leaf that failed and its error.
+func summarizeEach(leaves [][]byte, f func(i int, s *log.Summary)) (int, error) {
 	errs := make([]error, len(leaves))
 	workers := min(runtime.GOMAXPROCS(0), max(len(leaves)/64, 1))
 	var wg sync.WaitGroup
@@ -362,15 +373,15 @@ func summarizeAll(leaves [][]byte, first uint64) (fields, times [][]log.Term, er
 					errs[i] = err
 					continue
 				}
-				fields[i], times[i] = s.FieldTerms(), s.TimeTerms()
+				f(i, &s)
 			}
 		})
 	}
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: failed to index entry %d: %w", log.ErrFork, first+uint64(i), err)
+			return i, err
 		}
 	}
-	return fields, times, nil
+	return 0, nil
 }
