@@ -460,66 +460,61 @@ func (l *Log) run() {
 	defer close(l.done)
 	var next *group // taken from the queue, for the next batch
 	prev := 0       // the number of submissions of the previous batch
-	take := func(g *group) *group {
-		l.queued.Add(-int64(len(g.items)))
-		return g
-	}
 	for {
 		g := next
-		next = nil
 		if g == nil {
 			var ok bool
 			if g, ok = <-l.queue; !ok {
 				return
 			}
-			take(g)
+			l.queued.Add(-int64(len(g.items)))
 		}
-		batch, n := []*group{g}, len(g.items)
-	fill:
-		for n < l.cfg.MaxBatch {
-			select {
-			case g, ok := <-l.queue:
-				if !ok {
-					break fill
-				}
-				take(g)
-				if n+len(g.items) > l.cfg.MaxBatch {
-					next = g
-					break fill
-				}
-				batch, n = append(batch, g), n+len(g.items)
-			default:
-				break fill
-			}
-		}
+		var (
+			batch []*group
+			n     int
+		)
+		batch, n, next = l.fill([]*group{g}, len(g.items), l.cfg.MaxBatch, nil)
 		if l.cfg.Linger > 0 && next == nil && n < prev/2 {
-			batch, n, next = l.linger(batch, n, prev, take)
+			timer := time.NewTimer(l.cfg.Linger)
+			batch, n, next = l.fill(batch, n, min(prev, l.cfg.MaxBatch), timer.C)
+			timer.Stop()
 		}
 		prev = n
 		l.commit(batch)
 	}
 }
 
-// linger adds to batch (n submissions) the groups that arrive within
-// Config.Linger, until it holds want submissions, at most MaxBatch; a
-// group that does not fit is returned as next.
-func (l *Log) linger(batch []*group, n, want int, take func(*group) *group) ([]*group, int, *group) {
-	timer := time.NewTimer(l.cfg.Linger)
-	defer timer.Stop()
-	for n < want && n < l.cfg.MaxBatch {
-		select {
-		case g, ok := <-l.queue:
-			if !ok {
+// fill adds to batch (n submissions) the groups waiting in the queue
+// until it holds want submissions (at most MaxBatch); with wait not nil,
+// also those that arrive until wait fires. A group that does not fit in
+// MaxBatch is returned as next.
+func (l *Log) fill(batch []*group, n, want int, wait <-chan time.Time) ([]*group, int, *group) {
+	for n < want {
+		var (
+			g  *group
+			ok bool
+		)
+		if wait == nil {
+			select {
+			case g, ok = <-l.queue:
+			default:
 				return batch, n, nil
 			}
-			take(g)
-			if n+len(g.items) > l.cfg.MaxBatch {
-				return batch, n, g
+		} else {
+			select {
+			case g, ok = <-l.queue:
+			case <-wait:
+				return batch, n, nil
 			}
-			batch, n = append(batch, g), n+len(g.items)
-		case <-timer.C:
+		}
+		if !ok {
 			return batch, n, nil
 		}
+		l.queued.Add(-int64(len(g.items)))
+		if n+len(g.items) > l.cfg.MaxBatch {
+			return batch, n, g
+		}
+		batch, n = append(batch, g), n+len(g.items)
 	}
 	return batch, n, nil
 }
