@@ -426,7 +426,7 @@ func scanAuthorization(rows interface{ Scan(...any) error }) (string, *log.Autho
 }
 
 // putAuthorizations writes the authorizations the rule book created or
-// changed (Dirty), in id order.
+// changed (Dirty), in id order, in multi-row statements.
 func (b *Backend) putAuthorizations(ctx context.Context, tx *sql.Tx, auths map[string]*log.Authorization) error {
 	var ids []string
 	for id, a := range auths {
@@ -435,15 +435,28 @@ func (b *Backend) putAuthorizations(ctx context.Context, tx *sql.Tx, auths map[s
 		}
 	}
 	slices.Sort(ids)
-	for _, id := range ids {
-		a := auths[id]
-		if _, err := tx.ExecContext(ctx, `INSERT INTO govlog_authorizations
-			(tree_id, `+authorizationColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON DUPLICATE KEY UPDATE uses = VALUES(uses), revoked = VALUES(revoked), entries = VALUES(entries)`,
-			b.treeID, id, a.DecidedAt.UnixNano(), a.AuthorizedUntil.Unix(), a.MaxExecutions, []byte(a.Executor), a.LeafHash[:], a.Uses, a.Revoked, []byte(a.EncodeEntries())); err != nil {
+	for len(ids) > 0 {
+		var (
+			n, size int
+			args    []any
+		)
+		for n < len(ids) && n < rowsPerStatement {
+			a := auths[ids[n]]
+			entries := a.EncodeEntries()
+			row := len(ids[n]) + len(a.Executor) + len(entries)
+			if n > 0 && size+row > bytesPerStatement {
+				break
+			}
+			size += row
+			args = append(args, b.treeID, ids[n], a.DecidedAt.UnixNano(), a.AuthorizedUntil.Unix(), a.MaxExecutions, []byte(a.Executor), a.LeafHash[:], a.Uses, a.Revoked, []byte(entries))
+			n++
+		}
+		q := "INSERT INTO govlog_authorizations (tree_id, " + authorizationColumns + ") VALUES " + placeholders(n, 10) +
+			" ON DUPLICATE KEY UPDATE uses = VALUES(uses), revoked = VALUES(revoked), entries = VALUES(entries)"
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return err
 		}
+		ids = ids[n:]
 	}
 	return nil
 }
