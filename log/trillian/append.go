@@ -24,6 +24,10 @@ import (
 // with another replica.
 const maxReserveAttempts = 8
 
+// maxFirstPoll bounds how long a wait for integration goes before it
+// first reads Trillian's tree head.
+const maxFirstPoll = 100 * time.Millisecond
+
 // maxQueueAttempts bounds the retries of a QueueLeaf that failed with a
 // transient storage error.
 const maxQueueAttempts = 4
@@ -794,9 +798,14 @@ func (w *integration) wait(ctx context.Context, want []*pending) error {
 		}
 		return n
 	}
-	deadline := time.Now().Add(b.integrationTimeout)
-	timer := time.NewTimer(b.poll)
+	start := time.Now()
+	deadline := start.Add(b.integrationTimeout)
+	// Trillian's signer integrates in passes, so a wait takes about as
+	// long as the last one: the first read of the tree head comes after
+	// half of that (at most maxFirstPoll), the next ones every b.poll.
+	timer := time.NewTimer(min(max(time.Duration(b.waited.Load())/2, b.poll), maxFirstPoll))
 	defer timer.Stop()
+	polled := false
 	for left := missing(); left > 0; left = missing() {
 		if time.Now().After(deadline) {
 			err := fmt.Errorf("%w: Trillian did not integrate %d of the %d queued leaves within %v (tree size %d); is trillian_log_signer running?",
@@ -806,7 +815,10 @@ func (w *integration) wait(ctx context.Context, want []*pending) error {
 			b.mu.Unlock()
 			return err
 		}
-		timer.Reset(b.poll)
+		if polled {
+			timer.Reset(b.poll)
+		}
+		polled = true
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%w: failed to wait for Trillian to integrate %d leaves: %w", log.ErrUnavailable, left, ctx.Err())
@@ -826,6 +838,9 @@ func (w *integration) wait(ctx context.Context, want []*pending) error {
 			return err
 		}
 		w.cur, w.scanned = r, r.size
+	}
+	if polled {
+		b.waited.Store(int64(time.Since(start)))
 	}
 	return nil
 }
