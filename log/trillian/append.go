@@ -802,8 +802,9 @@ func (w *integration) wait(ctx context.Context, want []*pending) error {
 	deadline := start.Add(b.integrationTimeout)
 	// Trillian's signer integrates in passes, so a wait takes about as
 	// long as the last one: the first read of the tree head comes after
-	// half of that (at most maxFirstPoll), the next ones every b.poll.
-	timer := time.NewTimer(min(max(time.Duration(b.waited.Load())/2, b.poll), maxFirstPoll))
+	// half of that (at most maxFirstPoll, at least b.poll), the next ones
+	// every b.poll.
+	timer := time.NewTimer(max(min(time.Duration(b.waited.Load())/2, maxFirstPoll), b.poll))
 	defer timer.Stop()
 	polled := false
 	for left := missing(); left > 0; left = missing() {
