@@ -24,6 +24,10 @@ import (
 // with another replica.
 const maxReserveAttempts = 8
 
+// maxFirstPoll bounds how long a wait for integration goes before it
+// first reads Trillian's tree head.
+const maxFirstPoll = 100 * time.Millisecond
+
 // maxQueueAttempts bounds the retries of a QueueLeaf that failed with a
 // transient storage error.
 const maxQueueAttempts = 4
@@ -426,7 +430,7 @@ func scanAuthorization(rows interface{ Scan(...any) error }) (string, *log.Autho
 }
 
 // putAuthorizations writes the authorizations the rule book created or
-// changed (Dirty), in id order.
+// changed (Dirty), in id order, in multi-row statements.
 func (b *Backend) putAuthorizations(ctx context.Context, tx *sql.Tx, auths map[string]*log.Authorization) error {
 	var ids []string
 	for id, a := range auths {
@@ -435,15 +439,28 @@ func (b *Backend) putAuthorizations(ctx context.Context, tx *sql.Tx, auths map[s
 		}
 	}
 	slices.Sort(ids)
-	for _, id := range ids {
-		a := auths[id]
-		if _, err := tx.ExecContext(ctx, `INSERT INTO govlog_authorizations
-			(tree_id, `+authorizationColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON DUPLICATE KEY UPDATE uses = VALUES(uses), revoked = VALUES(revoked), entries = VALUES(entries)`,
-			b.treeID, id, a.DecidedAt.UnixNano(), a.AuthorizedUntil.Unix(), a.MaxExecutions, []byte(a.Executor), a.LeafHash[:], a.Uses, a.Revoked, []byte(a.EncodeEntries())); err != nil {
+	for len(ids) > 0 {
+		var (
+			n, size int
+			args    []any
+		)
+		for n < len(ids) && n < rowsPerStatement {
+			a := auths[ids[n]]
+			entries := a.EncodeEntries()
+			row := len(ids[n]) + len(a.Executor) + len(entries)
+			if n > 0 && size+row > bytesPerStatement {
+				break
+			}
+			size += row
+			args = append(args, b.treeID, ids[n], a.DecidedAt.UnixNano(), a.AuthorizedUntil.Unix(), a.MaxExecutions, []byte(a.Executor), a.LeafHash[:], a.Uses, a.Revoked, []byte(entries))
+			n++
+		}
+		q := "INSERT INTO govlog_authorizations (tree_id, " + authorizationColumns + ") VALUES " + placeholders(n, 10) +
+			" ON DUPLICATE KEY UPDATE uses = VALUES(uses), revoked = VALUES(revoked), entries = VALUES(entries)"
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return err
 		}
+		ids = ids[n:]
 	}
 	return nil
 }
@@ -781,9 +798,15 @@ func (w *integration) wait(ctx context.Context, want []*pending) error {
 		}
 		return n
 	}
-	deadline := time.Now().Add(b.integrationTimeout)
-	timer := time.NewTimer(b.poll)
+	start := time.Now()
+	deadline := start.Add(b.integrationTimeout)
+	// Trillian's signer integrates in passes, so a wait takes about as
+	// long as the last one: the first read of the tree head comes after
+	// half of that (at most maxFirstPoll, at least b.poll), the next ones
+	// every b.poll.
+	timer := time.NewTimer(max(min(time.Duration(b.waited.Load())/2, maxFirstPoll), b.poll))
 	defer timer.Stop()
+	polled := false
 	for left := missing(); left > 0; left = missing() {
 		if time.Now().After(deadline) {
 			err := fmt.Errorf("%w: Trillian did not integrate %d of the %d queued leaves within %v (tree size %d); is trillian_log_signer running?",
@@ -793,7 +816,10 @@ func (w *integration) wait(ctx context.Context, want []*pending) error {
 			b.mu.Unlock()
 			return err
 		}
-		timer.Reset(b.poll)
+		if polled {
+			timer.Reset(b.poll)
+		}
+		polled = true
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%w: failed to wait for Trillian to integrate %d leaves: %w", log.ErrUnavailable, left, ctx.Err())
@@ -813,6 +839,9 @@ func (w *integration) wait(ctx context.Context, want []*pending) error {
 			return err
 		}
 		w.cur, w.scanned = r, r.size
+	}
+	if polled {
+		b.waited.Store(int64(time.Since(start)))
 	}
 	return nil
 }

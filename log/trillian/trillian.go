@@ -210,8 +210,9 @@ type Config struct {
 	// Logger receives operational logs. Default: discard.
 	Logger *slog.Logger
 	// PollInterval is how often Append reads Trillian's tree head while it
-	// waits for its leaves to be integrated. Default 5ms: a poll is one
-	// cheap read, and the wait is a third of an Append.
+	// waits for its leaves to be integrated, from the first read on; that
+	// one comes after half as long as the last wait took (at most 100ms).
+	// Default 5ms: the wait is a third of an Append.
 	PollInterval time.Duration
 	// IntegrationTimeout bounds that wait; beyond it Append fails with
 	// ErrUnavailable (the leaves stay queued in Trillian). Default 10s.
@@ -266,6 +267,11 @@ type Backend struct {
 	queueConcurrency                     int
 
 	closed atomic.Bool
+
+	// waited is how long the last wait for integration took (see
+	// integration.wait): the next one reads the tree head first after
+	// half of it.
+	waited atomic.Int64
 
 	// known is the size of the largest checkpoint seen stored (by any
 	// replica): reads within it need not ask the database.
