@@ -121,6 +121,9 @@ func (r *report) markdown() []byte {
 	if r.TrillianSkipped != "" {
 		p("Trillian + MariaDB was not measured: %s\n\n", r.TrillianSkipped)
 	}
+	for _, be := range r.Backends {
+		r.profileTable(&b, be)
+	}
 	p("![append throughput over tree size](throughput.png)\n\n")
 	p("![latency CDF, open loop](latency-cdf.png)\n\n")
 	if len(r.Micro) > 0 {
@@ -188,7 +191,7 @@ func (r *report) loadTable(b *bytes.Buffer) {
 	row("… server CPU per decision", func(be *backendResult) string { return cpu(be.Open) })
 	row("batch endpoint (4 clients × 1,000), whole fill: decisions/s", func(be *backendResult) string { return fmt.Sprintf("%.0f", be.FillRate) })
 	row("… server CPU per decision", func(be *backendResult) string { return micros(be.FillCPU) })
-	row("tree size after the fill", func(be *backendResult) string { return fmt.Sprintf("%d", be.Entries) })
+	row("tree size after the runs", func(be *backendResult) string { return fmt.Sprintf("%d", be.Entries) })
 	row("batch throughput, last fill step ÷ first", func(be *backendResult) string {
 		if len(be.Fill) < 2 {
 			return "—"
@@ -198,6 +201,16 @@ func (r *report) loadTable(b *bytes.Buffer) {
 	row("single decisions, closed loop, filled log: decisions/s", func(be *backendResult) string { return fmt.Sprintf("%.0f", be.ClosedFull.PerSecond) })
 	row("… latency", func(be *backendResult) string { return lat(be.ClosedFull) })
 	row("… server CPU per decision", func(be *backendResult) string { return cpu(be.ClosedFull) })
+	row(fmt.Sprintf("governed executions (an allow, then a claim of it), closed loop, %d clients, %v, filled log: pairs/s", o.clients, o.closedFor),
+		func(be *backendResult) string { return fmt.Sprintf("%.0f", be.Claims.PerSecond) })
+	row("… server CPU per allow and claim", func(be *backendResult) string { return cpu(be.Claims) })
+	row("… a claim ÷ a decision (the pair less a single decision of the closed loop on the filled log, over it; target ≤ 1.5)", func(be *backendResult) string {
+		if be.Claims.ServerCPUError != "" || be.ClosedFull.ServerCPUError != "" || be.ClosedFull.ServerCPUPerDecision == 0 {
+			return "—"
+		}
+		d := be.ClosedFull.ServerCPUPerDecision
+		return fmt.Sprintf("%.2f×", (be.Claims.ServerCPUPerDecision-d)/d)
+	})
 	row(fmt.Sprintf("inclusion proofs, 32 clients, filled log (%d): proofs/s", o.proofs), func(be *backendResult) string {
 		return fmt.Sprintf("%.0f (p99 %.1f ms)", be.Proofs.PerSecond, be.Proofs.LatencyMS.P99)
 	})
@@ -210,7 +223,7 @@ func (r *report) loadTable(b *bytes.Buffer) {
 		return fmt.Sprintf("%.0f B", float64(be.StorageBytes)/float64(be.Entries))
 	})
 	row("errors (all runs); receipts failing verification", func(be *backendResult) string {
-		return fmt.Sprintf("%d; 0", errs(be.Closed)+errs(be.Open)+errs(be.ClosedFull))
+		return fmt.Sprintf("%d; 0", errs(be.Closed)+errs(be.Open)+errs(be.ClosedFull)+errs(be.Claims))
 	})
 	p("\n")
 }
@@ -240,4 +253,159 @@ func fmtNs(ns float64) string {
 	default:
 		return fmt.Sprintf("%.0f ns", ns)
 	}
+}
+
+// allowShare is the fraction of allows among the load generator's
+// decisions (internal/loadgen): each costs an artifact signature.
+const allowShare = 0.7
+
+// loadTitle heads a load's column of the profile table.
+var loadTitle = map[string]string{
+	loadSingle: "single decisions, small log, µs per decision",
+	loadFill:   "batch endpoint (fill), µs per decision",
+	loadClaims: "allow + claim, µs per pair",
+	loadProofs: "inclusion proofs, µs per proof",
+}
+
+// loadCPU is the server's CPU per operation of a load, from /metrics.
+func (be *backendResult) loadCPU(load string) float64 {
+	rep := map[string]*loadgen.Report{loadSingle: be.Closed, loadClaims: be.Claims, loadProofs: be.Proofs}[load]
+	switch {
+	case load == loadFill:
+		return be.FillCPU
+	case rep == nil || rep.ServerCPUError != "":
+		return 0
+	default:
+		return rep.ServerCPUPerDecision
+	}
+}
+
+// micro returns a micro-benchmark's figure in µs: its metric unit when it
+// reported one, else its time per operation; 0 when it did not run.
+func (r *report) micro(pkg, name, unit string) float64 {
+	for _, m := range r.Micro {
+		if m.Pkg != "github.com/govlog/govlog/"+pkg || m.Name != name {
+			continue
+		}
+		for _, e := range m.Extra {
+			if e[0] == unit {
+				v, _ := strconv.ParseFloat(e[1], 64)
+				return v / 1e3
+			}
+		}
+		return m.NsPerOp / 1e3
+	}
+	return 0
+}
+
+// floors returns the floor of each part of a load, in µs per operation,
+// where the project measures one: HTTP from internal/floor (a single
+// decision's request), Ed25519 from BenchmarkFloorEd25519 (one signature
+// per allow: the claim of an allow signed by the same process is not
+// verified again), a COMMIT from BenchmarkFloorCommit (per entry, in
+// groups of 32 for single decisions, 64 for the batch endpoint's
+// larger groups). nil when the load has none.
+func (r *report) floors(be *backendResult, load string) map[string]float64 {
+	var http float64
+	for _, b := range r.Backends {
+		if b.Floor != nil && b.Floor.ServerCPUError == "" && http == 0 {
+			http = b.Floor.ServerCPUPerDecision
+		}
+	}
+	sig := r.micro("log", "FloorEd25519", "cpu-ns/op")
+	commit := func(group string) float64 {
+		if be.StorageBytes == 0 { // not SQLite
+			return 0
+		}
+		return r.micro("log/sqlite", "FloorCommit/group="+group, "cpu-ns/entry")
+	}
+	switch load {
+	case loadSingle:
+		return map[string]float64{partHTTP: http, partEd25519: allowShare * sig, partCommit: commit("32")}
+	case loadFill:
+		return map[string]float64{partEd25519: allowShare * sig, partCommit: commit("64")}
+	case loadClaims:
+		return map[string]float64{partHTTP: 2 * http, partEd25519: sig, partCommit: 2 * commit("32")}
+	}
+	return nil
+}
+
+// profileTable writes where the server's CPU went in each profiled load
+// of a backend.
+func (r *report) profileTable(b *bytes.Buffer, be *backendResult) {
+	var loads []string
+	for _, l := range loadOrder {
+		if be.Profiles[l] != nil {
+			loads = append(loads, l)
+		}
+	}
+	if len(loads) == 0 {
+		return
+	}
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	p("## Where the server's CPU goes: %s\n\n", be.Name)
+	p("A CPU profile of govlogd (`--pprof`, %v) during each load; each part's share of its samples times the load's server CPU per operation (above, from `/metrics`). ", r.Options.closedFor)
+	p("A sample belongs to the first function on its stack, from the leaf, whose name starts with one of a part's prefixes (`internal/benchreport/profile.go`); ")
+	p("generic code (memmove, hashing, `encoding/json`, `context`) counts for its caller. ")
+	p("*floor*: the cheapest this machine does that part, where the project measures it: HTTP by `internal/floor` (the closed loop above), ")
+	p("Ed25519 by `BenchmarkFloorEd25519` (one signature per allow, %.0f%% of the load's decisions; a claim of an allow signed by the same process is not verified again), ", allowShare*100)
+	p("a `COMMIT` by `BenchmarkFloorCommit` (per entry, groups of 32; 64 for the batch endpoint). ")
+	p("Open a profile with `go tool pprof -top FILE` (or `-http :8080`).\n\n")
+	floors := map[string]map[string]float64{}
+	p("| part |")
+	for _, l := range loads {
+		p(" %s |", loadTitle[l])
+		if floors[l] = r.floors(be, l); floors[l] != nil {
+			p(" floor |")
+		}
+	}
+	p("\n|---|")
+	for _, l := range loads {
+		p("---:|")
+		if floors[l] != nil {
+			p("---:|")
+		}
+	}
+	p("\n")
+	floor := func(v float64) string {
+		if v == 0 {
+			return ""
+		}
+		return fmt.Sprintf("%.1f µs", v)
+	}
+	for _, part := range partOrder {
+		p("| %s |", part)
+		for _, l := range loads {
+			share := be.Profiles[l].Share[part]
+			if cpu := be.loadCPU(l); cpu > 0 {
+				p(" %.1f µs (%.0f%%) |", share*cpu, share*100)
+			} else {
+				p(" %.0f%% |", share*100)
+			}
+			if floors[l] != nil {
+				p(" %s |", floor(floors[l][part]))
+			}
+		}
+		p("\n")
+	}
+	p("| **total** |")
+	for _, l := range loads {
+		p(" **%s** |", micros(be.loadCPU(l)))
+		if f := floors[l]; f != nil {
+			var sum float64
+			for _, v := range f {
+				sum += v
+			}
+			p(" %s |", floor(sum))
+		}
+	}
+	p("\n| profile |")
+	for _, l := range loads {
+		pr := be.Profiles[l]
+		p(" [%s](%s): %.1f s of CPU in %v |", pr.File, pr.File, pr.Seconds, pr.Window.Round(time.Second))
+		if floors[l] != nil {
+			p(" |")
+		}
+	}
+	p("\n\n")
 }
