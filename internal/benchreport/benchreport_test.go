@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -89,7 +90,7 @@ func TestWriteReport(t *testing.T) {
 			Fill: []sample{{10000, rate}, {20000, rate * 0.9}}, FillRate: rate, Entries: 20000, RSSMiB: 50, StorageBytes: 20000 * 900}
 	}
 	r := &report{Started: time.Now(), Command: "go run ./internal/benchreport -fill 20000", Options: options{rate: 2000, clients: 64, benchtime: "1s"},
-		CPUs: 2, CPUModel: "test", GoVersion: "go1.26",
+		CPUs: 2, CPUModel: "test", GoVersion: "go1.26", Load: []float64{0.5, 3, 12.25},
 		Micro:    parseBenchOutput([]byte(benchOut)),
 		Backends: []*backendResult{be("embedded (SQLite)", 5000), be("Trillian + MariaDB", 500)}}
 	r.Backends[0].Floor = &loadgen.Report{ServerCPUPerDecision: 61.4}
@@ -121,6 +122,7 @@ func TestWriteReport(t *testing.T) {
 	}
 	for _, want := range []string{
 		"| embedded (SQLite) | Trillian + MariaDB |",
+		"was 0.5 at the least, 3.0 at the median and 12.2 at the most during the run: other work ran on the machine at the same time, 2 CPUs shared",
 		"p50 1.0 / p90 2.0 / p99 3.0 / p99.9 4.0 ms",
 		"5000; 3 of 5000 late",
 		"| 0.90× | 0.90× |",
@@ -270,5 +272,17 @@ func TestClassifyProfile(t *testing.T) {
 	}
 	if _, err := classifyProfile(syntheticProfile(t, nil, nil)); err == nil || !strings.Contains(err.Error(), "no samples") {
 		t.Errorf("empty profile: %v", err)
+	}
+}
+
+func TestWatchLoad(t *testing.T) {
+	if _, err := os.Stat("/proc/loadavg"); err != nil {
+		t.Skip("no /proc/loadavg")
+	}
+	stop := watchLoad(t.Context(), 10*time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+	got := stop()
+	if len(got) < 3 || !slices.IsSorted(got) || got[0] < 0 {
+		t.Fatalf("samples %v", got)
 	}
 }

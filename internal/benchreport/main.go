@@ -93,6 +93,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := machine(rep); err != nil {
 		return err
 	}
+	stopLoad := watchLoad(ctx, 10*time.Second)
 	bin, err := os.MkdirTemp("", "benchreport-bin-")
 	if err != nil {
 		return err
@@ -127,5 +128,6 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 	rep.Took = time.Since(rep.Started).Round(time.Second)
+	rep.Load = stopLoad()
 	return rep.write(o.out)
 }

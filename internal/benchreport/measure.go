@@ -13,7 +13,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -386,4 +389,51 @@ func machine(r *report) error {
 		return errors.New("run from the module root (make bench does)")
 	}
 	return nil
+}
+
+// watchLoad samples the machine's 1-minute load average (Linux:
+// /proc/loadavg) every interval until the returned function is called,
+// which returns the samples, sorted.
+func watchLoad(ctx context.Context, every time.Duration) func() []float64 {
+	var (
+		mu      sync.Mutex
+		samples []float64
+	)
+	take := func() {
+		b, err := os.ReadFile("/proc/loadavg")
+		if err != nil {
+			return
+		}
+		f := strings.Fields(string(b))
+		if len(f) == 0 {
+			return
+		}
+		if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+			mu.Lock()
+			samples = append(samples, v)
+			mu.Unlock()
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for take(); ; take() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() []float64 {
+		cancel()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		slices.Sort(samples)
+		return samples
+	}
 }
