@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"image/png"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -180,17 +182,19 @@ func syntheticProfile(t *testing.T, samples map[string][]string, ms map[string]i
 		Period:        10_000_000,
 		DurationNanos: int64(10 * time.Second),
 	}
+	bin := &profile.Mapping{ID: 1, File: "/tmp/benchreport-bin-1/govlogd", HasFunctions: true}
+	p.Mapping = []*profile.Mapping{bin}
 	funcs := map[string]*profile.Function{}
 	for name, stack := range samples {
 		s := &profile.Sample{Value: []int64{ms[name] / 10, ms[name] * 1e6}}
 		for _, fn := range stack {
 			f := funcs[fn]
 			if f == nil {
-				f = &profile.Function{ID: uint64(len(funcs) + 1), Name: fn}
+				f = &profile.Function{ID: uint64(len(funcs) + 1), Name: fn, Filename: "/home/someone/src/" + fn + ".go"}
 				funcs[fn] = f
 				p.Function = append(p.Function, f)
 			}
-			loc := &profile.Location{ID: uint64(len(p.Location) + 1), Line: []profile.Line{{Function: f}}}
+			loc := &profile.Location{ID: uint64(len(p.Location) + 1), Mapping: bin, Line: []profile.Line{{Function: f}}}
 			p.Location = append(p.Location, loc)
 			s.Location = append(s.Location, loc)
 		}
@@ -285,4 +289,41 @@ func TestWatchLoad(t *testing.T) {
 	if len(got) < 3 || !slices.IsSorted(got) || got[0] < 0 {
 		t.Fatalf("samples %v", got)
 	}
+}
+
+func TestScrub(t *testing.T) {
+	in := syntheticProfile(t, map[string][]string{"a": stacks[0].stack}, map[string]int64{"a": 10})
+	if !bytes.Contains(gunzip(t, in), []byte("/tmp/benchreport-bin-1/")) {
+		t.Fatal("the synthetic profile lacks the binary's directory")
+	}
+	out, err := scrub(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := gunzip(t, out)
+	for _, dir := range []string{"/tmp/", "/home/"} {
+		if bytes.Contains(raw, []byte(dir)) {
+			t.Errorf("the scrubbed profile still names %s", dir)
+		}
+	}
+	if !bytes.Contains(raw, []byte("govlogd")) || !bytes.Contains(raw, []byte("net/http.(*conn).serve")) {
+		t.Error("the scrubbed profile lost its binary's or its functions' names")
+	}
+	b, err := classifyProfile(out)
+	if err != nil || b.Share[stacks[0].part] != 1 {
+		t.Fatalf("scrubbed profile: %v, %v", b, err)
+	}
+}
+
+func gunzip(t *testing.T, data []byte) []byte {
+	t.Helper()
+	r, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }

@@ -69,7 +69,7 @@ type sample struct {
 }
 
 func goBuild(ctx context.Context, bin string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin+string(os.PathSeparator), "./cmd/govlogd", "./cmd/govlog", "./internal/floor")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin+string(os.PathSeparator), "./cmd/govlogd", "./cmd/govlog", "./internal/floor")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("failed to build govlogd, govlog and floor: %w\n%s", err, out)
 	}

@@ -204,6 +204,9 @@ func startProfile(ctx context.Context, addr string, window time.Duration, path s
 		if err == nil && resp.StatusCode != http.StatusOK {
 			err = fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(data))
 		}
+		if err == nil {
+			data, err = scrub(data)
+		}
 		if err != nil {
 			p.done <- fmt.Errorf("failed to take a CPU profile: %w", err)
 			return
@@ -211,6 +214,31 @@ func startProfile(ctx context.Context, addr string, window time.Duration, path s
 		p.done <- os.WriteFile(path, data, 0o644)
 	}()
 	return p
+}
+
+// scrub drops the directories of the machine the profile was taken on
+// from it: the binaries' (its mappings) and any absolute source file name
+// (govlogd is built with -trimpath, so there should be none).
+func scrub(data []byte) ([]byte, error) {
+	p, err := profile.Parse(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range p.Mapping {
+		if m.File != "" && filepath.IsAbs(m.File) {
+			m.File = filepath.Base(m.File)
+		}
+	}
+	for _, f := range p.Function {
+		if filepath.IsAbs(f.Filename) {
+			f.Filename = filepath.Base(f.Filename)
+		}
+	}
+	var b bytes.Buffer
+	if err := p.Write(&b); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // wait waits for the profile and classifies it.
