@@ -135,7 +135,8 @@ deploy-check:
 # Benchmark report (not part of test): the Go micro-benchmarks of the hot
 # paths, then govlog bench against the embedded backend and Trillian +
 # MariaDB (skipped without a database at 127.0.0.1:3306) in one run; writes
-# docs/bench/report.md and PNG charts. Options through BENCHFLAGS, e.g. the
+# docs/bench/report.md, PNG charts and govlogd's CPU profiles under each
+# load. Options through BENCHFLAGS, e.g. the
 # full-scale run: make bench BENCHFLAGS='-fill 10000000 -samples 50'.
 BENCHFLAGS ?=
 bench:

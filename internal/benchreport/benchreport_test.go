@@ -2,13 +2,18 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"image/png"
+	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/pprof/profile"
 	"github.com/govlog/govlog/internal/loadgen"
 )
 
@@ -83,14 +88,32 @@ func TestWriteReport(t *testing.T) {
 			LatencyMS: loadgen.Percentiles{P50: 1, P90: 2, P99: 3, P999: 4}, Latencies: lat, Errors: map[string]int{"x": 2}}
 	}
 	be := func(name string, rate float64) *backendResult {
-		return &backendResult{Name: name, Closed: rep(rate), Open: rep(rate), ClosedFull: rep(rate), Proofs: rep(rate),
+		return &backendResult{Name: name, Closed: rep(rate), Open: rep(rate), ClosedFull: rep(rate), Proofs: rep(rate), Claims: rep(rate),
 			Fill: []sample{{10000, rate}, {20000, rate * 0.9}}, FillRate: rate, Entries: 20000, RSSMiB: 50, StorageBytes: 20000 * 900}
 	}
 	r := &report{Started: time.Now(), Command: "go run ./internal/benchreport -fill 20000", Options: options{rate: 2000, clients: 64, benchtime: "1s"},
-		CPUs: 2, CPUModel: "test", GoVersion: "go1.26",
+		CPUs: 2, CPUModel: "test", GoVersion: "go1.26", Load: []float64{0.5, 3, 12.25},
 		Micro:    parseBenchOutput([]byte(benchOut)),
 		Backends: []*backendResult{be("embedded (SQLite)", 5000), be("Trillian + MariaDB", 500)}}
 	r.Backends[0].Floor = &loadgen.Report{ServerCPUPerDecision: 61.4}
+	r.Backends[1].StorageBytes = 0
+	r.Micro = append(r.Micro,
+		microResult{Pkg: "github.com/govlog/govlog/log", Name: "FloorEd25519", NsPerOp: 23000, Extra: [][2]string{{"cpu-ns/op", "22000"}}},
+		microResult{Pkg: "github.com/govlog/govlog/log/sqlite", Name: "FloorCommit/group=32", NsPerOp: 9e5, Extra: [][2]string{{"entries/s", "1000"}, {"cpu-ns/entry", "10000"}}},
+		microResult{Pkg: "github.com/govlog/govlog/log/sqlite", Name: "FloorCommit/group=64", NsPerOp: 9e5, Extra: [][2]string{{"cpu-ns/entry", "5000"}}})
+	emb, tr := r.Backends[0], r.Backends[1]
+	emb.Closed = &loadgen.Report{ServerCPUPerDecision: 200, LatencyMS: emb.Closed.LatencyMS}
+	emb.Claims = &loadgen.Report{ServerCPUPerDecision: 460, PerSecond: 321}
+	emb.Proofs.ServerCPUPerDecision = 40
+	emb.ClosedFull.ServerCPUPerDecision = 200
+	emb.FillCPU = 60
+	shares := map[string]float64{partHTTP: 0.25, partEd25519: 0.125, partCommit: 0.1, partStorage: 0.2, partRules: 0.05,
+		partReceipts: 0.05, partParse: 0.05, partRuntime: 0.125, partOther: 0.05}
+	emb.Profiles = map[string]*breakdown{}
+	for _, l := range loadOrder {
+		emb.Profiles[l] = &breakdown{File: profileFile("embedded", l), Seconds: 8, Window: 10 * time.Second, Share: shares}
+	}
+	tr.Profiles = map[string]*breakdown{loadSingle: {File: profileFile("trillian", loadSingle), Seconds: 3, Window: 10 * time.Second, Share: shares}}
 	dir := t.TempDir()
 	if err := r.write(dir); err != nil {
 		t.Fatal(err)
@@ -101,12 +124,28 @@ func TestWriteReport(t *testing.T) {
 	}
 	for _, want := range []string{
 		"| embedded (SQLite) | Trillian + MariaDB |",
+		"was 0.5 at the least, 3.0 at the median and 12.2 at the most during the run: other work ran on the machine at the same time, 2 CPUs shared",
 		"p50 1.0 / p90 2.0 / p99 3.0 / p99.9 4.0 ms",
 		"5000; 3 of 5000 late",
 		"| 0.90× | 0.90× |",
-		"| 900 B | 900 B |",
+		"| 900 B | — (in MariaDB) |",
+		"server CPU per allow and claim | 460 µs | — |",
+		"a claim ÷ a decision (the pair less a single decision of the closed loop on the filled log, over it; target ≤ 1.5) | 1.30× | — |",
+		"governed executions (an allow, then a claim of it), closed loop, 64 clients, 0s, filled log: pairs/s | 321 | 500 |",
+		"## Where the server's CPU goes: embedded (SQLite)",
+		"| part | single decisions, small log, µs per decision | floor | batch endpoint (fill), µs per decision | floor | allow + claim, µs per pair | floor | inclusion proofs, µs per proof |",
+		"| " + partHTTP + " | 50.0 µs (25%) | 61.4 µs | 15.0 µs (25%) |  | 115.0 µs (25%) | 122.8 µs | 10.0 µs (25%) |",
+		"| " + partEd25519 + " | 25.0 µs (12%) | 15.4 µs | 7.5 µs (12%) | 15.4 µs | 57.5 µs (12%) | 22.0 µs | 5.0 µs (12%) |",
+		"| " + partCommit + " | 20.0 µs (10%) | 10.0 µs | 6.0 µs (10%) | 5.0 µs | 46.0 µs (10%) | 20.0 µs | 4.0 µs (10%) |",
+		"| " + partOther + " | 10.0 µs (5%) |  | 3.0 µs (5%) |  | 23.0 µs (5%) |  | 2.0 µs (5%) |",
+		"| **total** | **200 µs** | 86.8 µs | **60 µs** | 20.4 µs | **460 µs** | 164.8 µs | **40 µs** |",
+		"| profile | [cpu-embedded-single.pb.gz](cpu-embedded-single.pb.gz): 8.0 s of CPU in 10s | | [cpu-embedded-fill.pb.gz](cpu-embedded-fill.pb.gz)",
+		"## Where the server's CPU goes: Trillian + MariaDB",
+		"| part | single decisions, small log, µs per decision | floor |\n",
+		"| " + partCommit + " | 10% |  |",
+		"| " + partEd25519 + " | 12% | 15.4 µs |",
 		"logging nothing): server CPU per request | 61 µs | — |",
-		"| 6; 0 | 6; 0 |",
+		"| 4; 0 | 8; 0 |",
 		"| log | ParseDecision/bytes=400 | 45.23 µs | 14785 | 336 |",
 		"| log/sqlite | Append/batch=64 | 1.23 ms | 50000 | 700 | 9876 ns/entry |",
 		"![latency CDF, open loop](latency-cdf.png)",
@@ -131,4 +170,160 @@ func TestWriteReport(t *testing.T) {
 	if strings.Contains(string(md), "not measured") {
 		t.Error("report says Trillian was skipped")
 	}
+}
+
+// syntheticProfile is a CPU profile with one sample per stack (leaf
+// first), each worth the given milliseconds.
+func syntheticProfile(t *testing.T, samples map[string][]string, ms map[string]int64) []byte {
+	t.Helper()
+	p := &profile.Profile{
+		SampleType:    []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}},
+		PeriodType:    &profile.ValueType{Type: "cpu", Unit: "nanoseconds"},
+		Period:        10_000_000,
+		DurationNanos: int64(10 * time.Second),
+	}
+	bin := &profile.Mapping{ID: 1, File: "/tmp/benchreport-bin-1/govlogd", HasFunctions: true}
+	p.Mapping = []*profile.Mapping{bin}
+	funcs := map[string]*profile.Function{}
+	for name, stack := range samples {
+		s := &profile.Sample{Value: []int64{ms[name] / 10, ms[name] * 1e6}}
+		for _, fn := range stack {
+			f := funcs[fn]
+			if f == nil {
+				f = &profile.Function{ID: uint64(len(funcs) + 1), Name: fn, Filename: "/home/someone/src/" + fn + ".go"}
+				funcs[fn] = f
+				p.Function = append(p.Function, f)
+			}
+			loc := &profile.Location{ID: uint64(len(p.Location) + 1), Mapping: bin, Line: []profile.Line{{Function: f}}}
+			p.Location = append(p.Location, loc)
+			s.Location = append(s.Location, loc)
+		}
+		p.Sample = append(p.Sample, s)
+	}
+	var b bytes.Buffer
+	if err := p.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// stacks are typical stacks of govlogd under load, leaf first, and the
+// part each belongs to.
+var stacks = []struct {
+	name  string
+	stack []string
+	part  string
+}{
+	{"socket write under a receipt", []string{"internal/runtime/syscall/linux.Syscall6", "syscall.RawSyscall6", "syscall.write", "internal/poll.(*FD).Write", "net.(*conn).Write", "bufio.(*Writer).Flush", "net/http.(*response).Write", "github.com/govlog/govlog/server.writeReceipt", "github.com/govlog/govlog/server.(*Server).postDecision", "github.com/labstack/echo/v4.(*Echo).ServeHTTP", "net/http.(*conn).serve"}, partHTTP},
+	{"reading a request", []string{"net/textproto.(*Reader).ReadMIMEHeader", "net/http.readRequest", "net/http.(*conn).serve"}, partHTTP},
+	{"artifact signature", []string{"crypto/internal/fips140/edwards25519/field.feMul", "crypto/internal/fips140/edwards25519.(*Point).ScalarBaseMult", "crypto/internal/fips140/ed25519.sign", "crypto/ed25519.Sign", "github.com/govlog/govlog/log.(*Log).SignArtifact", "github.com/govlog/govlog/server.(*artifactSigner).sign", "net/http.(*conn).serve"}, partEd25519},
+	{"checkpoint signature in the commit", []string{"crypto/internal/fips140/sha512.blockAVX2", "crypto/internal/fips140/ed25519.sign", "github.com/govlog/govlog/log.SignCheckpoint", "github.com/govlog/govlog/log/sqlite.(*Backend).appendLocked", "database/sql.(*Tx).Commit"}, partEd25519},
+	{"COMMIT", []string{"runtime.cgocall", "github.com/mattn/go-sqlite3._Cfunc_sqlite3_step_internal", "github.com/mattn/go-sqlite3.(*SQLiteConn).exec", "github.com/mattn/go-sqlite3.(*SQLiteTx).Commit", "database/sql.(*Tx).Commit", "github.com/govlog/govlog/log/sqlite.(*Backend).appendLocked", "github.com/govlog/govlog/log.(*Log).run"}, partCommit},
+	{"an insert", []string{"runtime.cgocall", "github.com/mattn/go-sqlite3._Cfunc_sqlite3_step_internal", "github.com/mattn/go-sqlite3.(*SQLiteStmt).exec", "database/sql.(*Tx).ExecContext", "github.com/govlog/govlog/log/sqlite.(*Backend).appendLocked", "github.com/govlog/govlog/log.(*Log).run"}, partStorage},
+	{"search terms", []string{"runtime.memmove", "github.com/govlog/govlog/log.EntryTerms", "github.com/govlog/govlog/log/sqlite.(*newRows).add"}, partStorage},
+	{"Trillian", []string{"google.golang.org/grpc.(*ClientConn).Invoke", "github.com/govlog/govlog/log/trillian.(*Backend).Append"}, partStorage},
+	{"rule book", []string{"internal/runtime/maps.(*Map).getWithKeySmall", "github.com/govlog/govlog/log.(*Facts).authorization", "github.com/govlog/govlog/log.Judge", "github.com/govlog/govlog/log/sqlite.(*Backend).appendLocked"}, partRules},
+	{"a receipt's proof", []string{"runtime.memmove", "github.com/govlog/govlog/log.tlogProof", "github.com/govlog/govlog/log.newReceipt", "github.com/govlog/govlog/log.(*Log).result"}, partReceipts},
+	{"a proof's JSON", []string{"encoding/json.(*encodeState).marshal", "encoding/json.(*Encoder).Encode", "github.com/govlog/govlog/server.encodeJSON", "github.com/govlog/govlog/server.(*Server).getInclusion", "net/http.(*conn).serve"}, partReceipts},
+	{"parsing", []string{"github.com/govlog/govlog/log.(*canonicalizer).object", "github.com/govlog/govlog/log.parseDecision", "github.com/govlog/govlog/server.(*Server).submission", "net/http.(*conn).serve"}, partParse},
+	{"allocation in parsing", []string{"runtime.nextFreeFast", "runtime.mallocgcSmallNoscan", "runtime.mallocgc", "github.com/govlog/govlog/log.parseDecision", "net/http.(*conn).serve"}, partRuntime},
+	{"the garbage collector", []string{"runtime.scanobject", "runtime.gcDrain", "runtime.gcBgMarkWorker.func2", "runtime.systemstack", "runtime.gcBgMarkWorker"}, partRuntime},
+	{"waking a goroutine", []string{"runtime.futex", "runtime.futexwakeup", "runtime.notewakeup", "runtime.startm", "runtime.wakep", "runtime.ready", "runtime.chansend", "github.com/govlog/govlog/log.(*Log).SubmitAll", "net/http.(*conn).serve"}, partRuntime},
+	{"a handler's own code", []string{"context.WithDeadlineCause", "github.com/govlog/govlog/server.(*Server).submitDecision", "github.com/labstack/echo/v4.(*Echo).ServeHTTP", "net/http.(*conn).serve"}, partOther},
+	{"nothing known", []string{"runtime/pprof.profileWriter"}, partOther},
+}
+
+func TestClassify(t *testing.T) {
+	for _, s := range stacks {
+		if got := classify(s.stack); got != s.part {
+			t.Errorf("%s: %q, want %q", s.name, got, s.part)
+		}
+	}
+}
+
+func TestClassifyProfile(t *testing.T) {
+	samples := map[string][]string{}
+	ms := map[string]int64{}
+	want := map[string]float64{}
+	var total int64
+	for i, s := range stacks {
+		samples[s.name] = s.stack
+		ms[s.name] = int64(10 * (i + 1))
+		total += ms[s.name]
+	}
+	for _, s := range stacks {
+		want[s.part] += float64(ms[s.name]) / float64(total)
+	}
+	b, err := classifyProfile(syntheticProfile(t, samples, ms))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Seconds != float64(total)/1e3 || b.Window != 10*time.Second {
+		t.Errorf("%v s of CPU in %v, want %v s in 10s", b.Seconds, b.Window, float64(total)/1e3)
+	}
+	var sum float64
+	for _, part := range partOrder {
+		if math.Abs(b.Share[part]-want[part]) > 1e-9 {
+			t.Errorf("%s: %.4f, want %.4f", part, b.Share[part], want[part])
+		}
+		sum += b.Share[part]
+	}
+	if math.Abs(sum-1) > 1e-9 || len(b.Share) != len(partOrder) {
+		t.Errorf("shares %v sum to %v", b.Share, sum)
+	}
+	if _, err := classifyProfile([]byte("Could not enable CPU profiling: cpu profiling already in use\n")); err == nil {
+		t.Error("an error message parsed as a profile")
+	}
+	if _, err := classifyProfile(syntheticProfile(t, nil, nil)); err == nil || !strings.Contains(err.Error(), "no samples") {
+		t.Errorf("empty profile: %v", err)
+	}
+}
+
+func TestWatchLoad(t *testing.T) {
+	if _, err := os.Stat("/proc/loadavg"); err != nil {
+		t.Skip("no /proc/loadavg")
+	}
+	stop := watchLoad(t.Context(), 10*time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+	got := stop()
+	if len(got) < 3 || !slices.IsSorted(got) || got[0] < 0 {
+		t.Fatalf("samples %v", got)
+	}
+}
+
+func TestScrub(t *testing.T) {
+	in := syntheticProfile(t, map[string][]string{"a": stacks[0].stack}, map[string]int64{"a": 10})
+	if !bytes.Contains(gunzip(t, in), []byte("/tmp/benchreport-bin-1/")) {
+		t.Fatal("the synthetic profile lacks the binary's directory")
+	}
+	out, err := scrub(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := gunzip(t, out)
+	for _, dir := range []string{"/tmp/", "/home/"} {
+		if bytes.Contains(raw, []byte(dir)) {
+			t.Errorf("the scrubbed profile still names %s", dir)
+		}
+	}
+	if !bytes.Contains(raw, []byte("govlogd")) || !bytes.Contains(raw, []byte("net/http.(*conn).serve")) {
+		t.Error("the scrubbed profile lost its binary's or its functions' names")
+	}
+	b, err := classifyProfile(out)
+	if err != nil || b.Share[stacks[0].part] != 1 {
+		t.Fatalf("scrubbed profile: %v, %v", b, err)
+	}
+}
+
+func gunzip(t *testing.T, data []byte) []byte {
+	t.Helper()
+	r, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }

@@ -2,7 +2,8 @@
 // govlog's hot paths, then `govlog bench` loads (the internal/loadgen
 // generator, every receipt verified) against govlogd on the embedded SQLite
 // backend and on Trillian + MariaDB, one after the other on the same
-// machine, and writes a markdown report and PNG charts:
+// machine, and writes a markdown report, PNG charts and the server's CPU
+// profiles:
 //
 //	go run ./internal/benchreport -out docs/bench
 //
@@ -11,6 +12,14 @@
 // entries. For the full-scale run of the performance targets:
 //
 //	go run ./internal/benchreport -out docs/bench -fill 10000000 -samples 50 -trillian-fill 200000
+//
+// govlogd runs with --pprof: during the closed loop of single decisions,
+// a window of the fill, the closed loop of governed executions (an allow,
+// then a claim of it) and the proof lookups, a CPU profile of the server
+// is taken (cpu-BACKEND-LOAD.pb.gz next to report.md) and its samples
+// classified by stack into parts (profile.go: HTTP, Ed25519, storage,
+// receipts, parsing, the runtime, …), set in the report against the floor
+// of each part the project measures.
 //
 // Trillian runs need a MariaDB/MySQL server (see log/trillian/trilliantest:
 // 127.0.0.1:3306, root without password, or $GOVLOG_TEST_MYSQL); without
@@ -84,6 +93,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := machine(rep); err != nil {
 		return err
 	}
+	stopLoad := watchLoad(ctx, 10*time.Second)
 	bin, err := os.MkdirTemp("", "benchreport-bin-")
 	if err != nil {
 		return err
@@ -118,5 +128,6 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 	rep.Took = time.Since(rep.Started).Round(time.Second)
+	rep.Load = stopLoad()
 	return rep.write(o.out)
 }

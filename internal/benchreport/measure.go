@@ -13,7 +13,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -25,6 +28,8 @@ import (
 // backendResult is what one backend measured.
 type backendResult struct {
 	Name string
+	// Slug names the backend in the profiles' file names.
+	Slug string
 	// Closed is the closed-loop single-decision run on a small log, Open
 	// the open-loop run at the fixed rate.
 	Closed, Open *loadgen.Report
@@ -41,6 +46,12 @@ type backendResult struct {
 	ClosedFull *loadgen.Report
 	// Proofs are inclusion proof lookups on the filled log.
 	Proofs *loadgen.Report
+	// Claims is the closed loop of governed executions (an allow, then a
+	// claim of it) on the filled log.
+	Claims *loadgen.Report
+	// Profiles are the server's CPU profiles during the loads, by load
+	// (loadSingle, loadFill, loadClaims, loadProofs).
+	Profiles map[string]*breakdown
 	// Floor is the closed loop of Closed against internal/floor in front
 	// of this backend: govlogd's HTTP stack answering real receipts
 	// without logging anything (embedded only; nil otherwise).
@@ -58,7 +69,7 @@ type sample struct {
 }
 
 func goBuild(ctx context.Context, bin string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin+string(os.PathSeparator), "./cmd/govlogd", "./cmd/govlog", "./internal/floor")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin+string(os.PathSeparator), "./cmd/govlogd", "./cmd/govlog", "./internal/floor")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("failed to build govlogd, govlog and floor: %w\n%s", err, out)
 	}
@@ -80,31 +91,46 @@ func microBenchmarks(ctx context.Context, benchtime string) ([]microResult, erro
 
 // daemon is a running govlogd.
 type daemon struct {
-	cmd  *exec.Cmd
-	url  string
-	data string
-	out  *os.File
+	cmd *exec.Cmd
+	url string
+	// pprof is the address of its profiling listener.
+	pprof string
+	data  string
+	out   *os.File
+}
+
+// freeAddr returns a loopback address whose port (from the kernel's
+// ephemeral range) was free a moment ago.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }
 
 func startDaemon(ctx context.Context, bin, data string, extra ...string) (*daemon, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	addr := l.Addr().String()
-	l.Close()
+	pprofAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
 	out, err := os.CreateTemp("", "benchreport-govlogd-*.log")
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"--listen", addr, "--data", data, "--origin", "bench.govlog.test/log", "--log-level", "warn"}, extra...)
+	args := append([]string{"--listen", addr, "--pprof", pprofAddr, "--data", data, "--origin", "bench.govlog.test/log", "--log-level", "warn"}, extra...)
 	cmd := exec.Command(filepath.Join(bin, "govlogd"), args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		out.Close()
 		return nil, fmt.Errorf("failed to start govlogd: %w", err)
 	}
-	d := &daemon{cmd: cmd, url: "http://" + addr, data: data, out: out}
+	d := &daemon{cmd: cmd, url: "http://" + addr, pprof: pprofAddr, data: data, out: out}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get(d.url + "/readyz")
@@ -151,15 +177,32 @@ func dirSize(dir string) int64 {
 }
 
 // measure runs the loads against the govlogd at d, filling its log to fill
-// entries.
-func measure(ctx context.Context, logger *slog.Logger, name string, d *daemon, o options, fill int) (*backendResult, error) {
-	res := &backendResult{Name: name}
+// entries. The closed loop of single decisions, a window of the fill, the
+// claims and the proof lookups run under a CPU profile of the server of
+// o.closedFor, written into o.out.
+func measure(ctx context.Context, logger *slog.Logger, name, slug string, d *daemon, o options, fill int) (*backendResult, error) {
+	res := &backendResult{Name: name, Slug: slug, Profiles: map[string]*breakdown{}}
 	base := loadgen.Config{URL: d.url, Concurrency: o.clients}
+	profile := func(load string) *profiler {
+		return startProfile(ctx, d.pprof, o.closedFor, filepath.Join(o.out, profileFile(slug, load)))
+	}
+	profiled := func(load string, p *profiler) error {
+		b, err := p.wait()
+		if err != nil {
+			return err
+		}
+		res.Profiles[load] = b
+		return nil
+	}
 	var err error
 	logger.Info("closed loop, single decisions", "backend", name, "for", o.closedFor)
 	cfg := base
 	cfg.Duration = o.closedFor
+	p := profile(loadSingle)
 	if res.Closed, err = check(loadgen.Run(ctx, cfg)); err != nil {
+		return nil, err
+	}
+	if err := profiled(loadSingle, p); err != nil {
 		return nil, err
 	}
 	logger.Info("open loop", "backend", name, "rate", o.rate, "for", o.openFor)
@@ -177,10 +220,15 @@ func measure(ctx context.Context, logger *slog.Logger, name string, d *daemon, o
 	filled := 0
 	var fillCPU float64
 	cpuKnown := true
+	from := size
+	p = nil
 	for size < fill {
 		n := min(step, fill-size)
 		if fill-size-n < step/2 {
 			n = fill - size // no tiny last step: its rate would be noise
+		}
+		if p == nil && (2*(size-from) >= fill-from || n == fill-size) {
+			p = profile(loadFill) // the step halfway through (or the last)
 		}
 		cfg = base
 		cfg.N, cfg.Batch, cfg.Concurrency = n, 1000, 4
@@ -195,6 +243,9 @@ func measure(ctx context.Context, logger *slog.Logger, name string, d *daemon, o
 		res.Fill = append(res.Fill, sample{Size: size, PerSecond: rep.PerSecond})
 		logger.Info("fill", "backend", name, "size", size, "decisions/s", int(rep.PerSecond), "server CPU µs/decision", int(rep.ServerCPUPerDecision))
 	}
+	if err := profiled(loadFill, p); err != nil {
+		return nil, err
+	}
 	res.FillRate = float64(filled) / time.Since(start).Seconds()
 	if cpuKnown && filled > 0 {
 		res.FillCPU = fillCPU / float64(filled) * 1e6
@@ -207,9 +258,25 @@ func measure(ctx context.Context, logger *slog.Logger, name string, d *daemon, o
 		return nil, err
 	}
 	res.Entries += res.ClosedFull.Acknowledged
+	logger.Info("closed loop, governed executions (allow, then claim)", "backend", name, "for", o.closedFor)
+	cfg = base
+	cfg.Duration, cfg.Claims = o.closedFor, true
+	p = profile(loadClaims)
+	if res.Claims, err = check(loadgen.Run(ctx, cfg)); err != nil {
+		return nil, err
+	}
+	if err := profiled(loadClaims, p); err != nil {
+		return nil, err
+	}
+	res.Entries += 2 * res.Claims.Acknowledged
+	logger.Info("inclusion proofs", "backend", name, "n", o.proofs)
 	cfg = base
 	cfg.N, cfg.Concurrency = o.proofs, 32
+	p = profile(loadProofs)
 	if res.Proofs, err = check(loadgen.RunProofs(ctx, cfg)); err != nil {
+		return nil, err
+	}
+	if err := profiled(loadProofs, p); err != nil {
 		return nil, err
 	}
 	res.RSSMiB = procstat.RSSMiB(d.cmd.Process.Pid)
@@ -239,7 +306,7 @@ func measureEmbedded(ctx context.Context, logger *slog.Logger, bin string, o opt
 		return nil, err
 	}
 	defer d.stop()
-	res, err := measure(ctx, logger, "embedded (SQLite)", d, o, o.fill)
+	res, err := measure(ctx, logger, "embedded (SQLite)", "embedded", d, o, o.fill)
 	if err != nil {
 		return nil, err
 	}
@@ -254,12 +321,10 @@ func measureEmbedded(ctx context.Context, logger *slog.Logger, bin string, o opt
 // measureFloor runs the closed loop of single decisions against
 // internal/floor, which serves receipts it took from the govlogd at from.
 func measureFloor(ctx context.Context, bin, from string, o options) (*loadgen.Report, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	addr := l.Addr().String()
-	l.Close()
 	var out bytes.Buffer
 	cmd := exec.Command(filepath.Join(bin, "floor"), "--from", from, "--listen", addr)
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -309,7 +374,7 @@ func measureTrillian(ctx context.Context, logger *slog.Logger, bin string, o opt
 		return nil, nil, err
 	}
 	defer d.stop()
-	res, err = measure(ctx, logger, "Trillian + MariaDB", d, o, o.trillianFill)
+	res, err = measure(ctx, logger, "Trillian + MariaDB", "trillian", d, o, o.trillianFill)
 	return res, nil, err
 }
 
@@ -324,4 +389,51 @@ func machine(r *report) error {
 		return errors.New("run from the module root (make bench does)")
 	}
 	return nil
+}
+
+// watchLoad samples the machine's 1-minute load average (Linux:
+// /proc/loadavg) every interval until the returned function is called,
+// which returns the samples, sorted.
+func watchLoad(ctx context.Context, every time.Duration) func() []float64 {
+	var (
+		mu      sync.Mutex
+		samples []float64
+	)
+	take := func() {
+		b, err := os.ReadFile("/proc/loadavg")
+		if err != nil {
+			return
+		}
+		f := strings.Fields(string(b))
+		if len(f) == 0 {
+			return
+		}
+		if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+			mu.Lock()
+			samples = append(samples, v)
+			mu.Unlock()
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for take(); ; take() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() []float64 {
+		cancel()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		slices.Sort(samples)
+		return samples
+	}
 }
