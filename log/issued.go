@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"sync"
+	"unsafe"
 )
 
 // maxIssued is how many artifacts a Log remembers signing: the most recent
@@ -23,13 +24,10 @@ type issuedArtifacts struct {
 	next int
 }
 
+// issuedDigest is the record's key of an artifact: the SHA-256 of the
+// public key followed by the token.
 func issuedDigest(pub ed25519.PublicKey, token string) [32]byte {
-	h := sha256.New()
-	h.Write(pub)
-	h.Write([]byte(token))
-	var d [32]byte
-	h.Sum(d[:0])
-	return d
+	return sha256.Sum256(append(append(make([]byte, 0, len(pub)+len(token)), pub...), token...))
 }
 
 func (m *issuedArtifacts) add(d [32]byte) {
@@ -65,15 +63,17 @@ func (m *issuedArtifacts) has(d [32]byte) bool {
 // book still checks that key is the logged key its kid names, and the
 // claims against the decision.
 func (l *Log) SignArtifact(key ed25519.PrivateKey, signingInput []byte) string {
+	// One buffer: the public key, then the token, for its digest.
 	enc := base64.RawURLEncoding
-	b := make([]byte, 0, len(signingInput)+1+enc.EncodedLen(ed25519.SignatureSize))
-	b = append(b, signingInput...)
-	sig := ed25519.Sign(key, b)
+	pub := key.Public().(ed25519.PublicKey)
+	b := make([]byte, 0, len(pub)+len(signingInput)+1+enc.EncodedLen(ed25519.SignatureSize))
+	b = append(append(b, pub...), signingInput...)
+	sig := ed25519.Sign(key, b[len(pub):])
 	b = append(b, '.')
 	b = enc.AppendEncode(b, sig)
-	token := string(b)
-	l.issued.add(issuedDigest(key.Public().(ed25519.PublicKey), token))
-	return token
+	l.issued.add(sha256.Sum256(b))
+	// b is not written again: the token shares its bytes.
+	return unsafe.String(&b[len(pub)], len(b)-len(pub))
 }
 
 // signedHere reports whether the Log signed token with the private key of

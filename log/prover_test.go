@@ -3,6 +3,7 @@ package log_test
 import (
 	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -80,4 +81,90 @@ func slices32(hs [][32]byte) [][]byte {
 		out[i] = hs[i][:]
 	}
 	return out
+}
+
+// TestProverConcurrent proves an append's leaves from goroutines at once
+// (Proof may be called from any goroutine once the append is done), in
+// trees of two sizes, against the reference tree.
+func TestProverConcurrent(t *testing.T) {
+	factory := &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+	ref := testonly.New(rfc6962.DefaultHasher)
+	rng := factory.NewEmptyRange(0)
+	leaf := func(i uint64) []byte { return fmt.Appendf(nil, "leaf %d", i) }
+	const begin, end = 1001, 1500
+	var p *log.Prover
+	for i := range uint64(end) {
+		if i == begin {
+			var err error
+			if p, err = log.NewProver(rng); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ref.AppendData(leaf(i))
+		var visit compact.VisitFn
+		if p != nil {
+			visit = p.Visit
+		}
+		if err := rng.Append(rfc6962.DefaultHasher.HashLeaf(leaf(i)), visit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := uint64(begin + g); i < end; i += 2 {
+				for _, size := range []uint64{end, end - 1} {
+					if i >= size {
+						continue
+					}
+					got, err := p.Proof(i, size)
+					if err != nil {
+						t.Errorf("Proof(%d, %d): %v", i, size, err)
+						return
+					}
+					want, err := ref.InclusionProof(i, size)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if !reflect.DeepEqual(slices32(got), want) {
+						t.Errorf("Proof(%d, %d) = %x, want %x", i, size, got, want)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// BenchmarkProver proves each leaf of an append of 1,000 to a tree of
+// 100,000 in the grown tree, as a backend does for the receipts of a
+// batch: the time is per proof.
+func BenchmarkProver(b *testing.B) {
+	factory := &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+	rng := factory.NewEmptyRange(0)
+	hash := func(i uint64) []byte { return rfc6962.DefaultHasher.HashLeaf(fmt.Appendf(nil, "leaf %d", i)) }
+	const begin, n = 100_000, 1000
+	for i := range uint64(begin) {
+		if err := rng.Append(hash(i), nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	p, err := log.NewProver(rng)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range uint64(n) {
+		if err := rng.Append(hash(begin+i), p.Visit); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for k := 0; b.Loop(); k++ {
+		if _, err := p.Proof(begin+uint64(k%n), begin+n); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package log
 import (
 	"encoding/base64"
 	"strconv"
+	"strings"
 	"unsafe"
 )
 
@@ -10,6 +11,11 @@ import (
 // the entry, its index and leaf hash, a checkpoint that covers it, the
 // inclusion proof into that checkpoint, and the same evidence as one C2SP
 // tlog-proof. Artifact is set by the server for allow decisions on POST only.
+//
+// A receipt made by NewReceipt remembers the base64 it wrote of Entry and
+// of the inclusion proof's hashes, and AppendJSON writes it again while
+// those fields hold the same slices: change them by assigning other
+// slices, never by writing into their bytes.
 type Receipt struct {
 	ID             string   `json:"id"`
 	Index          uint64   `json:"index"`
@@ -19,6 +25,14 @@ type Receipt struct {
 	InclusionProof [][]byte `json:"inclusion_proof"`
 	TLogProof      string   `json:"tlog_proof"`
 	Artifact       string   `json:"artifact,omitempty"`
+
+	// entry64 is the base64 of entryOf, the entry NewReceipt was given,
+	// as it wrote it into TLogProof (a part of that string), and proof64
+	// the base64 of the hashes of proofOf, its inclusion proof, a line
+	// each.
+	entry64, proof64 string
+	entryOf          []byte
+	proofOf          [][32]byte
 }
 
 // NewReceipt assembles a receipt. The tlog-proof's extra line carries the
@@ -48,8 +62,20 @@ func newReceipt(id string, index uint64, leaf []byte, leafHash [32]byte, cp Chec
 		InclusionProof: hashes,
 		TLogProof:      tlogProof(index, inclusion, cp.Note, leaf),
 	}
+	// The parts of the tlog-proof AppendJSON writes again (see tlogProof).
+	start := len(tlogProofHeader)
+	if leaf != nil {
+		start += len("extra ")
+		r.entry64, r.entryOf = r.TLogProof[start:start+base64.StdEncoding.EncodedLen(len(leaf))], leaf
+		start += len(r.entry64) + 1
+	}
+	start += strings.IndexByte(r.TLogProof[start:], '\n') + 1 // the index line
+	r.proof64, r.proofOf = r.TLogProof[start:start+len(inclusion)*(hashBase64+1)], inclusion
 	return r
 }
+
+// hashBase64 is the length of a hash in standard base64.
+const hashBase64 = 44
 
 // tlogProofHeader is the first line of a C2SP tlog-proof.
 const tlogProofHeader = "c2sp.org/tlog-proof@v1\n"

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // AppendJSON appends the JSON of r to b: byte for byte what encoding/json
@@ -21,15 +22,31 @@ func (r *Receipt) AppendJSON(b []byte) []byte {
 	b = appendJSONBytes(b, r.LeafHash)
 	b = append(b, `,"entry":`...)
 	entry := len(b)
-	b = appendJSONBytes(b, r.Entry)
+	if r.entry64 != "" && len(r.Entry) == len(r.entryOf) && unsafe.SliceData(r.Entry) == unsafe.SliceData(r.entryOf) {
+		// NewReceipt's base64 of this very Entry.
+		b = append(append(append(b, '"'), r.entry64...), '"')
+	} else {
+		b = appendJSONBytes(b, r.Entry)
+	}
 	b = append(b, `,"checkpoint":`...)
 	cp := len(b)
 	b = appendJSONString(b, r.Checkpoint)
 	b = append(b, `,"inclusion_proof":`...)
 	proof := len(b)
-	if r.InclusionProof == nil {
+	switch {
+	case r.InclusionProof == nil:
 		b = append(b, "null"...)
-	} else {
+	case r.sameProof():
+		// NewReceipt's base64 of these very hashes.
+		b = append(b, '[')
+		for i := range r.InclusionProof {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(append(append(b, '"'), r.proof64[i*(hashBase64+1):i*(hashBase64+1)+hashBase64]...), '"')
+		}
+		b = append(b, ']')
+	default:
 		b = append(b, '[')
 		for i, h := range r.InclusionProof {
 			if i > 0 {
@@ -46,6 +63,20 @@ func (r *Receipt) AppendJSON(b []byte) []byte {
 		b = appendJSONString(b, r.Artifact)
 	}
 	return append(b, '}')
+}
+
+// sameProof reports whether each hash of r.InclusionProof is still the
+// one of r.proofOf that NewReceipt encoded into r.proof64.
+func (r *Receipt) sameProof() bool {
+	if len(r.InclusionProof) != len(r.proofOf) || len(r.proof64) != len(r.proofOf)*(hashBase64+1) {
+		return false
+	}
+	for i, h := range r.InclusionProof {
+		if len(h) != 32 || unsafe.SliceData(h) != &r.proofOf[i][0] {
+			return false
+		}
+	}
+	return true
 }
 
 // appendTLogProof appends r.TLogProof as a JSON string. b holds the rest

@@ -135,6 +135,23 @@ func TestReceiptAppendJSONTLogProof(t *testing.T) {
 					func(c *log.Receipt) { c.Index++ },
 					func(c *log.Receipt) { c.Entry = append(slicesClone(c.Entry), 'x') },
 					func(c *log.Receipt) { c.Entry = nil },
+					func(c *log.Receipt) { c.Entry = slicesClone(c.Entry) },
+					func(c *log.Receipt) {
+						if len(c.Entry) > 0 {
+							c.Entry = slicesClone(c.Entry)
+							c.Entry[len(c.Entry)/2] ^= 1
+						}
+					},
+					func(c *log.Receipt) {
+						if len(c.Entry) > 0 {
+							c.Entry = c.Entry[:len(c.Entry)-1]
+						}
+					},
+					func(c *log.Receipt) {
+						if len(c.Entry) > 0 {
+							c.Entry = c.Entry[1:]
+						}
+					},
 					func(c *log.Receipt) { c.Checkpoint += "x" },
 					func(c *log.Receipt) { c.Checkpoint = "" },
 					func(c *log.Receipt) { c.InclusionProof = nil },
@@ -148,6 +165,22 @@ func TestReceiptAppendJSONTLogProof(t *testing.T) {
 					func(c *log.Receipt) {
 						if len(c.InclusionProof) > 0 {
 							c.InclusionProof = append([][]byte{c.InclusionProof[0][:31]}, c.InclusionProof[1:]...)
+						}
+					},
+					func(c *log.Receipt) {
+						if len(c.InclusionProof) > 0 {
+							c.InclusionProof = append([][]byte{slicesClone(c.InclusionProof[0])}, c.InclusionProof[1:]...)
+						}
+					},
+					func(c *log.Receipt) {
+						if n := len(c.InclusionProof); n > 1 {
+							swapped := append([][]byte{c.InclusionProof[n-1]}, c.InclusionProof[1:n-1]...)
+							c.InclusionProof = append(swapped, c.InclusionProof[0])
+						}
+					},
+					func(c *log.Receipt) {
+						if n := len(c.InclusionProof); n > 0 {
+							c.InclusionProof = c.InclusionProof[:n-1]
 						}
 					},
 				} {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/govlog/govlog/internal/cputime"
 )
 
 // testArtifact signs the artifact of decision d-1 with priv under kid.
@@ -159,4 +161,19 @@ func FuzzVerifyArtifact(f *testing.F) {
 			t.Fatalf("with an empty set: %q, without: %q", w.why, v.why)
 		}
 	})
+}
+
+// BenchmarkSignArtifact signs an artifact and remembers it, as the server
+// does for each allow.
+func BenchmarkSignArtifact(b *testing.B) {
+	_, priv, _ := ed25519.GenerateKey(nil)
+	good := testArtifact(&testing.T{}, priv, "k-1", [32]byte{1}, time.Unix(1e9, 0))
+	input := []byte(good[:strings.LastIndexByte(good, '.')])
+	var l Log
+	b.ReportAllocs()
+	start := cputime.Process()
+	for b.Loop() {
+		l.SignArtifact(priv, input)
+	}
+	cputime.Report(b, start)
 }
