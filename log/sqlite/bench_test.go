@@ -129,7 +129,10 @@ func BenchmarkAppendAtSize(b *testing.B) {
 			if filled {
 				copyFile(b, base, path)
 			}
+			t0, cpu0 := time.Now(), cputime.Process()
 			be := openAt(b, path, Options{})
+			f := readyFilter(b, be) // built in the background after Open
+			b.Logf("open and id filter: %v, %v of CPU, %d bytes", time.Since(t0).Round(time.Millisecond), time.Duration(cputime.Process()-cpu0).Round(time.Millisecond), f.bytes())
 			sign, _ := newSign(b)
 			m := newEntryMaker(b, 500)
 			m.random = true

@@ -251,8 +251,8 @@ func (p *pendingIDs) lookup(k log.EntryID, size uint64) (pendingID, bool) {
 }
 
 // sorted returns the ids rows of the pending entries and those of the
-// batch, in key order, as the values of sqlInsertIDs.
-func (p *pendingIDs) sorted(batch []idRow) []any {
+// batch, in key order.
+func (p *pendingIDs) sorted(batch []idRow) []idRow {
 	p.mu.RLock()
 	rs := make([]idRow, 0, len(p.rows)+len(batch))
 	rs = append(rs, p.rows...)
@@ -265,7 +265,7 @@ func (p *pendingIDs) sorted(batch []idRow) []any {
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
-	return idArgs(rs)
+	return rs
 }
 
 // idArgs returns the values of sqlInsertIDs for rows.
