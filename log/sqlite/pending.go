@@ -100,12 +100,19 @@ func (p *pendingHashes) rows(size uint64, hashes [][32]byte) []any {
 // loadPending finds, in a tree of size entries, the first entry without a
 // leaf_hashes row (the rows are written for a prefix of the entries: a
 // binary search) and reads the leaf hashes of that entry and the ones
-// after it from the level-0 tiles.
+// after it from the level-0 tiles, each tile once.
 func loadPending(ctx context.Context, tx *sql.Tx, size uint64, get func(tileKey) (*tile, error)) (*pendingHashes, error) {
+	var (
+		last tileKey
+		t    *tile
+	)
 	leafHash := func(i uint64) ([32]byte, error) {
-		t, err := get(tileKey{level: 0, index: i / tileWidth})
-		if err != nil {
-			return [32]byte{}, err
+		if k := (tileKey{level: 0, index: i / tileWidth}); t == nil || k != last {
+			var err error
+			if t, err = get(k); err != nil {
+				return [32]byte{}, err
+			}
+			last = k
 		}
 		pos := int(i%tileWidth) * hashSize
 		return [32]byte(t.hashes()[pos : pos+hashSize]), nil
