@@ -84,7 +84,7 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 
 	// What the log already holds of the ids and sequences the batch
 	// names, and the rule book's verdict on each entry.
-	facts, indices, err := prefetch(ctx, tx, log.NamesOf(batch), old.ids)
+	facts, indices, err := prefetch(ctx, tx, log.NamesOf(batch), old.ids, b.filter)
 	if err != nil {
 		return nil, log.Checkpoint{}, err
 	}
@@ -172,7 +172,10 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 	merge := (size+h/2)/h > (old.size()+h/2)/h || size-min(old.pending.from, old.ids.from) >= 2*h
 	if merge {
 		rows.leafHashes = old.pending.rows(old.size(), hashes)
-		rows.idRows = old.ids.sorted(rows.ids)
+		ids := old.ids.sorted(rows.ids)
+		rows.idRows = idArgs(ids)
+		// Before the commit: once it is issued, the rows may be stored.
+		b.filter.addRows(ids)
 	}
 	if err := rows.insert(ctx, tx); err != nil {
 		return nil, log.Checkpoint{}, err
@@ -305,8 +308,9 @@ func shapeUp(n int) int { return bits.Len(uint(n - 1)) }
 // prefetch reads, in a few queries, what the log holds of the names of a
 // batch (log.NamesOf): the facts the rule book judges it by, and the index
 // of each id found. An id is looked up in the pending rows first (see
-// pendingIDs), then in the ids table.
-func prefetch(ctx context.Context, tx *sql.Tx, names log.Names, pending *pendingIDs) (*log.Facts, map[log.EntryID]uint64, error) {
+// pendingIDs), then, unless the filter rules it out (see idFilter), in the
+// ids table.
+func prefetch(ctx context.Context, tx *sql.Tx, names log.Names, pending *pendingIDs, filter *idFilter) (*log.Facts, map[log.EntryID]uint64, error) {
 	facts := &log.Facts{IDs: make(map[log.EntryID]log.Stored, len(names.IDs)), Sequences: make(map[log.SequenceKey]bool),
 		Authorizations: make(map[string]*log.Authorization, len(names.Authorizations))}
 	stored := make(map[log.EntryID]uint64, len(names.IDs))
@@ -315,6 +319,9 @@ func prefetch(ctx context.Context, tx *sql.Tx, names log.Names, pending *pending
 	for _, k := range names.IDs {
 		if r, ok := pending.lookup(k, math.MaxUint64); ok {
 			held[int64(r.idx)] = idRow{k, r}
+			continue
+		}
+		if !filter.mayHold(k) {
 			continue
 		}
 		byKind[k.Kind] = append(byKind[k.Kind], k.ID)

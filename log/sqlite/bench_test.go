@@ -129,7 +129,10 @@ func BenchmarkAppendAtSize(b *testing.B) {
 			if filled {
 				copyFile(b, base, path)
 			}
+			t0, cpu0 := time.Now(), cputime.Process()
 			be := openAt(b, path, Options{})
+			f := readyFilter(b, be) // built in the background after Open
+			b.Logf("open and id filter: %v, %v of CPU, %d bytes", time.Since(t0).Round(time.Millisecond), time.Duration(cputime.Process()-cpu0).Round(time.Millisecond), f.bytes())
 			sign, _ := newSign(b)
 			m := newEntryMaker(b, 500)
 			m.random = true
@@ -240,4 +243,66 @@ func BenchmarkTree100k(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkOpenPending opens two logs of the same size, alternating: one
+// whose newest 16,383 entries have no ids and leaf_hashes rows yet (the
+// most a log holds in memory with the default merge size), one with
+// every row, and reports the time of Open and, apart, of what Open does
+// for the pending ids (loadPendingIDs: a binary search, then the ids of
+// the pending entries read from their leaves). Open also finishes the
+// search range the appends filled, which the first log left half written:
+// the difference of the Open times is not all the pending rows'.
+func BenchmarkOpenPending(b *testing.B) {
+	ctx := context.Background()
+	const size = DefaultHashMerge/2 + DefaultHashMerge - 1
+	paths := [2]string{filepath.Join(b.TempDir(), "pending.db"), filepath.Join(b.TempDir(), "none.db")}
+	bulkLog(b, paths[0], DefaultHashMerge/2)
+	bulkLog(b, paths[1], size)
+	be := openAt(b, paths[0], Options{})
+	sign, _ := newSign(b)
+	for next := DefaultHashMerge / 2; next < size; {
+		batch := make([]*log.Entry, 0, 1024)
+		for ; next < size && len(batch) < cap(batch); next++ {
+			batch = append(batch, benchEntry(next))
+		}
+		if _, _, err := be.Append(ctx, batch, sign); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := be.Close(); err != nil {
+		b.Fatal(err)
+	}
+	var open, ids [2]time.Duration
+	for b.Loop() {
+		for i, path := range paths {
+			t0 := time.Now()
+			be, err := Open(ctx, path, Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			open[i] += time.Since(t0)
+			tx, err := be.rdb.BeginTx(ctx, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			t0 = time.Now()
+			p, err := loadPendingIDs(ctx, tx, size, DefaultHashMerge)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ids[i] += time.Since(t0)
+			_ = tx.Rollback()
+			if got, want := size-p.from, uint64(1-i)*(DefaultHashMerge-1); got != want {
+				b.Fatalf("%s holds %d ids in memory, want %d", path, got, want)
+			}
+			if err := be.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	for i, what := range []string{"pending", "none"} {
+		b.ReportMetric(float64(open[i].Microseconds())/float64(b.N)/1000, "ms/open-"+what)
+		b.ReportMetric(float64(ids[i].Microseconds())/float64(b.N)/1000, "ms/ids-"+what)
+	}
 }

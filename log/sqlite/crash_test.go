@@ -61,15 +61,23 @@ func TestCrash(t *testing.T) {
 	if p := b.snap.Load().ids; p.from != 600 {
 		t.Fatalf("after the crash, ids rows for %d entries, want 600", p.from)
 	}
+	// The id filter, built again from the ids table.
+	if n := filterHoldsTable(t, b, readyFilter(t, b)); n != 600 {
+		t.Fatalf("after the crash, the id filter was built from %d ids rows, want 600", n)
+	}
 	sign, _ := newSign(t)
 	again := decision(t, "d-2-299", decisionOpts{}) // its row was in memory only
+	merged := decision(t, "d-0-5", decisionOpts{})  // its row was merged
 	e := decision(t, "after-crash", decisionOpts{})
-	res, _ := mustAppend(t, b, sign, again, e)
+	res, _ := mustAppend(t, b, sign, again, merged, e)
 	if !res[0].Existing || res[0].Index != acked-1 {
 		t.Fatalf("the resubmission of d-2-299 after the crash: %+v", res[0])
 	}
-	if res[1].Index != acked {
-		t.Fatalf("appended after the crash at %d, want %d", res[1].Index, acked)
+	if !res[1].Existing || res[1].Index != 5 {
+		t.Fatalf("the resubmission of d-0-5 after the crash: %+v", res[1])
+	}
+	if res[2].Index != acked {
+		t.Fatalf("appended after the crash at %d, want %d", res[2].Index, acked)
 	}
 }
 

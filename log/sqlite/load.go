@@ -31,6 +31,10 @@ func (b *Backend) reloadLocked(ctx context.Context, probe bool) error {
 	old := b.snap.Load()
 	b.snap.Store(snap)
 	b.rng = rng
+	if snap.size() != old.size() {
+		// Another process may have written ids rows the filter lacks.
+		b.startFilter(snap.size())
+	}
 	if probe {
 		b.failure.Store(nil)
 	}

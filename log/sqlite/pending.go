@@ -100,12 +100,19 @@ func (p *pendingHashes) rows(size uint64, hashes [][32]byte) []any {
 // loadPending finds, in a tree of size entries, the first entry without a
 // leaf_hashes row (the rows are written for a prefix of the entries: a
 // binary search) and reads the leaf hashes of that entry and the ones
-// after it from the level-0 tiles.
+// after it from the level-0 tiles, each tile once.
 func loadPending(ctx context.Context, tx *sql.Tx, size uint64, get func(tileKey) (*tile, error)) (*pendingHashes, error) {
+	var (
+		last tileKey
+		t    *tile
+	)
 	leafHash := func(i uint64) ([32]byte, error) {
-		t, err := get(tileKey{level: 0, index: i / tileWidth})
-		if err != nil {
-			return [32]byte{}, err
+		if k := (tileKey{level: 0, index: i / tileWidth}); t == nil || k != last {
+			var err error
+			if t, err = get(k); err != nil {
+				return [32]byte{}, err
+			}
+			last = k
 		}
 		pos := int(i%tileWidth) * hashSize
 		return [32]byte(t.hashes()[pos : pos+hashSize]), nil
@@ -251,8 +258,8 @@ func (p *pendingIDs) lookup(k log.EntryID, size uint64) (pendingID, bool) {
 }
 
 // sorted returns the ids rows of the pending entries and those of the
-// batch, in key order, as the values of sqlInsertIDs.
-func (p *pendingIDs) sorted(batch []idRow) []any {
+// batch, in key order.
+func (p *pendingIDs) sorted(batch []idRow) []idRow {
 	p.mu.RLock()
 	rs := make([]idRow, 0, len(p.rows)+len(batch))
 	rs = append(rs, p.rows...)
@@ -265,7 +272,7 @@ func (p *pendingIDs) sorted(batch []idRow) []any {
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
-	return idArgs(rs)
+	return rs
 }
 
 // idArgs returns the values of sqlInsertIDs for rows.

@@ -44,7 +44,9 @@
 //	    memory and are written by the leaf-hash merge, in key order (see
 //	    pendingIDs); the entries with rows are a prefix of the log, and
 //	    Open reads the ids of the rest from their leaves. (Logs written
-//	    before that have every row.)
+//	    before that have every row.) An in-memory Bloom filter of the
+//	    table's rows, built in the background after Open, spares a new
+//	    id the lookup (see idFilter).
 //	sequences(submitter, sequence, idx) WITHOUT ROWID
 //	    Decisions with a non-zero sequence, per submitter.
 //	leaf_hashes(prefix, idx) WITHOUT ROWID
@@ -246,6 +248,10 @@ type Backend struct {
 	// hashMerge is the number of entries whose leaf_hashes rows are held
 	// back (DefaultHashMerge; tests lower it).
 	hashMerge uint64
+	// filter rules out ids the ids table does not hold; filterStop stops
+	// its build (see startFilter). Guarded by writeMu.
+	filter     *idFilter
+	filterStop func()
 }
 
 var _ log.Backend = (*Backend)(nil)
@@ -395,6 +401,7 @@ func Open(ctx context.Context, path string, opts Options) (*Backend, error) {
 	}
 	b.snap.Store(snap)
 	b.rng = rng
+	b.startFilter(snap.size())
 	ok = true
 	b.logger.Info("opened log storage", "path", path, "size", snap.size(), "checkpoint", snap.has)
 	if b.hooks.noSearchIndex {
@@ -453,6 +460,7 @@ func (b *Backend) Close() error {
 		return nil
 	}
 	b.closed = true
+	b.stopFilter()
 	if err := b.closeDBs(); err != nil {
 		return fmt.Errorf("failed to close log storage: %w", err)
 	}
