@@ -3,7 +3,7 @@
 // before the log does anything: the floor of the figure `govlog bench`
 // reports as server CPU per decision (docs/performance.md).
 //
-//	go run ./internal/floor --from http://127.0.0.1:8080 [--listen 127.0.0.1:8090]
+//	go run ./internal/floor --from http://127.0.0.1:8080 [--listen 127.0.0.1:8090] [--pprof 127.0.0.1:8091]
 //
 // It submits 100 decisions like the load generator's (70% allows, 30%
 // denies) to the govlogd at --from, keeps their receipts (real ones: an
@@ -15,6 +15,10 @@
 // metrics are govlogd's, so `govlog bench --url http://LISTEN -c 64` drives
 // it exactly as it drives govlogd (every receipt verifies: they are real
 // ones) and reports the floor's CPU per request as server CPU per decision.
+//
+// --pprof serves the Go profiling endpoints (/debug/pprof/) on a listener
+// of their own, as govlogd's --pprof does, to profile the floor and govlogd
+// side by side under the same load.
 //
 // internal/benchreport runs it next to the closed-loop load.
 package main
@@ -30,6 +34,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -54,6 +59,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("floor", flag.ContinueOnError)
 	from := fs.String("from", "", "base URL of a running govlogd to take a receipt and the log's description from (required)")
 	listen := fs.String("listen", "127.0.0.1:8090", "loopback `address` to serve on")
+	pprofAddr := fs.String("pprof", "", "serve Go profiling endpoints on this loopback `address` (default off)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,6 +73,18 @@ func run(args []string) error {
 	receipts, info, err := sample(ctx, *from)
 	if err != nil {
 		return err
+	}
+	if *pprofAddr != "" {
+		pln, err := net.Listen("tcp", *pprofAddr)
+		if err != nil {
+			return fmt.Errorf("failed to listen on %s for pprof: %w", *pprofAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		ps := &http.Server{Handler: mux, ReadHeaderTimeout: server.ReadHeaderTimeout}
+		defer ps.Close()
+		go ps.Serve(pln)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
