@@ -168,8 +168,11 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 	// pendingIDs): half a search range away from the batches that fill one
 	// (searchTail), so that the two bulk writes never make one commit
 	// longer together.
+	// A merge size above a search range (a multiple of it) keeps the
+	// offset at half a range: half of it would fall on a range's end.
 	h := b.hashMerge
-	merge := (size+h/2)/h > (old.size()+h/2)/h || size-min(old.pending.from, old.ids.from) >= 2*h
+	d := h - min(h, 1<<rangeBits)/2
+	merge := (size+d)/h > (old.size()+d)/h || size-min(old.pending.from, old.ids.from) >= 2*h
 	if merge {
 		rows.leafHashes = old.pending.rows(old.size(), hashes)
 		ids := old.ids.sorted(rows.ids)

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"github.com/govlog/govlog/internal/cputime"
@@ -9,7 +10,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,7 +111,9 @@ func BenchmarkAppend(b *testing.B) {
 // bulkLog once at GOVLOG_BENCH_APPEND_DB (default in the temporary
 // directory) and copied for each run. Compare cpu-ns/entry of the two:
 // the target is appends at 10,000,000 entries within 20% of an
-// empty log.
+// empty log. GOVLOG_BENCH_HASH_MERGE sets Options.HashMerge; -v prints
+// the five slowest appends and the time to open the log again after
+// the run, with the rows it left pending.
 func BenchmarkAppendAtSize(b *testing.B) {
 	n := 1_000_000
 	if s := os.Getenv("GOVLOG_BENCH_APPEND_N"); s != "" {
@@ -121,6 +126,13 @@ func BenchmarkAppendAtSize(b *testing.B) {
 	if base == "" {
 		base = filepath.Join(os.TempDir(), fmt.Sprintf("govlog-append-%d.db", n))
 	}
+	var opts Options // GOVLOG_BENCH_HASH_MERGE sets Options.HashMerge
+	if s := os.Getenv("GOVLOG_BENCH_HASH_MERGE"); s != "" {
+		var err error
+		if opts.HashMerge, err = strconv.Atoi(s); err != nil {
+			b.Fatal(err)
+		}
+	}
 	bulkLog(b, base, n)
 	for _, filled := range []bool{false, true} {
 		b.Run(fmt.Sprintf("filled=%v", filled), func(b *testing.B) {
@@ -130,21 +142,48 @@ func BenchmarkAppendAtSize(b *testing.B) {
 				copyFile(b, base, path)
 			}
 			t0, cpu0 := time.Now(), cputime.Process()
-			be := openAt(b, path, Options{})
+			be := openAt(b, path, opts)
 			f := readyFilter(b, be) // built in the background after Open
 			b.Logf("open and id filter: %v, %v of CPU, %d bytes", time.Since(t0).Round(time.Millisecond), time.Duration(cputime.Process()-cpu0).Round(time.Millisecond), f.bytes())
 			sign, _ := newSign(b)
 			m := newEntryMaker(b, 500)
 			m.random = true
-			var entries int
+			var (
+				entries int
+				times   []time.Duration
+			)
 			cpu := cputime.Process()
 			for b.Loop() {
+				t := time.Now()
 				if _, _, err := be.Append(ctx, m.batch(32), sign); err != nil {
 					b.Fatal(err)
 				}
+				times = append(times, time.Since(t))
 				entries += 32
 			}
 			b.ReportMetric(float64(cputime.Process()-cpu)/float64(entries), "cpu-ns/entry")
+			// The slowest appends, by how many entries they ended at.
+			order := make([]int, len(times))
+			for i := range order {
+				order[i] = i
+			}
+			slices.SortFunc(order, func(i, j int) int { return cmp.Compare(times[j], times[i]) })
+			var slow []string
+			for _, i := range order[:min(5, len(order))] {
+				slow = append(slow, fmt.Sprintf("%v at +%d", times[i].Round(time.Millisecond), 32*(i+1)))
+			}
+			b.Logf("slowest appends: %s", strings.Join(slow, ", "))
+			b.ReportMetric(float64(times[order[0]].Microseconds())/1000, "max-ms")
+			// Open again: it reads the pending entries' ids from their leaves.
+			b.StopTimer()
+			snap := be.snap.Load()
+			pending := snap.size() - min(snap.pending.from, snap.ids.from)
+			if err := be.Close(); err != nil {
+				b.Fatal(err)
+			}
+			t0, cpu0 = time.Now(), cputime.Process()
+			openAt(b, path, opts) // closed by the cleanup
+			b.Logf("open again with %d pending: %v, %v of CPU", pending, time.Since(t0).Round(time.Millisecond), time.Duration(cputime.Process()-cpu0).Round(time.Millisecond))
 		})
 	}
 }

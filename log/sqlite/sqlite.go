@@ -190,7 +190,8 @@ type Options struct {
 	// (about 160 bytes an entry) and are written in one sorted pass by
 	// the batch that crosses HashMerge/2, then every HashMerge entries
 	// (half a search range away from the batches that write a range's
-	// postings).
+	// postings; above a search range, 16,384, the first merge is at
+	// 8,192 and HashMerge should be a multiple of 16,384).
 	// Larger values write fewer pages per entry on a big log; each merge
 	// makes one batch's commit longer. Default DefaultHashMerge (16,384).
 	HashMerge int
