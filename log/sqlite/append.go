@@ -164,15 +164,9 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 	}
 
 	// The leaf_hashes and ids rows wait in memory until the batch crosses a
-	// multiple of hashMerge, offset by half of it (see pendingHashes,
-	// pendingIDs): half a search range away from the batches that fill one
-	// (searchTail), so that the two bulk writes never make one commit
-	// longer together.
-	// A merge size above a search range (a multiple of it) keeps the
-	// offset at half a range: half of it would fall on a range's end.
+	// merge point (mergeCrossed) or twice the merge size is held.
 	h := b.hashMerge
-	d := h - min(h, 1<<rangeBits)/2
-	merge := (size+d)/h > (old.size()+d)/h || size-min(old.pending.from, old.ids.from) >= 2*h
+	merge := mergeCrossed(h, old.size(), size) || size-min(old.pending.from, old.ids.from) >= 2*h
 	if merge {
 		rows.leafHashes = old.pending.rows(old.size(), hashes)
 		ids := old.ids.sorted(rows.ids)
@@ -695,4 +689,17 @@ func (r *newRows) publishSearch(tail *searchTail, m *searchMerge) (*searchTail, 
 // big-endian signed integer.
 func hashPrefix(h [32]byte) int64 {
 	return int64(binary.BigEndian.Uint64(h[:8]))
+}
+
+// mergeCrossed reports whether a batch that takes the log from size old to
+// size new crosses a merge point of the held-back rows (see pendingHashes,
+// pendingIDs): k·h + h/2, half a merge size away from the multiples of h,
+// which puts it half a search range away from the batches that fill one
+// (searchTail) while h is at most a range, so that the two bulk writes never
+// make one commit longer together. A merge size above a search range (a
+// multiple of it) keeps the offset at half a range, k·h + 8,192: half of h
+// would fall on a range's end.
+func mergeCrossed(h, old, new uint64) bool {
+	d := h - min(h, 1<<rangeBits)/2
+	return (new+d)/h > (old+d)/h
 }

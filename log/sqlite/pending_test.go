@@ -296,3 +296,35 @@ func TestCheckPendingIDs(t *testing.T) {
 		t.Fatalf("Check of a log with a repeated id: %v", err)
 	}
 }
+
+// TestMergeCrossed checks where the held-back rows are merged: half a merge
+// size past its multiples, and never on a search range's fill (a multiple
+// of 1<<rangeBits), whatever the merge size.
+func TestMergeCrossed(t *testing.T) {
+	const r = 1 << rangeBits
+	for _, h := range []uint64{64, 100, r / 2, r, 2 * r, 4 * r} {
+		var points []uint64
+		for size := uint64(1); size <= 8*r+1; size++ {
+			if mergeCrossed(h, size-1, size) {
+				points = append(points, size)
+			}
+		}
+		offset := min(h, r) / 2
+		if len(points) == 0 || points[0] != offset {
+			t.Fatalf("merge size %d: first merge at %v, want %d", h, points[:min(len(points), 1)], offset)
+		}
+		for i, p := range points {
+			if p != offset+uint64(i)*h {
+				t.Fatalf("merge size %d: merge %d at %d, want %d", h, i, p, offset+uint64(i)*h)
+			}
+			if p%r == 0 {
+				t.Fatalf("merge size %d: a merge at %d, a search range's fill", h, p)
+			}
+		}
+		// A batch that jumps over several points merges once; one that
+		// stops short of the next point does not.
+		if !mergeCrossed(h, 0, 3*h) || mergeCrossed(h, offset, offset+h-1) {
+			t.Fatalf("merge size %d: crossing over several points or short of one answered wrongly", h)
+		}
+	}
+}
