@@ -38,6 +38,22 @@ const (
 	bytesPerStatement = 4 << 20
 )
 
+// statementRows returns how many of n rows, from the first, one multi-row
+// statement takes: at most rowsPerStatement, and no more than
+// bytesPerStatement of the rows' sizes (size(i)), but at least one row.
+func statementRows(n int, size func(i int) int) int {
+	k, total := 0, 0
+	for k < n && k < rowsPerStatement {
+		s := size(k)
+		if k > 0 && total+s > bytesPerStatement {
+			break
+		}
+		total += s
+		k++
+	}
+	return k
+}
+
 // Append implements log.Backend; the package comment describes its steps
 // and why a crash between any two of them is safe. It runs on the
 // sequencer goroutine, one at a time per Backend; other replicas' Appends
@@ -439,28 +455,23 @@ func (b *Backend) putAuthorizations(ctx context.Context, tx *sql.Tx, auths map[s
 		}
 	}
 	slices.Sort(ids)
+	entries := make([]string, len(ids))
+	for i, id := range ids {
+		entries[i] = auths[id].EncodeEntries()
+	}
 	for len(ids) > 0 {
-		var (
-			n, size int
-			args    []any
-		)
-		for n < len(ids) && n < rowsPerStatement {
-			a := auths[ids[n]]
-			entries := a.EncodeEntries()
-			row := len(ids[n]) + len(a.Executor) + len(entries)
-			if n > 0 && size+row > bytesPerStatement {
-				break
-			}
-			size += row
-			args = append(args, b.treeID, ids[n], a.DecidedAt.UnixNano(), a.AuthorizedUntil.Unix(), a.MaxExecutions, []byte(a.Executor), a.LeafHash[:], a.Uses, a.Revoked, []byte(entries))
-			n++
+		n := statementRows(len(ids), func(i int) int { return len(ids[i]) + len(auths[ids[i]].Executor) + len(entries[i]) })
+		args := make([]any, 0, 10*n)
+		for i, id := range ids[:n] {
+			a := auths[id]
+			args = append(args, b.treeID, id, a.DecidedAt.UnixNano(), a.AuthorizedUntil.Unix(), a.MaxExecutions, []byte(a.Executor), a.LeafHash[:], a.Uses, a.Revoked, []byte(entries[i]))
 		}
 		q := "INSERT INTO govlog_authorizations (tree_id, " + authorizationColumns + ") VALUES " + placeholders(n, 10) +
 			" ON DUPLICATE KEY UPDATE uses = VALUES(uses), revoked = VALUES(revoked), entries = VALUES(entries)"
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return err
 		}
-		ids = ids[n:]
+		ids, entries = ids[n:], entries[n:]
 	}
 	return nil
 }
@@ -576,11 +587,7 @@ func (b *Backend) insertIDs(ctx context.Context, tx *sql.Tx, entries []*log.Entr
 		return sorted[i].ID < sorted[j].ID
 	})
 	for len(sorted) > 0 {
-		n, bytes := 0, 0
-		for n < len(sorted) && n < rowsPerStatement && (n == 0 || bytes+len(sorted[n].Leaf) <= bytesPerStatement) {
-			bytes += len(sorted[n].Leaf)
-			n++
-		}
+		n := statementRows(len(sorted), func(i int) int { return len(sorted[i].Leaf) })
 		args := make([]any, 0, 6*n)
 		for _, e := range sorted[:n] {
 			row := rows[e.EntryID()]

@@ -101,3 +101,25 @@ func TestPlaceholders(t *testing.T) {
 		}
 	}
 }
+
+// TestStatementRows checks how multi-row statements are cut: by rows, by
+// bytes, and never fewer than one row, however large.
+func TestStatementRows(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		n    int
+		size int
+		want int
+	}{
+		{"none", 0, 10, 0},
+		{"all fit", 7, 10, 7},
+		{"cut by rows", rowsPerStatement + 1, 10, rowsPerStatement},
+		{"cut by bytes", 10, bytesPerStatement / 4, 4},
+		{"exactly the bytes", 4, bytesPerStatement / 4, 4},
+		{"one row above the bytes", 3, bytesPerStatement + 1, 1},
+	} {
+		if got := statementRows(tt.n, func(int) int { return tt.size }); got != tt.want {
+			t.Errorf("%s: statementRows(%d, %d bytes each) = %d, want %d", tt.name, tt.n, tt.size, got, tt.want)
+		}
+	}
+}
