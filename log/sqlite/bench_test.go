@@ -202,6 +202,11 @@ func copyFile(tb testing.TB, src, dst string) {
 	if _, err := io.Copy(out, in); err != nil {
 		tb.Fatal(err)
 	}
+	// Written back before the run: else the first checkpoint's fsync of
+	// the database writes back whatever of the copy the kernel has not.
+	if err := out.Sync(); err != nil {
+		tb.Fatal(err)
+	}
 	if err := out.Close(); err != nil {
 		tb.Fatal(err)
 	}
