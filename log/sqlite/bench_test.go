@@ -27,6 +27,11 @@ type entryMaker struct {
 	// random makes ids of 10 random hexadecimal digits (as UUIDs would
 	// land in the id index), rather than in order.
 	random bool
+	// spread, when random, makes ids of 36 characters, as long as a
+	// UUID's, that land among the ids of benchLeaf's entries 0 …
+	// spread-1 (bench-%09d): at a random place in the id index of a log
+	// built by bulkLog, as UUIDs would in a log of UUIDs.
+	spread int
 }
 
 const tmplID = "b-0000000000"
@@ -43,6 +48,9 @@ func (m *entryMaker) make() *log.Entry {
 	id := fmt.Sprintf("b-%010d", m.next)
 	if m.random {
 		id = fmt.Sprintf("b-%010x", rand.Uint64()>>24)
+		if m.spread > 0 {
+			id = fmt.Sprintf("bench-%09d-%020x", rand.IntN(m.spread), rand.Uint64()>>16)
+		}
 	}
 	m.next++
 	sub := *m.tmpl.Submission
@@ -109,7 +117,12 @@ func BenchmarkAppend(b *testing.B) {
 // (UUIDs: each lands on its own page of the id index) to an empty log and
 // to one of GOVLOG_BENCH_APPEND_N entries (default 1,000,000), built by
 // bulkLog once at GOVLOG_BENCH_APPEND_DB (default in the temporary
-// directory) and copied for each run. Compare cpu-ns/entry of the two:
+// directory) and copied for each run. The ids are as long as UUIDs and
+// land at random among the log's ids (entryMaker.spread), as UUIDs do in
+// a log of UUIDs; GOVLOG_BENCH_APPEND_IDS=after makes them as before
+// ("b-" and 10 hexadecimal digits): all of them sort before the built
+// log's ids, into a part of the id index as small as an empty log's.
+// Compare cpu-ns/entry of the two:
 // the target is appends at 10,000,000 entries within 20% of an
 // empty log. GOVLOG_BENCH_HASH_MERGE sets Options.HashMerge; -v prints
 // the five slowest appends and the time to open the log again after
@@ -148,6 +161,9 @@ func BenchmarkAppendAtSize(b *testing.B) {
 			sign, _ := newSign(b)
 			m := newEntryMaker(b, 500)
 			m.random = true
+			if os.Getenv("GOVLOG_BENCH_APPEND_IDS") != "after" {
+				m.spread = n
+			}
 			var (
 				entries int
 				times   []time.Duration
@@ -200,6 +216,11 @@ func copyFile(tb testing.TB, src, dst string) {
 		tb.Fatal(err)
 	}
 	if _, err := io.Copy(out, in); err != nil {
+		tb.Fatal(err)
+	}
+	// Written back before the run: else the first checkpoint's fsync of
+	// the database writes back whatever of the copy the kernel has not.
+	if err := out.Sync(); err != nil {
 		tb.Fatal(err)
 	}
 	if err := out.Close(); err != nil {
