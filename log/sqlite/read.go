@@ -60,7 +60,7 @@ func (b *Backend) InclusionProof(ctx context.Context, index, size uint64) ([][32
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", log.ErrOutOfRange, err)
 	}
-	return b.proof(ctx, s, nodes, size)
+	return b.proof(ctx, s, nodes)
 }
 
 // ConsistencyProof implements log.Backend.
@@ -73,31 +73,22 @@ func (b *Backend) ConsistencyProof(ctx context.Context, from, to uint64) ([][32]
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", log.ErrOutOfRange, err)
 	}
-	return b.proof(ctx, s, nodes, to)
+	return b.proof(ctx, s, nodes)
 }
 
 // proof fetches a proof's nodes from tiles and rehashes its ephemeral node.
 // The nodes are read in place from the tiles (not copied) and copied once,
-// into the answer. size is the tree the proof is in: when it is the
-// snapshot's, the ephemeral node (the same in every proof of that tree
-// that needs it at that level) is rehashed once per snapshot and level,
-// then taken from the snapshot.
-func (b *Backend) proof(ctx context.Context, s *snapshot, nodes proof.Nodes, size uint64) ([][32]byte, error) {
-	ephem, eb, ee := nodes.Ephem()
-	var cache *ephemeralNodes
-	if ee-eb > 1 && size == s.size() && ephem.Level < ephemeralLevels {
-		if cache = s.eph.Load(); cache != nil {
-			if n := cache.nodes[ephem.Level]; n.hash != nil && n.id == ephem {
-				return b.proofWith(ctx, s, nodes, eb, ee, n.hash)
-			}
-		}
-	}
+// into the answer.
+func (b *Backend) proof(ctx context.Context, s *snapshot, nodes proof.Nodes) ([][32]byte, error) {
 	// A proof has at most 64 nodes: the slices of the tiles' memory stay
 	// on the stack.
 	var buf [64][]byte
 	hashes, err := tileNodes(buf[:0], nodes.IDs, func(k tileKey) (*tile, error) { return b.tile(ctx, s, k) })
 	if err != nil {
-		return nil, storageErr(err)
+		if errors.Is(err, log.ErrUnavailable) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %w", log.ErrUnavailable, err)
 	}
 	// Rehash only reads the hashes it is given; the ephemeral node it
 	// computes is a new slice.
@@ -109,48 +100,7 @@ func (b *Backend) proof(ctx context.Context, s *snapshot, nodes proof.Nodes, siz
 	for i, h := range hashes {
 		out[i] = [32]byte(h)
 	}
-	if ee-eb > 1 && size == s.size() && ephem.Level < ephemeralLevels {
-		// Remembered for the next proofs, in a copy: another proof may
-		// be storing its own node at the same time (the last one wins;
-		// each is right).
-		next := &ephemeralNodes{}
-		if cache = s.eph.Load(); cache != nil {
-			*next = *cache
-		}
-		next.nodes[ephem.Level] = ephemeralNode{ephem, hashes[eb]}
-		s.eph.Store(next)
-	}
 	return out, nil
-}
-
-// proofWith is the proof of nodes, whose nodes eb to ee-1 rehash into eph:
-// the other nodes read from the tiles, eph in their place.
-func (b *Backend) proofWith(ctx context.Context, s *snapshot, nodes proof.Nodes, eb, ee int, eph []byte) ([][32]byte, error) {
-	var ids [64]compact.NodeID
-	n := copy(ids[:], nodes.IDs[:eb])
-	n += copy(ids[n:], nodes.IDs[ee:])
-	var buf [64][]byte
-	hashes, err := tileNodes(buf[:0], ids[:n], func(k tileKey) (*tile, error) { return b.tile(ctx, s, k) })
-	if err != nil {
-		return nil, storageErr(err)
-	}
-	out := make([][32]byte, 0, n+1)
-	for _, h := range hashes[:eb] {
-		out = append(out, [32]byte(h))
-	}
-	out = append(out, [32]byte(eph))
-	for _, h := range hashes[eb:] {
-		out = append(out, [32]byte(h))
-	}
-	return out, nil
-}
-
-// storageErr makes a failure to read tiles unavailability.
-func storageErr(err error) error {
-	if errors.Is(err, log.ErrUnavailable) {
-		return err
-	}
-	return fmt.Errorf("%w: %w", log.ErrUnavailable, err)
 }
 
 // nodes returns the hashes of complete nodes of the snapshot's tree.

@@ -273,28 +273,9 @@ type snapshot struct {
 	// (or nil) those of the full range being written to search_terms.
 	tail  *searchTail
 	merge *searchMerge
-	// eph holds the ephemeral node a proof in the tree of size cp.Size
-	// rehashed, one at most a level, for the proofs after it (see
-	// Backend.proof).
-	eph atomic.Pointer[ephemeralNodes]
 }
 
 func (s *snapshot) size() uint64 { return s.cp.Size }
-
-// ephemeralNodes are the ephemeral nodes of one tree size rehashed so far:
-// the nodes on its right edge that are not complete subtrees, at most one
-// a level, each the same in every proof in that tree that needs it.
-type ephemeralNodes struct {
-	nodes [ephemeralLevels]ephemeralNode
-}
-
-// ephemeralLevels is the most levels a tree has.
-const ephemeralLevels = 64
-
-type ephemeralNode struct {
-	id   compact.NodeID
-	hash []byte // nil: not rehashed yet
-}
 
 type failureErr struct{ err error }
 
