@@ -463,17 +463,19 @@ func publicRead(path string) bool {
 // requireRead is the middleware that makes reads need PermRead when
 // Config.AuthRead is set. Writes are checked by submitter, which the
 // submission handlers call before reading the body.
-func (s *Server) requireRead(c echo.Context, next echo.HandlerFunc) error {
-	if s.cfg.Auth == nil || !s.cfg.AuthRead {
+func (s *Server) requireRead(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.cfg.Auth == nil || !s.cfg.AuthRead {
+			return next(c)
+		}
+		r := c.Request()
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && !publicRead(r.URL.Path) {
+			if _, err := s.identify(c, PermRead); err != nil {
+				return err
+			}
+		}
 		return next(c)
 	}
-	r := c.Request()
-	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && !publicRead(r.URL.Path) {
-		if _, err := s.identify(c, PermRead); err != nil {
-			return err
-		}
-	}
-	return next(c)
 }
 
 // submitter returns the identity of the client that sent the request, the

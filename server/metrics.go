@@ -80,31 +80,25 @@ func (m *Metrics) ObserveBatch(entries int, took time.Duration, err error) {
 	m.commitSeconds.Observe(took.Seconds())
 }
 
-// middleware is the server's one echo middleware: observe, then
-// conventions, then requireRead, then the handler. Echo applies its
-// middleware to the handler on every request, each middleware making a
-// closure; one middleware makes one.
-func (s *Server) middleware(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error { return s.observe(c, next) }
-}
-
 // observe is the outermost middleware: it recovers panics, lets the error
 // handler answer any error (so the status is known), and records the
 // request's metrics.
-func (s *Server) observe(c echo.Context, next echo.HandlerFunc) error {
-	start := time.Now()
-	s.enter()
-	defer s.leave()
-	if err := s.recovered(next, c); err != nil {
-		c.Error(err)
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		s.enter()
+		defer s.leave()
+		if err := s.recovered(next, c); err != nil {
+			c.Error(err)
+		}
+		route := c.Path()
+		if _, ok := s.routes[route]; !ok {
+			route = "other"
+		}
+		s.metrics.requests.WithLabelValues(route, strconv.Itoa(c.Response().Status)).Inc()
+		s.metrics.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		return nil
 	}
-	route := c.Path()
-	if _, ok := s.routes[route]; !ok {
-		route = "other"
-	}
-	s.metrics.requests.WithLabelValues(route, strconv.Itoa(c.Response().Status)).Inc()
-	s.metrics.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
-	return nil
 }
 
 // errPanic is what a panicking handler returns: a 503, never an
@@ -123,7 +117,7 @@ func (s *Server) recovered(next echo.HandlerFunc, c echo.Context) (err error) {
 			err = errPanic{v}
 		}
 	}()
-	return s.conventions(c, next)
+	return next(c)
 }
 
 // getMetrics serves the registry in the Prometheus text format.

@@ -338,7 +338,7 @@ func (s *Server) newEcho() *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	e.Logger.SetOutput(io.Discard)
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.middleware)
+	e.Use(s.observe, s.conventions, s.requireRead)
 	return e
 }
 
@@ -375,30 +375,32 @@ func (s *Server) handle(method, path string, h handlerFunc, params ...string) {
 // matches it (GET /v1/decisions/:id); and a header that may appear once
 // but appears more often is refused rather than read as its first value.
 // There is no CORS: the explorer is served from the same origin.
-func (s *Server) conventions(c echo.Context, next echo.HandlerFunc) error {
-	r := c.Request()
-	if r.Method == http.MethodOptions && r.RequestURI == "*" {
-		// The server-wide OPTIONS (RFC 9110 §9.3.7) is an OPTIONS too.
-		c.Response().Header().Set(echo.HeaderAllow, "GET, HEAD, POST")
-		return &apiError{http.StatusMethodNotAllowed, codeMethodNotAllowed, "OPTIONS is not allowed: there is no CORS"}
+func (s *Server) conventions(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.Method == http.MethodOptions && r.RequestURI == "*" {
+			// The server-wide OPTIONS (RFC 9110 §9.3.7) is an OPTIONS too.
+			c.Response().Header().Set(echo.HeaderAllow, "GET, HEAD, POST")
+			return &apiError{http.StatusMethodNotAllowed, codeMethodNotAllowed, "OPTIONS is not allowed: there is no CORS"}
+		}
+		// The router sets the Allow value when the path is a route's but
+		// the method is not.
+		if c.Get(echo.ContextKeyHeaderAllow) != nil {
+			return s.methodNotAllowed(c, c.Path())
+		}
+		if _, ok := s.routes[r.URL.Path]; ok && r.URL.Path != c.Path() {
+			return s.methodNotAllowed(c, r.URL.Path)
+		}
+		// SPEC: RFC 9110 §5.3: "A sender MUST NOT generate multiple field
+		// lines with the same name in a message ... unless ... that
+		// field's definition allows multiple field line values to be
+		// recombined as a comma-separated list"; Content-Type's does not.
+		if len(r.Header.Values(echo.HeaderContentType)) > 1 {
+			return &apiError{http.StatusUnsupportedMediaType, codeUnsupportedMediaType,
+				"Content-Type is given more than once; give it once, as application/json"}
+		}
+		return next(c)
 	}
-	// The router sets the Allow value when the path is a route's but
-	// the method is not.
-	if c.Get(echo.ContextKeyHeaderAllow) != nil {
-		return s.methodNotAllowed(c, c.Path())
-	}
-	if _, ok := s.routes[r.URL.Path]; ok && r.URL.Path != c.Path() {
-		return s.methodNotAllowed(c, r.URL.Path)
-	}
-	// SPEC: RFC 9110 §5.3: "A sender MUST NOT generate multiple field
-	// lines with the same name in a message ... unless ... that
-	// field's definition allows multiple field line values to be
-	// recombined as a comma-separated list"; Content-Type's does not.
-	if len(r.Header.Values(echo.HeaderContentType)) > 1 {
-		return &apiError{http.StatusUnsupportedMediaType, codeUnsupportedMediaType,
-			"Content-Type is given more than once; give it once, as application/json"}
-	}
-	return s.requireRead(c, next)
 }
 
 // methodNotAllowed is the 405 answer on route, with its Allow header.
