@@ -26,7 +26,10 @@ import (
 // the same load (internal/floor serves it; docs/performance.md). receipts
 // should be real receipts from the log that logInfo describes, so that a
 // load generator verifying every receipt accepts them.
-func NewFloor(reg *prometheus.Registry, receipts [][]byte, logInfo []byte) (http.Handler, error) {
+//
+// With proofs, it also answers the reads of an inclusion-proof load
+// (`govlog bench --proofs`) from precomputed bytes: see FloorProofs.
+func NewFloor(reg *prometheus.Registry, receipts [][]byte, logInfo []byte, proofs *FloorProofs) (http.Handler, error) {
 	if len(receipts) == 0 || len(logInfo) == 0 || reg == nil {
 		return nil, errors.New("failed to create the floor server: receipt, log info and registry are required")
 	}
@@ -60,5 +63,41 @@ func NewFloor(reg *prometheus.Registry, receipts [][]byte, logInfo []byte) (http
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, logInfo)
 	})
 	s.handle(http.MethodGet, "/metrics", s.getMetrics)
+	if proofs != nil {
+		if len(proofs.Checkpoint) == 0 || len(proofs.Pages) == 0 || len(proofs.Inclusion) == 0 {
+			return nil, errors.New("failed to create the floor server: proofs need a checkpoint, entry pages and inclusion proofs")
+		}
+		s.handle(http.MethodGet, "/v1/checkpoint", func(c echo.Context, _ query) error {
+			return c.Blob(http.StatusOK, "text/plain; charset=utf-8", proofs.Checkpoint)
+		})
+		var page atomic.Uint64
+		s.handle(http.MethodGet, "/v1/entries", func(c echo.Context, _ query) error {
+			p := proofs.Pages[page.Add(1)%uint64(len(proofs.Pages))]
+			return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, p)
+		}, "start", "count")
+		s.handle(http.MethodGet, "/v1/proofs/inclusion", func(c echo.Context, _ query) error {
+			b, ok := proofs.Inclusion[c.QueryString()]
+			if !ok {
+				return &apiError{http.StatusNotFound, codeNotFound, "the floor has no answer to this query"}
+			}
+			return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b)
+		}, "index", "leaf_hash", "tree_size")
+	}
 	return s, nil
+}
+
+// FloorProofs are the floor's answers to an inclusion-proof load, taken
+// from a real log: the load generator reads the checkpoint, a few pages of
+// entries (their leaf hashes let it verify each proof), then asks for the
+// proofs of those entries in the checkpoint's tree. The floor answers GET
+// /v1/checkpoint with Checkpoint, every GET /v1/entries with the next of
+// Pages, in turn, whatever its start (each page holds real entries with
+// their real indices, so the load generator asks only for proofs the
+// floor holds), and GET /v1/proofs/inclusion with the bytes Inclusion
+// holds for its exact query string ("index=I&tree_size=N"), after the
+// query is parsed as govlogd parses it; any other query is a 404.
+type FloorProofs struct {
+	Checkpoint []byte
+	Pages      [][]byte
+	Inclusion  map[string][]byte
 }

@@ -14,11 +14,11 @@ import (
 // The floor admits a decision as a real one is admitted and answers the
 // receipts it was given, in turn.
 func TestFloor(t *testing.T) {
-	if _, err := NewFloor(prometheus.NewRegistry(), nil, []byte(`{}`)); err == nil {
+	if _, err := NewFloor(prometheus.NewRegistry(), nil, []byte(`{}`), nil); err == nil {
 		t.Fatal("NewFloor accepted no receipts")
 	}
 	receipts := [][]byte{[]byte(`{"id":"a"}`), []byte(`{"id":"b"}`)}
-	h, err := NewFloor(prometheus.NewRegistry(), receipts, []byte(`{"origin":"o"}`))
+	h, err := NewFloor(prometheus.NewRegistry(), receipts, []byte(`{"origin":"o"}`), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,5 +61,71 @@ func TestFloor(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || !bytes.Contains(b, []byte(want)) {
 			t.Errorf("GET %s: %d %.200s, want %s", path, resp.StatusCode, b, want)
 		}
+	}
+}
+
+// With proofs, the floor answers the reads of an inclusion-proof load from
+// the bytes it was given, after parsing the query as govlogd does.
+func TestFloorProofs(t *testing.T) {
+	receipts := [][]byte{[]byte(`{"id":"a"}`)}
+	if _, err := NewFloor(prometheus.NewRegistry(), receipts, []byte(`{}`), &FloorProofs{Checkpoint: []byte("cp\n")}); err == nil {
+		t.Fatal("NewFloor accepted proofs without pages and answers")
+	}
+	proofs := &FloorProofs{
+		Checkpoint: []byte("origin\n5\nroot\n"),
+		Pages:      [][]byte{[]byte(`{"entries":[{"index":3}]}`), []byte(`{"entries":[{"index":4}]}`)},
+		Inclusion: map[string][]byte{
+			"index=3&tree_size=5": []byte(`{"index":3,"tree_size":5,"hashes":["AA=="]}` + "\n"),
+			"index=4&tree_size=5": []byte(`{"index":4,"tree_size":5,"hashes":["AQ=="]}` + "\n"),
+		},
+	}
+	h, err := NewFloor(prometheus.NewRegistry(), receipts, []byte(`{}`), proofs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+	get := func(path string) (int, string, string) {
+		t.Helper()
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
+	}
+	for _, tc := range []struct {
+		path, want string
+		code       int
+		ctype      string
+	}{
+		{"/v1/checkpoint", "origin\n5\nroot\n", 200, "text/plain; charset=utf-8"},
+		{"/v1/proofs/inclusion?index=3&tree_size=5", string(proofs.Inclusion["index=3&tree_size=5"]), 200, "application/json"},
+		{"/v1/proofs/inclusion?index=4&tree_size=5", string(proofs.Inclusion["index=4&tree_size=5"]), 200, "application/json"},
+		// Not held: a 404, never another entry's proof.
+		{"/v1/proofs/inclusion?tree_size=5&index=3", `"not_found"`, 404, "application/json"},
+		{"/v1/proofs/inclusion?index=2&tree_size=5", `"not_found"`, 404, "application/json"},
+		// The query is parsed as govlogd parses it.
+		{"/v1/proofs/inclusion?index=3&tree_size=5&x=1", `"invalid_request"`, 400, "application/json"},
+		{"/v1/proofs/inclusion?index=3&index=3", `"invalid_request"`, 400, "application/json"},
+		{"/v1/entries?start=0&count=1000&x=1", `"invalid_request"`, 400, "application/json"},
+	} {
+		code, ctype, body := get(tc.path)
+		if code != tc.code || !strings.HasPrefix(ctype, tc.ctype) || !strings.Contains(body, tc.want) {
+			t.Errorf("GET %s: %d %s %q, want %d %s %q", tc.path, code, ctype, body, tc.code, tc.ctype, tc.want)
+		}
+	}
+	// Pages in turn, whatever the start.
+	seen := map[string]bool{}
+	for _, start := range []string{"0", "17"} {
+		code, _, body := get("/v1/entries?start=" + start + "&count=1000")
+		if code != 200 {
+			t.Fatalf("GET /v1/entries: %d %s", code, body)
+		}
+		seen[body] = true
+	}
+	if len(seen) != 2 {
+		t.Errorf("two pages read got %v, want both pages", seen)
 	}
 }

@@ -56,6 +56,10 @@ type backendResult struct {
 	// of this backend: govlogd's HTTP stack answering real receipts
 	// without logging anything (embedded only; nil otherwise).
 	Floor *loadgen.Report
+	// ProofFloor is the inclusion-proof load of Proofs against the same
+	// internal/floor: govlogd's HTTP stack answering the same proof
+	// requests with precomputed bytes of the real answers (embedded only).
+	ProofFloor *loadgen.Report
 	// RSSMiB is govlogd's resident memory after the runs.
 	RSSMiB float64
 	// StorageBytes is the size of the data directory (embedded only).
@@ -312,31 +316,32 @@ func measureEmbedded(ctx context.Context, logger *slog.Logger, bin string, o opt
 	}
 	res.StorageBytes = dirSize(data)
 	logger.Info("closed loop, single decisions, against the HTTP floor", "for", o.closedFor)
-	if res.Floor, err = measureFloor(ctx, bin, d.url, o); err != nil {
+	if res.Floor, res.ProofFloor, err = measureFloor(ctx, logger, bin, d.url, o); err != nil {
 		return nil, fmt.Errorf("failed to measure the HTTP floor: %w", err)
 	}
 	return res, nil
 }
 
-// measureFloor runs the closed loop of single decisions against
-// internal/floor, which serves receipts it took from the govlogd at from.
-func measureFloor(ctx context.Context, bin, from string, o options) (*loadgen.Report, error) {
+// measureFloor runs the closed loop of single decisions, then the
+// inclusion-proof load, against internal/floor, which serves receipts,
+// and the proofs of entries, it took from the govlogd at from.
+func measureFloor(ctx context.Context, logger *slog.Logger, bin, from string, o options) (single, proofs *loadgen.Report, err error) {
 	addr, err := freeAddr()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out bytes.Buffer
 	cmd := exec.Command(filepath.Join(bin, "floor"), "--from", from, "--listen", addr)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 	}()
 	url := "http://" + addr
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		if resp, err := http.Get(url + "/v1/log"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -344,10 +349,17 @@ func measureFloor(ctx context.Context, bin, from string, o options) (*loadgen.Re
 			}
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return nil, fmt.Errorf("floor not serving after 30s: %s", out.Bytes())
+			return nil, nil, fmt.Errorf("floor not serving after 60s: %s", out.Bytes())
 		}
 	}
-	return check(loadgen.Run(ctx, loadgen.Config{URL: url, Concurrency: o.clients, Duration: o.closedFor}))
+	if single, err = check(loadgen.Run(ctx, loadgen.Config{URL: url, Concurrency: o.clients, Duration: o.closedFor})); err != nil {
+		return nil, nil, err
+	}
+	logger.Info("inclusion proofs against the HTTP floor", "n", o.proofs)
+	if proofs, err = check(loadgen.RunProofs(ctx, loadgen.Config{URL: url, Concurrency: 32, N: o.proofs})); err != nil {
+		return nil, nil, err
+	}
+	return single, proofs, nil
 }
 
 // measureTrillian starts Trillian on a fresh MariaDB database with the

@@ -223,6 +223,13 @@ func (r *report) loadTable(b *bytes.Buffer) {
 		return fmt.Sprintf("%.0f (p99 %.1f ms)", be.Proofs.PerSecond, be.Proofs.LatencyMS.P99)
 	})
 	row("… server CPU per proof", func(be *backendResult) string { return cpu(be.Proofs) })
+	row("… the same proofs against the HTTP floor (`internal/floor`: govlogd's HTTP stack answering the same requests with the real answers' bytes, precomputed): server CPU per request",
+		func(be *backendResult) string {
+			if be.ProofFloor == nil {
+				return "—"
+			}
+			return cpu(be.ProofFloor)
+		})
 	row("govlogd resident memory after the runs", func(be *backendResult) string { return fmt.Sprintf("%.0f MiB", be.RSSMiB) })
 	row("storage per entry", func(be *backendResult) string {
 		if be.StorageBytes == 0 || be.Entries == 0 {
@@ -308,16 +315,19 @@ func (r *report) micro(pkg, name, unit string) float64 {
 
 // floors returns the floor of each part of a load, in µs per operation,
 // where the project measures one: HTTP from internal/floor (a single
-// decision's request), Ed25519 from BenchmarkFloorEd25519 (one signature
+// decision's request; for proofs, a proof's request), Ed25519 from BenchmarkFloorEd25519 (one signature
 // per allow: the claim of an allow signed by the same process is not
 // verified again), a COMMIT from BenchmarkFloorCommit (per entry, in
 // groups of 32 for single decisions, 64 for the batch endpoint's
 // larger groups). nil when the load has none.
 func (r *report) floors(be *backendResult, load string) map[string]float64 {
-	var http float64
+	var http, proofHTTP float64
 	for _, b := range r.Backends {
 		if b.Floor != nil && b.Floor.ServerCPUError == "" && http == 0 {
 			http = b.Floor.ServerCPUPerDecision
+		}
+		if b.ProofFloor != nil && b.ProofFloor.ServerCPUError == "" && proofHTTP == 0 {
+			proofHTTP = b.ProofFloor.ServerCPUPerDecision
 		}
 	}
 	sig := r.micro("log", "FloorEd25519", "cpu-ns/op")
@@ -334,6 +344,11 @@ func (r *report) floors(be *backendResult, load string) map[string]float64 {
 		return map[string]float64{partEd25519: allowShare * sig, partCommit: commit("64")}
 	case loadClaims:
 		return map[string]float64{partHTTP: 2 * http, partEd25519: sig, partCommit: 2 * commit("32")}
+	case loadProofs:
+		if proofHTTP == 0 {
+			return nil
+		}
+		return map[string]float64{partHTTP: proofHTTP}
 	}
 	return nil
 }
@@ -355,7 +370,7 @@ func (r *report) profileTable(b *bytes.Buffer, be *backendResult) {
 	p("A CPU profile of govlogd (`--pprof`, %v) during each load; each part's share of its samples times the load's server CPU per operation (above, from `/metrics`). ", r.Options.closedFor)
 	p("A sample belongs to the first function on its stack, from the leaf, whose name starts with one of a part's prefixes (`internal/benchreport/profile.go`); ")
 	p("generic code (memmove, hashing, `encoding/json`, `context`) counts for its caller. ")
-	p("*floor*: the cheapest this machine does that part, where the project measures it: HTTP by `internal/floor` (the closed loop above), ")
+	p("*floor*: the cheapest this machine does that part, where the project measures it: HTTP by `internal/floor` (the closed loop above; for proofs, the same proof requests answered with precomputed bytes), ")
 	p("Ed25519 by `BenchmarkFloorEd25519` (one signature per allow, %.0f%% of the load's decisions; a claim of an allow signed by the same process is not verified again), ", allowShare*100)
 	p("a `COMMIT` by `BenchmarkFloorCommit` (per entry, groups of 32; 64 for the batch endpoint). ")
 	p("Open a profile with `go tool pprof -top FILE` (or `-http :8080`).\n\n")

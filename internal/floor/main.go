@@ -16,6 +16,14 @@
 // it exactly as it drives govlogd (every receipt verifies: they are real
 // ones) and reports the floor's CPU per request as server CPU per decision.
 //
+// It also answers an inclusion-proof load (`govlog bench --proofs`) the
+// same way: it reads that log's latest checkpoint, --proof-pages pages of
+// 1,000 entries at random places, and the inclusion proof of each of
+// those entries in the checkpoint's tree, and serves GET /v1/checkpoint,
+// GET /v1/entries and GET /v1/proofs/inclusion from those bytes
+// (server.FloorProofs): the load generator asks for the same proofs it
+// asks govlogd for, and verifies every one.
+//
 // --pprof serves the Go profiling endpoints (/debug/pprof/) on a listener
 // of their own, as govlogd's --pprof does, to profile the floor and govlogd
 // side by side under the same load.
@@ -32,11 +40,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -45,6 +56,7 @@ import (
 
 	"github.com/govlog/govlog/internal/connlimit"
 	"github.com/govlog/govlog/internal/loadgen"
+	"github.com/govlog/govlog/log"
 	"github.com/govlog/govlog/server"
 )
 
@@ -60,10 +72,11 @@ func run(args []string) error {
 	from := fs.String("from", "", "base URL of a running govlogd to take a receipt and the log's description from (required)")
 	listen := fs.String("listen", "127.0.0.1:8090", "loopback `address` to serve on")
 	pprofAddr := fs.String("pprof", "", "serve Go profiling endpoints on this loopback `address` (default off)")
+	proofPages := fs.Int("proof-pages", 8, "answer inclusion proofs of the entries of this many pages of 1,000 (0: no proof answers)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *from == "" || fs.NArg() > 0 {
+	if *from == "" || fs.NArg() > 0 || *proofPages < 0 {
 		return errors.New("usage: floor --from URL [--listen ADDRESS]")
 	}
 	// govlogd's garbage collector settings, unless set.
@@ -73,6 +86,12 @@ func run(args []string) error {
 	receipts, info, err := sample(ctx, *from)
 	if err != nil {
 		return err
+	}
+	var proofs *server.FloorProofs
+	if *proofPages > 0 {
+		if proofs, err = sampleProofs(ctx, *from, *proofPages); err != nil {
+			return err
+		}
 	}
 	if *pprofAddr != "" {
 		pln, err := net.Listen("tcp", *pprofAddr)
@@ -88,7 +107,7 @@ func run(args []string) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	h, err := server.NewFloor(reg, receipts, info)
+	h, err := server.NewFloor(reg, receipts, info, proofs)
 	if err != nil {
 		return err
 	}
@@ -104,7 +123,11 @@ func run(args []string) error {
 	for _, r := range receipts {
 		size += len(r)
 	}
-	fmt.Fprintf(os.Stderr, "floor: serving on %s %d receipts of %d bytes on average\n", ln.Addr(), len(receipts), size/len(receipts))
+	fmt.Fprintf(os.Stderr, "floor: serving on %s %d receipts of %d bytes on average", ln.Addr(), len(receipts), size/len(receipts))
+	if proofs != nil {
+		fmt.Fprintf(os.Stderr, ", %d inclusion proofs in %d pages", len(proofs.Inclusion), len(proofs.Pages))
+	}
+	fmt.Fprintln(os.Stderr)
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -147,6 +170,84 @@ func sample(ctx context.Context, base string) (receipts [][]byte, info []byte, e
 		return nil, nil, fmt.Errorf("failed to read the log's description: %w", err)
 	}
 	return receipts, info, nil
+}
+
+// sampleProofs reads the latest checkpoint of the govlogd at base, pages
+// of its entries at random places (as the load generator does), and the
+// inclusion proof of each of those entries in the checkpoint's tree, with
+// the query the load generator sends.
+func sampleProofs(ctx context.Context, base string, pages int) (*server.FloorProofs, error) {
+	c := &http.Client{Timeout: 30 * time.Second}
+	get := func(path string) ([]byte, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		if err != nil {
+			return nil, err
+		}
+		return do(c, req, http.StatusOK)
+	}
+	text, err := get("/v1/checkpoint")
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the checkpoint: %w", err)
+	}
+	cp, _, err := log.ParseCheckpoint(text, log.CheckpointRules{})
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the checkpoint: %w", err)
+	}
+	if cp.Size == 0 {
+		return nil, errors.New("the log is empty: no proofs to answer")
+	}
+	p := &server.FloorProofs{Checkpoint: text, Inclusion: map[string][]byte{}}
+	var queries []string
+	for range pages {
+		page, err := get(fmt.Sprintf("/v1/entries?start=%d&count=1000", rand.Uint64N(cp.Size)))
+		if err != nil {
+			return nil, fmt.Errorf("failed to read entries: %w", err)
+		}
+		var v struct {
+			Entries []struct {
+				Index uint64 `json:"index"`
+			} `json:"entries"`
+		}
+		if err := json.Unmarshal(page, &v); err != nil {
+			return nil, fmt.Errorf("failed to read entries: %w", err)
+		}
+		p.Pages = append(p.Pages, page)
+		for _, e := range v.Entries {
+			if q := fmt.Sprintf("index=%d&tree_size=%d", e.Index, cp.Size); e.Index < cp.Size && p.Inclusion[q] == nil {
+				p.Inclusion[q] = []byte{}
+				queries = append(queries, q)
+			}
+		}
+	}
+	// The proofs, from a few connections at once.
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		next atomic.Int64
+	)
+	for range 4 {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(queries); i = int(next.Add(1)) - 1 {
+				b, err := get("/v1/proofs/inclusion?" + queries[i])
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+				} else {
+					p.Inclusion[queries[i]] = b
+				}
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("failed to read the inclusion proofs: %w", err)
+	}
+	return p, nil
 }
 
 func do(c *http.Client, req *http.Request, want int) ([]byte, error) {

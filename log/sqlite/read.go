@@ -77,11 +77,21 @@ func (b *Backend) ConsistencyProof(ctx context.Context, from, to uint64) ([][32]
 }
 
 // proof fetches a proof's nodes from tiles and rehashes its ephemeral node.
+// The nodes are read in place from the tiles (not copied) and copied once,
+// into the answer.
 func (b *Backend) proof(ctx context.Context, s *snapshot, nodes proof.Nodes) ([][32]byte, error) {
-	hashes, err := b.nodes(ctx, s, nodes.IDs)
+	// A proof has at most 64 nodes: the slices of the tiles' memory stay
+	// on the stack.
+	var buf [64][]byte
+	hashes, err := tileNodes(buf[:0], nodes.IDs, func(k tileKey) (*tile, error) { return b.tile(ctx, s, k) })
 	if err != nil {
-		return nil, err
+		if errors.Is(err, log.ErrUnavailable) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %w", log.ErrUnavailable, err)
 	}
+	// Rehash only reads the hashes it is given; the ephemeral node it
+	// computes is a new slice.
 	hashes, err = nodes.Rehash(hashes, hashChildren)
 	if err != nil {
 		return nil, fmt.Errorf("%w: failed to rehash the proof: %w", log.ErrUnavailable, err)

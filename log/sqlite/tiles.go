@@ -132,27 +132,53 @@ type tileFunc func(k tileKey) (*tile, error)
 // (perfect) subtree of the tree the tiles come from. A node at tree level
 // 8k+r is one of the interior nodes of a tile of tile level k, computed
 // from the 2^r hashes of tree level 8k under it. Tiles are fetched once per
-// call.
+// call. Each hash is a copy of its own.
 func nodeHashes(ids []compact.NodeID, get tileFunc) ([][]byte, error) {
-	out := make([][]byte, len(ids))
-	tiles := make(map[tileKey]*tile)
-	for i, id := range ids {
+	out, err := tileNodes(make([][]byte, 0, len(ids)), ids, get)
+	if err != nil {
+		return nil, err
+	}
+	for i, h := range out {
+		out[i] = append([]byte(nil), h...)
+	}
+	return out, nil
+}
+
+// tileNodes appends to dst the hash of each node, as nodeHashes returns
+// them but not copied: each is a slice of its tile's memory, which must
+// not be modified (tiles are immutable and shared) and is valid as long
+// as the tile is. Tiles are fetched once per call, remembered in a small
+// array (a proof touches a handful) rather than a map.
+func tileNodes(dst [][]byte, ids []compact.NodeID, get tileFunc) ([][]byte, error) {
+	type fetched struct {
+		k tileKey
+		t *tile
+	}
+	var buf [8]fetched
+	tiles := buf[:0]
+	for _, id := range ids {
 		k, off, n := nodeTile(id)
-		t, ok := tiles[k]
-		if !ok {
+		var t *tile
+		for i := range tiles {
+			if tiles[i].k == k {
+				t = tiles[i].t
+				break
+			}
+		}
+		if t == nil {
 			var err error
 			if t, err = get(k); err != nil {
 				return nil, err
 			}
-			tiles[k] = t
+			tiles = append(tiles, fetched{k, t})
 		}
 		if t.width() < off+n {
 			return nil, fmt.Errorf("tile %v has %d hashes, node %d/%d needs %d", k, t.width(), id.Level, id.Index, off+n)
 		}
 		r, pos := id.Level%tileHeight, off/n*hashSize
-		out[i] = append([]byte(nil), t.rows[r][pos:pos+hashSize]...)
+		dst = append(dst, t.rows[r][pos:pos+hashSize:pos+hashSize])
 	}
-	return out, nil
+	return dst, nil
 }
 
 // nodeTile returns the tile a node is in, the position in it of the first
