@@ -285,8 +285,10 @@ func TestWatchLoad(t *testing.T) {
 	if _, err := os.Stat("/proc/loadavg"); err != nil {
 		t.Skip("no /proc/loadavg")
 	}
-	stop := watchLoad(t.Context(), 10*time.Millisecond)
-	time.Sleep(100 * time.Millisecond)
+	// A tick of 1 ms over 300 ms: at least 3 samples even on a machine
+	// busy enough to delay the ticker's goroutine by tens of ms.
+	stop := watchLoad(t.Context(), time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
 	got := stop()
 	if len(got) < 3 || !slices.IsSorted(got) || got[0] < 0 {
 		t.Fatalf("samples %v", got)
