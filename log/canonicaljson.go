@@ -103,6 +103,9 @@ type canonicalizer struct {
 	scratch []byte   // rearranging the members of an object
 	names   []byte   // the unescaped member names read so far
 	spans   [][]span // per depth, reused
+	// spare is an output buffer kept between uses, for a caller that
+	// only compares the output (ParseEntry).
+	spare []byte
 }
 
 // canonicalizers keeps the scratch space of canonicalizers between uses.
@@ -118,7 +121,7 @@ func newCanonicalizer(in, out []byte) *canonicalizer {
 
 // release gives c back, holding nothing of its text.
 func (c *canonicalizer) release() {
-	*c = canonicalizer{spans: c.spans, strbuf: c.strbuf[:0], scratch: c.scratch[:0], names: c.names[:0]}
+	*c = canonicalizer{spans: c.spans, strbuf: c.strbuf[:0], scratch: c.scratch[:0], names: c.names[:0], spare: c.spare[:0]}
 	canonicalizers.Put(c)
 }
 

@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -151,6 +152,7 @@ func parseDecision(body []byte, now time.Time, r rules) (*Decision, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer v.release()
 	d := &Decision{}
 	d.ID = v.id("id", true)
 	d.Outcome = v.enum("outcome", outcomes)
@@ -208,6 +210,7 @@ func parseExecution(body []byte, now time.Time, r rules) (*Execution, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer v.release()
 	e := &Execution{}
 	e.ID = v.id("id", true)
 	e.DecisionID = v.id("decision_id", true)
@@ -252,6 +255,7 @@ func parseRevocation(body []byte, now time.Time, r rules) (*Revocation, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer v.release()
 	rv := &Revocation{}
 	rv.ID = v.id("id", true)
 	rv.DecisionID = v.id("decision_id", true)
@@ -269,13 +273,12 @@ func parseRevocation(body []byte, now time.Time, r rules) (*Revocation, error) {
 // one pass, and returns its members and its canonical form. Of the known
 // members, policy's members and reasons' items are captured, and context
 // is measured; the member named omit is left out of the canonical form.
-func readObject(body []byte, known []string, omit string) ([]jsonMember, []byte, error) {
+func readObject(body []byte, known []string, omit string, members []jsonMember) ([]jsonMember, []byte, error) {
 	if len(body) > MaxSubmissionBytes {
 		return nil, nil, fmt.Errorf("%w: body is %d bytes, the limit is %d", ErrTooLarge, len(body), MaxSubmissionBytes)
 	}
 	c := newCanonicalizer(body, make([]byte, 0, len(body)))
 	defer c.release()
-	members := make([]jsonMember, 0, len(known))
 	ok := c.document(func(name []byte) bool {
 		members = append(members, jsonMember{name: intern(name, known)})
 		m := &members[len(members)-1]
@@ -298,15 +301,43 @@ func readObject(body []byte, known []string, omit string) ([]jsonMember, []byte,
 }
 
 // read reads body (readObject) and returns a validator of its members,
-// which has checked that they are all known, and the canonical form.
+// which has checked that they are all known, and the canonical form. Give
+// the validator back with release once done with it: what the Parse
+// functions return holds no part of it.
 func read(body []byte, known []string, omit string, kind error, r rules) (*validator, []byte, error) {
-	obj, canon, err := readObject(body, known, omit)
+	rd := readers.Get().(*reader)
+	obj, canon, err := readObject(body, known, omit, rd.members[:0])
 	if err != nil {
+		clear(rd.members[:cap(rd.members)]) // what the read captured
+		readers.Put(rd)
 		return nil, nil, err
 	}
-	v := &validator{kind: kind, obj: obj, rules: r, errs: new(FieldErrors)}
+	rd.members = obj
+	v := &rd.v
+	*v = validator{kind: kind, obj: obj, rules: r, errs: &rd.errs, rd: rd}
 	v.allowOnly(known)
 	return v, canon, nil
+}
+
+// reader is the validator of one read with the space it uses, kept
+// between reads (readers): the members of a decision are about 1.3 KiB.
+type reader struct {
+	v       validator
+	errs    FieldErrors
+	members []jsonMember
+}
+
+var readers = sync.Pool{New: func() any { return new(reader) }}
+
+// release gives the space of a validator that read returned back.
+func (v *validator) release() {
+	rd := v.rd
+	clear(rd.members) // holds strings of the body
+	rd.members = rd.members[:0]
+	// The errors' array belongs to the error returned, if any.
+	rd.errs = nil
+	rd.v = validator{}
+	readers.Put(rd)
 }
 
 // failed returns the errors found, nil if none.
@@ -324,6 +355,7 @@ type validator struct {
 	prefix string
 	rules  rules
 	errs   *FieldErrors
+	rd     *reader // what read took from readers
 }
 
 // fail records the first error of a field.

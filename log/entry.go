@@ -8,8 +8,6 @@ import (
 	"slices"
 	"time"
 	"unicode/utf8"
-
-	"github.com/gowebpki/jcs"
 )
 
 // Kind tells the kinds of entries apart: decisions, execution reports,
@@ -309,108 +307,111 @@ func ParseEntry(leaf []byte) (*ParsedEntry, error) {
 	if len(leaf) > MaxEntryBytes {
 		return nil, fmt.Errorf("entry is %d bytes, the limit is %d", len(leaf), MaxEntryBytes)
 	}
-	canon, err := jcs.Transform(leaf)
+	m, err := readEntry(leaf)
 	if err != nil {
-		return nil, fmt.Errorf("entry is not valid JSON: %w", err)
+		return nil, err
 	}
-	if !bytes.Equal(canon, leaf) {
-		return nil, fmt.Errorf("entry is not in RFC 8785 canonical form")
-	}
-	// encoding/json matches member names without regard to case (and
-	// folds Unicode), so check the names exactly first: "Decision" or
-	// "ſubmitter" are not members of an entry.
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(leaf, &members); err != nil {
-		return nil, fmt.Errorf("entry does not have the entry shape: %w", err)
+	// Member names are compared exactly: "Decision" or "ſubmitter" are not
+	// members of an entry.
+	if m.hasUnknown {
+		return nil, fmt.Errorf("entry has an unknown member %q", clip(m.unknown))
 	}
 	contents := 0
-	for name := range members {
-		switch name {
-		case "decision", "execution", "revocation", "key":
+	for _, c := range []*entryMember{&m.decision, &m.execution, &m.revocation, &m.key} {
+		if c.present {
 			contents++
-		case "authorized_until", "artifact_digest", "logged_at", "submitter", "v", "violation":
-		default:
-			return nil, fmt.Errorf("entry has an unknown member %q", clip(name))
 		}
 	}
 	if contents != 1 {
 		return nil, fmt.Errorf("entry must hold exactly one of decision, execution, revocation and key")
 	}
-	var j entryJSON
-	dec := json.NewDecoder(bytes.NewReader(leaf))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&j); err != nil {
-		return nil, fmt.Errorf("entry does not have the entry shape: %w", err)
+	// The shape: v a number, the other members strings (or null, which
+	// counts as present and is refused below).
+	for _, s := range []struct {
+		name string
+		m    *entryMember
+	}{{"artifact_digest", &m.artifactDigest}, {"authorized_until", &m.authorizedUntil}, {"logged_at", &m.loggedAt},
+		{"submitter", &m.submitter}, {"violation", &m.violation}} {
+		if s.m.present && s.m.value.kind != '"' && s.m.value.kind != 'n' {
+			return nil, fmt.Errorf("entry does not have the entry shape: %s is not a string", s.name)
+		}
 	}
-	if j.V != EntryVersion {
-		return nil, fmt.Errorf("entry has v %d, want %d", j.V, EntryVersion)
+	if !m.v.present || !m.v.value.isNumber() || string(m.v.value.num) != "1" {
+		return nil, fmt.Errorf("entry has a v other than %d", EntryVersion)
 	}
-	p := &ParsedEntry{Submitter: j.Submitter}
-	if p.LoggedAt, err = parseExact(LoggedAtLayout, j.LoggedAt); err != nil {
-		return nil, fmt.Errorf("entry has a bad logged_at %q", j.LoggedAt)
+	loggedAt, _ := m.loggedAt.str()
+	p := &ParsedEntry{}
+	p.Submitter, _ = m.submitter.str()
+	if p.LoggedAt, err = parseExact(LoggedAtLayout, loggedAt); err != nil {
+		return nil, fmt.Errorf("entry has a bad logged_at %q", loggedAt)
 	}
-	if j.Submitter == "" {
+	if p.Submitter == "" {
 		return nil, fmt.Errorf("entry has no submitter")
 	}
-	if j.Execution == nil && (members["artifact_digest"] != nil || members["violation"] != nil) {
+	if !m.execution.present && (m.artifactDigest.present || m.violation.present) {
 		return nil, fmt.Errorf("only an execution entry has artifact_digest or violation")
 	}
-	if j.Decision == nil && members["authorized_until"] != nil {
+	if !m.decision.present && m.authorizedUntil.present {
 		return nil, fmt.Errorf("only an allow decision has authorized_until")
 	}
+	// The content is canonical (the leaf is): its parse's canonical form
+	// is the same bytes, so p.Content is that, not a copy of the leaf.
 	switch {
-	case j.Decision != nil:
-		p.Kind, p.Content = KindDecision, j.Decision
-		if p.Decision, err = ParseLoggedDecision(j.Decision, p.LoggedAt); err != nil {
+	case m.decision.present:
+		p.Kind = KindDecision
+		if p.Decision, err = ParseLoggedDecision(m.decision.raw, p.LoggedAt); err != nil {
 			return nil, fmt.Errorf("entry holds an invalid decision: %w", err)
 		}
-		p.ID = p.Decision.ID
+		p.ID, p.Content = p.Decision.ID, p.Decision.Canonical
 		allow := p.Decision.Outcome == OutcomeAllow
-		if allow != (members["authorized_until"] != nil) {
+		if allow != m.authorizedUntil.present {
 			return nil, fmt.Errorf("entry must have authorized_until exactly when the outcome is allow")
 		}
 		if allow {
-			// A JSON null decodes to a nil pointer: it is not a timestamp.
-			if j.AuthorizedUntil == nil {
-				return nil, fmt.Errorf("entry has a bad authorized_until %s", members["authorized_until"])
+			// A JSON null is not a timestamp.
+			until, ok := m.authorizedUntil.str()
+			if !ok {
+				return nil, fmt.Errorf("entry has a bad authorized_until null")
 			}
-			if p.AuthorizedUntil, err = parseExact(AuthorizedUntilLayout, *j.AuthorizedUntil); err != nil {
-				return nil, fmt.Errorf("entry has a bad authorized_until %q", *j.AuthorizedUntil)
+			if p.AuthorizedUntil, err = parseExact(AuthorizedUntilLayout, until); err != nil {
+				return nil, fmt.Errorf("entry has a bad authorized_until %q", until)
 			}
 		}
-	case j.Execution != nil:
-		p.Kind, p.Content = KindExecution, j.Execution
-		if p.Execution, err = ParseLoggedExecution(j.Execution, p.LoggedAt); err != nil {
+	case m.execution.present:
+		p.Kind = KindExecution
+		if p.Execution, err = ParseLoggedExecution(m.execution.raw, p.LoggedAt); err != nil {
 			return nil, fmt.Errorf("entry holds an invalid execution report: %w", err)
 		}
-		p.ID = p.Execution.ID
+		p.ID, p.Content = p.Execution.ID, p.Execution.Canonical
 		// The artifact is a bearer credential: the log keeps only its
 		// digest, never the token.
 		if p.Execution.Artifact != "" {
 			return nil, fmt.Errorf("an execution entry holds no artifact")
 		}
-		if members["artifact_digest"] != nil {
-			if j.ArtifactDigest == nil || !validDigest(*j.ArtifactDigest) {
-				return nil, fmt.Errorf("entry has a bad artifact_digest %s", clip(string(members["artifact_digest"])))
+		if m.artifactDigest.present {
+			digest, ok := m.artifactDigest.str()
+			if !ok || !validDigest(digest) {
+				return nil, fmt.Errorf("entry has a bad artifact_digest %q", clip(digest))
 			}
-			p.ArtifactDigest = *j.ArtifactDigest
+			p.ArtifactDigest = digest
 			p.Execution.ArtifactDigest = p.ArtifactDigest
 		}
-		if members["violation"] != nil {
-			if j.Violation == nil || !slices.Contains(Violations, *j.Violation) {
-				return nil, fmt.Errorf("entry has an unknown violation %s", clip(string(members["violation"])))
+		if m.violation.present {
+			violation, ok := m.violation.str()
+			if !ok || !slices.Contains(Violations, violation) {
+				return nil, fmt.Errorf("entry has an unknown violation %q", clip(violation))
 			}
-			p.Violation = *j.Violation
+			p.Violation = violation
 		}
-	case j.Revocation != nil:
-		p.Kind, p.Content = KindRevocation, j.Revocation
-		if p.Revocation, err = ParseLoggedRevocation(j.Revocation, p.LoggedAt); err != nil {
+	case m.revocation.present:
+		p.Kind = KindRevocation
+		if p.Revocation, err = ParseLoggedRevocation(m.revocation.raw, p.LoggedAt); err != nil {
 			return nil, fmt.Errorf("entry holds an invalid revocation: %w", err)
 		}
-		p.ID = p.Revocation.ID
+		p.ID, p.Content = p.Revocation.ID, p.Revocation.Canonical
 	default:
-		p.Kind, p.Content = KindKey, j.Key
-		if p.Key, err = ParseKeyContent(j.Key); err != nil {
+		p.Kind, p.Content = KindKey, bytes.Clone(m.key.raw)
+		if p.Key, err = ParseKeyContent(p.Content); err != nil {
 			return nil, fmt.Errorf("entry holds an invalid key: %w", err)
 		}
 		p.ID = p.Key.KID
@@ -453,4 +454,92 @@ func SameSubmission(leaf []byte, s *Submission) bool {
 		content = j.Key
 	}
 	return j.Submitter == s.Submitter && bytes.Equal(content, s.Content)
+}
+
+// entryMember is a member of a leaf as ParseEntry reads it: present (a
+// JSON null too), its value's kind and string, and, for the content
+// members, its text in the leaf.
+type entryMember struct {
+	present bool
+	value   jsonValue
+	raw     []byte
+}
+
+// entryMembers are the members of a leaf, read in one pass.
+type entryMembers struct {
+	artifactDigest, authorizedUntil, loggedAt, submitter, v, violation entryMember
+	decision, execution, revocation, key                               entryMember
+	unknown                                                            string // the first unknown member's name, "" if none
+	hasUnknown                                                         bool
+}
+
+// readEntry reads leaf in one pass (the canonicalizer of the Parse
+// functions): it captures the members of an entry and checks that the
+// leaf is strict JSON in RFC 8785 canonical form.
+func readEntry(leaf []byte) (*entryMembers, error) {
+	m := new(entryMembers)
+	c := newCanonicalizer(leaf, nil)
+	c.out = c.spare[:0]
+	defer func() {
+		c.spare = c.out[:0]
+		c.release()
+	}()
+	ok := c.document(func(name []byte) bool {
+		var em *entryMember
+		switch string(name) {
+		case "artifact_digest":
+			em = &m.artifactDigest
+		case "authorized_until":
+			em = &m.authorizedUntil
+		case "logged_at":
+			em = &m.loggedAt
+		case "submitter":
+			em = &m.submitter
+		case "v":
+			em = &m.v
+		case "violation":
+			em = &m.violation
+		case "decision":
+			em = &m.decision
+		case "execution":
+			em = &m.execution
+		case "revocation":
+			em = &m.revocation
+		case "key":
+			em = &m.key
+		default:
+			if !m.hasUnknown {
+				m.unknown, m.hasUnknown = string(name), true
+			}
+			return c.value()
+		}
+		em.present = true
+		if em == &m.decision || em == &m.execution || em == &m.revocation || em == &m.key {
+			c.ws()
+			start := c.i
+			if !c.value() {
+				return false
+			}
+			em.raw = leaf[start:c.i]
+			em.value.kind = leaf[start]
+			return true
+		}
+		return c.scalar(&em.value)
+	})
+	if !ok {
+		return nil, fmt.Errorf("entry is not valid JSON: %w", c.err)
+	}
+	if !bytes.Equal(c.out, leaf) {
+		return nil, fmt.Errorf("entry is not in RFC 8785 canonical form")
+	}
+	return m, nil
+}
+
+// str returns a member's string value; ok is false when it is absent or
+// not a string (a JSON null included).
+func (em *entryMember) str() (string, bool) {
+	if !em.present || em.value.kind != '"' {
+		return "", false
+	}
+	return em.value.str, true
 }

@@ -128,6 +128,7 @@ func TestParseEntryVectors(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseEntry: %v", err)
 			}
+			checkSameEntry(t, []byte(v.Leaf), p, err)
 			if p.Kind != sub.Kind || p.ID != sub.ID || p.Submitter != sub.Submitter || !bytes.Equal(p.Content, sub.Content) {
 				t.Fatalf("parsed %+v, want the vector's submission", p)
 			}
@@ -159,9 +160,11 @@ func TestParseEntryInvalid(t *testing.T) {
 	readJSON(t, "entries/invalid.json", &vs)
 	for _, v := range vs {
 		t.Run(v.Name, func(t *testing.T) {
-			if p, err := log.ParseEntry([]byte(v.Leaf)); err == nil {
+			p, err := log.ParseEntry([]byte(v.Leaf))
+			if err == nil {
 				t.Fatalf("accepted (%s): %+v", v.Why, p)
 			}
+			checkSameEntry(t, []byte(v.Leaf), p, err)
 		})
 	}
 	// authorized_until null: encoding/json reads it as absent.

@@ -141,6 +141,7 @@ func FuzzParseEntry(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, leaf []byte) {
 		p, err := log.ParseEntry(leaf)
+		checkSameEntry(t, leaf, p, err)
 		if err != nil {
 			return
 		}
@@ -162,6 +163,28 @@ func FuzzParseEntry(f *testing.F) {
 			t.Fatal("SameSubmission(leaf, its own submission) is false")
 		}
 	})
+}
+
+// checkSameEntry holds ParseEntry's verdict on leaf, and what it read, to
+// the reference implementation's (gowebpki/jcs and encoding/json).
+func checkSameEntry(t *testing.T, leaf []byte, p *log.ParsedEntry, err error) {
+	t.Helper()
+	want, wantErr := log.ReferenceParseEntry(leaf)
+	if (err == nil) != (wantErr == nil) {
+		t.Fatalf("verdicts differ on %q: %v; reference: %v", clipBytes(leaf), err, wantErr)
+	}
+	if err != nil {
+		return
+	}
+	same := p.Kind == want.Kind && p.ID == want.ID && p.Submitter == want.Submitter &&
+		bytes.Equal(p.Content, want.Content) && p.LoggedAt.Equal(want.LoggedAt) &&
+		p.AuthorizedUntil.Equal(want.AuthorizedUntil) && p.ArtifactDigest == want.ArtifactDigest &&
+		p.Violation == want.Violation && (p.Decision == nil) == (want.Decision == nil) &&
+		(p.Execution == nil) == (want.Execution == nil) && (p.Revocation == nil) == (want.Revocation == nil) &&
+		(p.Key == nil) == (want.Key == nil)
+	if !same {
+		t.Fatalf("ParseEntry and the reference read %q differently:\n%+v\n%+v", clipBytes(leaf), p, want)
+	}
 }
 
 // checkParseError checks that a refusal is one of the documented errors:

@@ -163,3 +163,23 @@ func BenchmarkArtifactPayload(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParseEntry reads back a logged allow, as the rule book does with
+// the parent of a decision that names one.
+func BenchmarkParseEntry(b *testing.B) {
+	d, err := log.ParseDecision(benchDecision(800), benchNow)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := log.NewEntry(log.DecisionSubmission(d, "anonymous"), benchNow, 300*time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := cputime.Process()
+	for b.Loop() {
+		if _, err := log.ParseEntry(e.Leaf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cputime.Report(b, start)
+}
