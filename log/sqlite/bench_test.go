@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -128,24 +127,12 @@ func BenchmarkAppend(b *testing.B) {
 // the five slowest appends and the time to open the log again after
 // the run, with the rows it left pending.
 func BenchmarkAppendAtSize(b *testing.B) {
-	n := 1_000_000
-	if s := os.Getenv("GOVLOG_BENCH_APPEND_N"); s != "" {
-		var err error
-		if n, err = strconv.Atoi(s); err != nil {
-			b.Fatal(err)
-		}
-	}
+	n := benchEnvInt(b, "GOVLOG_BENCH_APPEND_N", 1_000_000)
 	base := os.Getenv("GOVLOG_BENCH_APPEND_DB")
 	if base == "" {
 		base = filepath.Join(os.TempDir(), fmt.Sprintf("govlog-append-%d.db", n))
 	}
-	var opts Options // GOVLOG_BENCH_HASH_MERGE sets Options.HashMerge
-	if s := os.Getenv("GOVLOG_BENCH_HASH_MERGE"); s != "" {
-		var err error
-		if opts.HashMerge, err = strconv.Atoi(s); err != nil {
-			b.Fatal(err)
-		}
-	}
+	opts := Options{HashMerge: benchEnvInt(b, "GOVLOG_BENCH_HASH_MERGE", 0)}
 	bulkLog(b, base, n)
 	for _, filled := range []bool{false, true} {
 		b.Run(fmt.Sprintf("filled=%v", filled), func(b *testing.B) {

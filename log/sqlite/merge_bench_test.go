@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -181,13 +180,7 @@ func mergeDB(tb testing.TB, path string, n int) {
 // commit wrote (pages dirtied; journal_size_limit=0 makes the WAL's
 // size tell them).
 func BenchmarkIndexMerge(b *testing.B) {
-	n := 1_000_000
-	if s := os.Getenv("GOVLOG_BENCH_MERGE_N"); s != "" {
-		var err error
-		if n, err = strconv.Atoi(s); err != nil {
-			b.Fatal(err)
-		}
-	}
+	n := benchEnvInt(b, "GOVLOG_BENCH_MERGE_N", 1_000_000)
 	path := os.Getenv("GOVLOG_BENCH_MERGE_DB")
 	if path == "" {
 		path = filepath.Join(os.TempDir(), fmt.Sprintf("govlog-merge-%d.db", n))

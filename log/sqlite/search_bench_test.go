@@ -191,15 +191,23 @@ func bulkLogSigned(tb testing.TB, path string, n int, sign log.SignFunc) {
 	tb.Logf("built a log of %d entries in %v", n, time.Since(start).Round(time.Second))
 }
 
-func benchSearchSize(tb testing.TB) (n int, path string) {
-	n = 1_000_000
-	if s := os.Getenv("GOVLOG_BENCH_SEARCH_N"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v < 1 {
-			tb.Fatalf("GOVLOG_BENCH_SEARCH_N=%q", s)
-		}
-		n = v
+// benchEnvInt is the positive integer in the environment variable name,
+// or def when it is unset: a benchmark's size or option.
+func benchEnvInt(tb testing.TB, name string, def int) int {
+	tb.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return def
 	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 1 {
+		tb.Fatalf("%s=%q: want a positive integer", name, s)
+	}
+	return v
+}
+
+func benchSearchSize(tb testing.TB) (n int, path string) {
+	n = benchEnvInt(tb, "GOVLOG_BENCH_SEARCH_N", 1_000_000)
 	path = os.Getenv("GOVLOG_BENCH_SEARCH_DB")
 	if path == "" {
 		path = filepath.Join(tb.TempDir(), "search.db")
