@@ -83,12 +83,9 @@ func (b *Backend) proof(ctx context.Context, s *snapshot, nodes proof.Nodes) ([]
 	// A proof has at most 64 nodes: the slices of the tiles' memory stay
 	// on the stack.
 	var buf [64][]byte
-	hashes, err := tileNodes(buf[:0], nodes.IDs, func(k tileKey) (*tile, error) { return b.tile(ctx, s, k) })
+	hashes, err := b.nodes(ctx, s, buf[:0], nodes.IDs)
 	if err != nil {
-		if errors.Is(err, log.ErrUnavailable) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: %w", log.ErrUnavailable, err)
+		return nil, err
 	}
 	// Rehash only reads the hashes it is given; the ephemeral node it
 	// computes is a new slice.
@@ -103,9 +100,10 @@ func (b *Backend) proof(ctx context.Context, s *snapshot, nodes proof.Nodes) ([]
 	return out, nil
 }
 
-// nodes returns the hashes of complete nodes of the snapshot's tree.
-func (b *Backend) nodes(ctx context.Context, s *snapshot, ids []compact.NodeID) ([][]byte, error) {
-	hashes, err := nodeHashes(ids, func(k tileKey) (*tile, error) { return b.tile(ctx, s, k) })
+// nodes appends to dst the hashes of complete nodes of the snapshot's
+// tree, read in place from their tiles (tileNodes: not to be modified).
+func (b *Backend) nodes(ctx context.Context, s *snapshot, dst [][]byte, ids []compact.NodeID) ([][]byte, error) {
+	hashes, err := tileNodes(dst, ids, func(k tileKey) (*tile, error) { return b.tile(ctx, s, k) })
 	if err != nil {
 		if errors.Is(err, log.ErrUnavailable) {
 			return nil, err
@@ -234,7 +232,7 @@ func (b *Backend) LookupHash(ctx context.Context, leafHash [32]byte) (uint64, er
 	// Tiles are read after rows is closed: with one read connection, a
 	// read while rows holds it would wait forever.
 	for _, idx := range candidates {
-		h, err := b.nodes(ctx, s, []compact.NodeID{compact.NewNodeID(0, idx)})
+		h, err := b.nodes(ctx, s, nil, []compact.NodeID{compact.NewNodeID(0, idx)})
 		if err != nil {
 			return 0, err
 		}
