@@ -40,6 +40,9 @@ type backendResult struct {
 	// FillCPU is the server's CPU per decision over the whole fill, in µs
 	// (0 when the server does not export its CPU time).
 	FillCPU float64
+	// FillClientCPU is the load generator's CPU per decision over the
+	// whole fill, in µs.
+	FillClientCPU float64
 	// Entries is the tree size after the fill.
 	Entries int
 	// ClosedFull is the closed-loop run again on the filled log.
@@ -222,7 +225,7 @@ func measure(ctx context.Context, logger *slog.Logger, name, slug string, d *dae
 	logger.Info("filling", "backend", name, "to", fill, "step", step)
 	start := time.Now()
 	filled := 0
-	var fillCPU float64
+	var fillCPU, fillClientCPU float64
 	cpuKnown := true
 	from := size
 	p = nil
@@ -243,6 +246,7 @@ func measure(ctx context.Context, logger *slog.Logger, name, slug string, d *dae
 		size += rep.Acknowledged
 		filled += rep.Acknowledged
 		fillCPU += rep.ServerCPUSeconds
+		fillClientCPU += rep.ClientCPUSeconds
 		cpuKnown = cpuKnown && rep.ServerCPUError == ""
 		res.Fill = append(res.Fill, sample{Size: size, PerSecond: rep.PerSecond})
 		logger.Info("fill", "backend", name, "size", size, "decisions/s", int(rep.PerSecond), "server CPU µs/decision", int(rep.ServerCPUPerDecision))
@@ -253,6 +257,9 @@ func measure(ctx context.Context, logger *slog.Logger, name, slug string, d *dae
 	res.FillRate = float64(filled) / time.Since(start).Seconds()
 	if cpuKnown && filled > 0 {
 		res.FillCPU = fillCPU / float64(filled) * 1e6
+	}
+	if filled > 0 {
+		res.FillClientCPU = fillClientCPU / float64(filled) * 1e6
 	}
 	res.Entries = size
 	logger.Info("closed loop on the filled log", "backend", name)

@@ -105,6 +105,15 @@ type Report struct {
 	ServerCPUSeconds     float64 `json:"server_cpu_seconds"`
 	ServerCPUPerDecision float64 `json:"server_cpu_us_per_decision"`
 	ServerCPUError       string  `json:"server_cpu_error,omitempty"`
+	// ClientCPUSeconds is the CPU time (user and system, every thread)
+	// the load generator's own process used over the same span
+	// (getrusage before and after), and ClientCPUPerDecision divides it
+	// by Acknowledged, in µs. Generator and server share the machine's
+	// cores, so the throughput a run can show is bounded by their sum.
+	// It counts whatever else the process did meanwhile (a CPU profile,
+	// a progress display).
+	ClientCPUSeconds     float64 `json:"client_cpu_seconds"`
+	ClientCPUPerDecision float64 `json:"client_cpu_us_per_decision"`
 	// Latencies holds every request latency, sorted, for plotting.
 	Latencies []time.Duration `json:"-"`
 }
@@ -213,6 +222,7 @@ type runner struct {
 	cpMu      sync.RWMutex
 	cps       map[string]log.Checkpoint // verified checkpoint notes
 	cpu0      float64                   // the server's CPU seconds at the start
+	client0   time.Duration             // this process's CPU time at the start
 	cpuErr    error                     // why the server's CPU time is unknown
 }
 
