@@ -76,7 +76,7 @@ func bench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 		}
 		defer pprof.StopCPUProfile()
 	}
-	defer loadgen.SetGCPercent()()
+	defer loadgen.SetGCPercent(*batch)()
 	run := loadgen.Run
 	if *proofs {
 		run = loadgen.RunProofs

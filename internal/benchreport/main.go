@@ -36,16 +36,11 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
-
-	"github.com/govlog/govlog/internal/loadgen"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// This process runs the loads' generator: the garbage collector as
-	// govlog bench sets it, so that its CPU per decision is the same.
-	defer loadgen.SetGCPercent()()
 	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)
 		os.Exit(1)
