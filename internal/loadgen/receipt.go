@@ -82,11 +82,11 @@ func fastReceipt(b []byte, rc *receipt) (rest []byte, ok bool) {
 	*rc = receipt{}
 	var id, lh, tp, art []byte
 	ok = s.lit(`{"id":`) && s.str(&id) &&
-		s.lit(`,"index":`) && s.uint(&rc.Index) &&
+		s.lit(`,"index":`) && s.index(&rc.Index) &&
 		s.lit(`,"leaf_hash":`) && s.str(&lh) &&
 		s.lit(`,"entry":`) && s.str(nil) &&
 		s.lit(`,"checkpoint":`) && s.str(nil) &&
-		s.lit(`,"inclusion_proof":`) && s.strings() &&
+		s.lit(`,"inclusion_proof":`) && s.stringArray() &&
 		s.lit(`,"tlog_proof":`) && s.str(&tp)
 	if !ok {
 		return nil, false
@@ -215,8 +215,8 @@ func (s *scan) str(v *[]byte) bool {
 	}
 }
 
-// strings reads null or an array of strings of the fast path.
-func (s *scan) strings() bool {
+// stringArray reads null or an array of strings of the fast path.
+func (s *scan) stringArray() bool {
 	if s.lit(`null`) {
 		return true
 	}
@@ -239,8 +239,8 @@ func (s *scan) strings() bool {
 	}
 }
 
-// uint reads a JSON number that is a whole number that fits in a uint64.
-func (s *scan) uint(v *uint64) bool {
+// index reads a JSON number that is a whole number that fits in a uint64.
+func (s *scan) index(v *uint64) bool {
 	j := s.i
 	for j < len(s.b) && '0' <= s.b[j] && s.b[j] <= '9' {
 		j++

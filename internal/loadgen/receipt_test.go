@@ -134,6 +134,16 @@ func TestDecodeReceipt(t *testing.T) {
 	} {
 		sameAsJSON(t, []byte(body))
 	}
+	// Nothing decoded is a slice of the answer, which its worker reuses.
+	body := []byte(`{"id":"x","index":1,"leaf_hash":"YWJj","entry":"","checkpoint":"","inclusion_proof":null,"tlog_proof":"plain","artifact":"a"}`)
+	var rc receipt
+	if err := decodeReceipt(body, &rc); err != nil {
+		t.Fatal(err)
+	}
+	clear(body)
+	if rc.ID != "x" || string(rc.LeafHash) != "abc" || string(rc.TLogProof) != "plain" || rc.Artifact != "a" {
+		t.Fatalf("the receipt changed with the answer's buffer: %+v", rc)
+	}
 	results, err := decodeBatch([]byte(`{"results":[{"error":{"code":"id_conflict","message":"x"}}]}`))
 	if err != nil || len(results) != 1 || results[0].Error == nil || results[0].Error.Code != "id_conflict" {
 		t.Fatalf("batch with an error: %+v, %v", results, err)
