@@ -79,7 +79,8 @@
 // when the log served it.
 //
 // ReceiptVerifier verifies many receipts of one log, checking each shared
-// checkpoint's signature once.
+// checkpoint's signature once (and, for tlog-proofs, opening its note
+// once).
 package verifier
 
 import (
