@@ -396,13 +396,20 @@ func post(ctx context.Context, c *http.Client, url, token string, body []byte, b
 		return 0, nil, err
 	}
 	defer resp.Body.Close()
+	b, err := readBody(resp, buf)
+	return resp.StatusCode, b, err
+}
+
+// readBody reads the body of resp into *buf (its capacity kept for the
+// next answer) and returns it.
+func readBody(resp *http.Response, buf *[]byte) ([]byte, error) {
 	out := bytes.NewBuffer((*buf)[:0])
 	if resp.ContentLength > 0 && resp.ContentLength < 64<<20 {
 		out.Grow(int(resp.ContentLength) + bytes.MinRead) // ReadFrom wants MinRead free to see the end
 	}
-	_, err = out.ReadFrom(resp.Body)
+	_, err := out.ReadFrom(resp.Body)
 	*buf = out.Bytes()
-	return resp.StatusCode, *buf, err
+	return *buf, err
 }
 
 func errorCode(status int, body []byte) string {

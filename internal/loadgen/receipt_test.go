@@ -3,6 +3,8 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -251,4 +253,63 @@ func BenchmarkReceipt(b *testing.B) {
 			}
 		})
 	}
+}
+
+// proofAnswers are answers of GET /v1/proofs/inclusion as the server
+// writes them (appendProofJSON), with 0, 1, 3 and 20 hashes.
+func proofAnswers() [][]byte {
+	var out [][]byte
+	for _, n := range []int{0, 1, 3, 20} {
+		b := []byte(`{"index":12345,"tree_size":2000000,"hashes":[`)
+		for i := range n {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			h := sha256.Sum256([]byte{byte(i), byte(n)})
+			b = append(base64.StdEncoding.AppendEncode(append(b, '"'), h[:]), '"')
+		}
+		out = append(out, append(b, "]}\n"...))
+	}
+	return out
+}
+
+// sameProofAsJSON checks that decodeProof makes of body what
+// json.Unmarshal makes of it.
+func sameProofAsJSON(t *testing.T, body []byte) {
+	t.Helper()
+	var want, got proofAnswer
+	wantErr := json.Unmarshal(body, &want)
+	err := decodeProof(body, &got)
+	if (err == nil) != (wantErr == nil) || (err == nil && !reflect.DeepEqual(got, want)) {
+		t.Fatalf("decodeProof(%q) = %+v, %v; json.Unmarshal: %+v, %v", body, got, err, want, wantErr)
+	}
+}
+
+func TestDecodeProof(t *testing.T) {
+	for _, body := range proofAnswers() {
+		sameProofAsJSON(t, body)
+		for i := range body {
+			for _, c := range []byte{'"', '\\', 'n', '0', 'A', ',', ' ', ']', 0xff} {
+				if body[i] != c {
+					m := bytes.Clone(body)
+					m[i] = c
+					sameProofAsJSON(t, m)
+				}
+			}
+			sameProofAsJSON(t, body[:i])
+		}
+	}
+	var p proofAnswer
+	if err := decodeProof(proofAnswers()[3], &p); err != nil || len(p.Hashes) != 20 || len(p.Hashes[19]) != 32 {
+		t.Fatalf("decodeProof: %d hashes, %v", len(p.Hashes), err)
+	}
+}
+
+func FuzzDecodeProof(f *testing.F) {
+	for _, body := range proofAnswers() {
+		f.Add(body)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		sameProofAsJSON(t, body)
+	})
 }
