@@ -79,7 +79,8 @@
 // when the log served it.
 //
 // ReceiptVerifier verifies many receipts of one log, checking each shared
-// checkpoint's signature once.
+// checkpoint's signature once (and, for tlog-proofs, opening its note
+// once).
 package verifier
 
 import (
@@ -160,6 +161,12 @@ type Verified struct {
 // verifier key, whose name is the log origin. See the package
 // documentation for exactly what is checked.
 func Receipt(tlogProof []byte, logKey note.Verifier) (*Verified, error) {
+	return receipt(tlogProof, logKey, nil)
+}
+
+// receipt is Receipt, taking the checkpoints cps opened before from it
+// (nil: none).
+func receipt(tlogProof []byte, logKey note.Verifier, cps *checkpointCache) (*Verified, error) {
 	p, err := parseTLogProof(tlogProof)
 	if err != nil {
 		return nil, err
@@ -167,7 +174,7 @@ func Receipt(tlogProof []byte, logKey note.Verifier) (*Verified, error) {
 	if p.ExtraData == nil {
 		return nil, fmt.Errorf("%w: tlog-proof has no extra line, so it does not carry the entry", ErrMalformed)
 	}
-	cp, err := Checkpoint(p.Checkpoint, logKey)
+	cp, err := cps.open(p.Checkpoint, logKey)
 	if err != nil {
 		return nil, err
 	}

@@ -17,7 +17,7 @@ import (
 func bench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) error {
 	f := newFlags("bench", "[flags]",
 		"Load-test a govlog server: submit decisions (or look up inclusion proofs) from concurrent clients, "+
-			"verify every receipt, and report throughput, latency and the server's CPU per decision (from its /metrics).")
+			"verify every receipt, and report throughput, latency, the server's CPU per decision (from its /metrics) and the load generator's own.")
 	srv := addServerFlags(f)
 	f.Group("Load")
 	n := f.Int("n", 10000, "submit `N` decisions; with --duration, at most N when given")
@@ -76,6 +76,7 @@ func bench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 		}
 		defer pprof.StopCPUProfile()
 	}
+	defer loadgen.SetGCPercent(*batch)()
 	run := loadgen.Run
 	if *proofs {
 		run = loadgen.RunProofs
@@ -162,6 +163,7 @@ func printReport(w io.Writer, cfg loadgen.Config, proofs bool, r *loadgen.Report
 	} else {
 		fmt.Fprintf(w, "server CPU per %s: %.1f µs (%.2f s of CPU for %d)\n", unit, r.ServerCPUPerDecision, r.ServerCPUSeconds, r.Acknowledged)
 	}
+	fmt.Fprintf(w, "load generator CPU per %s: %.1f µs (%.2f s of CPU for %d)\n", unit, r.ClientCPUPerDecision, r.ClientCPUSeconds, r.Acknowledged)
 	fmt.Fprintf(w, "errors: %d", len(codes))
 	for _, code := range codes {
 		fmt.Fprintf(w, "  %s=%d", code, r.Errors[code])

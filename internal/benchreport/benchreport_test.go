@@ -103,11 +103,12 @@ func TestWriteReport(t *testing.T) {
 		microResult{Pkg: "github.com/govlog/govlog/log/sqlite", Name: "FloorCommit/group=32", NsPerOp: 9e5, Extra: [][2]string{{"entries/s", "1000"}, {"cpu-ns/entry", "10000"}}},
 		microResult{Pkg: "github.com/govlog/govlog/log/sqlite", Name: "FloorCommit/group=64", NsPerOp: 9e5, Extra: [][2]string{{"cpu-ns/entry", "5000"}}})
 	emb, tr := r.Backends[0], r.Backends[1]
-	emb.Closed = &loadgen.Report{ServerCPUPerDecision: 200, LatencyMS: emb.Closed.LatencyMS}
+	emb.Closed = &loadgen.Report{ServerCPUPerDecision: 200, ClientCPUPerDecision: 151.4, LatencyMS: emb.Closed.LatencyMS}
 	emb.Claims = &loadgen.Report{ServerCPUPerDecision: 460, PerSecond: 321}
 	emb.Proofs.ServerCPUPerDecision = 40
 	emb.ClosedFull.ServerCPUPerDecision = 200
 	emb.FillCPU = 60
+	emb.FillClientCPU = 12.2
 	shares := map[string]float64{partHTTP: 0.25, partEd25519: 0.125, partCommit: 0.1, partStorage: 0.2, partRules: 0.05,
 		partReceipts: 0.05, partParse: 0.05, partRuntime: 0.125, partOther: 0.05}
 	emb.Profiles = map[string]*breakdown{}
@@ -130,6 +131,9 @@ func TestWriteReport(t *testing.T) {
 		"5000; 3 of 5000 late",
 		"| 0.90× | 0.90× |",
 		"| 900 B | — (in MariaDB) |",
+		"load generator CPU per decision (verifying every receipt) | 151 µs | — |",
+		"| … load generator CPU per decision | 12 µs | — |",
+		"*Load generator CPU per decision*",
 		"server CPU per allow and claim | 460 µs | — |",
 		"a claim ÷ a decision (the pair less a single decision of the closed loop on the filled log, over it; target ≤ 1.5) | 1.30× | — |",
 		"governed executions (an allow, then a claim of it), closed loop, 64 clients, 0s, filled log: pairs/s | 321 | 500 |",

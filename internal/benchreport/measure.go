@@ -40,6 +40,9 @@ type backendResult struct {
 	// FillCPU is the server's CPU per decision over the whole fill, in µs
 	// (0 when the server does not export its CPU time).
 	FillCPU float64
+	// FillClientCPU is the load generator's CPU per decision over the
+	// whole fill, in µs.
+	FillClientCPU float64
 	// Entries is the tree size after the fill.
 	Entries int
 	// ClosedFull is the closed-loop run again on the filled log.
@@ -203,7 +206,7 @@ func measure(ctx context.Context, logger *slog.Logger, name, slug string, d *dae
 	cfg := base
 	cfg.Duration = o.closedFor
 	p := profile(loadSingle)
-	if res.Closed, err = check(loadgen.Run(ctx, cfg)); err != nil {
+	if res.Closed, err = load(ctx, loadgen.Run, cfg); err != nil {
 		return nil, err
 	}
 	if err := profiled(loadSingle, p); err != nil {
@@ -212,7 +215,7 @@ func measure(ctx context.Context, logger *slog.Logger, name, slug string, d *dae
 	logger.Info("open loop", "backend", name, "rate", o.rate, "for", o.openFor)
 	cfg = base
 	cfg.Rate, cfg.Duration = o.rate, o.openFor
-	if res.Open, err = check(loadgen.Run(ctx, cfg)); err != nil {
+	if res.Open, err = load(ctx, loadgen.Run, cfg); err != nil {
 		return nil, err
 	}
 	size := res.Closed.Acknowledged + res.Open.Acknowledged
@@ -222,7 +225,7 @@ func measure(ctx context.Context, logger *slog.Logger, name, slug string, d *dae
 	logger.Info("filling", "backend", name, "to", fill, "step", step)
 	start := time.Now()
 	filled := 0
-	var fillCPU float64
+	var fillCPU, fillClientCPU float64
 	cpuKnown := true
 	from := size
 	p = nil
@@ -236,13 +239,14 @@ func measure(ctx context.Context, logger *slog.Logger, name, slug string, d *dae
 		}
 		cfg = base
 		cfg.N, cfg.Batch, cfg.Concurrency = n, 1000, 4
-		rep, err := check(loadgen.Run(ctx, cfg))
+		rep, err := load(ctx, loadgen.Run, cfg)
 		if err != nil {
 			return nil, err
 		}
 		size += rep.Acknowledged
 		filled += rep.Acknowledged
 		fillCPU += rep.ServerCPUSeconds
+		fillClientCPU += rep.ClientCPUSeconds
 		cpuKnown = cpuKnown && rep.ServerCPUError == ""
 		res.Fill = append(res.Fill, sample{Size: size, PerSecond: rep.PerSecond})
 		logger.Info("fill", "backend", name, "size", size, "decisions/s", int(rep.PerSecond), "server CPU µs/decision", int(rep.ServerCPUPerDecision))
@@ -254,11 +258,14 @@ func measure(ctx context.Context, logger *slog.Logger, name, slug string, d *dae
 	if cpuKnown && filled > 0 {
 		res.FillCPU = fillCPU / float64(filled) * 1e6
 	}
+	if filled > 0 {
+		res.FillClientCPU = fillClientCPU / float64(filled) * 1e6
+	}
 	res.Entries = size
 	logger.Info("closed loop on the filled log", "backend", name)
 	cfg = base
 	cfg.Duration = o.closedFor
-	if res.ClosedFull, err = check(loadgen.Run(ctx, cfg)); err != nil {
+	if res.ClosedFull, err = load(ctx, loadgen.Run, cfg); err != nil {
 		return nil, err
 	}
 	res.Entries += res.ClosedFull.Acknowledged
@@ -266,7 +273,7 @@ func measure(ctx context.Context, logger *slog.Logger, name, slug string, d *dae
 	cfg = base
 	cfg.Duration, cfg.Claims = o.closedFor, true
 	p = profile(loadClaims)
-	if res.Claims, err = check(loadgen.Run(ctx, cfg)); err != nil {
+	if res.Claims, err = load(ctx, loadgen.Run, cfg); err != nil {
 		return nil, err
 	}
 	if err := profiled(loadClaims, p); err != nil {
@@ -277,7 +284,7 @@ func measure(ctx context.Context, logger *slog.Logger, name, slug string, d *dae
 	cfg = base
 	cfg.N, cfg.Concurrency = o.proofs, 32
 	p = profile(loadProofs)
-	if res.Proofs, err = check(loadgen.RunProofs(ctx, cfg)); err != nil {
+	if res.Proofs, err = load(ctx, loadgen.RunProofs, cfg); err != nil {
 		return nil, err
 	}
 	if err := profiled(loadProofs, p); err != nil {
@@ -285,6 +292,14 @@ func measure(ctx context.Context, logger *slog.Logger, name, slug string, d *dae
 	}
 	res.RSSMiB = procstat.RSSMiB(d.cmd.Process.Pid)
 	return res, nil
+}
+
+// load runs a load with the garbage collector as govlog bench sets it for
+// that load (loadgen.SetGCPercent), so that the load generator's CPU per
+// decision is the same, and checks it.
+func load(ctx context.Context, run func(context.Context, loadgen.Config) (*loadgen.Report, error), cfg loadgen.Config) (*loadgen.Report, error) {
+	defer loadgen.SetGCPercent(cfg.Batch)()
+	return check(run(ctx, cfg))
 }
 
 // check turns receipts that fail verification into an error: a fast but
@@ -352,11 +367,11 @@ func measureFloor(ctx context.Context, logger *slog.Logger, bin, from string, o 
 			return nil, nil, fmt.Errorf("floor not serving after 60s: %s", out.Bytes())
 		}
 	}
-	if single, err = check(loadgen.Run(ctx, loadgen.Config{URL: url, Concurrency: o.clients, Duration: o.closedFor})); err != nil {
+	if single, err = load(ctx, loadgen.Run, loadgen.Config{URL: url, Concurrency: o.clients, Duration: o.closedFor}); err != nil {
 		return nil, nil, err
 	}
 	logger.Info("inclusion proofs against the HTTP floor", "n", o.proofs)
-	if proofs, err = check(loadgen.RunProofs(ctx, loadgen.Config{URL: url, Concurrency: 32, N: o.proofs})); err != nil {
+	if proofs, err = load(ctx, loadgen.RunProofs, loadgen.Config{URL: url, Concurrency: 32, N: o.proofs}); err != nil {
 		return nil, nil, err
 	}
 	return single, proofs, nil

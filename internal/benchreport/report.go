@@ -122,7 +122,9 @@ func (r *report) markdown() []byte {
 	}
 	p("Absolute numbers move by ±30%% between runs on a shared machine: compare figures of one report. ")
 	p("*Server CPU per decision* is govlogd's CPU time (its `process_cpu_seconds_total`, read from `/metrics` before and after each load) ")
-	p("divided by the decisions it acknowledged: other work on the machine moves it far less than throughput, so it is the figure to compare between versions.\n\n")
+	p("divided by the decisions it acknowledged: other work on the machine moves it far less than throughput, so it is the figure to compare between versions. ")
+	p("*Load generator CPU per decision* is the same for the load generator (this process's CPU time over the load, from getrusage): ")
+	p("the two share the machine's cores, so together they bound the throughput a load can show.\n\n")
 	if len(r.Backends) > 0 {
 		r.loadTable(&b)
 	}
@@ -184,6 +186,7 @@ func (r *report) loadTable(b *bytes.Buffer) {
 		func(be *backendResult) string { return fmt.Sprintf("%.0f", be.Closed.PerSecond) })
 	row("… latency", func(be *backendResult) string { return lat(be.Closed) })
 	row("… server CPU per decision", func(be *backendResult) string { return cpu(be.Closed) })
+	row("… load generator CPU per decision (verifying every receipt)", func(be *backendResult) string { return micros(be.Closed.ClientCPUPerDecision) })
 	row("… the same load against the HTTP floor (`internal/floor`: govlogd's HTTP stack answering real receipts, logging nothing): server CPU per request",
 		func(be *backendResult) string {
 			if be.Floor == nil {
@@ -197,8 +200,10 @@ func (r *report) loadTable(b *bytes.Buffer) {
 		return fmt.Sprintf("%.0f; %d of %d late", be.Open.PerSecond, be.Open.Late, be.Open.Requests)
 	})
 	row("… server CPU per decision", func(be *backendResult) string { return cpu(be.Open) })
+	row("… load generator CPU per decision", func(be *backendResult) string { return micros(be.Open.ClientCPUPerDecision) })
 	row("batch endpoint (4 clients × 1,000), whole fill: decisions/s", func(be *backendResult) string { return fmt.Sprintf("%.0f", be.FillRate) })
 	row("… server CPU per decision", func(be *backendResult) string { return micros(be.FillCPU) })
+	row("… load generator CPU per decision", func(be *backendResult) string { return micros(be.FillClientCPU) })
 	row("tree size after the runs", func(be *backendResult) string { return fmt.Sprintf("%d", be.Entries) })
 	row("batch throughput, last fill step ÷ first", func(be *backendResult) string {
 		if len(be.Fill) < 2 {
@@ -209,9 +214,11 @@ func (r *report) loadTable(b *bytes.Buffer) {
 	row("single decisions, closed loop, filled log: decisions/s", func(be *backendResult) string { return fmt.Sprintf("%.0f", be.ClosedFull.PerSecond) })
 	row("… latency", func(be *backendResult) string { return lat(be.ClosedFull) })
 	row("… server CPU per decision", func(be *backendResult) string { return cpu(be.ClosedFull) })
+	row("… load generator CPU per decision", func(be *backendResult) string { return micros(be.ClosedFull.ClientCPUPerDecision) })
 	row(fmt.Sprintf("governed executions (an allow, then a claim of it), closed loop, %d clients, %v, filled log: pairs/s", o.clients, o.closedFor),
 		func(be *backendResult) string { return fmt.Sprintf("%.0f", be.Claims.PerSecond) })
 	row("… server CPU per allow and claim", func(be *backendResult) string { return cpu(be.Claims) })
+	row("… load generator CPU per allow and claim", func(be *backendResult) string { return micros(be.Claims.ClientCPUPerDecision) })
 	row("… a claim ÷ a decision (the pair less a single decision of the closed loop on the filled log, over it; target ≤ 1.5)", func(be *backendResult) string {
 		if be.Claims.ServerCPUError != "" || be.ClosedFull.ServerCPUError != "" || be.ClosedFull.ServerCPUPerDecision == 0 {
 			return "—"
@@ -223,6 +230,7 @@ func (r *report) loadTable(b *bytes.Buffer) {
 		return fmt.Sprintf("%.0f (p99 %.1f ms)", be.Proofs.PerSecond, be.Proofs.LatencyMS.P99)
 	})
 	row("… server CPU per proof", func(be *backendResult) string { return cpu(be.Proofs) })
+	row("… load generator CPU per proof", func(be *backendResult) string { return micros(be.Proofs.ClientCPUPerDecision) })
 	row("… the same proofs against the HTTP floor (`internal/floor`: govlogd's HTTP stack answering the same requests with the real answers' bytes, precomputed): server CPU per request",
 		func(be *backendResult) string {
 			if be.ProofFloor == nil {

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/govlog/govlog/internal/cputime"
 )
 
 // cpuMetric is the Prometheus process collector's counter of the CPU time
@@ -66,16 +68,21 @@ func parseCPU(text []byte) (float64, error) {
 	return 0, errors.New("/metrics has no " + cpuMetric)
 }
 
-// startCPU reads the server's CPU time at the start of the measured part of
-// a run. A server that does not export it gets a report without the figure,
-// and the reason.
+// startCPU reads the server's CPU time, then the generator's own, at the
+// start of the measured part of a run. A server that does not export its
+// CPU time gets a report without the figure, and the reason.
 func (r *runner) startCPU(ctx context.Context) {
 	r.cpu0, r.cpuErr = serverCPU(ctx, r.cfg.Client, r.cfg.URL, r.cfg.Token)
+	r.client0 = cputime.Process()
 }
 
-// endCPU reads the server's CPU time again once every request of the run
-// was answered, and fills in the report's figures.
+// endCPU reads the generator's CPU time, then the server's, once every
+// request of the run was answered, and fills in the report's figures.
 func (r *runner) endCPU() {
+	r.rep.ClientCPUSeconds = (cputime.Process() - r.client0).Seconds()
+	if r.rep.Acknowledged > 0 {
+		r.rep.ClientCPUPerDecision = r.rep.ClientCPUSeconds / float64(r.rep.Acknowledged) * 1e6
+	}
 	if r.cpuErr == nil {
 		var cpu1 float64
 		// The run's context may be over (a deadline): the reading is

@@ -2,10 +2,14 @@ package loadgen
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/govlog/govlog/internal/cputime"
 )
 
 func TestParseCPU(t *testing.T) {
@@ -48,9 +52,15 @@ func TestServerCPU(t *testing.T) {
 	r := &runner{cfg: Config{URL: srv.URL, Client: srv.Client()}}
 	r.startCPU(context.Background())
 	r.rep.Acknowledged = 4000
+	// Some CPU of this process between the readings: the generator's own.
+	for t0 := cputime.Process(); cputime.Process()-t0 < 20*time.Millisecond; {
+	}
 	r.endCPU()
 	if r.rep.ServerCPUSeconds != 2 || r.rep.ServerCPUPerDecision != 500 || r.rep.ServerCPUError != "" {
 		t.Fatalf("report %+v, want 2 s, 500 µs per decision", r.rep)
+	}
+	if c := r.rep.ClientCPUSeconds; c < 0.02 || c > 10 || math.Abs(r.rep.ClientCPUPerDecision-c/4000*1e6) > 1e-6 {
+		t.Fatalf("client CPU %v s, %v µs per decision: want ≥ 20 ms, per decision its 4000th", c, r.rep.ClientCPUPerDecision)
 	}
 	// No third reading: the report says why it has no figure.
 	r = &runner{cfg: Config{URL: srv.URL, Client: srv.Client()}}

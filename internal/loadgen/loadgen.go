@@ -1,32 +1,32 @@
 // Package loadgen is the load generator behind `govlog bench`: it submits
 // realistic decisions to a govlog server from many concurrent clients,
-// verifies every receipt it gets (a fast but wrong log scores zero), and
-// reports throughput and latency percentiles.
+// verifies every receipt it gets with the verifier package (a fast but
+// wrong log scores zero), and reports throughput, latency percentiles and
+// the CPU per decision of the server and of the generator itself.
 package loadgen
 
 import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	tproof "github.com/transparency-dev/formats/proof"
-	"github.com/transparency-dev/merkle/proof"
-	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/govlog/govlog/log"
+	"github.com/govlog/govlog/verifier"
 )
 
 // Config configures a run.
@@ -105,6 +105,15 @@ type Report struct {
 	ServerCPUSeconds     float64 `json:"server_cpu_seconds"`
 	ServerCPUPerDecision float64 `json:"server_cpu_us_per_decision"`
 	ServerCPUError       string  `json:"server_cpu_error,omitempty"`
+	// ClientCPUSeconds is the CPU time (user and system, every thread)
+	// the load generator's own process used over the same span
+	// (getrusage before and after), and ClientCPUPerDecision divides it
+	// by Acknowledged, in µs. Generator and server share the machine's
+	// cores, so the throughput a run can show is bounded by their sum.
+	// It counts whatever else the process did meanwhile (a CPU profile,
+	// a progress display).
+	ClientCPUSeconds     float64 `json:"client_cpu_seconds"`
+	ClientCPUPerDecision float64 `json:"client_cpu_us_per_decision"`
 	// Latencies holds every request latency, sorted, for plotting.
 	Latencies []time.Duration `json:"-"`
 }
@@ -202,7 +211,7 @@ func prepare(ctx context.Context, cfg *Config) (*runner, error) {
 		}
 		cfg.LogKey = v
 	}
-	return &runner{cfg: *cfg, cps: map[string]log.Checkpoint{}, rep: Report{Errors: map[string]int{}}}, nil
+	return &runner{cfg: *cfg, receipts: verifier.NewReceiptVerifier(cfg.LogKey), rep: Report{Errors: map[string]int{}}}, nil
 }
 
 type runner struct {
@@ -210,10 +219,12 @@ type runner struct {
 	mu        sync.Mutex
 	rep       Report
 	latencies []time.Duration
-	cpMu      sync.RWMutex
-	cps       map[string]log.Checkpoint // verified checkpoint notes
-	cpu0      float64                   // the server's CPU seconds at the start
-	cpuErr    error                     // why the server's CPU time is unknown
+	// receipts verifies the receipts, each distinct checkpoint's
+	// signature once.
+	receipts *verifier.ReceiptVerifier
+	cpu0     float64       // the server's CPU seconds at the start
+	client0  time.Duration // this process's CPU time at the start
+	cpuErr   error         // why the server's CPU time is unknown
 }
 
 // request submits n decisions (n > 1: in one batch request) and verifies
@@ -225,20 +236,18 @@ func (r *runner) request(ctx context.Context, gen *generator, n int, due time.Ti
 		return
 	}
 	path, body := "/v1/decisions", gen.decision()
-	var bodies [][]byte
 	if r.cfg.Batch > 1 {
-		bodies = make([][]byte, n)
-		bodies[0] = body
-		for i := 1; i < n; i++ {
-			bodies[i] = gen.decision()
+		body = append(append(make([]byte, 0, n*1024), `{"decisions":[`...), body...)
+		for range n - 1 {
+			body = gen.appendDecision(append(body, ','))
 		}
-		path, body = "/v1/decisions/batch", []byte(`{"decisions":[`+string(bytes.Join(bodies, []byte(",")))+`]}`)
+		path, body = "/v1/decisions/batch", append(body, "]}"...)
 	}
 	start := due
 	if start.IsZero() {
 		start = time.Now()
 	}
-	status, resp, err := post(ctx, r.cfg.Client, r.cfg.URL+path, r.cfg.Token, body)
+	status, resp, err := post(ctx, r.cfg.Client, r.cfg.URL+path, r.cfg.Token, body, &gen.resp)
 	took := time.Since(start)
 	r.mu.Lock()
 	r.rep.Requests++
@@ -255,29 +264,20 @@ func (r *runner) request(ctx context.Context, gen *generator, n int, due time.Ti
 	}
 	if r.cfg.Batch <= 1 {
 		var rc receipt
-		r.check(&rc, json.Unmarshal(resp, &rc), gen)
+		r.check(&rc, decodeReceipt(resp, &rc), gen)
 		return
 	}
-	// One pass over the whole answer: decoding item by item would scan
-	// every byte twice.
-	var out struct {
-		Results []struct {
-			receipt
-			Error *struct {
-				Code string `json:"code"`
-			} `json:"error"`
-		} `json:"results"`
-	}
-	if err := json.Unmarshal(resp, &out); err != nil || len(out.Results) != n {
+	results, err := decodeBatch(resp)
+	if err != nil || len(results) != n {
 		r.fail("bad_batch_response", n)
 		return
 	}
-	for i := range out.Results {
-		if e := out.Results[i].Error; e != nil {
+	for i := range results {
+		if e := results[i].Error; e != nil {
 			r.fail(e.Code, 1)
 			continue
 		}
-		r.check(&out.Results[i].receipt, nil, gen)
+		r.check(&results[i].receipt, nil, gen)
 	}
 }
 
@@ -285,7 +285,7 @@ func (r *runner) request(ctx context.Context, gen *generator, n int, due time.Ti
 // verifies both receipts; the latency is the pair's.
 func (r *runner) claim(ctx context.Context, gen *generator) {
 	start := time.Now()
-	status, resp, err := post(ctx, r.cfg.Client, r.cfg.URL+"/v1/decisions", r.cfg.Token, gen.allow())
+	status, resp, err := post(ctx, r.cfg.Client, r.cfg.URL+"/v1/decisions", r.cfg.Token, gen.allow(), &gen.resp)
 	if err != nil {
 		r.count(time.Since(start))
 		r.fail("transport", 1)
@@ -296,21 +296,18 @@ func (r *runner) claim(ctx context.Context, gen *generator) {
 		r.fail(errorCode(status, resp), 1)
 		return
 	}
-	var d struct {
-		receipt
-		Artifact string `json:"artifact"`
-	}
-	if err = json.Unmarshal(resp, &d); err == nil {
-		err = r.verify(&d.receipt)
+	var d receipt
+	if err = decodeReceipt(resp, &d); err == nil {
+		err = r.verify(&d)
 	}
 	if err != nil || d.Artifact == "" {
 		r.count(time.Since(start))
-		r.check(&d.receipt, cmp.Or(err, errors.New("an allow without artifact")), gen)
+		r.check(&d, cmp.Or(err, errors.New("an allow without artifact")), gen)
 		return
 	}
 	body, _ := json.Marshal(map[string]string{"id": d.ID + "-run", "decision_id": d.ID, "status": "started",
 		"at": time.Now().UTC().Format(time.RFC3339Nano), "artifact": d.Artifact})
-	status, resp, err = post(ctx, r.cfg.Client, r.cfg.URL+"/v1/executions", r.cfg.Token, body)
+	status, resp, err = post(ctx, r.cfg.Client, r.cfg.URL+"/v1/executions", r.cfg.Token, body, &gen.resp)
 	r.count(time.Since(start))
 	if err != nil {
 		r.fail("transport", 1)
@@ -321,7 +318,7 @@ func (r *runner) claim(ctx context.Context, gen *generator) {
 		return
 	}
 	var rc receipt
-	r.check(&rc, json.Unmarshal(resp, &rc), gen)
+	r.check(&rc, decodeReceipt(resp, &rc), gen)
 }
 
 // count records one operation of a claims run.
@@ -348,8 +345,8 @@ func (r *runner) answered(n int) {
 }
 
 // check verifies one decoded receipt (err is the decoding error): the
-// checkpoint signature (once per distinct checkpoint), the leaf hash and the
-// inclusion proof of the tlog-proof.
+// checkpoint signature (once per distinct checkpoint), the entry, its leaf
+// hash and inclusion proof of the tlog-proof (verify).
 func (r *runner) check(rc *receipt, err error, gen *generator) {
 	if err == nil {
 		err = r.verify(rc)
@@ -368,48 +365,24 @@ func (r *runner) check(rc *receipt, err error, gen *generator) {
 	gen.acked(rc.ID)
 }
 
-// receipt holds the fields of a receipt that check reads: the tlog-proof
-// carries the entry, the proof and the checkpoint.
-type receipt struct {
-	ID        string `json:"id"`
-	Index     uint64 `json:"index"`
-	LeafHash  []byte `json:"leaf_hash"`
-	TLogProof string `json:"tlog_proof"`
-}
-
+// verify verifies a receipt's tlog_proof with the verifier package, as
+// `govlog verify` does (the checkpoint's signature, the inclusion of the
+// entry's leaf hash, the entry itself), and that the receipt's index and
+// leaf hash are the proof's.
 func (r *runner) verify(rc *receipt) error {
-	var tp tproof.TLogProof
-	if err := tp.Unmarshal([]byte(rc.TLogProof)); err != nil {
-		return fmt.Errorf("failed to parse tlog_proof: %w", err)
+	v, err := r.receipts.Receipt(rc.TLogProof)
+	if err != nil {
+		return fmt.Errorf("receipt %s: %w", rc.ID, err)
 	}
-	key := string(tp.Checkpoint)
-	r.cpMu.RLock()
-	cp, ok := r.cps[key]
-	r.cpMu.RUnlock()
-	if !ok {
-		var err error
-		if cp, err = log.OpenCheckpoint(tp.Checkpoint, r.cfg.LogKey); err != nil {
-			return err
-		}
-		r.cpMu.Lock()
-		r.cps[key] = cp
-		r.cpMu.Unlock()
-	}
-	lh := log.LeafHash(tp.ExtraData)
-	if !bytes.Equal(lh[:], rc.LeafHash) || tp.Index != rc.Index {
+	if !bytes.Equal(v.LeafHash[:], rc.LeafHash) || v.Index != rc.Index {
 		return errors.New("tlog_proof does not match the receipt")
-	}
-	hashes := make([][]byte, len(tp.Hashes))
-	for i := range tp.Hashes {
-		hashes[i] = tp.Hashes[i][:]
-	}
-	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, tp.Index, cp.Size, lh[:], hashes, cp.Hash[:]); err != nil {
-		return fmt.Errorf("failed to verify inclusion of %s: %w", rc.ID, err)
 	}
 	return nil
 }
 
-func post(ctx context.Context, c *http.Client, url, token string, body []byte) (int, []byte, error) {
+// post sends body and returns the answer's status and body, read into
+// *buf (its capacity kept for the next answer).
+func post(ctx context.Context, c *http.Client, url, token string, body []byte, buf *[]byte) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
@@ -423,8 +396,20 @@ func post(ctx context.Context, c *http.Client, url, token string, body []byte) (
 		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	b, err := readBody(resp, buf)
 	return resp.StatusCode, b, err
+}
+
+// readBody reads the body of resp into *buf (its capacity kept for the
+// next answer) and returns it.
+func readBody(resp *http.Response, buf *[]byte) ([]byte, error) {
+	out := bytes.NewBuffer((*buf)[:0])
+	if resp.ContentLength > 0 && resp.ContentLength < 64<<20 {
+		out.Grow(int(resp.ContentLength) + bytes.MinRead) // ReadFrom wants MinRead free to see the end
+	}
+	_, err := out.ReadFrom(resp.Body)
+	*buf = out.Bytes()
+	return *buf, err
 }
 
 func errorCode(status int, body []byte) string {
@@ -488,20 +473,23 @@ func Quantile(d []time.Duration, q float64) time.Duration {
 
 // generator makes realistic decisions: a mix of sizes, 70% allow, 10% with
 // a lineage link to an allow this worker had acknowledged (lineage stops
-// at a deny: the log refuses a deny as parent).
+// at a deny: the log refuses a deny as parent). A generator belongs to one
+// worker goroutine, and so does its response buffer.
 type generator struct {
-	prefix string
-	worker int
+	prefix string // PREFIX-WORKER-, the ids' first part
 	n      int
 	rng    *rand.Rand
 	last   string          // last acknowledged allow id
 	allows map[string]bool // allows submitted, not yet acknowledged
+	now    func() time.Time
+	// resp holds the worker's last answer: what is kept of a receipt
+	// is copied out of it (decodeReceipt), so it is reused.
+	resp []byte
 }
 
-// A generator belongs to one worker goroutine.
-
 func newGenerator(prefix string, worker int) *generator {
-	return &generator{prefix: prefix, worker: worker, rng: rand.New(rand.NewPCG(uint64(worker), 42)), allows: map[string]bool{}}
+	return &generator{prefix: string(appendPadded([]byte(prefix+"-"), uint64(worker), 3)) + "-",
+		rng: rand.New(rand.NewPCG(uint64(worker), 42)), allows: map[string]bool{}, now: time.Now}
 }
 
 func (g *generator) acked(id string) {
@@ -523,61 +511,111 @@ func (g *generator) allow() []byte {
 
 var actions = []string{"deploy", "read", "write", "delete", "escalate", "invoke-tool", "send-email", "transfer-funds"}
 
-// benchDecision is a decision as the generator submits it.
-type benchDecision struct {
-	ID          string        `json:"id"`
-	Outcome     string        `json:"outcome"`
-	DecidedAt   string        `json:"decided_at"`
-	Subject     string        `json:"subject"`
-	Action      string        `json:"action"`
-	Resource    string        `json:"resource"`
-	Policy      benchPolicy   `json:"policy"`
-	InputDigest string        `json:"input_digest"`
-	Reasons     []string      `json:"reasons,omitempty"`
-	ParentID    string        `json:"parent_id,omitempty"`
-	Context     *benchContext `json:"context,omitempty"`
-}
+const denyReasons = `["action not permitted for this subject outside the change window","risk score above threshold"]`
 
-type benchPolicy struct {
-	ID      string `json:"id"`
-	Version string `json:"version"`
-	Digest  string `json:"digest"`
-}
+// The longest resource padding and context arguments a decision gets.
+var (
+	xs = strings.Repeat("x", 63)
+	as = strings.Repeat("a", 299)
+)
 
-type benchContext struct {
-	Session string  `json:"session"`
-	Risk    float64 `json:"risk"`
-	Tool    string  `json:"tool"`
-	Args    string  `json:"args"`
-}
+// decision returns a new decision's JSON.
+func (g *generator) decision() []byte { return g.appendDecision(make([]byte, 0, 1024)) }
 
-var denyReasons = []string{"action not permitted for this subject outside the change window", "risk score above threshold"}
-
-func (g *generator) decision() []byte {
+// appendDecision appends a new decision's JSON to b: its members in the
+// order and form encoding/json writes them (the tests hold it to
+// json.Marshal), without the reflection and formatting.
+func (g *generator) appendDecision(b []byte) []byte {
 	g.n++
-	d := benchDecision{
-		ID:          fmt.Sprintf("%s-%03d-%07d", g.prefix, g.worker, g.n),
-		Outcome:     "allow",
-		DecidedAt:   time.Now().UTC().Format(time.RFC3339Nano),
-		Subject:     fmt.Sprintf("spiffe://prod.example/ns/agents/sa/agent-%d", g.rng.IntN(500)),
-		Action:      actions[g.rng.IntN(len(actions))],
-		Resource:    fmt.Sprintf("arn:example:service/%s/item-%d", strings.Repeat("x", g.rng.IntN(64)), g.rng.IntN(1e6)),
-		Policy:      benchPolicy{ID: "agent-guardrails", Version: "2026.11.3", Digest: fmt.Sprintf("sha256:%064x", g.rng.Uint64())},
-		InputDigest: fmt.Sprintf("sha256:%064x", g.rng.Uint64()),
+	id := string(appendPadded([]byte(g.prefix), uint64(g.n), 7))
+	b = appendString(append(b, `{"id":`...), id)
+	b = append(b, `,"outcome":"`...)
+	// The random draws in the order they always were: a seed makes the
+	// same decisions.
+	subject := g.rng.IntN(500)
+	action := actions[g.rng.IntN(len(actions))]
+	xn, item := g.rng.IntN(64), g.rng.IntN(1e6)
+	policyDigest, inputDigest := g.rng.Uint64(), g.rng.Uint64()
+	deny := g.rng.IntN(10) < 3
+	parent := g.rng.IntN(10) == 0 && g.last != ""
+	if deny {
+		b = append(b, "deny"...)
+	} else {
+		b = append(b, "allow"...)
+		g.allows[id] = true
 	}
-	if g.rng.IntN(10) < 3 {
-		d.Outcome, d.Reasons = "deny", denyReasons
+	b = append(b, `","decided_at":"`...)
+	b = g.now().UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","subject":"spiffe://prod.example/ns/agents/sa/agent-`...)
+	b = strconv.AppendInt(b, int64(subject), 10)
+	b = append(append(append(b, `","action":"`...), action...), `","resource":"arn:example:service/`...)
+	b = append(append(b, xs[:xn]...), "/item-"...)
+	b = strconv.AppendInt(b, int64(item), 10)
+	b = append(b, `","policy":{"id":"agent-guardrails","version":"2026.11.3","digest":"sha256:`...)
+	b = appendHex64(b, policyDigest)
+	b = append(b, `"},"input_digest":"sha256:`...)
+	b = appendHex64(b, inputDigest)
+	b = append(b, '"')
+	if deny {
+		b = append(append(b, `,"reasons":`...), denyReasons...)
 	}
-	if g.rng.IntN(10) == 0 {
-		d.ParentID = g.last
-	}
-	if d.Outcome == "allow" {
-		g.allows[d.ID] = true
+	if parent {
+		b = appendString(append(b, `,"parent_id":`...), g.last)
 	}
 	if g.rng.IntN(2) == 0 {
-		d.Context = &benchContext{Session: fmt.Sprintf("s-%d", g.rng.Uint32()), Risk: g.rng.Float64(), Tool: "kubectl", Args: strings.Repeat("a", g.rng.IntN(300))}
+		session, risk, args := g.rng.Uint32(), g.rng.Float64(), g.rng.IntN(300)
+		b = append(b, `,"context":{"session":"s-`...)
+		b = strconv.AppendUint(b, uint64(session), 10)
+		b = append(b, `","risk":`...)
+		b = appendFloat(b, risk)
+		b = append(append(append(b, `,"tool":"kubectl","args":"`...), as[:args]...), `"}`...)
 	}
-	b, _ := json.Marshal(d)
+	return append(b, '}')
+}
+
+// appendString appends s as encoding/json writes a string.
+func appendString(b []byte, s string) []byte {
+	for i := range len(s) {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	return append(append(append(b, '"'), s...), '"')
+}
+
+// appendPadded appends v in decimal, zero-padded to width digits.
+func appendPadded(b []byte, v uint64, width int) []byte {
+	var d [20]byte
+	n := len(strconv.AppendUint(d[:0], v, 10))
+	for ; n < width; n++ {
+		b = append(b, '0')
+	}
+	return strconv.AppendUint(b, v, 10)
+}
+
+// appendHex64 appends v as 64 hexadecimal digits (%064x).
+func appendHex64(b []byte, v uint64) []byte {
+	b = append(b, "000000000000000000000000000000000000000000000000"...) // 48
+	var h [8]byte
+	binary.BigEndian.PutUint64(h[:], v)
+	return hex.AppendEncode(b, h[:])
+}
+
+// appendFloat appends f as encoding/json writes a float64.
+func appendFloat(b []byte, f float64) []byte {
+	format := byte('f')
+	if a := math.Abs(f); a != 0 && (a < 1e-6 || a >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// e-09 → e-9
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
 	return b
 }
 

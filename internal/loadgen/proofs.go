@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +60,7 @@ func RunProofs(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
+	treeSize := "&tree_size=" + strconv.FormatUint(cp.Size, 10)
 	r.startCPU(ctx)
 	start := time.Now()
 	for w := range cfg.Concurrency {
@@ -66,11 +68,15 @@ func RunProofs(ctx context.Context, cfg Config) (*Report, error) {
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(w), 9))
+			var buf []byte // the worker's answers, decoded out of it
 			for ctx.Err() == nil && int(next.Add(1)) <= cfg.N {
 				i := indices[rng.IntN(len(indices))]
 				t0 := time.Now()
-				var p struct{ Hashes [][]byte }
-				err := r.getJSON(ctx, fmt.Sprintf("/v1/proofs/inclusion?index=%d&tree_size=%d", i, cp.Size), &p)
+				var p proofAnswer
+				body, err := r.get(ctx, "/v1/proofs/inclusion?index="+strconv.FormatUint(i, 10)+treeSize, &buf)
+				if err == nil {
+					err = decodeProof(body, &p)
+				}
 				took := time.Since(t0)
 				if err == nil {
 					lh := hashes[i]
@@ -115,24 +121,35 @@ func (r *runner) checkpoint(ctx context.Context) (log.Checkpoint, error) {
 }
 
 func (r *runner) getJSON(ctx context.Context, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.cfg.URL+path, nil)
+	var buf []byte
+	body, err := r.get(ctx, path, &buf)
 	if err != nil {
 		return err
+	}
+	return json.Unmarshal(body, v)
+}
+
+// get returns the body of a 200 answer to GET path, read into *buf (its
+// capacity kept for the next answer).
+func (r *runner) get(ctx context.Context, path string, buf *[]byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.cfg.URL+path, nil)
+	if err != nil {
+		return nil, err
 	}
 	if r.cfg.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+r.cfg.Token)
 	}
 	resp, err := r.cfg.Client.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err := readBody(resp, buf)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", path, errorCode(resp.StatusCode, body))
+		return nil, fmt.Errorf("GET %s: %s", path, errorCode(resp.StatusCode, body))
 	}
-	return json.Unmarshal(body, v)
+	return body, nil
 }
