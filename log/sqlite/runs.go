@@ -25,11 +25,12 @@ import (
 // Bloom filter (as Parquet's: each key sets one bit in each of the eight
 // 32-bit words of one 256-bit block) of blocks blocks per slot, a run
 // taking one slot per slotKeys keys or part of it. Every slot has the same
-// blocks and a key the same block in each, so the slots are stored
-// transposed, in chunks of chunkSlots: for block b, the words of every
-// slot of a chunk side by side. One lookup reads a contiguous 2 KiB per
-// chunk (about 20 KiB at 10,000,000 entries) instead of a cache miss per
-// run.
+// blocks and a key the same block and bits in each, so the slots are
+// stored bit-sliced: for each bit of each word of each block, one bit a
+// slot, 64 slots to a uint64, the uint64s of all slots side by side. A
+// lookup ANDs the eight uint64s its bits name, 64 slots at once: eight
+// short contiguous reads (80 bytes each at 10,000,000 entries, 610 slots)
+// instead of a cache miss per run.
 //
 // The filter of a run is written with the run, in the merge's
 // transaction, as a blob in its row of id_runs or hash_runs; Open reads
@@ -45,9 +46,11 @@ type runFilters struct {
 	key    filterKey
 	blocks int
 	mu     sync.RWMutex
-	// chunks[c] holds slots chunkSlots*c …: word w of block b of the
-	// slot at position p is chunks[c][(b*chunkSlots+p)*8+w].
-	chunks [][]uint32
+	// bit s%64 of sliced[row*stride+s/64] is bit (row%32) of word
+	// (row/32%8) of block (row/256) of slot s; stride grows by a quarter
+	// when the slots outgrow it.
+	sliced []uint64
+	stride int
 	// slotRun[s] is the position in runs of slot s's run.
 	slotRun []int32
 	runs    []storedRun
@@ -59,9 +62,6 @@ type storedRun struct {
 	start, upto uint64
 	slot, slots int
 }
-
-// chunkSlots is how many slots a chunk of runFilters holds.
-const chunkSlots = 64
 
 // filterBitsPerKey is the nominal size of a slot: 32 bits a key, about
 // 2·10^-5 false positives a slot (8 keys a block), so that a lookup among
@@ -165,17 +165,16 @@ func (f *runFilters) add(start, upto uint64, blob []byte) error {
 		return fmt.Errorf("%w: the index's first run holds the entries %d to %d", log.ErrFork, start, upto)
 	}
 	r := storedRun{start: start, upto: upto, slot: len(f.slotRun), slots: len(blob) / slotBytes}
-	for s := range r.slots {
-		n := len(f.slotRun)
-		c, p := n/chunkSlots, n%chunkSlots
-		if c == len(f.chunks) {
-			f.chunks = append(f.chunks, make([]uint32, f.blocks*chunkSlots*8))
-		}
-		chunk := f.chunks[c]
-		src := blob[s*slotBytes:]
-		for b := range f.blocks {
-			for w := range 8 {
-				chunk[(b*chunkSlots+p)*8+w] = binary.LittleEndian.Uint32(src[(b*8+w)*4:])
+	if need := (r.slot + r.slots + 63) / 64; need > f.stride {
+		f.grow(max(need, f.stride+f.stride/4+1))
+	}
+	for i := range r.slots {
+		s := r.slot + i
+		col, bit := s/64, uint64(1)<<(s%64)
+		src := blob[i*slotBytes:]
+		for w := range f.blocks * 8 { // word w%8 of block w/8
+			for v := binary.LittleEndian.Uint32(src[4*w:]); v != 0; v &= v - 1 {
+				f.sliced[(w*32+bits.TrailingZeros32(v))*f.stride+col] |= bit
 			}
 		}
 		f.slotRun = append(f.slotRun, int32(len(f.runs)))
@@ -184,24 +183,49 @@ func (f *runFilters) add(start, upto uint64, blob []byte) error {
 	return nil
 }
 
+// grow makes room for stride*64 slots.
+func (f *runFilters) grow(stride int) {
+	rows := f.blocks * 8 * 32
+	sliced := make([]uint64, rows*stride)
+	if f.stride > 0 {
+		for row := range rows {
+			copy(sliced[row*stride:], f.sliced[row*f.stride:(row+1)*f.stride])
+		}
+	}
+	f.sliced, f.stride = sliced, stride
+}
+
+// rows are the rows of sliced of h's eight bits.
+func (f *runFilters) rows(h uint64) [8]int {
+	b, _ := bits.Mul64(h>>32, uint64(f.blocks)<<32)
+	var rows [8]int
+	for w, salt := range filterSalt {
+		rows[w] = (int(b)*8+w)*32 + int(uint32(h)*salt>>27)
+	}
+	return rows
+}
+
 // mayHold appends to dst the start of every run whose filter may hold h,
 // in ascending order.
 func (f *runFilters) mayHold(dst []uint64, h uint64) []uint64 {
-	b, m := probe(h, f.blocks)
+	rows := f.rows(h)
 	f.mu.RLock()
 	defer f.mu.RUnlock()
+	cols := (len(f.slotRun) + 63) / 64
+	var r [8][]uint64
+	for w := range r {
+		r[w] = f.sliced[rows[w]*f.stride : rows[w]*f.stride+cols]
+	}
 	last := -1
-	for c, chunk := range f.chunks {
-		n := min(chunkSlots, len(f.slotRun)-c*chunkSlots)
-		ws := chunk[b*chunkSlots*8 : (b*chunkSlots+n)*8]
-		for p := 0; p < n; p++ {
-			w := ws[p*8 : p*8+8 : p*8+8]
-			if w[0]&m[0] == m[0] && w[1]&m[1] == m[1] && w[2]&m[2] == m[2] && w[3]&m[3] == m[3] &&
-				w[4]&m[4] == m[4] && w[5]&m[5] == m[5] && w[6]&m[6] == m[6] && w[7]&m[7] == m[7] {
-				if r := int(f.slotRun[c*chunkSlots+p]); r != last {
-					dst = append(dst, f.runs[r].start)
-					last = r
-				}
+	for c := range cols {
+		acc := r[0][c] & r[1][c] & r[2][c] & r[3][c] & r[4][c] & r[5][c] & r[6][c] & r[7][c]
+		if n := len(f.slotRun) - c*64; n < 64 {
+			acc &= 1<<n - 1 // slots not added yet have no bits
+		}
+		for ; acc != 0; acc &= acc - 1 {
+			if run := int(f.slotRun[c*64+bits.TrailingZeros64(acc)]); run != last {
+				dst = append(dst, f.runs[run].start)
+				last = run
 			}
 		}
 	}
@@ -221,15 +245,13 @@ func (f *runFilters) runOf(idx uint64) (storedRun, bool) {
 
 // holds reports whether the filter of run r may hold h.
 func (f *runFilters) holds(r storedRun, h uint64) bool {
-	b, m := probe(h, f.blocks)
+	rows := f.rows(h)
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	for s := r.slot; s < r.slot+r.slots; s++ {
-		c, p := s/chunkSlots, s%chunkSlots
-		w := f.chunks[c][(b*chunkSlots+p)*8:]
 		all := true
-		for j := range m {
-			all = all && w[j]&m[j] == m[j]
+		for _, row := range rows {
+			all = all && f.sliced[row*f.stride+s/64]&(1<<(s%64)) != 0
 		}
 		if all {
 			return true
@@ -242,7 +264,7 @@ func (f *runFilters) holds(r storedRun, h uint64) bool {
 func (f *runFilters) bytes() int {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return len(f.chunks) * f.blocks * chunkSlots * 32
+	return 8 * len(f.sliced)
 }
 
 // runIndex names the tables of an index stored in runs.

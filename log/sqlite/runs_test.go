@@ -29,7 +29,8 @@ func TestRunFilters(t *testing.T) {
 		runs  [][]uint64
 		keys  []int // run of each key
 	)
-	// 150 runs (three chunks of slots), some of several slots.
+	// 150 runs (more than 64 slots: several uint64s a row, grown a few
+	// times), some of several slots.
 	for i := range 150 {
 		n := 300 + (i%7)*200
 		var ks []uint64
@@ -43,8 +44,8 @@ func TestRunFilters(t *testing.T) {
 		runs = append(runs, ks)
 		start += uint64(n)
 	}
-	if len(f.slotRun) <= 150 || len(f.chunks) != (len(f.slotRun)+chunkSlots-1)/chunkSlots {
-		t.Fatalf("%d slots in %d chunks", len(f.slotRun), len(f.chunks))
+	if len(f.slotRun) <= 150 || f.stride < (len(f.slotRun)+63)/64 {
+		t.Fatalf("%d slots in a stride of %d", len(f.slotRun), f.stride)
 	}
 	for i, ks := range runs {
 		r := f.runs[i]
@@ -181,10 +182,8 @@ func TestIDRunsAppends(t *testing.T) {
 	b.writeMu.Lock()
 	f := b.snap.Load().idRuns
 	f.mu.Lock()
-	for _, c := range f.chunks {
-		for i := range c {
-			c[i] = ^uint32(0)
-		}
+	for i := range f.sliced {
+		f.sliced[i] = ^uint64(0)
 	}
 	f.mu.Unlock()
 	b.writeMu.Unlock()
