@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/govlog/govlog/internal/cputime"
 	"github.com/govlog/govlog/log"
 )
 
@@ -25,7 +27,10 @@ func BenchmarkLookupAtSize(b *testing.B) {
 	}
 	bulkLog(b, path, n)
 	ctx := context.Background()
+	t0, cpu0 := time.Now(), cputime.Process()
 	be := openAt(b, path, Options{})
+	s := be.snap.Load()
+	b.Logf("open: %v, %v of CPU, run filters %d + %d bytes", time.Since(t0).Round(time.Millisecond), time.Duration(cputime.Process()-cpu0).Round(time.Millisecond), s.idRuns.bytes(), s.hashRuns.bytes())
 	r := rand.New(rand.NewPCG(1, 2))
 	b.Run("id=stored", func(b *testing.B) {
 		for b.Loop() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/govlog/govlog/log"
@@ -27,7 +28,7 @@ func TestRunFilters(t *testing.T) {
 	var (
 		start uint64
 		runs  [][]uint64
-		keys  []int // run of each key
+		all   []newRun
 	)
 	// 150 runs (more than 64 slots: several uint64s a row, grown a few
 	// times), some of several slots.
@@ -36,11 +37,11 @@ func TestRunFilters(t *testing.T) {
 		var ks []uint64
 		for j := range n {
 			ks = append(ks, k.id(log.EntryID{Kind: log.KindDecision, ID: fmt.Sprintf("r%d-%d", i, j)}))
-			keys = append(keys, i)
 		}
 		if err := f.add(start, start+uint64(n), runBlob(ks, blocks)); err != nil {
 			t.Fatal(err)
 		}
+		all = append(all, newRun{start, start + uint64(n), runBlob(ks, blocks)})
 		runs = append(runs, ks)
 		start += uint64(n)
 	}
@@ -63,20 +64,31 @@ func TestRunFilters(t *testing.T) {
 			t.Fatalf("runOf(%d) = %+v, %v", r.upto-1, got, ok)
 		}
 	}
+	// All at once (as Open adds them): the same filters.
+	g := newRunFilters(k, blocks)
+	if err := g.addRuns(all); err != nil {
+		t.Fatal(err)
+	}
+	for j := range 5000 {
+		h := k.id(log.EntryID{Kind: log.KindDecision, ID: fmt.Sprintf("r%d-%d", j%150, j)})
+		if a, b := f.mayHold(nil, h), g.mayHold(nil, h); !slices.Equal(a, b) {
+			t.Fatalf("one at a time %v, all at once %v", a, b)
+		}
+	}
 	if _, ok := f.runOf(start); ok {
 		t.Fatal("runOf after the last run found one")
 	}
-	false_ := 0
+	falseRuns := 0
 	const absent = 20000
 	for j := range absent {
-		false_ += len(f.mayHold(nil, k.id(log.EntryID{Kind: log.KindDecision, ID: fmt.Sprintf("absent-%d", j)})))
+		falseRuns += len(f.mayHold(nil, k.id(log.EntryID{Kind: log.KindDecision, ID: fmt.Sprintf("absent-%d", j)})))
 	}
 	// 32 bits a key (a little fewer in a full slot): about 2·10^-5
 	// false positives a slot, about 300 slots here.
-	if per := float64(false_) / absent; per > 0.05 {
+	if per := float64(falseRuns) / absent; per > 0.05 {
 		t.Fatalf("%.4f false runs a lookup", per)
 	}
-	t.Logf("%d slots, %.4f false runs a lookup, %d bytes", len(f.slotRun), float64(false_)/absent, f.bytes())
+	t.Logf("%d slots, %.4f false runs a lookup, %d bytes", len(f.slotRun), float64(falseRuns)/absent, f.bytes())
 	if err := f.add(start+1, start+2, runBlob(nil, blocks)); err == nil {
 		t.Fatal("a run with a gap before it was added")
 	}
