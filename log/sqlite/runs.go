@@ -74,8 +74,8 @@ type filterKey struct{ salt [16]byte }
 
 // id is the filter key of an ids row.
 func (k filterKey) id(e log.EntryID) uint64 {
-	buf := make([]byte, 0, 18+len(e.ID))
-	buf = append(append(append(buf, k.salt[:]...), 'i', byte(e.Kind)), e.ID...)
+	var arr [96]byte // on the stack for ids of up to 78 bytes
+	buf := append(append(append(arr[:0], k.salt[:]...), 'i', byte(e.Kind)), e.ID...)
 	s := sha256.Sum256(buf)
 	return binary.LittleEndian.Uint64(s[:8])
 }
