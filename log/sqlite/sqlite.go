@@ -53,7 +53,7 @@
 //	    The runs of ids and leaf_hashes: the entries [run, upto) and a
 //	    split-block Bloom filter of the run's keys, written with the run.
 //	    Open reads every filter; a lookup probes only the runs whose
-//	    filter may hold its key (about 0.01 false runs a lookup). The
+//	    filter may hold its key (about 0.02 false runs a lookup). The
 //	    keys are hashed with a per-log salt (run_filters). A log
 //	    migrated from version 3 has runs of 16,384 entries, whose filters
 //	    the first Open builds.
