@@ -405,15 +405,19 @@ func persistFilters(ctx context.Context, db *sql.DB, h uint64) (int, error) {
 	if err := db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM id_runs) + (SELECT count(*) FROM hash_runs)`).Scan(&n); err != nil {
 		return 0, unavailable("count the index runs", err)
 	}
-	if n == 0 {
-		if _, err := db.ExecContext(ctx, `UPDATE run_filters SET blocks = ? WHERE id = 1 AND blocks != ?`, blocksFor(h), blocksFor(h)); err != nil {
-			return 0, unavailable("size the filters", err)
-		}
-		return 0, nil
-	}
 	k, blocks, err := readFilterKey(ctx, db)
 	if err != nil {
 		return 0, err
+	}
+	if n == 0 {
+		// Written only when it changes: a log opened as it is writes
+		// nothing here.
+		if blocks != blocksFor(h) {
+			if _, err := db.ExecContext(ctx, `UPDATE run_filters SET blocks = ? WHERE id = 1`, blocksFor(h)); err != nil {
+				return 0, unavailable("size the filters", err)
+			}
+		}
+		return 0, nil
 	}
 	built := 0
 	for _, ix := range []runIndex{idRuns, hashRuns} {
