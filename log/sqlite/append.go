@@ -84,7 +84,7 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 
 	// What the log already holds of the ids and sequences the batch
 	// names, and the rule book's verdict on each entry.
-	facts, indices, err := prefetch(ctx, tx, log.NamesOf(batch), old.ids, b.filter)
+	facts, indices, err := prefetch(ctx, tx, log.NamesOf(batch), old.ids, old.idRuns)
 	if err != nil {
 		return nil, log.Checkpoint{}, err
 	}
@@ -167,15 +167,35 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 	// merge point (mergeCrossed) or twice the merge size is held.
 	h := b.hashMerge
 	merge := mergeCrossed(h, old.size(), size) || size-min(old.pending.from, old.ids.from) >= 2*h
+	// A merge writes each index's rows as one run, with its filter.
+	var idRun, hashRun newRun
 	if merge {
-		rows.leafHashes = old.pending.rows(old.size(), hashes)
+		var hashKeys []uint64
+		rows.leafHashes, hashKeys = old.pending.rows(old.size(), hashes, old.idRuns.key)
+		hashRun = newRun{start: old.pending.from, upto: size, filter: runBlob(hashKeys, old.hashRuns.blocks)}
 		ids := old.ids.sorted(rows.ids)
-		rows.idRows = idArgs(ids)
-		// Before the commit: once it is issued, the rows may be stored.
-		b.filter.addRows(ids)
+		rows.idRows = idArgs(old.ids.from, ids)
+		idKeys := make([]uint64, len(ids))
+		for i, r := range ids {
+			idKeys[i] = old.idRuns.key.id(r.EntryID)
+		}
+		idRun = newRun{start: old.ids.from, upto: size, filter: runBlob(idKeys, old.idRuns.blocks)}
 	}
 	if err := rows.insert(ctx, tx); err != nil {
 		return nil, log.Checkpoint{}, err
+	}
+	if merge {
+		for _, r := range []struct {
+			ix  runIndex
+			run newRun
+		}{{idRuns, idRun}, {hashRuns, hashRun}} {
+			if r.run.start == r.run.upto {
+				continue // nothing held back (a log that had every row)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT OR FAIL INTO `+r.ix.runs+` (run, upto, filter) VALUES (?, ?, ?)`, int64(r.run.start), int64(r.run.upto), r.run.filter); err != nil {
+				return nil, log.Checkpoint{}, unavailable("insert into "+r.ix.runs, err)
+			}
+		}
 	}
 	if err := rows.mergeSearch(ctx, tx, old.tail, old.merge); err != nil {
 		return nil, log.Checkpoint{}, err
@@ -234,10 +254,23 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 	}
 
 	// Durable: publish. Readers see the new entries from here on.
-	next := &snapshot{has: true, cp: cp, pending: old.pending, ids: old.ids}
+	next := &snapshot{has: true, cp: cp, pending: old.pending, ids: old.ids, idRuns: old.idRuns, hashRuns: old.hashRuns}
 	next.tail, next.merge = rows.publishSearch(old.tail, old.merge)
 	if merge {
 		next.pending, next.ids = newPendingHashes(size), newPendingIDs(size, int(h))
+		// Committed: a failure here is a broken invariant, and the next
+		// Append reloads the runs from disk.
+		for _, r := range []struct {
+			f   *runFilters
+			run newRun
+		}{{old.idRuns, idRun}, {old.hashRuns, hashRun}} {
+			if r.run.start == r.run.upto {
+				continue
+			}
+			if err := r.f.add(r.run.start, r.run.upto, r.run.filter); err != nil {
+				return nil, log.Checkpoint{}, err
+			}
+		}
 	} else {
 		old.pending.add(old.size(), hashes)
 		old.ids.add(old.size(), rows.ids)
@@ -274,14 +307,14 @@ const chunk = 128
 // last name (a name twice in an IN list finds its row once); an insert of n
 // rows is split into shapes by the bits of n (41 = 32 + 8 + 1).
 var (
-	sqlLookupIDs            = shapes(`SELECT i.id, i.idx, i.allow, e.leaf FROM ids AS i JOIN entries AS e ON e.idx = i.idx WHERE i.kind = ? AND i.id IN (`, `?`, `)`)
+	sqlLookupIDs            = shapes(`SELECT i.id, i.idx, i.allow, e.leaf FROM ids AS i JOIN entries AS e ON e.idx = i.idx WHERE i.run = ? AND i.kind = ? AND i.id IN (`, `?`, `)`)
 	sqlLeavesAt             = shapes(`SELECT idx, leaf FROM entries WHERE idx IN (`, `?`, `)`)
 	sqlLookupAuthorizations = shapes(`SELECT `+authorizationColumns+` FROM authorizations WHERE decision_id IN (`, `?`, `)`)
 	sqlLookupSequences      = shapes(`SELECT submitter, sequence FROM sequences WHERE (submitter, sequence) IN (VALUES `, `(?, ?)`, `)`)
 	sqlInsertEntries        = shapes(`INSERT OR FAIL INTO entries (idx, leaf) VALUES `, `(?, ?)`, ``)
-	sqlInsertIDs            = shapes(`INSERT OR FAIL INTO ids (kind, id, idx, allow) VALUES `, `(?, ?, ?, ?)`, ``)
+	sqlInsertIDs            = shapes(`INSERT OR FAIL INTO ids (run, kind, id, idx, allow) VALUES `, `(?, ?, ?, ?, ?)`, ``)
 	sqlInsertSequences      = shapes(`INSERT OR FAIL INTO sequences (submitter, sequence, idx) VALUES `, `(?, ?, ?)`, ``)
-	sqlInsertLeafs          = shapes(`INSERT OR FAIL INTO leaf_hashes (prefix, idx) VALUES `, `(?, ?)`, ``)
+	sqlInsertLeafs          = shapes(`INSERT OR FAIL INTO leaf_hashes (run, prefix, idx) VALUES `, `(?, ?, ?)`, ``)
 	// An authorization's uses and revocation change as claims and
 	// revocations are accepted.
 	sqlPutAuthorizations = shapes(`INSERT OR FAIL INTO authorizations (`+authorizationColumns+`) VALUES `,
@@ -305,30 +338,36 @@ func shapeUp(n int) int { return bits.Len(uint(n - 1)) }
 // prefetch reads, in a few queries, what the log holds of the names of a
 // batch (log.NamesOf): the facts the rule book judges it by, and the index
 // of each id found. An id is looked up in the pending rows first (see
-// pendingIDs), then, unless the filter rules it out (see idFilter), in the
-// ids table.
-func prefetch(ctx context.Context, tx *sql.Tx, names log.Names, pending *pendingIDs, filter *idFilter) (*log.Facts, map[log.EntryID]uint64, error) {
+// pendingIDs), then in each run of the ids table whose filter may hold it
+// (see runFilters): none for an id never stored, but for a false positive.
+func prefetch(ctx context.Context, tx *sql.Tx, names log.Names, pending *pendingIDs, runs *runFilters) (*log.Facts, map[log.EntryID]uint64, error) {
 	facts := &log.Facts{IDs: make(map[log.EntryID]log.Stored, len(names.IDs)), Sequences: make(map[log.SequenceKey]bool),
 		Authorizations: make(map[string]*log.Authorization, len(names.Authorizations))}
 	stored := make(map[log.EntryID]uint64, len(names.IDs))
-	byKind := make(map[log.Kind][]any)
+	type runKind struct {
+		run  uint64
+		kind log.Kind
+	}
+	byRun := make(map[runKind][]any)
 	held := make(map[int64]idRow)
+	var in []uint64
 	for _, k := range names.IDs {
 		if r, ok := pending.lookup(k, math.MaxUint64); ok {
 			held[int64(r.idx)] = idRow{k, r}
 			continue
 		}
-		if !filter.mayHold(k) {
-			continue
+		in = runs.mayHold(in[:0], runs.key.id(k))
+		for _, run := range in {
+			byRun[runKind{run, k.Kind}] = append(byRun[runKind{run, k.Kind}], k.ID)
 		}
-		byKind[k.Kind] = append(byKind[k.Kind], k.ID)
 	}
-	args := make([]any, 0, 2*chunk+1)
-	for kind, ids := range byKind {
+	args := make([]any, 0, 2*chunk+2)
+	for rk, ids := range byRun {
+		kind := rk.kind
 		for len(ids) > 0 {
 			n := min(len(ids), chunk)
 			shape := shapeUp(n)
-			args = append(append(args[:0], int64(kind)), ids[:n]...)
+			args = append(append(args[:0], int64(rk.run), int64(kind)), ids[:n]...)
 			for range 1<<shape - n {
 				args = append(args, ids[n-1])
 			}
@@ -580,9 +619,9 @@ func (r *newRows) insert(ctx context.Context, tx *sql.Tx) error {
 		args  []any
 	}{
 		{"entries", sqlInsertEntries, 2, r.entries},
-		{"ids", sqlInsertIDs, 4, r.idRows},
+		{"ids", sqlInsertIDs, 5, r.idRows},
 		{"sequences", sqlInsertSequences, 3, r.sequences},
-		{"leaf_hashes", sqlInsertLeafs, 2, r.leafHashes},
+		{"leaf_hashes", sqlInsertLeafs, 3, r.leafHashes},
 	} {
 		for args := t.args; len(args) > 0; {
 			rows := len(args) / t.n
@@ -702,4 +741,11 @@ func hashPrefix(h [32]byte) int64 {
 func mergeCrossed(h, old, new uint64) bool {
 	d := h - min(h, 1<<rangeBits)/2
 	return (new+d)/h > (old+d)/h
+}
+
+// newRun is a run a merge writes: the entries [start, upto) and the
+// filter of their keys (runBlob).
+type newRun struct {
+	start, upto uint64
+	filter      []byte
 }

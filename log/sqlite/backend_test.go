@@ -758,7 +758,7 @@ func errOf[T any](_ T, err error) error { return err }
 func TestLookupHash(t *testing.T) {
 	ctx := context.Background()
 	path := tempDB(t)
-	b := openAt(t, path, Options{ReadConns: 1})
+	b := openAt(t, path, Options{ReadConns: 1, HashMerge: 100}) // runs [0, 100), [100, 200), [200, 300)
 	sign, _ := newSign(t)
 	var leaves [][]byte
 	for i := 0; i < 300; i += 100 {
@@ -779,9 +779,10 @@ func TestLookupHash(t *testing.T) {
 	h[31] ^= 1
 	_, err := b.LookupHash(ctx, h)
 	wantErr(t, "LookupHash of a near miss", err, log.ErrNotFound)
-	// A colliding prefix row at an earlier index: the tile tells them apart.
+	// A colliding prefix row at an earlier index of the run: the tile
+	// tells them apart.
 	real := log.LeafHash(leaves[270])
-	tamper(t, path, fmt.Sprintf("INSERT INTO leaf_hashes (prefix, idx) VALUES (%d, 3), (%d, 290)", hashPrefix(real), hashPrefix(real)))
+	tamper(t, path, fmt.Sprintf("INSERT INTO leaf_hashes (run, prefix, idx) VALUES (200, %d, 203), (200, %d, 290)", hashPrefix(real), hashPrefix(real)))
 	if got, err := b.LookupHash(ctx, real); err != nil || got != 270 {
 		t.Fatalf("LookupHash with a colliding prefix = %d, %v", got, err)
 	}

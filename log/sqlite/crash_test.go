@@ -61,9 +61,9 @@ func TestCrash(t *testing.T) {
 	if p := b.snap.Load().ids; p.from != 600 {
 		t.Fatalf("after the crash, ids rows for %d entries, want 600", p.from)
 	}
-	// The id filter, built again from the ids table.
-	if n := filterHoldsTable(t, b, readyFilter(t, b)); n != 600 {
-		t.Fatalf("after the crash, the id filter was built from %d ids rows, want 600", n)
+	// The run filters, read again with their runs.
+	if n := filterHoldsTable(t, b); n != 600 {
+		t.Fatalf("after the crash, the run filters hold %d ids rows, want 600", n)
 	}
 	sign, _ := newSign(t)
 	again := decision(t, "d-2-299", decisionOpts{}) // its row was in memory only

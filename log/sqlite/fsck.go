@@ -139,17 +139,12 @@ type fsckState struct {
 	tileErr error
 
 	lookupID, lookupSeq, lookupHash, lookupTerm *sql.Stmt
-	// hashRows is the first entry found without a leaf_hashes row, or nil:
-	// the rows of the newest entries are written later, in bulk (see
-	// pendingHashes), so every entry before it must have one and none
-	// after it.
-	hashRows *uint64
-	// idRows is the first entry found without an ids row, or nil: the
-	// same for the id index (see pendingIDs); unindexed are the ids of
-	// that entry (firstUnindexed) and the ones after it.
-	idRows         *uint64
-	firstUnindexed log.EntryID
-	unindexed      map[log.EntryID]uint64
+	// idRuns and hashRuns are the runs of the id and leaf-hash indexes
+	// (see runFilters): the entries after the last run have no rows (see
+	// pendingIDs, pendingHashes); unindexed are their ids.
+	idRuns, hashRuns *runFilters
+	unindexed        map[log.EntryID]uint64
+	runsBuf          []uint64
 	// postings counts the search postings the entries need.
 	postings uint64
 	// indexed is how many entries the search index covers.
@@ -189,14 +184,22 @@ func (c *fsckState) run() (CheckResult, error) {
 		st, err = c.tx.PrepareContext(c.ctx, q)
 		return st
 	}
-	c.lookupID = prep(`SELECT idx, allow FROM ids WHERE kind = ? AND id = ?`)
+	c.lookupID = prep(`SELECT idx, allow FROM ids WHERE run = ? AND kind = ? AND id = ?`)
 	c.lookupSeq = prep(`SELECT idx FROM sequences WHERE submitter = ? AND sequence = ?`)
-	c.lookupHash = prep(`SELECT count(*) FROM leaf_hashes WHERE prefix = ? AND idx = ?`)
+	c.lookupHash = prep(`SELECT count(*) FROM leaf_hashes WHERE run = ? AND prefix = ? AND idx = ?`)
 	c.lookupTerm = prep(`SELECT count(*) FROM search_terms WHERE rng = ? AND term = ? AND idx = ?`)
 	if err != nil {
 		return CheckResult{}, fmt.Errorf("failed to prepare the index lookups: %w", err)
 	}
 	defer closeAll(c.lookupID, c.lookupSeq, c.lookupHash, c.lookupTerm)
+	var runs snapshot
+	if err := loadAllRuns(c.ctx, c.tx, &runs); err != nil {
+		return CheckResult{}, fmt.Errorf("failed to read the index runs: %w", err)
+	}
+	c.idRuns, c.hashRuns, c.unindexed = runs.idRuns, runs.hashRuns, make(map[log.EntryID]uint64)
+	if c.idRuns.next() > size || c.hashRuns.next() > size {
+		return CheckResult{}, fmt.Errorf("%w: the index runs cover entries up to %d (ids) and %d (leaf hashes), the log has %d", log.ErrFork, c.idRuns.next(), c.hashRuns.next(), size)
+	}
 	if err := c.tx.QueryRowContext(c.ctx, sqlIndexedSize).Scan(&c.indexed); err != nil {
 		return CheckResult{}, fmt.Errorf("failed to read the search index size: %w", err)
 	}
@@ -340,17 +343,12 @@ func (c *fsckState) run() (CheckResult, error) {
 	if err := c.checkMerged(); err != nil {
 		return CheckResult{}, err
 	}
-	hashRows, idRows := size, size
-	if c.hashRows != nil {
-		hashRows = *c.hashRows
-	}
-	if c.idRows != nil {
-		idRows = *c.idRows
-	}
+	// Every entry of a run has its row there: more rows are rows outside
+	// the log.
 	for _, t := range []struct {
 		table string
 		want  uint64
-	}{{"ids", idRows}, {"leaf_hashes", hashRows}, {"sequences", sequences}, {"search_terms", c.postings}} {
+	}{{"ids", c.idRuns.next()}, {"leaf_hashes", c.hashRuns.next()}, {"sequences", sequences}, {"search_terms", c.postings}} {
 		var got uint64
 		if err := c.tx.QueryRowContext(c.ctx, "SELECT count(*) FROM "+t.table).Scan(&got); err != nil {
 			return CheckResult{}, fmt.Errorf("failed to count the rows of %s: %w", t.table, err)
@@ -501,7 +499,7 @@ func (c *fsckState) checkpoints() error {
 
 // empty checks a log without a checkpoint: it must hold nothing.
 func (c *fsckState) empty() error {
-	for _, table := range []string{"entries", "tiles", "ids", "sequences", "leaf_hashes"} {
+	for _, table := range []string{"entries", "tiles", "ids", "sequences", "leaf_hashes", "id_runs", "hash_runs"} {
 		var n int64
 		if err := c.tx.QueryRowContext(c.ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
 			return fmt.Errorf("failed to count the rows of %s: %w", table, err)
@@ -574,42 +572,60 @@ func (c *fsckState) indexes(n uint64, p *log.ParsedEntry, lh [32]byte) (bool, er
 		rowAllow bool
 	)
 	k := log.EntryID{Kind: p.Kind, ID: p.ID}
-	err := c.lookupID.QueryRowContext(c.ctx, int64(p.Kind), p.ID).Scan(&idx, &rowAllow)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		// Not in the index: the id of an entry after its prefix (see
-		// pendingIDs), once in the log.
-		if c.idRows == nil {
-			c.idRows, c.unindexed = &n, make(map[log.EntryID]uint64)
-			c.firstUnindexed = k
+	key := c.idRuns.key.id(k)
+	own, indexed := c.idRuns.runOf(n)
+	if indexed {
+		// Its row, in its run, held by the run's filter.
+		err := c.lookupID.QueryRowContext(c.ctx, int64(own.start), int64(p.Kind), p.ID).Scan(&idx, &rowAllow)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return false, fmt.Errorf("%w: entry %d (%v %q) is missing from the id index's run of entries %d to %d", log.ErrFork, n, p.Kind, p.ID, own.start, own.upto)
+		case err != nil:
+			return false, fmt.Errorf("failed to look up entry %d in the id index: %w", n, err)
+		case uint64(idx) != n:
+			return false, fmt.Errorf("%w: the id index points %v %q at entry %d, it is entry %d", log.ErrFork, p.Kind, p.ID, idx, n)
+		case rowAllow != allow:
+			return false, fmt.Errorf("%w: the id index has allow=%v for entry %d, the entry says %v", log.ErrFork, rowAllow, n, allow)
+		case !c.idRuns.holds(own, key):
+			return false, fmt.Errorf("%w: the filter of the id index's run of entries %d to %d does not hold entry %d (%v %q)", log.ErrFork, own.start, own.upto, n, p.Kind, p.ID)
 		}
+	} else {
+		// After the runs: the rows held in memory by a running log.
 		if m, ok := c.unindexed[k]; ok {
 			return false, fmt.Errorf("%w: entry %d repeats the %v of entry %d", log.ErrFork, n, k, m)
 		}
 		c.unindexed[k] = n
-	case err != nil:
-		return false, fmt.Errorf("failed to look up entry %d in the id index: %w", n, err)
-	case uint64(idx) != n:
-		return false, fmt.Errorf("%w: the id index points %v %q at entry %d, it is entry %d", log.ErrFork, p.Kind, p.ID, idx, n)
-	case rowAllow != allow:
-		return false, fmt.Errorf("%w: the id index has allow=%v for entry %d, the entry says %v", log.ErrFork, rowAllow, n, allow)
-	case c.idRows != nil:
-		return false, fmt.Errorf("%w: entry %d (%v %q) is missing from the id index (entry %d after it is in it)", log.ErrFork, *c.idRows, c.firstUnindexed.Kind, c.firstUnindexed.ID, n)
 	}
-	var count int
-	if err := c.lookupHash.QueryRowContext(c.ctx, hashPrefix(lh), int64(n)).Scan(&count); err != nil {
-		return false, fmt.Errorf("failed to look up entry %d in the leaf-hash index: %w", n, err)
+	// (kind, id) is not a key of the index: no other run holds the id.
+	c.runsBuf = c.idRuns.mayHold(c.runsBuf[:0], key)
+	for _, run := range c.runsBuf {
+		if indexed && run == own.start {
+			continue
+		}
+		err := c.lookupID.QueryRowContext(c.ctx, int64(run), int64(p.Kind), p.ID).Scan(&idx, &rowAllow)
+		if err == nil {
+			return false, fmt.Errorf("%w: entry %d repeats the %v of entry %d", log.ErrFork, max(n, uint64(idx)), k, min(n, uint64(idx)))
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return false, fmt.Errorf("failed to look up entry %d in the id index: %w", n, err)
+		}
 	}
-	switch {
-	case count == 0 && c.hashRows == nil:
-		c.hashRows = &n
-	case count != 0 && c.hashRows != nil:
-		return false, fmt.Errorf("%w: entry %d is missing from the leaf-hash index (entry %d after it is in it)", log.ErrFork, *c.hashRows, n)
+	if own, ok := c.hashRuns.runOf(n); ok {
+		var count int
+		if err := c.lookupHash.QueryRowContext(c.ctx, int64(own.start), hashPrefix(lh), int64(n)).Scan(&count); err != nil {
+			return false, fmt.Errorf("failed to look up entry %d in the leaf-hash index: %w", n, err)
+		}
+		if count != 1 {
+			return false, fmt.Errorf("%w: entry %d is missing from the leaf-hash index's run of entries %d to %d", log.ErrFork, n, own.start, own.upto)
+		}
+		if !c.hashRuns.holds(own, c.hashRuns.key.hash(hashPrefix(lh))) {
+			return false, fmt.Errorf("%w: the filter of the leaf-hash index's run of entries %d to %d does not hold entry %d", log.ErrFork, own.start, own.upto, n)
+		}
 	}
 	if p.Kind != log.KindDecision || p.Decision.Sequence == 0 {
 		return false, nil
 	}
-	err = c.lookupSeq.QueryRowContext(c.ctx, p.Submitter, int64(p.Decision.Sequence)).Scan(&idx)
+	err := c.lookupSeq.QueryRowContext(c.ctx, p.Submitter, int64(p.Decision.Sequence)).Scan(&idx)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return false, fmt.Errorf("%w: entry %d (sequence %d of %q) is missing from the sequence index", log.ErrFork, n, p.Decision.Sequence, p.Submitter)

@@ -151,8 +151,17 @@ func TestCheck(t *testing.T) {
 			sqlExec(t, path, `UPDATE ids SET allow = 1 - allow WHERE kind = 1 AND id = 'd-3'`)
 		}, "for entry 3"},
 		{"extra id row", func(t *testing.T, path string, _ log.SignFunc) {
-			sqlExec(t, path, `INSERT INTO ids (kind, id, idx, allow) VALUES (1, 'ghost', 0, 1)`)
+			sqlExec(t, path, `INSERT INTO ids (run, kind, id, idx, allow) VALUES (0, 1, 'ghost', 0, 1)`)
 		}, "the ids index holds"},
+		{"id run filter", func(t *testing.T, path string, _ log.SignFunc) {
+			sqlExec(t, path, `UPDATE id_runs SET filter = zeroblob(length(filter)) WHERE run = 0`)
+		}, "the filter of the id index's run of entries 0 to"},
+		{"leaf hash run filter", func(t *testing.T, path string, _ log.SignFunc) {
+			sqlExec(t, path, `UPDATE hash_runs SET filter = zeroblob(length(filter)) WHERE run = 0`)
+		}, "the filter of the leaf-hash index's run of entries 0 to"},
+		{"id run gap", func(t *testing.T, path string, _ log.SignFunc) {
+			sqlExec(t, path, `UPDATE id_runs SET upto = upto - 1 WHERE run = 0`)
+		}, "follows one that ends at"},
 		{"sequence index missing", func(t *testing.T, path string, _ log.SignFunc) {
 			sqlExec(t, path, `DELETE FROM sequences WHERE sequence = 14`)
 		}, "entry 13 (sequence 14"},
@@ -163,7 +172,7 @@ func TestCheck(t *testing.T) {
 			sqlExec(t, path, `DELETE FROM leaf_hashes WHERE idx = 77`)
 		}, "entry 77 is missing from the leaf-hash index"},
 		{"leaf hash extra", func(t *testing.T, path string, _ log.SignFunc) {
-			sqlExec(t, path, `INSERT INTO leaf_hashes (prefix, idx) VALUES (1, 1)`)
+			sqlExec(t, path, `INSERT INTO leaf_hashes (run, prefix, idx) VALUES (0, 1, 1)`)
 		}, "the leaf_hashes index holds"},
 		{"search index extra", func(t *testing.T, path string, _ log.SignFunc) {
 			sqlExec(t, path, `INSERT INTO search_terms (rng, term, idx) VALUES (0, 1, 1)`)

@@ -31,10 +31,6 @@ func (b *Backend) reloadLocked(ctx context.Context, probe bool) error {
 	old := b.snap.Load()
 	b.snap.Store(snap)
 	b.rng = rng
-	if snap.size() != old.size() {
-		// Another process may have written ids rows the filter lacks.
-		b.startFilter(snap.size())
-	}
 	if probe {
 		b.failure.Store(nil)
 	}
@@ -90,7 +86,14 @@ func (b *Backend) verify(ctx context.Context, tx *sql.Tx) (*snapshot, *compact.R
 		if entries != 0 || tiles != 0 {
 			return nil, nil, fmt.Errorf("%w: storage holds %d entries and %d tiles but no checkpoint", log.ErrFork, entries, tiles)
 		}
-		return &snapshot{pending: newPendingHashes(0), ids: newPendingIDs(0, int(b.hashMerge))}, b.factory.NewEmptyRange(0), nil
+		s := &snapshot{pending: newPendingHashes(0), ids: newPendingIDs(0, int(b.hashMerge))}
+		if err := loadAllRuns(ctx, tx, s); err != nil {
+			return nil, nil, err
+		}
+		if s.idRuns.next() != 0 || s.hashRuns.next() != 0 {
+			return nil, nil, fmt.Errorf("%w: storage holds index runs but no checkpoint", log.ErrFork)
+		}
+		return s, b.factory.NewEmptyRange(0), nil
 	}
 	if err != nil {
 		return nil, nil, unavailable("read the latest checkpoint", err)
@@ -217,10 +220,13 @@ func (b *Backend) verify(ctx context.Context, tx *sql.Tx) (*snapshot, *compact.R
 			return nil, nil, fmt.Errorf("%w: entry %d is missing", log.ErrFork, want)
 		}
 	}
-	if snap.pending, err = loadPending(ctx, tx, size, get); err != nil {
+	if err := loadAllRuns(ctx, tx, snap); err != nil {
 		return nil, nil, err
 	}
-	if snap.ids, err = loadPendingIDs(ctx, tx, size, b.hashMerge); err != nil {
+	if snap.pending, err = loadPending(snap.hashRuns.next(), size, get); err != nil {
+		return nil, nil, err
+	}
+	if snap.ids, err = loadPendingIDs(ctx, tx, snap.idRuns.next(), size, b.hashMerge); err != nil {
 		return nil, nil, err
 	}
 	return snap, rng, nil
@@ -254,4 +260,17 @@ func bound(i sql.NullInt64) string {
 		return "none"
 	}
 	return fmt.Sprint(i.Int64)
+}
+
+// loadAllRuns reads the runs of both indexes and their filters into s.
+func loadAllRuns(ctx context.Context, tx *sql.Tx, s *snapshot) error {
+	k, blocks, err := readFilterKey(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if s.idRuns, err = loadRuns(ctx, tx, idRuns, k, blocks); err != nil {
+		return err
+	}
+	s.hashRuns, err = loadRuns(ctx, tx, hashRuns, k, blocks)
+	return err
 }

@@ -30,8 +30,9 @@ type mergeTable struct {
 }
 
 // mergeTables are ids as it is (ids as UUIDs, or as BenchmarkAppendAtSize
-// makes them when short), leaf_hashes, and ids_compact: an id index keyed
-// by an 8-byte hash prefix of (kind, id), as leaf_hashes is.
+// makes them when short), leaf_hashes, each merge one run of them (schema
+// version 4, keyed by the run first), and ids_compact: an id index keyed
+// by an 8-byte hash prefix of (kind, id), as leaf_hashes was before.
 func mergeTables(short bool) []mergeTable {
 	uuid := func(r *rand.Rand) string {
 		if short {
@@ -53,25 +54,25 @@ func mergeTables(short bool) []mergeTable {
 		return rs
 	}
 	return []mergeTable{
-		{"ids", sqlInsertIDs, 4, func(r *rand.Rand, next int64, count int) []any {
+		{"ids", sqlInsertIDs, 5, func(r *rand.Rand, next int64, count int) []any {
 			rs := make([]kv, count)
 			for i := range rs {
 				rs[i] = kv{id: uuid(r), idx: next + int64(i), flag: (next+int64(i))%10 != 3}
 			}
-			args := make([]any, 0, 4*count)
+			args := make([]any, 0, 5*count)
 			for _, x := range sorted(rs) {
-				args = append(args, int64(1), x.id, x.idx, x.flag)
+				args = append(args, next, int64(1), x.id, x.idx, x.flag) // one run
 			}
 			return args
 		}},
-		{"leaf_hashes", sqlInsertLeafs, 2, func(r *rand.Rand, next int64, count int) []any {
+		{"leaf_hashes", sqlInsertLeafs, 3, func(r *rand.Rand, next int64, count int) []any {
 			rs := make([]kv, count)
 			for i := range rs {
 				rs[i] = kv{key: int64(r.Uint64()), idx: next + int64(i)}
 			}
-			args := make([]any, 0, 2*count)
+			args := make([]any, 0, 3*count)
 			for _, x := range sorted(rs) {
-				args = append(args, x.key, x.idx)
+				args = append(args, next, x.key, x.idx)
 			}
 			return args
 		}},
@@ -123,8 +124,8 @@ func mergeDB(tb testing.TB, path string, n int) {
 	db.SetMaxOpenConns(1)
 	for _, q := range []string{
 		`PRAGMA cache_size = -3000000`,
-		`CREATE TABLE ids (kind INTEGER NOT NULL, id TEXT NOT NULL, idx INTEGER NOT NULL, allow INTEGER NOT NULL, PRIMARY KEY (kind, id)) WITHOUT ROWID`,
-		`CREATE TABLE leaf_hashes (prefix INTEGER NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (prefix, idx)) WITHOUT ROWID`,
+		`CREATE TABLE ids (run INTEGER NOT NULL, kind INTEGER NOT NULL, id TEXT NOT NULL, idx INTEGER NOT NULL, allow INTEGER NOT NULL, PRIMARY KEY (run, kind, id)) WITHOUT ROWID`,
+		`CREATE TABLE leaf_hashes (run INTEGER NOT NULL, prefix INTEGER NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (run, prefix, idx)) WITHOUT ROWID`,
 		`CREATE TABLE ids_compact (prefix INTEGER NOT NULL, idx INTEGER NOT NULL, allow INTEGER NOT NULL, PRIMARY KEY (prefix, idx)) WITHOUT ROWID`,
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {

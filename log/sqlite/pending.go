@@ -13,27 +13,27 @@ import (
 	"github.com/govlog/govlog/log"
 )
 
-// DefaultHashMerge is how many entries' leaf_hashes rows are held back
-// and then written at once, in key order (see pendingHashes).
+// DefaultHashMerge is how many entries' leaf_hashes and ids rows are held
+// back and then written at once, as one run of each index (see
+// pendingHashes, runFilters).
 const DefaultHashMerge = 1 << 14
 
 // pendingHashes holds the leaf hashes of the newest entries, [from, …),
 // whose leaf_hashes rows are not written yet.
 //
-// leaf_hashes is keyed by hash: one entry's row lands on a random page of
-// the B-tree, so a batch of n entries dirtied n of its pages, each written
-// to the WAL, fsynced and checkpointed (about a third of a small batch's
-// storage CPU). Its rows are only read by LookupHash and nothing else
-// depends on them, so they are held back: the batch that crosses
-// (k + 1/2) * hashMerge writes all their rows in key order, and a page of
-// the B-tree takes many rows at once. Half a merge size away from the
+// A row keyed by hash lands on a random page of a B-tree, so a batch of n
+// entries dirtied n of its pages, each written to the WAL, fsynced and
+// checkpointed (about a third of a small batch's storage CPU). The rows
+// are held back instead: the batch that crosses (k + 1/2) * hashMerge
+// writes all of them as one run of leaf_hashes (see runFilters), in key
+// order within it, at the end of the B-tree. Half a merge size away from the
 // multiples of it: the batches that fill a search range (16,384 entries,
 // the default merge size) write that range's postings, and the two bulk
 // writes in one commit made it twice as long (max latency -25 to -40%
 // with them apart, govlog bench -n 40000 -c 64, 3 rounds side by side).
 // Until then LookupHash finds those entries here. Which entries are not
-// in the index follows from the file (see loadPending): a crash loses
-// nothing.
+// in the index follows from the file (the end of the last run, see
+// loadPending): a crash loses nothing.
 //
 // The writer adds each committed batch (under mu) and replaces the whole
 // value after a merge; readers bound what they find by their snapshot's
@@ -77,8 +77,9 @@ func (p *pendingHashes) lookup(h [32]byte, size uint64) (uint64, bool) {
 }
 
 // rows returns the leaf_hashes rows of the pending entries below size and
-// of the entries size, size+1, … with the given hashes, in key order.
-func (p *pendingHashes) rows(size uint64, hashes [][32]byte) []any {
+// of the entries size, size+1, … with the given hashes, in key order, as
+// the run p.from (sqlInsertLeafs' values), and their filter keys.
+func (p *pendingHashes) rows(size uint64, hashes [][32]byte, k filterKey) ([]any, []uint64) {
 	type row struct{ prefix, idx int64 }
 	p.mu.RLock()
 	rs := make([]row, 0, int(size-p.from)+len(hashes))
@@ -90,18 +91,20 @@ func (p *pendingHashes) rows(size uint64, hashes [][32]byte) []any {
 		rs = append(rs, row{hashPrefix(h), int64(size) + int64(i)})
 	}
 	slices.SortFunc(rs, func(a, b row) int { return cmp.Or(cmp.Compare(a.prefix, b.prefix), cmp.Compare(a.idx, b.idx)) })
-	args := make([]any, 0, 2*len(rs))
-	for _, r := range rs {
-		args = append(args, r.prefix, r.idx)
+	args := make([]any, 0, 3*len(rs))
+	keys := make([]uint64, len(rs))
+	run := int64(p.from)
+	for i, r := range rs {
+		args = append(args, run, r.prefix, r.idx)
+		keys[i] = k.hash(r.prefix)
 	}
-	return args
+	return args, keys
 }
 
-// loadPending finds, in a tree of size entries, the first entry without a
-// leaf_hashes row (the rows are written for a prefix of the entries: a
-// binary search) and reads the leaf hashes of that entry and the ones
-// after it from the level-0 tiles, each tile once.
-func loadPending(ctx context.Context, tx *sql.Tx, size uint64, get func(tileKey) (*tile, error)) (*pendingHashes, error) {
+// loadPending reads the leaf hashes of the entries from (the first
+// without a leaf_hashes row: the end of the index's last run) to size
+// from the level-0 tiles, each tile once.
+func loadPending(from, size uint64, get func(tileKey) (*tile, error)) (*pendingHashes, error) {
 	var (
 		last tileKey
 		t    *tile
@@ -117,33 +120,19 @@ func loadPending(ctx context.Context, tx *sql.Tx, size uint64, get func(tileKey)
 		pos := int(i%tileWidth) * hashSize
 		return [32]byte(t.hashes()[pos : pos+hashSize]), nil
 	}
-	lo, hi := uint64(0), size
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		h, err := leafHash(mid)
-		if err != nil {
-			return nil, err
-		}
-		var n int
-		if err := tx.QueryRowContext(ctx, sqlHasHashRow, hashPrefix(h), int64(mid)).Scan(&n); err != nil {
-			return nil, unavailable("look up the leaf-hash index", err)
-		}
-		if n > 0 {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
+	if from > size {
+		return nil, fmt.Errorf("%w: the leaf-hash index holds rows up to entry %d, the log has %d entries", log.ErrFork, from, size)
 	}
-	p := newPendingHashes(lo)
+	p := newPendingHashes(from)
 	var hashes [][32]byte
-	for i := lo; i < size; i++ {
+	for i := from; i < size; i++ {
 		h, err := leafHash(i)
 		if err != nil {
 			return nil, err
 		}
 		hashes = append(hashes, h)
 	}
-	p.add(lo, hashes)
+	p.add(from, hashes)
 	return p, nil
 }
 
@@ -160,18 +149,18 @@ func (s *snapshot) lookupPending(h [32]byte) (uint64, error) {
 // pendingIDs holds the ids rows of the newest entries, [from, …), not
 // written yet.
 //
-// ids is keyed by (kind, id): a batch's rows land wherever their ids
-// fall, a page of the B-tree for every client with an entry in the batch
-// when clients number their ids (64 clients made ids 21 of a group
-// commit's 33 WAL pages), a page an entry for random ids (UUIDs). So they
-// wait in memory, as the leaf hashes do (pendingHashes), and the same
-// merge writes them in key order. Unlike leaf_hashes, the rule book needs
-// them in every commit (idempotency, lineage, claims): prefetch and Lookup
-// look here first, then in ids. The entries with rows are a prefix of the
-// log, so Open finds the first one without by a binary search and reads
-// the rows of the rest from their leaves (loadPendingIDs): a crash loses
-// nothing. A log written when each batch wrote its own rows has them all:
-// its pending part starts empty, at its size.
+// Keyed by (kind, id), a batch's rows would land wherever their ids fall,
+// a page of the B-tree for every client with an entry in the batch when
+// clients number their ids (64 clients made ids 21 of a group commit's 33
+// WAL pages), a page an entry for random ids (UUIDs). So they wait in
+// memory, as the leaf hashes do (pendingHashes), and the same merge
+// writes them as one run of ids (see runFilters). Unlike leaf_hashes, the
+// rule book needs them in every commit (idempotency, lineage, claims):
+// prefetch and Lookup look here first, then in the runs. The entries with
+// rows are those of the runs, a prefix of the log, so Open reads the rows
+// of the rest from their leaves (loadPendingIDs): a crash loses nothing.
+// A log migrated from a version that wrote each batch's rows with the
+// batch has them all: its pending part starts empty, at its size.
 //
 // The writer adds each committed batch (under mu) and replaces the whole
 // value after a merge; readers bound what they find by their snapshot's
@@ -275,43 +264,28 @@ func (p *pendingIDs) sorted(batch []idRow) []idRow {
 	return rs
 }
 
-// idArgs returns the values of sqlInsertIDs for rows.
-func idArgs(rows []idRow) []any {
-	args := make([]any, 0, 4*len(rows))
+// idArgs returns the values of sqlInsertIDs for rows, as the run run.
+func idArgs(run uint64, rows []idRow) []any {
+	args := make([]any, 0, 5*len(rows))
 	for _, r := range rows {
-		args = append(args, int64(r.Kind), r.ID, int64(r.idx), r.allow)
+		args = append(args, int64(run), int64(r.Kind), r.ID, int64(r.idx), r.allow)
 	}
 	return args
 }
 
-// loadPendingIDs finds, in a tree of size entries, the first entry without
-// an ids row (the rows are written for a prefix of the entries: a binary
-// search, reading each probed entry's id from its leaf) and reads the ids
-// rows of that entry and the ones after it from their leaves.
-func loadPendingIDs(ctx context.Context, tx *sql.Tx, size, merge uint64) (*pendingIDs, error) {
-	lo, hi := uint64(0), size
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		rows, err := idRowsOf(ctx, tx, mid, mid+1)
-		if err != nil {
-			return nil, err
-		}
-		var n int
-		if err := tx.QueryRowContext(ctx, sqlHasIDRow, int64(rows[0].Kind), rows[0].ID, int64(mid)).Scan(&n); err != nil {
-			return nil, unavailable("look up the id index", err)
-		}
-		if n > 0 {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
+// loadPendingIDs reads the ids rows of the entries from (the first
+// without an ids row: the end of the index's last run) to size from their
+// leaves.
+func loadPendingIDs(ctx context.Context, tx *sql.Tx, from, size, merge uint64) (*pendingIDs, error) {
+	if from > size {
+		return nil, fmt.Errorf("%w: the id index holds rows up to entry %d, the log has %d entries", log.ErrFork, from, size)
 	}
-	rows, err := idRowsOf(ctx, tx, lo, size)
+	rows, err := idRowsOf(ctx, tx, from, size)
 	if err != nil {
 		return nil, err
 	}
-	p := newPendingIDs(lo, max(len(rows), int(merge)))
-	p.add(lo, rows)
+	p := newPendingIDs(from, max(len(rows), int(merge)))
+	p.add(from, rows)
 	return p, nil
 }
 

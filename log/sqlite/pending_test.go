@@ -212,74 +212,118 @@ func TestIDMergeFails(t *testing.T) {
 	}
 }
 
-// TestIDsOlderLayout opens a log in the layout of the versions that wrote
-// each batch's ids rows with the batch: every entry has its row, so none
-// is held in memory; appends then hold theirs, the next merge writes only
-// those, and fsck accepts the file at every step.
-func TestIDsOlderLayout(t *testing.T) {
-	ctx := context.Background()
-	path, key := buildLog(t, 650) // HashMerge 200: rows for 561 entries
-	b := openAt(t, path, Options{HashMerge: 200})
-	pending := b.snap.Load().ids
-	if pending.from == 650 {
-		t.Fatal("the test log has every ids row already")
+// toV3 rewrites the log at path in the layout of schema version 3: ids
+// keyed by (kind, id), leaf_hashes by (prefix, idx), no runs.
+func toV3(t *testing.T, path string) {
+	t.Helper()
+	for _, q := range []string{
+		`CREATE TABLE ids3 (kind INTEGER NOT NULL, id TEXT NOT NULL, idx INTEGER NOT NULL, allow INTEGER NOT NULL, PRIMARY KEY (kind, id)) WITHOUT ROWID`,
+		`INSERT INTO ids3 SELECT kind, id, idx, allow FROM ids`,
+		`DROP TABLE ids`,
+		`ALTER TABLE ids3 RENAME TO ids`,
+		`CREATE TABLE leaf_hashes3 (prefix INTEGER NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (prefix, idx)) WITHOUT ROWID`,
+		`INSERT INTO leaf_hashes3 SELECT prefix, idx FROM leaf_hashes`,
+		`DROP TABLE leaf_hashes`,
+		`ALTER TABLE leaf_hashes3 RENAME TO leaf_hashes`,
+		`DROP TABLE id_runs`,
+		`DROP TABLE hash_runs`,
+		`DROP TABLE run_filters`,
+		`PRAGMA user_version = 3`,
+	} {
+		sqlExec(t, path, q)
 	}
-	// Write the missing rows as the older versions did (buildLog: every
-	// tenth entry an execution report, the others decisions, 3 mod 10 a
-	// deny).
-	var rows []idRow
-	for i := pending.from; i < 650; i++ {
-		r := idRow{log.EntryID{Kind: log.KindDecision, ID: fmt.Sprintf("d-%d", i)}, pendingID{idx: i, allow: i%10 != 3}}
-		if i%10 == 9 {
-			r = idRow{log.EntryID{Kind: log.KindExecution, ID: fmt.Sprintf("x-%d", i)}, pendingID{idx: i}}
-		}
-		rows = append(rows, r)
-	}
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range rows {
-		sqlExec(t, path, `INSERT INTO ids (kind, id, idx, allow) VALUES (?, ?, ?, ?)`, int64(r.Kind), r.ID, int64(r.idx), r.allow)
-	}
-	if _, err := Check(ctx, path, key.v, nil); err != nil {
-		t.Fatalf("Check of the older layout: %v", err)
-	}
-	b = openAt(t, path, Options{HashMerge: 200})
-	if p := b.snap.Load().ids; p.from != 650 || p.next() != 650 {
-		t.Fatalf("the older layout opened with [%d, %d) pending, want none", p.from, p.next())
-	}
-	var batch []*log.Entry
-	for i := range 150 { // 800 crosses 700 = 3.5 × 200: a merge
-		batch = append(batch, decision(t, fmt.Sprintf("new-%d", i), decisionOpts{}))
-	}
-	batch = append(batch, decision(t, "d-42", decisionOpts{})) // a resubmission of an entry on disk
-	res, _ := mustAppend(t, b, key.sign, batch[:40]...)
-	if p := b.snap.Load().ids; p.from != 650 || p.next() != 690 {
-		t.Fatalf("after 40 appends: [%d, %d) pending", p.from, p.next())
-	}
-	res2, _ := mustAppend(t, b, key.sign, batch[40:]...)
-	res = append(res, res2...)
-	for i, r := range res {
-		if r.Err != nil {
-			t.Fatalf("entry %d: %v", i, r.Err)
-		}
-	}
-	if r := res[len(res)-1]; !r.Existing || r.Index != 42 {
-		t.Fatalf("the resubmission of d-42: %+v", r)
-	}
-	if p := b.snap.Load().ids; p.from != 800 || idRowCount(t, b) != 800 {
-		t.Fatalf("after the merge: %d rows, pending from %d", idRowCount(t, b), p.from)
-	}
-	for i, e := range batch[:150] {
-		if idx, _, err := b.Lookup(ctx, e.Kind, e.ID); err != nil || idx != uint64(650+i) {
-			t.Fatalf("Lookup(%q) = %d, %v", e.ID, idx, err)
-		}
-	}
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Check(ctx, path, key.v, nil); err != nil {
-		t.Fatalf("Check: %v", err)
+}
+
+// TestMigrateFromV3 opens logs in the layout of schema version 3: the
+// migration makes runs of 16,384 entries of their rows, Open builds the
+// runs' filters, and lookups, appends, merges and fsck work on the result.
+// One log has the rows of a prefix of the entries, as version 3 wrote
+// them; the other has every entry's ids row, as the versions before it
+// that wrote each batch's ids rows with the batch.
+func TestMigrateFromV3(t *testing.T) {
+	for _, every := range []bool{false, true} {
+		t.Run(fmt.Sprintf("every id=%v", every), func(t *testing.T) {
+			ctx := context.Background()
+			path, key := buildLog(t, 650) // HashMerge 200: rows for 561 entries
+			b := openAt(t, path, Options{HashMerge: 200})
+			pending := b.snap.Load().ids
+			if pending.from == 650 {
+				t.Fatal("the test log has every ids row already")
+			}
+			from := pending.from
+			if err := b.Close(); err != nil {
+				t.Fatal(err)
+			}
+			toV3(t, path)
+			if every {
+				// buildLog: every tenth entry an execution report, the
+				// others decisions, 3 mod 10 a deny.
+				for i := from; i < 650; i++ {
+					r := idRow{log.EntryID{Kind: log.KindDecision, ID: fmt.Sprintf("d-%d", i)}, pendingID{idx: i, allow: i%10 != 3}}
+					if i%10 == 9 {
+						r = idRow{log.EntryID{Kind: log.KindExecution, ID: fmt.Sprintf("x-%d", i)}, pendingID{idx: i}}
+					}
+					sqlExec(t, path, `INSERT INTO ids (kind, id, idx, allow) VALUES (?, ?, ?, ?)`, int64(r.Kind), r.ID, int64(r.idx), r.allow)
+				}
+				from = 650
+			}
+			b = openAt(t, path, Options{HashMerge: 200})
+			s := b.snap.Load()
+			if p := s.ids; p.from != from || p.next() != 650 {
+				t.Fatalf("the migrated log opened with ids [%d, %d) pending, want [%d, 650)", p.from, p.next(), from)
+			}
+			if got := filterHoldsTable(t, b); got != int(from) {
+				t.Fatalf("%d ids rows in runs, want %d", got, from)
+			}
+			for i := range 650 {
+				id := fmt.Sprintf("d-%d", i)
+				kind := log.KindDecision
+				if i%10 == 9 {
+					id, kind = fmt.Sprintf("x-%d", i), log.KindExecution
+				}
+				if idx, _, err := b.Lookup(ctx, kind, id); err != nil || idx != uint64(i) {
+					t.Fatalf("Lookup(%q) = %d, %v", id, idx, err)
+				}
+			}
+			if err := b.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Check(ctx, path, key.v, nil); err != nil {
+				t.Fatalf("Check of the migrated log: %v", err)
+			}
+			b = openAt(t, path, Options{HashMerge: 200})
+			var batch []*log.Entry
+			for i := range 150 { // 800 crosses 700 = 3.5 × 200: a merge
+				batch = append(batch, decision(t, fmt.Sprintf("new-%d", i), decisionOpts{}))
+			}
+			batch = append(batch, decision(t, "d-42", decisionOpts{})) // a resubmission of an entry on disk
+			res, _ := mustAppend(t, b, key.sign, batch...)
+			for i, r := range res {
+				if r.Err != nil {
+					t.Fatalf("entry %d: %v", i, r.Err)
+				}
+			}
+			if r := res[len(res)-1]; !r.Existing || r.Index != 42 {
+				t.Fatalf("the resubmission of d-42: %+v", r)
+			}
+			if p := b.snap.Load().ids; p.from != 800 || idRowCount(t, b) != 800 {
+				t.Fatalf("after the merge: %d rows, pending from %d", idRowCount(t, b), p.from)
+			}
+			for i, e := range batch[:150] {
+				if idx, _, err := b.Lookup(ctx, e.Kind, e.ID); err != nil || idx != uint64(650+i) {
+					t.Fatalf("Lookup(%q) = %d, %v", e.ID, idx, err)
+				}
+				if idx, err := b.LookupHash(ctx, log.LeafHash(res[i].Leaf)); err != nil || idx != uint64(650+i) {
+					t.Fatalf("LookupHash(entry %d) = %d, %v", 650+i, idx, err)
+				}
+			}
+			if err := b.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Check(ctx, path, key.v, nil); err != nil {
+				t.Fatalf("Check: %v", err)
+			}
+		})
 	}
 }
 

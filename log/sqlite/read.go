@@ -193,41 +193,55 @@ func (b *Backend) Lookup(ctx context.Context, kind log.Kind, id string) (uint64,
 		}
 		return r.idx, leaves[0], nil
 	}
-	var (
-		idx  int64
-		leaf []byte
-	)
-	err := b.r.lookup.QueryRowContext(ctx, int64(kind), id).Scan(&idx, &leaf)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && uint64(idx) >= s.size()) {
-		return 0, nil, fmt.Errorf("failed to look up %v %q: %w", kind, id, log.ErrNotFound)
+	// Then each run whose filter may hold the id (see runFilters).
+	var buf [4]uint64
+	for _, run := range s.idRuns.mayHold(buf[:0], s.idRuns.key.id(log.EntryID{Kind: kind, ID: id})) {
+		var (
+			idx  int64
+			leaf []byte
+		)
+		err := b.r.lookup.QueryRowContext(ctx, int64(run), int64(kind), id).Scan(&idx, &leaf)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return 0, nil, unavailable(fmt.Sprintf("look up %v %q", kind, id), err)
+		}
+		if uint64(idx) < s.size() {
+			return uint64(idx), leaf, nil
+		}
 	}
-	if err != nil {
-		return 0, nil, unavailable(fmt.Sprintf("look up %v %q", kind, id), err)
-	}
-	return uint64(idx), leaf, nil
+	return 0, nil, fmt.Errorf("failed to look up %v %q: %w", kind, id, log.ErrNotFound)
 }
 
 // LookupHash implements log.Backend. The index holds 8 bytes of each leaf
-// hash; each candidate is confirmed against the full hash in its level-0
-// tile.
+// hash, in runs: the runs whose filter may hold them are read (see
+// runFilters), and each candidate is confirmed against the full hash in
+// its level-0 tile, the first entry first.
 func (b *Backend) LookupHash(ctx context.Context, leafHash [32]byte) (uint64, error) {
 	s := b.snap.Load()
-	rows, err := b.r.lookupHash.QueryContext(ctx, hashPrefix(leafHash), int64(s.size()))
-	if err != nil {
-		return 0, unavailable("look up a leaf hash", err)
-	}
-	var candidates []uint64
-	for rows.Next() {
-		var idx int64
-		if err := rows.Scan(&idx); err != nil {
-			rows.Close()
+	prefix := hashPrefix(leafHash)
+	var (
+		buf        [4]uint64
+		candidates []uint64
+	)
+	for _, run := range s.hashRuns.mayHold(buf[:0], s.hashRuns.key.hash(prefix)) {
+		rows, err := b.r.lookupHash.QueryContext(ctx, int64(run), prefix, int64(s.size()))
+		if err != nil {
 			return 0, unavailable("look up a leaf hash", err)
 		}
-		candidates = append(candidates, uint64(idx))
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, unavailable("look up a leaf hash", err)
+		for rows.Next() {
+			var idx int64
+			if err := rows.Scan(&idx); err != nil {
+				rows.Close()
+				return 0, unavailable("look up a leaf hash", err)
+			}
+			candidates = append(candidates, uint64(idx))
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return 0, unavailable("look up a leaf hash", err)
+		}
 	}
 	// Tiles are read after rows is closed: with one read connection, a
 	// read while rows holds it would wait forever.

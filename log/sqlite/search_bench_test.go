@@ -133,12 +133,14 @@ func bulkLogSigned(tb testing.TB, path string, n int, sign log.SignFunc) {
 			if err := rows.add(e, leaf, uint64(i)); err != nil {
 				tb.Fatal(err)
 			}
-			rows.leafHashes = append(rows.leafHashes, hashPrefix(lh), int64(i))
+			rows.leafHashes = append(rows.leafHashes, int64(i>>14<<14), hashPrefix(lh), int64(i))
 			if err := rng.Append(lh[:], visit); err != nil {
 				tb.Fatal(err)
 			}
 		}
-		rows.idRows = idArgs(rows.ids)
+		for _, r := range rows.ids {
+			rows.idRows = append(rows.idRows, idArgs(r.idx>>14<<14, []idRow{r})...)
+		}
 		if err := rows.insert(ctx, tx); err != nil {
 			tb.Fatal(err)
 		}
@@ -187,6 +189,18 @@ func bulkLogSigned(tb testing.TB, path string, n int, sign log.SignFunc) {
 		if err := tx.Commit(); err != nil {
 			tb.Fatal(err)
 		}
+	}
+	// The index runs (runs of 16,384 entries, as a log migrated from
+	// schema version 3 has) and their filters.
+	for _, t := range []string{"id_runs", "hash_runs"} {
+		for run := 0; run < n; run += 1 << 14 {
+			if _, err := b.wdb.ExecContext(ctx, `INSERT INTO `+t+` (run, upto, filter) VALUES (?, ?, NULL)`, run, min(run+1<<14, n)); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+	if _, err := persistFilters(ctx, b.wdb, DefaultHashMerge); err != nil {
+		tb.Fatal(err)
 	}
 	tb.Logf("built a log of %d entries in %v", n, time.Since(start).Round(time.Second))
 }

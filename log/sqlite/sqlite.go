@@ -25,7 +25,7 @@
 //
 // # Storage layout
 //
-// Schema version 3 (PRAGMA user_version; migrations are the embedded
+// Schema version 4 (PRAGMA user_version; migrations are the embedded
 // schema/NNNN_*.sql files, applied in order in one transaction each):
 //
 //	entries(idx INTEGER PRIMARY KEY, leaf BLOB)
@@ -37,28 +37,37 @@
 //	    of a level is partial (fewer than 256 hashes) and grows in place;
 //	    a partial tile of width W is the prefix of the full tile, so the
 //	    tlog-tiles resource tile/L/N.p/W is served by truncation.
-//	ids(kind, id, idx, allow) WITHOUT ROWID
-//	    Primary key (kind, id): the entry index of each decision (kind 1),
-//	    execution report (2), revocation (3) and key (4), and whether a
-//	    decision is an allow. The rows of the newest entries wait in
-//	    memory and are written by the leaf-hash merge, in key order (see
-//	    pendingIDs); the entries with rows are a prefix of the log, and
-//	    Open reads the ids of the rest from their leaves. (Logs written
-//	    before that have every row.) An in-memory Bloom filter of the
-//	    table's rows, built in the background after Open, spares a new
-//	    id the lookup (see idFilter).
+//	ids(run, kind, id, idx, allow) WITHOUT ROWID
+//	    The entry index of each decision (kind 1), execution report (2),
+//	    revocation (3) and key (4), and whether a decision is an allow,
+//	    keyed by (run, kind, id). The rows of the newest entries wait in
+//	    memory (see pendingIDs); each merge writes theirs as one run,
+//	    run being the first entry of it, in key order within it, at the
+//	    end of the B-tree (see runFilters). The runs cover a prefix of
+//	    the log; Open reads the ids of the rest from their leaves.
+//	    (kind, id) is not a key: that an id is stored once is stood for
+//	    by the appends (the rule book looks every id up) and checked by
+//	    govlog fsck.
+//	id_runs(run, upto, filter), hash_runs(run, upto, filter),
+//	run_filters(id, salt, blocks)
+//	    The runs of ids and leaf_hashes: the entries [run, upto) and a
+//	    split-block Bloom filter of the run's keys, written with the run.
+//	    Open reads every filter; a lookup probes only the runs whose
+//	    filter may hold its key (about 0.02 false runs a lookup). The
+//	    keys are hashed with a per-log salt (run_filters). A log
+//	    migrated from version 3 has runs of 16,384 entries, whose filters
+//	    the first Open builds.
 //	sequences(submitter, sequence, idx) WITHOUT ROWID
 //	    Decisions with a non-zero sequence, per submitter.
-//	leaf_hashes(prefix, idx) WITHOUT ROWID
+//	leaf_hashes(run, prefix, idx) WITHOUT ROWID
 //	    The first 8 bytes of each RFC 6962 leaf hash, as a big-endian
-//	    signed integer, with the index; LookupHash confirms a candidate
-//	    against the full hash in the level-0 tile. About 15 bytes an entry.
+//	    signed integer, with the index, in runs as ids; LookupHash
+//	    confirms a candidate against the full hash in the level-0 tile.
 //	    The rows of the newest entries (about Options.HashMerge) are
-//	    not written yet: their hashes wait in memory and are written in
-//	    one pass, in key order, by the batch that crosses an odd multiple
-//	    of half of it (see pendingHashes). The entries with rows are always a prefix of the
-//	    log, so Open finds the first one without by a binary search and
-//	    reads the hashes of the rest from the level-0 tiles.
+//	    not written yet: their hashes wait in memory and are written as
+//	    one run by the batch that crosses an odd multiple of half of it
+//	    (see pendingHashes). Open reads the hashes of the entries after
+//	    the last run from the level-0 tiles.
 //	checkpoints(size INTEGER PRIMARY KEY, note BLOB)
 //	    Every signed checkpoint note, one per committed batch: Covering(i)
 //	    is the first one with size > i.
@@ -249,10 +258,6 @@ type Backend struct {
 	// hashMerge is the number of entries whose leaf_hashes rows are held
 	// back (DefaultHashMerge; tests lower it).
 	hashMerge uint64
-	// filter rules out ids the ids table does not hold; filterStop stops
-	// its build (see startFilter). Guarded by writeMu.
-	filter     *idFilter
-	filterStop func()
 }
 
 var _ log.Backend = (*Backend)(nil)
@@ -269,6 +274,9 @@ type snapshot struct {
 	pending *pendingHashes
 	// ids holds the ids rows not yet in ids.
 	ids *pendingIDs
+	// idRuns and hashRuns are the runs of ids and leaf_hashes and their
+	// filters (see runFilters); the writer adds a merge's runs.
+	idRuns, hashRuns *runFilters
 	// tail holds the search postings of the last, partial range, merge
 	// (or nil) those of the full range being written to search_terms.
 	tail  *searchTail
@@ -372,6 +380,12 @@ func Open(ctx context.Context, path string, opts Options) (*Backend, error) {
 	if err := b.migrate(ctx); err != nil {
 		return nil, fmt.Errorf("failed to open log storage %s: %w", path, err)
 	}
+	t0 := time.Now()
+	if n, err := persistFilters(ctx, b.wdb, b.hashMerge); err != nil {
+		return nil, fmt.Errorf("failed to open log storage %s: %w", path, err)
+	} else if n > 0 {
+		b.logger.Info("built the filters of the index runs migrated from version 3", "runs", n, "elapsed", time.Since(t0).Round(time.Millisecond))
+	}
 	if b.file, err = statFile(abs); err != nil {
 		return nil, fmt.Errorf("failed to open log storage %s: %w", path, err)
 	}
@@ -402,7 +416,6 @@ func Open(ctx context.Context, path string, opts Options) (*Backend, error) {
 	}
 	b.snap.Store(snap)
 	b.rng = rng
-	b.startFilter(snap.size())
 	ok = true
 	b.logger.Info("opened log storage", "path", path, "size", snap.size(), "checkpoint", snap.has)
 	if b.hooks.noSearchIndex {
@@ -461,7 +474,6 @@ func (b *Backend) Close() error {
 		return nil
 	}
 	b.closed = true
-	b.stopFilter()
 	if err := b.closeDBs(); err != nil {
 		return fmt.Errorf("failed to close log storage: %w", err)
 	}

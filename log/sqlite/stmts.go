@@ -14,10 +14,8 @@ const (
 	sqlCovering         = `SELECT size, note FROM checkpoints WHERE size > ? AND size <= ? ORDER BY size LIMIT 1`
 	sqlTile             = `SELECT hashes FROM tiles WHERE level = ? AND idx = ?`
 	sqlEntries          = `SELECT idx, leaf FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx`
-	sqlLookup           = `SELECT i.idx, e.leaf FROM ids AS i JOIN entries AS e ON e.idx = i.idx WHERE i.kind = ? AND i.id = ?`
-	sqlLookupHash       = `SELECT idx FROM leaf_hashes WHERE prefix = ? AND idx < ? ORDER BY idx`
-	sqlHasHashRow       = `SELECT count(*) FROM leaf_hashes WHERE prefix = ? AND idx = ?`
-	sqlHasIDRow         = `SELECT count(*) FROM ids WHERE kind = ? AND id = ? AND idx = ?`
+	sqlLookup           = `SELECT i.idx, e.leaf FROM ids AS i JOIN entries AS e ON e.idx = i.idx WHERE i.run = ? AND i.kind = ? AND i.id = ?`
+	sqlLookupHash       = `SELECT idx FROM leaf_hashes WHERE run = ? AND prefix = ? AND idx < ? ORDER BY idx`
 	sqlCountEntries     = `SELECT count(*) FROM entries`
 	sqlEntryBounds      = `SELECT (SELECT min(idx) FROM entries), (SELECT max(idx) FROM entries)`
 	sqlCountTiles       = `SELECT count(*) FROM tiles`
