@@ -11,8 +11,8 @@ import (
 // ReceiptVerifier verifies many receipts of one log, as Receipt and
 // ReceiptJSON do, faster: the signature of a checkpoint that several
 // receipts share is checked once (receipts of one batch, or fetched
-// against the same latest checkpoint, all share theirs), and Receipt
-// opens (verifies and parses) each distinct checkpoint note once. It is
+// against the same latest checkpoint, all share theirs), and both
+// open (verify and parse) each distinct checkpoint note once. It is
 // safe for concurrent use.
 type ReceiptVerifier struct {
 	key *cachingVerifier
@@ -34,7 +34,7 @@ func (r *ReceiptVerifier) Receipt(tlogProof []byte) (*Verified, error) {
 // ReceiptJSON verifies a JSON receipt of the REST API, as the function
 // ReceiptJSON.
 func (r *ReceiptVerifier) ReceiptJSON(body []byte) (*Verified, error) {
-	return ReceiptJSON(body, r.key)
+	return verifyReceiptJSON(body, r.key, r.cps)
 }
 
 // maxCachedSignatures bounds the signature cache; it is emptied when full.

@@ -79,8 +79,7 @@
 // when the log served it.
 //
 // ReceiptVerifier verifies many receipts of one log, checking each shared
-// checkpoint's signature once (and, for tlog-proofs, opening its note
-// once).
+// checkpoint's signature once (and opening its note once).
 package verifier
 
 import (
@@ -171,6 +170,11 @@ func receipt(tlogProof []byte, logKey note.Verifier, cps *checkpointCache) (*Ver
 	if err != nil {
 		return nil, err
 	}
+	return verifyTLogProof(p, logKey, cps)
+}
+
+// verifyTLogProof is receipt of a parsed tlog-proof.
+func verifyTLogProof(p *proof.TLogProof, logKey note.Verifier, cps *checkpointCache) (*Verified, error) {
 	if p.ExtraData == nil {
 		return nil, fmt.Errorf("%w: tlog-proof has no extra line, so it does not carry the entry", ErrMalformed)
 	}
@@ -319,6 +323,12 @@ var receiptFields = []string{"id", "index", "leaf_hash", "entry", "checkpoint", 
 // field. The artifact, when present, is not checked here: pass it to
 // Artifact with the returned *Verified.
 func ReceiptJSON(body []byte, logKey note.Verifier) (*Verified, error) {
+	return verifyReceiptJSON(body, logKey, nil)
+}
+
+// verifyReceiptJSON is ReceiptJSON, taking the checkpoints cps opened before
+// from it (nil: none).
+func verifyReceiptJSON(body []byte, logKey note.Verifier, cps *checkpointCache) (*Verified, error) {
 	if len(body) > MaxReceiptBytes {
 		return nil, fmt.Errorf("%w: receipt is %d bytes, the limit is %d", ErrMalformed, len(body), MaxReceiptBytes)
 	}
@@ -379,7 +389,7 @@ func ReceiptJSON(body []byte, logKey note.Verifier) (*Verified, error) {
 			return nil, fmt.Errorf("%w: receipt inclusion_proof[%d] is not the tlog_proof hash", ErrMismatch, i)
 		}
 	}
-	v, err := Receipt([]byte(r.TLogProof), logKey)
+	v, err := verifyTLogProof(p, logKey, cps)
 	if err != nil {
 		return nil, fmt.Errorf("tlog_proof: %w", err)
 	}
