@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,7 @@ func bench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 	asJSON := f.Bool("json", false, "print the report as JSON")
 	quiet := f.Bool("quiet", false, "no progress on the terminal")
 	cpuProfile := f.String("cpuprofile", "", "write a CPU profile of the load generator to `file`")
+	traceFile := f.String("trace", "", "write a Go execution trace of the load generator to `file` (go tool trace)")
 	f.Example("govlog bench --url http://127.0.0.1:8080 -n 20000 -c 64", "20,000 single decisions from 64 clients")
 	f.Example("govlog bench --url http://127.0.0.1:8080 --duration 30s --rate 2000 --batch 100", "open loop: 2,000 decisions/s in batches of 100 for 30 seconds")
 	if err := srv.parse(f, args, stdout); err != nil {
@@ -75,6 +77,17 @@ func bench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 			return fmt.Errorf("failed to start the CPU profile: %w", err)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *traceFile != "" {
+		out, err := os.Create(*traceFile)
+		if err != nil {
+			return err
+		}
+		defer out.Close()
+		if err := trace.Start(out); err != nil {
+			return fmt.Errorf("failed to start the execution trace: %w", err)
+		}
+		defer trace.Stop()
 	}
 	defer loadgen.SetGCPercent(*batch)()
 	run := loadgen.Run
@@ -138,6 +151,12 @@ func printReport(w io.Writer, cfg loadgen.Config, proofs bool, r *loadgen.Report
 		if r.Mode == "open" {
 			fmt.Fprintf(w, "open loop at %.0f decisions/s, at most %d in flight: %d decisions, %s, %.2fs\n", r.TargetRate, cfg.Concurrency, r.Decisions, mode, r.Seconds)
 			fmt.Fprintf(w, "requests sent late (all clients busy > %v after due): %d of %d\n", loadgen.LateAfter, r.Late, r.Requests)
+			if s := r.SendLagMS; s != nil {
+				fmt.Fprintf(w, "sent after due time (ms): p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n", s.P50, s.P90, s.P99, s.P999, s.Max)
+			}
+			if s := r.FromSendMS; s != nil {
+				fmt.Fprintf(w, "latency per request from its send (ms): p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n", s.P50, s.P90, s.P99, s.P999, s.Max)
+			}
 		} else {
 			fmt.Fprintf(w, "%d decisions, %s, %d clients, %.2fs\n", r.Decisions, mode, cfg.Concurrency, r.Seconds)
 		}
