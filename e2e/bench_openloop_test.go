@@ -91,7 +91,7 @@ func TestBenchOpenLoopCLI(t *testing.T) {
 	}
 	code, out = govlog(t, t.TempDir(), nil, "bench", "--url", d.url, "--rate", "100", "-n", "20", "-c", "4")
 	if code != 0 || !strings.Contains(out, "open loop at 100 decisions/s") || !strings.Contains(out, "acknowledged and verified: 20 ") || !strings.Contains(out, "sent late") ||
-		!strings.Contains(out, "sent after due time (ms): p50") || !strings.Contains(out, "latency per request from its send (ms): p50") {
+		!strings.Contains(out, "of it, sent after due time (ms): p50") || !strings.Contains(out, "from the send (ms): p50") {
 		t.Fatalf("exit %d: %s", code, out)
 	}
 	if code, out = govlog(t, t.TempDir(), nil, "bench", "--url", d.url, "--rate", "-1"); code == 0 {

@@ -151,12 +151,6 @@ func printReport(w io.Writer, cfg loadgen.Config, proofs bool, r *loadgen.Report
 		if r.Mode == "open" {
 			fmt.Fprintf(w, "open loop at %.0f decisions/s, at most %d in flight: %d decisions, %s, %.2fs\n", r.TargetRate, cfg.Concurrency, r.Decisions, mode, r.Seconds)
 			fmt.Fprintf(w, "requests sent late (all clients busy > %v after due): %d of %d\n", loadgen.LateAfter, r.Late, r.Requests)
-			if s := r.SendLagMS; s != nil {
-				fmt.Fprintf(w, "sent after due time (ms): p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n", s.P50, s.P90, s.P99, s.P999, s.Max)
-			}
-			if s := r.FromSendMS; s != nil {
-				fmt.Fprintf(w, "latency per request from its send (ms): p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n", s.P50, s.P90, s.P99, s.P999, s.Max)
-			}
 		} else {
 			fmt.Fprintf(w, "%d decisions, %s, %d clients, %.2fs\n", r.Decisions, mode, cfg.Concurrency, r.Seconds)
 		}
@@ -168,6 +162,12 @@ func printReport(w io.Writer, cfg loadgen.Config, proofs bool, r *loadgen.Report
 		from = ", from due time"
 	}
 	fmt.Fprintf(w, "latency per request (ms%s): p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n", from, l.P50, l.P90, l.P99, l.P999, l.Max)
+	if s := r.SendLagMS; s != nil {
+		fmt.Fprintf(w, "  of it, sent after due time (ms): p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n", s.P50, s.P90, s.P99, s.P999, s.Max)
+	}
+	if s := r.FromSendMS; s != nil {
+		fmt.Fprintf(w, "  from the send (ms): p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n", s.P50, s.P90, s.P99, s.P999, s.Max)
+	}
 	codes := make([]string, 0, len(r.Errors))
 	for code := range r.Errors {
 		codes = append(codes, code)
