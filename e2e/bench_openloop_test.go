@@ -71,6 +71,8 @@ func TestBenchOpenLoopCLI(t *testing.T) {
 		Late         int                `json:"late"`
 		Errors       map[string]int     `json:"errors"`
 		LatencyMS    map[string]float64 `json:"latency_ms"`
+		SendLagMS    map[string]float64 `json:"send_lag_ms"`
+		FromSendMS   map[string]float64 `json:"latency_from_send_ms"`
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v: %s", err, out)
@@ -79,12 +81,17 @@ func TestBenchOpenLoopCLI(t *testing.T) {
 		t.Fatalf("report: %s", out)
 	}
 	for _, p := range []string{"p50", "p90", "p99", "p99_9"} {
-		if rep.LatencyMS[p] <= 0 {
+		if rep.LatencyMS[p] <= 0 || rep.FromSendMS[p] <= 0 {
 			t.Fatalf("no %s latency: %s", p, out)
 		}
 	}
+	// The latency from due time is the send lag and the round trip.
+	if rep.SendLagMS == nil || rep.SendLagMS["p50"] < 0 || rep.SendLagMS["max"] > rep.LatencyMS["max"] || rep.FromSendMS["max"] > rep.LatencyMS["max"] {
+		t.Fatalf("send lag or latency from send: %s", out)
+	}
 	code, out = govlog(t, t.TempDir(), nil, "bench", "--url", d.url, "--rate", "100", "-n", "20", "-c", "4")
-	if code != 0 || !strings.Contains(out, "open loop at 100 decisions/s") || !strings.Contains(out, "acknowledged and verified: 20 ") || !strings.Contains(out, "sent late") {
+	if code != 0 || !strings.Contains(out, "open loop at 100 decisions/s") || !strings.Contains(out, "acknowledged and verified: 20 ") || !strings.Contains(out, "sent late") ||
+		!strings.Contains(out, "of it, sent after due time (ms): p50") || !strings.Contains(out, "from the send (ms): p50") {
 		t.Fatalf("exit %d: %s", code, out)
 	}
 	if code, out = govlog(t, t.TempDir(), nil, "bench", "--url", d.url, "--rate", "-1"); code == 0 {

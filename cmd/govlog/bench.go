@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,7 @@ func bench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 	asJSON := f.Bool("json", false, "print the report as JSON")
 	quiet := f.Bool("quiet", false, "no progress on the terminal")
 	cpuProfile := f.String("cpuprofile", "", "write a CPU profile of the load generator to `file`")
+	traceFile := f.String("trace", "", "write a Go execution trace of the load generator to `file` (go tool trace)")
 	f.Example("govlog bench --url http://127.0.0.1:8080 -n 20000 -c 64", "20,000 single decisions from 64 clients")
 	f.Example("govlog bench --url http://127.0.0.1:8080 --duration 30s --rate 2000 --batch 100", "open loop: 2,000 decisions/s in batches of 100 for 30 seconds")
 	if err := srv.parse(f, args, stdout); err != nil {
@@ -75,6 +77,17 @@ func bench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 			return fmt.Errorf("failed to start the CPU profile: %w", err)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *traceFile != "" {
+		out, err := os.Create(*traceFile)
+		if err != nil {
+			return err
+		}
+		defer out.Close()
+		if err := trace.Start(out); err != nil {
+			return fmt.Errorf("failed to start the execution trace: %w", err)
+		}
+		defer trace.Stop()
 	}
 	defer loadgen.SetGCPercent(*batch)()
 	run := loadgen.Run
@@ -149,6 +162,12 @@ func printReport(w io.Writer, cfg loadgen.Config, proofs bool, r *loadgen.Report
 		from = ", from due time"
 	}
 	fmt.Fprintf(w, "latency per request (ms%s): p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n", from, l.P50, l.P90, l.P99, l.P999, l.Max)
+	if s := r.SendLagMS; s != nil {
+		fmt.Fprintf(w, "  of it, sent after due time (ms): p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n", s.P50, s.P90, s.P99, s.P999, s.Max)
+	}
+	if s := r.FromSendMS; s != nil {
+		fmt.Fprintf(w, "  from the send (ms): p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n", s.P50, s.P90, s.P99, s.P999, s.Max)
+	}
 	codes := make([]string, 0, len(r.Errors))
 	for code := range r.Errors {
 		codes = append(codes, code)

@@ -85,7 +85,18 @@ type Report struct {
 	// Late counts open-loop requests that no client could take until more
 	// than LateAfter after their due time because every client was busy;
 	// their latency still counts from the due time.
-	Late           int            `json:"late,omitempty"`
+	Late int `json:"late,omitempty"`
+	// SendLagMS (open loop only) is how long after its due time each
+	// request was handed to the HTTP client: a client busy with an
+	// earlier request past the due time (Late), or the generator's own
+	// timer or scheduling running late. It is part of the latency, and
+	// what of it is not the server's (a lag while clients were free) is
+	// the generator's.
+	SendLagMS *Percentiles `json:"send_lag_ms,omitempty"`
+	// FromSendMS (open loop only) is each request's latency counted from
+	// when it was handed to the HTTP client instead of from its due time:
+	// the round trip without the send lag.
+	FromSendMS     *Percentiles   `json:"latency_from_send_ms,omitempty"`
 	Decisions      int            `json:"decisions"`
 	Acknowledged   int            `json:"acknowledged"`
 	Requests       int            `json:"requests"`
@@ -181,6 +192,12 @@ func (r *runner) finish(elapsed time.Duration) *Report {
 	slices.Sort(r.latencies)
 	r.rep.LatencyMS = percentiles(r.latencies)
 	r.rep.Latencies = r.latencies
+	if r.rep.Mode == "open" {
+		slices.Sort(r.sendLags)
+		slices.Sort(r.fromSend)
+		lag, fromSend := percentiles(r.sendLags), percentiles(r.fromSend)
+		r.rep.SendLagMS, r.rep.FromSendMS = &lag, &fromSend
+	}
 	return &r.rep
 }
 
@@ -219,6 +236,8 @@ type runner struct {
 	mu        sync.Mutex
 	rep       Report
 	latencies []time.Duration
+	sendLags  []time.Duration // open loop: each request's send time less its due time
+	fromSend  []time.Duration // open loop: each request's latency from its send time
 	// receipts verifies the receipts, each distinct checkpoint's
 	// signature once.
 	receipts *verifier.ReceiptVerifier
@@ -243,9 +262,9 @@ func (r *runner) request(ctx context.Context, gen *generator, n int, due time.Ti
 		}
 		path, body = "/v1/decisions/batch", append(body, "]}"...)
 	}
-	start := due
+	start, sent := due, time.Now()
 	if start.IsZero() {
-		start = time.Now()
+		start = sent
 	}
 	status, resp, err := post(ctx, r.cfg.Client, r.cfg.URL+path, r.cfg.Token, body, &gen.resp)
 	took := time.Since(start)
@@ -253,6 +272,10 @@ func (r *runner) request(ctx context.Context, gen *generator, n int, due time.Ti
 	r.rep.Requests++
 	r.rep.Decisions += n
 	r.latencies = append(r.latencies, took)
+	if !due.IsZero() {
+		r.sendLags = append(r.sendLags, sent.Sub(due))
+		r.fromSend = append(r.fromSend, took-sent.Sub(due))
+	}
 	r.mu.Unlock()
 	if err != nil {
 		r.fail("transport", n)

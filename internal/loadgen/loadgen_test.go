@@ -151,6 +151,20 @@ func TestOpenLoopCoordinatedOmission(t *testing.T) {
 	if !slices.IsSorted(open.Latencies) || len(open.Latencies) != 10 {
 		t.Errorf("latencies: %v", open.Latencies)
 	}
+	// The latency from due time splits into the wait for a free client
+	// (the send lag, ~30×9 ms for the last) and the round trip (~40 ms).
+	if open.SendLagMS == nil || open.FromSendMS == nil {
+		t.Fatalf("open loop without send lag or latency from send: %+v", open)
+	}
+	if lag := open.SendLagMS; lag.Max < 200 || lag.Max > open.LatencyMS.Max {
+		t.Errorf("send lag max %.1f ms, want ≥ 200 and ≤ the latency's %.1f", lag.Max, open.LatencyMS.Max)
+	}
+	if fs := open.FromSendMS; fs.P50 < 35 || fs.Max > 200 {
+		t.Errorf("latency from send p50 %.1f max %.1f ms, want ~40", fs.P50, fs.Max)
+	}
+	if closed.SendLagMS != nil || closed.FromSendMS != nil {
+		t.Errorf("closed loop with send lag %v or latency from send %v", closed.SendLagMS, closed.FromSendMS)
+	}
 }
 
 func TestDuration(t *testing.T) {
