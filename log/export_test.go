@@ -11,3 +11,6 @@ func CanonicalJSON(body []byte) ([]byte, error) {
 	}
 	return c.out, nil
 }
+
+// Queued is the number of submissions waiting in the sequencer's queue.
+func (l *Log) Queued() int64 { return l.queued.Load() }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -481,6 +482,10 @@ func (l *Log) run() {
 		}
 		prev = n
 		l.commit(batch)
+		// The commit readied its submitters on this goroutine's P: let
+		// them answer before the next commit takes the P (and holds it
+		// through its cgo calls).
+		runtime.Gosched()
 	}
 }
 

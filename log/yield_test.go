@@ -1,0 +1,107 @@
+package log_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/govlog/govlog/log"
+	"github.com/govlog/govlog/log/logtest"
+	"github.com/govlog/govlog/log/sqlite"
+)
+
+// gatedBackend holds its first armed Append until release is closed, and
+// records at the start of each armed Append whether the submitter of the
+// first batch had returned.
+type gatedBackend struct {
+	*sqlite.Backend
+	armed    atomic.Bool
+	calls    atomic.Int64
+	started  chan struct{}
+	release  chan struct{}
+	returned *atomic.Bool
+	sawFirst chan bool
+}
+
+func (b *gatedBackend) Append(ctx context.Context, entries []*log.Entry, sign log.SignFunc) ([]log.AppendResult, log.Checkpoint, error) {
+	if b.armed.Load() {
+		switch b.calls.Add(1) {
+		case 1:
+			close(b.started)
+			<-b.release
+		case 2:
+			b.sawFirst <- b.returned.Load()
+		}
+	}
+	return b.Backend.Append(ctx, entries, sign)
+}
+
+// TestSequencerYields checks that after a commit the sequencer lets the
+// submitters it readied run before it starts the next commit, even with
+// more submissions queued and a single P: their answers do not wait for
+// the next commit.
+func TestSequencerYields(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	ctx := context.Background()
+	sb, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "log.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var returned atomic.Bool
+	b := &gatedBackend{Backend: sb, started: make(chan struct{}), release: make(chan struct{}), returned: &returned, sawFirst: make(chan bool, 1)}
+	signer, verifier := logtest.Keys(t)
+	l, err := log.New(ctx, log.Config{Backend: b, Signer: signer, Verifier: verifier})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := l.Close(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
+	now := time.Now()
+	subs := func(from, n int) []*log.Submission {
+		out := make([]*log.Submission, n)
+		for i := range out {
+			d, err := log.ParseDecision([]byte(fmt.Sprintf(`{"id":"y-%d","outcome":"deny","decided_at":%q,"subject":"s","action":"a","policy":{"id":"p"}}`,
+				from+i, now.UTC().Format(time.RFC3339))), now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[i] = log.DecisionSubmission(d, "s")
+		}
+		return out
+	}
+	first, second := subs(0, 4), subs(4, 4)
+	b.armed.Store(true)
+	done := make(chan error, 2)
+	go func() {
+		_, err := l.SubmitAll(ctx, first)
+		returned.Store(true)
+		done <- err
+	}()
+	<-b.started
+	go func() {
+		_, err := l.SubmitAll(ctx, second)
+		done <- err
+	}()
+	for deadline := time.Now().Add(10 * time.Second); l.Queued() != int64(len(second)); {
+		if time.Now().After(deadline) {
+			t.Fatal("the second batch was never queued")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(b.release)
+	if !<-b.sawFirst {
+		t.Error("the next commit started before the first batch's submitter had run")
+	}
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
