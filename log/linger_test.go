@@ -13,6 +13,23 @@ import (
 	"github.com/govlog/govlog/log/sqlite"
 )
 
+// denials returns n submissions of deny decisions with the ids
+// prefix-from … prefix-(from+n-1), decided now.
+func denials(t *testing.T, prefix string, from, n int) []*log.Submission {
+	t.Helper()
+	now := time.Now()
+	out := make([]*log.Submission, n)
+	for i := range out {
+		d, err := log.ParseDecision([]byte(fmt.Sprintf(`{"id":"%s-%d","outcome":"deny","decided_at":%q,"subject":"s","action":"a","policy":{"id":"p"}}`,
+			prefix, from+i, now.UTC().Format(time.RFC3339))), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = log.DecisionSubmission(d, "s")
+	}
+	return out
+}
+
 // TestLinger checks Config.Linger: a batch much smaller than the previous
 // one waits for more submissions, up to the previous batch's size, or
 // until Linger has passed.
@@ -61,19 +78,7 @@ func TestLinger(t *testing.T) {
 					t.Error(err)
 				}
 			}()
-			now := time.Now()
-			subs := func(from, n int) []*log.Submission {
-				out := make([]*log.Submission, n)
-				for i := range out {
-					d, err := log.ParseDecision([]byte(fmt.Sprintf(`{"id":"d-%d","outcome":"deny","decided_at":%q,"subject":"s","action":"a","policy":{"id":"p"}}`,
-						from+i, now.UTC().Format(time.RFC3339))), now)
-					if err != nil {
-						t.Fatal(err)
-					}
-					out[i] = log.DecisionSubmission(d, "s")
-				}
-				return out
-			}
+			subs := func(from, n int) []*log.Submission { return denials(t, "d", from, n) }
 			submitAll := func(s []*log.Submission) {
 				out, err := l.SubmitAll(ctx, s)
 				if err != nil {

@@ -2,7 +2,6 @@ package log_test
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"runtime"
 	"sync/atomic"
@@ -63,20 +62,7 @@ func TestSequencerYields(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	now := time.Now()
-	subs := func(from, n int) []*log.Submission {
-		out := make([]*log.Submission, n)
-		for i := range out {
-			d, err := log.ParseDecision([]byte(fmt.Sprintf(`{"id":"y-%d","outcome":"deny","decided_at":%q,"subject":"s","action":"a","policy":{"id":"p"}}`,
-				from+i, now.UTC().Format(time.RFC3339))), now)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out[i] = log.DecisionSubmission(d, "s")
-		}
-		return out
-	}
-	first, second := subs(0, 4), subs(4, 4)
+	first, second := denials(t, "y", 0, 4), denials(t, "y", 4, 4)
 	b.armed.Store(true)
 	done := make(chan error, 2)
 	go func() {
