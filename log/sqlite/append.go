@@ -171,7 +171,7 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 	var idRun, hashRun newRun
 	if merge {
 		var hashKeys []uint64
-		rows.leafHashes, hashKeys = old.pending.rows(old.size(), hashes, old.idRuns.key)
+		rows.leafHashes, hashKeys = old.pending.rows(old.size(), hashes, old.hashRuns.key)
 		hashRun = newRun{start: old.pending.from, upto: size, filter: runBlob(hashKeys, old.hashRuns.blocks)}
 		ids := old.ids.sorted(rows.ids)
 		rows.idRows = idArgs(old.ids.from, ids)

@@ -100,14 +100,16 @@ func slotKeys(blocks int) int {
 	return blocks * 256 / filterBitsPerKey * 5 / 4
 }
 
-// probe is the block of h and the bit of each of its words.
+// probe is the block of h and the bit it sets in each of the block's
+// eight words: the filters' one mapping of a key to its bits, stored
+// (runBlob) and looked up (runFilters.rows).
 func probe(h uint64, blocks int) (int, [8]uint32) {
 	b, _ := bits.Mul64(h>>32, uint64(blocks)<<32)
-	var mask [8]uint32
+	var bit [8]uint32
 	for i, salt := range filterSalt {
-		mask[i] = 1 << (uint32(h) * salt >> 27)
+		bit[i] = uint32(h) * salt >> 27
 	}
-	return int(b), mask
+	return int(b), bit
 }
 
 // filterSalt are the multipliers of the eight bit positions (Parquet's).
@@ -121,10 +123,10 @@ func runBlob(keys []uint64, blocks int) []byte {
 	words := make([]uint32, slots*blocks*8)
 	for i, h := range keys {
 		s := i * slots / len(keys)
-		b, mask := probe(h, blocks)
+		b, bit := probe(h, blocks)
 		w := words[(s*blocks+b)*8:]
-		for j := range mask {
-			w[j] |= mask[j]
+		for j := range bit {
+			w[j] |= 1 << bit[j]
 		}
 	}
 	out := make([]byte, 4*len(words))
@@ -217,10 +219,10 @@ func (f *runFilters) grow(stride int) {
 
 // rows are the rows of sliced of h's eight bits.
 func (f *runFilters) rows(h uint64) [8]int {
-	b, _ := bits.Mul64(h>>32, uint64(f.blocks)<<32)
+	b, bit := probe(h, f.blocks)
 	var rows [8]int
-	for w, salt := range filterSalt {
-		rows[w] = (int(b)*8+w)*32 + int(uint32(h)*salt>>27)
+	for w := range rows {
+		rows[w] = (b*8+w)*32 + int(bit[w])
 	}
 	return rows
 }
