@@ -68,12 +68,14 @@ const checkProgressEvery = 1 << 14
 // id, sequence and leaf-hash indexes against the entries they must point
 // at, with no extra rows (the id and leaf-hash indexes cover a prefix of
 // the entries: a running log holds the newest ones' rows in memory, and
-// no id after that prefix repeats); and the search index: every posting of the
-// entries of the full ranges, search_indexed at their end, and none of
+// no id after that prefix repeats); and the search index: the rows of
+// every full range, byte for byte the rows its entries' postings make (a
+// row that does not decode is named corrupt; otherwise the first posting
+// missing or extra is named), search_indexed at their end, and no row of
 // the last range (a running log holds those in memory), or, while the
 // last full range is being merged, search_indexed at its first entry and
-// a part of its postings that the merge writes first (a prefix in key
-// order, not all of them). progress, when not nil, is called with the
+// a part of its rows that the merge writes first (a prefix in key order,
+// not all of them). progress, when not nil, is called with the
 // number of entries checked so far and the number to check (the latest
 // checkpoint's size), now and then and at the end.
 //

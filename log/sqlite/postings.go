@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 
 	"github.com/govlog/govlog/log"
 )
@@ -64,13 +65,37 @@ type postingRow struct {
 	postings int
 }
 
-// appendList appends the run-coded list of the offsets of postings
-// (packed by packPosting, sorted, of one term): each run of consecutive
-// offsets as uvarint(gap<<1 | 1), uvarint(length-2), a lone offset as
-// uvarint(gap<<1), the gap being the offset less the end of the run
-// before (0 for the first). A second's entries are one run of a time
-// term; a policy every entry has is one run of a range.
+// bitmapBytes is the size of a list as a bitmap: a bit an entry of the
+// range.
+const bitmapBytes = 1 << rangeBits / 8
+
+// appendList appends the list of the offsets of postings (packed by
+// packPosting, sorted, of one term). It is run-coded: each run of
+// consecutive offsets as uvarint(gap<<1 | 1), uvarint(length-2), a lone
+// offset as uvarint(gap<<1), the gap being the offset less the end of the
+// run before (0 for the first); a second's entries are one run of a time
+// term, a policy every entry has is one run of a range. Or, when that
+// takes bitmapBytes or more (a term of more than about one entry in
+// eight: an outcome), it is a bitmap of bitmapBytes, bit off%8 of byte
+// off/8 set for each offset: a run-coded list is shorter, so the length
+// tells which.
 func appendList(dst []byte, postings []uint64) []byte {
+	at := len(dst)
+	dst = appendRuns(dst, postings)
+	if len(dst)-at < bitmapBytes {
+		return dst
+	}
+	dst = append(dst[:at], make([]byte, bitmapBytes)...)
+	bm := dst[at:]
+	for _, p := range postings {
+		off := p & rangeMask
+		bm[off>>3] |= 1 << (off & 7)
+	}
+	return dst
+}
+
+// appendRuns appends the run-coded list of postings (appendList).
+func appendRuns(dst []byte, postings []uint64) []byte {
 	next := uint64(0)
 	for i := 0; i < len(postings); {
 		start := postings[i] & rangeMask
@@ -97,6 +122,16 @@ var errCorrupt = errors.New("corrupt postings")
 
 // decodeList appends the offsets of a list (appendList) to dst.
 func decodeList(dst []uint32, b []byte) ([]uint32, error) {
+	if len(b) == bitmapBytes {
+		for i := 0; i < bitmapBytes; i += 8 {
+			w := binary.LittleEndian.Uint64(b[i:])
+			for w != 0 {
+				dst = append(dst, uint32(i*8+bits.TrailingZeros64(w)))
+				w &= w - 1
+			}
+		}
+		return dst, nil
+	}
 	next := uint64(0)
 	for len(b) > 0 {
 		h, n := binary.Uvarint(b)
@@ -200,19 +235,56 @@ func bucketGroups(b []byte, bucket uint64, f func(term log.Term, single uint32, 
 	return nil
 }
 
+// termList returns term's group in a bucket row (appendBucket) of term's
+// bucket: its one offset (list nil) or its list; found is false when the
+// row has no group of term. It walks the groups as bucketGroups does, with
+// the same checks, without a call a group.
+func termList(b []byte, term log.Term) (single uint32, list []byte, found bool, err error) {
+	bucket := termBucket(term)
+	prev := int64(bucket<<(31-bucketBits)) - 1
+	limit := int64((bucket + 1) << (31 - bucketBits))
+	for len(b) > 0 {
+		h, n := binary.Uvarint(b)
+		if n <= 0 {
+			return 0, nil, false, fmt.Errorf("%w: a bad varint", errCorrupt)
+		}
+		b = b[n:]
+		if h>>1 >= uint64(limit-prev-1) {
+			return 0, nil, false, fmt.Errorf("%w: a term past the bucket", errCorrupt)
+		}
+		t := prev + 1 + int64(h>>1)
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			return 0, nil, false, fmt.Errorf("%w: a bad varint", errCorrupt)
+		}
+		b = b[n:]
+		if h&1 == 0 {
+			if v == 0 || v > uint64(len(b)) {
+				return 0, nil, false, fmt.Errorf("%w: a list of %d bytes, %d left", errCorrupt, v, len(b))
+			}
+			list, b = b[:v], b[v:]
+		} else if v > rangeMask {
+			return 0, nil, false, fmt.Errorf("%w: an offset past the range", errCorrupt)
+		}
+		switch {
+		case t < int64(term):
+			prev = t
+			continue
+		case t > int64(term):
+			return 0, nil, false, nil
+		case h&1 == 1:
+			return uint32(v), nil, true, nil
+		default:
+			return 0, list, true, nil
+		}
+	}
+	return 0, nil, false, nil
+}
+
 // termOffsets appends to dst the offsets of term's postings in a bucket
 // row (appendBucket) of term's bucket, none when it has none.
 func termOffsets(dst []uint32, b []byte, term log.Term) ([]uint32, error) {
-	var list []byte
-	var single uint32
-	found := false
-	err := bucketGroups(b, termBucket(term), func(t log.Term, s uint32, l []byte) bool {
-		if t >= term {
-			found, single, list = t == term, s, l
-			return false
-		}
-		return true
-	})
+	single, list, found, err := termList(b, term)
 	if err != nil || !found {
 		return dst, err
 	}

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -205,46 +204,174 @@ func readFound(ctx context.Context, tx *sql.Tx, idxs []uint64, out []log.Found) 
 
 // allCandidates returns up to n entries in [start, end), in index order,
 // that the postings of every term name, from the full ranges (end is at
-// most search_indexed): range by range, the first term's list (the plan
-// puts the most selective first) and then, when it has any, the others'.
+// most search_indexed): each term's rows of the ranges read in range
+// order by one statement (a cursor), the first term's (the plan puts the
+// most selective first) driving, the others' cursors moved to the range
+// of each of its rows that has the term.
 func allCandidates(ctx context.Context, tx *sql.Tx, terms []log.Term, start, end uint64, n int) ([]log.Found, error) {
-	stmt, err := tx.PrepareContext(ctx, `SELECT list FROM search_postings WHERE key = ?`)
-	if err != nil {
-		return nil, unavailable("search", err)
-	}
-	defer stmt.Close()
+	first, last := start>>rangeBits, (end-1)>>rangeBits
+	curs := make([]*rangeCursor, len(terms))
+	defer func() {
+		for _, c := range curs {
+			if c != nil {
+				c.close()
+			}
+		}
+	}()
 	var (
 		idxs  []uint64
 		lists = make([][]uint32, len(terms))
-		row   []byte
+		// drive are the terms' offset lists, bitmaps their lists as
+		// bitmaps (appendList), only tested.
+		drive   [][]uint32
+		bitmaps [][]byte
+		cands   []uint64
 	)
-	for rng := start >> rangeBits; rng <= (end-1)>>rangeBits && len(idxs) < n; rng++ {
-		first := rng << rangeBits
-		found := true
-		for i, t := range terms {
-			row = row[:0]
-			if err := stmt.QueryRowContext(ctx, fieldKey(rng, termBucket(t))).Scan(&row); err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return nil, unavailable("search", err)
+	for i := range curs {
+		c, err := openRangeCursor(ctx, tx, terms[i], first, last)
+		if err != nil {
+			return nil, err
+		}
+		curs[i] = c
+		if i == 0 {
+			// The others are opened when the first has a row.
+			break
+		}
+	}
+	for len(idxs) < n {
+		// The first term's next row, of any range from first on.
+		if _, err := curs[0].seek(first); err != nil {
+			return nil, err
+		}
+		if curs[0].done {
+			break
+		}
+		rng := curs[0].rng
+		first = rng + 1
+		drive, bitmaps = drive[:0], bitmaps[:0]
+		all := true
+		for i := 0; i < len(terms) && all; i++ {
+			var err error
+			if curs[i] == nil {
+				if curs[i], err = openRangeCursor(ctx, tx, terms[i], rng, last); err != nil {
+					return nil, err
+				}
 			}
-			if lists[i], err = termOffsets(lists[i][:0], row, t); err != nil {
-				return nil, fmt.Errorf("%w: failed to search: the search index's row of entries %d to %d, bucket %d: %w", log.ErrUnavailable, first, first+1<<rangeBits-1, termBucket(t), err)
+			if i > 0 {
+				if all, err = curs[i].seek(rng); err != nil || !all {
+					if err != nil {
+						return nil, err
+					}
+					break
+				}
 			}
-			if len(lists[i]) == 0 {
-				found = false
-				break
+			single, list, found, err := curs[i].group()
+			switch {
+			case err != nil:
+				return nil, err
+			case !found:
+				all = false
+			case len(list) == bitmapBytes:
+				bitmaps = append(bitmaps, list)
+			case list == nil:
+				lists[i] = append(lists[i][:0], single)
+				drive = append(drive, lists[i])
+			default:
+				if lists[i], err = decodeList(lists[i][:0], list); err != nil {
+					return nil, curs[i].corrupt(err)
+				}
+				drive = append(drive, lists[i])
 			}
 		}
-		if !found {
+		if !all {
 			continue
 		}
-		lo, hi := uint32(max(start, first)-first), uint32(min(end, first+1<<rangeBits)-first)
-		idxs = intersect(idxs, slices.Clone(lists), first, lo, hi, n)
+		if len(drive) == 0 {
+			lists[0], _ = decodeList(lists[0][:0], bitmaps[0])
+			drive, bitmaps = append(drive, lists[0]), bitmaps[1:]
+		}
+		base := rng << rangeBits
+		lo, hi := uint32(max(start, base)-base), uint32(min(end, base+1<<rangeBits)-base)
+		cands = intersect(cands[:0], drive, base, lo, hi, 1<<rangeBits)
+		for _, idx := range cands {
+			off := idx - base
+			ok := true
+			for _, bm := range bitmaps {
+				ok = ok && bm[off>>3]&(1<<(off&7)) != 0
+			}
+			if ok && len(idxs) < n {
+				idxs = append(idxs, idx)
+			}
+		}
 	}
 	if len(idxs) == 0 {
 		return nil, nil
 	}
 	return readFound(ctx, tx, idxs, nil)
 }
+
+// rangeCursor reads the rows of a field term's bucket in the ranges
+// [from, to], in range order, with one statement.
+type rangeCursor struct {
+	term log.Term
+	rows *sql.Rows
+	// rng and list are the row the cursor is at (list valid until it
+	// moves); done is set at the end.
+	rng  uint64
+	list sql.RawBytes
+	at   bool
+	done bool
+}
+
+func openRangeCursor(ctx context.Context, tx *sql.Tx, term log.Term, from, to uint64) (*rangeCursor, error) {
+	b := termBucket(term)
+	// The keys of the ranges are generated in increasing order, and each
+	// is one lookup: the rows come in range order.
+	rows, err := tx.QueryContext(ctx, `WITH RECURSIVE r(x) AS (SELECT ?1 UNION ALL SELECT x + `+strconv.Itoa(1<<bucketBits)+` FROM r WHERE x < ?2)
+		SELECT p.key, p.list FROM r CROSS JOIN search_postings AS p WHERE p.key = r.x`, fieldKey(from, b), fieldKey(to, b))
+	if err != nil {
+		return nil, unavailable("search", err)
+	}
+	return &rangeCursor{term: term, rows: rows}, nil
+}
+
+// seek moves the cursor to its first row of a range at or after rng (or
+// stays, when it is at one), and reports whether that row is rng's.
+func (c *rangeCursor) seek(rng uint64) (bool, error) {
+	for !c.done && (!c.at || c.rng < rng) {
+		if !c.rows.Next() {
+			c.done, c.at = true, false
+			if err := c.rows.Err(); err != nil {
+				return false, unavailable("search", err)
+			}
+			return false, nil
+		}
+		var key int64
+		if err := c.rows.Scan(&key, &c.list); err != nil {
+			return false, unavailable("search", err)
+		}
+		c.rng, c.at = uint64(key)>>bucketBits, true
+	}
+	return c.at && c.rng == rng, nil
+}
+
+// group returns the cursor's term's group in its row (termList); list is
+// valid until the cursor moves.
+func (c *rangeCursor) group() (single uint32, list []byte, found bool, err error) {
+	single, list, found, err = termList(c.list, c.term)
+	if err != nil {
+		return 0, nil, false, c.corrupt(err)
+	}
+	return single, list, found, nil
+}
+
+// corrupt is the error of the cursor's row failing to decode.
+func (c *rangeCursor) corrupt(err error) error {
+	first := c.rng << rangeBits
+	return fmt.Errorf("%w: failed to search: the search index's row of entries %d to %d, bucket %d: %w", log.ErrUnavailable, first, first+rangeMask, termBucket(c.term), err)
+}
+
+func (c *rangeCursor) close() { _ = c.rows.Close() }
 
 // scanFound appends the (idx, leaf) rows to out and closes rows.
 func scanFound(rows *sql.Rows, out []log.Found) ([]log.Found, error) {

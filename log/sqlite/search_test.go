@@ -128,6 +128,9 @@ func TestSearchRanges(t *testing.T) {
 		{"action+policy", log.Query{Action: "action-7", PolicyID: "policy-7"}, 0, 0, 37},
 		{"action+policy+deny", log.Query{Action: "action-3", PolicyID: "policy-3", Outcome: log.OutcomeDeny}, 0, 0, 50},
 		{"deny, bounded across a range", log.Query{Outcome: log.OutcomeDeny}, boundary - 95, boundary + 107, 7},
+		// An outcome of nine entries in ten is stored as a bitmap (appendList).
+		{"allow, bounded across a range", log.Query{Outcome: log.OutcomeAllow}, boundary - 95, boundary + 107, 150},
+		{"action+allow, bounded across a range", log.Query{Action: "action-4", Outcome: log.OutcomeAllow}, boundary - 950, boundary + 1070, 30},
 		{"deny, from a range's first entry", log.Query{Outcome: log.OutcomeDeny}, 2 * boundary, 2*boundary + 100, 3},
 		{"deny, in the tail", log.Query{Outcome: log.OutcomeDeny}, 2*boundary + 200, 2*boundary + 900, 11},
 		{"action+deny, in the tail", log.Query{Action: "action-3", Outcome: log.OutcomeDeny}, 2 * boundary, 0, 4},
