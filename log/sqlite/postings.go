@@ -75,14 +75,15 @@ const bitmapBytes = 1 << rangeBits / 8
 // offset as uvarint(gap<<1), the gap being the offset less the end of the
 // run before (0 for the first); a second's entries are one run of a time
 // term, a policy every entry has is one run of a range. Or, when that
-// takes bitmapBytes or more (a term of more than about one entry in
-// eight: an outcome), it is a bitmap of bitmapBytes, bit off%8 of byte
-// off/8 set for each offset: a run-coded list is shorter, so the length
-// tells which.
+// takes half of bitmapBytes or more (a term of more than about one entry
+// in sixteen: an outcome, an action of few), it is a bitmap of
+// bitmapBytes, bit off%8 of byte off/8 set for each offset, which a
+// search tests without decoding it: a run-coded list is shorter, so the
+// length tells which. The bitmap costs at most twice the run-coded list.
 func appendList(dst []byte, postings []uint64) []byte {
 	at := len(dst)
 	dst = appendRuns(dst, postings)
-	if len(dst)-at < bitmapBytes {
+	if len(dst)-at < bitmapBytes/2 {
 		return dst
 	}
 	dst = append(dst[:at], make([]byte, bitmapBytes)...)
