@@ -30,10 +30,10 @@ import (
 // byte.
 const (
 	// bucketBits: 256 buckets a range. A range of the load generator's
-	// decisions has ~18,000 singleton terms (resource, parent) and ~600
-	// shared ones: rows of ~600 bytes (an action's list, ~2 KB, the
-	// largest), well inside a page, and the few bytes a row costs beyond
-	// its list are spread over ~70 terms.
+	// decisions has ~16,400 singleton terms (resource, parent) and ~530
+	// shared ones: rows of ~550 bytes (one with a bitmap, 2 KB or more,
+	// the largest), and the few bytes a row costs beyond its list are
+	// spread over ~65 terms.
 	bucketBits = 8
 	// timeRangeBits is the room for the range in a time row's key (2^38
 	// entries).

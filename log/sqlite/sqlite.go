@@ -83,15 +83,16 @@
 //	    The search index (log.Searcher): the entries of each term of the
 //	    entries' summaries (log.Summary.Terms, a 31-bit hash of a field
 //	    and its value), by range of 16,384 indexes, delta-coded in a few
-//	    rows a range (schema version 5, postings.go): a field term's in
+//	    hundred rows a range (schema version 5, postings.go): a field term's in
 //	    the row of its range and bucket (256 a range; key rng << 8 |
 //	    term >> 23), a group of ~5 bytes for a term of one entry; a time
 //	    term's in a row of its own a range (key term << 24 | rng, less
-//	    2^56), run-coded, so a time bucket's rows are together. About
-//	    10 bytes an entry for the load generator's decisions, against
+//	    2^56), so a time bucket's rows are together; a list is run-coded,
+//	    or a 2,048-byte bitmap for a dense term. About
+//	    9 bytes an entry for the load generator's decisions, against
 //	    ~136 for the row a posting of version 4 (search_terms), which
 //	    the migration to version 5 drops: Open then indexes the full
-//	    ranges again from the entries (about 15 s a million entries).
+//	    ranges again from the entries (8-20 s a million entries).
 //	    Only full ranges are stored, search_indexed entries: after the
 //	    append that fills a range, the following commits write its rows,
 //	    in key order, a slice each, and the last moves search_indexed
@@ -287,7 +288,7 @@ type snapshot struct {
 	// filters (see runFilters); the writer adds a merge's runs.
 	idRuns, hashRuns *runFilters
 	// tail holds the search postings of the last, partial range, merge
-	// (or nil) those of the full range being written to search_terms.
+	// (or nil) those of the full range being written to search_postings.
 	tail  *searchTail
 	merge *searchMerge
 }

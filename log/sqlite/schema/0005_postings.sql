@@ -28,8 +28,8 @@
 --
 -- The migration drops the old postings and sets search_indexed to 0:
 -- Open then indexes the full ranges from the entries, a range per
--- transaction, resumable: about 15 s of a busy two-core machine a million
--- entries (operations.md).
+-- transaction, resumable: 8-20 s a million entries on a two-core machine
+-- (operations.md).
 -- The old table's pages go to SQLite's free list and are reused as the
 -- file grows; VACUUM returns them to the file system.
 DROP TABLE search_terms;
