@@ -68,12 +68,14 @@ const checkProgressEvery = 1 << 14
 // id, sequence and leaf-hash indexes against the entries they must point
 // at, with no extra rows (the id and leaf-hash indexes cover a prefix of
 // the entries: a running log holds the newest ones' rows in memory, and
-// no id after that prefix repeats); and the search index: every posting of the
-// entries of the full ranges, search_indexed at their end, and none of
+// no id after that prefix repeats); and the search index: the rows of
+// every full range, byte for byte the rows its entries' postings make (a
+// row that does not decode is named corrupt; otherwise the first posting
+// missing or extra is named), search_indexed at their end, and no row of
 // the last range (a running log holds those in memory), or, while the
 // last full range is being merged, search_indexed at its first entry and
-// a part of its postings that the merge writes first (a prefix in key
-// order, not all of them). progress, when not nil, is called with the
+// a part of its rows that the merge writes first (a prefix in key order,
+// not all of them). progress, when not nil, is called with the
 // number of entries checked so far and the number to check (the latest
 // checkpoint's size), now and then and at the end.
 //
@@ -138,30 +140,26 @@ type fsckState struct {
 	tiles   int
 	tileErr error
 
-	lookupID, lookupSeq, lookupHash, lookupTerm *sql.Stmt
+	lookupID, lookupSeq, lookupHash, lookupRow, fieldRows *sql.Stmt
 	// idRuns and hashRuns are the runs of the id and leaf-hash indexes
 	// (see runFilters): the entries after the last run have no rows (see
 	// pendingIDs, pendingHashes); unindexed are their ids.
 	idRuns, hashRuns *runFilters
 	unindexed        map[log.EntryID]uint64
 	runsBuf          []uint64
-	// postings counts the search postings the entries need.
-	postings uint64
+	// searchRows counts the rows of search_postings the entries need,
+	// and timeKeys are the keys of their time rows.
+	searchRows uint64
+	timeKeys   map[int64]bool
 	// indexed is how many entries the search index covers.
 	indexed uint64
 	// merging is whether the range [indexed, indexed+1<<rangeBits) is
-	// being merged (searchMerge), and merged its postings in the order
-	// the merge writes them, with whether each is stored.
+	// being merged (searchMerge): a prefix of its rows in key order is
+	// stored, not all of them.
 	merging bool
-	merged  []mergedPosting
-}
-
-// mergedPosting is a posting of the range being merged: time postings
-// first, then field postings, each in key order (searchMerge.rows).
-type mergedPosting struct {
-	field  bool
-	packed uint64
-	stored bool
+	// fields and times are the postings (packPosting) of the entries of
+	// the range being read, checked against the stored rows at its end.
+	fields, times []uint64
 }
 
 func (c *fsckState) run() (CheckResult, error) {
@@ -187,11 +185,13 @@ func (c *fsckState) run() (CheckResult, error) {
 	c.lookupID = prep(`SELECT idx, allow FROM ids WHERE run = ? AND kind = ? AND id = ?`)
 	c.lookupSeq = prep(`SELECT idx FROM sequences WHERE submitter = ? AND sequence = ?`)
 	c.lookupHash = prep(`SELECT count(*) FROM leaf_hashes WHERE run = ? AND prefix = ? AND idx = ?`)
-	c.lookupTerm = prep(`SELECT count(*) FROM search_terms WHERE rng = ? AND term = ? AND idx = ?`)
+	c.lookupRow = prep(`SELECT list FROM search_postings WHERE key = ?`)
+	c.fieldRows = prep(`SELECT key, list FROM search_postings WHERE key >= ? AND key < ? ORDER BY key`)
 	if err != nil {
 		return CheckResult{}, fmt.Errorf("failed to prepare the index lookups: %w", err)
 	}
-	defer closeAll(c.lookupID, c.lookupSeq, c.lookupHash, c.lookupTerm)
+	defer closeAll(c.lookupID, c.lookupSeq, c.lookupHash, c.lookupRow, c.fieldRows)
+	c.timeKeys = make(map[int64]bool)
 	var runs snapshot
 	if err := loadAllRuns(c.ctx, c.tx, &runs); err != nil {
 		return CheckResult{}, fmt.Errorf("failed to read the index runs: %w", err)
@@ -210,13 +210,6 @@ func (c *fsckState) run() (CheckResult, error) {
 	if c.indexed != full && !c.merging {
 		return CheckResult{}, fmt.Errorf("%w: the search index covers %d entries, the full ranges of %d entries of a log of %d are %d, or a range less while the last is written (opening the log for writing brings the index to this layout)",
 			log.ErrFork, c.indexed, 1<<rangeBits, size, full)
-	}
-	var chunks int64
-	if err := c.tx.QueryRowContext(c.ctx, `SELECT count(*) FROM search_terms WHERE rng >= ?`, int64(legacyChunkBase)).Scan(&chunks); err != nil {
-		return CheckResult{}, fmt.Errorf("failed to read the search index: %w", err)
-	}
-	if chunks != 0 {
-		return CheckResult{}, fmt.Errorf("%w: the search index holds %d postings of the last range in chunks, the layout of an older version (opening the log for writing deletes them)", log.ErrFork, chunks)
 	}
 
 	rng := (&compact.RangeFactory{Hash: hashChildren}).NewEmptyRange(0)
@@ -340,7 +333,7 @@ func (c *fsckState) run() (CheckResult, error) {
 	if stored != c.tiles {
 		return CheckResult{}, fmt.Errorf("%w: %d tiles are stored, the tree of size %d has %d", log.ErrFork, stored, size, c.tiles)
 	}
-	if err := c.checkMerged(); err != nil {
+	if err := c.searchBeyond(); err != nil {
 		return CheckResult{}, err
 	}
 	// Every entry of a run has its row there: more rows are rows outside
@@ -348,7 +341,7 @@ func (c *fsckState) run() (CheckResult, error) {
 	for _, t := range []struct {
 		table string
 		want  uint64
-	}{{"ids", c.idRuns.next()}, {"leaf_hashes", c.hashRuns.next()}, {"sequences", sequences}, {"search_terms", c.postings}} {
+	}{{"ids", c.idRuns.next()}, {"leaf_hashes", c.hashRuns.next()}, {"sequences", sequences}, {"search_postings", c.searchRows}} {
 		var got uint64
 		if err := c.tx.QueryRowContext(c.ctx, "SELECT count(*) FROM "+t.table).Scan(&got); err != nil {
 			return CheckResult{}, fmt.Errorf("failed to count the rows of %s: %w", t.table, err)
@@ -360,10 +353,11 @@ func (c *fsckState) run() (CheckResult, error) {
 	return CheckResult{Size: size, Root: c.latest.Hash, Checkpoints: len(c.cps), Tiles: c.tiles}, nil
 }
 
-// searchIndex checks that entry n, when it is in a full range, has every
-// search posting of its summary, and records which it has of the range
-// being merged (checkMerged). The postings of the entries after the full
-// ranges are held in memory by a running log, not stored.
+// searchIndex records the search postings of entry n when it is in a
+// full range the index covers, or in the range being merged, and checks
+// the range's rows at its last entry (checkRange). The postings of the
+// entries after the full ranges are held in memory by a running log, not
+// stored.
 func (c *fsckState) searchIndex(n uint64, leaf []byte) error {
 	merging := c.merging && n >= c.indexed && n < c.indexed+1<<rangeBits
 	if n >= c.indexed && !merging {
@@ -373,55 +367,185 @@ func (c *fsckState) searchIndex(n uint64, leaf []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: entry %d: %w", log.ErrFork, n, err)
 	}
-	check := func(rng int64, terms []log.Term) error {
-		for _, t := range terms {
-			var count int
-			if err := c.lookupTerm.QueryRowContext(c.ctx, rng, int64(t), int64(n)).Scan(&count); err != nil {
-				return fmt.Errorf("failed to look up entry %d in the search index: %w", n, err)
-			}
-			if merging {
-				c.merged = append(c.merged, mergedPosting{field: rng != timeRange, packed: packPosting(t, n), stored: count == 1})
-			} else if count != 1 {
-				return fmt.Errorf("%w: entry %d is missing from the search index (term %d)", log.ErrFork, n, t)
-			}
-			c.postings += uint64(count)
-		}
+	for _, t := range s.FieldTerms() {
+		c.fields = append(c.fields, packPosting(t, n))
+	}
+	for _, t := range s.TimeTerms() {
+		c.times = append(c.times, packPosting(t, n))
+	}
+	if (n+1)&rangeMask != 0 {
 		return nil
 	}
-	if err := check(int64(n>>rangeBits), s.FieldTerms()); err != nil {
-		return err
-	}
-	return check(timeRange, s.TimeTerms())
+	first := n + 1 - 1<<rangeBits
+	slices.Sort(c.fields)
+	slices.Sort(c.times)
+	err = c.checkRange(first, rangeRows(first, c.fields, c.times))
+	c.fields, c.times = c.fields[:0], c.times[:0]
+	return err
 }
 
-// checkMerged checks that the stored postings of the range being merged
-// are a part of them that the merge writes first, and not all of them
-// (the commit that writes the last moves search_indexed).
-func (c *fsckState) checkMerged() error {
-	if !c.merging {
+// checkRange checks the stored rows of the range that begins at first
+// against want, the rows its entries need (rangeRows, in key order):
+// every one of them stored, byte for byte, and no other row of the
+// range's buckets; or, for the range being merged, a part of them that
+// the merge writes first, and not all of them.
+func (c *fsckState) checkRange(first uint64, want []postingRow) error {
+	rng := first >> rangeBits
+	stored := make([][]byte, len(want))
+	present := make([]bool, len(want))
+	for i, w := range want {
+		if w.key >= 0 {
+			break
+		}
+		c.timeKeys[w.key] = true
+		var list []byte
+		err := c.lookupRow.QueryRowContext(c.ctx, w.key).Scan(&list)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("failed to read the search index's rows of entries %d to %d: %w", first, first+rangeMask, err)
+		}
+		stored[i], present[i] = list, err == nil
+	}
+	rows, err := c.fieldRows.QueryContext(c.ctx, fieldKey(rng, 0), fieldKey(rng+1, 0))
+	if err != nil {
+		return fmt.Errorf("failed to read the search index's rows of entries %d to %d: %w", first, first+rangeMask, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			key  int64
+			list []byte
+		)
+		if err := rows.Scan(&key, &list); err != nil {
+			return fmt.Errorf("failed to read the search index's rows of entries %d to %d: %w", first, first+rangeMask, err)
+		}
+		i, ok := slices.BinarySearchFunc(want, key, func(r postingRow, k int64) int { return cmp.Compare(r.key, k) })
+		if !ok {
+			bucket := uint64(key) & (1<<bucketBits - 1)
+			got, err := decodeBucket(list, bucket)
+			if err != nil {
+				return fmt.Errorf("%w: the search index's row of entries %d to %d, bucket %d, is corrupt: %w", log.ErrFork, first, first+rangeMask, bucket, err)
+			}
+			if len(got) == 0 {
+				return fmt.Errorf("%w: the search index holds an empty row of entries %d to %d, bucket %d", log.ErrFork, first, first+rangeMask, bucket)
+			}
+			return fmt.Errorf("%w: the search index holds a posting of entry %d (term %d) that the entry does not have", log.ErrFork, first+got[0]&rangeMask, int64(got[0]>>rangeBits))
+		}
+		stored[i], present[i] = list, true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("failed to read the search index's rows of entries %d to %d: %w", first, first+rangeMask, err)
+	}
+	merging := c.merging && first == c.indexed
+	prefix := 0
+	for prefix < len(want) && present[prefix] {
+		prefix++
+	}
+	for i, w := range want {
+		if !present[i] {
+			if !merging {
+				return c.missing(first, w, nil)
+			}
+			continue
+		}
+		if merging && i > prefix {
+			return fmt.Errorf("%w: the search index holds a row of entries %d to %d (%s) of the range being written, but not all those before it in key order", log.ErrFork, first, first+rangeMask, rowName(w.key))
+		}
+		if !bytes.Equal(stored[i], w.list) {
+			return c.missing(first, w, stored[i])
+		}
+	}
+	if merging {
+		if len(want) > 0 && prefix == len(want) {
+			return fmt.Errorf("%w: the search index holds every posting of entries %d to %d, but covers %d entries", log.ErrFork, first, first+rangeMask, c.indexed)
+		}
+		c.searchRows += uint64(prefix)
 		return nil
 	}
-	slices.SortFunc(c.merged, func(a, b mergedPosting) int {
-		if a.field != b.field {
-			if a.field {
-				return 1
-			}
-			return -1
-		}
-		return cmp.Compare(a.packed, b.packed)
-	})
-	stored := 0
-	for stored < len(c.merged) && c.merged[stored].stored {
-		stored++
+	c.searchRows += uint64(len(want))
+	return nil
+}
+
+// rowName names the row of search_postings of key within its range.
+func rowName(key int64) string {
+	if key < 0 {
+		return fmt.Sprintf("time term %d", (key-timeKeyBase)>>timeRangeBits)
 	}
-	for i := stored; i < len(c.merged); i++ {
-		if c.merged[i].stored {
-			p := c.merged[i]
-			return fmt.Errorf("%w: the search index holds a posting of entry %d (term %d) of the range being written, but not all those before it in key order", log.ErrFork, c.indexed+p.packed&(1<<rangeBits-1), int64(p.packed>>rangeBits))
+	return fmt.Sprintf("bucket %d", uint64(key)&(1<<bucketBits-1))
+}
+
+// missing returns the error of the range's row w (the row the entries
+// need) stored as got (nil when absent): the row is corrupt, or the first
+// posting it lacks or holds beyond w, or it is not in its encoding.
+func (c *fsckState) missing(first uint64, w postingRow, got []byte) error {
+	decode := func(list []byte) ([]uint64, error) {
+		if w.key >= 0 {
+			return decodeBucket(list, uint64(w.key)&(1<<bucketBits-1))
+		}
+		offs, err := decodeList(nil, list)
+		term := log.Term((w.key - timeKeyBase) >> timeRangeBits)
+		out := make([]uint64, len(offs))
+		for i, off := range offs {
+			out[i] = packPosting(term, uint64(off))
+		}
+		return out, err
+	}
+	want, err := decode(w.list)
+	if err != nil {
+		// Unreachable: the row is encoded here.
+		return fmt.Errorf("failed to decode the search postings of entries %d to %d: %w", first, first+rangeMask, err)
+	}
+	var have []uint64
+	if got != nil {
+		if have, err = decode(got); err != nil {
+			return fmt.Errorf("%w: the search index's row of entries %d to %d (%s) is corrupt: %w", log.ErrFork, first, first+rangeMask, rowName(w.key), err)
 		}
 	}
-	if len(c.merged) > 0 && stored == len(c.merged) {
-		return fmt.Errorf("%w: the search index holds every posting of entries %d to %d, but covers %d entries", log.ErrFork, c.indexed, c.indexed+1<<rangeBits-1, c.indexed)
+	for _, p := range want {
+		if _, ok := slices.BinarySearch(have, p); !ok {
+			return fmt.Errorf("%w: entry %d is missing from the search index (term %d)", log.ErrFork, first+p&rangeMask, int64(p>>rangeBits))
+		}
+	}
+	for _, p := range have {
+		if _, ok := slices.BinarySearch(want, p); !ok {
+			return fmt.Errorf("%w: the search index holds a posting of entry %d (term %d) that the entry does not have", log.ErrFork, first+p&rangeMask, int64(p>>rangeBits))
+		}
+	}
+	return fmt.Errorf("%w: the search index's row of entries %d to %d (%s) holds the right postings, but not in their encoding", log.ErrFork, first, first+rangeMask, rowName(w.key))
+}
+
+// searchBeyond checks that search_postings has no row past the ranges
+// the index covers (or the range being merged): no field row of a later
+// range, no time row but those of the checked ranges.
+func (c *fsckState) searchBeyond() error {
+	end := c.indexed
+	if c.merging {
+		end += 1 << rangeBits
+	}
+	var key int64
+	err := c.tx.QueryRowContext(c.ctx, `SELECT key FROM search_postings WHERE key >= ? ORDER BY key LIMIT 1`, fieldKey(end>>rangeBits, 0)).Scan(&key)
+	if err == nil {
+		first := uint64(key) >> bucketBits << rangeBits
+		return fmt.Errorf("%w: the search index holds a row of entries %d to %d, past the %d entries it covers", log.ErrFork, first, first+rangeMask, end)
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("failed to read the search index: %w", err)
+	}
+	rows, err := c.tx.QueryContext(c.ctx, `SELECT key FROM search_postings WHERE key < 0 ORDER BY key`)
+	if err != nil {
+		return fmt.Errorf("failed to read the search index: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := rows.Scan(&key); err != nil {
+			return fmt.Errorf("failed to read the search index: %w", err)
+		}
+		if !c.timeKeys[key] {
+			first := uint64(key-timeKeyBase) & (1<<timeRangeBits - 1) << rangeBits
+			return fmt.Errorf("%w: the search index holds a row of time term %d for entries %d to %d, whose entries do not have it", log.ErrFork, (key-timeKeyBase)>>timeRangeBits, first, first+rangeMask)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("failed to read the search index: %w", err)
 	}
 	return nil
 }

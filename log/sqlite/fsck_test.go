@@ -1,12 +1,15 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -175,8 +178,8 @@ func TestCheck(t *testing.T) {
 			sqlExec(t, path, `INSERT INTO leaf_hashes (run, prefix, idx) VALUES (0, 1, 1)`)
 		}, "the leaf_hashes index holds"},
 		{"search index extra", func(t *testing.T, path string, _ log.SignFunc) {
-			sqlExec(t, path, `INSERT INTO search_terms (rng, term, idx) VALUES (0, 1, 1)`)
-		}, "the search_terms index holds"},
+			sqlExec(t, path, `INSERT INTO search_postings (key, list) VALUES (-1, X'00')`)
+		}, "the search index holds a row of time term"},
 		{"search index short", func(t *testing.T, path string, _ log.SignFunc) {
 			sqlExec(t, path, `UPDATE search_indexed SET size = 3`)
 		}, "the search index covers 3 entries"},
@@ -228,10 +231,87 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-// TestCheckSearchIndex: Check finds every posting of the full ranges,
-// no posting of the last range (held in memory by a running log) and no
-// chunk of the layout before that, and search_indexed at the end of the
-// full ranges.
+// editRow rewrites the first row of search_postings of range 0 whose
+// postings (packPosting) edit changes: edit returns them changed, or nil
+// to leave the row; encode (nil: the row's own encoding) encodes them.
+func editRow(t *testing.T, path string, field bool, edit func([]uint64) []uint64, encode func([]uint64) []byte) {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+filepath.ToSlash(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	q := `SELECT key, list FROM search_postings WHERE key < 0 AND ` + sqlRowRange + ` = 0 ORDER BY key`
+	if field {
+		q = `SELECT key, list FROM search_postings WHERE key >= 0 AND key < 256 ORDER BY key`
+	}
+	rows, err := db.Query(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		key  int64
+		list []byte
+	}
+	var all []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.key, &r.list); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, r)
+	}
+	rows.Close()
+	for _, r := range all {
+		var postings []uint64
+		if field {
+			postings, err = decodeBucket(r.list, uint64(r.key))
+		} else {
+			var offs []uint32
+			offs, err = decodeList(nil, r.list)
+			for _, off := range offs {
+				postings = append(postings, packPosting(log.Term((r.key-timeKeyBase)>>timeRangeBits), uint64(off)))
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed := edit(postings)
+		if changed == nil {
+			continue
+		}
+		var list []byte
+		switch {
+		case encode != nil:
+			list = encode(changed)
+		case field:
+			list, _ = appendBucket(nil, changed, nil)
+		default:
+			list = appendList(nil, changed)
+		}
+		if _, err := db.Exec(`UPDATE search_postings SET list = ? WHERE key = ?`, list, r.key); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Fatal("no row to edit")
+}
+
+// without returns an edit that removes the postings of the entry at off.
+func without(off uint64) func([]uint64) []uint64 {
+	return func(ps []uint64) []uint64 {
+		out := slices.DeleteFunc(slices.Clone(ps), func(p uint64) bool { return p&rangeMask == off })
+		if len(out) == len(ps) {
+			return nil
+		}
+		return out
+	}
+}
+
+// TestCheckSearchIndex: Check finds every posting of the full ranges, in
+// their rows' encoding, no row of the last range (held in memory by a
+// running log), a row that does not decode named as corrupt, and
+// search_indexed at the end of the full ranges.
 func TestCheckSearchIndex(t *testing.T) {
 	ctx := context.Background()
 	const n = 1<<rangeBits + 300
@@ -242,42 +322,94 @@ func TestCheckSearchIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	const firstField = `(SELECT min(key) FROM search_postings WHERE key >= 0)`
+	type edit func(t *testing.T, path string)
+	sqlEdit := func(q string) edit { return func(t *testing.T, path string) { sqlExec(t, path, q) } }
+	setList := func(list []byte) edit {
+		return sqlEdit(fmt.Sprintf(`UPDATE search_postings SET list = X'%x' WHERE key = %s`, list, firstField))
+	}
+	// A term of the first field row, and a posting of it at an entry
+	// that does not have it (the term's first posting, moved).
+	moved := func(ps []uint64) []uint64 {
+		p := ps[0]
+		for off := uint64(0); off < 1<<rangeBits; off++ {
+			q := p&^rangeMask | off
+			if _, ok := slices.BinarySearch(ps, q); !ok {
+				out := append(slices.Clone(ps), q)
+				slices.Sort(out)
+				return out
+			}
+		}
+		return nil
+	}
+	// The same postings, each term as a list, singletons too: not the
+	// canonical encoding.
+	asLists := func(ps []uint64) []byte {
+		var out []byte
+		prev := int64(termBucket(log.Term(ps[0]>>rangeBits))<<(31-bucketBits)) - 1
+		for i := 0; i < len(ps); {
+			j := i + 1
+			for j < len(ps) && ps[j]>>rangeBits == ps[i]>>rangeBits {
+				j++
+			}
+			l := appendList(nil, ps[i:j])
+			out = binary.AppendUvarint(binary.AppendUvarint(out, uint64(int64(ps[i]>>rangeBits)-prev-1)<<1), uint64(len(l)))
+			out = append(out, l...)
+			prev = int64(ps[i] >> rangeBits)
+			i = j
+		}
+		return out
+	}
 	for _, tc := range []struct {
-		name, sql, want string
+		name string
+		edit edit
+		want string
 	}{
-		{"clean", "", ""},
-		{"field posting missing", `DELETE FROM search_terms WHERE rng = 0 AND idx = 90 AND term = (SELECT min(term) FROM search_terms WHERE rng = 0 AND idx = 90)`,
+		{"clean", nil, ""},
+		{"field posting missing", func(t *testing.T, path string) { editRow(t, path, true, without(90), nil) },
 			"entry 90 is missing from the search index"},
-		{"time posting missing", `DELETE FROM search_terms WHERE rng = -1 AND idx = 16383 AND term = (SELECT min(term) FROM search_terms WHERE rng = -1 AND idx = 16383)`,
+		{"time posting missing", func(t *testing.T, path string) { editRow(t, path, false, without(16383), nil) },
 			"entry 16383 is missing from the search index"},
-		{"posting in the wrong range", `UPDATE search_terms SET rng = 1 WHERE rng = 0 AND idx = 7`, "entry 7 is missing from the search index"},
-		{"posting of the last range", `INSERT INTO search_terms (rng, term, idx) SELECT 1, term, 16500 FROM search_terms WHERE rng = 0 AND idx = 3`,
-			"the search_terms index holds"},
-		{"chunk of the old layout", `INSERT INTO search_terms (rng, term, idx) SELECT 1099511627840, term, 16400 FROM search_terms WHERE rng = 0 AND idx = 3`,
-			"in chunks, the layout of an older version"},
-		{"covers the last range", fmt.Sprintf(`UPDATE search_indexed SET size = %d`, n), fmt.Sprintf("the search index covers %d entries", n)},
-		{"not a range", `UPDATE search_indexed SET size = 100`, "the search index covers 100 entries"},
+		{"posting of an entry that lacks the term", func(t *testing.T, path string) { editRow(t, path, true, moved, nil) },
+			"that the entry does not have"},
+		{"not the encoding", func(t *testing.T, path string) {
+			editRow(t, path, true, func(ps []uint64) []uint64 { return ps }, asLists)
+		}, "holds the right postings, but not in their encoding"},
+		{"row in the wrong range", sqlEdit(`UPDATE search_postings SET key = key + 256 WHERE key = ` + firstField), "is missing from the search index"},
+		{"row of the last range", sqlEdit(`INSERT INTO search_postings (key, list) SELECT key + 256, list FROM search_postings WHERE key = ` + firstField),
+			"the search index holds a row of entries 16384 to 32767, past the 16384 entries it covers"},
+		{"time row of a term the range lacks", sqlEdit(fmt.Sprintf(`INSERT INTO search_postings (key, list) VALUES (%d, X'00')`, timeKey(12345, 0))),
+			"the search index holds a row of time term 12345 for entries 0 to 16383, whose entries do not have it"},
+		{"bad varint", setList(bytes.Repeat([]byte{0xff}, 11)), "bucket 0) is corrupt: corrupt postings: a bad varint"},
+		{"truncated", setList([]byte{0x00, 0x05, 0x01}), "is corrupt: corrupt postings: a list of 5 bytes, 1 left"},
+		{"offset past the range", setList(binary.AppendUvarint([]byte{0x01}, 1<<rangeBits)), "is corrupt: corrupt postings: an offset past the range"},
+		{"gap past the range", setList([]byte{0x00, 0x04, 0xfe, 0xff, 0x01, 0x0a}), "is corrupt: corrupt postings: an offset past the range"},
+		{"term past the bucket", setList(binary.AppendUvarint(nil, 1<<(31-bucketBits)<<1|1)), "is corrupt: corrupt postings: a term past the bucket"},
+		{"covers the last range", sqlEdit(fmt.Sprintf(`UPDATE search_indexed SET size = %d`, n)), fmt.Sprintf("the search index covers %d entries", n)},
+		{"not a range", sqlEdit(`UPDATE search_indexed SET size = 100`), "the search index covers 100 entries"},
 		// While the last full range is merged (searchMerge): search_indexed
-		// at its first entry, a prefix of its postings in key order (time
-		// postings first) stored, not all of them.
-		{"merge begun", `DELETE FROM search_terms; UPDATE search_indexed SET size = 0`, ""},
-		{"merge of the time postings", `DELETE FROM search_terms WHERE rng = -1 AND term > (SELECT min(term) FROM search_terms WHERE rng = -1); DELETE FROM search_terms WHERE rng = 0; UPDATE search_indexed SET size = 0`, ""},
-		{"merge of the field postings", `DELETE FROM search_terms WHERE rng = 0 AND term > (SELECT min(term) FROM search_terms WHERE rng = 0); UPDATE search_indexed SET size = 0`, ""},
-		{"merge with a gap", `DELETE FROM search_terms WHERE rng = -1; UPDATE search_indexed SET size = 0`,
+		// at its first entry, a prefix of its rows in key order (time rows
+		// first) stored, not all of them.
+		{"merge begun", sqlEdit(`DELETE FROM search_postings; UPDATE search_indexed SET size = 0`), ""},
+		{"merge of the time rows", sqlEdit(`DELETE FROM search_postings WHERE key > (SELECT min(key) FROM search_postings); UPDATE search_indexed SET size = 0`), ""},
+		{"merge of the field rows", sqlEdit(`DELETE FROM search_postings WHERE key > ` + firstField + `; UPDATE search_indexed SET size = 0`), ""},
+		{"merge with a gap", sqlEdit(`DELETE FROM search_postings WHERE key < 0; UPDATE search_indexed SET size = 0`),
 			"but not all those before it in key order"},
-		{"merge missing a posting", `DELETE FROM search_terms WHERE rng = 0 AND idx = 90; UPDATE search_indexed SET size = 0`,
-			"but not all those before it in key order"},
-		{"merge of a posting not in the range", `DELETE FROM search_terms WHERE rng = 0; INSERT INTO search_terms (rng, term, idx) VALUES (0, 1, 5); UPDATE search_indexed SET size = 0`,
-			"the search_terms index holds"},
-		{"merge done, not covered", `UPDATE search_indexed SET size = 0`, "the search index holds every posting of entries 0 to 16383, but covers 0 entries"},
+		{"merge missing a posting", func(t *testing.T, path string) {
+			editRow(t, path, true, without(90), nil)
+			sqlExec(t, path, `UPDATE search_indexed SET size = 0`)
+		}, "entry 90 is missing from the search index"},
+		{"merge of a row of the next range", sqlEdit(`DELETE FROM search_postings WHERE key >= 0; INSERT INTO search_postings (key, list) VALUES (256, X'0100'); UPDATE search_indexed SET size = 0`),
+			"past the 16384 entries it covers"},
+		{"merge done, not covered", sqlEdit(`UPDATE search_indexed SET size = 0`), "the search index holds every posting of entries 0 to 16383, but covers 0 entries"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "log.db")
 			if err := os.WriteFile(path, data, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			if tc.sql != "" {
-				sqlExec(t, path, tc.sql)
+			if tc.edit != nil {
+				tc.edit(t, path)
 			}
 			_, err := Check(ctx, path, v, nil)
 			switch {

@@ -213,7 +213,8 @@ func TestIDMergeFails(t *testing.T) {
 }
 
 // toV3 rewrites the log at path in the layout of schema version 3: ids
-// keyed by (kind, id), leaf_hashes by (prefix, idx), no runs.
+// keyed by (kind, id), leaf_hashes by (prefix, idx), no runs, and an
+// empty search_terms (version 5 indexes the entries again anyway).
 func toV3(t *testing.T, path string) {
 	t.Helper()
 	for _, q := range []string{
@@ -228,6 +229,8 @@ func toV3(t *testing.T, path string) {
 		`DROP TABLE id_runs`,
 		`DROP TABLE hash_runs`,
 		`DROP TABLE run_filters`,
+		`DROP TABLE search_postings`,
+		`CREATE TABLE search_terms (rng INTEGER NOT NULL, term INTEGER NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (rng, term, idx)) WITHOUT ROWID`,
 		`PRAGMA user_version = 3`,
 	} {
 		sqlExec(t, path, q)

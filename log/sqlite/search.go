@@ -7,13 +7,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/govlog/govlog/log"
 )
 
 var _ log.Searcher = (*Backend)(nil)
 
-// Search implements log.Searcher on the search_terms postings of the full
+// Search implements log.Searcher on the search_postings of the full
 // ranges and the tail of the published snapshot: it reads only entries
 // below the published checkpoint's size.
 func (b *Backend) Search(ctx context.Context, q *log.Query, start, end uint64, limit int) ([]log.Found, error) {
@@ -29,46 +30,28 @@ func (b *Backend) Search(ctx context.Context, q *log.Query, start, end uint64, l
 	})
 }
 
-// Postings of field terms (log.Summary.FieldTerms) are keyed by a range
-// of 1<<rangeBits indexes first (rng = index >> rangeBits), then term and
-// index, so that a range's postings are written together, in key order,
-// and a search probes the ranges in index order. Postings of time terms
-// (log.Summary.TimeTerms) are all in range timeRange: the entries of a
-// range share their time buckets, so these are together already, and a
-// time-only search reads a bucket with one seek.
+// Postings are stored by range of 1<<rangeBits indexes (rng = index >>
+// rangeBits), a few rows a range (search_postings, see postings.go): the
+// field terms' in 256 buckets keyed by range first, so that a range's
+// rows are written together, in key order, and a search probes the
+// ranges in index order; the time terms' a row a term and range, keyed
+// by term first: the entries of a range share their time buckets, and a
+// time-only search reads a bucket's rows with one seek.
 //
-// Only full ranges are in search_terms: search_indexed is the tree size
+// Only full ranges are in search_postings: search_indexed is the tree size
 // rounded down to a range, or a range less while the last full range is
 // being merged, and the postings of the entries after it are held in
 // memory (searchTail). The append that fills a range hands it to the
-// following commits, which write its postings a slice each, in key order
+// following commits, which write its rows a slice each, in key order
 // (searchMerge); the last slice moves search_indexed to its end. Rows of
 // that range beyond search_indexed are never read: a search reads the
 // range from memory until then. Open finishes a range whose merge a
 // crash interrupted (reindex).
-const (
-	rangeBits = 14
-	timeRange = -1
-	// legacyChunkBase is where the field postings of the last, partial
-	// range were kept, in chunks of 256 entries (rng = legacyChunkBase +
-	// index >> 8), before they were held in memory. Open deletes them;
-	// fsck fails a log that has any.
-	legacyChunkBase = 1 << 40
-)
+const rangeBits = 14
 
 // indexedFloor is search_indexed for a log of size entries: the entries
 // of its full ranges.
 func indexedFloor(size uint64) uint64 { return size >> rangeBits << rangeBits }
-
-// sqlInsertPostings writes the postings of one range: ?1 is the rng, ?2
-// the range's first index, ?3 a JSON array of postings packed by
-// packPosting, in key order. One parameter, expanded by SQLite, rather
-// than three bound values a posting (BenchmarkPostingsInsert). OR IGNORE:
-// Open writes a range whose merge a crash interrupted, some of whose rows
-// are there (the rows are whole keys: a row present is the posting); like
-// OR FAIL, it keeps no statement journal.
-var sqlInsertPostings = `INSERT OR IGNORE INTO search_terms (rng, term, idx)
-	SELECT ?1, value >> ` + strconv.Itoa(rangeBits) + `, ?2 + (value & ` + strconv.Itoa(1<<rangeBits-1) + `) FROM json_each(?3)`
 
 // writeRanges writes the postings of the entries [from, to), whole ranges
 // (from and to are multiples of 1<<rangeBits), and sets search_indexed to
@@ -79,10 +62,7 @@ func writeRanges(ctx context.Context, tx *sql.Tx, from, to uint64, fields, times
 		first := from + uint64(k)<<rangeBits
 		slices.Sort(times[k])
 		slices.Sort(fields[k])
-		if err := writePostings(ctx, tx, timeRange, first, times[k]); err != nil {
-			return err
-		}
-		if err := writePostings(ctx, tx, int64(first>>rangeBits), first, fields[k]); err != nil {
+		if err := writeRows(ctx, tx, first, rangeRows(first, fields[k], times[k])); err != nil {
 			return err
 		}
 	}
@@ -92,14 +72,27 @@ func writeRanges(ctx context.Context, tx *sql.Tx, from, to uint64, fields, times
 	return nil
 }
 
-// writePostings writes postings of the range that begins at first, packed
-// by packPosting and sorted, at rng.
-func writePostings(ctx context.Context, tx *sql.Tx, rng int64, first uint64, postings []uint64) error {
-	if len(postings) == 0 {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, sqlInsertPostings, rng, int64(first), string(appendJSONArray(nil, postings))); err != nil {
-		return fmt.Errorf("failed to write the search postings of entries %d to %d: %w", first, first+1<<rangeBits-1, err)
+// insertRowsChunk is the most rows one INSERT of writeRows writes.
+const insertRowsChunk = 64
+
+// writeRows writes rows of search_postings of the range that begins at
+// first. OR IGNORE: Open writes a range whose merge a crash interrupted,
+// some of whose rows are there (a row's list follows from the entries,
+// so a row present is the row); like OR FAIL, it keeps no statement
+// journal.
+func writeRows(ctx context.Context, tx *sql.Tx, first uint64, rows []postingRow) error {
+	args := make([]any, 0, 2*min(len(rows), insertRowsChunk))
+	for len(rows) > 0 {
+		chunk := rows[:min(len(rows), insertRowsChunk)]
+		rows = rows[len(chunk):]
+		args = args[:0]
+		for _, r := range chunk {
+			args = append(args, r.key, r.list)
+		}
+		q := "INSERT OR IGNORE INTO search_postings (key, list) VALUES (?, ?)" + strings.Repeat(", (?, ?)", len(chunk)-1)
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("failed to write the search postings of entries %d to %d: %w", first, first+1<<rangeBits-1, err)
+		}
 	}
 	return nil
 }
@@ -119,7 +112,7 @@ func appendJSONArray(dst []byte, vs []uint64) []byte {
 }
 
 // candidates returns up to n entries in [start, end) in index order that
-// the plan's postings name: those of the full ranges in search_terms,
+// the plan's postings name: those of the full ranges in search_postings,
 // those of the range being merged and of the last range in the
 // snapshot's tails.
 func (b *Backend) candidates(ctx context.Context, s *snapshot, p log.Plan, start, end uint64, n int) ([]log.Found, error) {
@@ -134,7 +127,7 @@ func (b *Backend) candidates(ctx context.Context, s *snapshot, p log.Plan, start
 	// taken: search_indexed is then at least the first entry of the range
 	// being merged, or of the tail, and the tails hold every entry of the
 	// snapshot from there. A range merged since is read from
-	// search_terms, the rest from the tails.
+	// search_postings, the rest from the tails.
 	tails := []*searchTail{s.tail}
 	lowest := s.tail.from
 	if m := s.merge; m != nil {
@@ -211,43 +204,174 @@ func readFound(ctx context.Context, tx *sql.Tx, idxs []uint64, out []log.Found) 
 
 // allCandidates returns up to n entries in [start, end), in index order,
 // that the postings of every term name, from the full ranges (end is at
-// most search_indexed), in one statement that probes them in order.
+// most search_indexed): each term's rows of the ranges read in range
+// order by one statement (a cursor), the first term's (the plan puts the
+// most selective first) driving, the others' cursors moved to the range
+// of each of its rows that has the term.
 func allCandidates(ctx context.Context, tx *sql.Tx, terms []log.Term, start, end uint64, n int) ([]log.Found, error) {
-	// The first term drives, in index order; CROSS JOIN keeps SQLite from
-	// reordering the loops (the plan puts the most selective term first).
-	// ?1 is the first range, ?2 the first term, ?3 and ?4 bound the
-	// index, ?5 is the limit, ?6 the last range; the other terms follow.
-	var q strings.Builder
-	q.WriteString("WITH RECURSIVE r(x) AS (SELECT ?1 UNION ALL SELECT x + 1 FROM r WHERE x < ?6) SELECT t0.idx, e.leaf FROM r CROSS JOIN search_terms AS t0")
-	for i := 1; i < len(terms); i++ {
-		fmt.Fprintf(&q, " CROSS JOIN search_terms AS t%d", i)
+	first, last := start>>rangeBits, (end-1)>>rangeBits
+	curs := make([]*rangeCursor, len(terms))
+	defer func() {
+		for _, c := range curs {
+			if c != nil {
+				c.close()
+			}
+		}
+	}()
+	var (
+		idxs  []uint64
+		lists = make([][]uint32, len(terms))
+		// drive are the terms' offset lists, bitmaps their lists as
+		// bitmaps (appendList), only tested.
+		drive   [][]uint32
+		bitmaps [][]byte
+		cands   []uint64
+	)
+	for i := range curs {
+		c, err := openRangeCursor(ctx, tx, terms[i], first, last)
+		if err != nil {
+			return nil, err
+		}
+		curs[i] = c
+		if i == 0 {
+			// The others are opened when the first has a row.
+			break
+		}
 	}
-	q.WriteString(" CROSS JOIN entries AS e WHERE t0.rng = r.x AND t0.term = ?2 AND t0.idx >= ?3 AND t0.idx < ?4")
-	for i := 1; i < len(terms); i++ {
-		fmt.Fprintf(&q, " AND %[1]s.rng = t0.rng AND %[1]s.term = ?%[2]d AND %[1]s.idx = t0.idx", "t"+strconv.Itoa(i), i+6)
+	for len(idxs) < n {
+		// The first term's next row, of any range from first on.
+		if _, err := curs[0].seek(first); err != nil {
+			return nil, err
+		}
+		if curs[0].done {
+			break
+		}
+		rng := curs[0].rng
+		first = rng + 1
+		drive, bitmaps = drive[:0], bitmaps[:0]
+		all := true
+		for i := 0; i < len(terms) && all; i++ {
+			var err error
+			if curs[i] == nil {
+				if curs[i], err = openRangeCursor(ctx, tx, terms[i], rng, last); err != nil {
+					return nil, err
+				}
+			}
+			if i > 0 {
+				if all, err = curs[i].seek(rng); err != nil || !all {
+					if err != nil {
+						return nil, err
+					}
+					break
+				}
+			}
+			single, list, found, err := curs[i].group()
+			switch {
+			case err != nil:
+				return nil, err
+			case !found:
+				all = false
+			case len(list) == bitmapBytes:
+				bitmaps = append(bitmaps, list)
+			case list == nil:
+				lists[i] = append(lists[i][:0], single)
+				drive = append(drive, lists[i])
+			default:
+				if lists[i], err = decodeList(lists[i][:0], list); err != nil {
+					return nil, curs[i].corrupt(err)
+				}
+				drive = append(drive, lists[i])
+			}
+		}
+		if !all {
+			continue
+		}
+		if len(drive) == 0 {
+			lists[0], _ = decodeList(lists[0][:0], bitmaps[0])
+			drive, bitmaps = append(drive, lists[0]), bitmaps[1:]
+		}
+		base := rng << rangeBits
+		lo, hi := uint32(max(start, base)-base), uint32(min(end, base+1<<rangeBits)-base)
+		cands = intersect(cands[:0], drive, base, lo, hi, 1<<rangeBits)
+		for _, idx := range cands {
+			off := idx - base
+			ok := true
+			for _, bm := range bitmaps {
+				ok = ok && bm[off>>3]&(1<<(off&7)) != 0
+			}
+			if ok && len(idxs) < n {
+				idxs = append(idxs, idx)
+			}
+		}
 	}
-	q.WriteString(" AND e.idx = t0.idx LIMIT ?5")
-	args := []any{int64(start >> rangeBits), int64(terms[0]), int64(start), int64(end), n, int64((end - 1) >> rangeBits)}
-	for _, t := range terms[1:] {
-		args = append(args, int64(t))
+	if len(idxs) == 0 {
+		return nil, nil
 	}
-	// The ranges are generated in increasing order and each is read in
-	// index order, so the rows come in index order (checked below).
-	rows, err := tx.QueryContext(ctx, q.String(), args...)
+	return readFound(ctx, tx, idxs, nil)
+}
+
+// rangeCursor reads the rows of a field term's bucket in the ranges
+// [from, to], in range order, with one statement.
+type rangeCursor struct {
+	term log.Term
+	rows *sql.Rows
+	// rng and list are the row the cursor is at (list valid until it
+	// moves); done is set at the end.
+	rng  uint64
+	list sql.RawBytes
+	at   bool
+	done bool
+}
+
+func openRangeCursor(ctx context.Context, tx *sql.Tx, term log.Term, from, to uint64) (*rangeCursor, error) {
+	b := termBucket(term)
+	// The keys of the ranges are generated in increasing order, and each
+	// is one lookup: the rows come in range order.
+	rows, err := tx.QueryContext(ctx, `WITH RECURSIVE r(x) AS (SELECT ?1 UNION ALL SELECT x + `+strconv.Itoa(1<<bucketBits)+` FROM r WHERE x < ?2)
+		SELECT p.key, p.list FROM r CROSS JOIN search_postings AS p WHERE p.key = r.x`, fieldKey(from, b), fieldKey(to, b))
 	if err != nil {
 		return nil, unavailable("search", err)
 	}
-	out, err := scanFound(rows, nil)
-	if err != nil {
-		return nil, err
-	}
-	for i := 1; i < len(out); i++ {
-		if out[i].Index <= out[i-1].Index {
-			return nil, fmt.Errorf("%w: failed to search: the index answered out of order", log.ErrUnavailable)
-		}
-	}
-	return out, nil
+	return &rangeCursor{term: term, rows: rows}, nil
 }
+
+// seek moves the cursor to its first row of a range at or after rng (or
+// stays, when it is at one), and reports whether that row is rng's.
+func (c *rangeCursor) seek(rng uint64) (bool, error) {
+	for !c.done && (!c.at || c.rng < rng) {
+		if !c.rows.Next() {
+			c.done, c.at = true, false
+			if err := c.rows.Err(); err != nil {
+				return false, unavailable("search", err)
+			}
+			return false, nil
+		}
+		var key int64
+		if err := c.rows.Scan(&key, &c.list); err != nil {
+			return false, unavailable("search", err)
+		}
+		c.rng, c.at = uint64(key)>>bucketBits, true
+	}
+	return c.at && c.rng == rng, nil
+}
+
+// group returns the cursor's term's group in its row (termList); list is
+// valid until the cursor moves.
+func (c *rangeCursor) group() (single uint32, list []byte, found bool, err error) {
+	single, list, found, err = termList(c.list, c.term)
+	if err != nil {
+		return 0, nil, false, c.corrupt(err)
+	}
+	return single, list, found, nil
+}
+
+// corrupt is the error of the cursor's row failing to decode.
+func (c *rangeCursor) corrupt(err error) error {
+	first := c.rng << rangeBits
+	return fmt.Errorf("%w: failed to search: the search index's row of entries %d to %d, bucket %d: %w", log.ErrUnavailable, first, first+rangeMask, termBucket(c.term), err)
+}
+
+func (c *rangeCursor) close() { _ = c.rows.Close() }
 
 // scanFound appends the (idx, leaf) rows to out and closes rows.
 func scanFound(rows *sql.Rows, out []log.Found) ([]log.Found, error) {
@@ -270,122 +394,115 @@ func scanFound(rows *sql.Rows, out []log.Found) ([]log.Found, error) {
 
 // anyCandidates returns up to n entries in [start, end), in index order,
 // that the postings of any of terms (time buckets) name, from the full
-// ranges (end is at most search_indexed). Each term's postings are read
-// in index order, the terms in the plan's order (chronological), each
-// bounded by the n-th candidate found so far: in a log whose entries are
-// in time order, each later bucket costs one seek.
+// ranges (end is at most search_indexed). Each term's rows are read in
+// range order, with one seek, the terms in the plan's order
+// (chronological), each bounded by the n-th candidate found so far: in a
+// log whose entries are in time order, each later bucket costs one seek.
 func anyCandidates(ctx context.Context, tx *sql.Tx, terms []log.Term, start, end uint64, n int) ([]log.Found, error) {
-	stmt, err := tx.PrepareContext(ctx, `SELECT t.idx, e.leaf FROM search_terms AS t CROSS JOIN entries AS e
-		WHERE t.rng = ? AND t.term = ? AND t.idx >= ? AND t.idx < ? AND e.idx = t.idx ORDER BY t.idx LIMIT ?`)
+	stmt, err := tx.PrepareContext(ctx, `SELECT key, list FROM search_postings WHERE key >= ? AND key <= ? ORDER BY key`)
 	if err != nil {
 		return nil, unavailable("search", err)
 	}
 	defer stmt.Close()
-	var out []log.Found
+	var (
+		out, got []uint64
+		offs     []uint32
+	)
 	bound := end
 	for _, t := range terms {
-		rows, err := stmt.QueryContext(ctx, int64(timeRange), int64(t), int64(start), int64(bound), n)
+		if bound <= start {
+			break
+		}
+		rows, err := stmt.QueryContext(ctx, timeKey(t, start>>rangeBits), timeKey(t, (bound-1)>>rangeBits))
 		if err != nil {
 			return nil, unavailable("search", err)
 		}
-		got, err := scanFound(rows, nil)
-		if err != nil {
-			return nil, err
+		got = got[:0]
+		for rows.Next() && len(got) < n {
+			var (
+				key  int64
+				list sql.RawBytes
+			)
+			if err := rows.Scan(&key, &list); err != nil {
+				rows.Close()
+				return nil, unavailable("search", err)
+			}
+			first := uint64(key-timeKey(t, 0)) << rangeBits
+			if offs, err = decodeList(offs[:0], list); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("%w: failed to search: the search index's row of entries %d to %d, time term %d: %w", log.ErrUnavailable, first, first+1<<rangeBits-1, t, err)
+			}
+			for _, off := range offs {
+				if idx := first + uint64(off); idx >= start && idx < bound && len(got) < n {
+					got = append(got, idx)
+				}
+			}
 		}
-		out = log.MergeFound(out, got, n)
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, unavailable("search", err)
+		}
+		out = mergeIndexes(out, got, n)
 		if len(out) == n {
-			bound = out[n-1].Index
+			bound = out[n-1]
 		}
 	}
-	return out, nil
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return readFound(ctx, tx, out, nil)
+}
+
+// mergeIndexes returns the first n of the union of a and b (each
+// increasing), in increasing order.
+func mergeIndexes(a, b []uint64, n int) []uint64 {
+	out := make([]uint64, 0, min(len(a)+len(b), n))
+	for len(out) < n && (len(a) > 0 || len(b) > 0) {
+		switch {
+		case len(b) == 0 || len(a) > 0 && a[0] < b[0]:
+			out, a = append(out, a[0]), a[1:]
+		case len(a) == 0 || b[0] < a[0]:
+			out, b = append(out, b[0]), b[1:]
+		default:
+			out, a, b = append(out, a[0]), a[1:], b[1:]
+		}
+	}
+	return out
 }
 
 // reindex brings the search index of a log of size entries to its
-// layout, and returns the tail of its last, partial range (loadTail):
-//
-//   - a log whose index holds postings of its partial range (written before
-//     the tail was held in memory: chunks of 256 entries, rng >=
-//     legacyChunkBase, and the range's time postings) has them deleted,
-//     with search_indexed set back to the range's first entry: they are
-//     derived data, and the tail is read from the entries;
-//   - the full ranges the index does not cover yet (a log created before
-//     the index existed, schema version 1 or 2, or the range whose merge
-//     a crash interrupted, part of whose rows are written: see
-//     searchMerge) are indexed, a range per transaction, so an
-//     interrupted run continues where it stopped.
-//
-// Appends index their entries themselves.
+// layout, and returns the tail of its last, partial range (loadTail): the
+// full ranges the index does not cover yet (a log created or migrated
+// before version 5, whose index Open writes again in this layout, or the
+// range whose merge a crash interrupted, part of whose rows are written:
+// see searchMerge) are indexed, a range per transaction, so an
+// interrupted run continues where it stopped. Appends index their
+// entries themselves.
 func (b *Backend) reindex(ctx context.Context, size uint64) (*searchTail, error) {
 	var indexed int64
 	if err := b.wdb.QueryRowContext(ctx, sqlIndexedSize).Scan(&indexed); err != nil {
 		return nil, unavailable("read the search index size", err)
 	}
+	// search_indexed is a whole number of ranges (reindexRange and the
+	// merges move it a range at a time); any rows of the range after it
+	// are rewritten with the same bytes.
 	from := indexedFloor(uint64(indexed))
-	var chunks bool
-	if err := b.wdb.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM search_terms WHERE rng >= ?)`, int64(legacyChunkBase)).Scan(&chunks); err != nil {
-		return nil, unavailable("read the search index", err)
-	}
-	if chunks || uint64(indexed) != from {
-		if err := b.dropPartialRange(ctx, from, min(uint64(indexed), size)); err != nil {
-			return nil, err
-		}
-	}
 	if full := indexedFloor(size); from < full {
 		b.logger.Info("indexing entries for search", "from", from, "to", full)
+		t0 := time.Now()
 		for ; from < full; from += 1 << rangeBits {
 			if err := b.reindexRange(ctx, from); err != nil {
 				return nil, err
 			}
 		}
+		b.logger.Info("indexed entries for search", "to", full, "elapsed", time.Since(t0).Round(time.Millisecond))
 	}
 	t, err := loadTail(ctx, b.wdb, from, size)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read the search postings of entries %d to %d: %w", from, size, err)
 	}
 	return t, nil
-}
-
-// dropPartialRange deletes the search postings of the entries [from, to)
-// of a partial range (from is a range's first entry), those of its
-// fields by range and those of its time buckets by the buckets of its
-// entries, and sets search_indexed to from.
-func (b *Backend) dropPartialRange(ctx context.Context, from, to uint64) error {
-	tx, err := b.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return unavailable("begin a transaction", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	t, err := loadTail(ctx, tx, from, to)
-	if err != nil {
-		return fmt.Errorf("failed to read the entries of the search index's last range: %w", err)
-	}
-	var dropped, n int64
-	for term := range t.times.of {
-		res, err := tx.ExecContext(ctx, `DELETE FROM search_terms WHERE rng = ? AND term = ? AND idx >= ?`, int64(timeRange), int64(term), int64(from))
-		if err != nil {
-			return unavailable("delete search postings", err)
-		}
-		if n, err = res.RowsAffected(); err != nil {
-			return unavailable("delete search postings", err)
-		}
-		dropped += n
-	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM search_terms WHERE rng >= ?`, int64(from>>rangeBits))
-	if err != nil {
-		return unavailable("delete search postings", err)
-	}
-	if n, err = res.RowsAffected(); err != nil {
-		return unavailable("delete search postings", err)
-	}
-	dropped += n
-	if _, err := tx.ExecContext(ctx, sqlSetIndexed, int64(from)); err != nil {
-		return unavailable("update the search index size", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return unavailable("commit", err)
-	}
-	b.logger.Info("dropped the stored search postings of the last, partial range: they are held in memory", "from", from, "to", to, "postings", dropped)
-	return nil
 }
 
 // reindexRange writes the search postings of the range of entries that

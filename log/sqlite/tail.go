@@ -13,7 +13,7 @@ import (
 
 // searchTail holds the search postings of the newest entries, [from, …),
 // those of the last, partial range of 1<<rangeBits entries: from is a
-// multiple of 1<<rangeBits, and search_terms holds the postings of the
+// multiple of 1<<rangeBits, and search_postings holds the postings of the
 // entries before it, or of those before the range being merged
 // (searchMerge).
 //
@@ -21,7 +21,7 @@ import (
 // The append whose batch fills the range publishes a new tail of the
 // entries after it, and this one, no longer added to, becomes the
 // range's searchMerge: the following commits write the range's postings
-// to search_terms a slice each, and the one that writes the last slice
+// to search_postings a slice each, and the one that writes the last slice
 // moves search_indexed past the range. A tail is never emptied, so a
 // reader that took a snapshot before a merge still finds, in its tails,
 // every entry of its snapshot that search_indexed of a later read
@@ -128,7 +128,13 @@ func (t *searchTail) all(terms []log.Term, start, end uint64, n int) []uint64 {
 	if lo >= hi || len(terms) == 0 {
 		return nil
 	}
-	lists := t.lists(&t.fields, terms)
+	return intersect(nil, t.lists(&t.fields, terms), t.from, lo, hi, n)
+}
+
+// intersect appends to out up to n-len(out) entries base+off, in index
+// order, for the offsets off in [lo, hi) that every list holds (lists of
+// increasing offsets; the slice lists is reused).
+func intersect(out []uint64, lists [][]uint32, base uint64, lo, hi uint32, n int) []uint64 {
 	for i, l := range lists {
 		a, _ := slices.BinarySearch(l, lo)
 		b, _ := slices.BinarySearch(l, hi)
@@ -137,8 +143,10 @@ func (t *searchTail) all(terms []log.Term, start, end uint64, n int) []uint64 {
 	// The shortest list drives; each of its entries is looked up in the
 	// others, which only move forward.
 	slices.SortFunc(lists, func(a, b []uint32) int { return len(a) - len(b) })
-	var out []uint64
 	for _, off := range lists[0] {
+		if len(out) >= n {
+			break
+		}
 		ok := true
 		for i := 1; i < len(lists) && ok; i++ {
 			j, found := slices.BinarySearch(lists[i], off)
@@ -146,10 +154,7 @@ func (t *searchTail) all(terms []log.Term, start, end uint64, n int) []uint64 {
 			ok = found
 		}
 		if ok {
-			out = append(out, t.from+uint64(off))
-			if len(out) == n {
-				break
-			}
+			out = append(out, base+uint64(off))
 		}
 	}
 	return out
@@ -209,13 +214,13 @@ func (t *searchTail) postings(ranges int) (fields, times [][]uint64) {
 }
 
 // mergeSlice is the fewest postings of a range being merged that a commit
-// writes (searchMerge): about 4 ms of CPU, against ~80 ms for the whole
-// range of ~131,000 postings in one commit.
+// writes (searchMerge), in whole rows: a range of the load generator's
+// decisions has ~131,000 postings in ~270 rows, so about 9 rows.
 const mergeSlice = 4096
 
 // searchMerge is a full range whose postings are being written to
-// search_terms, a slice a commit, in key order: the range's entries are
-// in tail (no longer added to), search_indexed is the range's first
+// search_postings, a slice a commit, in key order: the range's entries
+// are in tail (no longer added to), search_indexed is the range's first
 // entry until the commit that writes the last slice moves it to the end.
 // A search reads the range from tail meanwhile; rows beyond
 // search_indexed are never read.
@@ -225,47 +230,48 @@ const mergeSlice = 4096
 type searchMerge struct {
 	tail *searchTail
 	from uint64 // the range's first entry
-	// rows are the range's postings in the order they are written, key
-	// order: its time postings (rng timeRange), then its field postings
-	// (rng from>>rangeBits), each packed by packPosting and sorted; split
-	// is how many time postings come first. Computed by the first commit
-	// that writes a slice.
-	rows  []uint64
-	split int
+	// rows are the range's rows in the order they are written, key order
+	// (rangeRows), and postings how many postings they hold. Computed by
+	// the first commit that writes a slice.
+	rows     []postingRow
+	postings int
+	loaded   bool
 	// done is how many rows the committed slices wrote.
 	done int
 }
 
 // sliceEnd is the end in rows of the slice a commit of n entries writes
-// from done: at least mergeSlice rows, and enough that the merge ends
-// within a quarter of a range of entries whatever the batch sizes (the
-// next range fills three quarters of a range later, and the leaf-hash
-// merge comes half a range after the fill, see pendingHashes).
+// from done: whole rows of at least mergeSlice postings, and enough that
+// the merge ends within a quarter of a range of entries whatever the
+// batch sizes (the next range fills three quarters of a range later, and
+// the leaf-hash merge comes half a range after the fill, see
+// pendingHashes).
 func (m *searchMerge) sliceEnd(n int) int {
 	m.load()
-	k := max(mergeSlice, (len(m.rows)*n+1<<rangeBits/4-1)/(1<<rangeBits/4))
-	return min(len(m.rows), m.done+k)
+	k := max(mergeSlice, (m.postings*n+1<<rangeBits/4-1)/(1<<rangeBits/4))
+	end := m.done
+	for sum := 0; end < len(m.rows) && sum < k; end++ {
+		sum += m.rows[end].postings
+	}
+	return end
 }
 
 // load computes rows, once.
 func (m *searchMerge) load() {
-	if m.rows == nil {
-		m.rows, m.split = m.tail.rangeRows(m.from)
+	if !m.loaded {
+		m.rows = m.tail.rangeRows(m.from)
+		for _, r := range m.rows {
+			m.postings += r.postings
+		}
+		m.loaded = true
 	}
 }
 
 // write writes rows [done, to) and, when to is the end of rows, sets
 // search_indexed to the end of the range.
 func (m *searchMerge) write(ctx context.Context, tx *sql.Tx, to int) error {
-	if m.done < m.split {
-		if err := writePostings(ctx, tx, timeRange, m.from, m.rows[m.done:min(to, m.split)]); err != nil {
-			return err
-		}
-	}
-	if to > m.split {
-		if err := writePostings(ctx, tx, int64(m.from>>rangeBits), m.from, m.rows[max(m.done, m.split):to]); err != nil {
-			return err
-		}
+	if err := writeRows(ctx, tx, m.from, m.rows[m.done:to]); err != nil {
+		return err
 	}
 	if to == len(m.rows) {
 		if _, err := tx.ExecContext(ctx, sqlSetIndexed, int64(m.from+1<<rangeBits)); err != nil {
@@ -275,19 +281,19 @@ func (m *searchMerge) write(ctx context.Context, tx *sql.Tx, to int) error {
 	return nil
 }
 
-// rangeRows returns the postings of the tail's entries of the range that
+// rangeRows returns the rows of the tail's entries of the range that
 // begins at first in the order a merge writes them (searchMerge.rows).
-func (t *searchTail) rangeRows(first uint64) (rows []uint64, split int) {
+func (t *searchTail) rangeRows(first uint64) []postingRow {
 	k := int((first - t.from) >> rangeBits)
 	fields, times := t.postings(k + 1)
 	slices.Sort(times[k])
 	slices.Sort(fields[k])
-	return append(times[k], fields[k]...), len(times[k])
+	return rangeRows(first, fields[k], times[k])
 }
 
 // packPosting packs a term and an entry's offset in its range (the low
-// rangeBits bits of off) into one integer, in the key order of
-// search_terms within a range: term, then index.
+// rangeBits bits of off) into one integer, in the order of a range's
+// lists: term, then index.
 func packPosting(term log.Term, off uint64) uint64 {
 	return uint64(term)<<rangeBits | off&(1<<rangeBits-1)
 }

@@ -179,12 +179,12 @@ func TestSearchTailCrash(t *testing.T) {
 	// its postings stored, search_indexed at its first entry; Check
 	// accepts that, and Open finishes it.
 	var indexed, stored int64
-	sqlQueryRow(t, path, `SELECT (SELECT size FROM search_indexed), (SELECT count(*) FROM search_terms)`, &indexed, &stored)
+	sqlQueryRow(t, path, `SELECT (SELECT size FROM search_indexed), (SELECT count(*) FROM search_postings)`, &indexed, &stored)
 	if indexed != 0 || stored == 0 {
-		t.Fatalf("after the crash: search_indexed %d, %d postings stored; want 0 and a part of the range's", indexed, stored)
+		t.Fatalf("after the crash: search_indexed %d, %d rows stored; want 0 and a part of the range's", indexed, stored)
 	}
 	if _, err := Check(context.Background(), path, v, nil); err != nil {
-		t.Fatalf("Check of the merge the crash interrupted (%d postings stored): %v", stored, err)
+		t.Fatalf("Check of the merge the crash interrupted (%d rows stored): %v", stored, err)
 	}
 	b := openAt(t, path, Options{})
 	if cp, err := b.Latest(context.Background()); err != nil || cp.Size != uint64(acked) {
@@ -332,93 +332,101 @@ func TestSearchMergeRace(t *testing.T) {
 	}
 }
 
-// TestOpenLegacyChunks: a log written before the tail was held in memory
-// has the postings of its last range stored, its fields' in chunks of 256
-// entries (rng = legacyChunkBase + index >> 8), its time buckets' at rng
-// -1, and search_indexed at its size (or short of it, by whole chunks,
-// after an interrupted reindex). Check names the old layout; Open deletes
-// those postings, reads the tail from the entries, and the log then finds
-// every entry, appends, and passes Check.
-func TestOpenLegacyChunks(t *testing.T) {
-	ctx := context.Background()
-	const n = 1<<rangeBits + 700
-	for _, indexed := range []int{n, 1<<rangeBits + 512} {
-		t.Run(fmt.Sprint(indexed), func(t *testing.T) {
-			path := tempDB(t)
-			sign, v := newSign(t)
-			bulkLogSigned(t, path, n, sign) // the rows Append writes
-			// The old layout of the entries [1<<rangeBits, indexed).
-			db, err := sql.Open("sqlite3", "file:"+filepath.ToSlash(path))
-			if err != nil {
+// toV4 rewrites the search index of the log at path in the layout of
+// schema version 4: a row (rng, term, idx) a posting of the full ranges,
+// field terms at rng = idx >> 14, time terms at rng = -1.
+func toV4(t *testing.T, path string) {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+filepath.ToSlash(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var size, indexed int64
+	if err := tx.QueryRow(`SELECT (SELECT count(*) FROM entries), (SELECT size FROM search_indexed)`).Scan(&size, &indexed); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`DROP TABLE search_postings`,
+		`CREATE TABLE search_terms (rng INTEGER NOT NULL, term INTEGER NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (rng, term, idx)) WITHOUT ROWID`,
+		`PRAGMA user_version = 4`,
+	} {
+		if _, err := tx.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range indexed {
+		var leaf []byte
+		if err := tx.QueryRow(`SELECT leaf FROM entries WHERE idx = ?`, i).Scan(&leaf); err != nil {
+			t.Fatal(err)
+		}
+		s, err := log.Summarize(leaf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, term := range s.FieldTerms() {
+			if _, err := tx.Exec(`INSERT INTO search_terms (rng, term, idx) VALUES (?, ?, ?)`, i>>rangeBits, int64(term), i); err != nil {
 				t.Fatal(err)
 			}
-			tx, err := db.Begin()
-			if err != nil {
+		}
+		for _, term := range s.TimeTerms() {
+			if _, err := tx.Exec(`INSERT INTO search_terms (rng, term, idx) VALUES (-1, ?, ?)`, int64(term), i); err != nil {
 				t.Fatal(err)
 			}
-			for i := 1 << rangeBits; i < indexed; i++ {
-				s, err := log.Summarize(benchEntry(i).Leaf)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, term := range s.FieldTerms() {
-					if _, err := tx.Exec(`INSERT INTO search_terms (rng, term, idx) VALUES (?, ?, ?)`, legacyChunkBase+i>>8, int64(term), i); err != nil {
-						t.Fatal(err)
-					}
-				}
-				for _, term := range s.TimeTerms() {
-					if _, err := tx.Exec(`INSERT INTO search_terms (rng, term, idx) VALUES (-1, ?, ?)`, int64(term), i); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			if _, err := tx.Exec(`UPDATE search_indexed SET size = ?`, indexed); err != nil {
-				t.Fatal(err)
-			}
-			if err := tx.Commit(); err != nil {
-				t.Fatal(err)
-			}
-			db.Close()
-			if _, err := Check(ctx, path, v, nil); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("the search index covers %d entries", indexed)) {
-				t.Fatalf("Check of the old layout: %v", err)
-			}
-			sqlExec(t, path, `UPDATE search_indexed SET size = ?`, 1<<rangeBits)
-			if _, err := Check(ctx, path, v, nil); err == nil || !strings.Contains(err.Error(), "in chunks, the layout of an older version") {
-				t.Fatalf("Check of the old layout: %v", err)
-			}
-			sqlExec(t, path, `UPDATE search_indexed SET size = ?`, indexed)
-
-			b := openAt(t, path, Options{})
-			var chunks, above int
-			if err := b.rdb.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE rng >= ?1), count(*) FILTER (WHERE idx >= ?2) FROM search_terms`,
-				int64(legacyChunkBase), 1<<rangeBits).Scan(&chunks, &above); err != nil {
-				t.Fatal(err)
-			}
-			if chunks != 0 || above != 0 {
-				t.Fatalf("after Open: %d chunk postings, %d postings of the last range", chunks, above)
-			}
-			if tail := b.snap.Load().tail; tail.from != 1<<rangeBits || tail.n != n-1<<rangeBits {
-				t.Fatalf("after Open the tail holds %d entries from %d", tail.n, tail.from)
-			}
-			findAll(t, b, n)
-			findEach(t, b, append(every(1<<rangeBits, n, 3), every(0, 1<<rangeBits, 331)...))
-			appendBench(t, b, sign, n, n+100, 50)
-			findEach(t, b, every(n-100, n+100, 3))
-			if err := b.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := Check(ctx, path, v, nil); err != nil {
-				t.Fatalf("Check after Open: %v", err)
-			}
-		})
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
 	}
 }
 
-// indexedState returns search_indexed and how many search postings are
-// stored at or after entry from.
+// TestMigrateFromV4: a log of schema version 4 (a row a posting) is
+// migrated to version 5 by Open: the old postings dropped, the full
+// ranges indexed again from the entries, the last range in memory; the
+// log then finds every entry, appends, and passes Check.
+func TestMigrateFromV4(t *testing.T) {
+	ctx := context.Background()
+	const n = 2<<rangeBits + 700
+	path := tempDB(t)
+	sign, v := newSign(t)
+	bulkLogSigned(t, path, n, sign) // the rows Append writes
+	toV4(t, path)
+	if _, err := Check(ctx, path, v, nil); err == nil || !strings.Contains(err.Error(), "the schema version is 4") {
+		t.Fatalf("Check of version 4: %v", err)
+	}
+	b := openAt(t, path, Options{})
+	var indexed, ranges int64
+	if err := b.rdb.QueryRowContext(ctx, `SELECT (SELECT size FROM search_indexed), (SELECT count(DISTINCT `+sqlRowRange+`) FROM search_postings)`).Scan(&indexed, &ranges); err != nil {
+		t.Fatal(err)
+	}
+	if indexed != 2<<rangeBits || ranges != 2 {
+		t.Fatalf("after Open: search_indexed %d, rows of %d ranges; want %d, 2", indexed, ranges, 2<<rangeBits)
+	}
+	if tail := b.snap.Load().tail; tail.from != 2<<rangeBits || tail.n != n-2<<rangeBits {
+		t.Fatalf("after Open the tail holds %d entries from %d", tail.n, tail.from)
+	}
+	findAll(t, b, n)
+	findEach(t, b, append(every(2<<rangeBits, n, 3), every(0, 2<<rangeBits, 331)...))
+	appendBench(t, b, sign, n, n+100, 50)
+	findEach(t, b, every(n-100, n+100, 3))
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Check(ctx, path, v, nil); err != nil {
+		t.Fatalf("Check after Open: %v", err)
+	}
+}
+
+// indexedState returns search_indexed and how many rows of search
+// postings are stored of the ranges at or after entry from.
 func indexedState(t *testing.T, b *Backend, from uint64) (indexed, above int64) {
 	t.Helper()
-	if err := b.rdb.QueryRow(`SELECT (SELECT size FROM search_indexed), (SELECT count(*) FROM search_terms WHERE idx >= ?)`, int64(from)).Scan(&indexed, &above); err != nil {
+	if err := b.rdb.QueryRow(`SELECT (SELECT size FROM search_indexed), (SELECT count(*) FROM search_postings WHERE `+sqlRowRange+` >= ?)`, int64(from>>rangeBits)).Scan(&indexed, &above); err != nil {
 		t.Fatal(err)
 	}
 	return indexed, above
@@ -444,9 +452,9 @@ func TestSearchMergeSpread(t *testing.T) {
 	if m == nil || m.from != 0 || m.done == 0 || m.done >= len(m.rows) {
 		t.Fatalf("merge after the fill: %+v", m)
 	}
-	t.Logf("range 0: %d postings, %d written by 2 commits", len(m.rows), m.done)
+	t.Logf("range 0: %d postings in %d rows, %d rows written by 2 commits", m.postings, len(m.rows), m.done)
 	if indexed, above := indexedState(t, b, 0); indexed != 0 || above != int64(m.done) {
-		t.Fatalf("during the merge: search_indexed %d, %d postings stored; want 0, %d", indexed, above, m.done)
+		t.Fatalf("during the merge: search_indexed %d, %d rows stored; want 0, %d", indexed, above, m.done)
 	}
 	findEach(t, b, every(1<<rangeBits-300, 1<<rangeBits+200, 3))
 	findAll(t, b, 1<<rangeBits+200)
@@ -462,7 +470,7 @@ func TestSearchMergeSpread(t *testing.T) {
 		t.Fatalf("merge after Open: %+v", m)
 	}
 	if indexed, above := indexedState(t, b, 1<<rangeBits); indexed != 1<<rangeBits || above != 0 {
-		t.Fatalf("after Open: search_indexed %d, %d postings stored after it; want %d, 0", indexed, above, 1<<rangeBits)
+		t.Fatalf("after Open: search_indexed %d, %d rows stored after it; want %d, 0", indexed, above, 1<<rangeBits)
 	}
 	findAll(t, b, 1<<rangeBits+200)
 
@@ -492,7 +500,7 @@ func TestSearchMergeSpread(t *testing.T) {
 			want = int64(min(len(m.rows), m.sliceEnd(1)))
 		}
 		if indexed, above := indexedState(t, b, m.from); indexed != int64(m.from) || above != want {
-			t.Fatalf("%s: search_indexed %d, %d postings of the range stored; want %d, %d", tc.name, indexed, above, m.from, want)
+			t.Fatalf("%s: search_indexed %d, %d rows of the range stored; want %d, %d", tc.name, indexed, above, m.from, want)
 		}
 		after := next + 150
 		if tc.committed {

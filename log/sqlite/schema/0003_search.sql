@@ -1,4 +1,7 @@
--- Schema version 3: the search index (GET /v1/search). Each entry has one
+-- Schema version 3: the search index (GET /v1/search). (Superseded by
+-- 0005_postings.sql, which drops search_terms for search_postings, a few
+-- rows a range holding its postings delta-coded; search_indexed stays.)
+-- Each entry has one
 -- row per term of its summary (log.Summary.Terms: subject, action,
 -- resource, outcome, policy, the parent a decision names, the decision an
 -- execution or revocation names, violation, the kind of non-decisions, and
