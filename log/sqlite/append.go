@@ -65,6 +65,9 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 	if len(batch) == 0 && old.has {
 		return nil, old.cp, nil
 	}
+	if old.size()+uint64(len(batch)) > maxEntries {
+		return nil, log.Checkpoint{}, fmt.Errorf("%w: the log holds %d entries, and this store holds at most %d (the keys of its search index)", log.ErrUnavailable, old.size(), uint64(maxEntries))
+	}
 	tx, err := b.wdb.BeginTx(ctx, nil) // BEGIN IMMEDIATE: takes the write lock now
 	if err != nil {
 		return nil, log.Checkpoint{}, unavailable("begin the batch transaction", err)

@@ -40,6 +40,9 @@ const (
 	timeRangeBits = 24
 	// timeKeyBase puts the time rows' keys below the field rows'.
 	timeKeyBase = -(1 << 56)
+	// maxEntries is the most entries a log of this store holds: the
+	// ranges a time row's key has room for. Append refuses more.
+	maxEntries = 1 << (timeRangeBits + rangeBits)
 )
 
 // fieldKey is the key of the row of field terms of bucket in range rng.
