@@ -131,3 +131,16 @@ func FuzzDecodePostings(f *testing.F) {
 		}
 	})
 }
+
+// termOffsets appends to dst the offsets of term's postings in a bucket
+// row (appendBucket) of term's bucket, none when it has none.
+func termOffsets(dst []uint32, b []byte, term log.Term) ([]uint32, error) {
+	single, list, found, err := termList(b, term)
+	if err != nil || !found {
+		return dst, err
+	}
+	if list == nil {
+		return append(dst, single), nil
+	}
+	return decodeList(dst, list)
+}
