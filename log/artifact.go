@@ -1,11 +1,12 @@
 package log
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/govlog/govlog/internal/b64"
 )
 
 // ArtifactType is the JWT "typ" header of an authorization artifact.
@@ -60,9 +61,9 @@ func NewArtifactClaims(origin, audience string, d *Decision, res *Result) (*Arti
 		Resource:  d.Resource,
 		Govlog: ArtifactBinding{
 			Index:    res.Receipt.Index,
-			LeafHash: base64.StdEncoding.EncodeToString(res.Receipt.LeafHash),
+			LeafHash: b64.Std(res.Receipt.LeafHash),
 			TreeSize: res.Checkpoint.Size,
-			RootHash: base64.StdEncoding.EncodeToString(res.Checkpoint.Hash[:]),
+			RootHash: b64.Std(res.Checkpoint.Hash[:]),
 		},
 	}, nil
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"sync"
 	"unsafe"
+
+	"github.com/govlog/govlog/internal/b64"
 )
 
 // maxIssued is how many artifacts a Log remembers signing: the most recent
@@ -70,7 +72,7 @@ func (l *Log) SignArtifact(key ed25519.PrivateKey, signingInput []byte) string {
 	b = append(append(b, pub...), signingInput...)
 	sig := ed25519.Sign(key, b[len(pub):])
 	b = append(b, '.')
-	b = enc.AppendEncode(b, sig)
+	b = b64.AppendRawURL(b, sig)
 	l.issued.add(sha256.Sum256(b))
 	// b is not written again: the token shares its bytes.
 	return unsafe.String(&b[len(pub)], len(b)-len(pub))

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"unsafe"
+
+	"github.com/govlog/govlog/internal/b64"
 )
 
 // Receipt is what a submitter gets for a logged entry (wire contract §4):
@@ -94,14 +96,14 @@ func tlogProof(index uint64, hashes [][32]byte, checkpoint, extra []byte) string
 	b = append(b, tlogProofHeader...)
 	if extra != nil {
 		b = append(b, "extra "...)
-		b = enc.AppendEncode(b, extra)
+		b = b64.AppendStd(b, extra)
 		b = append(b, '\n')
 	}
 	b = append(b, "index "...)
 	b = strconv.AppendUint(b, index, 10)
 	b = append(b, '\n')
 	for i := range hashes {
-		b = enc.AppendEncode(b, hashes[i][:])
+		b = b64.AppendStd(b, hashes[i][:])
 		b = append(b, '\n')
 	}
 	b = append(b, '\n')

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/govlog/govlog/internal/b64"
 )
 
 // AppendJSON appends the JSON of r to b: byte for byte what encoding/json
@@ -153,7 +155,7 @@ func appendJSONBytes(dst, b []byte) []byte {
 		return append(dst, "null"...)
 	}
 	dst = append(dst, '"')
-	dst = base64.StdEncoding.AppendEncode(dst, b)
+	dst = b64.AppendStd(dst, b)
 	return append(dst, '"')
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
 
+	"github.com/govlog/govlog/internal/b64"
 	"github.com/govlog/govlog/log"
 )
 
@@ -86,13 +87,13 @@ func (a *artifactSigner) sign(payload []byte) string {
 	b := make([]byte, 0, len(a.header)+1+enc.EncodedLen(len(payload))+1+enc.EncodedLen(ed25519.SignatureSize))
 	b = append(b, a.header...)
 	b = append(b, '.')
-	b = enc.AppendEncode(b, payload)
+	b = b64.AppendRawURL(b, payload)
 	// The signing input is the first two parts (RFC 7515 §5.1).
 	if a.log != nil {
 		return a.log.SignArtifact(a.key, b)
 	}
 	sig := ed25519.Sign(a.key, b)
 	b = append(b, '.')
-	b = enc.AppendEncode(b, sig)
+	b = b64.AppendRawURL(b, sig)
 	return string(b)
 }
