@@ -3,6 +3,12 @@ package e2e
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/mod/sumdb/note"
@@ -40,6 +46,55 @@ func TestBenchTool(t *testing.T) {
 	}
 	if rep.Acknowledged != 0 || rep.VerifyFailures != 20 {
 		t.Fatalf("with another key: %+v", rep)
+	}
+	// A server answering every submission with one real receipt of
+	// another decision: each verifies, but only the first is of the
+	// decision submitted.
+	var (
+		mu     sync.Mutex
+		replay []byte
+	)
+	replayer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/v1/decisions" {
+			http.NotFound(w, r)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if replay == nil {
+			resp, err := http.Post(d.url+r.URL.Path, "application/json", r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			if err != nil || resp.StatusCode != http.StatusCreated {
+				http.Error(w, fmt.Sprintf("%d %v %s", resp.StatusCode, err, body), http.StatusBadGateway)
+				return
+			}
+			replay = body
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		w.Write(replay)
+	}))
+	defer replayer.Close()
+	for _, replayed := range []bool{false, true} {
+		rep, err = loadgen.Run(ctx, loadgen.Config{URL: replayer.URL, N: 10, Concurrency: 1, LogKey: d.logKey(t), Replayed: replayed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := loadgen.Report{Acknowledged: 1, VerifyFailures: 9}
+		if replayed {
+			want = loadgen.Report{Acknowledged: 10}
+		}
+		if rep.Acknowledged != want.Acknowledged || rep.VerifyFailures != want.VerifyFailures || len(rep.Errors) != 0 {
+			t.Fatalf("replayed receipts (Replayed %v): %+v", replayed, rep)
+		}
+		if !replayed && !strings.Contains(rep.FirstVerifyErr, "not of") {
+			t.Errorf("replayed receipts: first failure %q does not name the entry", rep.FirstVerifyErr)
+		}
 	}
 	rep, err = loadgen.RunProofs(ctx, loadgen.Config{URL: d.url, N: 500, Concurrency: 8, LogKey: d.logKey(t)})
 	if err != nil {

@@ -30,6 +30,8 @@ func bench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 	claims := f.Bool("claims", false, "governed executions: each of the N operations is an allow, then a claim of it with its artifact "+
 		"(both verified); the server's CPU is then per allow and claim")
 	keyArg := f.String("log-key", "", "verify checkpoints with this note verifier `key` (default: the key the server publishes)")
+	replayed := f.Bool("replayed-receipts", false, "accept receipts that verify but are of other entries than the ones submitted "+
+		"(for internal/floor, which answers with receipts it took from a log; by default such a receipt fails)")
 	f.Group("Output")
 	asJSON := f.Bool("json", false, "print the report as JSON")
 	quiet := f.Bool("quiet", false, "no progress on the terminal")
@@ -56,7 +58,7 @@ func bench(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
-	cfg := loadgen.Config{URL: *srv.url, N: *n, Duration: *duration, Rate: *rate, Concurrency: *c, Batch: *batch, Token: token, Claims: *claims}
+	cfg := loadgen.Config{URL: *srv.url, N: *n, Duration: *duration, Rate: *rate, Concurrency: *c, Batch: *batch, Token: token, Claims: *claims, Replayed: *replayed}
 	if *duration > 0 && !f.IsSet("n") {
 		cfg.N = 0
 	}

@@ -367,7 +367,7 @@ func measureFloor(ctx context.Context, logger *slog.Logger, bin, from string, o 
 			return nil, nil, fmt.Errorf("floor not serving after 60s: %s", out.Bytes())
 		}
 	}
-	if single, err = load(ctx, loadgen.Run, loadgen.Config{URL: url, Concurrency: o.clients, Duration: o.closedFor}); err != nil {
+	if single, err = load(ctx, loadgen.Run, loadgen.Config{URL: url, Concurrency: o.clients, Duration: o.closedFor, Replayed: true}); err != nil {
 		return nil, nil, err
 	}
 	logger.Info("inclusion proofs against the HTTP floor", "n", o.proofs)

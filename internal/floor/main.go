@@ -12,9 +12,11 @@
 // router and middleware of govlogd, the request admitted and its body read
 // as govlogd reads it, and the next of those receipts written back. The http.Server, its
 // connection limit, the garbage collector's settings and the process
-// metrics are govlogd's, so `govlog bench --url http://LISTEN -c 64` drives
-// it exactly as it drives govlogd (every receipt verifies: they are real
-// ones) and reports the floor's CPU per request as server CPU per decision.
+// metrics are govlogd's, so `govlog bench --url http://LISTEN -c 64
+// --replayed-receipts` drives it exactly as it drives govlogd (every receipt
+// verifies: they are real ones, of other decisions than the ones sent, which
+// that flag accepts) and reports the floor's CPU per request as server CPU
+// per decision.
 //
 // It also answers an inclusion-proof load (`govlog bench --proofs`) the
 // same way: it reads that log's latest checkpoint, --proof-pages pages of

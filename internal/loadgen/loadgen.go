@@ -74,6 +74,13 @@ type Config struct {
 	// Done, when set, counts the decisions (or proof lookups) answered so
 	// far, acknowledged or not, for a progress display. Default: none.
 	Done *atomic.Int64
+	// Replayed accepts a receipt that verifies but is of another entry
+	// than the one submitted: internal/floor answers every submission
+	// with receipts it took from a real log. Default: a receipt counts as
+	// verified only if its entry is the one the request submitted (its
+	// id), so a server cannot pass the load with receipts of other
+	// decisions.
+	Replayed bool
 }
 
 // Report is the outcome of a run. Latencies are per request.
@@ -254,6 +261,7 @@ func (r *runner) request(ctx context.Context, gen *generator, n int, due time.Ti
 		r.claim(ctx, gen)
 		return
 	}
+	gen.sent = gen.sent[:0]
 	path, body := "/v1/decisions", gen.decision()
 	if r.cfg.Batch > 1 {
 		body = append(append(make([]byte, 0, n*1024), `{"decisions":[`...), body...)
@@ -287,7 +295,7 @@ func (r *runner) request(ctx context.Context, gen *generator, n int, due time.Ti
 	}
 	if r.cfg.Batch <= 1 {
 		var rc receipt
-		r.check(&rc, decodeReceipt(resp, &rc), gen)
+		r.check(&rc, decodeReceipt(resp, &rc), gen, gen.sent[0])
 		return
 	}
 	results, err := decodeBatch(resp)
@@ -300,7 +308,7 @@ func (r *runner) request(ctx context.Context, gen *generator, n int, due time.Ti
 			r.fail(e.Code, 1)
 			continue
 		}
-		r.check(&results[i].receipt, nil, gen)
+		r.check(&results[i].receipt, nil, gen, gen.sent[i])
 	}
 }
 
@@ -308,7 +316,9 @@ func (r *runner) request(ctx context.Context, gen *generator, n int, due time.Ti
 // verifies both receipts; the latency is the pair's.
 func (r *runner) claim(ctx context.Context, gen *generator) {
 	start := time.Now()
-	status, resp, err := post(ctx, r.cfg.Client, r.cfg.URL+"/v1/decisions", r.cfg.Token, gen.allow(), &gen.resp)
+	allow := gen.allow()
+	id := gen.sent[len(gen.sent)-1]
+	status, resp, err := post(ctx, r.cfg.Client, r.cfg.URL+"/v1/decisions", r.cfg.Token, allow, &gen.resp)
 	if err != nil {
 		r.count(time.Since(start))
 		r.fail("transport", 1)
@@ -321,11 +331,11 @@ func (r *runner) claim(ctx context.Context, gen *generator) {
 	}
 	var d receipt
 	if err = decodeReceipt(resp, &d); err == nil {
-		err = r.verify(&d)
+		err = r.verify(&d, id)
 	}
 	if err != nil || d.Artifact == "" {
 		r.count(time.Since(start))
-		r.check(&d, cmp.Or(err, errors.New("an allow without artifact")), gen)
+		r.check(&d, cmp.Or(err, errors.New("an allow without artifact")), gen, id)
 		return
 	}
 	body, _ := json.Marshal(map[string]string{"id": d.ID + "-run", "decision_id": d.ID, "status": "started",
@@ -341,7 +351,7 @@ func (r *runner) claim(ctx context.Context, gen *generator) {
 		return
 	}
 	var rc receipt
-	r.check(&rc, decodeReceipt(resp, &rc), gen)
+	r.check(&rc, decodeReceipt(resp, &rc), gen, id+"-run")
 }
 
 // count records one operation of a claims run.
@@ -370,9 +380,9 @@ func (r *runner) answered(n int) {
 // check verifies one decoded receipt (err is the decoding error): the
 // checkpoint signature (once per distinct checkpoint), the entry, its leaf
 // hash and inclusion proof of the tlog-proof (verify).
-func (r *runner) check(rc *receipt, err error, gen *generator) {
+func (r *runner) check(rc *receipt, err error, gen *generator, id string) {
 	if err == nil {
-		err = r.verify(rc)
+		err = r.verify(rc, id)
 	}
 	r.answered(1)
 	r.mu.Lock()
@@ -391,14 +401,18 @@ func (r *runner) check(rc *receipt, err error, gen *generator) {
 // verify verifies a receipt's tlog_proof with the verifier package, as
 // `govlog verify` does (the checkpoint's signature, the inclusion of the
 // entry's leaf hash, the entry itself), and that the receipt's index and
-// leaf hash are the proof's.
-func (r *runner) verify(rc *receipt) error {
+// leaf hash are the proof's, and that its entry is id, the one submitted
+// (unless Config.Replayed).
+func (r *runner) verify(rc *receipt, id string) error {
 	v, err := r.receipts.Receipt(rc.TLogProof)
 	if err != nil {
 		return fmt.Errorf("receipt %s: %w", rc.ID, err)
 	}
 	if !bytes.Equal(v.LeafHash[:], rc.LeafHash) || v.Index != rc.Index {
 		return errors.New("tlog_proof does not match the receipt")
+	}
+	if !r.cfg.Replayed && (v.Entry.ID != id || rc.ID != id) {
+		return fmt.Errorf("receipt of entry %q (id %q in the answer), not of %q, the one submitted", v.Entry.ID, rc.ID, id)
 	}
 	return nil
 }
@@ -504,6 +518,7 @@ type generator struct {
 	rng    *rand.Rand
 	last   string          // last acknowledged allow id
 	allows map[string]bool // allows submitted, not yet acknowledged
+	sent   []string        // the ids of the decisions of the request being built
 	now    func() time.Time
 	// resp holds the worker's last answer: what is kept of a receipt
 	// is copied out of it (decodeReceipt), so it is reused.
@@ -525,6 +540,7 @@ func (g *generator) acked(id string) {
 // allow returns an allow decision without lineage (Config.Claims).
 func (g *generator) allow() []byte {
 	for {
+		g.sent = g.sent[:0]
 		b := g.decision()
 		if bytes.Contains(b, []byte(`"outcome":"allow"`)) && !bytes.Contains(b, []byte(`"parent_id"`)) {
 			return b
@@ -551,6 +567,7 @@ func (g *generator) decision() []byte { return g.appendDecision(make([]byte, 0, 
 func (g *generator) appendDecision(b []byte) []byte {
 	g.n++
 	id := string(appendPadded([]byte(g.prefix), uint64(g.n), 7))
+	g.sent = append(g.sent, id)
 	b = appendString(append(b, `{"id":`...), id)
 	b = append(b, `,"outcome":"`...)
 	// The random draws in the order they always were: a seed makes the

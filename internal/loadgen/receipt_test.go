@@ -162,8 +162,11 @@ func FuzzFastReceipt(f *testing.F) {
 }
 
 // TestVerifyTampered serves a vector receipt, whole and tampered with, to
-// a run: the whole one is acknowledged, each tampered one counts as a
-// verification failure, never as throughput.
+// a run that accepts receipts of other decisions than the ones it sends
+// (Config.Replayed): the whole one is acknowledged, each tampered one
+// counts as a verification failure, never as throughput. Without
+// Replayed, the whole one fails too: it is not of a decision the run
+// submitted.
 func TestVerifyTampered(t *testing.T) {
 	good := vectorReceipts(t)["allow"]
 	var tp receipt
@@ -190,18 +193,20 @@ func TestVerifyTampered(t *testing.T) {
 		return string(c) + s[1:]
 	}
 	for _, tc := range []struct {
-		name string
-		body []byte
-		ok   bool
+		name   string
+		body   []byte
+		ok     bool
+		strict bool // not Replayed
 	}{
-		{"whole", good, true},
-		{"leaf_hash", tamper(`"leaf_hash":"`, `"leaf_hash":"A`), false},
-		{"index", tamper(`"index":0,`, `"index":1,`), false},
-		{"entry in the tlog_proof", tamper(lines[1], lines[1][:len("extra ")]+flip(lines[1][len("extra "):])), false},
-		{"proof hash", tamper(`\n`+lines[3]+`\n`, `\n`+flip(lines[3])+`\n`), false},
-		{"checkpoint root", tamper(`\n`+lines[len(lines)-4]+`\n\n`, `\n`+flip(lines[len(lines)-4])+`\n\n`), false},
-		{"signature", tamper(lines[len(lines)-2][len(lines[len(lines)-2])-10:], "AAAAAAAAA="), false},
-		{"not JSON", good[:len(good)-1], false},
+		{"whole", good, true, false},
+		{"whole, of another decision than the one submitted", good, false, true},
+		{"leaf_hash", tamper(`"leaf_hash":"`, `"leaf_hash":"A`), false, false},
+		{"index", tamper(`"index":0,`, `"index":1,`), false, false},
+		{"entry in the tlog_proof", tamper(lines[1], lines[1][:len("extra ")]+flip(lines[1][len("extra "):])), false, false},
+		{"proof hash", tamper(`\n`+lines[3]+`\n`, `\n`+flip(lines[3])+`\n`), false, false},
+		{"checkpoint root", tamper(`\n`+lines[len(lines)-4]+`\n\n`, `\n`+flip(lines[len(lines)-4])+`\n\n`), false, false},
+		{"signature", tamper(lines[len(lines)-2][len(lines[len(lines)-2])-10:], "AAAAAAAAA="), false, false},
+		{"not JSON", good[:len(good)-1], false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -213,9 +218,12 @@ func TestVerifyTampered(t *testing.T) {
 				w.Write(tc.body)
 			}))
 			defer srv.Close()
-			rep, err := Run(context.Background(), Config{URL: srv.URL, N: 3, Concurrency: 1, LogKey: vectorKey(t)})
+			rep, err := Run(context.Background(), Config{URL: srv.URL, N: 3, Concurrency: 1, LogKey: vectorKey(t), Replayed: !tc.strict})
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.strict && !strings.Contains(rep.FirstVerifyErr, "not of") {
+				t.Errorf("first failure %q does not say the receipt is of another entry", rep.FirstVerifyErr)
 			}
 			if tc.ok && (rep.Acknowledged != 3 || rep.VerifyFailures != 0) {
 				t.Fatalf("whole receipt: %d acknowledged, %d failures (%s)", rep.Acknowledged, rep.VerifyFailures, rep.FirstVerifyErr)
@@ -247,7 +255,7 @@ func BenchmarkReceipt(b *testing.B) {
 				if err := bc.decode(body, &rc); err != nil {
 					b.Fatal(err)
 				}
-				if err := r.verify(&rc); err != nil {
+				if err := r.verify(&rc, rc.ID); err != nil {
 					b.Fatal(err)
 				}
 			}
