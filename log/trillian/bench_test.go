@@ -74,9 +74,8 @@ func BenchmarkTrillian(b *testing.B) {
 // (QueueLeaf), raw Trillian closed loop (QueueLeafWait), the same with
 // clients that only wait for their leaf to be in a tree head and ask for
 // no proof (closed-noproof), and govlog (Submit, one replica), 64 clients
-// or submitters each, in rounds whose
-// order reverses from one round to the next, so that their ratios can be
-// taken round by round:
+// or submitters each, in rounds whose order reverses from one round to
+// the next, so that their ratios can be taken round by round:
 //
 //	go test -run '^$' -bench Baseline -benchtime 3000x ./log/trillian/
 func BenchmarkBaseline(b *testing.B) {
