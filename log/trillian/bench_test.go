@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/trillian"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/govlog/govlog/internal/cputime"
@@ -28,6 +30,13 @@ import (
 //     commit, not for integration), while a watcher reads each new tree
 //     head and its leaves; latency is from calling QueueLeaf to the first
 //     tree head that contains the leaf.
+//   - QueueLeafWait: raw Trillian in a closed loop, as govlog's submitters
+//     are: each client queues a leaf, then waits until it is integrated
+//     and has an inclusion proof against a tree head before it queues the
+//     next. One watcher polls the tree head every 5 ms and reads the new
+//     leaves (as a Backend does); the client then calls GetInclusionProof
+//     at that tree head and verifies it. Latency is from calling QueueLeaf
+//     to the verified proof.
 //   - Submit: submitters call log.Log.Submit on a Backend, each waiting for
 //     its receipt (inclusion proof against a signed checkpoint) before it
 //     submits again; latency is that of Submit.
@@ -49,10 +58,45 @@ func BenchmarkTrillian(b *testing.B) {
 			benchQueueLeaf(b, e, clients)
 		})
 	}
+	for _, clients := range []int{32, 64} {
+		b.Run(fmt.Sprintf("QueueLeafWait/clients=%d", clients), func(b *testing.B) {
+			benchQueueLeafWait(b, e, clients, true)
+		})
+	}
 	for _, c := range []struct{ replicas, submitters int }{{1, 64}, {2, 64}, {1, 128}, {1, 256}} {
 		b.Run(fmt.Sprintf("Submit/replicas=%d/submitters=%d", c.replicas, c.submitters), func(b *testing.B) {
 			benchSubmit(b, e, c.replicas, c.submitters)
 		})
+	}
+}
+
+// BenchmarkBaseline runs, in one run, raw Trillian open loop
+// (QueueLeaf), raw Trillian closed loop (QueueLeafWait), the same with
+// clients that only wait for their leaf to be in a tree head and ask for
+// no proof (closed-noproof), and govlog (Submit, one replica), 64 clients
+// or submitters each, in rounds whose order reverses from one round to
+// the next, so that their ratios can be taken round by round:
+//
+//	go test -run '^$' -bench Baseline -benchtime 3000x ./log/trillian/
+func BenchmarkBaseline(b *testing.B) {
+	e := need(b)
+	runs := []struct {
+		name  string
+		bench func(*testing.B)
+	}{
+		{"open", func(b *testing.B) { benchQueueLeaf(b, e, 64) }},
+		{"closed-noproof", func(b *testing.B) { benchQueueLeafWait(b, e, 64, false) }},
+		{"closed", func(b *testing.B) { benchQueueLeafWait(b, e, 64, true) }},
+		{"govlog", func(b *testing.B) { benchSubmit(b, e, 1, 64) }},
+	}
+	for round := range 4 {
+		for i := range runs {
+			r := runs[i]
+			if round%2 == 1 {
+				r = runs[len(runs)-1-i]
+			}
+			b.Run(fmt.Sprintf("%s/round=%d", r.name, round), r.bench)
+		}
 	}
 }
 
@@ -103,7 +147,7 @@ func benchQueueLeaf(b *testing.B, e *testEnv, clients int) {
 	start := time.Now()
 	var last atomic.Int64 // unix nanos of the last integration seen
 	go func() {
-		watchDone <- watch(ctx, client, tree, b.N, func(l *trillian.LogLeaf, at time.Time) {
+		watchDone <- watch(ctx, client, tree, b.N, func(l *trillian.LogLeaf, _ root, at time.Time) {
 			if t, ok := queuedAt.Load([32]byte(l.GetLeafIdentityHash())); ok {
 				latencies <- at.Sub(t.(time.Time))
 				last.Store(at.UnixNano())
@@ -151,6 +195,86 @@ func benchQueueLeaf(b *testing.B, e *testEnv, clients int) {
 	cpu.report(b)
 }
 
+// integrated is where a leaf is in a tree head, as the watcher saw it.
+type integrated struct {
+	index int64
+	root  root
+}
+
+// benchQueueLeafWait is raw Trillian in a closed loop: each client waits
+// for an inclusion proof of its leaf before it queues the next one, or,
+// without proofs, only until a tree head holds its leaf (to tell the cost
+// of the proofs from that of the closed loop).
+func benchQueueLeafWait(b *testing.B, e *testEnv, clients int, proofs bool) {
+	tree := e.newTree(b)
+	client := trillian.NewTrillianLogClient(e.conn)
+
+	b.ResetTimer()
+	cpu := startCPU(e)
+	start := time.Now()
+	lat := make([]time.Duration, b.N)
+	var next atomic.Int64
+	var waiting sync.Map // identity hash -> chan integrated
+	g, gctx := errgroup.WithContext(context.Background())
+	g.Go(func() error {
+		return watch(gctx, client, tree, b.N, func(l *trillian.LogLeaf, r root, _ time.Time) {
+			if c, ok := waiting.LoadAndDelete([32]byte(l.GetLeafIdentityHash())); ok {
+				c.(chan integrated) <- integrated{l.GetLeafIndex(), r}
+			}
+		})
+	})
+	for range clients {
+		g.Go(func() error {
+			done := make(chan integrated, 1)
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= b.N {
+					return nil
+				}
+				leaf := make([]byte, 600)
+				rand.Read(leaf)
+				id := sha256.Sum256(leaf)
+				t := time.Now()
+				waiting.Store(id, done)
+				_, err := client.QueueLeaf(gctx, &trillian.QueueLeafRequest{
+					LogId: tree, Leaf: &trillian.LogLeaf{LeafValue: leaf, LeafIdentityHash: id[:]},
+				})
+				if err != nil {
+					return err
+				}
+				var in integrated
+				select {
+				case in = <-done:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+				if !proofs {
+					lat[i] = time.Since(t)
+					continue
+				}
+				resp, err := client.GetInclusionProof(gctx, &trillian.GetInclusionProofRequest{
+					LogId: tree, LeafIndex: in.index, TreeSize: int64(in.root.size),
+				})
+				if err != nil {
+					return err
+				}
+				lh := rfc6962.DefaultHasher.HashLeaf(leaf)
+				if err := proof.VerifyInclusion(rfc6962.DefaultHasher, uint64(in.index), in.root.size, lh, resp.GetProof().GetHashes(), in.root.hash[:]); err != nil {
+					return fmt.Errorf("leaf %d in tree head of size %d: %w", in.index, in.root.size, err)
+				}
+				lat[i] = time.Since(t)
+			}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	took := time.Since(start)
+	b.StopTimer()
+	reportLatencies(b, lat, took)
+	cpu.report(b)
+}
+
 // cpuStart is the CPU time used so far by the benchmark's process and by
 // the Trillian servers.
 type cpuStart struct {
@@ -172,8 +296,8 @@ func (c cpuStart) report(b *testing.B) {
 }
 
 // watch polls the tree head of tree until it has n leaves, calling seen for
-// every new leaf with the time its tree head was read.
-func watch(ctx context.Context, client trillian.TrillianLogClient, tree int64, n int, seen func(*trillian.LogLeaf, time.Time)) error {
+// every new leaf with the tree head that holds it and the time it was read.
+func watch(ctx context.Context, client trillian.TrillianLogClient, tree int64, n int, seen func(*trillian.LogLeaf, root, time.Time)) error {
 	var size uint64
 	deadline := time.Now().Add(10 * time.Minute)
 	for size < uint64(n) {
@@ -200,7 +324,7 @@ func watch(ctx context.Context, client trillian.TrillianLogClient, tree int64, n
 				return fmt.Errorf("no leaves from %d", size)
 			}
 			for _, l := range lr.GetLeaves() {
-				seen(l, at)
+				seen(l, r, at)
 			}
 			size += uint64(len(lr.GetLeaves()))
 		}
