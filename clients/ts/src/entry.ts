@@ -110,6 +110,8 @@ export interface Entry {
 }
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
+/** A key entry's kid: an id's characters, any of them first (an RFC 7638 thumbprint in base64url may start with "-" or "_"), 1 to 128 of them. */
+const KID = /^[A-Za-z0-9._:-]{1,128}$/;
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const B64URL = /^[A-Za-z0-9_-]*$/;
 
@@ -442,7 +444,7 @@ function keyFrom(key: JSONValue): KeyContent {
   };
   const k = exact(key, ["jwk", "kid"], "the entry's key");
   const kid = k.get("kid");
-  if (typeof kid !== "string" || !ID.test(kid)) fail("bad_entry", "the entry's kid is not an id");
+  if (typeof kid !== "string" || !KID.test(kid)) fail("bad_entry", "the entry's kid is not 1 to 128 characters of A-Z a-z 0-9 . _ : -");
   const jwk = exact(k.get("jwk"), ["crv", "kty", "x"], "the entry's jwk");
   if (jwk.get("kty") !== "OKP" || jwk.get("crv") !== "Ed25519") fail("bad_entry", "the entry's jwk is not an Ed25519 OKP key");
   const xv = jwk.get("x");

@@ -106,6 +106,11 @@ func evidenceEntryCases(add func(name, want, why string, leaf []byte) error) err
 		{"evidence: a key entry with a violation", "fail", "", strings.Replace(key, `"v":1`, `"v":1,"violation":"revoked"`, 1)},
 		{"evidence: a key whose jwk has alg", "fail", "the jwk is exactly crv, kty and x", strings.Replace(key, `"jwk":{`, `"jwk":{"alg":"EdDSA",`, 1)},
 		{"evidence: a key whose kid is not an id", "fail", "", strings.Replace(key, `"kid":"test-artifact-1"`, `"kid":"test artifact"`, 1)},
+		{"evidence: a key whose kid starts with -", "ok", "an RFC 7638 thumbprint in base64url may start with - or _", strings.Replace(key, `"kid":"test-artifact-1"`, `"kid":"-VLLEmD8bfzhnQCBxy0b6CHLvw7UxEkAEnmYw4cIGEY"`, 1)},
+		{"evidence: a key whose kid starts with _", "ok", "", strings.Replace(key, `"kid":"test-artifact-1"`, `"kid":"_VLLEmD8bfzhnQCBxy0b6CHLvw7UxEkAEnmYw4cIGEY"`, 1)},
+		{"evidence: a key whose kid is 128 characters", "ok", "", strings.Replace(key, `"kid":"test-artifact-1"`, `"kid":"`+strings.Repeat("k", 128)+`"`, 1)},
+		{"evidence: a key whose kid is 129 characters", "fail", "a kid is 1 to 128 characters", strings.Replace(key, `"kid":"test-artifact-1"`, `"kid":"`+strings.Repeat("k", 129)+`"`, 1)},
+		{"evidence: a key whose kid is empty", "fail", "", strings.Replace(key, `"kid":"test-artifact-1"`, `"kid":""`, 1)},
 	} {
 		var err error
 		if c.want == "ok" {

@@ -20,6 +20,9 @@ MAX_SEQUENCE = 2**53 - 1
 MAX_REASONS = 32
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*\Z")
+# A key entry's kid: an id's characters, any of them first (an RFC 7638
+# thumbprint in base64url may start with "-" or "_"), 1 to 128 of them.
+_KID = re.compile(r"[A-Za-z0-9._:-]{1,128}\Z")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}\Z")
 
 
@@ -380,8 +383,8 @@ def _key(key) -> KeyContent:
     """A key entry's content: exactly {"jwk":{"crv":"Ed25519","kty":"OKP","x":X},"kid":K}."""
     k = _exact(key, ("jwk", "kid"), "the entry's key")
     kid = k["kid"]
-    if not isinstance(kid, str) or not _ID.match(kid):
-        _bad("the entry's kid is not an id")
+    if not isinstance(kid, str) or not _KID.match(kid):
+        _bad("the entry's kid is not 1 to 128 characters of A-Z a-z 0-9 . _ : -")
     jwk = _exact(k["jwk"], ("crv", "kty", "x"), "the entry's jwk")
     if jwk["kty"] != "OKP" or jwk["crv"] != "Ed25519":
         _bad("the entry's jwk is not an Ed25519 OKP key")
