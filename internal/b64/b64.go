@@ -9,6 +9,8 @@
 package b64
 
 import (
+	"slices"
+
 	asm "github.com/segmentio/asm/base64"
 )
 
@@ -30,15 +32,7 @@ func Std(src []byte) string {
 
 func appendEncode(enc *asm.Encoding, dst, src []byte) []byte {
 	n := enc.EncodedLen(len(src))
-	dst = grow(dst, n)
+	dst = slices.Grow(dst, n)
 	enc.Encode(dst[len(dst):len(dst)+n], src)
 	return dst[:len(dst)+n]
-}
-
-// grow returns dst with room for n more bytes.
-func grow(dst []byte, n int) []byte {
-	if cap(dst)-len(dst) >= n {
-		return dst
-	}
-	return append(dst, make([]byte, n)...)[:len(dst)]
 }
