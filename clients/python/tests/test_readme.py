@@ -58,8 +58,11 @@ def test_readme_artifact_check(tmp_path):
     out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=dict(env, GOVLOG_ARTIFACT=token),
                          capture_output=True, text=True)
     assert (out.returncode, out.stdout.strip()) == (0, "called deploy svc/payments"), out.stderr
-    # A signature changed: the script raises before the tool is called.
-    bad = token[:-2] + ("BA" if token.endswith("A") else "AA")
+    # A signature changed (its first character, which carries six bits of the
+    # signature and never padding): the script raises before the tool is called.
+    dot = token.rindex(".") + 1
+    bad = token[:dot] + ("B" if token[dot] == "A" else "A") + token[dot + 1:]
+    assert bad != token
     out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=dict(env, GOVLOG_ARTIFACT=bad),
                          capture_output=True, text=True)
     assert out.returncode != 0 and out.stdout == "" and "VerificationError" in out.stderr, out

@@ -55,7 +55,11 @@ test("the README's artifact check runs, and refuses what it must", async () => {
   const token = await freshArtifact();
   const out = execFileSync(process.execPath, [file], { env: { ...process.env, GOVLOG_ARTIFACT: token }, encoding: "utf8" });
   assert.equal(out.trim(), "called deploy svc/payments");
-  // A signature changed: the script throws before the tool is called.
-  const bad = token.slice(0, -2) + (token.endsWith("A") ? "BA" : "AA");
+  // A signature changed (its first character, which carries six bits of
+  // the signature and never padding): the script throws before the tool is
+  // called.
+  const dot = token.lastIndexOf(".") + 1;
+  const bad = token.slice(0, dot) + (token[dot] === "A" ? "B" : "A") + token.slice(dot + 1);
+  assert.notEqual(bad, token);
   assert.throws(() => execFileSync(process.execPath, [file], { env: { ...process.env, GOVLOG_ARTIFACT: bad }, stdio: "pipe" }));
 });
