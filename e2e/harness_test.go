@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -154,14 +155,23 @@ func crashpointGovlogd(t *testing.T) string {
 	return filepath.Join(goBuild(t, "crashpoint", []string{"-tags", "crashpoint"}, "./cmd/govlogd"), "govlogd")
 }
 
-// startDaemonBin is startDaemon with the govlogd binary bin.
+// servingAddr finds the address of the "govlogd serving" (or
+// "govlog-witness serving") line of a process's log.
+var servingAddr = regexp.MustCompile(`msg="govlog(?:d|-witness) serving" addr=(\S+)`)
+
+// startDaemonBin is startDaemon with the govlogd binary bin. Without addr,
+// govlogd listens on a port the kernel chooses (127.0.0.1:0) and the
+// address is read from its log: a port found free and given up, then
+// passed on (freeAddr), may be taken by another process in between (the
+// tests of other packages run at the same time).
 func startDaemonBin(t *testing.T, bin, data, addr string, extra ...string) *daemon {
 	t.Helper()
-	if addr == "" {
-		addr = freeAddr(t)
+	listen := addr
+	if listen == "" {
+		listen = "127.0.0.1:0"
 	}
 	d := &daemon{t: t, data: data, addr: addr, url: "http://" + addr, stderr: &lockedBuffer{}, exited: make(chan struct{})}
-	args := append([]string{"--listen", addr, "--data", data, "--origin", "e2e.govlog.test/log"}, extra...)
+	args := append([]string{"--listen", listen, "--data", data, "--origin", "e2e.govlog.test/log"}, extra...)
 	d.cmd = exec.Command(bin, args...)
 	d.cmd.Stdout, d.cmd.Stderr = d.stderr, d.stderr
 	if err := d.cmd.Start(); err != nil {
@@ -181,11 +191,18 @@ func startDaemonBin(t *testing.T, bin, data, addr string, extra ...string) *daem
 			t.Fatalf("govlogd exited before it was ready:\n%s", d.stderr.String())
 		default:
 		}
-		resp, err := http.Get(d.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return d
+		if d.addr == "" {
+			if m := servingAddr.FindStringSubmatch(d.stderr.String()); m != nil {
+				d.addr, d.url = m[1], "http://"+m[1]
+			}
+		}
+		if d.addr != "" {
+			resp, err := http.Get(d.url + "/readyz")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					return d
+				}
 			}
 		}
 		if time.Now().After(deadline) {
