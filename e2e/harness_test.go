@@ -78,14 +78,38 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// freeAddrs are the addresses freeAddr handed out.
+var freeAddrs struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+// freeAddr returns a loopback address whose port was free, for a process
+// that must be told its address before it starts (or start again on it).
+// Another process may take the port before that one does: where the
+// address can be read from the process's log, listen on port 0 instead
+// (startDaemon, startServing). The kernel may hand a port given up here to
+// the next caller, a test running in parallel: freeAddr never returns an
+// address twice.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	freeAddrs.mu.Lock()
+	defer freeAddrs.mu.Unlock()
+	if freeAddrs.seen == nil {
+		freeAddrs.seen = map[string]bool{}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		if !freeAddrs.seen[addr] {
+			freeAddrs.seen[addr] = true
+			return addr
+		}
+	}
 }
 
 // startDaemon starts govlogd on data (a new free port unless addr is set)
