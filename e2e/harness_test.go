@@ -9,12 +9,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -86,11 +88,13 @@ var freeAddrs struct {
 
 // freeAddr returns a loopback address whose port was free, for a process
 // that must be told its address before it starts (or start again on it).
-// Another process may take the port before that one does: where the
-// address can be read from the process's log, listen on port 0 instead
-// (startDaemon, startServing). The kernel may hand a port given up here to
-// the next caller, a test running in parallel: freeAddr never returns an
-// address twice.
+// Where the address can be read from the process's log, listen on port 0
+// instead (startDaemon, startServing): another process may take a port
+// between freeAddr and the bind. freeAddr takes its ports below the
+// kernel's ephemeral range (ip_local_port_range), which the kernel never
+// hands out by itself: not to a listener on port 0 of a test running in
+// parallel, nor to an outgoing connection, even while a daemon is down
+// between two starts on its address. It never returns an address twice.
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	freeAddrs.mu.Lock()
@@ -98,18 +102,32 @@ func freeAddr(t *testing.T) string {
 	if freeAddrs.seen == nil {
 		freeAddrs.seen = map[string]bool{}
 	}
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	low := 0 // the ports freeAddr picks from: [low, ephemeral)
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if ephemeral, err := strconv.Atoi(f[0]); err == nil && ephemeral-10000 >= 10000 {
+				low = ephemeral - 10000
+			}
 		}
-		addr := l.Addr().String()
+	}
+	for range 1000 {
+		addr := "127.0.0.1:0" // the kernel's choice, when the range is unknown
+		if low > 0 {
+			addr = "127.0.0.1:" + strconv.Itoa(low+mathrand.IntN(10000))
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue // taken
+		}
+		addr = l.Addr().String()
 		l.Close()
 		if !freeAddrs.seen[addr] {
 			freeAddrs.seen[addr] = true
 			return addr
 		}
 	}
+	t.Fatal("no free port found")
+	return ""
 }
 
 // startDaemon starts govlogd on data (a new free port unless addr is set)
