@@ -38,9 +38,13 @@ import (
 
 const authOrigin = "e2e.govlog.test/log"
 
-// startServing starts govlogd with args and waits until probe (a URL of
-// /readyz) answers 200 through client.
-func startServing(t *testing.T, data string, client *http.Client, probe string, args ...string) *daemon {
+// startServing starts govlogd with args, which listens on a port the
+// kernel chooses (its --listen has port 0), reads the address from its
+// serving line and waits until its /readyz answers 200 through client, at
+// scheme://127.0.0.1:PORT for a wildcard address. d.url is that base URL.
+// (A port found free and given up before govlogd takes it could be taken
+// by another process in between.)
+func startServing(t *testing.T, data string, client *http.Client, scheme string, args ...string) *daemon {
 	t.Helper()
 	d := &daemon{t: t, data: data, stderr: &lockedBuffer{}, exited: make(chan struct{})}
 	args = append([]string{"--data", data, "--origin", authOrigin}, args...)
@@ -63,10 +67,25 @@ func startServing(t *testing.T, data string, client *http.Client, probe string, 
 			t.Fatalf("govlogd exited before it was ready:\n%s", d.stderr.String())
 		default:
 		}
-		if resp, err := client.Get(probe); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return d
+		if d.addr == "" {
+			if m := servingAddr.FindStringSubmatch(d.stderr.String()); m != nil {
+				host, port, err := net.SplitHostPort(m[1])
+				if err != nil {
+					t.Fatalf("govlogd serves on %q: %v", m[1], err)
+				}
+				if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+					host = "127.0.0.1"
+				}
+				d.addr = net.JoinHostPort(host, port)
+				d.url = scheme + "://" + d.addr
+			}
+		}
+		if d.addr != "" {
+			if resp, err := client.Get(d.url + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					return d
+				}
 			}
 		}
 		if time.Now().After(deadline) {
@@ -182,17 +201,15 @@ func writeFile(t *testing.T, path string, data []byte, mode os.FileMode) string 
 // address that is not loopback, before creating or listening on anything;
 // with it, 0.0.0.0 is served and writers must authenticate.
 func TestNonLoopbackNeedsAuth(t *testing.T) {
-	port := strings.Split(freeAddr(t), ":")[1]
-	for _, listen := range []string{"0.0.0.0:" + port, ":" + port, "[::]:" + port} {
+	// Port 0: refuses checks that govlogd exits without a serving line.
+	// (A port found free and given up, then checked for a listener after
+	// the refusal, could be taken by another process in between.)
+	for _, listen := range []string{"0.0.0.0:0", ":0", "[::]:0"} {
 		t.Run(listen, func(t *testing.T) {
 			data := filepath.Join(t.TempDir(), "data")
 			refuses(t, "loopback", "--listen", listen, "--data", data)
 			if _, err := os.Stat(data); !os.IsNotExist(err) {
 				t.Errorf("the data directory was created: %v", err)
-			}
-			if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second); err == nil {
-				c.Close()
-				t.Errorf("something listens on %s", port)
 			}
 		})
 	}
@@ -200,9 +217,8 @@ func TestNonLoopbackNeedsAuth(t *testing.T) {
 	dir := t.TempDir()
 	tokens := writeFile(t, filepath.Join(dir, "tokens"), []byte(
 		"# e2e tokens\nci "+tokenHash("ci-secret-token")+"\nauditor "+tokenHash("auditor-secret-token")+" read\n"), 0o644)
-	base := "http://127.0.0.1:" + port
-	d := startServing(t, filepath.Join(dir, "data"), httpClient, base+"/readyz",
-		"--listen", "0.0.0.0:"+port, "--auth-tokens", tokens)
+	d := startServing(t, filepath.Join(dir, "data"), httpClient, "http", "--listen", "0.0.0.0:0", "--auth-tokens", tokens)
+	base := d.url
 	if !strings.Contains(d.stderr.String(), "static bearer tokens") {
 		t.Errorf("govlogd does not say how it authenticates:\n%s", d.stderr.String())
 	}
@@ -318,11 +334,10 @@ func TestTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	tokens := writeFile(t, filepath.Join(dir, "tokens"), []byte("ci "+tokenHash("tls-token")+"\n"), 0o600)
-	addr := freeAddr(t)
-	base := "https://" + addr
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
-	d := startServing(t, filepath.Join(dir, "data"), client, base+"/readyz",
-		"--listen", addr, "--tls-cert", certFile, "--tls-key", keyFile, "--auth-tokens", tokens)
+	d := startServing(t, filepath.Join(dir, "data"), client, "https",
+		"--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile, "--auth-tokens", tokens)
+	addr, base := d.addr, d.url
 	body := decision("tls-1", "allow", "", 0)
 	status, resp, _ := request(t, client, http.MethodPost, base+"/v1/decisions", "tls-token", body)
 	if status != http.StatusCreated {
@@ -408,10 +423,8 @@ func TestJWTAuth(t *testing.T) {
 	writeJWKS(t, is.file, map[string]ed25519.PrivateKey{"k1": key})
 	perms := writeFile(t, filepath.Join(dir, "perms"), []byte("reader read\n"), 0o644)
 	const iss, aud = "https://idp.e2e.test", "govlog-e2e"
-	addr := freeAddr(t)
-	base := "http://" + addr
-	startServing(t, filepath.Join(dir, "data"), httpClient, base+"/readyz", "--listen", addr,
-		"--auth-jwks", is.file, "--auth-issuer", iss, "--auth-audience", aud, "--auth-permissions", perms)
+	base := startServing(t, filepath.Join(dir, "data"), httpClient, "http", "--listen", "127.0.0.1:0",
+		"--auth-jwks", is.file, "--auth-issuer", iss, "--auth-audience", aud, "--auth-permissions", perms).url
 
 	now := time.Now()
 	claims := func(edit map[string]any) map[string]any {
@@ -486,10 +499,8 @@ func TestJWTAuth(t *testing.T) {
 
 // TestRateLimitBinary: a submitter over its rate gets 429 with Retry-After.
 func TestRateLimitBinary(t *testing.T) {
-	addr := freeAddr(t)
-	base := "http://" + addr
-	startServing(t, filepath.Join(t.TempDir(), "data"), httpClient, base+"/readyz",
-		"--listen", addr, "--rate-limit", "0.2", "--rate-burst", "2")
+	base := startServing(t, filepath.Join(t.TempDir(), "data"), httpClient, "http",
+		"--listen", "127.0.0.1:0", "--rate-limit", "0.2", "--rate-burst", "2").url
 	for i, id := range []string{"rl-1", "rl-2"} {
 		if status, body, _ := request(t, httpClient, http.MethodPost, base+"/v1/decisions", "", decision(id, "deny", "", 0)); status != 201 {
 			t.Fatalf("submission %d: %d %s", i, status, body)

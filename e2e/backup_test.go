@@ -20,7 +20,7 @@ func runDaemonToExit(t *testing.T, data string, extra ...string) (int, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	args := append([]string{"--listen", freeAddr(t), "--data", data, "--origin", "e2e.govlog.test/log"}, extra...)
+	args := append([]string{"--listen", "127.0.0.1:0", "--data", data, "--origin", "e2e.govlog.test/log"}, extra...)
 	out, err := exec.CommandContext(ctx, filepath.Join(binDir, "govlogd"), args...).CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); ok {
 		return ee.ExitCode(), string(out)

@@ -9,11 +9,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -77,14 +80,54 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// freeAddrs are the addresses freeAddr handed out.
+var freeAddrs struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+// freeAddr returns a loopback address whose port was free, for a process
+// that must be told its address before it starts (or start again on it).
+// Where the address can be read from the process's log, listen on port 0
+// instead (startDaemon, startServing): another process may take a port
+// between freeAddr and the bind. freeAddr takes its ports below the
+// kernel's ephemeral range (ip_local_port_range), which the kernel never
+// hands out by itself: not to a listener on port 0 of a test running in
+// parallel, nor to an outgoing connection, even while a daemon is down
+// between two starts on its address. It never returns an address twice.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	freeAddrs.mu.Lock()
+	defer freeAddrs.mu.Unlock()
+	if freeAddrs.seen == nil {
+		freeAddrs.seen = map[string]bool{}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	low := 0 // the ports freeAddr picks from: [low, ephemeral)
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if ephemeral, err := strconv.Atoi(f[0]); err == nil && ephemeral-10000 >= 10000 {
+				low = ephemeral - 10000
+			}
+		}
+	}
+	for range 1000 {
+		addr := "127.0.0.1:0" // the kernel's choice, when the range is unknown
+		if low > 0 {
+			addr = "127.0.0.1:" + strconv.Itoa(low+mathrand.IntN(10000))
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue // taken
+		}
+		addr = l.Addr().String()
+		l.Close()
+		if !freeAddrs.seen[addr] {
+			freeAddrs.seen[addr] = true
+			return addr
+		}
+	}
+	t.Fatal("no free port found")
+	return ""
 }
 
 // startDaemon starts govlogd on data (a new free port unless addr is set)
@@ -154,14 +197,23 @@ func crashpointGovlogd(t *testing.T) string {
 	return filepath.Join(goBuild(t, "crashpoint", []string{"-tags", "crashpoint"}, "./cmd/govlogd"), "govlogd")
 }
 
-// startDaemonBin is startDaemon with the govlogd binary bin.
+// servingAddr finds the address of the "govlogd serving" (or
+// "govlog-witness serving") line of a process's log.
+var servingAddr = regexp.MustCompile(`msg="govlog(?:d|-witness) serving" addr=(\S+)`)
+
+// startDaemonBin is startDaemon with the govlogd binary bin. Without addr,
+// govlogd listens on a port the kernel chooses (127.0.0.1:0) and the
+// address is read from its log: a port found free and given up, then
+// passed on (freeAddr), may be taken by another process in between (the
+// tests of other packages run at the same time).
 func startDaemonBin(t *testing.T, bin, data, addr string, extra ...string) *daemon {
 	t.Helper()
-	if addr == "" {
-		addr = freeAddr(t)
+	listen := addr
+	if listen == "" {
+		listen = "127.0.0.1:0"
 	}
 	d := &daemon{t: t, data: data, addr: addr, url: "http://" + addr, stderr: &lockedBuffer{}, exited: make(chan struct{})}
-	args := append([]string{"--listen", addr, "--data", data, "--origin", "e2e.govlog.test/log"}, extra...)
+	args := append([]string{"--listen", listen, "--data", data, "--origin", "e2e.govlog.test/log"}, extra...)
 	d.cmd = exec.Command(bin, args...)
 	d.cmd.Stdout, d.cmd.Stderr = d.stderr, d.stderr
 	if err := d.cmd.Start(); err != nil {
@@ -181,11 +233,18 @@ func startDaemonBin(t *testing.T, bin, data, addr string, extra ...string) *daem
 			t.Fatalf("govlogd exited before it was ready:\n%s", d.stderr.String())
 		default:
 		}
-		resp, err := http.Get(d.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return d
+		if d.addr == "" {
+			if m := servingAddr.FindStringSubmatch(d.stderr.String()); m != nil {
+				d.addr, d.url = m[1], "http://"+m[1]
+			}
+		}
+		if d.addr != "" {
+			resp, err := http.Get(d.url + "/readyz")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					return d
+				}
 			}
 		}
 		if time.Now().After(deadline) {

@@ -16,7 +16,7 @@ import (
 func TestSecondDaemonRefused(t *testing.T) {
 	data := t.TempDir()
 	first := startDaemon(t, data, "")
-	second := exec.Command(filepath.Join(binDir, "govlogd"), "--listen", freeAddr(t), "--data", data)
+	second := exec.Command(filepath.Join(binDir, "govlogd"), "--listen", "127.0.0.1:0", "--data", data)
 	start := time.Now()
 	out, err := second.CombinedOutput()
 	took := time.Since(start)

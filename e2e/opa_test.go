@@ -88,7 +88,9 @@ func waitTreeSize(t *testing.T, url string, n uint64, limit time.Duration) {
 // is down are uploaded again by OPA once it is back, each logged once.
 func TestOPADecisionLogs(t *testing.T) {
 	data := t.TempDir()
-	d := startDaemon(t, data, "")
+	// An address of freeAddr, which no listener on port 0 gets: govlogd
+	// starts again on it after 2.5 s down.
+	d := startDaemon(t, data, freeAddr(t))
 	o := opatest.Start(t, opaPolicy, opaDecisionLogConfig(d.url))
 
 	want := map[string]string{} // decision id → outcome

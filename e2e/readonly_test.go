@@ -333,7 +333,7 @@ func TestDataDirReadOnly(t *testing.T) {
 		t.Logf("the kernel lost the last %d entries (%d acknowledged as the fault struck); published size %d, stored %d",
 			cur.Size-stored, lost, cur.Size, stored)
 		refuses(t, fmt.Sprintf("refusing to start: the stored log has size %d, smaller than the published checkpoint's %d", stored, cur.Size),
-			"--listen", freeAddr(t), "--data", data, "--origin", "e2e.govlog.test/log", "--published-checkpoint", published)
+			"--listen", "127.0.0.1:0", "--data", data, "--origin", "e2e.govlog.test/log", "--published-checkpoint", published)
 		d = startDaemon(t, data, "")
 		verifyAcks(t, d.url, v, acks[:durable], cps[:durable])
 		for _, k := range before {
@@ -422,7 +422,7 @@ func TestStartOnReadOnlyDataDir(t *testing.T) {
 
 	start := time.Now()
 	out := refuses(t, "govlogd: the data directory "+data+" is on a read-only file system: ",
-		"--listen", freeAddr(t), "--data", data, "--origin", "e2e.govlog.test/log")
+		"--listen", "127.0.0.1:0", "--data", data, "--origin", "e2e.govlog.test/log")
 	took := time.Since(start)
 	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 1 {
 		t.Errorf("more than the one line of the refusal:\n%s", out)
@@ -439,11 +439,11 @@ func TestStartOnReadOnlyDataDir(t *testing.T) {
 	fresh := mountTmpfs(t, "1m")
 	remountReadOnly(t, fresh)
 	refuses(t, "govlogd: the data directory "+fresh+" is on a read-only file system: ",
-		"--listen", freeAddr(t), "--data", fresh, "--origin", "e2e.govlog.test/log")
+		"--listen", "127.0.0.1:0", "--data", fresh, "--origin", "e2e.govlog.test/log")
 	// A data directory to create under a read-only one.
 	sub := filepath.Join(fresh, "data")
 	refuses(t, "govlogd: failed to create the data directory: mkdir "+sub+": read-only file system",
-		"--listen", freeAddr(t), "--data", sub, "--origin", "e2e.govlog.test/log")
+		"--listen", "127.0.0.1:0", "--data", sub, "--origin", "e2e.govlog.test/log")
 
 	// Read-write again: the log as it was.
 	if out, err := exec.Command("mount", "-o", "remount,rw", mnt).CombinedOutput(); err != nil {

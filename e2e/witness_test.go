@@ -56,6 +56,8 @@ type proc struct {
 }
 
 // startProc starts a server process and waits until GET url+probe is 200.
+// Without addr, the process listens on a port the kernel chose and says so
+// in a "serving" line of its log (servingAddr), as govlog-witness does.
 func startProc(t *testing.T, name, addr, probe string, bin string, args ...string) *proc {
 	t.Helper()
 	p := &proc{name: name, addr: addr, url: "http://" + addr, stderr: &lockedBuffer{}, exited: make(chan struct{})}
@@ -78,10 +80,17 @@ func startProc(t *testing.T, name, addr, probe string, bin string, args ...strin
 			t.Fatalf("%s exited before it was ready:\n%s", name, p.stderr.String())
 		default:
 		}
-		if resp, err := http.Get(p.url + probe); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
+		if p.addr == "" {
+			if m := servingAddr.FindStringSubmatch(p.stderr.String()); m != nil {
+				p.addr, p.url = m[1], "http://"+m[1]
+			}
+		}
+		if p.addr != "" {
+			if resp, err := http.Get(p.url + probe); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					return p
+				}
 			}
 		}
 		if time.Now().After(deadline) {
@@ -104,10 +113,11 @@ func (p *proc) kill() {
 // startGovlogWitness runs govlog-witness.
 func startGovlogWitness(t *testing.T, data, addr, name string, logKeys ...string) *proc {
 	t.Helper()
-	if addr == "" {
-		addr = freeAddr(t)
+	listen := addr
+	if listen == "" {
+		listen = "127.0.0.1:0" // the address is read from its log (startProc)
 	}
-	args := []string{"--listen", addr, "--data", data, "--name", name}
+	args := []string{"--listen", listen, "--data", data, "--name", name}
 	for _, k := range logKeys {
 		args = append(args, "--log-key", k)
 	}

@@ -109,23 +109,35 @@ type daemon struct {
 // freeAddr returns a loopback address whose port (from the kernel's
 // ephemeral range) was free a moment ago.
 func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addrs, err := freeAddrs(1)
 	if err != nil {
 		return "", err
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return addrs[0], nil
+}
+
+// freeAddrs returns n such addresses, all different: each port is held
+// until all are found (the kernel may hand a port just given up to the
+// next Listen).
+func freeAddrs(n int) ([]string, error) {
+	var addrs []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		addrs = append(addrs, l.Addr().String())
+	}
+	return addrs, nil
 }
 
 func startDaemon(ctx context.Context, bin, data string, extra ...string) (*daemon, error) {
-	addr, err := freeAddr()
+	addrs, err := freeAddrs(2)
 	if err != nil {
 		return nil, err
 	}
-	pprofAddr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
+	addr, pprofAddr := addrs[0], addrs[1]
 	out, err := os.CreateTemp("", "benchreport-govlogd-*.log")
 	if err != nil {
 		return nil, err

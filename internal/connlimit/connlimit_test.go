@@ -125,18 +125,33 @@ func TestPressure(t *testing.T) {
 
 // TestBusyNotClosed: under pressure, connections serving a request are
 // never closed, however long the request takes.
+//
+// A new connection is idle until the server reads its request: each
+// request is in its handler before the next connection is made, so the
+// first two are busy before the third brings the pressure, and the third
+// has IdleUnderPressure to get its request read. (With 50 ms, a goroutine
+// of a loaded machine could come too late for any of the three.)
 func TestBusyNotClosed(t *testing.T) {
-	release := make(chan struct{})
-	addr := serve(t, Config{Max: 4, IdleUnderPressure: 50 * time.Millisecond}, func(w http.ResponseWriter, r *http.Request) {
+	const idle = 250 * time.Millisecond
+	release, arrived := make(chan struct{}), make(chan struct{}, 3)
+	addr := serve(t, Config{Max: 4, IdleUnderPressure: idle}, func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
 		<-release
 		io.WriteString(w, "ok")
 	})
 	answers := make(chan bool, 3)
-	for range 3 {
+	for i := range 3 {
 		c := dialFrom(t, "127.0.0.2", addr)
 		go func() { answers <- get(c, 10*time.Second) }()
+		select {
+		case <-arrived:
+		case ok := <-answers:
+			t.Fatalf("connection %d answered %v before its handler ran", i, ok)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the request of connection %d never reached its handler", i)
+		}
 	}
-	time.Sleep(500 * time.Millisecond) // ten times IdleUnderPressure
+	time.Sleep(4 * idle)
 	close(release)
 	for range 3 {
 		if !<-answers {

@@ -570,15 +570,11 @@ func TestWitnessDownOrHanging(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	refused := func() string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		return "http://" + addr + "/add-checkpoint"
-	}
+	// A port where nothing listens: port 1, privileged, as elsewhere in
+	// the tests. (A port found free and closed could be taken by another
+	// process, such as the server of another package's test, while the
+	// pushes run: they would get its answers, not a refused connection.)
+	refused := func() string { return "http://127.0.0.1:1/add-checkpoint" }
 	// trickle reads the request, sends the headers of an answer, then a
 	// byte every 20 ms.
 	trickle := func(c net.Conn) {

@@ -289,7 +289,11 @@ func TestRefusals(t *testing.T) {
 	f := newFixture(t, nil)
 	other := f.allow("d-other", "agent-7", "tool.call", "tool/other")
 	read := f.allow("d-read", "agent-7", "file.read", "file/a/b.txt")
-	forged := other[:len(other)-4] + "AAAA"
+	// Another signature: its first character changed (six bits of the
+	// signature, never padding). Its last four set to "AAAA" were the
+	// same artifact when they already were (about one run in 10^6).
+	dot := strings.LastIndexByte(other, '.') + 1
+	forged := other[:dot] + map[bool]string{true: "B", false: "A"}[other[dot] == 'A'] + other[dot+1:]
 	for _, c := range []struct {
 		name, method, path, artifact string
 		hdr                          map[string]string

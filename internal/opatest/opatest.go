@@ -111,8 +111,9 @@ func Start(t testing.TB, policy, config string) *OPA {
 	if err := os.WriteFile(policyFile, []byte(policy), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
-	args := []string{"run", "--server", "--addr", addr, "--diagnostic-addr", freeAddr(t), "--log-level", "info"}
+	addrs := freeAddrs(t, 2)
+	addr := addrs[0]
+	args := []string{"run", "--server", "--addr", addr, "--diagnostic-addr", addrs[1], "--log-level", "info"}
 	if config != "" {
 		cfgFile := filepath.Join(dir, "config.yaml")
 		if err := os.WriteFile(cfgFile, []byte(config), 0o600); err != nil {
@@ -192,14 +193,21 @@ func (o *OPA) Query(ctx context.Context, path, input string) (int, error) {
 	return resp.StatusCode, nil
 }
 
-func freeAddr(t testing.TB) string {
+// freeAddrs returns n loopback addresses whose ports were free, all
+// different: each port is held until all are found (the kernel may hand
+// a port just given up to the next caller).
+func freeAddrs(t testing.TB, n int) []string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var addrs []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		addrs = append(addrs, l.Addr().String())
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addrs
 }
 
 type syncBuffer struct {

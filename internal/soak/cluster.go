@@ -54,13 +54,20 @@ type proc struct {
 	stopping atomic.Bool
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("failed to find a free loopback port: %w", err)
+// freeAddrs returns n loopback addresses whose ports were free a moment
+// ago, all different: each port is held until all are found (the kernel
+// may hand a port just given up to the next Listen).
+func freeAddrs(n int) ([]string, error) {
+	var addrs []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("failed to find a free loopback port: %w", err)
+		}
+		defer l.Close()
+		addrs = append(addrs, l.Addr().String())
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return addrs, nil
 }
 
 // startProc starts bin with args, its output in logPath, and waits until
@@ -181,10 +188,11 @@ func startCluster(ctx context.Context, bin, work, mode string) (c *cluster, err 
 	}()
 	var policy strings.Builder
 	for i := range 2 {
-		addr, err := freeAddr()
+		addrs, err := freeAddrs(1)
 		if err != nil {
 			return nil, err
 		}
+		addr := addrs[0]
 		name := fmt.Sprintf("witness.soak.test/w%d", i+1)
 		wdata := filepath.Join(work, fmt.Sprintf("w%d", i+1))
 		w, err := startProc(ctx, "govlog-witness "+name, filepath.Join(bin, "govlog-witness"), "http://"+addr, "/healthz", wdata,
@@ -206,14 +214,11 @@ func startCluster(ctx context.Context, bin, work, mode string) (c *cluster, err 
 	if err := os.WriteFile(policyFile, []byte(c.policy), 0o644); err != nil {
 		return nil, fmt.Errorf("failed to write the witness policy: %w", err)
 	}
-	addr, err := freeAddr()
+	addrs, err := freeAddrs(2)
 	if err != nil {
 		return nil, err
 	}
-	pprof, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
+	addr, pprof := addrs[0], addrs[1]
 	c.pprofURL = "http://" + pprof
 	c.govlogd, err = startProc(ctx, "govlogd", filepath.Join(bin, "govlogd"), "http://"+addr, "/readyz", data, filepath.Join(work, logFiles[0]),
 		"--listen", addr, "--data", data, "--origin", origin, "--log-level", "warn", "--pprof", pprof,

@@ -7,7 +7,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -31,28 +30,35 @@ pytestmark = pytest.mark.skipif(not os.path.exists(BINARY) and os.environ.get("C
 
 @pytest.fixture(scope="module")
 def log():
-    data = tempfile.mkdtemp(prefix="govlog-py-e2e-")
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    addr = "127.0.0.1:%d" % s.getsockname()[1]
-    s.close()
+    tmp = tempfile.mkdtemp(prefix="govlog-py-e2e-")
+    data = os.path.join(tmp, "log")
+    # A port the kernel chooses, read from govlogd's "serving" line: a port
+    # found free and given up before govlogd takes it could be taken by
+    # another process in between.
+    log_file = open(os.path.join(tmp, "govlogd.log"), "wb")
     p = subprocess.Popen(
-        [BINARY, "--listen", addr, "--data", data, "--origin", "e2e.govlog.test/py", "--artifact-audience", AUDIENCE],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [BINARY, "--listen", "127.0.0.1:0", "--data", data, "--origin", "e2e.govlog.test/py",
+         "--artifact-audience", AUDIENCE],
+        stdout=log_file, stderr=subprocess.STDOUT,
     )
-    url = "http://" + addr
+    url = None
     deadline = time.time() + 60
     try:
         while True:
+            with open(log_file.name, "rb") as f:
+                output = f.read().decode(errors="replace")
             if p.poll() is not None:
-                raise RuntimeError("govlogd exited:\n%s" % p.stdout.read().decode())
-            try:
-                if urllib.request.urlopen(url + "/readyz", timeout=2).status == 200:
-                    break
-            except OSError:
-                pass
+                raise RuntimeError("govlogd exited:\n%s" % output)
+            m = re.search(r'msg="govlogd serving" addr=(\S+)', output)
+            if m:
+                url = "http://" + m.group(1)
+                try:
+                    if urllib.request.urlopen(url + "/readyz", timeout=2).status == 200:
+                        break
+                except OSError:
+                    pass
             if time.time() > deadline:
-                raise RuntimeError("govlogd not ready after 60s")
+                raise RuntimeError("govlogd not ready after 60s:\n%s" % output)
             time.sleep(0.05)
         with open(os.path.join(data, "log.vkey")) as f:
             vkey = f.read().strip()
@@ -60,7 +66,8 @@ def log():
     finally:
         p.kill()
         p.wait()
-        shutil.rmtree(data, ignore_errors=True)
+        log_file.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def decision(id_, outcome):

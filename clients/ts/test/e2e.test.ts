@@ -5,7 +5,6 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -33,23 +32,14 @@ let dataDir = "";
 let url = "";
 let logKey: NoteVerifier;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
-
 before(async () => {
   if (skip) return;
   dataDir = mkdtempSync(join(tmpdir(), "govlog-ts-e2e-"));
-  url = `http://127.0.0.1:${await freePort()}`;
+  // A port the kernel chooses, read from govlogd's "serving" line: a port
+  // found free and given up before govlogd takes it could be taken by
+  // another process in between.
   let output = "";
-  daemon = spawn(binary, ["--listen", url.slice("http://".length), "--data", dataDir, "--origin", "e2e.govlog.test/ts", "--artifact-audience", AUDIENCE], {
+  daemon = spawn(binary, ["--listen", "127.0.0.1:0", "--data", dataDir, "--origin", "e2e.govlog.test/ts", "--artifact-audience", AUDIENCE], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   daemon.stdout!.on("data", (d: Buffer) => (output += d.toString()));
@@ -57,10 +47,14 @@ before(async () => {
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (daemon.exitCode !== null) throw new Error(`govlogd exited:\n${output}`);
-    try {
-      if ((await fetch(`${url}/readyz`)).status === 200) break;
-    } catch {
-      // not listening yet
+    const addr = /msg="govlogd serving" addr=(\S+)/.exec(output)?.[1];
+    if (addr) {
+      url = `http://${addr}`;
+      try {
+        if ((await fetch(`${url}/readyz`)).status === 200) break;
+      } catch {
+        // not listening yet
+      }
     }
     if (Date.now() > deadline) throw new Error(`govlogd not ready after 60s:\n${output}`);
     await new Promise((r) => setTimeout(r, 50));

@@ -29,23 +29,16 @@ assert.ok(existsSync(browserPath), `no Chromium at ${browserPath}: install Debia
 const cleanups = [];
 let browser;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
-
 const bin = (name) => join(binary, "..", name);
 const ORIGIN = "demo.govlog.example/log";
 
-// start runs a binary until the tests end and waits for its probe.
-async function start(what, path, args, url, probe) {
-  const p = spawn(path, args, { stdio: ["ignore", "pipe", "pipe"] });
+// start runs a binary until the tests end, on a port the kernel chooses
+// (--listen 127.0.0.1:0): it reads the address from the binary's
+// "serving" line, waits for its probe and returns its URL. (A port found
+// free and given up before the binary takes it could be taken by another
+// process in between.)
+async function start(what, path, args, probe) {
+  const p = spawn(path, ["--listen", "127.0.0.1:0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   p.stdout.on("data", (d) => (output += d));
   p.stderr.on("data", (d) => (output += d));
@@ -53,10 +46,13 @@ async function start(what, path, args, url, probe) {
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (p.exitCode !== null) throw new Error(`${what} exited:\n${output}`);
-    try {
-      if ((await fetch(url + probe)).status === 200) return;
-    } catch {
-      // not listening yet
+    const addr = /msg="govlog(?:d|-witness) serving" addr=(\S+)/.exec(output)?.[1];
+    if (addr) {
+      try {
+        if ((await fetch(`http://${addr}${probe}`)).status === 200) return `http://${addr}`;
+      } catch {
+        // not listening yet
+      }
     }
     if (Date.now() > deadline) throw new Error(`${what} not ready:\n${output}`);
     await new Promise((r) => setTimeout(r, 50));
@@ -68,18 +64,16 @@ async function start(what, path, args, url, probe) {
 async function startLog({ extra = [], witness = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "govlog-explorer-"));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const url = `http://127.0.0.1:${await freePort()}`;
-  const args = ["--listen", url.slice(7), "--data", join(dir, "log"), "--origin", ORIGIN, ...extra];
+  const args = ["--data", join(dir, "log"), "--origin", ORIGIN, ...extra];
   if (witness) {
     const keygen = spawnSync(bin("govlog"), ["keygen", "--name", ORIGIN, "--out", join(dir, "log")]);
     assert.equal(keygen.status, 0, String(keygen.stderr));
-    const wurl = `http://127.0.0.1:${await freePort()}`;
-    await start("govlog-witness", bin("govlog-witness"), ["--listen", wurl.slice(7), "--data", join(dir, "witness"), "--name", "witness.demo.example/w1", "--log-key", join(dir, "log", "log.vkey")], wurl, "/healthz");
+    const wurl = await start("govlog-witness", bin("govlog-witness"), ["--data", join(dir, "witness"), "--name", "witness.demo.example/w1", "--log-key", join(dir, "log", "log.vkey")], "/healthz");
     const wkey = readFileSync(join(dir, "witness", "witness.vkey"), "utf8").trim();
     writeFileSync(join(dir, "policy.txt"), `witness w1 ${wkey} ${wurl}\nquorum w1\n`);
     args.push("--witness-policy", join(dir, "policy.txt"), "--witness-mode", "sync");
   }
-  await start("govlogd", binary, args, url, "/readyz");
+  const url = await start("govlogd", binary, args, "/readyz");
   return { url, dir };
 }
 

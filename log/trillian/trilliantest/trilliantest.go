@@ -286,11 +286,24 @@ func StartServers(bin, dsn string, opts Options) (*Servers, error) {
 		return nil, err
 	}
 	s := &Servers{DSN: dsn, bin: bin, dir: dir, opts: opts}
+	// The four ports are held until all are found: the kernel may hand a
+	// port just given up to the next Listen, and two servers were then
+	// told the same port.
+	var held []net.Listener
 	for _, a := range []*string{&s.LogRPC, &s.LogHTTP, &s.SignerRPC, &s.SignerHTTP} {
-		if *a, err = FreeAddr(); err != nil {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			for _, l := range held {
+				l.Close()
+			}
 			os.RemoveAll(dir)
 			return nil, err
 		}
+		held = append(held, l)
+		*a = l.Addr().String()
+	}
+	for _, l := range held {
+		l.Close()
 	}
 	if err := s.StartServer(); err != nil {
 		s.Stop()
