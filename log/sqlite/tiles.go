@@ -6,7 +6,8 @@ import (
 	"sync"
 
 	"github.com/transparency-dev/merkle/compact"
-	"github.com/transparency-dev/merkle/rfc6962"
+
+	"github.com/govlog/govlog/log"
 )
 
 const (
@@ -22,7 +23,7 @@ const (
 )
 
 // hashChildren is the RFC 6962 interior node hash.
-var hashChildren = rfc6962.DefaultHasher.HashChildren
+var hashChildren = log.HashChildren
 
 // tileKey names a hash tile: tile level and tile index.
 type tileKey struct {
