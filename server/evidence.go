@@ -58,10 +58,11 @@ func writeViolation(c echo.Context, violation string, rec *log.Receipt) error {
 
 // postRevocation handles POST /v1/revocations.
 func (s *Server) postRevocation(c echo.Context, _ query) error {
-	ctx, body, who, err := s.single(c, PermDecisions)
+	ctx, cancel, body, who, err := s.single(c, PermDecisions)
 	if err != nil {
 		return err
 	}
+	defer cancel()
 	r, err := log.ParseRevocation(body, s.cfg.Clock())
 	if err != nil {
 		return err

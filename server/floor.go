@@ -51,9 +51,11 @@ func NewFloor(reg *prometheus.Registry, receipts [][]byte, logInfo []byte, proof
 	s.echo = s.newEcho()
 	var next atomic.Uint64
 	s.handle(http.MethodPost, "/v1/decisions", func(c echo.Context, _ query) error {
-		if _, _, _, err := s.single(c, PermDecisions); err != nil {
+		_, cancel, _, _, err := s.single(c, PermDecisions)
+		if err != nil {
 			return err
 		}
+		defer cancel()
 		rec := receipts[next.Add(1)%uint64(len(receipts))]
 		return c.Blob(http.StatusCreated, echo.MIMEApplicationJSON, rec)
 	})

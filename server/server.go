@@ -212,8 +212,6 @@ type Server struct {
 	tiles tileSource
 	// limiter enforces cfg.RateLimit; nil when there is none.
 	limiter *rateLimiter
-	// deadlines bounds the wait of single submissions (submit.go).
-	deadlines deadlines
 }
 
 // handlerFunc is a route's handler; q holds its parsed query parameters.

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -22,65 +21,26 @@ import (
 
 // single admits a request that submits one entry: its body read with the
 // permission need, the submitter charged one entry of its rate, and a
-// context that ends once the submit timeout has passed (deadlines).
-func (s *Server) single(c echo.Context, need Permission) (context.Context, []byte, string, error) {
+// context bounded by the submit timeout (cancel it when done).
+func (s *Server) single(c echo.Context, need Permission) (context.Context, context.CancelFunc, []byte, string, error) {
 	body, who, err := s.submission(c, log.MaxSubmissionBytes, need)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, nil, "", err
 	}
 	if err := s.charge(c, who, 1); err != nil {
-		return nil, nil, "", err
+		return nil, nil, nil, "", err
 	}
-	return s.deadlines.context(s.cfg.SubmitTimeout), body, who, nil
-}
-
-// deadlines hands out the contexts single submissions wait for the log
-// under: one context shared by the submissions of a window of a
-// sixteenth of the timeout, which ends the timeout after the window's
-// end. So a submission waits at least the timeout and at most a
-// sixteenth more, as long as it waits for the commit whether its client
-// is still there or not (the entry is logged either way); and the timer,
-// the context and its registration with the request's, which a context
-// per request cost (about 1.5% of the server's CPU for a single
-// decision), are paid once a window.
-type deadlines struct {
-	cur atomic.Pointer[deadlineWindow]
-	mu  sync.Mutex // held to replace cur
-}
-
-// deadlineWindow is the context of the submissions that arrive before
-// end.
-type deadlineWindow struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	end    time.Time
-}
-
-// context returns the context of a submission that arrives now.
-func (d *deadlines) context(timeout time.Duration) context.Context {
-	now := time.Now()
-	if w := d.cur.Load(); w != nil && now.Before(w.end) {
-		return w.ctx
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if w := d.cur.Load(); w != nil && now.Before(w.end) {
-		return w.ctx
-	}
-	end := now.Add(timeout / 16)
-	// The context's own timer ends it (cancel is kept only for the
-	// record): nothing holds it once its window's submissions returned.
-	ctx, cancel := context.WithDeadline(context.Background(), end.Add(timeout))
-	d.cur.Store(&deadlineWindow{ctx: ctx, cancel: cancel, end: end})
-	return ctx
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.SubmitTimeout)
+	return ctx, cancel, body, who, nil
 }
 
 // postDecision handles POST /v1/decisions.
 func (s *Server) postDecision(c echo.Context, _ query) error {
-	ctx, body, who, err := s.single(c, PermDecisions)
+	ctx, cancel, body, who, err := s.single(c, PermDecisions)
 	if err != nil {
 		return err
 	}
+	defer cancel()
 	rec, created, err := s.processDecision(ctx, body, who)
 	if err != nil {
 		return err
@@ -90,10 +50,11 @@ func (s *Server) postDecision(c echo.Context, _ query) error {
 
 // postExecution handles POST /v1/executions.
 func (s *Server) postExecution(c echo.Context, _ query) error {
-	ctx, body, who, err := s.single(c, PermExecutions)
+	ctx, cancel, body, who, err := s.single(c, PermExecutions)
 	if err != nil {
 		return err
 	}
+	defer cancel()
 	res, err := s.processExecution(ctx, body, who)
 	if err != nil {
 		return err
