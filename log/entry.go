@@ -278,17 +278,6 @@ func LeafHash(leaf []byte) [32]byte {
 	return out
 }
 
-// HashChildren is the RFC 6962 interior node hash SHA-256(0x01 ‖ left ‖
-// right): what rfc6962.DefaultHasher.HashChildren returns, in one
-// allocation (the hash returned) where that makes three (a hash state,
-// the input and the hash). Every append hashes the nodes it completes,
-// the tiles' and the root's.
-func HashChildren(left, right []byte) []byte {
-	var in [1 + 2*sha256.Size]byte
-	sum := sha256.Sum256(append(append(append(in[:0], 1), left...), right...))
-	return sum[:]
-}
-
 // ParsedEntry is a leaf read back from the log.
 type ParsedEntry struct {
 	Kind      Kind

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/transparency-dev/merkle/rfc6962"
-
 	"github.com/govlog/govlog/log"
 	"github.com/govlog/govlog/log/logtest/vectors"
 )
@@ -52,22 +50,6 @@ func TestLeafHash(t *testing.T) {
 	}
 	if log.EmptyRoot != sha256.Sum256(nil) {
 		t.Fatal("EmptyRoot is not SHA-256 of the empty string")
-	}
-}
-
-func TestHashChildren(t *testing.T) {
-	// Against the merkle module's hasher: hashes of 32 bytes, as every
-	// node is, and other lengths (none is refused).
-	for _, n := range [][2]int{{32, 32}, {0, 0}, {1, 31}, {32, 0}, {40, 33}, {100, 7}} {
-		l, r := bytes.Repeat([]byte{0xa5}, n[0]), bytes.Repeat([]byte{0x5a}, n[1])
-		want := rfc6962.DefaultHasher.HashChildren(l, r)
-		if got := log.HashChildren(l, r); !bytes.Equal(got, want) {
-			t.Errorf("HashChildren of %d and %d bytes = %x, want %x", n[0], n[1], got, want)
-		}
-	}
-	l, r := make([]byte, 32), make([]byte, 32)
-	if a := testing.AllocsPerRun(100, func() { log.HashChildren(l, r) }); a != 1 {
-		t.Errorf("HashChildren made %v allocations, want 1", a)
 	}
 }
 

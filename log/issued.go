@@ -3,6 +3,7 @@ package log
 import (
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/base64"
 	"sync"
 	"unsafe"
 
@@ -28,12 +29,7 @@ type issuedArtifacts struct {
 // issuedDigest is the record's key of an artifact: the SHA-256 of the
 // public key followed by the token.
 func issuedDigest(pub ed25519.PublicKey, token string) [32]byte {
-	h := sha256.New()
-	h.Write(pub)
-	h.Write(unsafe.Slice(unsafe.StringData(token), len(token)))
-	var d [32]byte
-	h.Sum(d[:0])
-	return d
+	return sha256.Sum256(append(append(make([]byte, 0, len(pub)+len(token)), pub...), token...))
 }
 
 func (m *issuedArtifacts) add(d [32]byte) {
@@ -68,20 +64,18 @@ func (m *issuedArtifacts) has(d [32]byte) bool {
 // again (Ed25519 verification costs about twice the signature). The rule
 // book still checks that key is the logged key its kid names, and the
 // claims against the decision.
-//
-// The token is signingInput with '.' and the signature appended, in
-// signingInput's spare capacity when it has room for them (a caller that
-// leaves it saves a copy of the token): the caller must not write to
-// signingInput's array afterwards.
 func (l *Log) SignArtifact(key ed25519.PrivateKey, signingInput []byte) string {
-	sig := ed25519.Sign(key, signingInput)
-	b := append(signingInput, '.')
+	// One buffer: the public key, then the token, for its digest.
+	enc := base64.RawURLEncoding
+	pub := key.Public().(ed25519.PublicKey)
+	b := make([]byte, 0, len(pub)+len(signingInput)+1+enc.EncodedLen(ed25519.SignatureSize))
+	b = append(append(b, pub...), signingInput...)
+	sig := ed25519.Sign(key, b[len(pub):])
+	b = append(b, '.')
 	b = b64.AppendRawURL(b, sig)
+	l.issued.add(sha256.Sum256(b))
 	// b is not written again: the token shares its bytes.
-	token := unsafe.String(unsafe.SliceData(b), len(b))
-	// The public key is the private key's second half (crypto/ed25519).
-	l.issued.add(issuedDigest(ed25519.PublicKey(key[ed25519.SeedSize:]), token))
-	return token
+	return unsafe.String(&b[len(pub)], len(b)-len(pub))
 }
 
 // signedHere reports whether the Log signed token with the private key of

@@ -6,6 +6,7 @@ import (
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
 )
 
 // Prover proves the leaves an append adds to a tree, from what the append
@@ -126,7 +127,7 @@ func (p *Prover) Proof(index, size uint64) ([][32]byte, error) {
 			}
 			hashes[i] = h
 		}
-		if hashes, err = nodes.Rehash(hashes, HashChildren); err != nil {
+		if hashes, err = nodes.Rehash(hashes, rfc6962.DefaultHasher.HashChildren); err != nil {
 			return nil, fmt.Errorf("failed to prove entry %d in the tree of size %d: %w", index, size, err)
 		}
 		for _, h := range hashes {

@@ -460,10 +460,7 @@ func judge(e *Entry, facts *Facts) Verdict {
 			case !p.Allow:
 				return refused(ErrParentDenied, "%q is a deny", e.ParentID)
 			}
-			// Only a revocation matters here, and an allow missing from
-			// Authorizations is not revoked (see Facts): its leaf is not
-			// parsed for an authorization that would say so.
-			if a := facts.Authorizations[e.ParentID]; a != nil && a.Revoked {
+			if a := facts.authorization(e.ParentID, p); a != nil && a.Revoked {
 				return refused(ErrParentRevoked, "%q is revoked", e.ParentID)
 			}
 		}

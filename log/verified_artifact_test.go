@@ -168,14 +168,12 @@ func FuzzVerifyArtifact(f *testing.F) {
 func BenchmarkSignArtifact(b *testing.B) {
 	_, priv, _ := ed25519.GenerateKey(nil)
 	good := testArtifact(&testing.T{}, priv, "k-1", [32]byte{1}, time.Unix(1e9, 0))
-	in := good[:strings.LastIndexByte(good, '.')]
-	// As the server's: room for the signature after the input.
-	input := make([]byte, 0, len(good))
+	input := []byte(good[:strings.LastIndexByte(good, '.')])
 	var l Log
 	b.ReportAllocs()
 	start := cputime.Process()
 	for b.Loop() {
-		l.SignArtifact(priv, append(input, in...))
+		l.SignArtifact(priv, input)
 	}
 	cputime.Report(b, start)
 }

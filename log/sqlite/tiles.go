@@ -6,8 +6,7 @@ import (
 	"sync"
 
 	"github.com/transparency-dev/merkle/compact"
-
-	"github.com/govlog/govlog/log"
+	"github.com/transparency-dev/merkle/rfc6962"
 )
 
 const (
@@ -23,7 +22,7 @@ const (
 )
 
 // hashChildren is the RFC 6962 interior node hash.
-var hashChildren = log.HashChildren
+var hashChildren = rfc6962.DefaultHasher.HashChildren
 
 // tileKey names a hash tile: tile level and tile index.
 type tileKey struct {
