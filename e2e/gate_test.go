@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -57,18 +58,20 @@ type gateProc struct {
 	exited     chan struct{}
 }
 
+// gateServing finds the addresses in govlog-gate's "serving" line.
+var gateServing = regexp.MustCompile(`msg="govlog-gate serving" addr=(\S+) admin=(\S+)`)
+
 // startGate runs govlog-gate with the configuration cfg (listen and
 // admin_listen are set here) and waits until it is ready.
 func startGate(t *testing.T, cfg map[string]any) *gateProc {
 	t.Helper()
-	addr, admin := freeAddr(t), freeAddr(t)
-	cfg["listen"], cfg["admin_listen"] = addr, admin
+	cfg["listen"], cfg["admin_listen"] = "127.0.0.1:0", "127.0.0.1:0"
 	file := filepath.Join(t.TempDir(), "gate.json")
 	b, _ := json.MarshalIndent(cfg, "", "  ")
 	if err := os.WriteFile(file, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	g := &gateProc{url: "http://" + addr, admin: "http://" + admin, out: &lockedBuffer{}, exited: make(chan struct{})}
+	g := &gateProc{out: &lockedBuffer{}, exited: make(chan struct{})}
 	g.cmd = exec.Command(filepath.Join(binDir, "govlog-gate"), "--config", file)
 	g.cmd.Stdout, g.cmd.Stderr = g.out, g.out
 	if err := g.cmd.Start(); err != nil {
@@ -94,10 +97,19 @@ func startGate(t *testing.T, cfg map[string]any) *gateProc {
 			t.Fatalf("govlog-gate exited:\n%s", g.out.String())
 		default:
 		}
-		if resp, err := http.Get(g.admin + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return g
+		if g.admin == "" {
+			// Both listeners are on ports the kernel chose: the serving
+			// line names them.
+			if m := gateServing.FindStringSubmatch(g.out.String()); m != nil {
+				g.url, g.admin = "http://"+m[1], "http://"+m[2]
+			}
+		}
+		if g.admin != "" {
+			if resp, err := http.Get(g.admin + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					return g
+				}
 			}
 		}
 		if time.Now().After(deadline) {

@@ -66,7 +66,11 @@ func Run(ctx context.Context, cfg *Config, opts Options, listening func(gate, ad
 		servers = append(servers, newServer(g.adminHandler(), opts))
 		listeners = append(listeners, aln)
 	}
-	g.logger.Info("govlog-gate serving", "addr", ln.Addr().String(), "admin", cfg.AdminListen, "mode", cfg.Mode,
+	admin := "off"
+	if adminAddr != nil {
+		admin = adminAddr.String() // the port the kernel chose, for ":0"
+	}
+	g.logger.Info("govlog-gate serving", "addr", ln.Addr().String(), "admin", admin, "mode", cfg.Mode,
 		"upstream", cfg.Upstream, "log", cfg.Log.URL, "routes", len(cfg.Routes), "tls", tlsCfg != nil)
 	if listening != nil {
 		listening(ln.Addr(), adminAddr)
