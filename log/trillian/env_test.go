@@ -118,12 +118,15 @@ func (e *testEnv) open(t testing.TB, tree int64, tweak ...func(*Config)) *Backen
 }
 
 // proxy is a TCP proxy whose link can be cut and restored: the database as
-// seen by a Backend, made unreachable on demand.
+// seen by a Backend, made unreachable on demand. It keeps its listener
+// while cut (a connection is closed as soon as it is accepted), so that no
+// other process can take its port before it is restored.
 type proxy struct {
 	addr, upstream string
+	l              net.Listener
 
 	mu    sync.Mutex
-	l     net.Listener
+	down  bool
 	conns map[net.Conn]bool
 	wg    sync.WaitGroup
 }
@@ -134,24 +137,19 @@ func newProxy(t *testing.T, upstream string) *proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{addr: l.Addr().String(), upstream: upstream, conns: make(map[net.Conn]bool)}
-	p.serve(l)
-	t.Cleanup(func() {
-		p.cut()
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *proxy) serve(l net.Listener) {
-	p.mu.Lock()
-	p.l = l
-	p.mu.Unlock()
+	p := &proxy{addr: l.Addr().String(), upstream: upstream, l: l, conns: make(map[net.Conn]bool)}
 	p.wg.Go(func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
+			}
+			p.mu.Lock()
+			down := p.down
+			p.mu.Unlock()
+			if down {
+				c.Close()
+				continue
 			}
 			up, err := net.Dial("tcp", p.upstream)
 			if err != nil {
@@ -159,6 +157,12 @@ func (p *proxy) serve(l net.Listener) {
 				continue
 			}
 			p.mu.Lock()
+			if p.down { // cut meanwhile
+				p.mu.Unlock()
+				c.Close()
+				up.Close()
+				continue
+			}
 			p.conns[c], p.conns[up] = true, true
 			p.mu.Unlock()
 			pipe := func(dst, src net.Conn) {
@@ -170,35 +174,29 @@ func (p *proxy) serve(l net.Listener) {
 			p.wg.Go(func() { pipe(c, up) })
 		}
 	})
+	t.Cleanup(func() {
+		p.cut()
+		l.Close()
+		p.wg.Wait()
+	})
+	return p
 }
 
-// cut closes the listener and every connection: connecting is refused.
+// cut closes every connection, and each new one as soon as it is accepted.
 func (p *proxy) cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.l != nil {
-		p.l.Close()
-		p.l = nil
-	}
+	p.down = true
 	for c := range p.conns {
 		c.Close()
 	}
 	clear(p.conns)
 }
 
-// restore listens again on the same address.
+// restore lets connections through again.
 func (p *proxy) restore(t *testing.T) {
 	t.Helper()
-	var l net.Listener
-	var err error
-	for range 50 {
-		if l, err = net.Listen("tcp", p.addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("failed to listen on %s again: %v", p.addr, err)
-	}
-	p.serve(l)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = false
 }
