@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/govlog/govlog/internal/freeport"
 	"github.com/govlog/govlog/internal/loadgen"
 	"github.com/govlog/govlog/internal/procstat"
 	"github.com/govlog/govlog/log/trillian/trilliantest"
@@ -106,34 +106,8 @@ type daemon struct {
 	out   *os.File
 }
 
-// freeAddr returns a loopback address whose port (from the kernel's
-// ephemeral range) was free a moment ago.
-func freeAddr() (string, error) {
-	addrs, err := freeAddrs(1)
-	if err != nil {
-		return "", err
-	}
-	return addrs[0], nil
-}
-
-// freeAddrs returns n such addresses, all different: each port is held
-// until all are found (the kernel may hand a port just given up to the
-// next Listen).
-func freeAddrs(n int) ([]string, error) {
-	var addrs []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer l.Close()
-		addrs = append(addrs, l.Addr().String())
-	}
-	return addrs, nil
-}
-
 func startDaemon(ctx context.Context, bin, data string, extra ...string) (*daemon, error) {
-	addrs, err := freeAddrs(2)
+	addrs, err := freeport.Addrs(2)
 	if err != nil {
 		return nil, err
 	}
@@ -353,10 +327,11 @@ func measureEmbedded(ctx context.Context, logger *slog.Logger, bin string, o opt
 // inclusion-proof load, against internal/floor, which serves receipts,
 // and the proofs of entries, it took from the govlogd at from.
 func measureFloor(ctx context.Context, logger *slog.Logger, bin, from string, o options) (single, proofs *loadgen.Report, err error) {
-	addr, err := freeAddr()
+	addrs, err := freeport.Addrs(1)
 	if err != nil {
 		return nil, nil, err
 	}
+	addr := addrs[0]
 	var out bytes.Buffer
 	cmd := exec.Command(filepath.Join(bin, "floor"), "--from", from, "--listen", addr)
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -14,7 +14,6 @@ package opatest
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/govlog/govlog/internal/freeport"
 )
 
 // Version is the OPA release the tests run.
@@ -111,7 +112,10 @@ func Start(t testing.TB, policy, config string) *OPA {
 	if err := os.WriteFile(policyFile, []byte(policy), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addrs := freeAddrs(t, 2)
+	addrs, err := freeport.Addrs(2)
+	if err != nil {
+		t.Fatal(err)
+	}
 	addr := addrs[0]
 	args := []string{"run", "--server", "--addr", addr, "--diagnostic-addr", addrs[1], "--log-level", "info"}
 	if config != "" {
@@ -191,23 +195,6 @@ func (o *OPA) Query(ctx context.Context, path, input string) (int, error) {
 	}
 	resp.Body.Close()
 	return resp.StatusCode, nil
-}
-
-// freeAddrs returns n loopback addresses whose ports were free, all
-// different: each port is held until all are found (the kernel may hand
-// a port just given up to the next caller).
-func freeAddrs(t testing.TB, n int) []string {
-	t.Helper()
-	var addrs []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		addrs = append(addrs, l.Addr().String())
-	}
-	return addrs
 }
 
 type syncBuffer struct {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/govlog/govlog/internal/freeport"
 	"github.com/govlog/govlog/internal/keys"
 )
 
@@ -52,22 +52,6 @@ type proc struct {
 	// stopping is set before the process is told to stop: its exit is
 	// then expected.
 	stopping atomic.Bool
-}
-
-// freeAddrs returns n loopback addresses whose ports were free a moment
-// ago, all different: each port is held until all are found (the kernel
-// may hand a port just given up to the next Listen).
-func freeAddrs(n int) ([]string, error) {
-	var addrs []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("failed to find a free loopback port: %w", err)
-		}
-		defer l.Close()
-		addrs = append(addrs, l.Addr().String())
-	}
-	return addrs, nil
 }
 
 // startProc starts bin with args, its output in logPath, and waits until
@@ -188,7 +172,7 @@ func startCluster(ctx context.Context, bin, work, mode string) (c *cluster, err 
 	}()
 	var policy strings.Builder
 	for i := range 2 {
-		addrs, err := freeAddrs(1)
+		addrs, err := freeport.Addrs(1)
 		if err != nil {
 			return nil, err
 		}
@@ -214,7 +198,7 @@ func startCluster(ctx context.Context, bin, work, mode string) (c *cluster, err 
 	if err := os.WriteFile(policyFile, []byte(c.policy), 0o644); err != nil {
 		return nil, fmt.Errorf("failed to write the witness policy: %w", err)
 	}
-	addrs, err := freeAddrs(2)
+	addrs, err := freeport.Addrs(2)
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -36,6 +35,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/govlog/govlog/internal/freeport"
 )
 
 // Environment variables the package reads.
@@ -257,17 +258,6 @@ func (s *Servers) CPU() time.Duration {
 	return sum
 }
 
-// FreeAddr returns a loopback address with a port that was free a moment
-// ago.
-func FreeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 // StartServers starts both servers on free loopback ports, with the
 // binaries in bin, on the database of dsn, and waits until they are
 // healthy. Their logs go to a temporary directory that Stop removes.
@@ -286,25 +276,12 @@ func StartServers(bin, dsn string, opts Options) (*Servers, error) {
 		return nil, err
 	}
 	s := &Servers{DSN: dsn, bin: bin, dir: dir, opts: opts}
-	// The four ports are held until all are found: the kernel may hand a
-	// port just given up to the next Listen, and two servers were then
-	// told the same port.
-	var held []net.Listener
-	for _, a := range []*string{&s.LogRPC, &s.LogHTTP, &s.SignerRPC, &s.SignerHTTP} {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			for _, l := range held {
-				l.Close()
-			}
-			os.RemoveAll(dir)
-			return nil, err
-		}
-		held = append(held, l)
-		*a = l.Addr().String()
+	addrs, err := freeport.Addrs(4)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
 	}
-	for _, l := range held {
-		l.Close()
-	}
+	s.LogRPC, s.LogHTTP, s.SignerRPC, s.SignerHTTP = addrs[0], addrs[1], addrs[2], addrs[3]
 	if err := s.StartServer(); err != nil {
 		s.Stop()
 		return nil, err
