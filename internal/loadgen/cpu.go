@@ -6,10 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/govlog/govlog/internal/cputime"
 )
@@ -19,25 +16,10 @@ import (
 const cpuMetric = "process_cpu_seconds_total"
 
 // serverCPU reads the server's process_cpu_seconds_total from GET /metrics.
-func serverCPU(ctx context.Context, c *http.Client, url, token string) (float64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
-	if err != nil {
-		return 0, err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("failed to fetch /metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("failed to fetch /metrics: HTTP %d", resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+func serverCPU(c *conn) (float64, error) {
+	defer c.close()
+	var buf []byte
+	body, err := c.get("/metrics", &buf)
 	if err != nil {
 		return 0, fmt.Errorf("failed to fetch /metrics: %w", err)
 	}
@@ -72,7 +54,7 @@ func parseCPU(text []byte) (float64, error) {
 // start of the measured part of a run. A server that does not export its
 // CPU time gets a report without the figure, and the reason.
 func (r *runner) startCPU(ctx context.Context) {
-	r.cpu0, r.cpuErr = serverCPU(ctx, r.cfg.Client, r.cfg.URL, r.cfg.Token)
+	r.cpu0, r.cpuErr = serverCPU(r.ep.conn(ctx, setupTimeout))
 	r.client0 = cputime.Process()
 }
 
@@ -87,7 +69,7 @@ func (r *runner) endCPU() {
 		var cpu1 float64
 		// The run's context may be over (a deadline): the reading is
 		// still wanted.
-		if cpu1, r.cpuErr = serverCPU(context.Background(), r.cfg.Client, r.cfg.URL, r.cfg.Token); r.cpuErr == nil {
+		if cpu1, r.cpuErr = serverCPU(r.ep.conn(context.Background(), setupTimeout)); r.cpuErr == nil {
 			r.rep.ServerCPUSeconds = cpu1 - r.cpu0
 			if r.rep.Acknowledged > 0 {
 				r.rep.ServerCPUPerDecision = r.rep.ServerCPUSeconds / float64(r.rep.Acknowledged) * 1e6

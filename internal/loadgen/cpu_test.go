@@ -49,7 +49,11 @@ func TestServerCPU(t *testing.T) {
 		readings = readings[1:]
 	}))
 	defer srv.Close()
-	r := &runner{cfg: Config{URL: srv.URL, Client: srv.Client()}}
+	ep, err := newEndpoint(srv.URL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &runner{ep: ep}
 	r.startCPU(context.Background())
 	r.rep.Acknowledged = 4000
 	// Some CPU of this process between the readings: the generator's own.
@@ -63,7 +67,7 @@ func TestServerCPU(t *testing.T) {
 		t.Fatalf("client CPU %v s, %v µs per decision: want ≥ 20 ms, per decision its 4000th", c, r.rep.ClientCPUPerDecision)
 	}
 	// No third reading: the report says why it has no figure.
-	r = &runner{cfg: Config{URL: srv.URL, Client: srv.Client()}}
+	r = &runner{ep: ep}
 	r.startCPU(context.Background())
 	r.endCPU()
 	if r.rep.ServerCPUSeconds != 0 || !strings.Contains(r.rep.ServerCPUError, "404") {

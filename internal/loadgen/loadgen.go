@@ -68,9 +68,6 @@ type Config struct {
 	Token string
 	// Prefix makes decision ids unique across runs. Default: random.
 	Prefix string
-	// Client sends the requests. Default: a client with keep-alive
-	// connections for every worker.
-	Client *http.Client
 	// Done, when set, counts the decisions (or proof lookups) answered so
 	// far, acknowledged or not, for a progress display. Default: none.
 	Done *atomic.Int64
@@ -94,14 +91,14 @@ type Report struct {
 	// their latency still counts from the due time.
 	Late int `json:"late,omitempty"`
 	// SendLagMS (open loop only) is how long after its due time each
-	// request was handed to the HTTP client: a client busy with an
+	// request was written to its connection: a client busy with an
 	// earlier request past the due time (Late), or the generator's own
 	// timer or scheduling running late. It is part of the latency, and
 	// what of it is not the server's (a lag while clients were free) is
 	// the generator's.
 	SendLagMS *Percentiles `json:"send_lag_ms,omitempty"`
 	// FromSendMS (open loop only) is each request's latency counted from
-	// when it was handed to the HTTP client instead of from its due time:
+	// when it was written to its connection instead of from its due time:
 	// the round trip without the send lag.
 	FromSendMS     *Percentiles   `json:"latency_from_send_ms,omitempty"`
 	Decisions      int            `json:"decisions"`
@@ -173,7 +170,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			gen := newGenerator(cfg.Prefix, w)
+			gen, c := newGenerator(cfg.Prefix, w), r.ep.conn(ctx, requestTimeout)
+			defer c.close()
 			for ctx.Err() == nil && (deadline.IsZero() || time.Now().Before(deadline)) {
 				i := int(next.Add(1)) - 1
 				if i >= requests {
@@ -183,7 +181,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				if total > 0 {
 					n = min(n, total-i*cfg.Batch)
 				}
-				r.request(ctx, gen, n, time.Time{})
+				r.request(c, gen, n, time.Time{})
 			}
 		}()
 	}
@@ -222,24 +220,31 @@ func prepare(ctx context.Context, cfg *Config) (*runner, error) {
 	if cfg.Prefix == "" {
 		cfg.Prefix = fmt.Sprintf("bench-%x", rand.Uint64()&0xffffffffff)
 	}
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{
-			Timeout:   60 * time.Second,
-			Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency, MaxConnsPerHost: cfg.Concurrency},
-		}
+	ep, err := newEndpoint(cfg.URL, cfg.Token)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.LogKey == nil {
-		v, err := fetchKey(ctx, cfg.Client, cfg.URL)
+		v, err := fetchKey(ep.conn(ctx, setupTimeout))
 		if err != nil {
 			return nil, err
 		}
 		cfg.LogKey = v
 	}
-	return &runner{cfg: *cfg, receipts: verifier.NewReceiptVerifier(cfg.LogKey), rep: Report{Errors: map[string]int{}}}, nil
+	return &runner{cfg: *cfg, ep: ep, receipts: verifier.NewReceiptVerifier(cfg.LogKey), rep: Report{Errors: map[string]int{}}}, nil
 }
+
+// The longest a request of the load and one of the setup (the log's key,
+// the server's CPU time, the checkpoint and entries a run of proof lookups
+// samples) may take.
+const (
+	requestTimeout = 60 * time.Second
+	setupTimeout   = 10 * time.Second
+)
 
 type runner struct {
 	cfg       Config
+	ep        *endpoint
 	mu        sync.Mutex
 	rep       Report
 	latencies []time.Duration
@@ -256,9 +261,9 @@ type runner struct {
 // request submits n decisions (n > 1: in one batch request) and verifies
 // the receipts. Its latency counts from due, or from the send if due is
 // zero.
-func (r *runner) request(ctx context.Context, gen *generator, n int, due time.Time) {
+func (r *runner) request(c *conn, gen *generator, n int, due time.Time) {
 	if r.cfg.Claims {
-		r.claim(ctx, gen)
+		r.claim(c, gen)
 		return
 	}
 	gen.sent = gen.sent[:0]
@@ -274,7 +279,7 @@ func (r *runner) request(ctx context.Context, gen *generator, n int, due time.Ti
 	if start.IsZero() {
 		start = sent
 	}
-	status, resp, err := post(ctx, r.cfg.Client, r.cfg.URL+path, r.cfg.Token, body, &gen.resp)
+	status, resp, err := c.do(http.MethodPost, path, body, &gen.resp)
 	took := time.Since(start)
 	r.mu.Lock()
 	r.rep.Requests++
@@ -314,11 +319,11 @@ func (r *runner) request(ctx context.Context, gen *generator, n int, due time.Ti
 
 // claim submits an allow, then a claim of it with its artifact, and
 // verifies both receipts; the latency is the pair's.
-func (r *runner) claim(ctx context.Context, gen *generator) {
+func (r *runner) claim(c *conn, gen *generator) {
 	start := time.Now()
 	allow := gen.allow()
 	id := gen.sent[len(gen.sent)-1]
-	status, resp, err := post(ctx, r.cfg.Client, r.cfg.URL+"/v1/decisions", r.cfg.Token, allow, &gen.resp)
+	status, resp, err := c.do(http.MethodPost, "/v1/decisions", allow, &gen.resp)
 	if err != nil {
 		r.count(time.Since(start))
 		r.fail("transport", 1)
@@ -340,7 +345,7 @@ func (r *runner) claim(ctx context.Context, gen *generator) {
 	}
 	body, _ := json.Marshal(map[string]string{"id": d.ID + "-run", "decision_id": d.ID, "status": "started",
 		"at": time.Now().UTC().Format(time.RFC3339Nano), "artifact": d.Artifact})
-	status, resp, err = post(ctx, r.cfg.Client, r.cfg.URL+"/v1/executions", r.cfg.Token, body, &gen.resp)
+	status, resp, err = c.do(http.MethodPost, "/v1/executions", body, &gen.resp)
 	r.count(time.Since(start))
 	if err != nil {
 		r.fail("transport", 1)
@@ -417,26 +422,6 @@ func (r *runner) verify(rc *receipt, id string) error {
 	return nil
 }
 
-// post sends body and returns the answer's status and body, read into
-// *buf (its capacity kept for the next answer).
-func post(ctx context.Context, c *http.Client, url, token string, body []byte, buf *[]byte) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := readBody(resp, buf)
-	return resp.StatusCode, b, err
-}
-
 // readBody reads the body of resp into *buf (its capacity kept for the
 // next answer) and returns it.
 func readBody(resp *http.Response, buf *[]byte) ([]byte, error) {
@@ -459,20 +444,18 @@ func errorCode(status int, body []byte) string {
 	return fmt.Sprintf("http_%d", status)
 }
 
-func fetchKey(ctx context.Context, c *http.Client, url string) (note.Verifier, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v1/log", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.Do(req)
+// fetchKey reads the log's verifier key from GET /v1/log.
+func fetchKey(c *conn) (note.Verifier, error) {
+	defer c.close()
+	var buf []byte
+	body, err := c.get("/v1/log", &buf)
 	if err != nil {
 		return nil, fmt.Errorf("failed to fetch the log key: %w", err)
 	}
-	defer resp.Body.Close()
 	var info struct {
 		VerifierKey string `json:"verifier_key"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+	if err := json.Unmarshal(body, &info); err != nil {
 		return nil, fmt.Errorf("failed to decode /v1/log: %w", err)
 	}
 	v, err := note.NewVerifier(info.VerifierKey)

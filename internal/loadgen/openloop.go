@@ -64,7 +64,8 @@ func (r *runner) runOpen(ctx context.Context) (*Report, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			gen := newGenerator(cfg.Prefix, w)
+			gen, c := newGenerator(cfg.Prefix, w), r.ep.conn(ctx, requestTimeout)
+			defer c.close()
 			timer := time.NewTimer(time.Hour)
 			defer timer.Stop()
 			for ctx.Err() == nil {
@@ -91,7 +92,7 @@ func (r *runner) runOpen(ctx context.Context) (*Report, error) {
 				if cfg.N > 0 {
 					n = min(n, cfg.N-k*cfg.Batch)
 				}
-				r.request(ctx, gen, n, due)
+				r.request(c, gen, n, due)
 			}
 		}()
 	}

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -29,7 +27,9 @@ func RunProofs(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	cp, err := r.checkpoint(ctx)
+	setup := r.ep.conn(ctx, setupTimeout)
+	defer setup.close()
+	cp, err := r.checkpoint(setup)
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +48,7 @@ func RunProofs(ctx context.Context, cfg Config) (*Report, error) {
 				Entry []byte `json:"entry"`
 			} `json:"entries"`
 		}
-		if err := r.getJSON(ctx, fmt.Sprintf("/v1/entries?start=%d&count=1000", start), &page); err != nil {
+		if err := getJSON(setup, fmt.Sprintf("/v1/entries?start=%d&count=1000", start), &page); err != nil {
 			return nil, err
 		}
 		for _, e := range page.Entries {
@@ -58,6 +58,7 @@ func RunProofs(ctx context.Context, cfg Config) (*Report, error) {
 			}
 		}
 	}
+	setup.close()
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	treeSize := "&tree_size=" + strconv.FormatUint(cp.Size, 10)
@@ -67,13 +68,14 @@ func RunProofs(ctx context.Context, cfg Config) (*Report, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(w), 9))
+			rng, c := rand.New(rand.NewPCG(uint64(w), 9)), r.ep.conn(ctx, requestTimeout)
+			defer c.close()
 			var buf []byte // the worker's answers, decoded out of it
 			for ctx.Err() == nil && int(next.Add(1)) <= cfg.N {
 				i := indices[rng.IntN(len(indices))]
 				t0 := time.Now()
 				var p proofAnswer
-				body, err := r.get(ctx, "/v1/proofs/inclusion?index="+strconv.FormatUint(i, 10)+treeSize, &buf)
+				body, err := c.get("/v1/proofs/inclusion?index="+strconv.FormatUint(i, 10)+treeSize, &buf)
 				if err == nil {
 					err = decodeProof(body, &p)
 				}
@@ -103,53 +105,20 @@ func RunProofs(ctx context.Context, cfg Config) (*Report, error) {
 }
 
 // checkpoint fetches and verifies the latest checkpoint.
-func (r *runner) checkpoint(ctx context.Context) (log.Checkpoint, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.cfg.URL+"/v1/checkpoint", nil)
-	if err != nil {
-		return log.Checkpoint{}, err
-	}
-	resp, err := r.cfg.Client.Do(req)
-	if err != nil {
-		return log.Checkpoint{}, fmt.Errorf("failed to fetch the checkpoint: %w", err)
-	}
-	defer resp.Body.Close()
-	text, err := io.ReadAll(resp.Body)
+func (r *runner) checkpoint(c *conn) (log.Checkpoint, error) {
+	var buf []byte
+	text, err := c.get("/v1/checkpoint", &buf)
 	if err != nil {
 		return log.Checkpoint{}, fmt.Errorf("failed to fetch the checkpoint: %w", err)
 	}
 	return log.OpenCheckpoint(text, r.cfg.LogKey)
 }
 
-func (r *runner) getJSON(ctx context.Context, path string, v any) error {
+func getJSON(c *conn, path string, v any) error {
 	var buf []byte
-	body, err := r.get(ctx, path, &buf)
+	body, err := c.get(path, &buf)
 	if err != nil {
 		return err
 	}
 	return json.Unmarshal(body, v)
-}
-
-// get returns the body of a 200 answer to GET path, read into *buf (its
-// capacity kept for the next answer).
-func (r *runner) get(ctx context.Context, path string, buf *[]byte) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.cfg.URL+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	if r.cfg.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+r.cfg.Token)
-	}
-	resp, err := r.cfg.Client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := readBody(resp, buf)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", path, errorCode(resp.StatusCode, body))
-	}
-	return body, nil
 }

@@ -116,8 +116,9 @@ func (c *counts) errorCount() int {
 	return n
 }
 
-// connCap is the most connections the load opens to one process: the
-// single decisions' clients, the readers, the audit's workers and the rest.
+// connCap is the most connections the load opens to one process: one for
+// each of the single decisions' clients (the load generator's own), the
+// readers, the audit's workers and the rest (the batches' one among them).
 func connCap(o options) int { return o.clients + maxReads + auditWorkers + 16 }
 
 // auditWorkers is the number of bundles an audit fetches at once.
@@ -290,7 +291,7 @@ func (l *load) observed(cp log.Checkpoint) {
 // verified by loadgen.
 func (l *load) batch(ctx context.Context, n int) {
 	rep, err := loadgen.Run(ctx, loadgen.Config{URL: l.url, N: l.o.batchSize, Batch: l.o.batchSize, Concurrency: 1,
-		LogKey: l.logKey, Client: l.hc, Prefix: fmt.Sprintf("%s-b%06d", l.prefix, n)})
+		LogKey: l.logKey, Prefix: fmt.Sprintf("%s-b%06d", l.prefix, n)})
 	if err != nil || ctx.Err() != nil {
 		return
 	}

@@ -212,7 +212,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) (*report, error) 
 	for i := range n {
 		t0 := time.Now()
 		single, err := loadgen.Run(loadCtx, loadgen.Config{URL: l.url, Duration: o.interval, Rate: o.rate, Concurrency: o.clients,
-			LogKey: l.logKey, Client: l.hc, Prefix: fmt.Sprintf("%s-s%05d", l.prefix, i)})
+			LogKey: l.logKey, Prefix: fmt.Sprintf("%s-s%05d", l.prefix, i)})
 		if loadCtx.Err() != nil {
 			break // interrupted, or a process died: the interval is incomplete
 		}
