@@ -92,17 +92,15 @@ func TestConn(t *testing.T) {
 	}
 }
 
-// A request on a connection the server closed while it was idle is sent
-// again on a new one, once; a connection that fails before its first answer
-// is an error.
-func TestConnClosedIdle(t *testing.T) {
+// rawServer serves each connection it accepts with serve (then closes
+// it) and returns its endpoint and the count of connections accepted.
+func rawServer(t *testing.T, serve func(nc net.Conn)) (*endpoint, *atomic.Int32) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	var accepted atomic.Int32
-	answers := make(chan int, 16) // how many requests each connection answers before closing
 	go func() {
 		for {
 			nc, err := ln.Accept()
@@ -110,24 +108,35 @@ func TestConnClosedIdle(t *testing.T) {
 				return
 			}
 			accepted.Add(1)
-			go func(n int) {
+			go func() {
 				defer nc.Close()
-				br := bufio.NewReader(nc)
-				for range n {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					io.Copy(io.Discard, req.Body)
-					io.WriteString(nc, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-				}
-			}(<-answers)
+				serve(nc)
+			}()
 		}
 	}()
 	ep, err := newEndpoint("http://"+ln.Addr().String(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ep, &accepted
+}
+
+// A request on a connection the server closed while it was idle is sent
+// again on a new one, once; a connection that fails before its first answer
+// is an error.
+func TestConnClosedIdle(t *testing.T) {
+	answers := make(chan int, 16) // how many requests each connection answers before closing
+	ep, accepted := rawServer(t, func(nc net.Conn) {
+		br := bufio.NewReader(nc)
+		for range <-answers {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			io.WriteString(nc, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
 	c := ep.conn(context.Background(), 10*time.Second)
 	defer c.close()
 	var buf []byte
@@ -155,24 +164,7 @@ func TestConnClosedIdle(t *testing.T) {
 
 // Cancelling the run ends a request the server does not answer.
 func TestConnCancel(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer nc.Close() // never answered
-		}
-	}()
-	ep, err := newEndpoint("http://"+ln.Addr().String(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ep, _ := rawServer(t, func(nc net.Conn) { io.Copy(io.Discard, nc) }) // never answers
 	ctx, cancel := context.WithCancel(context.Background())
 	c := ep.conn(ctx, time.Minute)
 	defer c.close()
