@@ -28,7 +28,6 @@ import (
 // goes in front of every request path.
 type endpoint struct {
 	addr    string      // host:port
-	host    string      // the Host header
 	base    string      // the URL's path, without a trailing slash
 	tls     *tls.Config // nil for http
 	headers string      // the headers every request carries
@@ -46,14 +45,14 @@ func newEndpoint(rawURL, token string) (*endpoint, error) {
 	if strings.ContainsAny(token, "\r\n\x00") {
 		return nil, errors.New("loadgen: the token has a line break or NUL")
 	}
-	e := &endpoint{addr: u.Host, host: u.Host, base: strings.TrimSuffix(u.EscapedPath(), "/")}
+	e := &endpoint{addr: u.Host, base: strings.TrimSuffix(u.EscapedPath(), "/")}
 	if u.Port() == "" {
 		e.addr = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
 	}
 	if u.Scheme == "https" {
 		e.tls = &tls.Config{ServerName: u.Hostname()}
 	}
-	e.headers = "Host: " + e.host + "\r\nUser-Agent: govlog-bench\r\n"
+	e.headers = "Host: " + u.Host + "\r\nUser-Agent: govlog-bench\r\n"
 	if token != "" {
 		e.headers += "Authorization: Bearer " + token + "\r\n"
 	}
