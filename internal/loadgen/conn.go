@@ -68,6 +68,7 @@ type conn struct {
 	timeout time.Duration
 	nc      net.Conn
 	br      *bufio.Reader
+	limit   int64       // the most of an answer's body read (0: all); past it nc is closed
 	stop    func() bool // ends the cancellation of nc by ctx
 	used    bool        // nc has carried an answer
 	req     []byte      // the request being written
@@ -174,7 +175,10 @@ func (c *conn) roundTrip(method, path string, body []byte, buf *[]byte) (int, []
 	if err != nil {
 		return 0, nil, err
 	}
-	b, err := readBody(resp, buf)
+	b, err := readBody(resp, c.limit, buf)
+	if c.limit > 0 && int64(len(b)) == c.limit {
+		c.close() // before Close, which would read the rest of the body
+	}
 	resp.Body.Close()
 	if err != nil {
 		return 0, nil, err

@@ -85,6 +85,11 @@ func TestConn(t *testing.T) {
 			if n := conns.Load(); n != 2 {
 				t.Fatalf("%d connections: want a second after Connection: close", n)
 			}
+			c.limit = 1000 // as for /metrics: the first bytes, then a new connection
+			if got, err := c.get("/big", &buf); err != nil || len(got) != 1000 || c.nc != nil {
+				t.Fatalf("GET /big, limit 1000: %d bytes, %v, connection kept %v", len(got), err, c.nc != nil)
+			}
+			c.limit = 0
 			if _, err := c.get("/missing", &buf); err == nil || !strings.Contains(err.Error(), "http_404") {
 				t.Fatalf("GET /missing: %v, want the 404", err)
 			}

@@ -15,9 +15,11 @@ import (
 // (user and system) a process has used, in seconds.
 const cpuMetric = "process_cpu_seconds_total"
 
-// serverCPU reads the server's process_cpu_seconds_total from GET /metrics.
+// serverCPU reads the server's process_cpu_seconds_total from GET /metrics
+// (its first 16 MiB).
 func serverCPU(c *conn) (float64, error) {
 	defer c.close()
+	c.limit = 16 << 20
 	var buf []byte
 	body, err := c.get("/metrics", &buf)
 	if err != nil {

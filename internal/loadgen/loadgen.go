@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -423,13 +424,17 @@ func (r *runner) verify(rc *receipt, id string) error {
 }
 
 // readBody reads the body of resp into *buf (its capacity kept for the
-// next answer) and returns it.
-func readBody(resp *http.Response, buf *[]byte) ([]byte, error) {
+// next answer) and returns it: at most limit bytes of it when limit > 0.
+func readBody(resp *http.Response, limit int64, buf *[]byte) ([]byte, error) {
 	out := bytes.NewBuffer((*buf)[:0])
 	if resp.ContentLength > 0 && resp.ContentLength < 64<<20 {
 		out.Grow(int(resp.ContentLength) + bytes.MinRead) // ReadFrom wants MinRead free to see the end
 	}
-	_, err := out.ReadFrom(resp.Body)
+	var body io.Reader = resp.Body
+	if limit > 0 {
+		body = io.LimitReader(body, limit)
+	}
+	_, err := out.ReadFrom(body)
 	*buf = out.Bytes()
 	return *buf, err
 }
