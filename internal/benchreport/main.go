@@ -54,6 +54,8 @@ type options struct {
 	trillianFill int
 	samples      int
 	closedFor    time.Duration
+	claimRounds  int
+	claimFor     time.Duration
 	clients      int
 	rate         float64
 	openFor      time.Duration
@@ -72,6 +74,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&o.trillianFill, "trillian-fill", 40_000, "fill the Trillian log to this many `entries`")
 	fs.IntVar(&o.samples, "samples", 20, "throughput samples while filling")
 	fs.DurationVar(&o.closedFor, "closed", 10*time.Second, "duration of each closed-loop single-decision run")
+	fs.IntVar(&o.claimRounds, "claim-rounds", 6, "rounds of a claim's cost against a decision's, side by side")
+	fs.DurationVar(&o.claimFor, "claim-for", 3*time.Second, "duration of each closed loop of a claim round")
 	fs.IntVar(&o.clients, "c", 64, "clients of the single-decision runs (open loop: most requests in flight)")
 	fs.Float64Var(&o.rate, "rate", 2000, "open-loop arrival rate, decisions/s")
 	fs.DurationVar(&o.openFor, "open", 10*time.Second, "duration of each open-loop run")
@@ -82,8 +86,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if o.fill < 1000 || o.samples < 1 || o.trillianFill < 0 {
-		return fmt.Errorf("need -fill ≥ 1000, -samples ≥ 1 and -trillian-fill ≥ 0")
+	if o.fill < 1000 || o.samples < 1 || o.trillianFill < 0 || o.claimRounds < 0 {
+		return fmt.Errorf("need -fill ≥ 1000, -samples ≥ 1, -trillian-fill ≥ 0 and -claim-rounds ≥ 0")
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
