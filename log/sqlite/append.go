@@ -87,7 +87,7 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 
 	// What the log already holds of the ids and sequences the batch
 	// names, and the rule book's verdict on each entry.
-	facts, indices, err := prefetch(ctx, tx, log.NamesOf(batch), old.ids, old.idRuns)
+	facts, indices, err := prefetch(ctx, tx, log.NamesOf(batch), old.ids, old.idRuns, &b.keys)
 	if err != nil {
 		return nil, log.Checkpoint{}, err
 	}
@@ -147,7 +147,7 @@ func (b *Backend) appendLocked(ctx context.Context, batch []*log.Entry, sign log
 			results[i].Existing = true
 		case log.FateAppend:
 			lh := v.LeafHash
-			if err := rows.add(batch[i], v.Leaf, size); err != nil {
+			if err := rows.add(batch[i], v.Leaf, lh, size); err != nil {
 				return nil, log.Checkpoint{}, fmt.Errorf("%w: %w", log.ErrUnavailable, err)
 			}
 			hashes = append(hashes, lh)
@@ -343,7 +343,7 @@ func shapeUp(n int) int { return bits.Len(uint(n - 1)) }
 // of each id found. An id is looked up in the pending rows first (see
 // pendingIDs), then in each run of the ids table whose filter may hold it
 // (see runFilters): none for an id never stored, but for a false positive.
-func prefetch(ctx context.Context, tx *sql.Tx, names log.Names, pending *pendingIDs, runs *runFilters) (*log.Facts, map[log.EntryID]uint64, error) {
+func prefetch(ctx context.Context, tx *sql.Tx, names log.Names, pending *pendingIDs, runs *runFilters, keys *keyCache) (*log.Facts, map[log.EntryID]uint64, error) {
 	facts := &log.Facts{IDs: make(map[log.EntryID]log.Stored, len(names.IDs)), Sequences: make(map[log.SequenceKey]bool),
 		Authorizations: make(map[string]*log.Authorization, len(names.Authorizations))}
 	stored := make(map[log.EntryID]uint64, len(names.IDs))
@@ -355,6 +355,12 @@ func prefetch(ctx context.Context, tx *sql.Tx, names log.Names, pending *pending
 	held := make(map[int64]idRow)
 	var in []uint64
 	for _, k := range names.IDs {
+		if k.Kind == log.KindKey {
+			if c, ok := keys.get(k.ID); ok {
+				facts.IDs[k], stored[k] = c.Stored, c.idx
+				continue
+			}
+		}
 		if r, ok := pending.lookup(k, math.MaxUint64); ok {
 			held[int64(r.idx)] = idRow{k, r}
 			continue
@@ -391,6 +397,9 @@ func prefetch(ctx context.Context, tx *sql.Tx, names log.Names, pending *pending
 				k := log.EntryID{Kind: kind, ID: id}
 				facts.IDs[k] = s
 				stored[k] = uint64(idx)
+				if kind == log.KindKey {
+					keys.put(id, cachedKey{s, uint64(idx)})
+				}
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
@@ -466,6 +475,18 @@ func prefetch(ctx context.Context, tx *sql.Tx, names log.Names, pending *pending
 			return nil, nil, unavailable("look up authorizations", err)
 		}
 		ids = ids[n:]
+	}
+	// An allow without a row was never claimed nor revoked: it has the
+	// authorization it started with, which the pending ids hold for the
+	// allows appended since Open.
+	for _, id := range names.Authorizations {
+		if _, ok := facts.Authorizations[id]; ok {
+			continue
+		}
+		if r, ok := pending.lookup(log.EntryID{Kind: log.KindDecision, ID: id}, math.MaxUint64); ok && r.auth != nil {
+			a := *r.auth
+			facts.Authorizations[id] = &a
+		}
 	}
 	for seqs := names.Sequences; len(seqs) > 0; {
 		n := min(len(seqs), chunk)
@@ -562,6 +583,38 @@ func putAuthorizations(ctx context.Context, tx *sql.Tx, auths map[string]*log.Au
 	return nil
 }
 
+// keyCache holds the key entries (log.KindKey) prefetch found in the
+// stored runs of the ids index, by kid: a logged key entry never changes,
+// and every batch with an artifact names the key that signed it, which on
+// a log past its first runs is a query a batch. Only the writer uses it.
+type keyCache struct {
+	m map[string]cachedKey
+}
+
+// cachedKey is a key entry as prefetch found it, and its index.
+type cachedKey struct {
+	log.Stored
+	idx uint64
+}
+
+// maxCachedKeys bounds keyCache: a log has a key entry per artifact key
+// it ever used, a handful.
+const maxCachedKeys = 256
+
+func (c *keyCache) get(kid string) (cachedKey, bool) {
+	k, ok := c.m[kid]
+	return k, ok
+}
+
+func (c *keyCache) put(kid string, k cachedKey) {
+	if c.m == nil {
+		c.m = make(map[string]cachedKey)
+	}
+	if len(c.m) < maxCachedKeys {
+		c.m[kid] = k
+	}
+}
+
 // fresh reports whether a is an allow's authorization as it starts, the
 // one log.Facts derives from the decision's leaf when no row is stored.
 // Uses and Entries only grow and Revoked is never cleared, so a stored
@@ -584,7 +637,7 @@ type newRows struct {
 	merged        int   // the rows of the search merge written once the batch commits
 }
 
-func (r *newRows) add(e *log.Entry, leaf []byte, index uint64) error {
+func (r *newRows) add(e *log.Entry, leaf []byte, leafHash [32]byte, index uint64) error {
 	idx := int64(index)
 	if len(r.entries) == 0 {
 		r.first = idx
@@ -597,7 +650,11 @@ func (r *newRows) add(e *log.Entry, leaf []byte, index uint64) error {
 		r.fields, r.times = append(r.fields, fields), append(r.times, times)
 	}
 	r.entries = append(r.entries, idx, leaf)
-	r.ids = append(r.ids, idRow{e.EntryID(), pendingID{index, e.Kind == log.KindDecision && e.Allow}})
+	row := idRow{e.EntryID(), pendingID{idx: index}}
+	if e.Kind == log.KindDecision && e.Allow {
+		row.allow, row.auth = true, log.NewAuthorization(e, leafHash)
+	}
+	r.ids = append(r.ids, row)
 	if k, ok := e.SequenceKey(); ok {
 		r.sequences = append(r.sequences, k.Submitter, int64(k.Sequence), idx)
 	}

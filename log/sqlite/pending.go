@@ -182,6 +182,13 @@ type pendingIDs struct {
 type pendingID struct {
 	idx   uint64
 	allow bool
+	// auth is, for an allow appended since Open, the authorization it
+	// started with (log.NewAuthorization), never changed: prefetch gives
+	// the rule book a copy of it when the allow has no authorizations row
+	// (never claimed nor revoked), instead of the rule book parsing the
+	// allow's leaf for it. Nil otherwise (rows rebuilt at Open): the leaf
+	// is parsed.
+	auth *log.Authorization
 }
 
 // idRow is an ids row.
@@ -298,7 +305,7 @@ func idRowsOf(ctx context.Context, tx *sql.Tx, from, to uint64) ([]idRow, error)
 	}
 	out := make([]idRow, len(leaves))
 	i, err := summarizeEach(leaves, func(i int, s *log.Summary) {
-		out[i] = idRow{log.EntryID{Kind: summaryKind(s.Kind), ID: s.ID}, pendingID{from + uint64(i), s.Kind == log.SearchDecision && s.Outcome == log.OutcomeAllow}}
+		out[i] = idRow{log.EntryID{Kind: summaryKind(s.Kind), ID: s.ID}, pendingID{idx: from + uint64(i), allow: s.Kind == log.SearchDecision && s.Outcome == log.OutcomeAllow}}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: failed to read the id of entry %d: %w", log.ErrFork, from+uint64(i), err)

@@ -3,11 +3,15 @@ package sqlite
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/govlog/govlog/log"
 )
@@ -373,5 +377,81 @@ func TestMergeCrossed(t *testing.T) {
 		if !mergeCrossed(h, 0, 3*h) || mergeCrossed(h, offset, offset+h-1) {
 			t.Fatalf("merge size %d: crossing over several points or short of one answered wrongly", h)
 		}
+	}
+}
+
+// TestPendingAuthorization: the authorization an allow's pending ids row
+// holds (what prefetch gives the rule book for an allow without a row) is
+// the one the rule book reads from the allow's leaf: the same decided_at,
+// authorized_until (whole seconds, as the leaf holds it), max_executions,
+// executor and leaf hash. A deny, an execution report, and a row rebuilt
+// at Open hold none (the leaf is read then).
+func TestPendingAuthorization(t *testing.T) {
+	ctx := context.Background()
+	path := tempDB(t)
+	sign, _ := newSign(t)
+	b := openAt(t, path, Options{})
+	loggedAt := testTime.Add(1234567890 * time.Nanosecond) // not a whole second
+	var batch []*log.Entry
+	for i, extra := range []map[string]any{
+		{},
+		{"max_executions": 3},
+		{"executor": "spiffe://prod.example/ns/runtime/sa/exec-1"},
+		{"max_executions": 1, "executor": "exec-2"},
+	} {
+		d := map[string]any{"id": fmt.Sprintf("a-%d", i), "outcome": "allow", "decided_at": "2026-01-02T03:04:05.123456789Z",
+			"subject": "agent-7", "action": "deploy", "policy": map[string]any{"id": "p"}}
+		maps.Copy(d, extra)
+		body, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parsed, err := log.ParseDecision(body, loggedAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := log.NewEntry(log.DecisionSubmission(parsed, "alice"), loggedAt, 90*time.Second+time.Duration(i)*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch = append(batch, e)
+	}
+	batch = append(batch, decision(t, "d-deny", decisionOpts{outcome: log.OutcomeDeny}), execution(t, "x-1", "a-0", "bob"))
+	mustAppend(t, b, sign, batch...)
+	ids := b.snap.Load().ids
+	for _, e := range batch {
+		r, ok := ids.lookup(e.EntryID(), math.MaxUint64)
+		if !ok {
+			t.Fatalf("%v: no pending row", e.EntryID())
+		}
+		if e.Kind != log.KindDecision || !e.Allow {
+			if r.auth != nil {
+				t.Errorf("%v: a pending authorization %+v for an entry that is not an allow", e.EntryID(), r.auth)
+			}
+			continue
+		}
+		_, leaf, err := b.Lookup(ctx, e.Kind, e.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := log.ParseEntry(leaf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := log.Authorization{DecidedAt: p.Decision.DecidedAt, AuthorizedUntil: p.AuthorizedUntil,
+			MaxExecutions: max(p.Decision.MaxExecutions, 1), Executor: p.Decision.Executor, LeafHash: log.LeafHash(leaf)}
+		got := r.auth
+		if got == nil || !got.DecidedAt.Equal(want.DecidedAt) || !got.AuthorizedUntil.Equal(want.AuthorizedUntil) ||
+			got.MaxExecutions != want.MaxExecutions || got.Executor != want.Executor || got.LeafHash != want.LeafHash ||
+			got.Uses != 0 || got.Revoked || got.Entries != nil || got.Dirty {
+			t.Errorf("%s: pending authorization %+v, the leaf's %+v", e.ID, got, want)
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b = openAt(t, path, Options{})
+	if r, ok := b.snap.Load().ids.lookup(batch[0].EntryID(), math.MaxUint64); !ok || r.auth != nil {
+		t.Errorf("after Open: %+v, %v; want the row without an authorization", r, ok)
 	}
 }

@@ -129,7 +129,7 @@ func bulkLogSigned(tb testing.TB, path string, n int, sign log.SignFunc) {
 			leaf, id, allow := benchLeaf(i)
 			e := &log.Entry{Submission: &log.Submission{Kind: log.KindDecision, ID: id, Allow: allow}}
 			lh := log.LeafHash(leaf)
-			if err := rows.add(e, leaf, uint64(i)); err != nil {
+			if err := rows.add(e, leaf, lh, uint64(i)); err != nil {
 				tb.Fatal(err)
 			}
 			rows.leafHashes = append(rows.leafHashes, int64(i>>14<<14), hashPrefix(lh), int64(i))

@@ -78,7 +78,10 @@
 //	    What the rule book needs of each allow (log.Authorization): its
 //	    accepted claims (uses) and whether it is revoked, written with the
 //	    batch that changes them. An allow never claimed nor revoked has
-//	    no row: its authorization is read from its leaf.
+//	    no row: its authorization is read from its leaf, or, for an allow
+//	    appended since Open whose ids row is still held in memory
+//	    (pendingIDs), taken from that row, which holds it as the allow
+//	    started.
 //	search_postings(key INTEGER PRIMARY KEY, list BLOB), search_indexed(id, size)
 //	    The search index (log.Searcher): the entries of each term of the
 //	    entries' summaries (log.Summary.Terms, a 31-bit hash of a field
@@ -260,6 +263,9 @@ type Backend struct {
 	// tree, from which the next root is computed. Guarded by writeMu.
 	rng    *compact.Range
 	closed bool
+	// keys are the key entries found in the stored runs (prefetch).
+	// Guarded by writeMu.
+	keys keyCache
 
 	// hooks are fault-injection points for tests; zero in production.
 	hooks testHooks
