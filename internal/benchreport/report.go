@@ -254,8 +254,6 @@ func (r *report) loadTable(b *bytes.Buffer) {
 	p("\n")
 }
 
-// cpu is the server's CPU per acknowledgement of a run, "—" when the
-// server did not export its CPU time.
 // claimRatios is the median of the rounds' claim ÷ decision, and each
 // round's in the order measured.
 func claimRatios(rounds []claimRound) string {
@@ -276,6 +274,8 @@ func claimRatios(rounds []claimRound) string {
 	return fmt.Sprintf("%.2f× (%s)", med, strings.Join(each, ", "))
 }
 
+// cpu is the server's CPU per acknowledgement of a run, "—" when the
+// server did not export its CPU time.
 func cpu(rep *loadgen.Report) string {
 	if rep.ServerCPUError != "" {
 		return "—"
