@@ -6,7 +6,7 @@
 # The server's CPU time per decision (govlog bench) spreads ±10% from one
 # run to the next on a shared machine, so a change of 1-2% takes a
 # hundred paired rounds to show, or never does. An instruction count
-# spreads about 0.1%: it resolves such a change in two rounds. It counts
+# spreads about ±0.2%: it resolves such a change in two rounds. It counts
 # only user space (not the kernel's work for system calls: the socket
 # reads and writes, fsync), not the cost of a cache miss, and it runs
 # on valgrind's simulated CPU (no SHA-NI: SHA-256 runs its AVX2 code
@@ -43,6 +43,8 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+# shellcheck source=lib.sh
+. scripts/lib.sh
 
 BASE=${1:-HEAD}
 N1=${N1:-1000}
@@ -83,11 +85,7 @@ count() {
 		--cachegrind-out-file="$DIR/$bin-$n-$round.out" \
 		"$DIR/govlogd-$bin" --listen "$LISTEN" --data "$data" >"$data.log" 2>&1 &
 	pid=$!
-	for _ in $(seq 1 600); do
-		curl -sf "http://$LISTEN/readyz" >/dev/null 2>&1 && break
-		kill -0 "$pid" 2>/dev/null || { echo "govlogd-$bin did not start:" >&2; cat "$data.log" >&2; exit 1; }
-		sleep 0.1
-	done
+	wait_ready "http://$LISTEN" "$pid" "govlogd-$bin" "$data.log"
 	# shellcheck disable=SC2086 # ARGS is a list of flags
 	"$DIR/govlog" bench --url "http://$LISTEN" --json --quiet -n "$n" $ARGS >"$data.json"
 	COMMITS=$(curl -sf "http://$LISTEN/metrics" | awk '/^govlog_commit_entries_count/ {print $2}')

@@ -21,6 +21,8 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+# shellcheck source=lib.sh
+. scripts/lib.sh
 
 ROUNDS=${ROUNDS:-4}
 LISTEN=${LISTEN:-127.0.0.1:8093}
@@ -42,11 +44,7 @@ bench() {
 	local data="$DIR/data-$round-$load-$bin"
 	"$DIR/govlogd-$bin" --listen "$LISTEN" --data "$data" >"$data.log" 2>&1 &
 	pid=$!
-	for _ in $(seq 1 200); do
-		curl -sf "http://$LISTEN/readyz" >/dev/null 2>&1 && break
-		kill -0 "$pid" 2>/dev/null || { echo "govlogd-$bin did not start:" >&2; cat "$data.log" >&2; exit 1; }
-		sleep 0.05
-	done
+	wait_ready "http://$LISTEN" "$pid" "govlogd-$bin" "$data.log"
 	"$DIR/govlog" bench --url "http://$LISTEN" --json --quiet "$@" >"$data.json"
 	kill "$pid"
 	wait "$pid" 2>/dev/null || true
