@@ -177,3 +177,37 @@ func BenchmarkSignArtifact(b *testing.B) {
 	}
 	cputime.Report(b, start)
 }
+
+// TestDecodeArtifactHeaderLast checks that an artifact header decodes the
+// same whatever was decoded before it: the last header kept in memory
+// answers only for the same base64url, and what it answers is a copy.
+func TestDecodeArtifactHeaderLast(t *testing.T) {
+	enc := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	a := enc(`{"alg":"EdDSA","kid":"k-1","typ":"` + ArtifactType + `"}`)
+	b := enc(`{"alg":"EdDSA","kid":"k-2","typ":"` + ArtifactType + `"}`)
+	unknown := enc(`{"alg":"EdDSA","kid":"k-1","typ":"` + ArtifactType + `","x":1}`)
+	want := map[string]*artifactHeader{
+		a:       {Alg: "EdDSA", KID: "k-1", Typ: ArtifactType},
+		b:       {Alg: "EdDSA", KID: "k-2", Typ: ArtifactType},
+		unknown: nil,
+		"!!":    nil,
+		a + "=": nil, // padded: not base64url without padding
+	}
+	for _, order := range [][]string{
+		{a, a, b, a, b, b},
+		{a, unknown, a, "!!", a, a + "=", a},
+		{b, a + "=", unknown, b},
+	} {
+		for i, h := range order {
+			got, err := decodeArtifactHeader(h)
+			switch w := want[h]; {
+			case w == nil && err == nil:
+				t.Fatalf("%v, call %d: %q decoded to %+v, want an error", order, i, h, got)
+			case w != nil && (err != nil || *got != *w):
+				t.Fatalf("%v, call %d: %q decoded to %+v (%v), want %+v", order, i, h, got, err, w)
+			case w != nil:
+				got.KID = "changed" // the caller's copy, not the one kept
+			}
+		}
+	}
+}
