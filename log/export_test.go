@@ -14,3 +14,7 @@ func CanonicalJSON(body []byte) ([]byte, error) {
 
 // Queued is the number of submissions waiting in the sequencer's queue.
 func (l *Log) Queued() int64 { return l.queued.Load() }
+
+// OwnSummary is the Summary EntryTerms takes from e's submission, ok
+// false when it reads leaf instead.
+func (e *Entry) OwnSummary(leaf []byte) (Summary, bool) { return e.ownSummary(leaf) }

@@ -441,24 +441,43 @@ func FilterFound(q *Query, cands []Found, limit int) (out []Found, seen int, err
 
 // EntryTerms lists the search postings of an entry being appended with
 // this leaf (the leaf is the verdict's: it holds what the rule book set,
-// such as a violation): its field terms and its time terms. A decision
-// appended with its own leaf (a rule book verdict changes only reports')
-// whose submission carries its subject (DecisionSubmission) is indexed
-// from what was parsed when it was submitted; any other entry from its
-// leaf.
+// such as a violation): its field terms and its time terms. An entry
+// appended with its own leaf (a rule book verdict that changes a report
+// gives it another) is indexed from what was parsed when it was
+// submitted (Entry.ownSummary); any other entry from its leaf.
 func EntryTerms(e *Entry, leaf []byte) (fields, times []Term, err error) {
-	if e.Kind == KindDecision && e.Subject != "" && !e.LoggedAt.IsZero() &&
-		len(leaf) > 0 && len(e.Leaf) == len(leaf) && &e.Leaf[0] == &leaf[0] {
-		s := Summary{Kind: SearchDecision, ID: e.ID, LoggedAt: e.LoggedAt.UTC(), Outcome: OutcomeDeny,
-			Subject: e.Subject, Action: e.Action, Resource: e.Resource, PolicyID: e.PolicyID, ParentID: e.ParentID}
+	s, ok := e.ownSummary(leaf)
+	if !ok {
+		if s, err = Summarize(leaf); err != nil {
+			return nil, nil, err
+		}
+	}
+	return s.FieldTerms(), s.TimeTerms(), nil
+}
+
+// ownSummary is the Summary of e from its submission, which is its leaf's
+// when leaf is e's own: a decision whose submission carries its subject
+// (DecisionSubmission), an execution report or a revocation that NewEntry
+// stamped (its leaf carries no violation). ok is false for any other leaf
+// or submission.
+func (e *Entry) ownSummary(leaf []byte) (s Summary, ok bool) {
+	if e.LoggedAt.IsZero() || len(leaf) == 0 || len(e.Leaf) != len(leaf) || &e.Leaf[0] != &leaf[0] || e.ID == "" {
+		return Summary{}, false
+	}
+	s = Summary{ID: e.ID, LoggedAt: e.LoggedAt.UTC()}
+	switch {
+	case e.Kind == KindDecision && e.Subject != "":
+		s.Kind, s.Outcome, s.Subject, s.Action, s.Resource, s.PolicyID, s.ParentID =
+			SearchDecision, OutcomeDeny, e.Subject, e.Action, e.Resource, e.PolicyID, e.ParentID
 		if e.Allow {
 			s.Outcome = OutcomeAllow
 		}
-		return s.FieldTerms(), s.TimeTerms(), nil
+	case e.Kind == KindExecution && e.DecisionID != "" && e.Status != "" && e.LoggedViolation == "":
+		s.Kind, s.DecisionID, s.Status = SearchExecution, e.DecisionID, e.Status
+	case e.Kind == KindRevocation && e.DecisionID != "":
+		s.Kind, s.DecisionID = SearchRevocation, e.DecisionID
+	default:
+		return Summary{}, false
 	}
-	s, err := Summarize(leaf)
-	if err != nil {
-		return nil, nil, err
-	}
-	return s.FieldTerms(), s.TimeTerms(), nil
+	return s, true
 }

@@ -57,6 +57,59 @@ func TestEntryTerms(t *testing.T) {
 	}
 }
 
+// TestEntryTermsReports: an execution report or a revocation appended
+// with its own leaf is indexed from its submission too, with exactly the
+// postings of its leaf's summary; a leaf the rule book gave a violation,
+// or a submission without its decision_id, is read.
+func TestEntryTermsReports(t *testing.T) {
+	now := time.Date(2026, 11, 25, 18, 59, 59, 999_999_999, time.UTC)
+	var subs []*log.Submission
+	for _, body := range [][]byte{executionWith(), executionWith("status", `"succeeded"`, "claim_id", `"c-1"`)} {
+		x, err := log.ParseExecution(body, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, log.ExecutionSubmission(x, "alice"))
+	}
+	r, err := log.ParseRevocation(revocationWith(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subs = append(subs, log.RevocationSubmission(r, "alice"))
+	terms := func(leaf []byte) string {
+		s, err := log.Summarize(leaf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(s.FieldTerms(), s.TimeTerms())
+	}
+	for _, sub := range subs {
+		e, err := log.NewEntry(sub, now.Add(1234*time.Microsecond), time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			name string
+			e    *log.Entry
+			leaf []byte
+			own  bool // the summary comes from the submission
+		}{
+			{"its own leaf", e, e.Leaf, true},
+			{"a leaf with a violation", e, log.WithViolation(e.Leaf, log.ViolationNotAuthorized), false},
+			{"a submission without its decision_id", &log.Entry{Submission: &log.Submission{Kind: sub.Kind, ID: sub.ID, Status: sub.Status}, LoggedAt: e.LoggedAt, Leaf: e.Leaf}, e.Leaf, false},
+		} {
+			fields, times, err := log.EntryTerms(c.e, c.leaf)
+			if want := terms(c.leaf); err != nil || fmt.Sprint(fields, times) != want {
+				t.Errorf("%v %s, %s: EntryTerms = %v %v, %v; want %s", sub.Kind, sub.ID, c.name, fields, times, err, want)
+			}
+			s, own := c.e.OwnSummary(c.leaf)
+			if want, _ := log.Summarize(c.leaf); own != c.own || own && s != want {
+				t.Errorf("%v %s, %s: the submission's summary %+v (%v), want the leaf's %+v (%v)", sub.Kind, sub.ID, c.name, s, own, want, c.own)
+			}
+		}
+	}
+}
+
 // TestTermOfStable: terms are stored (the embedded backend's search_terms,
 // the Trillian backend's govlog_search), so TermOf of a field and value
 // must never change: the first 31 bits of SHA-256("govlog-search" 0x00
