@@ -94,7 +94,7 @@ func TestAuditEndToEnd(t *testing.T) {
 	// A first audit, saving its state.
 	state := filepath.Join(work, "audit.state")
 	code, out := govlog(t, work, nil, "audit", "--url", d.url, "--log-key", vkey, "--state", state)
-	if code != 0 || !strings.Contains(out, "result      UNANCHORED: ") || !strings.Contains(out, "state saved to") || !strings.Contains(out, "621 entries: 600 decisions (400 allow, 200 deny), 20 execution reports, 0 revocations, 1 artifact keys") {
+	if code != 0 || !strings.Contains(out, "result      UNANCHORED: ") || !strings.Contains(out, "state saved to") || !strings.Contains(out, "621 entries: 600 decisions (400 allow, 200 deny), 20 execution reports, 0 revocations, 1 artifact key\n") {
 		t.Fatalf("audit: exit %d\n%s", code, out)
 	}
 	// An incremental one.

@@ -322,9 +322,10 @@ func printAudit(w io.Writer, r *auditReport, statePath string) {
 		line("replayed", "nothing new (%.2fs)", r.Seconds)
 	}
 	t := rep.Totals
-	totals := fmt.Sprintf("%d entries: %d decisions (%d allow, %d deny), %d execution reports", t.Entries, t.Decisions, t.Allows, t.Denies, t.Executions)
+	totals := fmt.Sprintf("%s: %s (%d allow, %d deny), %s", counted(t.Entries, "entry", "entries"),
+		counted(t.Decisions, "decision", "decisions"), t.Allows, t.Denies, counted(t.Executions, "execution report", "execution reports"))
 	if t.Revocations > 0 || t.Keys > 0 {
-		totals += fmt.Sprintf(", %d revocations, %d artifact keys", t.Revocations, t.Keys)
+		totals += ", " + counted(t.Revocations, "revocation", "revocations") + ", " + counted(t.Keys, "artifact key", "artifact keys")
 	}
 	line("totals", "%s", totals)
 	if len(rep.Violations) > 0 {

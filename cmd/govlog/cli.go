@@ -221,6 +221,14 @@ func loggedState(created bool) string {
 	return "already logged (this is the original receipt)"
 }
 
+// counted is n and the noun for n: "1 revocation", "2 revocations".
+func counted(n uint64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
 // version prints the version of govlog.
 func version(_ context.Context, args []string, _ io.Reader, stdout io.Writer) error {
 	f := newFlags("version", "", "Print govlog's version: the module version, the VCS revision it was built from, and the Go version.")

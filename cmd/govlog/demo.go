@@ -480,8 +480,9 @@ func (d *demoRun) audit() {
 		return
 	}
 	t := rep.Totals
-	d.say("   the log's %d entries hash to its signed checkpoint; %d decisions, %d execution reports, %d revocations, %d artifact keys",
-		t.Entries, t.Decisions, t.Executions, t.Revocations, t.Keys)
+	d.say("   the log's %s hash to its signed checkpoint; %s, %s, %s, %s", counted(t.Entries, "entry", "entries"),
+		counted(t.Decisions, "decision", "decisions"), counted(t.Executions, "execution report", "execution reports"),
+		counted(t.Revocations, "revocation", "revocations"), counted(t.Keys, "artifact key", "artifact keys"))
 	mine := map[string]bool{}
 	for _, f := range rep.Findings {
 		if f.Code == "violation" && strings.HasPrefix(f.ID, d.prefix+"-") {
