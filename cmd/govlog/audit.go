@@ -303,6 +303,18 @@ func isStateFile(path string) bool {
 	return err == nil && string(prefix) == vaudit.StatePrefix
 }
 
+// totalsText is what an audit counted: "600 entries: 599 decisions (400
+// allow, 199 deny), 0 execution reports", then the revocations and the
+// artifact keys when there are any.
+func totalsText(t vaudit.Totals) string {
+	s := fmt.Sprintf("%s: %s (%d allow, %d deny), %s", counted(t.Entries, "entry", "entries"),
+		counted(t.Decisions, "decision", "decisions"), t.Allows, t.Denies, counted(t.Executions, "execution report", "execution reports"))
+	if t.Revocations > 0 || t.Keys > 0 {
+		s += ", " + counted(t.Revocations, "revocation", "revocations") + ", " + counted(t.Keys, "artifact key", "artifact keys")
+	}
+	return s
+}
+
 // printAudit prints the human summary of an audit.
 func printAudit(w io.Writer, r *auditReport, statePath string) {
 	rep := r.Report
@@ -321,13 +333,7 @@ func printAudit(w io.Writer, r *auditReport, statePath string) {
 	} else {
 		line("replayed", "nothing new (%.2fs)", r.Seconds)
 	}
-	t := rep.Totals
-	totals := fmt.Sprintf("%s: %s (%d allow, %d deny), %s", counted(t.Entries, "entry", "entries"),
-		counted(t.Decisions, "decision", "decisions"), t.Allows, t.Denies, counted(t.Executions, "execution report", "execution reports"))
-	if t.Revocations > 0 || t.Keys > 0 {
-		totals += ", " + counted(t.Revocations, "revocation", "revocations") + ", " + counted(t.Keys, "artifact key", "artifact keys")
-	}
-	line("totals", "%s", totals)
+	line("totals", "%s", totalsText(rep.Totals))
 	if len(rep.Violations) > 0 {
 		var parts []string
 		var n uint64

@@ -479,10 +479,7 @@ func (d *demoRun) audit() {
 		d.fail("the log failed the audit: %d failures, the first: %s", rep.FailureCount, rep.Failures[0].Message)
 		return
 	}
-	t := rep.Totals
-	d.say("   the log's %s hash to its signed checkpoint; %s, %s, %s, %s", counted(t.Entries, "entry", "entries"),
-		counted(t.Decisions, "decision", "decisions"), counted(t.Executions, "execution report", "execution reports"),
-		counted(t.Revocations, "revocation", "revocations"), counted(t.Keys, "artifact key", "artifact keys"))
+	d.say("   the log hashes to its signed checkpoint: %s", totalsText(rep.Totals))
 	mine := map[string]bool{}
 	for _, f := range rep.Findings {
 		if f.Code == "violation" && strings.HasPrefix(f.ID, d.prefix+"-") {
