@@ -117,7 +117,7 @@ func TestAuditSeededViolations(t *testing.T) {
 	}
 	if !strings.Contains(out, "violations  10 recorded by the log: ") ||
 		!regexp.MustCompile(`(?m)^authorized +single \(entry \d+\): 1 of 1 executions used, 7 violations$`).MatchString(out) ||
-		!regexp.MustCompile(`(?m)^authorized +to-revoke \(entry \d+\): 0 of 1 executions used, 1 violations, revoked$`).MatchString(out) {
+		!regexp.MustCompile(`(?m)^authorized +to-revoke \(entry \d+\): 0 of 1 executions used, 1 violation, revoked$`).MatchString(out) {
 		t.Errorf("audit summary:\n%s", out)
 	}
 	if t.Failed() {

@@ -237,7 +237,7 @@ func audit(ctx context.Context, args []string, _ io.Reader, stdout io.Writer) er
 	}
 	switch {
 	case !rep.OK:
-		return fmt.Errorf("%w: %d failures", errAuditFailed, rep.FailureCount)
+		return fmt.Errorf("%w: %s", errAuditFailed, counted(rep.FailureCount, "failure", "failures"))
 	case *failOnFindings && (rep.FindingCount > 0 || len(rep.SequenceGaps) > 0):
 		return fmt.Errorf("%w: %d findings, %d submitters with sequence gaps (--fail-on-findings)", errAuditFailed, rep.FindingCount, len(rep.SequenceGaps))
 	case *requireAnchor && !rep.Anchored:
@@ -315,6 +315,19 @@ func totalsText(t vaudit.Totals) string {
 	return s
 }
 
+// useText is what an audit found of an authorization: "1 of 3 executions
+// used", then its violations and its revocation when there are any.
+func useText(u vaudit.AuthorizationUse) string {
+	s := fmt.Sprintf("%d of %d executions used", u.Uses, u.MaxExecutions)
+	if u.Violations > 0 {
+		s += ", " + counted(u.Violations, "violation", "violations")
+	}
+	if u.Revoked {
+		s += ", revoked"
+	}
+	return s
+}
+
 // printAudit prints the human summary of an audit.
 func printAudit(w io.Writer, r *auditReport, statePath string) {
 	rep := r.Report
@@ -351,14 +364,7 @@ func printAudit(w io.Writer, r *auditReport, statePath string) {
 			line("authorized", "… and %d more (see --json)", rep.AuthorizationCount-maxAuthLines)
 			break
 		}
-		more := ""
-		if u.Violations > 0 {
-			more += fmt.Sprintf(", %d violations", u.Violations)
-		}
-		if u.Revoked {
-			more += ", revoked"
-		}
-		line("authorized", "%s (entry %d): %d of %d executions used%s", field(u.DecisionID), u.Index, u.Uses, u.MaxExecutions, more)
+		line("authorized", "%s (entry %d): %s", field(u.DecisionID), u.Index, useText(u))
 	}
 	for _, p := range rep.Failures {
 		printProblem(w, "FAIL", p)
@@ -415,7 +421,7 @@ func printAudit(w io.Writer, r *auditReport, statePath string) {
 	case rep.OK:
 		line("result", "OK")
 	default:
-		line("result", "FAILED: %d failures", rep.FailureCount)
+		line("result", "FAILED: %s", counted(rep.FailureCount, "failure", "failures"))
 	}
 }
 

@@ -476,7 +476,7 @@ func (d *demoRun) audit() {
 		return
 	}
 	if !rep.OK {
-		d.fail("the log failed the audit: %d failures, the first: %s", rep.FailureCount, rep.Failures[0].Message)
+		d.fail("the log failed the audit: %s, the first: %s", counted(rep.FailureCount, "failure", "failures"), rep.Failures[0].Message)
 		return
 	}
 	d.say("   the log hashes to its signed checkpoint: %s", totalsText(rep.Totals))
@@ -494,11 +494,7 @@ func (d *demoRun) audit() {
 	}
 	for _, u := range rep.Authorizations {
 		if strings.HasPrefix(u.DecisionID, d.prefix+"-") {
-			rev := ""
-			if u.Revoked {
-				rev = ", revoked"
-			}
-			d.say("   authorization %s: %d of %d executions used, %d violations%s", field(u.DecisionID), u.Uses, u.MaxExecutions, u.Violations, rev)
+			d.say("   authorization %s: %s", field(u.DecisionID), useText(u))
 		}
 	}
 	rv := verifier.NewReceiptVerifier(d.key)
