@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"testing"
+
+	asm "github.com/segmentio/asm/base64"
 )
 
 // TestSameAsEncodingBase64 holds every function to encoding/base64 on
@@ -57,15 +59,21 @@ func FuzzSameAsEncodingBase64(f *testing.F) {
 	})
 }
 
-// BenchmarkAppendStd encodes a hash, an artifact's payload and an entry,
-// with this package and with encoding/base64.
+// BenchmarkAppendStd encodes a hash, a signature, inputs either side of
+// asmMin, an artifact's payload and an entry, with this package
+// (b64), with the AVX2 encoder alone (asm) and with encoding/base64.
 func BenchmarkAppendStd(b *testing.B) {
-	for _, n := range []int{32, 450, 1000} {
+	for _, n := range []int{32, 64, asmMin - 1, asmMin, 450, 1000} {
 		src := make([]byte, n)
 		dst := make([]byte, 0, 2*n)
-		b.Run("asm/"+strconv.Itoa(n), func(b *testing.B) {
+		b.Run("b64/"+strconv.Itoa(n), func(b *testing.B) {
 			for b.Loop() {
 				dst = AppendStd(dst[:0], src)
+			}
+		})
+		b.Run("asm/"+strconv.Itoa(n), func(b *testing.B) {
+			for b.Loop() {
+				dst = appendEncode(asm.StdEncoding, dst[:0], src)
 			}
 		})
 		b.Run("encoding/"+strconv.Itoa(n), func(b *testing.B) {
