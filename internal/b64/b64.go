@@ -10,7 +10,7 @@
 // Inputs shorter than asmMin bytes (hashes, signatures) go to
 // encoding/base64: on some CPUs each call of the AVX2 encoder costs ~140
 // ns more than its work, wherever the input ends (its first instructions
-// mix legacy SSE with AVX), which made the ~20 hashes of a receipt's
+// switch from AVX to legacy SSE and back), which made the ~20 hashes of a receipt's
 // tlog-proof 3% of the server's CPU per decision.
 package b64
 
