@@ -10,8 +10,8 @@
 // Inputs shorter than asmMin bytes (hashes, signatures) go to
 // encoding/base64: on some CPUs each call of the AVX2 encoder costs ~140
 // ns more than its work, wherever the input ends (its first instructions
-// switch from AVX to legacy SSE and back), which made the ~20 hashes of a receipt's
-// tlog-proof 3% of the server's CPU per decision.
+// switch from AVX to legacy SSE and back), which made the ~20 hashes of
+// a receipt's tlog-proof 3% of the server's CPU per decision.
 package b64
 
 import (
