@@ -209,7 +209,7 @@ func (c *SecurityConfig) tlsConfig() (*tls.Config, error) {
 
 // limit bounds the connections hs serves on ln (connlimit).
 func (c *SecurityConfig) limit(ln net.Listener, hs *http.Server, logger *slog.Logger) net.Listener {
-	return connlimit.Wrap(ln, hs, connlimit.Config{Max: c.MaxConns, PerAddr: c.MaxConnsPerAddr, Logger: logger})
+	return connlimit.Wrap(ln, hs, connlimit.Config{Max: c.MaxConns, PerAddr: c.MaxConnsPerAddr, Logger: logger, CoalesceWrites: true})
 }
 
 // announce logs how clients are authenticated, once the server listens.

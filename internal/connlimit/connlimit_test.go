@@ -2,10 +2,16 @@ package connlimit
 
 import (
 	"bufio"
+	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -175,5 +181,105 @@ func TestClientAddr(t *testing.T) {
 		if got := clientAddr(a); got != tc.want {
 			t.Errorf("clientAddr(%s) = %s, want %s", tc.addr, got, tc.want)
 		}
+	}
+}
+
+// countingListener counts the writes of the connections it accepts.
+type countingListener struct {
+	net.Listener
+	writes *atomic.Int64
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return countingConn{c, l.writes}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// TestCoalesceWrites: with CoalesceWrites every answer arrives whole, in
+// one write where net/http alone makes two of a buffer's 4 KiB and a
+// rest of less than as much again, never in more writes than without.
+func TestCoalesceWrites(t *testing.T) {
+	sizes := []int{0, 100, 3900, 4000, 4095, 4096, 4097, 5000, 7000, 8100, 8192, 9000, 20000, 70000}
+	// writes returns, for each size, the writes of its answer, sent twice
+	// on one keep-alive connection: with a Content-Length, then chunked.
+	writes := func(coalesce, useTLS bool) [][2]int64 {
+		var n atomic.Int64
+		s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			size, _ := strconv.Atoi(r.URL.Query().Get("size"))
+			body := bytes.Repeat([]byte("0123456789abcdef"), size/16+1)[:size]
+			if r.URL.Query().Get("length") != "" {
+				w.Header().Set("Content-Length", strconv.Itoa(size))
+			}
+			w.Write(body)
+		}))
+		s.Config.WriteTimeout = time.Minute
+		s.Listener = Wrap(countingListener{s.Listener, &n}, s.Config, Config{CoalesceWrites: coalesce})
+		var c net.Conn
+		var err error
+		if useTLS {
+			s.StartTLS()
+			c, err = tls.Dial("tcp", s.Listener.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+		} else {
+			s.Start()
+			c, err = net.Dial("tcp", s.Listener.Addr().String())
+		}
+		defer s.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		var got [][2]int64
+		for _, size := range sizes {
+			var w [2]int64
+			for i, query := range []string{"&length=1", ""} {
+				before := n.Load()
+				fmt.Fprintf(c, "GET /?size=%d%s HTTP/1.1\r\nHost: test\r\n\r\n", size, query)
+				resp, err := http.ReadResponse(r, nil)
+				if err != nil {
+					t.Fatalf("size %d: %v", size, err)
+				}
+				body, err := io.ReadAll(resp.Body)
+				if err != nil || len(body) != size || !bytes.Equal(body, bytes.Repeat([]byte("0123456789abcdef"), size/16+1)[:size]) {
+					t.Fatalf("size %d (coalesce %v): %d bytes, %v", size, coalesce, len(body), err)
+				}
+				// Each write is counted before it is made: all of an
+				// answer's are once the client has read it whole.
+				w[i] = n.Load() - before
+			}
+			got = append(got, w)
+		}
+		return got
+	}
+	plain, coalesced := writes(false, false), writes(true, false)
+	for i, size := range sizes {
+		for j, kind := range []string{"with a length", "chunked"} {
+			p, c := plain[i][j], coalesced[i][j]
+			if c > p || c < 1 {
+				t.Errorf("%d bytes %s: %d writes coalesced, %d without", size, kind, c, p)
+			}
+		}
+	}
+	// The sizes that matter: net/http alone writes an answer of 5,000
+	// bytes in two.
+	if plain[7] != [2]int64{2, 2} || coalesced[7] != [2]int64{1, 1} {
+		t.Errorf("5,000 bytes: %v writes coalesced, %v without; want [1 1] and [2 2]", coalesced[7], plain[7])
+	}
+	// TLS connections are left alone.
+	if plain, coalesced := writes(false, true), writes(true, true); !slices.Equal(plain, coalesced) {
+		t.Errorf("TLS: %v writes coalesced, %v without; want the same", coalesced, plain)
 	}
 }

@@ -120,7 +120,7 @@ func run(args []string) error {
 	// govlogd's http.Server, and its connection limit with its defaults
 	// (cmd/govlogd: security.go).
 	hs := server.NewHTTPServer(h, server.DefaultSubmitTimeout, slog.NewLogLogger(slog.NewTextHandler(os.Stderr, nil), slog.LevelWarn))
-	ln = connlimit.Wrap(ln, hs, connlimit.Config{Max: 4096, PerAddr: 1024})
+	ln = connlimit.Wrap(ln, hs, connlimit.Config{Max: 4096, PerAddr: 1024, CoalesceWrites: true})
 	size := 0
 	for _, r := range receipts {
 		size += len(r)
