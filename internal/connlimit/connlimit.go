@@ -251,7 +251,12 @@ func (l *listener) Close() error {
 
 // Close closes the connection and gives its place back.
 func (c *conn) Close() error {
-	c.releaseOutside()
+	// Held bytes go first, unless a write is under way: then they are
+	// its own, and closing is what stops a write that blocks.
+	if c.coalesce && c.wmu.TryLock() {
+		c.release()
+		c.wmu.Unlock()
+	}
 	c.closeOnce.Do(func() {
 		l := c.l
 		l.mu.Lock()

@@ -283,3 +283,46 @@ func TestCoalesceWrites(t *testing.T) {
 		t.Errorf("TLS: %v writes coalesced, %v without; want the same", coalesced, plain)
 	}
 }
+
+// TestCoalesceCloseStopsWrite: closing a connection whose write blocks
+// (a client that does not read, no write deadline) ends the write at
+// once, as without CoalesceWrites.
+func TestCoalesceCloseStopsWrite(t *testing.T) {
+	writing := make(chan struct{})
+	done := make(chan error, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(writing)
+		chunk := make([]byte, 64<<10)
+		for {
+			if _, err := w.Write(chunk); err != nil {
+				done <- err
+				return
+			}
+		}
+	})}
+	go hs.Serve(Wrap(ln, hs, Config{CoalesceWrites: true}))
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+	<-writing
+	time.Sleep(200 * time.Millisecond) // the socket's buffers fill; the write blocks
+	closed := make(chan struct{})
+	go func() { hs.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("closing the server waits for a blocked write")
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the blocked write did not end when its connection closed")
+	}
+}
