@@ -186,18 +186,23 @@ func (c *conn) release() error {
 	return err
 }
 
-// releaseOutside sends the held bytes, if any, on behalf of a caller that
+// releaseOrClose sends the held bytes, if any, on behalf of a caller that
 // cannot report a failure: it closes the connection instead, as net/http
-// does when a write fails.
+// does when a write fails. The caller holds c.wmu.
+func (c *conn) releaseOrClose() {
+	if c.release() != nil {
+		c.Conn.Close()
+	}
+}
+
+// releaseOutside is releaseOrClose for a caller that does not hold c.wmu.
 func (c *conn) releaseOutside() {
 	if !c.coalesce {
 		return
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if err := c.release(); err != nil {
-		c.Conn.Close()
-	}
+	c.releaseOrClose()
 }
 
 // SetWriteDeadline sends the held bytes, if any, under the deadline they
@@ -282,9 +287,7 @@ func (l *listener) connState(nc net.Conn, state http.ConnState) {
 	if c.coalesce {
 		c.wmu.Lock()
 		c.active = state == http.StateActive && !isTLS
-		if !c.active && c.release() != nil {
-			c.Conn.Close()
-		}
+		c.releaseOrClose()
 		c.wmu.Unlock()
 	}
 	l.mu.Lock()

@@ -208,6 +208,9 @@ func (c countingConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// pattern is a body of size bytes.
+func pattern(size int) []byte { return bytes.Repeat([]byte("0123456789abcdef"), size/16+1)[:size] }
+
 // TestCoalesceWrites: with CoalesceWrites every answer arrives whole, in
 // one write where net/http alone makes two of a buffer's 4 KiB and a
 // rest of less than as much again, never in more writes than without.
@@ -219,11 +222,10 @@ func TestCoalesceWrites(t *testing.T) {
 		var n atomic.Int64
 		s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			size, _ := strconv.Atoi(r.URL.Query().Get("size"))
-			body := bytes.Repeat([]byte("0123456789abcdef"), size/16+1)[:size]
 			if r.URL.Query().Get("length") != "" {
 				w.Header().Set("Content-Length", strconv.Itoa(size))
 			}
-			w.Write(body)
+			w.Write(pattern(size))
 		}))
 		s.Config.WriteTimeout = time.Minute
 		s.Listener = Wrap(countingListener{s.Listener, &n}, s.Config, Config{CoalesceWrites: coalesce})
@@ -253,7 +255,7 @@ func TestCoalesceWrites(t *testing.T) {
 					t.Fatalf("size %d: %v", size, err)
 				}
 				body, err := io.ReadAll(resp.Body)
-				if err != nil || len(body) != size || !bytes.Equal(body, bytes.Repeat([]byte("0123456789abcdef"), size/16+1)[:size]) {
+				if err != nil || !bytes.Equal(body, pattern(size)) {
 					t.Fatalf("size %d (coalesce %v): %d bytes, %v", size, coalesce, len(body), err)
 				}
 				// Each write is counted before it is made: all of an
