@@ -150,12 +150,12 @@ func (c *conn) Write(p []byte) (int, error) {
 		return 0, c.werr
 	}
 	if h := c.held; h != nil && len(p) <= cap(*h)-len(*h) {
-		c.held = nil
-		b := append(*h, p...)
-		n, err := c.Conn.Write(b)
-		*h = b[:0]
-		heldPool.Put(h)
-		return max(n-(len(b)-len(p)), 0), err
+		// p joins the held bytes: one write for both.
+		*h = append(*h, p...)
+		if err := c.release(); err != nil {
+			return 0, err
+		}
+		return len(p), nil
 	}
 	if err := c.release(); err != nil {
 		return 0, err
