@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -27,9 +28,15 @@ import (
 // should be real receipts from the log that logInfo describes, so that a
 // load generator verifying every receipt accepts them.
 //
+// With commit, each decision's handler calls commit with the body it read
+// and the receipt it is about to answer, and answers only if commit
+// returns nil (an error is answered 503 log_unavailable): the floor of a
+// durable answer, whose handler waits for a group commit as govlogd's
+// does (internal/floor --durable). Without, it answers at once.
+//
 // With proofs, it also answers the reads of an inclusion-proof load
 // (`govlog bench --proofs`) from precomputed bytes: see FloorProofs.
-func NewFloor(reg *prometheus.Registry, receipts [][]byte, logInfo []byte, proofs *FloorProofs) (http.Handler, error) {
+func NewFloor(reg *prometheus.Registry, receipts [][]byte, logInfo []byte, commit func(ctx context.Context, body, receipt []byte) error, proofs *FloorProofs) (http.Handler, error) {
 	if len(receipts) == 0 || len(logInfo) == 0 || reg == nil {
 		return nil, errors.New("failed to create the floor server: receipt, log info and registry are required")
 	}
@@ -51,12 +58,17 @@ func NewFloor(reg *prometheus.Registry, receipts [][]byte, logInfo []byte, proof
 	s.echo = s.newEcho()
 	var next atomic.Uint64
 	s.handle(http.MethodPost, "/v1/decisions", func(c echo.Context, _ query) error {
-		_, cancel, _, _, err := s.single(c, PermDecisions)
+		ctx, cancel, body, _, err := s.single(c, PermDecisions)
 		if err != nil {
 			return err
 		}
 		defer cancel()
 		rec := receipts[next.Add(1)%uint64(len(receipts))]
+		if commit != nil {
+			if err := commit(ctx, body, rec); err != nil {
+				return &apiError{http.StatusServiceUnavailable, codeLogUnavailable, "the floor's commit failed: " + err.Error()}
+			}
+		}
 		return c.Blob(http.StatusCreated, echo.MIMEApplicationJSON, rec)
 	})
 	s.handle(http.MethodGet, "/v1/log", func(c echo.Context, _ query) error {

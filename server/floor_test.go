@@ -2,10 +2,15 @@ package server
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,11 +19,11 @@ import (
 // The floor admits a decision as a real one is admitted and answers the
 // receipts it was given, in turn.
 func TestFloor(t *testing.T) {
-	if _, err := NewFloor(prometheus.NewRegistry(), nil, []byte(`{}`), nil); err == nil {
+	if _, err := NewFloor(prometheus.NewRegistry(), nil, []byte(`{}`), nil, nil); err == nil {
 		t.Fatal("NewFloor accepted no receipts")
 	}
 	receipts := [][]byte{[]byte(`{"id":"a"}`), []byte(`{"id":"b"}`)}
-	h, err := NewFloor(prometheus.NewRegistry(), receipts, []byte(`{"origin":"o"}`), nil)
+	h, err := NewFloor(prometheus.NewRegistry(), receipts, []byte(`{"origin":"o"}`), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +73,7 @@ func TestFloor(t *testing.T) {
 // the bytes it was given, after parsing the query as govlogd does.
 func TestFloorProofs(t *testing.T) {
 	receipts := [][]byte{[]byte(`{"id":"a"}`)}
-	if _, err := NewFloor(prometheus.NewRegistry(), receipts, []byte(`{}`), &FloorProofs{Checkpoint: []byte("cp\n")}); err == nil {
+	if _, err := NewFloor(prometheus.NewRegistry(), receipts, []byte(`{}`), nil, &FloorProofs{Checkpoint: []byte("cp\n")}); err == nil {
 		t.Fatal("NewFloor accepted proofs without pages and answers")
 	}
 	proofs := &FloorProofs{
@@ -79,7 +84,7 @@ func TestFloorProofs(t *testing.T) {
 			"index=4&tree_size=5": []byte(`{"index":4,"tree_size":5,"hashes":["AQ=="]}` + "\n"),
 		},
 	}
-	h, err := NewFloor(prometheus.NewRegistry(), receipts, []byte(`{}`), proofs)
+	h, err := NewFloor(prometheus.NewRegistry(), receipts, []byte(`{}`), nil, proofs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,5 +132,49 @@ func TestFloorProofs(t *testing.T) {
 	}
 	if len(seen) != 2 {
 		t.Errorf("two pages read got %v, want both pages", seen)
+	}
+}
+
+// With commit, the floor answers a decision only once commit returns, and
+// answers 503 log_unavailable, never the receipt, when it fails.
+func TestFloorCommit(t *testing.T) {
+	receipts := [][]byte{[]byte(`{"id":"a"}`)}
+	var fail atomic.Bool
+	var got [][]byte
+	var mu sync.Mutex
+	commit := func(_ context.Context, body, receipt []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, append(slices.Clone(body), receipt...))
+		if fail.Load() {
+			return errors.New("disk gone")
+		}
+		return nil
+	}
+	h, err := NewFloor(prometheus.NewRegistry(), receipts, []byte(`{}`), commit, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+	post := func() (int, string) {
+		t.Helper()
+		resp, err := http.Post(ts.URL+"/v1/decisions", "application/json", strings.NewReader(`{"id":"x"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := post(); code != http.StatusCreated || body != `{"id":"a"}` {
+		t.Errorf("POST: %d %s, want 201 and the receipt", code, body)
+	}
+	fail.Store(true)
+	if code, body := post(); code != http.StatusServiceUnavailable || !strings.Contains(body, `"log_unavailable"`) || strings.Contains(body, `"a"`) {
+		t.Errorf("POST with the commit failing: %d %s, want 503 log_unavailable without the receipt", code, body)
+	}
+	if len(got) != 2 || string(got[0]) != `{"id":"x"}{"id":"a"}` {
+		t.Errorf("commit saw %q, want the body and the receipt of each request", got)
 	}
 }

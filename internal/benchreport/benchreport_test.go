@@ -97,6 +97,7 @@ func TestWriteReport(t *testing.T) {
 		Backends: []*backendResult{be("embedded (SQLite)", 5000), be("Trillian + MariaDB", 500)}}
 	r.Backends[0].Floor = &loadgen.Report{ServerCPUPerDecision: 61.4}
 	r.Backends[0].ProofFloor = &loadgen.Report{ServerCPUPerDecision: 30.4}
+	r.Backends[0].DurableFloor = &loadgen.Report{ServerCPUPerDecision: 88.6}
 	r.Backends[1].StorageBytes = 0
 	r.Micro = append(r.Micro,
 		microResult{Pkg: "github.com/govlog/govlog/log", Name: "FloorEd25519", NsPerOp: 23000, Extra: [][2]string{{"cpu-ns/op", "22000"}}},
@@ -133,6 +134,7 @@ func TestWriteReport(t *testing.T) {
 		"| 0.90× | 0.90× |",
 		"| 900 B | — (in MariaDB) |",
 		"load generator CPU per decision (verifying every receipt) | 151 µs | — |",
+		"each allow's artifact signed): server CPU per request | 89 µs | — |",
 		"| … load generator CPU per decision | 12 µs | — |",
 		"*Load generator CPU per decision*",
 		"server CPU per allow and claim | 460 µs | — |",

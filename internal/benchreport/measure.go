@@ -63,6 +63,11 @@ type backendResult struct {
 	// of this backend: govlogd's HTTP stack answering real receipts
 	// without logging anything (embedded only; nil otherwise).
 	Floor *loadgen.Report
+	// DurableFloor is the same closed loop against internal/floor
+	// --durable: the HTTP floor whose handlers answer only after a group
+	// commit to a fsynced file and a checkpoint signature, each allow's
+	// artifact signed (embedded only).
+	DurableFloor *loadgen.Report
 	// ProofFloor is the inclusion-proof load of Proofs against the same
 	// internal/floor: govlogd's HTTP stack answering the same proof
 	// requests with precomputed bytes of the real answers (embedded only).
@@ -370,23 +375,38 @@ func measureEmbedded(ctx context.Context, logger *slog.Logger, bin string, o opt
 	}
 	res.StorageBytes = dirSize(data)
 	logger.Info("closed loop, single decisions, against the HTTP floor", "for", o.closedFor)
-	if res.Floor, res.ProofFloor, err = measureFloor(ctx, logger, bin, d.url, o); err != nil {
+	if res.Floor, res.ProofFloor, err = measureFloor(ctx, logger, bin, d.url, false, o); err != nil {
 		return nil, fmt.Errorf("failed to measure the HTTP floor: %w", err)
+	}
+	logger.Info("closed loop, single decisions, against the durable floor", "for", o.closedFor)
+	if res.DurableFloor, _, err = measureFloor(ctx, logger, bin, d.url, true, o); err != nil {
+		return nil, fmt.Errorf("failed to measure the durable floor: %w", err)
 	}
 	return res, nil
 }
 
 // measureFloor runs the closed loop of single decisions, then the
 // inclusion-proof load, against internal/floor, which serves receipts,
-// and the proofs of entries, it took from the govlogd at from.
-func measureFloor(ctx context.Context, logger *slog.Logger, bin, from string, o options) (single, proofs *loadgen.Report, err error) {
+// and the proofs of entries, it took from the govlogd at from. durable
+// runs it with --durable (a group commit to a fsynced file before each
+// answer) and the closed loop only.
+func measureFloor(ctx context.Context, logger *slog.Logger, bin, from string, durable bool, o options) (single, proofs *loadgen.Report, err error) {
 	addrs, err := freeport.Addrs(1)
 	if err != nil {
 		return nil, nil, err
 	}
 	addr := addrs[0]
 	var out bytes.Buffer
-	cmd := exec.Command(filepath.Join(bin, "floor"), "--from", from, "--listen", addr)
+	args := []string{"--from", from, "--listen", addr}
+	if durable {
+		dir, err := os.MkdirTemp("", "benchreport-floor-")
+		if err != nil {
+			return nil, nil, err
+		}
+		defer os.RemoveAll(dir)
+		args = append(args, "--durable", dir, "--proof-pages", "0")
+	}
+	cmd := exec.Command(filepath.Join(bin, "floor"), args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		return nil, nil, err
@@ -407,8 +427,8 @@ func measureFloor(ctx context.Context, logger *slog.Logger, bin, from string, o 
 			return nil, nil, fmt.Errorf("floor not serving after 60s: %s", out.Bytes())
 		}
 	}
-	if single, err = load(ctx, loadgen.Run, loadgen.Config{URL: url, Concurrency: o.clients, Duration: o.closedFor, Replayed: true}); err != nil {
-		return nil, nil, err
+	if single, err = load(ctx, loadgen.Run, loadgen.Config{URL: url, Concurrency: o.clients, Duration: o.closedFor, Replayed: true}); err != nil || durable {
+		return single, nil, err
 	}
 	logger.Info("inclusion proofs against the HTTP floor", "n", o.proofs)
 	if proofs, err = load(ctx, loadgen.RunProofs, loadgen.Config{URL: url, Concurrency: 32, N: o.proofs}); err != nil {

@@ -195,6 +195,13 @@ func (r *report) loadTable(b *bytes.Buffer) {
 			}
 			return cpu(be.Floor)
 		})
+	row("… the same load against the durable floor (`internal/floor --durable`: the same HTTP stack answering each decision only after a group commit of the bodies to a fsynced file and one checkpoint signature per group, each allow's artifact signed): server CPU per request",
+		func(be *backendResult) string {
+			if be.DurableFloor == nil {
+				return "—"
+			}
+			return cpu(be.DurableFloor)
+		})
 	row(fmt.Sprintf("open loop at %.0f decisions/s, ≤ %d in flight, %v: latency from due time", o.rate, o.clients, o.openFor),
 		func(be *backendResult) string { return lat(be.Open) })
 	row("… achieved decisions/s; requests sent late", func(be *backendResult) string {

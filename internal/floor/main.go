@@ -74,6 +74,7 @@ func run(args []string) error {
 	from := fs.String("from", "", "base URL of a running govlogd to take a receipt and the log's description from (required)")
 	listen := fs.String("listen", "127.0.0.1:8090", "loopback `address` to serve on")
 	pprofAddr := fs.String("pprof", "", "serve Go profiling endpoints on this loopback `address` (default off)")
+	durable := fs.String("durable", "", "answer each decision only after a group commit to a file in this `directory` (fsynced, one checkpoint signature per group) and its artifact's signature: the floor of a durable answer (default: answer at once)")
 	proofPages := fs.Int("proof-pages", 8, "answer inclusion proofs of the entries of this many pages of 1,000 (0: no proof answers)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -109,7 +110,16 @@ func run(args []string) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	h, err := server.NewFloor(reg, receipts, info, proofs)
+	var commit func(context.Context, []byte, []byte) error
+	if *durable != "" {
+		g, err := newGroupCommit(ctx, *durable, receipts)
+		if err != nil {
+			return err
+		}
+		defer g.close()
+		commit = g.commit
+	}
+	h, err := server.NewFloor(reg, receipts, info, commit, proofs)
 	if err != nil {
 		return err
 	}
