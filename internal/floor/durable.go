@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -9,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -21,12 +21,11 @@ import (
 // leaf hashes to a file with one pwrite, fsyncs it, signs one checkpoint
 // of the new root for the group (Ed25519, as govlogd's sequencer does), and
 // lets the group's handlers go; each handler then signs its artifact, if
-// the receipt it answers has one, with the same input length as the real
-// one. No parsing, no stored tree, no index, no inclusion proofs, no
-// receipt assembly: what is
-// left is what any log that answers only after its entry is on disk, and
-// signs what it answers, spends per decision — the floor of a durable
-// answer.
+// the receipt it answers has one, with the real artifact's signing input.
+// No parsing, no stored tree, no index, no inclusion proofs, no receipt
+// assembly: what is left is what any log that answers only after its
+// entry is on disk, and signs what it answers, spends per decision — the
+// floor of a durable answer.
 type groupCommit struct {
 	f       *os.File
 	key     ed25519.PrivateKey
@@ -64,7 +63,7 @@ func newGroupCommit(ctx context.Context, dir string, receipts [][]byte) (*groupC
 			f.Close()
 			return nil, fmt.Errorf("a sample receipt: %w", err)
 		}
-		if i := bytes.LastIndexByte([]byte(v.Artifact), '.'); i > 0 {
+		if i := strings.LastIndexByte(v.Artifact, '.'); i > 0 {
 			g.artifact[&r[0]] = []byte(v.Artifact[:i])
 		}
 	}

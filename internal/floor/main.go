@@ -3,7 +3,7 @@
 // before the log does anything: the floor of the figure `govlog bench`
 // reports as server CPU per decision (docs/performance.md).
 //
-//	go run ./internal/floor --from http://127.0.0.1:8080 [--listen 127.0.0.1:8090] [--pprof 127.0.0.1:8091]
+//	go run ./internal/floor --from http://127.0.0.1:8080 [--listen 127.0.0.1:8090] [--durable DIR] [--pprof 127.0.0.1:8091]
 //
 // It submits 100 decisions like the load generator's (70% allows, 30%
 // denies) to the govlogd at --from, keeps their receipts (real ones: an
@@ -25,6 +25,13 @@
 // GET /v1/entries and GET /v1/proofs/inclusion from those bytes
 // (server.FloorProofs): the load generator asks for the same proofs it
 // asks govlogd for, and verifies every one.
+//
+// With --durable DIR it is the floor of a durable answer: each decision's
+// handler waits, as govlogd's does, for a group commit (the bodies and
+// their RFC 6962 leaf hashes written to a file in DIR with one pwrite,
+// fsynced, one checkpoint of the new root signed per group), then signs
+// its artifact, an allow's, before answering the receipt. What govlogd
+// spends above it is its own work: parsing, the database, the receipt.
 //
 // --pprof serves the Go profiling endpoints (/debug/pprof/) on a listener
 // of their own, as govlogd's --pprof does, to profile the floor and govlogd
