@@ -189,19 +189,9 @@ func (r *report) loadTable(b *bytes.Buffer) {
 	row("… server CPU per decision", func(be *backendResult) string { return cpu(be.Closed) })
 	row("… load generator CPU per decision (verifying every receipt)", func(be *backendResult) string { return micros(be.Closed.ClientCPUPerDecision) })
 	row("… the same load against the HTTP floor (`internal/floor`: govlogd's HTTP stack answering real receipts, logging nothing): server CPU per request",
-		func(be *backendResult) string {
-			if be.Floor == nil {
-				return "—"
-			}
-			return cpu(be.Floor)
-		})
+		func(be *backendResult) string { return cpu(be.Floor) })
 	row("… the same load against the durable floor (`internal/floor --durable`: the same HTTP stack answering each decision only after a group commit of the bodies to a fsynced file and one checkpoint signature per group, each allow's artifact signed): server CPU per request",
-		func(be *backendResult) string {
-			if be.DurableFloor == nil {
-				return "—"
-			}
-			return cpu(be.DurableFloor)
-		})
+		func(be *backendResult) string { return cpu(be.DurableFloor) })
 	row(fmt.Sprintf("open loop at %.0f decisions/s, ≤ %d in flight, %v: latency from due time", o.rate, o.clients, o.openFor),
 		func(be *backendResult) string { return lat(be.Open) })
 	row("… achieved decisions/s; requests sent late", func(be *backendResult) string {
@@ -242,12 +232,7 @@ func (r *report) loadTable(b *bytes.Buffer) {
 	row("… server CPU per proof", func(be *backendResult) string { return cpu(be.Proofs) })
 	row("… load generator CPU per proof", func(be *backendResult) string { return micros(be.Proofs.ClientCPUPerDecision) })
 	row("… the same proofs against the HTTP floor (`internal/floor`: govlogd's HTTP stack answering the same requests with the real answers' bytes, precomputed): server CPU per request",
-		func(be *backendResult) string {
-			if be.ProofFloor == nil {
-				return "—"
-			}
-			return cpu(be.ProofFloor)
-		})
+		func(be *backendResult) string { return cpu(be.ProofFloor) })
 	row("govlogd resident memory after the runs", func(be *backendResult) string { return fmt.Sprintf("%.0f MiB", be.RSSMiB) })
 	row("storage per entry", func(be *backendResult) string {
 		if be.StorageBytes == 0 || be.Entries == 0 {
@@ -282,9 +267,9 @@ func claimRatios(rounds []claimRound) string {
 }
 
 // cpu is the server's CPU per acknowledgement of a run, "—" when the
-// server did not export its CPU time.
+// run was not made (nil) or the server did not export its CPU time.
 func cpu(rep *loadgen.Report) string {
-	if rep.ServerCPUError != "" {
+	if rep == nil || rep.ServerCPUError != "" {
 		return "—"
 	}
 	return micros(rep.ServerCPUPerDecision)
