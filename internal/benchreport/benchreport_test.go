@@ -159,6 +159,18 @@ func TestWriteReport(t *testing.T) {
 		"| log | ParseDecision/bytes=400 | 45.23 µs | 14785 | 336 |",
 		"| log/sqlite | Append/batch=64 | 1.23 ms | 50000 | 700 | 9876 ns/entry |",
 		"![latency CDF, open loop](latency-cdf.png)",
+		"## Targets",
+		"| single decision, closed loop, 64 clients: server CPU ≤ 70 µs | 200 µs | the durable floor 89 µs; govlogd 2.26× it | **missed**: the floor alone is above the target |",
+		"| batch endpoint: server CPU ≤ 30 µs a decision | 60 µs | signatures and a `COMMIT`'s share 20 µs; govlogd 2.94× it | **missed** |",
+		"| inclusion proof: server CPU ≤ 25 µs | 40 µs | the HTTP floor 30 µs; govlogd 1.32× it | **missed**: the floor alone is above the target |",
+		"| a claim ≤ 1.5× a decision, side by side | 1.30× (median of 4 rounds) |  | **met** |",
+		"| ≥ 10,000 single decisions/s, p99 ≤ 25 ms | small log 0/s, p99 3.0 ms; filled log 5,000/s, p99 3.0 ms | bound 5,692/s (200 + 151 µs); with the durable floor's server CPU 8,333/s | **missed** |",
+		"| batch endpoint ≥ 50,000 decisions/s | 5,000/s | bound 27,701/s (60 + 12 µs); with the floor's server CPU 61,350/s | **missed** |",
+		"| open loop at 2,000 decisions/s: p99 ≤ 10 ms | p99 3.0 ms at 5,000/s (3 of 5000 sent late) |  | **met** |",
+		"| embedded ≥ 10× Trillian's throughput | single, small log —, single, filled 10.0×, batch 10.0×, proofs 10.0× |  | **missed** |",
+		"| … and a p99 ≥ 10× lower | closed loop, small log 1.0×, filled 1.0×, open loop 1.0× |  | **missed** |",
+		"| appends at 10,000,000 entries within 20% of a small log | the batch endpoint's last fill step ÷ its first: 0.90× at 20,000 entries |  | **met** at 20,000 entries (the target is at 10,000,000: `-fill 10000000`) |",
+		"| resident memory ≤ 286 MiB (300 MB) at 10,000,000 entries | 50 MiB at 20,000 entries |  | **met** at 20,000 entries",
 	} {
 		if !bytes.Contains(md, []byte(want)) {
 			t.Errorf("report lacks %q:\n%s", want, md)
@@ -338,4 +350,29 @@ func gunzip(t *testing.T, data []byte) []byte {
 		t.Fatal(err)
 	}
 	return raw
+}
+
+func TestTargetVerdicts(t *testing.T) {
+	for _, c := range []struct {
+		got, limit, floor float64
+		want              string
+	}{
+		{70, 70, 50, "**met**"},
+		{71, 70, 50, "**missed**"},
+		{90, 70, 0, "**missed**"},
+		{90, 70, 84, "**missed**: the floor alone is above the target"},
+		{60, 70, 84, "**met**"},
+	} {
+		if v := cpuVerdict(c.got, c.limit, c.floor); v != c.want {
+			t.Errorf("cpuVerdict(%v, %v, %v) = %q, want %q", c.got, c.limit, c.floor, v, c.want)
+		}
+	}
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 25060: "25,060", 10_000_000: "10,000,000"} {
+		if s := thousands(n); s != want {
+			t.Errorf("thousands(%d) = %q, want %q", n, s, want)
+		}
+	}
+	if s := atSize("**met**", 10_000_000); s != "**met**" {
+		t.Errorf("atSize at 10,000,000 = %q", s)
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -132,6 +131,7 @@ func (r *report) markdown() []byte {
 	if r.TrillianSkipped != "" {
 		p("Trillian + MariaDB was not measured: %s\n\n", r.TrillianSkipped)
 	}
+	r.targetTable(&b)
 	for _, be := range r.Backends {
 		r.profileTable(&b, be)
 	}
@@ -249,19 +249,13 @@ func (r *report) loadTable(b *bytes.Buffer) {
 // claimRatios is the median of the rounds' claim ÷ decision, and each
 // round's in the order measured.
 func claimRatios(rounds []claimRound) string {
-	if len(rounds) == 0 {
+	med, ok := claimMedian(rounds)
+	if !ok {
 		return "—"
 	}
-	rs := make([]float64, len(rounds))
 	each := make([]string, len(rounds))
 	for i, r := range rounds {
-		rs[i] = r.Ratio()
-		each[i] = fmt.Sprintf("%.2f", rs[i])
-	}
-	slices.Sort(rs)
-	med := rs[len(rs)/2]
-	if len(rs)%2 == 0 {
-		med = (rs[len(rs)/2-1] + med) / 2
+		each[i] = fmt.Sprintf("%.2f", r.Ratio())
 	}
 	return fmt.Sprintf("%.2f× (%s)", med, strings.Join(each, ", "))
 }
