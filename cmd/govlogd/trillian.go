@@ -67,7 +67,7 @@ func (cfg *Config) validateBackend() error {
 // linger is the sequencer's log.Config.Linger for the backend: the
 // Trillian backend's; none for the embedded one, where a 2 ms linger saved
 // a sixth of the commits (about 1% of the CPU per decision) and made the
-// open loop's p99 1.5 times as long (docs/performance.md, "Group sizes on
+// open loop's p99 1.5 times as long (docs/performance-log.md, "Group sizes on
 // the embedded log").
 func linger(cfg *Config) time.Duration {
 	if cfg.Backend == backendTrillian {

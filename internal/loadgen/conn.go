@@ -21,7 +21,7 @@ import (
 // Transport hands every request between three goroutines (the caller's and
 // the connection's read and write loops), which cost the generator about
 // as much CPU as the rest of a single decision's work together, on the same
-// cores as the server it measures (docs/performance.md, *The load
+// cores as the server it measures (docs/performance-log.md, *The load
 // generator's connections*).
 
 // endpoint is where the workers connect: the server's address and what

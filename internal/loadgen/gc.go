@@ -13,7 +13,7 @@ import (
 // Go's default saves CPU on the cores it shares with the server, as
 // govlogd's own setting does. Not through the batch endpoint: a batch's
 // body and answer are megabytes, and the larger heap cost more CPU than
-// the collections it saved (docs/performance.md, *The load generator's CPU
+// the collections it saved (docs/performance-log.md, *The load generator's CPU
 // per decision*).
 const GCPercent = 400
 

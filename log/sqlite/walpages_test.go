@@ -80,7 +80,7 @@ func (c *walCounter) next(t testing.TB) []walFrame {
 // the service makes (single decisions from 64 clients commit 1 to 64
 // entries at a time, about 18 on average; the batch endpoint about
 // 1,000) of 800-byte entries, on a log past its first tiles, and holds
-// them to what they write today (docs/performance.md, "What one commit
+// them to what they write today (docs/performance-log.md, "What one commit
 // writes"): a commit that writes more pages is a regression to explain.
 // GOVLOG_WAL_PAGES=PREFIX writes, for each group size G, every frame's
 // page number and kind to PREFIX.G and the database with its WAL to
