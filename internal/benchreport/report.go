@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -269,6 +270,16 @@ func cpu(rep *loadgen.Report) string {
 	return micros(rep.ServerCPUPerDecision)
 }
 
+// serverCPU is the server's CPU per acknowledgement of a run in µs, 0
+// when the run was not made (nil) or the server did not export its CPU
+// time.
+func serverCPU(rep *loadgen.Report) float64 {
+	if rep == nil || rep.ServerCPUError != "" {
+		return 0
+	}
+	return rep.ServerCPUPerDecision
+}
+
 func micros(us float64) string {
 	if us == 0 {
 		return "—"
@@ -301,15 +312,10 @@ var loadTitle = map[string]string{
 
 // loadCPU is the server's CPU per operation of a load, from /metrics.
 func (be *backendResult) loadCPU(load string) float64 {
-	rep := map[string]*loadgen.Report{loadSingle: be.Closed, loadClaims: be.Claims, loadProofs: be.Proofs}[load]
-	switch {
-	case load == loadFill:
+	if load == loadFill {
 		return be.FillCPU
-	case rep == nil || rep.ServerCPUError != "":
-		return 0
-	default:
-		return rep.ServerCPUPerDecision
 	}
+	return serverCPU(map[string]*loadgen.Report{loadSingle: be.Closed, loadClaims: be.Claims, loadProofs: be.Proofs}[load])
 }
 
 // micro returns a micro-benchmark's figure in µs: its metric unit when it
@@ -340,12 +346,8 @@ func (r *report) micro(pkg, name, unit string) float64 {
 func (r *report) floors(be *backendResult, load string) map[string]float64 {
 	var http, proofHTTP float64
 	for _, b := range r.Backends {
-		if b.Floor != nil && b.Floor.ServerCPUError == "" && http == 0 {
-			http = b.Floor.ServerCPUPerDecision
-		}
-		if b.ProofFloor != nil && b.ProofFloor.ServerCPUError == "" && proofHTTP == 0 {
-			proofHTTP = b.ProofFloor.ServerCPUPerDecision
-		}
+		http = cmp.Or(http, serverCPU(b.Floor))
+		proofHTTP = cmp.Or(proofHTTP, serverCPU(b.ProofFloor))
 	}
 	sig := r.micro("log", "FloorEd25519", "cpu-ns/op")
 	commit := func(group string) float64 {

@@ -66,10 +66,7 @@ func (r *report) targetTable(b *bytes.Buffer) {
 		}
 		row(target, fmt.Sprintf("%.0f µs", got), f, cpuVerdict(got, limit, floor))
 	}
-	durable := 0.0
-	if emb.DurableFloor != nil && emb.DurableFloor.ServerCPUError == "" {
-		durable = emb.DurableFloor.ServerCPUPerDecision
-	}
+	durable := serverCPU(emb.DurableFloor)
 	cpuRow(fmt.Sprintf("single decision, closed loop, %d clients: server CPU ≤ %d µs", o.clients, targetSingleCPU),
 		targetSingleCPU, emb.loadCPU(loadSingle), durable, "the durable floor")
 	var batchFloor float64
@@ -78,12 +75,8 @@ func (r *report) targetTable(b *bytes.Buffer) {
 	}
 	cpuRow(fmt.Sprintf("batch endpoint: server CPU ≤ %d µs a decision", targetBatchCPU),
 		targetBatchCPU, emb.FillCPU, batchFloor, "signatures and a `COMMIT`'s share")
-	proofFloor := 0.0
-	if emb.ProofFloor != nil && emb.ProofFloor.ServerCPUError == "" {
-		proofFloor = emb.ProofFloor.ServerCPUPerDecision
-	}
 	cpuRow(fmt.Sprintf("inclusion proof: server CPU ≤ %d µs", targetProofCPU),
-		targetProofCPU, emb.loadCPU(loadProofs), proofFloor, "the HTTP floor")
+		targetProofCPU, emb.loadCPU(loadProofs), serverCPU(emb.ProofFloor), "the HTTP floor")
 	if m, ok := claimMedian(emb.ClaimRounds); ok {
 		row(fmt.Sprintf("a claim ≤ %.1f× a decision, side by side", targetClaim), fmt.Sprintf("%.2f× (median of %d rounds)", m, len(emb.ClaimRounds)), "",
 			verdict(m <= targetClaim))
